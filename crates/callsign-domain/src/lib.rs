@@ -1,0 +1,15 @@
+//! Callsign's domain: types, validation and policies. No I/O lives here.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod hash;
+pub mod ids;
+pub mod rng;
+pub mod scopes;
+pub mod seal;
+pub mod secret;
+pub mod user;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use rng::{OsRandom, RandomSource, SeededRandom};
+pub use secret::Secret;
