@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod hash;
 pub mod ids;
+pub mod phone;
 pub mod rng;
 pub mod scopes;
 pub mod seal;

@@ -80,10 +80,7 @@ mod tests {
 
     #[test]
     fn seeded_is_repeatable_and_os_is_not_constant() {
-        assert_eq!(
-            from_alphabet(&SeededRandom::new(1), ALNUM, 20),
-            from_alphabet(&SeededRandom::new(1), ALNUM, 20)
-        );
+        assert_eq!(from_alphabet(&SeededRandom::new(1), ALNUM, 20), from_alphabet(&SeededRandom::new(1), ALNUM, 20));
         assert_ne!(from_alphabet(&OsRandom, ALNUM, 32), from_alphabet(&OsRandom, ALNUM, 32));
     }
 }

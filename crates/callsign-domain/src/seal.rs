@@ -64,9 +64,9 @@ impl Keyring {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let (id, b64) = line.split_once(':').ok_or_else(|| {
-                SealError::Invalid(format!("line {}: expected `<key-id>:<base64 key>`", n + 1))
-            })?;
+            let (id, b64) = line
+                .split_once(':')
+                .ok_or_else(|| SealError::Invalid(format!("line {}: expected `<key-id>:<base64 key>`", n + 1)))?;
             let id = id.trim();
             if !valid_key_id(id) {
                 return Err(SealError::Invalid(format!(
@@ -74,9 +74,11 @@ impl Keyring {
                     n + 1
                 )));
             }
-            let raw = Zeroizing::new(STANDARD.decode(b64.trim()).map_err(|_| {
-                SealError::Invalid(format!("line {}: the key is not valid base64", n + 1))
-            })?);
+            let raw = Zeroizing::new(
+                STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| SealError::Invalid(format!("line {}: the key is not valid base64", n + 1)))?,
+            );
             let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| {
                 SealError::Invalid(format!("line {}: the key must be 32 bytes (256 bits), got {}", n + 1, raw.len()))
             })?;
@@ -124,10 +126,7 @@ impl Keyring {
             return Err(SealError::Decrypt);
         }
         self.cipher(&sealed.key_id)?
-            .decrypt(
-                Nonce::from_slice(&sealed.nonce),
-                Payload { msg: &sealed.ciphertext, aad: context.as_bytes() },
-            )
+            .decrypt(Nonce::from_slice(&sealed.nonce), Payload { msg: &sealed.ciphertext, aad: context.as_bytes() })
             .map(Zeroizing::new)
             .map_err(|_| SealError::Decrypt)
     }

@@ -1,1 +1,15 @@
+//! Callsign's server: configuration, HTTP surfaces, services and the `callsign` binary's commands.
 #![forbid(unsafe_code)]
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod identity;
+pub mod keys;
+pub mod metrics;
+pub mod tls;
+
+/// Start-up and command errors, where the message is what matters.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxResult<T> = Result<T, BoxError>;

@@ -1,1 +1,192 @@
+//! The embedded backend: one SQLite file (WAL mode), for a single node.
+//!
+//! The SQL and the `Store` impl are shared with PostgreSQL (`callsign_store::sql`); this crate owns the pool setup,
+//! its migrations and the mapping of SQLite errors.
 #![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use callsign_store::{StoreError, StoreResult};
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// How long a statement waits for another writer before failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Open (creating if missing) the database a `sqlite://PATH` or `sqlite::memory:` URL names.
+pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+    SqliteStore::connect(url).await
+}
+
+impl SqliteStore {
+    /// Open (creating if missing, with its parent directory) the database a `sqlite://PATH` URL names, relative or
+    /// absolute (`sqlite:///var/lib/callsign/callsign.db`), or an in-memory database for `sqlite::memory:`.
+    /// Migrations are not run here.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::Other("not a sqlite: URL".into()));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = if is_in_memory(url) {
+            // Every connection must see the same in-memory database, which lives only while one is open.
+            SqlitePoolOptions::new()
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+        } else {
+            create_parent_dir(options.get_filename())?;
+            let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
+            SqlitePoolOptions::new().max_connections(8).connect_with(options).await
+        }
+        .map_err(|e| StoreError::Other(format!("cannot open the SQLite database: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for tests and tools.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Close every connection (waits for those in use).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+fn create_parent_dir(file: &Path) -> StoreResult<()> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Other(format!("cannot create the directory {}: {e}", dir.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// SQLite extended result codes for a broken uniqueness rule.
+const SQLITE_CONSTRAINT_PRIMARYKEY: &str = "1555";
+const SQLITE_CONSTRAINT_UNIQUE: &str = "2067";
+
+/// Unique violations become `Conflict("<columns>")`, e.g. `Conflict("email")` or `Conflict("client_id,audience")`;
+/// anything else is `Other`.
+fn map_error(e: sqlx::Error) -> StoreError {
+    if let Some(db) = e.as_database_error() {
+        let code = db.code();
+        if matches!(code.as_deref(), Some(SQLITE_CONSTRAINT_PRIMARYKEY | SQLITE_CONSTRAINT_UNIQUE)) {
+            return StoreError::Conflict(conflict_columns(db.message()));
+        }
+    }
+    StoreError::Other(e.to_string())
+}
+
+/// `UNIQUE constraint failed: client_grants.client_id, client_grants.audience` → `client_id,audience`.
+fn conflict_columns(message: &str) -> String {
+    let list = message.rsplit_once(": ").map_or(message, |(_, cols)| cols);
+    list.split(',')
+        .map(|c| c.trim())
+        .map(|c| c.rsplit_once('.').map_or(c, |(_, col)| col))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+callsign_store::impl_sqlx_store! {
+    store: SqliteStore,
+    backend: "sqlite",
+    migrator: MIGRATOR,
+    map_error: map_error,
+}
+
+#[cfg(test)]
+mod tests {
+    use callsign_store::Store;
+
+    use super::*;
+
+    #[test]
+    fn conflict_columns_are_read_from_the_message() {
+        assert_eq!(conflict_columns("UNIQUE constraint failed: users.email"), "email");
+        assert_eq!(
+            conflict_columns("UNIQUE constraint failed: client_grants.client_id, client_grants.audience"),
+            "client_id,audience"
+        );
+    }
+
+    #[tokio::test]
+    async fn connect_creates_a_missing_file_and_its_directories() {
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let file = dir.path().join("a").join("b").join("callsign.db");
+        assert!(!file.exists());
+        let store = match connect(&format!("sqlite://{}", file.display())).await {
+            Ok(s) => s,
+            Err(e) => panic!("connect: {e}"),
+        };
+        assert!(file.exists(), "{} was not created", file.display());
+        assert!(store.migrate().await.is_ok());
+        assert!(store.check_ready().await.is_ok());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn connect_uses_wal_and_foreign_keys() {
+        let Ok(dir) = tempfile::tempdir() else { panic!("tempdir") };
+        let url = format!("sqlite://{}", dir.path().join("wal.db").display());
+        let Ok(store) = connect(&url).await else { panic!("connect") };
+        let mode: Result<(String,), _> = sqlx::query_as("PRAGMA journal_mode").fetch_one(store.pool()).await;
+        assert_eq!(mode.ok().map(|m| m.0.to_lowercase()), Some("wal".into()));
+        let fk: Result<(i64,), _> = sqlx::query_as("PRAGMA foreign_keys").fetch_one(store.pool()).await;
+        assert_eq!(fk.ok().map(|f| f.0), Some(1));
+        store.close().await;
+    }
+
+    #[test]
+    fn relative_paths_stay_relative_to_the_working_directory() {
+        let Ok(options) = SqliteConnectOptions::from_str("sqlite://data/callsign.db") else { panic!("parse") };
+        assert_eq!(options.get_filename(), Path::new("data/callsign.db"));
+        let Ok(options) = SqliteConnectOptions::from_str("sqlite:///var/lib/callsign.db") else { panic!("parse") };
+        assert_eq!(options.get_filename(), Path::new("/var/lib/callsign.db"));
+    }
+
+    #[tokio::test]
+    async fn in_memory_is_shared_by_the_pool_and_pending_migrations_are_reported() {
+        let Ok(store) = connect("sqlite::memory:").await else { panic!("connect") };
+        match store.check_ready().await {
+            Err(StoreError::Other(m)) => assert_eq!(m, "1 migration pending"),
+            other => panic!("expected pending migrations, got {other:?}"),
+        }
+        assert!(store.migrate().await.is_ok());
+        assert!(store.check_ready().await.is_ok());
+        // A second connection sees the same tables.
+        let (a, b) = (store.pool().acquire().await, store.pool().acquire().await);
+        let (Ok(mut a), Ok(mut b)) = (a, b) else { panic!("acquire") };
+        let n: Result<(i64,), _> = sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(&mut *b).await;
+        assert_eq!(n.ok(), Some((0,)));
+        let n: Result<(i64,), _> = sqlx::query_as("SELECT COUNT(*) FROM clients").fetch_one(&mut *a).await;
+        assert_eq!(n.ok(), Some((0,)));
+    }
+
+    #[tokio::test]
+    async fn other_schemes_are_refused() {
+        assert!(matches!(connect("postgres://u@h/db").await, Err(StoreError::Other(_))));
+    }
+}

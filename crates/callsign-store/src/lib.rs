@@ -3,10 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod models;
+pub mod sql;
 
 use async_trait::async_trait;
-pub use callsign_domain::seal::Sealed;
 use callsign_domain::Timestamp;
+pub use callsign_domain::seal::Sealed;
 pub use models::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,8 +45,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>>;
     async fn put_setting(&self, key: &str, value: &serde_json::Value, at: Timestamp) -> StoreResult<()>;
     /// Insert only if the key is absent; true when this call inserted it (a cross-node "first start" latch).
-    async fn insert_setting_if_absent(&self, key: &str, value: &serde_json::Value, at: Timestamp)
-    -> StoreResult<bool>;
+    async fn insert_setting_if_absent(&self, key: &str, value: &serde_json::Value, at: Timestamp) -> StoreResult<bool>;
 
     // --- signing keys ---
     /// Store a new signing key and its sealed private part in one transaction. When `retire_others` is true,

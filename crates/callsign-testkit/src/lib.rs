@@ -1,1 +1,96 @@
+//! Test support shared by the crates' test suites.
+//!
+//! [`conformance`] holds one async function per behaviour of the [`Store`] trait; [`conformance_suite!`] turns them
+//! into one `#[tokio::test]` each, run against a fresh store per test, so every backend is held to the same rules.
 #![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use callsign_store::Store;
+
+pub mod conformance;
+
+/// A store made for one test, with whatever must live as long as it (a temp dir) or be cleaned up after it
+/// (a PostgreSQL schema).
+pub trait Fixture {
+    fn store(&self) -> &dyn Store;
+
+    /// Called after the test body passed (not after a failure, so the data stays there to look at).
+    fn finish(self) -> impl Future<Output = ()>
+    where
+        Self: Sized,
+    {
+        async {}
+    }
+}
+
+impl Fixture for Box<dyn Store> {
+    fn store(&self) -> &dyn Store {
+        self.as_ref()
+    }
+}
+
+impl Fixture for Arc<dyn Store> {
+    fn store(&self) -> &dyn Store {
+        self.as_ref()
+    }
+}
+
+/// One `#[tokio::test]` per function in [`conformance`], named after it.
+///
+/// `$make` is called once per test: a function or closure taking no argument and returning a future of
+/// `Option<F>` where `F:` [`Fixture`] (for example `Option<Box<dyn Store>>`), holding a fresh, migrated store.
+/// `None` skips the test (the maker says why on stderr), for a backend that is not available here.
+/// The calling crate needs `tokio` (with `macros` and `rt`) among its dev-dependencies.
+///
+/// ```ignore
+/// async fn fresh() -> Option<Box<dyn Store>> { /* connect, migrate */ }
+/// callsign_testkit::conformance_suite!(fresh);
+/// ```
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            migrate_is_idempotent_and_ready,
+            secrets_roundtrip,
+            secrets_put_replaces,
+            secrets_list_and_delete,
+            settings_get_and_put,
+            settings_insert_if_absent_latches_once,
+            signing_keys_add_and_list_newest_first,
+            signing_keys_retire_others,
+            signing_keys_delete_removes_secret,
+            clients_crud,
+            clients_absent_is_not_found,
+            clients_duplicate_id_conflicts,
+            clients_paging_and_total,
+            clients_delete_cascades_grants,
+            grants_crud,
+            grants_absent_is_not_found,
+            grants_unique_pair_conflicts,
+            grants_filters_and_paging,
+            users_crud,
+            users_absent_is_not_found,
+            users_email_conflict_on_create,
+            users_email_conflict_on_update,
+            users_get_by_email_and_filter,
+            users_paging_and_total,
+            users_record_login_increments,
+            logs_insert_and_get,
+            logs_page_newest_first,
+            logs_checkpoint_oldest_first,
+            logs_filters_and_totals,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test]
+            async fn $name() {
+                let Some(fixture) = ($make)().await else { return };
+                $crate::conformance::$name($crate::Fixture::store(&fixture)).await;
+                $crate::Fixture::finish(fixture).await;
+            }
+        )*
+    };
+}

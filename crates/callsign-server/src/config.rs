@@ -1,0 +1,499 @@
+//! Configuration: built-in defaults → TOML file (`--config`) → `CALLSIGN_*` environment variables → command-line
+//! flags. Secrets may also come from files (`*_file` keys or `CALLSIGN_*_FILE` variables). Unknown keys are an
+//! error that names the key and where it came from.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Environment variables with this prefix belong to the test suites, not to the server.
+const TEST_ENV_PREFIX: &str = "CALLSIGN_TEST_";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// The raw, layered settings. Every field is optional in each layer; [`Config::resolve`] checks them.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub database_url: Option<String>,
+    pub database_url_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub metrics_addr: Option<String>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub encryption_keys: Option<StringList>,
+    pub encryption_keys_file: Option<PathBuf>,
+    pub access_token_lifetime_secs: Option<Num>,
+    pub id_token_lifetime_secs: Option<Num>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTls {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// A number written either as a TOML integer or (from the environment) as a string.
+#[derive(Debug, Clone, Copy)]
+pub struct Num(pub u64);
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum N {
+            I(u64),
+            S(String),
+        }
+        match N::deserialize(d)? {
+            N::I(n) => Ok(Num(n)),
+            N::S(s) => {
+                s.trim().parse().map(Num).map_err(|_| serde::de::Error::custom(format!("`{s}` is not a whole number")))
+            }
+        }
+    }
+}
+
+/// A list written as a TOML array or (from the environment) as one string, split on commas and newlines.
+#[derive(Debug, Clone, Default)]
+pub struct StringList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum L {
+            V(Vec<String>),
+            S(String),
+        }
+        Ok(StringList(match L::deserialize(d)? {
+            L::V(v) => v,
+            L::S(s) => split_list(&s),
+        }))
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split([',', '\n']).map(str::trim).filter(|x| !x.is_empty() && !x.starts_with('#')).map(str::to_owned).collect()
+}
+
+impl RawConfig {
+    /// Later layers win, field by field.
+    fn merge(self, over: RawConfig) -> RawConfig {
+        let tls = match (self.tls, over.tls) {
+            (Some(a), Some(b)) => {
+                Some(RawTls { cert_file: b.cert_file.or(a.cert_file), key_file: b.key_file.or(a.key_file) })
+            }
+            (a, b) => b.or(a),
+        };
+        RawConfig {
+            listen: over.listen.or(self.listen),
+            public_url: over.public_url.or(self.public_url),
+            database_url: over.database_url.or(self.database_url),
+            database_url_file: over.database_url_file.or(self.database_url_file),
+            data_dir: over.data_dir.or(self.data_dir),
+            metrics_addr: over.metrics_addr.or(self.metrics_addr),
+            log_format: over.log_format.or(self.log_format),
+            log_level: over.log_level.or(self.log_level),
+            encryption_keys: over.encryption_keys.or(self.encryption_keys),
+            encryption_keys_file: over.encryption_keys_file.or(self.encryption_keys_file),
+            access_token_lifetime_secs: over.access_token_lifetime_secs.or(self.access_token_lifetime_secs),
+            id_token_lifetime_secs: over.id_token_lifetime_secs.or(self.id_token_lifetime_secs),
+            tls,
+        }
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| err(format!("{origin}: {}", e.message().trim())))
+    }
+
+    /// `CALLSIGN_FOO` → `foo`; `CALLSIGN_TLS__CERT_FILE` → `tls.cert_file`. `CALLSIGN_TEST_*` is ignored.
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<RawConfig, ConfigError> {
+        let mut table = toml::Table::new();
+        let mut names = Vec::new();
+        for (k, v) in vars {
+            let Some(rest) = k.strip_prefix("CALLSIGN_") else { continue };
+            if k.starts_with(TEST_ENV_PREFIX) || rest.is_empty() {
+                continue;
+            }
+            names.push(k.clone());
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            let mut cur = &mut table;
+            for (i, part) in path.iter().enumerate() {
+                if i + 1 == path.len() {
+                    cur.insert(part.clone(), toml::Value::String(v.clone()));
+                } else {
+                    let entry = cur.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    match entry {
+                        toml::Value::Table(t) => cur = t,
+                        _ => return Err(err(format!("environment variable {k}: `{part}` is not a section"))),
+                    }
+                }
+            }
+        }
+        RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let msg = e.to_string();
+            // Name the variable rather than the lowered key.
+            let hint = names.iter().find(|n| {
+                let key = n.trim_start_matches("CALLSIGN_").to_ascii_lowercase().replace("__", ".");
+                msg.contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key)))
+            });
+            match hint {
+                Some(n) => err(format!("environment variable {n}: {}", msg.trim())),
+                None => err(format!("environment: {}", msg.trim())),
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// Checked, ready-to-use settings.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Always ends with `/`.
+    pub public_url: String,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub metrics_addr: Option<SocketAddr>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    /// Keyring text (one `<id>:<base64>` per line, first is active) from config or a secrets file; None means
+    /// "use (or create) the key file in the data directory".
+    pub encryption_keys: Option<String>,
+    pub access_token_lifetime_secs: u64,
+    pub id_token_lifetime_secs: u64,
+    pub tls: Option<TlsFiles>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("encryption_keys", &self.encryption_keys.as_ref().map(|_| "[redacted]"))
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((auth, host)) = rest.split_once('@')
+        && let Some((user, _)) = auth.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_owned()
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/callsign.db";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+fn read_secret_file(path: &Path, setting: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+        .map_err(|e| err(format!("{setting}: cannot read `{}`: {e}", path.display())))
+}
+
+impl Config {
+    /// Build the layers and check them. `file` is the `--config` path; `flags` are the command-line overrides.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: RawConfig,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = RawConfig::default();
+        if let Some(path) = file {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| err(format!("config file `{}`: {e}", path.display())))?;
+            raw = raw.merge(RawConfig::from_toml(&text, &format!("config file `{}`", path.display()))?);
+        }
+        raw = raw.merge(RawConfig::from_env(env)?);
+        raw = raw.merge(flags);
+        Config::resolve(raw)
+    }
+
+    pub fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
+        let listen_s = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_s.parse().map_err(|_| {
+            err(format!("listen: `{listen_s}` is not a socket address; write it like 127.0.0.1:8080 or [::]:8080"))
+        })?;
+
+        let database_url = match (raw.database_url, raw.database_url_file) {
+            (Some(_), Some(_)) => {
+                return Err(err("database_url and database_url_file are both set; keep only one"));
+            }
+            (Some(u), None) => u,
+            (None, Some(p)) => read_secret_file(&p, "database_url_file")?,
+            (None, None) => DEFAULT_DATABASE_URL.to_owned(),
+        };
+        crate::db::check_scheme(&database_url).map_err(|e| err(format!("database_url: {e}")))?;
+
+        let tls = match raw.tls {
+            None => None,
+            Some(RawTls { cert_file: None, key_file: None }) => None,
+            Some(RawTls { cert_file: Some(c), key_file: Some(k) }) => Some(TlsFiles { cert_file: c, key_file: k }),
+            Some(_) => return Err(err("tls: set both tls.cert_file and tls.key_file (PEM files), or neither")),
+        };
+
+        let public_url = match raw.public_url {
+            Some(u) => normalize_public_url(&u)?,
+            None => {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{listen}/")
+            }
+        };
+
+        let metrics_addr = match raw.metrics_addr.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(s.parse().map_err(|_| {
+                err(format!("metrics_addr: `{s}` is not a socket address; write it like 127.0.0.1:9090, or leave it empty to turn metrics off"))
+            })?),
+        };
+
+        let log_format = match raw.log_format.as_deref().unwrap_or("human") {
+            "human" => LogFormat::Human,
+            "json" => LogFormat::Json,
+            other => return Err(err(format!("log_format: `{other}` is not one of human, json"))),
+        };
+
+        let encryption_keys = match (raw.encryption_keys, raw.encryption_keys_file) {
+            (Some(_), Some(_)) => {
+                return Err(err("encryption_keys and encryption_keys_file are both set; keep only one"));
+            }
+            (Some(list), None) => Some(list.0.join("\n")),
+            (None, Some(p)) => Some(read_secret_file(&p, "encryption_keys_file")?),
+            (None, None) => None,
+        };
+        if let Some(text) = &encryption_keys {
+            callsign_domain::seal::Keyring::parse(text).map_err(|e| err(format!("encryption_keys: {e}")))?;
+        }
+
+        let lifetime = |v: Option<Num>, default: u64, name: &str| -> Result<u64, ConfigError> {
+            let n = v.map_or(default, |n| n.0);
+            if n == 0 || n > 30 * 86_400 {
+                return Err(err(format!("{name}: must be between 1 and 2592000 seconds (30 days), got {n}")));
+            }
+            Ok(n)
+        };
+
+        Ok(Config {
+            listen,
+            public_url,
+            database_url,
+            data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            metrics_addr,
+            log_format,
+            log_level: raw.log_level.unwrap_or_else(|| "info".to_owned()),
+            encryption_keys,
+            access_token_lifetime_secs: lifetime(raw.access_token_lifetime_secs, 86_400, "access_token_lifetime_secs")?,
+            id_token_lifetime_secs: lifetime(raw.id_token_lifetime_secs, 36_000, "id_token_lifetime_secs")?,
+            tls,
+        })
+    }
+
+    /// The Management API audience and token issuer derive from the public URL.
+    pub fn issuer(&self) -> &str {
+        &self.public_url
+    }
+    pub fn management_audience(&self) -> String {
+        format!("{}api/v2/", self.public_url)
+    }
+}
+
+fn normalize_public_url(u: &str) -> Result<String, ConfigError> {
+    let u = u.trim();
+    let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !r.starts_with('/') && !u.contains(['?', '#', ' ']) => {
+            Ok(if u.ends_with('/') { u.to_owned() } else { format!("{u}/") })
+        }
+        _ => Err(err(format!("public_url: `{u}` must be an absolute http(s) URL such as https://auth.example.com/"))),
+    }
+}
+
+/// Printed by `callsign default-config`.
+pub const DEFAULT_CONFIG: &str = r#"# Callsign configuration. Every setting is optional; shown here with its default.
+# Order of precedence: these defaults < this file (--config) < CALLSIGN_* environment variables < flags.
+# Environment names: CALLSIGN_<KEY> in upper case, sections joined by a double underscore
+# (CALLSIGN_TLS__CERT_FILE). Lists may be given as one comma-separated value.
+
+# Address of the HTTP(S) listener (flag --listen).
+listen = "127.0.0.1:8080"
+
+# The public base URL clients use. The token issuer, the Management API audience (<public_url>api/v2/) and every
+# absolute URL derive from it. Default: http(s)://<listen>/
+# public_url = "https://auth.example.com/"
+
+# sqlite://PATH (created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB (flag --database-url).
+# Put a URL with a password in a file and point database_url_file (CALLSIGN_DATABASE_URL_FILE) at it instead.
+database_url = "sqlite://./data/callsign.db"
+# database_url_file = "/run/secrets/callsign-database-url"
+
+# Where Callsign keeps its generated files: the encryption key file (if encryption_keys is not set) and the
+# bootstrap credentials written on first start (flag --data-dir).
+data_dir = "./data"
+
+# Prometheus metrics on their own listener (GET /metrics). Empty = off.
+metrics_addr = ""
+
+# Logs: "human" or "json"; level as a tracing filter ("info", "callsign_server=debug,info").
+log_format = "human"
+log_level = "info"
+
+# Keys that encrypt stored secrets (provider credentials, signing keys): "<key-id>:<base64 of 32 bytes>".
+# The first key encrypts; the others only decrypt, and whatever they encrypted is re-encrypted under the first
+# key at the next start. Unset: a key file is generated in data_dir (mode 0600) on first start.
+# Prefer encryption_keys_file (CALLSIGN_ENCRYPTION_KEYS_FILE): one key per line, same format.
+# encryption_keys = ["2026-01:BASE64KEY"]
+# encryption_keys_file = "/run/secrets/callsign-keys"
+
+# Lifetime of access tokens issued by /oauth/token, and of ID tokens, in seconds.
+access_token_lifetime_secs = 86400
+id_token_lifetime_secs = 36000
+
+# HTTPS with a PEM certificate chain and private key. Unset: plain HTTP.
+[tls]
+# cert_file = "/etc/callsign/cert.pem"
+# key_file = "/etc/callsign/key.pem"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None, env(&[]), RawConfig::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.public_url, "http://127.0.0.1:8080/");
+        assert_eq!(c.management_audience(), "http://127.0.0.1:8080/api/v2/");
+        assert!(c.metrics_addr.is_none() && c.tls.is_none() && c.encryption_keys.is_none());
+    }
+
+    #[test]
+    fn default_config_text_parses_to_defaults() {
+        let raw = RawConfig::from_toml(DEFAULT_CONFIG, "default").unwrap();
+        let c = Config::resolve(raw).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.access_token_lifetime_secs, 86_400);
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:1000\"\npublic_url = \"https://file.example\"\nlog_level = \"debug\"\n",
+        )
+        .unwrap();
+        let flags = RawConfig { listen: Some("127.0.0.1:3000".into()), ..Default::default() };
+        let c = Config::load(
+            Some(&f),
+            env(&[
+                ("CALLSIGN_LISTEN", "127.0.0.1:2000"),
+                ("CALLSIGN_PUBLIC_URL", "https://env.example/"),
+                ("HOME", "/x"),
+            ]),
+            flags,
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.public_url, "https://env.example/");
+        assert_eq!(c.log_level, "debug");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = RawConfig::from_toml("lisen = \"x\"", "config file `c.toml`").unwrap_err().0;
+        assert!(e.contains("lisen") && e.contains("c.toml"), "{e}");
+        let e = RawConfig::from_toml("[tls]\ncert = \"x\"", "f").unwrap_err().0;
+        assert!(e.contains("cert"), "{e}");
+        let e = RawConfig::from_env(env(&[("CALLSIGN_LISEN", "x")])).unwrap_err().0;
+        assert!(e.contains("CALLSIGN_LISEN") && e.contains("lisen"), "{e}");
+        // Test-suite variables are not settings.
+        assert!(RawConfig::from_env(env(&[("CALLSIGN_TEST_POSTGRES_URL", "x")])).is_ok());
+    }
+
+    #[test]
+    fn nested_env_and_numbers_and_lists() {
+        let raw = RawConfig::from_env(env(&[
+            ("CALLSIGN_TLS__CERT_FILE", "/c.pem"),
+            ("CALLSIGN_TLS__KEY_FILE", "/k.pem"),
+            ("CALLSIGN_ACCESS_TOKEN_LIFETIME_SECS", "600"),
+        ]))
+        .unwrap();
+        let c = Config::resolve(raw).unwrap();
+        assert_eq!(c.access_token_lifetime_secs, 600);
+        assert!(c.public_url.starts_with("https://"));
+        let e = RawConfig::from_env(env(&[("CALLSIGN_ACCESS_TOKEN_LIFETIME_SECS", "ten")])).unwrap_err().0;
+        assert!(e.contains("ten"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_setting_and_fix() {
+        let bad = |raw: RawConfig| Config::resolve(raw).unwrap_err().0;
+        let e = bad(RawConfig { database_url: Some("mysql://x".into()), ..Default::default() });
+        assert!(e.starts_with("database_url:") && e.contains("mysql") && e.contains("sqlite://"), "{e}");
+        let e = bad(RawConfig { listen: Some("nope".into()), ..Default::default() });
+        assert!(e.starts_with("listen:"), "{e}");
+        let e =
+            bad(RawConfig { tls: Some(RawTls { cert_file: Some("a".into()), key_file: None }), ..Default::default() });
+        assert!(e.starts_with("tls:"), "{e}");
+        let e = bad(RawConfig { public_url: Some("auth.example.com".into()), ..Default::default() });
+        assert!(e.starts_with("public_url:"), "{e}");
+        let e = bad(RawConfig { encryption_keys: Some(StringList(vec!["k:short".into()])), ..Default::default() });
+        assert!(e.starts_with("encryption_keys:"), "{e}");
+        let e = bad(RawConfig { log_format: Some("xml".into()), ..Default::default() });
+        assert!(e.starts_with("log_format:"), "{e}");
+    }
+
+    #[test]
+    fn secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("db");
+        std::fs::write(&f, "postgres://u:pw@h/db\n").unwrap();
+        let c = Config::resolve(RawConfig { database_url_file: Some(f), ..Default::default() }).unwrap();
+        assert_eq!(c.database_url, "postgres://u:pw@h/db");
+        assert!(!format!("{c:?}").contains("pw"));
+    }
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

@@ -1,0 +1,118 @@
+//! The two error shapes Callsign answers with, following Auth0:
+//! - Management API: `{"statusCode":404,"error":"Not Found","message":"…","errorCode":"…"}`
+//! - Authentication API (OAuth / MFA): `{"error":"…","error_description":"…"}`
+//!
+//! Unexpected failures become an opaque 500 in the right shape; the detail goes to the log only.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use callsign_store::StoreError;
+use serde_json::{Map, Value, json};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub error_code: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), error_code: None }
+    }
+    pub fn code(mut self, code: &'static str) -> Self {
+        self.error_code = Some(code);
+        self
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message).code("invalid_body")
+    }
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message).code("invalid_query_string")
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    pub fn insufficient_scope(any_of: &[&str]) -> Self {
+        Self::new(StatusCode::FORBIDDEN, format!("Insufficient scope, expected any of: {}", any_of.join(",")))
+            .code("insufficient_scope")
+    }
+    /// Log the cause, answer an opaque 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("Not Found"),
+            StoreError::Conflict(what) => ApiError::conflict(format!("A resource with this {what} already exists")),
+            StoreError::Other(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert("statusCode".into(), json!(self.status.as_u16()));
+        body.insert("error".into(), json!(self.status.canonical_reason().unwrap_or("Error")));
+        body.insert("message".into(), json!(self.message));
+        if let Some(c) = self.error_code {
+            body.insert("errorCode".into(), json!(c));
+        }
+        (self.status, axum::Json(Value::Object(body))).into_response()
+    }
+}
+
+/// Authentication API error.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub status: StatusCode,
+    pub error: &'static str,
+    pub description: String,
+    /// Extra members (e.g. `mfa_token`).
+    pub extra: Map<String, Value>,
+}
+
+impl OAuthError {
+    pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        Self { status, error, description: description.into(), extra: Map::new() }
+    }
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal error")
+    }
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_owned(), value);
+        self
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::internal(e)
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut body = Map::new();
+        body.insert("error".into(), json!(self.error));
+        body.insert("error_description".into(), json!(self.description));
+        body.extend(self.extra);
+        let mut resp = (self.status, axum::Json(Value::Object(body))).into_response();
+        resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        resp
+    }
+}

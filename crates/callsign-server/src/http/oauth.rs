@@ -1,0 +1,320 @@
+//! `POST /oauth/token`: client credentials and the password grants. JSON or form bodies; client authentication by
+//! `client_secret_post` or `client_secret_basic`.
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use callsign_domain::hash::token_matches;
+use callsign_store::Client;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::error::OAuthError;
+use super::extract::RequestMeta;
+use crate::app::AppState;
+use crate::http::management::users::DB_CONNECTION;
+use crate::identity::events::{self, EventCtx};
+use crate::identity::passwords;
+
+pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
+const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct TokenRequest {
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub audience: Option<String>,
+    pub scope: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub realm: Option<String>,
+}
+
+/// The token request body, JSON or form.
+pub struct TokenBody(pub TokenRequest);
+
+impl<S: Send + Sync> FromRequest<S> for TokenBody {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, OAuthError> {
+        let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        if ct.starts_with("application/x-www-form-urlencoded") {
+            let axum::Form(v) = axum::Form::<TokenRequest>::from_request(req, state)
+                .await
+                .map_err(|e| OAuthError::invalid_request(format!("Invalid form body: {}", e.body_text())))?;
+            Ok(TokenBody(v))
+        } else if ct.starts_with("application/json") {
+            let bytes = axum::body::Bytes::from_request(req, state)
+                .await
+                .map_err(|e| OAuthError::invalid_request(e.body_text()))?;
+            serde_json::from_slice(&bytes)
+                .map(TokenBody)
+                .map_err(|e| OAuthError::invalid_request(format!("Invalid JSON body: {e}")))
+        } else {
+            Err(OAuthError::invalid_request(
+                "Content-Type must be application/json or application/x-www-form-urlencoded",
+            ))
+        }
+    }
+}
+
+fn unauthorized_client() -> OAuthError {
+    OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
+}
+
+/// Client credentials from the Basic header or the body (not both).
+fn presented_credentials(headers: &HeaderMap, req: &TokenRequest) -> Result<(String, Option<String>), OAuthError> {
+    let basic = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "));
+    if let Some(b64) = basic {
+        if req.client_secret.is_some() {
+            return Err(OAuthError::invalid_request("Use only one client authentication method"));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| OAuthError::invalid_request("Malformed Basic authorization header"))?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or_else(|| OAuthError::invalid_request("Malformed Basic authorization header"))?;
+        if req.client_id.as_deref().is_some_and(|c| c != id) {
+            return Err(OAuthError::invalid_request("client_id in the body does not match the Authorization header"));
+        }
+        return Ok((id.to_owned(), Some(secret.to_owned())));
+    }
+    let id =
+        req.client_id.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: client_id"))?;
+    Ok((id, req.client_secret.clone()))
+}
+
+/// Authenticate the client. Confidential clients must present their secret; public ones (`none`) must not need one.
+async fn authenticate_client(app: &AppState, id: &str, secret: Option<&str>) -> Result<Client, OAuthError> {
+    let client = app.store.get_client(id).await?.ok_or_else(unauthorized_client)?;
+    match (client.spec.token_endpoint_auth_method.as_str(), secret) {
+        ("none", None) => Ok(client),
+        (_, Some(s)) if token_matches(s, &client.secret_hash) => Ok(client),
+        _ => Err(unauthorized_client()),
+    }
+}
+
+fn allows(client: &Client, grant: &str) -> Result<(), OAuthError> {
+    if client.spec.grant_types.iter().any(|g| g == grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "unauthorized_client",
+            format!("Grant type '{grant}' not allowed for the client."),
+        ))
+    }
+}
+
+pub async fn token(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    TokenBody(req): TokenBody,
+) -> Response {
+    let result = match req.grant_type.as_deref() {
+        None => Err(OAuthError::invalid_request("Missing required parameter: grant_type")),
+        Some("client_credentials") => client_credentials(&app, &meta, &headers, &req).await,
+        Some(g @ ("password" | PASSWORD_REALM)) => password(&app, &meta, &headers, &req, g).await,
+        Some(other) => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("Unsupported grant type: {other}"),
+        )),
+    };
+    match result {
+        Ok(body) => {
+            let mut r = (StatusCode::OK, axum::Json(body)).into_response();
+            r.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn client_credentials(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: &TokenRequest,
+) -> Result<Value, OAuthError> {
+    let (id, secret) = presented_credentials(headers, req)?;
+    let fail = |client: Option<&Client>, why: String| {
+        let ctx = EventCtx {
+            client_id: Some(id.clone()),
+            client_name: client.map(|c| c.spec.name.clone()),
+            audience: req.audience.clone(),
+            description: Some(why),
+            ..Default::default()
+        };
+        async move { events::record(app, "feccft", meta, ctx).await }
+    };
+    let client = match authenticate_client(app, &id, secret.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            fail(None, "Unauthorized".into()).await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = allows(&client, "client_credentials") {
+        fail(Some(&client), e.description.clone()).await;
+        return Err(e);
+    }
+    let Some(audience) = req.audience.clone().filter(|a| !a.is_empty()) else {
+        let e = OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "No audience parameter was provided, and no default audience has been configured",
+        );
+        fail(Some(&client), e.description.clone()).await;
+        return Err(e);
+    };
+    let Some(grant) = app.store.find_client_grant(&client.client_id, &audience).await? else {
+        let e = OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            format!(
+                "Client is not authorized to access \"{audience}\". You need to create a \"client-grant\" associated to this API."
+            ),
+        );
+        fail(Some(&client), e.description.clone()).await;
+        return Err(e);
+    };
+    // Asked-for scopes are narrowed to the granted ones; no `scope` means all granted scopes.
+    let scopes: Vec<String> = match &req.scope {
+        Some(s) => callsign_domain::scopes::split(s).into_iter().filter(|x| grant.scope.contains(x)).collect(),
+        None => grant.scope.clone(),
+    };
+    let scope = scopes.join(" ");
+    let now = app.clock.now().seconds();
+    let lifetime = app.config.access_token_lifetime_secs;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(app.config.issuer()));
+    claims.insert("sub".into(), json!(format!("{}@clients", client.client_id)));
+    claims.insert("aud".into(), json!(audience));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + lifetime as i64));
+    claims.insert("scope".into(), json!(scope));
+    claims.insert("gty".into(), json!("client-credentials"));
+    claims.insert("azp".into(), json!(client.client_id));
+    let token = app.signer.sign(&claims).await.map_err(OAuthError::internal)?;
+    events::record(
+        app,
+        "seccft",
+        meta,
+        EventCtx {
+            client_id: Some(client.client_id.clone()),
+            client_name: Some(client.spec.name.clone()),
+            audience: Some(audience),
+            scope: Some(scope.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    Ok(json!({"access_token": token, "expires_in": lifetime, "scope": scope, "token_type": "Bearer"}))
+}
+
+fn wrong_credentials() -> OAuthError {
+    OAuthError::new(StatusCode::FORBIDDEN, "invalid_grant", "Wrong email or password.")
+}
+
+async fn password(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: &TokenRequest,
+    grant: &str,
+) -> Result<Value, OAuthError> {
+    let (id, secret) = presented_credentials(headers, req)?;
+    let client = authenticate_client(app, &id, secret.as_deref()).await?;
+    allows(&client, grant)?;
+    if grant == PASSWORD_REALM {
+        match req.realm.as_deref() {
+            Some(DB_CONNECTION) => {}
+            Some(other) => return Err(OAuthError::invalid_request(format!("Unknown realm: {other}"))),
+            None => return Err(OAuthError::invalid_request("Missing required parameter: realm")),
+        }
+    }
+    let username =
+        req.username.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: username"))?;
+    let pw = req.password.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: password"))?;
+    let user = app.store.get_user_by_email(&username.trim().to_lowercase()).await?;
+    // The same argon2 work whether or not the user exists.
+    let ok = passwords::verify(pw, user.as_ref().and_then(|u| u.password_hash.clone())).await;
+    let ctx = |user_id: Option<String>, description: Option<String>| EventCtx {
+        client_id: Some(client.client_id.clone()),
+        client_name: Some(client.spec.name.clone()),
+        user_id,
+        user_name: Some(username.clone()),
+        connection: Some(DB_CONNECTION.to_owned()),
+        description,
+        ..Default::default()
+    };
+    let user = match (user, ok) {
+        (None, _) => {
+            events::record(app, "fu", meta, ctx(None, None)).await;
+            return Err(wrong_credentials());
+        }
+        (Some(u), false) => {
+            events::record(app, "fp", meta, ctx(Some(u.user_id), None)).await;
+            return Err(wrong_credentials());
+        }
+        (Some(u), true) => u,
+    };
+    if user.profile.blocked {
+        events::record(app, "f", meta, ctx(Some(user.user_id.clone()), Some("user is blocked".into()))).await;
+        return Err(OAuthError::new(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked"));
+    }
+    let now = app.clock.now();
+    app.store.record_login(&user.user_id, now).await?;
+    let requested = callsign_domain::scopes::split(req.scope.as_deref().unwrap_or("openid"));
+    let scopes: Vec<String> = requested.into_iter().filter(|s| OIDC_SCOPES.contains(&s.as_str())).collect();
+    let scope = scopes.join(" ");
+    let userinfo = format!("{}userinfo", app.config.public_url);
+    let aud = match req.audience.clone().filter(|a| !a.is_empty()) {
+        Some(a) if scopes.iter().any(|s| s == "openid") => json!([a, userinfo]),
+        Some(a) => json!(a),
+        None => json!(userinfo),
+    };
+    let secs = now.seconds();
+    let lifetime = app.config.access_token_lifetime_secs;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(app.config.issuer()));
+    claims.insert("sub".into(), json!(user.user_id));
+    claims.insert("aud".into(), aud);
+    claims.insert("iat".into(), json!(secs));
+    claims.insert("exp".into(), json!(secs + lifetime as i64));
+    claims.insert("scope".into(), json!(scope));
+    claims.insert("gty".into(), json!("password"));
+    claims.insert("azp".into(), json!(client.client_id));
+    let access_token = app.signer.sign(&claims).await.map_err(OAuthError::internal)?;
+    let mut body =
+        json!({"access_token": access_token, "expires_in": lifetime, "scope": scope, "token_type": "Bearer"});
+    if scopes.iter().any(|s| s == "openid") {
+        let mut id = Map::new();
+        id.insert("iss".into(), json!(app.config.issuer()));
+        id.insert("sub".into(), json!(user.user_id));
+        id.insert("aud".into(), json!(client.client_id));
+        id.insert("iat".into(), json!(secs));
+        id.insert("exp".into(), json!(secs + app.config.id_token_lifetime_secs as i64));
+        if scopes.iter().any(|s| s == "email") {
+            id.insert("email".into(), json!(user.email));
+            id.insert("email_verified".into(), json!(user.profile.email_verified));
+        }
+        if scopes.iter().any(|s| s == "profile") {
+            id.insert("name".into(), json!(user.profile.name));
+            id.insert("nickname".into(), json!(user.profile.nickname));
+            id.insert("picture".into(), json!(user.profile.picture));
+            id.insert("updated_at".into(), json!(user.updated_at.to_rfc3339()));
+        }
+        body["id_token"] = json!(app.signer.sign(&id).await.map_err(OAuthError::internal)?);
+    }
+    events::record(app, "s", meta, ctx(Some(user.user_id.clone()), None)).await;
+    Ok(body)
+}

@@ -1,0 +1,72 @@
+//! No default passwords: the first start creates one Management API client and writes its credentials to a
+//! file only the server's user can read.
+use std::path::PathBuf;
+
+use callsign_domain::hash::token_hash;
+use callsign_domain::{ids, scopes};
+use callsign_store::{Client, ClientGrant, ClientSpec};
+use serde_json::json;
+
+use crate::app::AppState;
+
+pub const BOOTSTRAP_FILE: &str = "bootstrap-credentials.json";
+
+/// A machine-to-machine client holding every Management API scope. Returns (client_id, client_secret).
+pub async fn create_management_client(app: &AppState, name: &str) -> crate::BoxResult<(String, String)> {
+    let now = app.clock.now();
+    let client_id = ids::client_id(app.rng.as_ref());
+    let secret = ids::client_secret(app.rng.as_ref());
+    let client = Client {
+        client_id: client_id.clone(),
+        secret_hash: token_hash(&secret),
+        created_at: now,
+        updated_at: now,
+        spec: ClientSpec {
+            name: name.to_owned(),
+            app_type: Some("non_interactive".into()),
+            grant_types: vec!["client_credentials".into()],
+            is_first_party: true,
+            token_endpoint_auth_method: "client_secret_post".into(),
+            ..Default::default()
+        },
+    };
+    app.store.create_client(&client).await?;
+    app.store
+        .create_client_grant(&ClientGrant {
+            id: ids::client_grant_id(app.rng.as_ref()),
+            client_id: client_id.clone(),
+            audience: app.config.management_audience(),
+            scope: scopes::ALL_MANAGEMENT.iter().map(|s| (*s).to_owned()).collect(),
+            created_at: now,
+        })
+        .await?;
+    Ok((client_id, secret))
+}
+
+pub fn credentials_json(app: &AppState, client_id: &str, secret: &str) -> String {
+    let v = json!({
+        "client_id": client_id,
+        "client_secret": secret,
+        "audience": app.config.management_audience(),
+        "token_url": format!("{}oauth/token", app.config.public_url),
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}
+
+/// On the first start against an empty database (a cross-node latch in the store), create the client and write
+/// `<data dir>/bootstrap-credentials.json` with mode 0600.
+pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathBuf>> {
+    let first = app
+        .store
+        .insert_setting_if_absent("bootstrap", &json!({"at": app.clock.now().millis()}), app.clock.now())
+        .await?;
+    if !first {
+        return Ok(None);
+    }
+    let (client_id, secret) = create_management_client(app, "Callsign Management (bootstrap)").await?;
+    let path = app.config.data_dir.join(BOOTSTRAP_FILE);
+    crate::keys::write_private_file(&path, &credentials_json(app, &client_id, &secret), true)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::warn!(path = %path.display(), %client_id, "created the bootstrap Management API client; its credentials are in this file (mode 0600)");
+    Ok(Some(path))
+}

@@ -1,0 +1,230 @@
+//! RS256 signing keys: generated on first start, stored sealed, published in the JWKS, rotated on command.
+//! A retired key stays published until every token it signed has expired.
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use callsign_domain::RandomSource;
+use callsign_store::{SealedSecret, SigningKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Map, Value, json};
+use tokio::sync::RwLock;
+
+use crate::app::AppState;
+
+struct LoadedKey {
+    kid: String,
+    enc: EncodingKey,
+    dec: DecodingKey,
+    jwk: Value,
+    retired_at: Option<callsign_domain::Timestamp>,
+}
+
+#[derive(Default)]
+pub struct Signer {
+    keys: RwLock<Vec<LoadedKey>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer")
+    }
+}
+
+/// Adapts the injected randomness to the `rand_core` traits the RSA key generator wants.
+struct RngAdapter<'a>(&'a dyn RandomSource);
+
+impl rsa::rand_core::RngCore for RngAdapter<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+impl rsa::rand_core::CryptoRng for RngAdapter<'_> {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("Invalid token.")]
+    Malformed,
+    #[error("Invalid signature received for JSON Web Token validation.")]
+    Signature,
+    #[error("Expired token received for JSON Web Token validation.")]
+    Expired,
+    #[error("Bad audience: {0}")]
+    Audience(String),
+    #[error("Bad issuer.")]
+    Issuer,
+}
+
+fn secret_name(kid: &str) -> String {
+    format!("signing-key/{kid}")
+}
+
+impl Signer {
+    /// Longest lifetime of anything we sign: how long a retired key must stay published.
+    fn max_token_lifetime(app: &AppState) -> Duration {
+        Duration::from_secs(app.config.access_token_lifetime_secs.max(app.config.id_token_lifetime_secs))
+    }
+
+    /// Load keys from the store, dropping ones retired long enough that nothing they signed is still valid.
+    pub async fn reload(&self, app: &AppState) -> crate::BoxResult<()> {
+        let now = app.clock.now();
+        let keep_for = Self::max_token_lifetime(app);
+        let mut loaded = Vec::new();
+        for k in app.store.list_signing_keys().await? {
+            if let Some(r) = k.retired_at
+                && r.plus(keep_for) < now
+            {
+                app.store.delete_signing_key(&k.kid).await?;
+                tracing::info!(kid = %k.kid, "removed an expired signing key");
+                continue;
+            }
+            let Some(secret) = app.store.get_secret(&k.secret_name).await? else {
+                tracing::error!(kid = %k.kid, "signing key without its private part; skipped");
+                continue;
+            };
+            let der = app.keyring.open(&secret.name, &secret.sealed)?;
+            let n = k.public_jwk.get("n").and_then(Value::as_str).unwrap_or_default();
+            let e = k.public_jwk.get("e").and_then(Value::as_str).unwrap_or_default();
+            loaded.push(LoadedKey {
+                kid: k.kid.clone(),
+                enc: EncodingKey::from_rsa_der(&der),
+                dec: DecodingKey::from_rsa_components(n, e)?,
+                jwk: k.public_jwk.clone(),
+                retired_at: k.retired_at,
+            });
+        }
+        *self.keys.write().await = loaded;
+        Ok(())
+    }
+
+    /// Make sure a current (unretired) key exists, generating one on first start.
+    pub async fn ensure_current(&self, app: &AppState) -> crate::BoxResult<()> {
+        self.reload(app).await?;
+        if self.keys.read().await.iter().any(|k| k.retired_at.is_none()) {
+            return Ok(());
+        }
+        self.add_new_key(app, false).await?;
+        Ok(())
+    }
+
+    /// Generate a new key and make it current; the previous ones stay published until their tokens expire.
+    pub async fn rotate(&self, app: &AppState) -> crate::BoxResult<String> {
+        self.add_new_key(app, true).await
+    }
+
+    async fn add_new_key(&self, app: &AppState, retire_others: bool) -> crate::BoxResult<String> {
+        let rng = app.rng.clone();
+        let (kid, der, n, e) = tokio::task::spawn_blocking(move || -> crate::BoxResult<_> {
+            let key = rsa::RsaPrivateKey::new(&mut RngAdapter(rng.as_ref()), 2048)?;
+            let der = key.to_pkcs1_der()?;
+            let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
+            let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
+            Ok((callsign_domain::ids::key_id(rng.as_ref()), der.as_bytes().to_vec(), n, e))
+        })
+        .await??;
+        let now = app.clock.now();
+        let name = secret_name(&kid);
+        let sealed = app.keyring.seal(app.rng.as_ref(), &name, &der)?;
+        let jwk = json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e});
+        app.store
+            .add_signing_key(
+                &SigningKey {
+                    kid: kid.clone(),
+                    public_jwk: jwk,
+                    secret_name: name.clone(),
+                    created_at: now,
+                    retired_at: None,
+                },
+                &SealedSecret { name, sealed, updated_at: now },
+                retire_others,
+            )
+            .await?;
+        tracing::info!(%kid, "new signing key is current");
+        self.reload(app).await?;
+        Ok(kid)
+    }
+
+    /// The published keys (current and recently retired), for `/.well-known/jwks.json`.
+    pub async fn jwks(&self) -> Value {
+        let keys: Vec<Value> = self.keys.read().await.iter().map(|k| k.jwk.clone()).collect();
+        json!({ "keys": keys })
+    }
+
+    pub async fn sign(&self, claims: &Map<String, Value>) -> crate::BoxResult<String> {
+        let keys = self.keys.read().await;
+        let key = keys.iter().find(|k| k.retired_at.is_none()).ok_or("no current signing key")?;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".to_owned());
+        Ok(jsonwebtoken::encode(&header, claims, &key.enc)?)
+    }
+
+    /// Check signature, issuer, audience and expiry (against the injected clock). Returns the claims.
+    pub async fn verify(&self, app: &AppState, token: &str, audience: &str) -> Result<Map<String, Value>, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.alg != Algorithm::RS256 {
+            return Err(VerifyError::Signature);
+        }
+        let kid = header.kid.ok_or(VerifyError::Signature)?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false; // checked below against the injected clock
+        validation.validate_aud = false; // checked below for a precise message
+        validation.required_spec_claims.clear();
+        let decoded = {
+            let keys = self.keys.read().await;
+            keys.iter()
+                .find(|k| k.kid == kid)
+                .map(|k| jsonwebtoken::decode::<Map<String, Value>>(token, &k.dec, &validation))
+        };
+        let decoded = match decoded {
+            Some(d) => d,
+            None => {
+                // Another node may have rotated: look again once.
+                if self.reload(app).await.is_err() {
+                    return Err(VerifyError::Signature);
+                }
+                let keys = self.keys.read().await;
+                let k = keys.iter().find(|k| k.kid == kid).ok_or(VerifyError::Signature)?;
+                jsonwebtoken::decode::<Map<String, Value>>(token, &k.dec, &validation)
+            }
+        };
+        let claims = decoded
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::Signature,
+                _ => VerifyError::Malformed,
+            })?
+            .claims;
+        if claims.get("iss").and_then(Value::as_str) != Some(app.config.issuer()) {
+            return Err(VerifyError::Issuer);
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == audience,
+            Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(VerifyError::Audience(audience.to_owned()));
+        }
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or(VerifyError::Malformed)?;
+        if exp <= app.clock.now().seconds() {
+            return Err(VerifyError::Expired);
+        }
+        Ok(claims)
+    }
+}

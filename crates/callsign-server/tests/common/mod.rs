@@ -1,0 +1,173 @@
+//! A real server on port 0 with a fresh database, a manual clock and the bootstrap credentials at hand.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use callsign_domain::{ManualClock, OsRandom, Timestamp};
+use callsign_server::app::AppState;
+use callsign_server::config::{Config, RawConfig};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub base: String,
+    pub app: AppState,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    pub client_id: String,
+    pub client_secret: String,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// 2026-01-01T00:00:00Z
+pub const START: Timestamp = Timestamp(1_767_225_600_000);
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawn with the configuration adjusted by `f` (data_dir and database_url default to a temp dir).
+    pub async fn spawn_with(f: impl FnOnce(&mut RawConfig)) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut raw = RawConfig {
+            listen: Some(addr.to_string()),
+            data_dir: Some(dir.path().join("data")),
+            database_url: Some(format!("sqlite://{}/callsign.db", dir.path().display())),
+            ..Default::default()
+        };
+        f(&mut raw);
+        let config = Config::resolve(raw).unwrap();
+        let clock = ManualClock::new(START);
+        let (app, report) = AppState::start(config, Arc::new(clock.clone()), Arc::new(OsRandom)).await.unwrap();
+        let creds_path = report.bootstrap_file.expect("first start writes bootstrap credentials");
+        let creds: Value = serde_json::from_str(&std::fs::read_to_string(creds_path).unwrap()).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(callsign_server::http::serve(app.clone(), listener, None, async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base: format!("http://{addr}"),
+            app,
+            clock,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client_id: creds["client_id"].as_str().unwrap().to_owned(),
+            client_secret: creds["client_secret"].as_str().unwrap().to_owned(),
+            dir,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn audience(&self) -> String {
+        self.app.config.management_audience()
+    }
+
+    /// A Management token for the bootstrap client (all scopes).
+    pub async fn mgmt_token(&self) -> String {
+        let r = self
+            .http
+            .post(self.url("/oauth/token"))
+            .json(&json!({
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "audience": self.audience(),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A Management token holding exactly `scopes` (via a fresh client and grant).
+    pub async fn token_with_scopes(&self, scopes: &[&str]) -> String {
+        let admin = self.mgmt_token().await;
+        let c = self
+            .post(
+                &admin,
+                "/api/v2/clients",
+                json!({"name": "limited", "app_type": "non_interactive", "grant_types": ["client_credentials"]}),
+            )
+            .await;
+        assert_eq!(c.0, 201, "{}", c.1);
+        let id = c.1["client_id"].as_str().unwrap();
+        let g = self
+            .post(
+                &admin,
+                "/api/v2/client-grants",
+                json!({"client_id": id, "audience": self.audience(), "scope": scopes}),
+            )
+            .await;
+        assert_eq!(g.0, 201, "{}", g.1);
+        let r: Value = self
+            .http
+            .post(self.url("/oauth/token"))
+            .json(&json!({"grant_type": "client_credentials", "client_id": id, "client_secret": c.1["client_secret"], "audience": self.audience()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn finish(r: reqwest::Response) -> (u16, Value) {
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        Self::finish(self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()).await
+    }
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        Self::finish(self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()).await
+    }
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        Self::finish(self.http.patch(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()).await
+    }
+    pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
+        Self::finish(self.http.delete(self.url(path)).bearer_auth(token).send().await.unwrap()).await
+    }
+    pub async fn token_request(&self, body: Value) -> (u16, Value) {
+        Self::finish(self.http.post(self.url("/oauth/token")).json(&body).send().await.unwrap()).await
+    }
+
+    /// Stop the server gracefully and wait for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Decode a JWT's payload without verifying (tests inspect what the server signed).
+pub fn claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+pub fn header(jwt: &str) -> Value {
+    use base64::Engine;
+    let h = jwt.split('.').next().unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).unwrap()).unwrap()
+}
+
+pub fn enc(id: &str) -> String {
+    id.replace('|', "%7C")
+}

@@ -1,0 +1,31 @@
+//! The store conformance suite on SQLite: a fresh database file in its own temp dir for every test.
+use callsign_store::Store;
+use callsign_store_sqlite::SqliteStore;
+use callsign_testkit::Fixture;
+use tempfile::TempDir;
+
+struct TempSqlite {
+    store: SqliteStore,
+    /// Deleted when the test ends; kept alive until then.
+    _dir: TempDir,
+}
+
+impl Fixture for TempSqlite {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+    }
+}
+
+async fn fresh() -> Option<TempSqlite> {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temp dir: {e}"));
+    let url = format!("sqlite://{}", dir.path().join("callsign.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+    store.migrate().await.unwrap_or_else(|e| panic!("cannot migrate {url}: {e}"));
+    Some(TempSqlite { store, _dir: dir })
+}
+
+callsign_testkit::conformance_suite!(fresh);

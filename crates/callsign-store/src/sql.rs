@@ -1,0 +1,812 @@
+//! SQL shared by the sqlx backends (`callsign-store-sqlite`, `callsign-store-postgres`), written once.
+//!
+//! Both backends create the same tables with the same column names and portable types (timestamps as `BIGINT`
+//! milliseconds; documents, JWKs and scope lists as JSON in `TEXT`), so every statement here runs unchanged on
+//! SQLite and PostgreSQL: sqlx accepts `$1`-style numbered parameters on both.
+//!
+//! What is shared:
+//! - the statements (`const`s below),
+//! - the row shapes (tuples decoded with `sqlx::query_as`) and their mapping to the models,
+//! - the whole `Store` impl, through [`impl_sqlx_store!`](crate::impl_sqlx_store), expanded inside each backend
+//!   crate so that this crate does not depend on sqlx.
+//!
+//! What stays in each backend: pool setup, the migrations themselves (types differ: `BLOB`/`BYTEA`), and turning
+//! a database error into a [`StoreError`] (unique-violation codes and constraint names differ).
+use callsign_domain::seal::Sealed;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Re-exported so that [`impl_sqlx_store!`](crate::impl_sqlx_store) needs only `sqlx` and `async-trait` from its caller.
+pub use callsign_domain::Timestamp;
+pub use serde_json::Value as JsonValue;
+
+use crate::{Client, ClientGrant, LogEvent, SealedSecret, SigningKey, StoreError, StoreResult, User};
+
+// --- readiness ---
+
+pub const PING: &str = "SELECT 1";
+/// The table sqlx's migrator keeps (same name and columns on both backends).
+pub const APPLIED_MIGRATIONS: &str = "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version";
+
+// --- secrets ---
+
+pub const SECRET_GET: &str = "SELECT name, key_id, nonce, ciphertext, updated_at FROM secrets WHERE name = $1";
+pub const SECRET_LIST: &str = "SELECT name, key_id, nonce, ciphertext, updated_at FROM secrets ORDER BY name";
+pub const SECRET_UPSERT: &str = "INSERT INTO secrets (name, key_id, nonce, ciphertext, updated_at) \
+     VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (name) DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, \
+     ciphertext = excluded.ciphertext, updated_at = excluded.updated_at";
+pub const SECRET_DELETE: &str = "DELETE FROM secrets WHERE name = $1";
+
+// --- settings ---
+
+pub const SETTING_GET: &str = "SELECT value FROM settings WHERE name = $1";
+pub const SETTING_UPSERT: &str = "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+pub const SETTING_INSERT_IF_ABSENT: &str =
+    "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+
+// --- signing keys ---
+
+pub const SIGNING_KEY_INSERT: &str =
+    "INSERT INTO signing_keys (kid, public_jwk, secret_name, created_at, retired_at) VALUES ($1, $2, $3, $4, $5)";
+/// `$1` = the new key's `created_at`, `$2` = its kid.
+pub const SIGNING_KEY_RETIRE_OTHERS: &str =
+    "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND kid <> $2";
+pub const SIGNING_KEY_LIST: &str = "SELECT kid, public_jwk, secret_name, created_at, retired_at FROM signing_keys \
+     ORDER BY created_at DESC, kid DESC";
+pub const SIGNING_KEY_DELETE: &str = "DELETE FROM signing_keys WHERE kid = $1 RETURNING secret_name";
+
+// --- clients ---
+
+pub const CLIENT_INSERT: &str =
+    "INSERT INTO clients (client_id, secret_hash, created_at, updated_at, data) VALUES ($1, $2, $3, $4, $5)";
+pub const CLIENT_GET: &str =
+    "SELECT client_id, secret_hash, created_at, updated_at, data FROM clients WHERE client_id = $1";
+pub const CLIENT_LIST: &str = "SELECT client_id, secret_hash, created_at, updated_at, data FROM clients \
+     ORDER BY created_at, client_id LIMIT $1 OFFSET $2";
+pub const CLIENT_COUNT: &str = "SELECT COUNT(*) FROM clients";
+pub const CLIENT_UPDATE: &str =
+    "UPDATE clients SET secret_hash = $2, created_at = $3, updated_at = $4, data = $5 WHERE client_id = $1";
+pub const CLIENT_DELETE: &str = "DELETE FROM clients WHERE client_id = $1";
+pub const CLIENT_DELETE_GRANTS: &str = "DELETE FROM client_grants WHERE client_id = $1";
+
+// --- client grants ---
+
+pub const GRANT_INSERT: &str =
+    "INSERT INTO client_grants (id, client_id, audience, scope, created_at) VALUES ($1, $2, $3, $4, $5)";
+pub const GRANT_GET: &str = "SELECT id, client_id, audience, scope, created_at FROM client_grants WHERE id = $1";
+pub const GRANT_FIND: &str = "SELECT id, client_id, audience, scope, created_at FROM client_grants \
+     WHERE client_id = $1 AND audience = $2";
+/// `$1` = client_id filter, `$2` = audience filter (NULL matches all), `$3` = limit, `$4` = offset.
+pub const GRANT_LIST: &str = "SELECT id, client_id, audience, scope, created_at FROM client_grants \
+     WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR audience = $2) \
+     ORDER BY created_at, id LIMIT $3 OFFSET $4";
+pub const GRANT_COUNT: &str = "SELECT COUNT(*) FROM client_grants \
+     WHERE ($1 IS NULL OR client_id = $1) AND ($2 IS NULL OR audience = $2)";
+pub const GRANT_UPDATE: &str =
+    "UPDATE client_grants SET client_id = $2, audience = $3, scope = $4, created_at = $5 WHERE id = $1";
+pub const GRANT_DELETE: &str = "DELETE FROM client_grants WHERE id = $1";
+
+// --- users ---
+
+pub const USER_INSERT: &str = "INSERT INTO users \
+     (user_id, email, password_hash, created_at, updated_at, last_login, logins_count, data) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub const USER_GET: &str = "SELECT user_id, email, password_hash, created_at, updated_at, last_login, logins_count, \
+     data FROM users WHERE user_id = $1";
+pub const USER_GET_BY_EMAIL: &str = "SELECT user_id, email, password_hash, created_at, updated_at, last_login, \
+     logins_count, data FROM users WHERE email = $1";
+/// `$1` = email filter (NULL matches all), `$2` = limit, `$3` = offset.
+pub const USER_LIST: &str = "SELECT user_id, email, password_hash, created_at, updated_at, last_login, \
+     logins_count, data FROM users WHERE ($1 IS NULL OR email = $1) \
+     ORDER BY created_at, user_id LIMIT $2 OFFSET $3";
+pub const USER_COUNT: &str = "SELECT COUNT(*) FROM users WHERE ($1 IS NULL OR email = $1)";
+pub const USER_UPDATE: &str = "UPDATE users SET email = $2, password_hash = $3, created_at = $4, updated_at = $5, \
+     last_login = $6, logins_count = $7, data = $8 WHERE user_id = $1";
+pub const USER_DELETE: &str = "DELETE FROM users WHERE user_id = $1";
+pub const USER_RECORD_LOGIN: &str =
+    "UPDATE users SET logins_count = logins_count + 1, last_login = $2 WHERE user_id = $1";
+
+// --- logs ---
+
+pub const LOG_INSERT: &str = "INSERT INTO logs (log_id, date, event_type, user_id, client_id, data) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub const LOG_GET: &str = "SELECT log_id, date, event_type, user_id, client_id, data FROM logs WHERE log_id = $1";
+/// Newest first. `$1` = type filter, `$2` = user filter (NULL matches all), `$3` = limit, `$4` = offset.
+pub const LOG_LIST_PAGE: &str = "SELECT log_id, date, event_type, user_id, client_id, data FROM logs \
+     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) \
+     ORDER BY date DESC, log_id DESC LIMIT $3 OFFSET $4";
+pub const LOG_COUNT: &str = "SELECT COUNT(*) FROM logs \
+     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2)";
+/// Oldest first after a checkpoint. `$1` = type, `$2` = user, `$3` = `from` (NULL: from the start), `$4` = take.
+/// Log ids are fixed-width and time-ordered, so ordering by the id is ordering by time (PostgreSQL declares the
+/// column `COLLATE "C"` so that text order is byte order, as it is on SQLite).
+pub const LOG_LIST_FROM: &str = "SELECT log_id, date, event_type, user_id, client_id, data FROM logs \
+     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR log_id > $3) \
+     ORDER BY log_id LIMIT $4";
+pub const LOG_COUNT_FROM: &str = "SELECT COUNT(*) FROM logs \
+     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR log_id > $3)";
+
+// --- row shapes, in the column order of the statements above ---
+
+/// `name, key_id, nonce, ciphertext, updated_at`
+pub type SecretRow = (String, String, Vec<u8>, Vec<u8>, i64);
+/// `kid, public_jwk, secret_name, created_at, retired_at`
+pub type SigningKeyRow = (String, String, String, i64, Option<i64>);
+/// `client_id, secret_hash, created_at, updated_at, data`
+pub type ClientRow = (String, String, i64, i64, String);
+/// `id, client_id, audience, scope, created_at`
+pub type GrantRow = (String, String, String, String, i64);
+/// `user_id, email, password_hash, created_at, updated_at, last_login, logins_count, data`
+pub type UserRow = (String, Option<String>, Option<String>, i64, i64, Option<i64>, i64, String);
+/// `log_id, date, event_type, user_id, client_id, data`
+pub type LogRow = (String, i64, String, Option<String>, Option<String>, String);
+/// `version, success, checksum` from `_sqlx_migrations`.
+pub type AppliedMigrationRow = (i64, bool, Vec<u8>);
+
+/// Serialize a document for a `TEXT` column; `what` names it in the error.
+pub fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Other(format!("cannot encode {what}: {e}")))
+}
+
+/// Parse a document from a `TEXT` column; `what` names it in the error (a corrupt row is `Other`).
+pub fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Other(format!("corrupt {what} in the database: {e}")))
+}
+
+/// A `COUNT(*)` as the model's total.
+pub fn total(count: i64) -> u64 {
+    u64::try_from(count).unwrap_or(0)
+}
+
+pub fn secret_from_row((name, key_id, nonce, ciphertext, updated_at): SecretRow) -> SealedSecret {
+    SealedSecret { name, sealed: Sealed { key_id, nonce, ciphertext }, updated_at: Timestamp::from_millis(updated_at) }
+}
+
+pub fn signing_key_from_row(
+    (kid, public_jwk, secret_name, created_at, retired_at): SigningKeyRow,
+) -> StoreResult<SigningKey> {
+    Ok(SigningKey {
+        public_jwk: from_json("public JWK", &public_jwk)?,
+        kid,
+        secret_name,
+        created_at: Timestamp::from_millis(created_at),
+        retired_at: retired_at.map(Timestamp::from_millis),
+    })
+}
+
+pub fn client_from_row((client_id, secret_hash, created_at, updated_at, data): ClientRow) -> StoreResult<Client> {
+    Ok(Client {
+        spec: from_json("client", &data)?,
+        client_id,
+        secret_hash,
+        created_at: Timestamp::from_millis(created_at),
+        updated_at: Timestamp::from_millis(updated_at),
+    })
+}
+
+pub fn grant_from_row((id, client_id, audience, scope, created_at): GrantRow) -> StoreResult<ClientGrant> {
+    Ok(ClientGrant {
+        scope: from_json("client grant scope", &scope)?,
+        id,
+        client_id,
+        audience,
+        created_at: Timestamp::from_millis(created_at),
+    })
+}
+
+pub fn user_from_row(
+    (user_id, email, password_hash, created_at, updated_at, last_login, logins_count, data): UserRow,
+) -> StoreResult<User> {
+    Ok(User {
+        profile: from_json("user profile", &data)?,
+        user_id,
+        email,
+        password_hash,
+        created_at: Timestamp::from_millis(created_at),
+        updated_at: Timestamp::from_millis(updated_at),
+        last_login: last_login.map(Timestamp::from_millis),
+        logins_count,
+    })
+}
+
+pub fn log_from_row((log_id, date, event_type, user_id, client_id, data): LogRow) -> StoreResult<LogEvent> {
+    Ok(LogEvent {
+        body: from_json("log event", &data)?,
+        log_id,
+        date: Timestamp::from_millis(date),
+        event_type,
+        user_id,
+        client_id,
+    })
+}
+
+/// Compare the migrations this build embeds (`version`, `checksum`; up migrations only) with the rows in
+/// `_sqlx_migrations`. Ok when every known migration is applied successfully and unchanged.
+pub fn check_migrations<'a>(
+    known: impl IntoIterator<Item = (i64, &'a [u8])>,
+    applied: &[AppliedMigrationRow],
+) -> StoreResult<()> {
+    let mut pending = 0usize;
+    for (version, checksum) in known {
+        match applied.iter().find(|(v, _, _)| *v == version) {
+            Some((_, true, stored)) if stored.as_slice() == checksum => {}
+            Some((_, true, _)) => {
+                return Err(StoreError::Other(format!("migration {version} was changed after it was applied")));
+            }
+            Some((_, false, _)) | None => pending += 1,
+        }
+    }
+    match pending {
+        0 => Ok(()),
+        1 => Err(StoreError::Other("1 migration pending".into())),
+        n => Err(StoreError::Other(format!("{n} migrations pending"))),
+    }
+}
+
+/// Implements [`Store`](crate::Store) for a sqlx-backed store, once for both backends.
+///
+/// Expand it in a backend crate that depends on `sqlx` and `async-trait`:
+///
+/// ```ignore
+/// callsign_store::impl_sqlx_store! {
+///     store: SqliteStore,          // a struct with a `pool: sqlx::Pool<_>` field
+///     backend: "sqlite",           // what `Store::backend` returns
+///     migrator: MIGRATOR,          // a `sqlx::migrate::Migrator` (usually `sqlx::migrate!()`)
+///     map_error: map_error,        // fn(sqlx::Error) -> StoreError: unique violations become `Conflict(columns)`
+/// }
+/// ```
+#[macro_export]
+macro_rules! impl_sqlx_store {
+    (store: $store:ty, backend: $backend:literal, migrator: $migrator:expr, map_error: $map_error:expr $(,)?) => {
+        #[::async_trait::async_trait]
+        impl $crate::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> $crate::StoreResult<()> {
+                $migrator.run(&self.pool).await.map_err(|e| $crate::StoreError::Other(format!("migration failed: {e}")))
+            }
+
+            async fn check_ready(&self) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::PING).execute(&self.pool).await.map_err($map_error)?;
+                // The database answers; a missing migrations table means nothing is applied yet.
+                let applied: Vec<$crate::sql::AppliedMigrationRow> =
+                    ::sqlx::query_as($crate::sql::APPLIED_MIGRATIONS).fetch_all(&self.pool).await.unwrap_or_default();
+                let known = $migrator
+                    .iter()
+                    .filter(|m| m.migration_type.is_up_migration())
+                    .map(|m| (m.version, m.checksum.as_ref()));
+                $crate::sql::check_migrations(known, &applied)
+            }
+
+            // --- secrets ---
+
+            async fn get_secret(&self, name: &str) -> $crate::StoreResult<Option<$crate::SealedSecret>> {
+                let row: Option<$crate::sql::SecretRow> = ::sqlx::query_as($crate::sql::SECRET_GET)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(row.map($crate::sql::secret_from_row))
+            }
+
+            async fn put_secret(&self, secret: &$crate::SealedSecret) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::SECRET_UPSERT)
+                    .bind(secret.name.as_str())
+                    .bind(secret.sealed.key_id.as_str())
+                    .bind(secret.sealed.nonce.as_slice())
+                    .bind(secret.sealed.ciphertext.as_slice())
+                    .bind(secret.updated_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn list_secrets(&self) -> $crate::StoreResult<Vec<$crate::SealedSecret>> {
+                let rows: Vec<$crate::sql::SecretRow> =
+                    ::sqlx::query_as($crate::sql::SECRET_LIST).fetch_all(&self.pool).await.map_err($map_error)?;
+                Ok(rows.into_iter().map($crate::sql::secret_from_row).collect())
+            }
+
+            async fn delete_secret(&self, name: &str) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::SECRET_DELETE).bind(name).execute(&self.pool).await.map_err($map_error)?;
+                Ok(())
+            }
+
+            // --- settings ---
+
+            async fn get_setting(&self, key: &str) -> $crate::StoreResult<Option<$crate::sql::JsonValue>> {
+                let row: Option<(String,)> = ::sqlx::query_as($crate::sql::SETTING_GET)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map(|(text,)| $crate::sql::from_json("setting", &text)).transpose()
+            }
+
+            async fn put_setting(
+                &self,
+                key: &str,
+                value: &$crate::sql::JsonValue,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::SETTING_UPSERT)
+                    .bind(key)
+                    .bind($crate::sql::to_json("setting", value)?)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn insert_setting_if_absent(
+                &self,
+                key: &str,
+                value: &$crate::sql::JsonValue,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::SETTING_INSERT_IF_ABSENT)
+                    .bind(key)
+                    .bind($crate::sql::to_json("setting", value)?)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            // --- signing keys ---
+
+            async fn add_signing_key(
+                &self,
+                key: &$crate::SigningKey,
+                private: &$crate::SealedSecret,
+                retire_others: bool,
+            ) -> $crate::StoreResult<()> {
+                let jwk = $crate::sql::to_json("public JWK", &key.public_jwk)?;
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::SECRET_UPSERT)
+                    .bind(private.name.as_str())
+                    .bind(private.sealed.key_id.as_str())
+                    .bind(private.sealed.nonce.as_slice())
+                    .bind(private.sealed.ciphertext.as_slice())
+                    .bind(private.updated_at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                if retire_others {
+                    ::sqlx::query($crate::sql::SIGNING_KEY_RETIRE_OTHERS)
+                        .bind(key.created_at.millis())
+                        .bind(key.kid.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                }
+                ::sqlx::query($crate::sql::SIGNING_KEY_INSERT)
+                    .bind(key.kid.as_str())
+                    .bind(jwk)
+                    .bind(key.secret_name.as_str())
+                    .bind(key.created_at.millis())
+                    .bind(key.retired_at.map(|t| t.millis()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)
+            }
+
+            async fn list_signing_keys(&self) -> $crate::StoreResult<Vec<$crate::SigningKey>> {
+                let rows: Vec<$crate::sql::SigningKeyRow> =
+                    ::sqlx::query_as($crate::sql::SIGNING_KEY_LIST).fetch_all(&self.pool).await.map_err($map_error)?;
+                rows.into_iter().map($crate::sql::signing_key_from_row).collect()
+            }
+
+            async fn delete_signing_key(&self, kid: &str) -> $crate::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let row: Option<(String,)> = ::sqlx::query_as($crate::sql::SIGNING_KEY_DELETE)
+                    .bind(kid)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let Some((secret_name,)) = row else {
+                    return Err($crate::StoreError::NotFound);
+                };
+                ::sqlx::query($crate::sql::SECRET_DELETE)
+                    .bind(secret_name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)
+            }
+
+            // --- applications ---
+
+            async fn create_client(&self, client: &$crate::Client) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::CLIENT_INSERT)
+                    .bind(client.client_id.as_str())
+                    .bind(client.secret_hash.as_str())
+                    .bind(client.created_at.millis())
+                    .bind(client.updated_at.millis())
+                    .bind($crate::sql::to_json("client", &client.spec)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_client(&self, client_id: &str) -> $crate::StoreResult<Option<$crate::Client>> {
+                let row: Option<$crate::sql::ClientRow> = ::sqlx::query_as($crate::sql::CLIENT_GET)
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map($crate::sql::client_from_row).transpose()
+            }
+
+            async fn list_clients(&self, page: $crate::Page) -> $crate::StoreResult<$crate::Listed<$crate::Client>> {
+                let rows: Vec<$crate::sql::ClientRow> = ::sqlx::query_as($crate::sql::CLIENT_LIST)
+                    .bind(page.limit())
+                    .bind(page.offset())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let (count,): (i64,) =
+                    ::sqlx::query_as($crate::sql::CLIENT_COUNT).fetch_one(&self.pool).await.map_err($map_error)?;
+                Ok($crate::Listed {
+                    items: rows.into_iter().map($crate::sql::client_from_row).collect::<Result<_, _>>()?,
+                    total: $crate::sql::total(count),
+                })
+            }
+
+            async fn update_client(&self, client: &$crate::Client) -> $crate::StoreResult<()> {
+                let done = ::sqlx::query($crate::sql::CLIENT_UPDATE)
+                    .bind(client.client_id.as_str())
+                    .bind(client.secret_hash.as_str())
+                    .bind(client.created_at.millis())
+                    .bind(client.updated_at.millis())
+                    .bind($crate::sql::to_json("client", &client.spec)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn delete_client(&self, client_id: &str) -> $crate::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::CLIENT_DELETE_GRANTS)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let done = ::sqlx::query($crate::sql::CLIENT_DELETE)
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 {
+                    // Dropping the transaction rolls it back.
+                    return Err($crate::StoreError::NotFound);
+                }
+                tx.commit().await.map_err($map_error)
+            }
+
+            // --- client grants ---
+
+            async fn create_client_grant(&self, grant: &$crate::ClientGrant) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::GRANT_INSERT)
+                    .bind(grant.id.as_str())
+                    .bind(grant.client_id.as_str())
+                    .bind(grant.audience.as_str())
+                    .bind($crate::sql::to_json("client grant scope", &grant.scope)?)
+                    .bind(grant.created_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_client_grant(&self, id: &str) -> $crate::StoreResult<Option<$crate::ClientGrant>> {
+                let row: Option<$crate::sql::GrantRow> = ::sqlx::query_as($crate::sql::GRANT_GET)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map($crate::sql::grant_from_row).transpose()
+            }
+
+            async fn find_client_grant(
+                &self,
+                client_id: &str,
+                audience: &str,
+            ) -> $crate::StoreResult<Option<$crate::ClientGrant>> {
+                let row: Option<$crate::sql::GrantRow> = ::sqlx::query_as($crate::sql::GRANT_FIND)
+                    .bind(client_id)
+                    .bind(audience)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map($crate::sql::grant_from_row).transpose()
+            }
+
+            async fn list_client_grants(
+                &self,
+                filter: &$crate::GrantFilter,
+                page: $crate::Page,
+            ) -> $crate::StoreResult<$crate::Listed<$crate::ClientGrant>> {
+                let rows: Vec<$crate::sql::GrantRow> = ::sqlx::query_as($crate::sql::GRANT_LIST)
+                    .bind(filter.client_id.as_deref())
+                    .bind(filter.audience.as_deref())
+                    .bind(page.limit())
+                    .bind(page.offset())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let (count,): (i64,) = ::sqlx::query_as($crate::sql::GRANT_COUNT)
+                    .bind(filter.client_id.as_deref())
+                    .bind(filter.audience.as_deref())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok($crate::Listed {
+                    items: rows.into_iter().map($crate::sql::grant_from_row).collect::<Result<_, _>>()?,
+                    total: $crate::sql::total(count),
+                })
+            }
+
+            async fn update_client_grant(&self, grant: &$crate::ClientGrant) -> $crate::StoreResult<()> {
+                let done = ::sqlx::query($crate::sql::GRANT_UPDATE)
+                    .bind(grant.id.as_str())
+                    .bind(grant.client_id.as_str())
+                    .bind(grant.audience.as_str())
+                    .bind($crate::sql::to_json("client grant scope", &grant.scope)?)
+                    .bind(grant.created_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn delete_client_grant(&self, id: &str) -> $crate::StoreResult<()> {
+                let done =
+                    ::sqlx::query($crate::sql::GRANT_DELETE).bind(id).execute(&self.pool).await.map_err($map_error)?;
+                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+            }
+
+            // --- users ---
+
+            async fn create_user(&self, user: &$crate::User) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::USER_INSERT)
+                    .bind(user.user_id.as_str())
+                    .bind(user.email.as_deref())
+                    .bind(user.password_hash.as_deref())
+                    .bind(user.created_at.millis())
+                    .bind(user.updated_at.millis())
+                    .bind(user.last_login.map(|t| t.millis()))
+                    .bind(user.logins_count)
+                    .bind($crate::sql::to_json("user profile", &user.profile)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_user(&self, user_id: &str) -> $crate::StoreResult<Option<$crate::User>> {
+                let row: Option<$crate::sql::UserRow> = ::sqlx::query_as($crate::sql::USER_GET)
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map($crate::sql::user_from_row).transpose()
+            }
+
+            async fn get_user_by_email(&self, email: &str) -> $crate::StoreResult<Option<$crate::User>> {
+                let row: Option<$crate::sql::UserRow> = ::sqlx::query_as($crate::sql::USER_GET_BY_EMAIL)
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map($crate::sql::user_from_row).transpose()
+            }
+
+            async fn list_users(
+                &self,
+                filter: &$crate::UserFilter,
+                page: $crate::Page,
+            ) -> $crate::StoreResult<$crate::Listed<$crate::User>> {
+                let rows: Vec<$crate::sql::UserRow> = ::sqlx::query_as($crate::sql::USER_LIST)
+                    .bind(filter.email.as_deref())
+                    .bind(page.limit())
+                    .bind(page.offset())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let (count,): (i64,) = ::sqlx::query_as($crate::sql::USER_COUNT)
+                    .bind(filter.email.as_deref())
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok($crate::Listed {
+                    items: rows.into_iter().map($crate::sql::user_from_row).collect::<Result<_, _>>()?,
+                    total: $crate::sql::total(count),
+                })
+            }
+
+            async fn update_user(&self, user: &$crate::User) -> $crate::StoreResult<()> {
+                let done = ::sqlx::query($crate::sql::USER_UPDATE)
+                    .bind(user.user_id.as_str())
+                    .bind(user.email.as_deref())
+                    .bind(user.password_hash.as_deref())
+                    .bind(user.created_at.millis())
+                    .bind(user.updated_at.millis())
+                    .bind(user.last_login.map(|t| t.millis()))
+                    .bind(user.logins_count)
+                    .bind($crate::sql::to_json("user profile", &user.profile)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn delete_user(&self, user_id: &str) -> $crate::StoreResult<()> {
+                let done = ::sqlx::query($crate::sql::USER_DELETE)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn record_login(&self, user_id: &str, at: $crate::sql::Timestamp) -> $crate::StoreResult<()> {
+                let done = ::sqlx::query($crate::sql::USER_RECORD_LOGIN)
+                    .bind(user_id)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+            }
+
+            // --- log events ---
+
+            async fn insert_log(&self, event: &$crate::LogEvent) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::LOG_INSERT)
+                    .bind(event.log_id.as_str())
+                    .bind(event.date.millis())
+                    .bind(event.event_type.as_str())
+                    .bind(event.user_id.as_deref())
+                    .bind(event.client_id.as_deref())
+                    .bind($crate::sql::to_json("log event", &event.body)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_log(&self, log_id: &str) -> $crate::StoreResult<Option<$crate::LogEvent>> {
+                let row: Option<$crate::sql::LogRow> = ::sqlx::query_as($crate::sql::LOG_GET)
+                    .bind(log_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map($crate::sql::log_from_row).transpose()
+            }
+
+            async fn list_logs(
+                &self,
+                query: &$crate::LogQuery,
+            ) -> $crate::StoreResult<$crate::Listed<$crate::LogEvent>> {
+                let event_type = query.event_type.as_deref();
+                let user_id = query.user_id.as_deref();
+                let (rows, count): (Vec<$crate::sql::LogRow>, (i64,)) = match &query.paging {
+                    $crate::LogPaging::Page(page) => {
+                        let rows = ::sqlx::query_as($crate::sql::LOG_LIST_PAGE)
+                            .bind(event_type)
+                            .bind(user_id)
+                            .bind(page.limit())
+                            .bind(page.offset())
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err($map_error)?;
+                        let count = ::sqlx::query_as($crate::sql::LOG_COUNT)
+                            .bind(event_type)
+                            .bind(user_id)
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err($map_error)?;
+                        (rows, count)
+                    }
+                    $crate::LogPaging::From { from, take } => {
+                        let rows = ::sqlx::query_as($crate::sql::LOG_LIST_FROM)
+                            .bind(event_type)
+                            .bind(user_id)
+                            .bind(from.as_deref())
+                            .bind(i64::from(*take))
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err($map_error)?;
+                        let count = ::sqlx::query_as($crate::sql::LOG_COUNT_FROM)
+                            .bind(event_type)
+                            .bind(user_id)
+                            .bind(from.as_deref())
+                            .fetch_one(&self.pool)
+                            .await
+                            .map_err($map_error)?;
+                        (rows, count)
+                    }
+                };
+                Ok($crate::Listed {
+                    items: rows.into_iter().map($crate::sql::log_from_row).collect::<Result<_, _>>()?,
+                    total: $crate::sql::total(count.0),
+                })
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_all_applied() {
+        let applied = [(1, true, vec![1u8]), (2, true, vec![2u8])];
+        assert!(check_migrations([(1, &[1u8][..]), (2, &[2u8][..])], &applied).is_ok());
+    }
+
+    #[test]
+    fn migrations_pending_are_counted() {
+        let applied = [(1, true, vec![1u8]), (2, false, vec![2u8])];
+        let known = [(1, &[1u8][..]), (2, &[2u8][..]), (3, &[3u8][..])];
+        match check_migrations(known, &applied) {
+            Err(StoreError::Other(m)) => assert_eq!(m, "2 migrations pending"),
+            other => panic!("expected pending, got {other:?}"),
+        }
+        match check_migrations([(1, &[1u8][..])], &[]) {
+            Err(StoreError::Other(m)) => assert_eq!(m, "1 migration pending"),
+            other => panic!("expected pending, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn changed_migration_is_reported() {
+        let applied = [(1, true, vec![9u8])];
+        match check_migrations([(1, &[1u8][..])], &applied) {
+            Err(StoreError::Other(m)) => assert!(m.contains("changed"), "{m}"),
+            other => panic!("expected a checksum error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn corrupt_document_is_other() {
+        let row: ClientRow = ("c".into(), "h".into(), 1, 2, "not json".into());
+        assert!(matches!(client_from_row(row), Err(StoreError::Other(_))));
+    }
+
+    #[test]
+    fn rows_map_to_models() {
+        let user = user_from_row((
+            "u1".into(),
+            Some("a@example.com".into()),
+            None,
+            1,
+            2,
+            Some(3),
+            4,
+            r#"{"name":"A","blocked":true}"#.into(),
+        ));
+        match user {
+            Ok(u) => {
+                assert_eq!(u.user_id, "u1");
+                assert_eq!(u.last_login, Some(Timestamp::from_millis(3)));
+                assert_eq!(u.logins_count, 4);
+                assert_eq!(u.profile.name.as_deref(), Some("A"));
+                assert!(u.profile.blocked);
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}

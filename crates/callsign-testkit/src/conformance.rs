@@ -1,0 +1,680 @@
+//! The behaviour every [`Store`] backend must have, one function per rule. Each takes a fresh, migrated store.
+//! Run them with [`conformance_suite!`](crate::conformance_suite).
+// Test support: a failed expectation is a test failure, reported with its context.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use callsign_domain::Timestamp;
+use callsign_domain::seal::Sealed;
+use callsign_store::{
+    Client, ClientGrant, ClientSpec, GrantFilter, Listed, LogBody, LogEvent, LogPaging, LogQuery, Page, SealedSecret,
+    SigningKey, Store, StoreError, StoreResult, User, UserFilter, UserProfile,
+};
+use serde_json::json;
+
+// --- builders ---
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+fn secret(name: &str, key_id: &str, at: i64) -> SealedSecret {
+    SealedSecret {
+        name: name.to_owned(),
+        sealed: Sealed {
+            key_id: key_id.to_owned(),
+            nonce: vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 255],
+            ciphertext: format!("ciphertext of {name}").into_bytes(),
+        },
+        updated_at: ts(at),
+    }
+}
+
+fn signing_key(kid: &str, created: i64) -> (SigningKey, SealedSecret) {
+    let secret_name = format!("signing-key/{kid}");
+    let key = SigningKey {
+        kid: kid.to_owned(),
+        public_jwk: json!({"kty": "RSA", "n": format!("n-{kid}"), "e": "AQAB", "kid": kid, "alg": "RS256", "use": "sig"}),
+        secret_name: secret_name.clone(),
+        created_at: ts(created),
+        retired_at: None,
+    };
+    (key, secret(&secret_name, "k1", created))
+}
+
+fn client(id: &str, created: i64) -> Client {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("team".into(), json!("payments"));
+    Client {
+        client_id: id.to_owned(),
+        secret_hash: format!("hash-of-{id}"),
+        created_at: ts(created),
+        updated_at: ts(created),
+        spec: ClientSpec {
+            name: format!("App {id}"),
+            description: Some("an application".into()),
+            app_type: Some("non_interactive".into()),
+            grant_types: vec!["client_credentials".into()],
+            callbacks: vec!["https://example.com/cb".into()],
+            allowed_logout_urls: vec![],
+            web_origins: vec!["https://example.com".into()],
+            is_first_party: true,
+            token_endpoint_auth_method: "client_secret_post".into(),
+            client_metadata: metadata,
+        },
+    }
+}
+
+fn grant(id: &str, client_id: &str, audience: &str, created: i64) -> ClientGrant {
+    ClientGrant {
+        id: id.to_owned(),
+        client_id: client_id.to_owned(),
+        audience: audience.to_owned(),
+        scope: vec!["read:users".into(), "update:users".into()],
+        created_at: ts(created),
+    }
+}
+
+fn user(id: &str, email: Option<&str>, created: i64) -> User {
+    let mut app_metadata = serde_json::Map::new();
+    app_metadata.insert("plan".into(), json!({"tier": "gold", "seats": 3}));
+    User {
+        user_id: id.to_owned(),
+        email: email.map(str::to_owned),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created_at: ts(created),
+        updated_at: ts(created),
+        last_login: None,
+        logins_count: 0,
+        profile: UserProfile {
+            email_verified: true,
+            phone_number: Some("+442071838750".into()),
+            phone_verified: false,
+            name: Some(format!("User {id}")),
+            nickname: Some(id.to_owned()),
+            given_name: None,
+            family_name: Some("Smith".into()),
+            picture: None,
+            blocked: false,
+            connection: "Username-Password-Authentication".into(),
+            user_metadata: serde_json::Map::new(),
+            app_metadata,
+        },
+    }
+}
+
+/// A 56-digit log id, ordered like the numbers.
+fn log_id(n: u64) -> String {
+    format!("{n:056}")
+}
+
+fn log(n: u64, date: i64, event_type: &str, user_id: Option<&str>) -> LogEvent {
+    LogEvent {
+        log_id: log_id(n),
+        date: ts(date),
+        event_type: event_type.to_owned(),
+        user_id: user_id.map(str::to_owned),
+        client_id: Some("client-1".into()),
+        body: LogBody {
+            description: Some(format!("event {n}")),
+            client_name: Some("App".into()),
+            ip: Some("203.0.113.7".into()),
+            user_agent: Some("curl/8".into()),
+            user_name: None,
+            audience: None,
+            scope: None,
+            connection: None,
+            strategy: None,
+            details: json!({"n": n, "nested": {"ok": true}}),
+        },
+    }
+}
+
+// --- assertions ---
+
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(result: StoreResult<T>, what: &str) {
+    match result {
+        Err(StoreError::Conflict(c)) => assert_eq!(c, what, "conflict names the wrong columns"),
+        other => panic!("expected Conflict({what:?}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_not_found<T: std::fmt::Debug>(result: StoreResult<T>) {
+    match result {
+        Err(StoreError::NotFound) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+fn ids<T>(listed: &Listed<T>, id: impl Fn(&T) -> &str) -> Vec<String> {
+    listed.items.iter().map(|t| id(t).to_owned()).collect()
+}
+
+// --- migrations ---
+
+pub async fn migrate_is_idempotent_and_ready(store: &dyn Store) {
+    assert!(["sqlite", "postgres"].contains(&store.backend()), "unexpected backend name {}", store.backend());
+    store.migrate().await.expect("second migrate");
+    store.migrate().await.expect("third migrate");
+    store.check_ready().await.expect("ready after migrate");
+    // Data survives a re-run of the migrations.
+    store.put_secret(&secret("s", "k1", 1)).await.expect("put");
+    store.migrate().await.expect("migrate with data");
+    assert!(store.get_secret("s").await.expect("get").is_some());
+    store.check_ready().await.expect("still ready");
+}
+
+// --- secrets ---
+
+pub async fn secrets_roundtrip(store: &dyn Store) {
+    assert_eq!(store.get_secret("missing").await.expect("get missing"), None);
+    let s = secret("signing-key/abc", "k1", 1_700_000_000_123);
+    store.put_secret(&s).await.expect("put");
+    let got = store.get_secret("signing-key/abc").await.expect("get").expect("stored");
+    assert_eq!(got, s);
+    assert_eq!(got.sealed.nonce, s.sealed.nonce);
+    assert_eq!(got.sealed.ciphertext, s.sealed.ciphertext);
+}
+
+pub async fn secrets_put_replaces(store: &dyn Store) {
+    store.put_secret(&secret("a", "k1", 1)).await.expect("put");
+    let mut replaced = secret("a", "k2", 2);
+    replaced.sealed.ciphertext = b"new".to_vec();
+    store.put_secret(&replaced).await.expect("upsert");
+    assert_eq!(store.get_secret("a").await.expect("get"), Some(replaced));
+    assert_eq!(store.list_secrets().await.expect("list").len(), 1);
+}
+
+pub async fn secrets_list_and_delete(store: &dyn Store) {
+    assert!(store.list_secrets().await.expect("empty list").is_empty());
+    for name in ["b", "a", "c"] {
+        store.put_secret(&secret(name, "k1", 1)).await.expect("put");
+    }
+    let mut names: Vec<String> = store.list_secrets().await.expect("list").into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c"]);
+    store.delete_secret("b").await.expect("delete");
+    assert_eq!(store.get_secret("b").await.expect("get deleted"), None);
+    assert!(store.get_secret("a").await.expect("get kept").is_some());
+    assert_eq!(store.list_secrets().await.expect("list").len(), 2);
+    // Deleting what is not there is not an error.
+    store.delete_secret("b").await.expect("delete absent");
+}
+
+// --- settings ---
+
+pub async fn settings_get_and_put(store: &dyn Store) {
+    assert_eq!(store.get_setting("tenant").await.expect("get missing"), None);
+    let v1 = json!({"friendly_name": "Acme", "flags": {"mfa": true}, "list": [1, 2.5, "x", null]});
+    store.put_setting("tenant", &v1, ts(1)).await.expect("put");
+    assert_eq!(store.get_setting("tenant").await.expect("get"), Some(v1));
+    let v2 = json!("just a string");
+    store.put_setting("tenant", &v2, ts(2)).await.expect("replace");
+    assert_eq!(store.get_setting("tenant").await.expect("get replaced"), Some(v2));
+    assert_eq!(store.get_setting("other").await.expect("get other"), None);
+}
+
+pub async fn settings_insert_if_absent_latches_once(store: &dyn Store) {
+    let first = json!({"at": 1});
+    assert!(store.insert_setting_if_absent("bootstrap", &first, ts(1)).await.expect("first insert"));
+    assert!(!store.insert_setting_if_absent("bootstrap", &json!({"at": 2}), ts(2)).await.expect("second insert"));
+    assert!(!store.insert_setting_if_absent("bootstrap", &json!({"at": 3}), ts(3)).await.expect("third insert"));
+    assert_eq!(store.get_setting("bootstrap").await.expect("get"), Some(first));
+    // A key written by put_setting is present too.
+    store.put_setting("other", &json!(1), ts(1)).await.expect("put");
+    assert!(!store.insert_setting_if_absent("other", &json!(2), ts(2)).await.expect("insert over put"));
+    assert_eq!(store.get_setting("other").await.expect("get other"), Some(json!(1)));
+}
+
+// --- signing keys ---
+
+pub async fn signing_keys_add_and_list_newest_first(store: &dyn Store) {
+    assert!(store.list_signing_keys().await.expect("empty").is_empty());
+    for (kid, created) in [("k-b", 2_000), ("k-a", 1_000), ("k-c", 3_000)] {
+        let (key, private) = signing_key(kid, created);
+        store.add_signing_key(&key, &private, false).await.expect("add");
+    }
+    let keys = store.list_signing_keys().await.expect("list");
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["k-c", "k-b", "k-a"]);
+    assert_eq!(keys[0], signing_key("k-c", 3_000).0, "the key comes back as stored");
+    // The private part went in with it.
+    let (_, private) = signing_key("k-b", 2_000);
+    assert_eq!(store.get_secret("signing-key/k-b").await.expect("get secret"), Some(private));
+    // A duplicate kid is refused and leaves nothing behind.
+    let (dup, dup_private) = signing_key("k-a", 9_000);
+    assert_conflict(store.add_signing_key(&dup, &dup_private, true).await, "kid");
+    let keys = store.list_signing_keys().await.expect("list after conflict");
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| k.retired_at.is_none()), "the failed add retired nothing: {keys:?}");
+    let (_, original) = signing_key("k-a", 1_000);
+    assert_eq!(store.get_secret("signing-key/k-a").await.expect("get"), Some(original), "nor replaced the secret");
+}
+
+pub async fn signing_keys_retire_others(store: &dyn Store) {
+    let (k1, p1) = signing_key("k1", 1_000);
+    store.add_signing_key(&k1, &p1, false).await.expect("add k1");
+    let (k2, p2) = signing_key("k2", 2_000);
+    store.add_signing_key(&k2, &p2, false).await.expect("add k2");
+    let keys = store.list_signing_keys().await.expect("list");
+    assert!(keys.iter().all(|k| k.retired_at.is_none()), "{keys:?}");
+
+    let (k3, p3) = signing_key("k3", 3_000);
+    store.add_signing_key(&k3, &p3, true).await.expect("add k3 retiring others");
+    let keys = store.list_signing_keys().await.expect("list");
+    let state: Vec<(&str, Option<Timestamp>)> = keys.iter().map(|k| (k.kid.as_str(), k.retired_at)).collect();
+    assert_eq!(state, [("k3", None), ("k2", Some(ts(3_000))), ("k1", Some(ts(3_000)))]);
+
+    // A key retired earlier keeps its date.
+    let (k4, p4) = signing_key("k4", 4_000);
+    store.add_signing_key(&k4, &p4, true).await.expect("add k4");
+    let keys = store.list_signing_keys().await.expect("list");
+    let state: Vec<(&str, Option<Timestamp>)> = keys.iter().map(|k| (k.kid.as_str(), k.retired_at)).collect();
+    assert_eq!(state, [("k4", None), ("k3", Some(ts(4_000))), ("k2", Some(ts(3_000))), ("k1", Some(ts(3_000)))]);
+}
+
+pub async fn signing_keys_delete_removes_secret(store: &dyn Store) {
+    for (kid, created) in [("k1", 1), ("k2", 2)] {
+        let (key, private) = signing_key(kid, created);
+        store.add_signing_key(&key, &private, false).await.expect("add");
+    }
+    store.delete_signing_key("k1").await.expect("delete");
+    let kids: Vec<String> = store.list_signing_keys().await.expect("list").into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, ["k2"]);
+    assert_eq!(store.get_secret("signing-key/k1").await.expect("get deleted secret"), None);
+    assert!(store.get_secret("signing-key/k2").await.expect("get kept secret").is_some());
+    assert_not_found(store.delete_signing_key("k1").await);
+}
+
+// --- applications ---
+
+pub async fn clients_crud(store: &dyn Store) {
+    assert_eq!(store.get_client("c1").await.expect("get missing"), None);
+    let c = client("c1", 1_000);
+    store.create_client(&c).await.expect("create");
+    assert_eq!(store.get_client("c1").await.expect("get"), Some(c.clone()));
+
+    let mut changed = c.clone();
+    changed.secret_hash = "rotated".into();
+    changed.updated_at = ts(2_000);
+    changed.spec.name = "Renamed".into();
+    changed.spec.callbacks.clear();
+    changed.spec.client_metadata.insert("env".into(), json!("prod"));
+    store.update_client(&changed).await.expect("update");
+    assert_eq!(store.get_client("c1").await.expect("get updated"), Some(changed));
+
+    store.delete_client("c1").await.expect("delete");
+    assert_eq!(store.get_client("c1").await.expect("get deleted"), None);
+    assert_eq!(store.list_clients(Page::new(0, 10)).await.expect("list").total, 0);
+}
+
+pub async fn clients_absent_is_not_found(store: &dyn Store) {
+    assert_not_found(store.update_client(&client("ghost", 1)).await);
+    assert_not_found(store.delete_client("ghost").await);
+    assert_eq!(store.get_client("ghost").await.expect("get"), None, "update must not insert");
+}
+
+pub async fn clients_duplicate_id_conflicts(store: &dyn Store) {
+    store.create_client(&client("c1", 1)).await.expect("create");
+    let mut other = client("c1", 2);
+    other.spec.name = "Other".into();
+    assert_conflict(store.create_client(&other).await, "client_id");
+    let stored = store.get_client("c1").await.expect("get").expect("still there");
+    assert_eq!(stored.spec.name, "App c1", "the first one is untouched");
+}
+
+pub async fn clients_paging_and_total(store: &dyn Store) {
+    // Created out of order, with a tie on created_at broken by client_id.
+    for (id, created) in [("e", 5), ("b", 2), ("d", 3), ("a", 1), ("c", 3)] {
+        store.create_client(&client(id, created)).await.expect("create");
+    }
+    let page0 = store.list_clients(Page::new(0, 2)).await.expect("page 0");
+    assert_eq!(ids(&page0, |c| &c.client_id), ["a", "b"]);
+    assert_eq!(page0.total, 5);
+    let page1 = store.list_clients(Page::new(1, 2)).await.expect("page 1");
+    assert_eq!(ids(&page1, |c| &c.client_id), ["c", "d"]);
+    let page2 = store.list_clients(Page::new(2, 2)).await.expect("page 2");
+    assert_eq!(ids(&page2, |c| &c.client_id), ["e"]);
+    assert_eq!(page2.total, 5);
+    let past = store.list_clients(Page::new(9, 2)).await.expect("past the end");
+    assert!(past.items.is_empty());
+    assert_eq!(past.total, 5);
+    let all = store.list_clients(Page::new(0, 50)).await.expect("all");
+    assert_eq!(ids(&all, |c| &c.client_id), ["a", "b", "c", "d", "e"]);
+    assert_eq!(all.items[0], client("a", 1));
+}
+
+pub async fn clients_delete_cascades_grants(store: &dyn Store) {
+    store.create_client(&client("c1", 1)).await.expect("create c1");
+    store.create_client(&client("c2", 2)).await.expect("create c2");
+    store.create_client_grant(&grant("g1", "c1", "https://api-a", 1)).await.expect("grant g1");
+    store.create_client_grant(&grant("g2", "c1", "https://api-b", 2)).await.expect("grant g2");
+    store.create_client_grant(&grant("g3", "c2", "https://api-a", 3)).await.expect("grant g3");
+
+    store.delete_client("c1").await.expect("delete c1");
+    assert_eq!(store.get_client_grant("g1").await.expect("get g1"), None);
+    assert_eq!(store.get_client_grant("g2").await.expect("get g2"), None);
+    assert_eq!(store.find_client_grant("c1", "https://api-a").await.expect("find"), None);
+    let c1 = GrantFilter { client_id: Some("c1".into()), audience: None };
+    assert_eq!(store.list_client_grants(&c1, Page::new(0, 10)).await.expect("list c1").total, 0);
+    let all = store.list_client_grants(&GrantFilter::default(), Page::new(0, 10)).await.expect("list all");
+    assert_eq!(ids(&all, |g| &g.id), ["g3"]);
+    assert!(store.get_client("c2").await.expect("get c2").is_some());
+    // The pair is free again once the client is recreated.
+    store.create_client(&client("c1", 10)).await.expect("recreate c1");
+    store.create_client_grant(&grant("g4", "c1", "https://api-a", 10)).await.expect("grant again");
+}
+
+// --- client grants ---
+
+pub async fn grants_crud(store: &dyn Store) {
+    store.create_client(&client("c1", 1)).await.expect("create client");
+    assert_eq!(store.get_client_grant("g1").await.expect("get missing"), None);
+    let g = grant("g1", "c1", "https://api.example.com/", 5);
+    store.create_client_grant(&g).await.expect("create");
+    assert_eq!(store.get_client_grant("g1").await.expect("get"), Some(g.clone()));
+    assert_eq!(store.find_client_grant("c1", "https://api.example.com/").await.expect("find"), Some(g.clone()));
+    assert_eq!(store.find_client_grant("c1", "https://api.example.com").await.expect("find other"), None);
+    assert_eq!(store.find_client_grant("c2", "https://api.example.com/").await.expect("find other client"), None);
+
+    let mut changed = g.clone();
+    changed.scope = vec!["read:logs".into()];
+    store.update_client_grant(&changed).await.expect("update");
+    assert_eq!(store.get_client_grant("g1").await.expect("get updated"), Some(changed.clone()));
+    changed.scope = vec![];
+    store.update_client_grant(&changed).await.expect("update to no scope");
+    assert_eq!(store.get_client_grant("g1").await.expect("get emptied"), Some(changed));
+
+    store.delete_client_grant("g1").await.expect("delete");
+    assert_eq!(store.get_client_grant("g1").await.expect("get deleted"), None);
+    assert!(store.get_client("c1").await.expect("client kept").is_some());
+}
+
+pub async fn grants_absent_is_not_found(store: &dyn Store) {
+    store.create_client(&client("c1", 1)).await.expect("create client");
+    assert_not_found(store.update_client_grant(&grant("ghost", "c1", "https://api", 1)).await);
+    assert_not_found(store.delete_client_grant("ghost").await);
+    assert_eq!(store.get_client_grant("ghost").await.expect("get"), None, "update must not insert");
+}
+
+pub async fn grants_unique_pair_conflicts(store: &dyn Store) {
+    store.create_client(&client("c1", 1)).await.expect("create c1");
+    store.create_client(&client("c2", 1)).await.expect("create c2");
+    store.create_client_grant(&grant("g1", "c1", "https://api", 1)).await.expect("create");
+    assert_conflict(store.create_client_grant(&grant("g2", "c1", "https://api", 2)).await, "client_id,audience");
+    assert_eq!(store.get_client_grant("g2").await.expect("get"), None);
+    // The same audience for another client, or another audience for the same client, is fine.
+    store.create_client_grant(&grant("g3", "c2", "https://api", 3)).await.expect("other client");
+    store.create_client_grant(&grant("g4", "c1", "https://other", 4)).await.expect("other audience");
+    // Moving a grant onto a taken pair conflicts too.
+    let mut moved = grant("g4", "c1", "https://api", 4);
+    assert_conflict(store.update_client_grant(&moved).await, "client_id,audience");
+    moved.audience = "https://third".into();
+    store.update_client_grant(&moved).await.expect("move to a free pair");
+    assert_eq!(store.find_client_grant("c1", "https://third").await.expect("find moved"), Some(moved));
+}
+
+pub async fn grants_filters_and_paging(store: &dyn Store) {
+    store.create_client(&client("c1", 1)).await.expect("create c1");
+    store.create_client(&client("c2", 1)).await.expect("create c2");
+    for (id, client_id, audience, created) in [
+        ("g5", "c2", "https://b", 5),
+        ("g1", "c1", "https://a", 1),
+        ("g3", "c1", "https://b", 3),
+        ("g2", "c2", "https://a", 3),
+        ("g4", "c1", "https://c", 4),
+    ] {
+        store.create_client_grant(&grant(id, client_id, audience, created)).await.expect("create");
+    }
+    let all = store.list_client_grants(&GrantFilter::default(), Page::new(0, 10)).await.expect("all");
+    assert_eq!(ids(&all, |g| &g.id), ["g1", "g2", "g3", "g4", "g5"]);
+    assert_eq!(all.total, 5);
+
+    let by_client = GrantFilter { client_id: Some("c1".into()), audience: None };
+    let listed = store.list_client_grants(&by_client, Page::new(0, 2)).await.expect("by client");
+    assert_eq!(ids(&listed, |g| &g.id), ["g1", "g3"]);
+    assert_eq!(listed.total, 3);
+    let listed = store.list_client_grants(&by_client, Page::new(1, 2)).await.expect("by client, page 1");
+    assert_eq!(ids(&listed, |g| &g.id), ["g4"]);
+    assert_eq!(listed.total, 3);
+
+    let by_audience = GrantFilter { client_id: None, audience: Some("https://b".into()) };
+    let listed = store.list_client_grants(&by_audience, Page::new(0, 10)).await.expect("by audience");
+    assert_eq!(ids(&listed, |g| &g.id), ["g3", "g5"]);
+    assert_eq!(listed.total, 2);
+
+    let both = GrantFilter { client_id: Some("c2".into()), audience: Some("https://a".into()) };
+    let listed = store.list_client_grants(&both, Page::new(0, 10)).await.expect("both");
+    assert_eq!(listed.items, [grant("g2", "c2", "https://a", 3)]);
+    assert_eq!(listed.total, 1);
+
+    let none = GrantFilter { client_id: Some("c3".into()), audience: None };
+    let listed = store.list_client_grants(&none, Page::new(0, 10)).await.expect("no match");
+    assert!(listed.items.is_empty());
+    assert_eq!(listed.total, 0);
+}
+
+// --- users ---
+
+pub async fn users_crud(store: &dyn Store) {
+    assert_eq!(store.get_user("u1").await.expect("get missing"), None);
+    let u = user("u1", Some("ada@example.com"), 1_000);
+    store.create_user(&u).await.expect("create");
+    assert_eq!(store.get_user("u1").await.expect("get"), Some(u.clone()));
+
+    let mut changed = u.clone();
+    changed.email = Some("ada@lovelace.example".into());
+    changed.password_hash = None;
+    changed.updated_at = ts(2_000);
+    changed.profile.blocked = true;
+    changed.profile.user_metadata.insert("lang".into(), json!("en"));
+    store.update_user(&changed).await.expect("update");
+    assert_eq!(store.get_user("u1").await.expect("get updated"), Some(changed.clone()));
+    assert_eq!(store.get_user_by_email("ada@example.com").await.expect("old email"), None);
+    assert_eq!(store.get_user_by_email("ada@lovelace.example").await.expect("new email"), Some(changed));
+
+    // Users without an email are fine, and do not collide with each other.
+    store.create_user(&user("u2", None, 2)).await.expect("no email");
+    store.create_user(&user("u3", None, 3)).await.expect("no email either");
+    assert_conflict(store.create_user(&user("u2", None, 4)).await, "user_id");
+
+    store.delete_user("u1").await.expect("delete");
+    assert_eq!(store.get_user("u1").await.expect("get deleted"), None);
+    assert_eq!(store.list_users(&UserFilter::default(), Page::new(0, 10)).await.expect("list").total, 2);
+}
+
+pub async fn users_absent_is_not_found(store: &dyn Store) {
+    assert_not_found(store.update_user(&user("ghost", Some("ghost@example.com"), 1)).await);
+    assert_not_found(store.delete_user("ghost").await);
+    assert_not_found(store.record_login("ghost", ts(1)).await);
+    assert_eq!(store.get_user("ghost").await.expect("get"), None, "update must not insert");
+}
+
+pub async fn users_email_conflict_on_create(store: &dyn Store) {
+    store.create_user(&user("u1", Some("same@example.com"), 1)).await.expect("create");
+    assert_conflict(store.create_user(&user("u2", Some("same@example.com"), 2)).await, "email");
+    assert_eq!(store.get_user("u2").await.expect("get"), None);
+    store.create_user(&user("u3", Some("other@example.com"), 3)).await.expect("other email");
+}
+
+pub async fn users_email_conflict_on_update(store: &dyn Store) {
+    store.create_user(&user("u1", Some("one@example.com"), 1)).await.expect("create u1");
+    store.create_user(&user("u2", Some("two@example.com"), 2)).await.expect("create u2");
+    let mut u2 = user("u2", Some("one@example.com"), 2);
+    assert_conflict(store.update_user(&u2).await, "email");
+    assert_eq!(store.get_user("u2").await.expect("get").and_then(|u| u.email), Some("two@example.com".into()));
+    // Keeping one's own email, or dropping it, is not a conflict.
+    u2.email = Some("two@example.com".into());
+    u2.profile.name = Some("Two".into());
+    store.update_user(&u2).await.expect("same email");
+    u2.email = None;
+    store.update_user(&u2).await.expect("no email");
+    // And the freed email can be taken.
+    let mut u1 = user("u1", Some("two@example.com"), 1);
+    u1.updated_at = ts(5);
+    store.update_user(&u1).await.expect("take freed email");
+}
+
+pub async fn users_get_by_email_and_filter(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create u1");
+    store.create_user(&user("u2", Some("b@example.com"), 2)).await.expect("create u2");
+    store.create_user(&user("u3", None, 3)).await.expect("create u3");
+    assert_eq!(
+        store.get_user_by_email("b@example.com").await.expect("by email"),
+        Some(user("u2", Some("b@example.com"), 2))
+    );
+    assert_eq!(store.get_user_by_email("c@example.com").await.expect("unknown email"), None);
+
+    let filter = UserFilter { email: Some("a@example.com".into()) };
+    let listed = store.list_users(&filter, Page::new(0, 10)).await.expect("filtered");
+    assert_eq!(ids(&listed, |u| &u.user_id), ["u1"]);
+    assert_eq!(listed.total, 1);
+    let filter = UserFilter { email: Some("nobody@example.com".into()) };
+    let listed = store.list_users(&filter, Page::new(0, 10)).await.expect("no match");
+    assert!(listed.items.is_empty());
+    assert_eq!(listed.total, 0);
+}
+
+pub async fn users_paging_and_total(store: &dyn Store) {
+    for (id, created) in [("u4", 4), ("u2", 2), ("u5", 2), ("u1", 1), ("u3", 3)] {
+        store.create_user(&user(id, Some(&format!("{id}@example.com")), created)).await.expect("create");
+    }
+    let all = UserFilter::default();
+    let page0 = store.list_users(&all, Page::new(0, 2)).await.expect("page 0");
+    assert_eq!(ids(&page0, |u| &u.user_id), ["u1", "u2"]);
+    assert_eq!(page0.total, 5);
+    let page1 = store.list_users(&all, Page::new(1, 2)).await.expect("page 1");
+    assert_eq!(ids(&page1, |u| &u.user_id), ["u5", "u3"]);
+    let page2 = store.list_users(&all, Page::new(2, 2)).await.expect("page 2");
+    assert_eq!(ids(&page2, |u| &u.user_id), ["u4"]);
+    assert_eq!(page2.total, 5);
+    let past = store.list_users(&all, Page::new(3, 2)).await.expect("past the end");
+    assert!(past.items.is_empty());
+    assert_eq!(past.total, 5);
+}
+
+pub async fn users_record_login_increments(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create");
+    store.create_user(&user("u2", Some("b@example.com"), 1)).await.expect("create other");
+    store.record_login("u1", ts(10_000)).await.expect("first login");
+    let u = store.get_user("u1").await.expect("get").expect("exists");
+    assert_eq!((u.logins_count, u.last_login), (1, Some(ts(10_000))));
+    store.record_login("u1", ts(20_000)).await.expect("second login");
+    store.record_login("u1", ts(30_000)).await.expect("third login");
+    let u = store.get_user("u1").await.expect("get").expect("exists");
+    assert_eq!((u.logins_count, u.last_login), (3, Some(ts(30_000))));
+    assert_eq!(u.profile, user("u1", None, 1).profile, "the profile is untouched");
+    let other = store.get_user("u2").await.expect("get other").expect("exists");
+    assert_eq!((other.logins_count, other.last_login), (0, None));
+}
+
+// --- log events ---
+
+pub async fn logs_insert_and_get(store: &dyn Store) {
+    assert_eq!(store.get_log(&log_id(1)).await.expect("get missing"), None);
+    let e = log(1, 1_700_000_000_000, "seccft", None);
+    store.insert_log(&e).await.expect("insert");
+    assert_eq!(store.get_log(&log_id(1)).await.expect("get"), Some(e));
+    let mut bare = log(2, 1_700_000_000_001, "s", Some("u1"));
+    bare.client_id = None;
+    bare.body = LogBody::default();
+    store.insert_log(&bare).await.expect("insert bare");
+    assert_eq!(store.get_log(&log_id(2)).await.expect("get bare"), Some(bare));
+    assert_conflict(store.insert_log(&log(1, 5, "f", None)).await, "log_id");
+}
+
+fn page_query(event_type: Option<&str>, user_id: Option<&str>, page: u32, per_page: u32) -> LogQuery {
+    LogQuery {
+        event_type: event_type.map(str::to_owned),
+        user_id: user_id.map(str::to_owned),
+        paging: LogPaging::Page(Page::new(page, per_page)),
+    }
+}
+
+fn from_query(event_type: Option<&str>, user_id: Option<&str>, from: Option<u64>, take: u32) -> LogQuery {
+    LogQuery {
+        event_type: event_type.map(str::to_owned),
+        user_id: user_id.map(str::to_owned),
+        paging: LogPaging::From { from: from.map(log_id), take },
+    }
+}
+
+fn log_numbers(listed: &Listed<LogEvent>) -> Vec<u64> {
+    listed.items.iter().map(|e| e.log_id.parse().expect("numeric log id")).collect()
+}
+
+pub async fn logs_page_newest_first(store: &dyn Store) {
+    // Inserted out of order; 3 and 4 share a date, so the id decides.
+    for (n, date) in [(3, 300), (1, 100), (5, 500), (4, 300), (2, 200)] {
+        store.insert_log(&log(n, date, "s", None)).await.expect("insert");
+    }
+    let page0 = store.list_logs(&page_query(None, None, 0, 2)).await.expect("page 0");
+    assert_eq!(log_numbers(&page0), [5, 4]);
+    assert_eq!(page0.total, 5);
+    let page1 = store.list_logs(&page_query(None, None, 1, 2)).await.expect("page 1");
+    assert_eq!(log_numbers(&page1), [3, 2]);
+    let page2 = store.list_logs(&page_query(None, None, 2, 2)).await.expect("page 2");
+    assert_eq!(log_numbers(&page2), [1]);
+    assert_eq!(page2.total, 5);
+    assert_eq!(page2.items[0], log(1, 100, "s", None), "the event comes back as stored");
+    let past = store.list_logs(&page_query(None, None, 3, 2)).await.expect("past the end");
+    assert!(past.items.is_empty());
+    assert_eq!(past.total, 5);
+}
+
+pub async fn logs_checkpoint_oldest_first(store: &dyn Store) {
+    for n in [4u64, 1, 6, 3, 5, 2] {
+        store.insert_log(&log(n, 1_000 + i64::try_from(n).expect("small"), "s", None)).await.expect("insert");
+    }
+    let first = store.list_logs(&from_query(None, None, None, 4)).await.expect("from the start");
+    assert_eq!(log_numbers(&first), [1, 2, 3, 4]);
+    // `from` is exclusive, and the next call resumes after the last id seen.
+    let next = store.list_logs(&from_query(None, None, Some(4), 4)).await.expect("after 4");
+    assert_eq!(log_numbers(&next), [5, 6]);
+    let after_last = store.list_logs(&from_query(None, None, Some(6), 4)).await.expect("after the last");
+    assert!(after_last.items.is_empty());
+    assert_eq!(after_last.total, 0);
+    // An id between stored ones (e.g. one that has been deleted upstream) still works as a checkpoint.
+    let mid = store.list_logs(&from_query(None, None, Some(0), 2)).await.expect("from 0");
+    assert_eq!(log_numbers(&mid), [1, 2]);
+    let all = store.list_logs(&from_query(None, None, None, 100)).await.expect("take more than there is");
+    assert_eq!(log_numbers(&all), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(all.total, 6);
+}
+
+pub async fn logs_filters_and_totals(store: &dyn Store) {
+    let events = [
+        (1, "s", Some("u1")),
+        (2, "f", Some("u1")),
+        (3, "s", Some("u2")),
+        (4, "seccft", None),
+        (5, "s", Some("u1")),
+        (6, "gd_send_sms", Some("u2")),
+    ];
+    for (n, event_type, user_id) in events {
+        store.insert_log(&log(n, i64::try_from(n).expect("small") * 10, event_type, user_id)).await.expect("insert");
+    }
+    let by_type = store.list_logs(&page_query(Some("s"), None, 0, 10)).await.expect("by type");
+    assert_eq!(log_numbers(&by_type), [5, 3, 1]);
+    assert_eq!(by_type.total, 3);
+    let by_user = store.list_logs(&page_query(None, Some("u1"), 0, 2)).await.expect("by user");
+    assert_eq!(log_numbers(&by_user), [5, 2]);
+    assert_eq!(by_user.total, 3);
+    let both = store.list_logs(&page_query(Some("s"), Some("u2"), 0, 10)).await.expect("both");
+    assert_eq!(log_numbers(&both), [3]);
+    assert_eq!(both.total, 1);
+    let none = store.list_logs(&page_query(Some("fp"), None, 0, 10)).await.expect("no match");
+    assert!(none.items.is_empty());
+    assert_eq!(none.total, 0);
+    let all = store.list_logs(&page_query(None, None, 0, 10)).await.expect("all");
+    assert_eq!(all.total, 6);
+
+    // Filters apply to checkpoint paging too; its total counts what is after the checkpoint.
+    let from = store.list_logs(&from_query(Some("s"), None, Some(1), 10)).await.expect("checkpoint by type");
+    assert_eq!(log_numbers(&from), [3, 5]);
+    assert_eq!(from.total, 2);
+    let from = store.list_logs(&from_query(None, Some("u2"), None, 1)).await.expect("checkpoint by user");
+    assert_eq!(log_numbers(&from), [3]);
+    assert_eq!(from.total, 2);
+}

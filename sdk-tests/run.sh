@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the official Auth0 SDKs (Node `auth0`, Python `auth0-python`) against a real Callsign over HTTPS.
+# Needs: a built `callsign` binary (CALLSIGN_BIN), node + npm, python3 + pip, openssl.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${CALLSIGN_BIN:?set CALLSIGN_BIN to the callsign binary}"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port="$(free_port)"; short_port="$(free_port)"
+
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+
+common=(--database-url "sqlite://$work/callsign.db" --data-dir "$work/data")
+tls_env=(CALLSIGN_TLS__CERT_FILE="$work/cert.pem" CALLSIGN_TLS__KEY_FILE="$work/key.pem")
+env "${tls_env[@]}" CALLSIGN_PUBLIC_URL="https://localhost:$port/" \
+  "$bin" "${common[@]}" --listen "127.0.0.1:$port" serve 2>"$work/server.log" &
+pids+=($!)
+for _ in $(seq 1 100); do [ -f "$work/data/bootstrap-credentials.json" ] && break; sleep 0.1; done
+# A second node on the same database whose access tokens live 2 seconds (for the expiry test). Same issuer and
+# audience as the first, as a load-balanced deployment would have.
+env "${tls_env[@]}" CALLSIGN_PUBLIC_URL="https://localhost:$port/" CALLSIGN_ACCESS_TOKEN_LIFETIME_SECS=2 \
+  "$bin" "${common[@]}" --listen "127.0.0.1:$short_port" serve 2>"$work/server2.log" &
+pids+=($!)
+for p in "$port" "$short_port"; do
+  for _ in $(seq 1 100); do curl -sfk "https://localhost:$p/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf --cacert "$work/cert.pem" "https://localhost:$p/readyz" >/dev/null || { cat "$work"/server*.log; exit 1; }
+done
+
+export CALLSIGN_DOMAIN="localhost:$port" CALLSIGN_SHORT_LIVED_DOMAIN="localhost:$short_port"
+export CALLSIGN_BOOTSTRAP="$work/data/bootstrap-credentials.json"
+
+echo "== auth0 (npm) SDK"
+(cd "$here/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null && NODE_EXTRA_CA_CERTS="$work/cert.pem" node --test)
+
+echo "== auth0-python SDK"
+venv="${CALLSIGN_SDK_VENV:-$HOME/.cache/callsign-sdk-venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q -r "$here/python/requirements.txt"
+(cd "$here/python" && REQUESTS_CA_BUNDLE="$work/cert.pem" "$venv/bin/python" -m pytest -q -p no:cacheprovider)
