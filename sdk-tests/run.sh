@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the official Auth0 SDKs (Node `auth0`, Python `auth0-python`) against a real Callsign over HTTPS.
-# Needs: a built `callsign` binary (CALLSIGN_BIN), node + npm, python3 + pip, openssl.
+# Needs: a built `callsign` binary (CALLSIGN_TEST_BIN), node + npm, python3 + pip, openssl.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin="${CALLSIGN_BIN:?set CALLSIGN_BIN to the callsign binary}"
+bin="${CALLSIGN_TEST_BIN:?set CALLSIGN_TEST_BIN to the callsign binary}"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -31,14 +31,14 @@ for p in "$port" "$short_port"; do
   curl -sf --cacert "$work/cert.pem" "https://localhost:$p/readyz" >/dev/null || { cat "$work"/server*.log; exit 1; }
 done
 
-export CALLSIGN_DOMAIN="localhost:$port" CALLSIGN_SHORT_LIVED_DOMAIN="localhost:$short_port"
-export CALLSIGN_BOOTSTRAP="$work/data/bootstrap-credentials.json"
+export CALLSIGN_TEST_DOMAIN="localhost:$port" CALLSIGN_TEST_SHORT_LIVED_DOMAIN="localhost:$short_port"
+export CALLSIGN_TEST_BOOTSTRAP="$work/data/bootstrap-credentials.json"
 
 echo "== auth0 (npm) SDK"
 (cd "$here/node" && npm install --no-audit --no-fund --loglevel=error >/dev/null && NODE_EXTRA_CA_CERTS="$work/cert.pem" node --test)
 
 echo "== auth0-python SDK"
-venv="${CALLSIGN_SDK_VENV:-$HOME/.cache/callsign-sdk-venv}"
+venv="${CALLSIGN_TEST_SDK_VENV:-$HOME/.cache/callsign-sdk-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q -r "$here/python/requirements.txt"
 (cd "$here/python" && REQUESTS_CA_BUNDLE="$work/cert.pem" "$venv/bin/python" -m pytest -q -p no:cacheprovider)

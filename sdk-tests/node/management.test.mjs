@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { generateKeyPairSync, createSign } from 'node:crypto';
 import { AuthenticationClient, ManagementClient } from 'auth0';
 
-const domain = process.env.CALLSIGN_DOMAIN; // e.g. localhost:8443
-const creds = JSON.parse(readFileSync(process.env.CALLSIGN_BOOTSTRAP, 'utf8'));
+const domain = process.env.CALLSIGN_TEST_DOMAIN; // e.g. localhost:8443
+const creds = JSON.parse(readFileSync(process.env.CALLSIGN_TEST_BOOTSTRAP, 'utf8'));
 const auth = new AuthenticationClient({ domain, clientId: creds.client_id, clientSecret: creds.client_secret });
 const unique = `${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 

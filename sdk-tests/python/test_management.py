@@ -9,10 +9,10 @@ from auth0.authentication import GetToken
 from auth0.exceptions import Auth0Error
 from auth0.management import Auth0
 
-DOMAIN = os.environ["CALLSIGN_DOMAIN"]
-SHORT_DOMAIN = os.environ["CALLSIGN_SHORT_LIVED_DOMAIN"]  # same database, 2-second access tokens
+DOMAIN = os.environ["CALLSIGN_TEST_DOMAIN"]
+SHORT_DOMAIN = os.environ["CALLSIGN_TEST_SHORT_LIVED_DOMAIN"]  # same database, 2-second access tokens
 AUDIENCE = f"https://{DOMAIN}/api/v2/"
-with open(os.environ["CALLSIGN_BOOTSTRAP"]) as f:
+with open(os.environ["CALLSIGN_TEST_BOOTSTRAP"]) as f:
     CREDS = json.load(f)
 
 
