@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod hash;
 pub mod ids;
+pub mod otp;
 pub mod phone;
 pub mod rng;
 pub mod scopes;

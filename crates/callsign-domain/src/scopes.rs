@@ -17,6 +17,19 @@ pub const READ_LOGS: &str = "read:logs";
 pub const READ_LOGS_USERS: &str = "read:logs_users";
 pub const READ_TENANT_SETTINGS: &str = "read:tenant_settings";
 pub const UPDATE_TENANT_SETTINGS: &str = "update:tenant_settings";
+pub const READ_GUARDIAN_FACTORS: &str = "read:guardian_factors";
+pub const UPDATE_GUARDIAN_FACTORS: &str = "update:guardian_factors";
+pub const READ_MFA_POLICIES: &str = "read:mfa_policies";
+pub const UPDATE_MFA_POLICIES: &str = "update:mfa_policies";
+pub const READ_GUARDIAN_ENROLLMENTS: &str = "read:guardian_enrollments";
+pub const DELETE_GUARDIAN_ENROLLMENTS: &str = "delete:guardian_enrollments";
+pub const CREATE_GUARDIAN_ENROLLMENT_TICKETS: &str = "create:guardian_enrollment_tickets";
+pub const READ_AUTHENTICATION_METHODS: &str = "read:authentication_methods";
+pub const CREATE_AUTHENTICATION_METHODS: &str = "create:authentication_methods";
+pub const UPDATE_AUTHENTICATION_METHODS: &str = "update:authentication_methods";
+pub const DELETE_AUTHENTICATION_METHODS: &str = "delete:authentication_methods";
+/// Callsign's own: read the development provider's inbox (`GET /api/v2/dev-inbox`).
+pub const READ_DEV_INBOX: &str = "read:dev_inbox";
 
 /// Every scope the Management API knows; the bootstrap client holds all of them.
 pub const ALL_MANAGEMENT: &[&str] = &[
@@ -37,6 +50,18 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     READ_LOGS_USERS,
     READ_TENANT_SETTINGS,
     UPDATE_TENANT_SETTINGS,
+    READ_GUARDIAN_FACTORS,
+    UPDATE_GUARDIAN_FACTORS,
+    READ_MFA_POLICIES,
+    UPDATE_MFA_POLICIES,
+    READ_GUARDIAN_ENROLLMENTS,
+    DELETE_GUARDIAN_ENROLLMENTS,
+    CREATE_GUARDIAN_ENROLLMENT_TICKETS,
+    READ_AUTHENTICATION_METHODS,
+    CREATE_AUTHENTICATION_METHODS,
+    UPDATE_AUTHENTICATION_METHODS,
+    DELETE_AUTHENTICATION_METHODS,
+    READ_DEV_INBOX,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

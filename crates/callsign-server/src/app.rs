@@ -19,6 +19,8 @@ pub struct AppInner {
     pub keyring: Arc<Keyring>,
     pub signer: Signer,
     pub metrics: Arc<Metrics>,
+    /// Key of the HMAC that stands in for OTP codes at rest (a sealed secret shared by every node).
+    pub otp_key: zeroize::Zeroizing<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ impl AppState {
         if report.reencrypted_secrets > 0 {
             tracing::info!(count = report.reencrypted_secrets, "re-encrypted secrets under the active key");
         }
+        let otp_key = load_or_create_otp_key(store.as_ref(), &keyring, rng.as_ref(), clock.as_ref()).await?;
         let signer = Signer::default();
         let app = AppState(Arc::new(AppInner {
             config,
@@ -76,9 +79,39 @@ impl AppState {
             keyring: Arc::new(keyring),
             signer,
             metrics: Arc::new(Metrics::new()),
+            otp_key,
         }));
         app.signer.ensure_current(&app).await?;
         report.bootstrap_file = crate::identity::bootstrap::bootstrap_if_empty(&app).await?;
         Ok((app, report))
     }
+}
+
+const OTP_KEY_SECRET: &str = "otp/hmac-key";
+
+/// The OTP hashing key: created once per installation (a settings latch decides which node creates it when
+/// several start together), then read by everyone.
+async fn load_or_create_otp_key(
+    store: &dyn Store,
+    keyring: &Keyring,
+    rng: &dyn RandomSource,
+    clock: &dyn Clock,
+) -> crate::BoxResult<zeroize::Zeroizing<Vec<u8>>> {
+    for _ in 0..100 {
+        if let Some(s) = store.get_secret(OTP_KEY_SECRET).await? {
+            return Ok(keyring.open(&s.name, &s.sealed)?);
+        }
+        let now = clock.now();
+        if store.insert_setting_if_absent("otp-key-latch", &serde_json::json!({"at": now.millis()}), now).await? {
+            let key = zeroize::Zeroizing::new(callsign_domain::rng::bytes::<32>(rng).to_vec());
+            let sealed = keyring.seal(rng, OTP_KEY_SECRET, &key)?;
+            store
+                .put_secret(&callsign_store::SealedSecret { name: OTP_KEY_SECRET.to_owned(), sealed, updated_at: now })
+                .await?;
+            return Ok(key);
+        }
+        // Another node holds the latch and is writing the key.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err("the OTP key was not created by the node that claimed it; check the database".into())
 }

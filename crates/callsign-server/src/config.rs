@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub encryption_keys_file: Option<PathBuf>,
     pub access_token_lifetime_secs: Option<Num>,
     pub id_token_lifetime_secs: Option<Num>,
+    pub dev_provider_cap: Option<Num>,
+    pub delivery_workers: Option<Num>,
     pub tls: Option<RawTls>,
 }
 
@@ -109,6 +111,8 @@ impl RawConfig {
             encryption_keys_file: over.encryption_keys_file.or(self.encryption_keys_file),
             access_token_lifetime_secs: over.access_token_lifetime_secs.or(self.access_token_lifetime_secs),
             id_token_lifetime_secs: over.id_token_lifetime_secs.or(self.id_token_lifetime_secs),
+            dev_provider_cap: over.dev_provider_cap.or(self.dev_provider_cap),
+            delivery_workers: over.delivery_workers.or(self.delivery_workers),
             tls,
         }
     }
@@ -184,6 +188,10 @@ pub struct Config {
     pub encryption_keys: Option<String>,
     pub access_token_lifetime_secs: u64,
     pub id_token_lifetime_secs: u64,
+    /// Messages the development provider records over the installation's lifetime before it refuses.
+    pub dev_provider_cap: u64,
+    /// Delivery worker tasks in this process.
+    pub delivery_workers: u32,
     pub tls: Option<TlsFiles>,
 }
 
@@ -315,6 +323,11 @@ impl Config {
             encryption_keys,
             access_token_lifetime_secs: lifetime(raw.access_token_lifetime_secs, 86_400, "access_token_lifetime_secs")?,
             id_token_lifetime_secs: lifetime(raw.id_token_lifetime_secs, 36_000, "id_token_lifetime_secs")?,
+            dev_provider_cap: raw.dev_provider_cap.map_or(100, |n| n.0),
+            delivery_workers: match raw.delivery_workers.map_or(2, |n| n.0) {
+                n @ 1..=64 => n as u32,
+                n => return Err(err(format!("delivery_workers: must be between 1 and 64, got {n}"))),
+            },
             tls,
         })
     }
@@ -378,6 +391,13 @@ log_level = "info"
 # Lifetime of access tokens issued by /oauth/token, and of ID tokens, in seconds.
 access_token_lifetime_secs = 86400
 id_token_lifetime_secs = 36000
+
+# The development provider ("auth0" in the Guardian API) delivers nothing: it records messages in the dev inbox
+# (GET /api/v2/dev-inbox). Like Auth0's test sender it stops after this many messages in the installation's life.
+dev_provider_cap = 100
+
+# Tasks per process that deliver queued SMS and voice messages.
+delivery_workers = 2
 
 # HTTPS with a PEM certificate chain and private key. Unset: plain HTTP.
 [tls]

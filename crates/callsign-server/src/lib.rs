@@ -8,6 +8,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod metrics;
+pub mod mfa;
 pub mod tls;
 
 /// Start-up and command errors, where the message is what matters.

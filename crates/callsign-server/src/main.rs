@@ -130,6 +130,7 @@ async fn serve(config: Config) -> BoxResult<()> {
         "Callsign is serving"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = callsign_server::mfa::delivery::spawn_workers(&app, stop_rx.clone());
     let metrics_task = metrics_listener.map(|l| {
         tracing::info!(addr = ?l.local_addr().ok(), "metrics listener on /metrics");
         let router = callsign_server::metrics::router(app.metrics.clone());
@@ -149,6 +150,10 @@ async fn serve(config: Config) -> BoxResult<()> {
     .await;
     if let Some(t) = metrics_task {
         let _ = t.await;
+    }
+    // Workers finish the message in hand; anything not finished is picked up again after its lease.
+    for w in workers {
+        let _ = w.await;
     }
     result.map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");

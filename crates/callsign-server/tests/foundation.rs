@@ -44,9 +44,11 @@ async fn first_start_writes_private_key_and_bootstrap_files() {
     assert_eq!(creds["audience"], json!(t.audience()));
     // The signing key's private part is stored sealed, never in clear.
     let secrets = t.app.store.list_secrets().await.unwrap();
-    assert_eq!(secrets.len(), 1);
-    assert!(secrets[0].name.starts_with("signing-key/"));
-    assert_eq!(secrets[0].sealed.key_id, t.app.keyring.active_key_id());
+    let names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"otp/hmac-key"), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("signing-key/")), "{names:?}");
+    assert!(secrets.iter().all(|s| s.sealed.key_id == t.app.keyring.active_key_id()));
     t.stop().await;
 }
 
@@ -137,7 +139,7 @@ async fn secrets_are_reencrypted_when_a_new_key_is_put_first() {
         callsign_server::app::AppState::start(cfg(vec![new, old]), clock.clone(), std::sync::Arc::new(rng))
             .await
             .unwrap();
-    assert_eq!(report.reencrypted_secrets, 1);
+    assert_eq!(report.reencrypted_secrets, 2);
     assert!(b.store.list_secrets().await.unwrap().iter().all(|s| s.sealed.key_id == "new"));
     // The signing key still opens and is the same key.
     assert_eq!(b.signer.jwks().await, jwks_before);

@@ -2,8 +2,11 @@
 //! `CALLSIGN_TEST_POSTGRES_URL` names. Without that variable the tests are skipped, except in CI (`CI=true`),
 //! where they fail.
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
-use callsign_store::Store;
+use callsign_domain::Timestamp;
+use callsign_domain::seal::Sealed;
+use callsign_store::{DeliveryJob, Store};
 use callsign_store_postgres::PostgresStore;
 use callsign_testkit::Fixture;
 
@@ -93,8 +96,136 @@ async fn unmigrated_schema_is_not_ready() {
     let schema = schema_name();
     let store = connect(&url, &schema).await;
     match store.check_ready().await {
-        Err(callsign_store::StoreError::Other(m)) => assert_eq!(m, "1 migration pending"),
+        Err(callsign_store::StoreError::Other(m)) => assert_eq!(m, "2 migrations pending"),
         other => panic!("expected pending migrations, got {other:?}"),
     }
     TestSchema { store, schema }.finish().await;
+}
+
+// --- several nodes sharing one database: each store below has its own pool, as separate processes would ---
+
+fn job(id: &str) -> DeliveryJob {
+    DeliveryJob {
+        id: id.to_owned(),
+        channel: "sms".into(),
+        user_id: None,
+        enrollment_id: None,
+        challenge_id: None,
+        provider: "auth0".into(),
+        payload: Some(Sealed { key_id: "k1".into(), nonce: vec![1; 12], ciphertext: b"sealed".to_vec() }),
+        status: "pending".into(),
+        attempts: 0,
+        max_attempts: 5,
+        run_at: Timestamp::from_millis(1_000),
+        claimed_by: None,
+        claim_expires_at: None,
+        last_error: None,
+        details: serde_json::json!({}),
+        created_at: Timestamp::from_millis(1_000),
+        finished_at: None,
+    }
+}
+
+async fn two_nodes() -> Option<(PostgresStore, PostgresStore, String)> {
+    let url = database_url()?;
+    let schema = schema_name();
+    let a = connect(&url, &schema).await;
+    a.migrate().await.unwrap_or_else(|e| panic!("cannot migrate schema {schema}: {e}"));
+    let b = connect(&url, &schema).await;
+    Some((a, b, schema))
+}
+
+#[allow(clippy::disallowed_methods)] // measuring how long a wait took, not telling the time
+fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// Workers on two nodes, in parallel threads, claiming from one outbox: every job is handed out exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_are_claimed_once_across_nodes() {
+    let Some((a, b, schema)) = two_nodes().await else { return };
+    const JOBS: usize = 80;
+    for n in 0..JOBS {
+        a.enqueue_job(&job(&format!("job-{n:02}"))).await.unwrap_or_else(|e| panic!("enqueue: {e}"));
+    }
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let node = if w % 2 == 0 { a.clone() } else { b.clone() };
+        workers.push(tokio::spawn(async move {
+            let name = format!("node-{}-worker-{w}", w % 2);
+            let mut mine = Vec::new();
+            loop {
+                let claimed = node
+                    .claim_jobs(&name, Timestamp::from_millis(5_000), 60_000, 2)
+                    .await
+                    .unwrap_or_else(|e| panic!("claim: {e}"));
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap_or_else(|e| panic!("worker panicked: {e}")));
+    }
+    assert_eq!(all.len(), JOBS, "claimed {} times for {JOBS} jobs", all.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), JOBS, "a job was handed to two workers");
+    b.close().await;
+    TestSchema { store: a, schema }.finish().await;
+}
+
+/// A job enqueued on one node wakes a worker waiting on another (LISTEN/NOTIFY), and not one in another schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_on_one_node_wakes_another() {
+    let Some((a, b, schema)) = two_nodes().await else { return };
+    let Some(url) = database_url() else { return };
+    let other_schema = schema_name();
+    let other = connect(&url, &other_schema).await;
+
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move {
+            let started = stopwatch();
+            b.wait_for_jobs(10_000).await;
+            started.elapsed()
+        }
+    });
+    let bystander = tokio::spawn({
+        let other = other.clone();
+        async move {
+            let started = stopwatch();
+            other.wait_for_jobs(1_500).await;
+            started.elapsed()
+        }
+    });
+    // Let both start listening, then enqueue on node a.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.enqueue_job(&job("j1")).await.unwrap_or_else(|e| panic!("enqueue: {e}"));
+    let waited = waiter.await.unwrap_or_else(|e| panic!("waiter panicked: {e}"));
+    assert!(waited < Duration::from_secs(2), "node b was not woken: {waited:?}");
+    let idle = bystander.await.unwrap_or_else(|e| panic!("bystander panicked: {e}"));
+    assert!(idle >= Duration::from_millis(1_400), "another schema's store was woken: {idle:?}");
+
+    TestSchema { store: other, schema: other_schema }.finish().await;
+    b.close().await;
+    TestSchema { store: a, schema }.finish().await;
+}
+
+/// Closing a store while a worker waits on its listener connection does not hang.
+#[tokio::test]
+async fn close_while_waiting_for_jobs() {
+    let Some((a, b, schema)) = two_nodes().await else { return };
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.wait_for_jobs(30_000).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let closed = tokio::time::timeout(Duration::from_secs(5), b.close()).await;
+    assert!(closed.is_ok(), "close() hung on the listener's connection");
+    waiter.abort();
+    TestSchema { store: a, schema }.finish().await;
 }

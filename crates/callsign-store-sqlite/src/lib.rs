@@ -1,17 +1,25 @@
 //! The embedded backend: one SQLite file (WAL mode), for a single node.
 //!
 //! The SQL and the `Store` impl are shared with PostgreSQL (`callsign_store::sql`); this crate owns the pool setup,
-//! its migrations and the mapping of SQLite errors.
+//! its migrations, the mapping of SQLite errors, and how delivery workers are woken (all in this process).
+//!
+//! Concurrency: SQLite has one writer at a time. A single `UPDATE` (claiming jobs, consuming a challenge or a
+//! ticket) takes the write lock before it reads, so it is atomic on its own; read-modify-write transactions (rate
+//! limit buckets) start with `BEGIN IMMEDIATE`, which takes the write lock up front. Both wait for another writer
+//! (up to `BUSY_TIMEOUT` on a file; on unlock notifications for `sqlite::memory:`, whose cache is shared) instead of
+//! failing at once.
 #![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use callsign_store::{StoreError, StoreResult};
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::Notify;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -21,6 +29,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Wakes the delivery workers waiting in `wait_for_jobs` when a job is enqueued.
+    jobs: Arc<Notify>,
 }
 
 /// Open (creating if missing) the database a `sqlite://PATH` or `sqlite::memory:` URL names.
@@ -55,7 +65,7 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(8).connect_with(options).await
         }
         .map_err(|e| StoreError::Other(format!("cannot open the SQLite database: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { pool, jobs: Arc::new(Notify::new()) })
     }
 
     /// The underlying pool, for tests and tools.
@@ -66,6 +76,26 @@ impl SqliteStore {
     /// Close every connection (waits for those in use).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Inside the transaction that inserted a job: nothing to do, the workers are all in this process.
+    async fn announce_jobs(&self, _conn: &mut SqliteConnection) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// After that transaction committed: wake the workers waiting now, and leave a permit for the next one to wait,
+    /// so that a worker that was between `claim_jobs` and `wait_for_jobs` does not sleep through the new job.
+    fn wake_workers(&self) {
+        self.jobs.notify_waiters();
+        self.jobs.notify_one();
+    }
+
+    /// `Store::wait_for_jobs`: until a job is enqueued through this store (or a clone of it), or `max_ms` passes.
+    async fn wait_for_new_jobs(&self, max_ms: u64) {
+        tokio::select! {
+            () = self.jobs.notified() => {}
+            () = tokio::time::sleep(Duration::from_millis(max_ms)) => {}
+        }
     }
 }
 
@@ -110,8 +140,16 @@ fn conflict_columns(message: &str) -> String {
 callsign_store::impl_sqlx_store! {
     store: SqliteStore,
     backend: "sqlite",
+    database: ::sqlx::Sqlite,
     migrator: MIGRATOR,
     map_error: map_error,
+    // One writer at a time (see the crate docs): no row locks, which SQLite does not have anyway.
+    claim_lock: "",
+    bucket_lock: "",
+    begin_write: "BEGIN IMMEDIATE",
+    announce_jobs: SqliteStore::announce_jobs,
+    wake_workers: SqliteStore::wake_workers,
+    wait_for_jobs: SqliteStore::wait_for_new_jobs,
 }
 
 #[cfg(test)]
@@ -171,7 +209,7 @@ mod tests {
     async fn in_memory_is_shared_by_the_pool_and_pending_migrations_are_reported() {
         let Ok(store) = connect("sqlite::memory:").await else { panic!("connect") };
         match store.check_ready().await {
-            Err(StoreError::Other(m)) => assert_eq!(m, "1 migration pending"),
+            Err(StoreError::Other(m)) => assert_eq!(m, "2 migrations pending"),
             other => panic!("expected pending migrations, got {other:?}"),
         }
         assert!(store.migrate().await.is_ok());

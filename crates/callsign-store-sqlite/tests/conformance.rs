@@ -29,3 +29,30 @@ async fn fresh() -> Option<TempSqlite> {
 }
 
 callsign_testkit::conformance_suite!(fresh);
+
+/// The same suite on `sqlite::memory:` (one shared-cache database per store, as the server's tests use it): its
+/// locking differs from a file's (table locks instead of the busy handler), so the concurrency rules are checked
+/// there too.
+mod in_memory {
+    use super::*;
+
+    struct Memory(SqliteStore);
+
+    impl Fixture for Memory {
+        fn store(&self) -> &dyn Store {
+            &self.0
+        }
+
+        async fn finish(self) {
+            self.0.close().await;
+        }
+    }
+
+    async fn fresh() -> Option<Memory> {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap_or_else(|e| panic!("cannot open: {e}"));
+        store.migrate().await.unwrap_or_else(|e| panic!("cannot migrate: {e}"));
+        Some(Memory(store))
+    }
+
+    callsign_testkit::conformance_suite!(fresh);
+}

@@ -2,6 +2,7 @@
 //! (`callsign-store-sqlite`, `callsign-store-postgres`). Nothing above this crate knows which one it talks to.
 #![forbid(unsafe_code)]
 
+pub mod bucket;
 mod models;
 pub mod sql;
 
@@ -95,4 +96,71 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_log(&self, log_id: &str) -> StoreResult<Option<LogEvent>>;
     /// See [`LogQuery`] for ordering.
     async fn list_logs(&self, query: &LogQuery) -> StoreResult<Listed<LogEvent>>;
+
+    // --- MFA enrollments (authenticators) ---
+    /// Conflict("id") if the id exists. The user must exist (Other otherwise).
+    async fn create_enrollment(&self, enrollment: &Enrollment) -> StoreResult<()>;
+    async fn get_enrollment(&self, id: &str) -> StoreResult<Option<Enrollment>>;
+    /// A user's enrollments, oldest first (those created in the same millisecond in the order they were stored).
+    async fn list_enrollments(&self, user_id: &str) -> StoreResult<Vec<Enrollment>>;
+    /// Replace. NotFound if absent.
+    async fn update_enrollment(&self, enrollment: &Enrollment) -> StoreResult<()>;
+    /// NotFound if absent. Its unconsumed challenges go with it.
+    async fn delete_enrollment(&self, id: &str) -> StoreResult<()>;
+    /// Delete every enrollment of a user (and their challenges); returns how many enrollments went.
+    async fn delete_user_enrollments(&self, user_id: &str) -> StoreResult<u64>;
+
+    // --- mfa_tokens ---
+    async fn insert_mfa_token(&self, token: &MfaToken) -> StoreResult<()>;
+    async fn get_mfa_token(&self, token_hash: &str) -> StoreResult<Option<MfaToken>>;
+    async fn delete_mfa_token(&self, token_hash: &str) -> StoreResult<()>;
+
+    // --- challenges and the delivery outbox ---
+    /// Insert the challenge and (when given) its delivery job in one transaction, then wake waiting workers
+    /// (on PostgreSQL also on other nodes: NOTIFY in the same transaction).
+    async fn create_challenge(&self, challenge: &Challenge, job: Option<&DeliveryJob>) -> StoreResult<()>;
+    /// Insert a job on its own (test messages), waking workers likewise.
+    async fn enqueue_job(&self, job: &DeliveryJob) -> StoreResult<()>;
+    async fn get_challenge(&self, id: &str) -> StoreResult<Option<Challenge>>;
+    /// Mark consumed if it is not yet; true when this call consumed it (single use, race-free).
+    async fn consume_challenge(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Claim up to `limit` jobs that are `pending` with `run_at <= now`, or `running` with an expired claim
+    /// (a crashed worker's). Claimed jobs become `running`, `claimed_by = worker`, `claim_expires_at = now + lease`,
+    /// `attempts += 1`. No job is handed to two workers, also across processes (SKIP LOCKED on PostgreSQL).
+    /// Oldest `run_at` first.
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryJob>>;
+    /// End or reschedule a claimed job. Only applies while `claimed_by = worker` and status is `running`;
+    /// returns false otherwise (the claim was lost). Terminal outcomes erase the payload and set `finished_at`.
+    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome, at: Timestamp) -> StoreResult<bool>;
+    async fn get_job(&self, id: &str) -> StoreResult<Option<DeliveryJob>>;
+    /// Jobs in the given status (all when None), oldest first; for tests and operators.
+    async fn list_jobs(&self, status: Option<&str>, limit: u32) -> StoreResult<Vec<DeliveryJob>>;
+    /// Wait until a job may be ready (a new job was enqueued) or `max_ms` passes. Spurious wake-ups are fine.
+    async fn wait_for_jobs(&self, max_ms: u64);
+
+    // --- rate-limit buckets (atomic across nodes sharing the database) ---
+    /// Refill by elapsed time, then take one token if there is one.
+    async fn bucket_take(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
+    /// Refill by elapsed time and report, taking nothing.
+    async fn bucket_peek(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
+    /// Forget a bucket (it is full again).
+    async fn bucket_reset(&self, key: &str) -> StoreResult<()>;
+
+    // --- development provider inbox ---
+    async fn insert_dev_message(&self, message: &DevMessage) -> StoreResult<()>;
+    /// Newest first (the last stored first within a millisecond), optionally only those to one number.
+    async fn list_dev_messages(&self, to: Option<&str>, page: Page) -> StoreResult<Listed<DevMessage>>;
+    /// Every message ever recorded (the lifetime cap counts these).
+    async fn count_dev_messages(&self) -> StoreResult<u64>;
+
+    // --- enrollment tickets ---
+    async fn create_ticket(&self, ticket: &EnrollmentTicket) -> StoreResult<()>;
+    /// Mark used and return it, only if it exists, is unused and `expires_at > at`.
+    async fn consume_ticket(&self, ticket_hash: &str, at: Timestamp) -> StoreResult<Option<EnrollmentTicket>>;
 }

@@ -169,3 +169,139 @@ pub struct LogQuery {
     pub user_id: Option<String>,
     pub paging: LogPaging,
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The phone factor
+// ---------------------------------------------------------------------------------------------------------------
+
+/// An MFA authenticator of a user. Its API ids are `<type>|<id>` (`phone|dev_X`, `sms|dev_X`, `voice|dev_X`,
+/// `recovery-code|dev_X`); the store keeps the bare `dev_…` id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrollment {
+    /// `dev_` + 16 alphanumerics.
+    pub id: String,
+    pub user_id: String,
+    /// `phone` or `recovery-code`.
+    pub kind: String,
+    /// `pending` until the first successful verification, then `confirmed`.
+    pub status: String,
+    /// E.164, for phones.
+    pub phone_number: Option<String>,
+    /// `sms` or `voice`, for phones.
+    pub preferred_channel: Option<String>,
+    pub name: Option<String>,
+    /// Token hash of the recovery code, for `recovery-code`.
+    pub secret_hash: Option<String>,
+    pub created_at: Timestamp,
+    pub enrolled_at: Option<Timestamp>,
+    pub last_auth: Option<Timestamp>,
+}
+
+/// An `mfa_token`: issued when a password grant needs a second factor. Stored by hash only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MfaToken {
+    pub token_hash: String,
+    pub user_id: String,
+    pub client_id: String,
+    /// What the original token request asked for, so the MFA grant can issue the same tokens.
+    pub audience: Option<String>,
+    pub scope: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// One code sent to one authenticator. `id` is the token hash of the `oob_code` handed to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Challenge {
+    pub id: String,
+    pub user_id: String,
+    pub enrollment_id: String,
+    /// `sms` or `voice`.
+    pub channel: String,
+    /// Keyed hash (HMAC) of the 6-digit code; the code itself is never stored in clear.
+    pub code_hash: String,
+    /// The mfa_token this challenge belongs to (token hash).
+    pub mfa_token_hash: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub consumed_at: Option<Timestamp>,
+}
+
+/// A message to deliver, durably queued. `payload` (recipient and text) is sealed and erased once terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryJob {
+    pub id: String,
+    /// `sms` or `voice`.
+    pub channel: String,
+    pub user_id: Option<String>,
+    pub enrollment_id: Option<String>,
+    pub challenge_id: Option<String>,
+    /// The provider chosen when the job was created (`auth0` = the development provider, `twilio`, …).
+    pub provider: String,
+    /// Sealed with the job id as context. None once the job is terminal.
+    pub payload: Option<Sealed>,
+    /// `pending`, `running`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// Not to be claimed before this time.
+    pub run_at: Timestamp,
+    pub claimed_by: Option<String>,
+    pub claim_expires_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    /// Free-form outcome (provider message id, error codes…), kept after the payload is erased.
+    pub details: Value,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// How a worker ends a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// Terminal success: status `sent`.
+    Sent { details: Value },
+    /// Terminal failure: status `failed`.
+    Failed { error: String, details: Value },
+    /// Try again at `run_at` (status back to `pending`).
+    Retry { error: String, run_at: Timestamp },
+}
+
+/// A token bucket's parameters: `capacity` tokens, one more every `refill_every_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub capacity: u32,
+    pub refill_every_ms: i64,
+}
+
+/// The result of looking at or taking from a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketState {
+    /// Whether the request was allowed (for `take`: a token was taken; for `peek`: at least one is there).
+    pub allowed: bool,
+    /// Whole tokens left after this call.
+    pub remaining: u32,
+    /// When the next token arrives (unix ms), if the bucket is not full.
+    pub next_refill_at: Option<Timestamp>,
+}
+
+/// A message the development provider "sent".
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevMessage {
+    pub id: String,
+    /// E.164 recipient.
+    pub to: String,
+    /// `sms` or `voice` (for voice, `text` is what would be spoken).
+    pub channel: String,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// A single-use enrollment ticket (`POST /guardian/enrollments/ticket`), stored by hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnrollmentTicket {
+    pub ticket_hash: String,
+    pub user_id: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}

@@ -10,8 +10,12 @@
 //! - the whole `Store` impl, through [`impl_sqlx_store!`](crate::impl_sqlx_store), expanded inside each backend
 //!   crate so that this crate does not depend on sqlx.
 //!
-//! What stays in each backend: pool setup, the migrations themselves (types differ: `BLOB`/`BYTEA`), and turning
-//! a database error into a [`StoreError`] (unique-violation codes and constraint names differ).
+//! What stays in each backend: pool setup, the migrations themselves (types differ: `BLOB`/`BYTEA`), turning
+//! a database error into a [`StoreError`] (unique-violation codes and constraint names differ), and the few places
+//! where concurrency control differs (row locks, how a read-modify-write transaction starts, how waiting workers
+//! are woken). Those come into [`impl_sqlx_store!`](crate::impl_sqlx_store) as arguments; the statements they go
+//! into are still written once here ([`__sql_job_claim!`](crate::__sql_job_claim),
+//! [`__sql_bucket_select!`](crate::__sql_bucket_select)).
 use callsign_domain::seal::Sealed;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,7 +24,10 @@ use serde::de::DeserializeOwned;
 pub use callsign_domain::Timestamp;
 pub use serde_json::Value as JsonValue;
 
-use crate::{Client, ClientGrant, LogEvent, SealedSecret, SigningKey, StoreError, StoreResult, User};
+use crate::{
+    Challenge, Client, ClientGrant, DeliveryJob, DevMessage, Enrollment, EnrollmentTicket, LogEvent, MfaToken,
+    SealedSecret, SigningKey, StoreError, StoreResult, User,
+};
 
 // --- readiness ---
 
@@ -128,6 +135,139 @@ pub const LOG_LIST_FROM: &str = "SELECT log_id, date, event_type, user_id, clien
 pub const LOG_COUNT_FROM: &str = "SELECT COUNT(*) FROM logs \
      WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR log_id > $3)";
 
+// --- MFA enrollments ---
+
+pub const ENROLLMENT_INSERT: &str = "INSERT INTO enrollments \
+     (id, user_id, kind, status, phone_number, preferred_channel, name, secret_hash, created_at, enrolled_at, \
+     last_auth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+pub const ENROLLMENT_GET: &str = "SELECT id, user_id, kind, status, phone_number, preferred_channel, name, \
+     secret_hash, created_at, enrolled_at, last_auth FROM enrollments WHERE id = $1";
+/// Oldest first; `seq` (not selected) keeps those stored in the same millisecond in the order they were stored.
+pub const ENROLLMENT_LIST: &str = "SELECT id, user_id, kind, status, phone_number, preferred_channel, name, \
+     secret_hash, created_at, enrolled_at, last_auth FROM enrollments WHERE user_id = $1 ORDER BY created_at, seq";
+pub const ENROLLMENT_UPDATE: &str = "UPDATE enrollments SET user_id = $2, kind = $3, status = $4, \
+     phone_number = $5, preferred_channel = $6, name = $7, secret_hash = $8, created_at = $9, enrolled_at = $10, \
+     last_auth = $11 WHERE id = $1";
+pub const ENROLLMENT_DELETE: &str = "DELETE FROM enrollments WHERE id = $1";
+pub const ENROLLMENT_DELETE_CHALLENGES: &str = "DELETE FROM challenges WHERE enrollment_id = $1";
+pub const ENROLLMENT_DELETE_BY_USER: &str = "DELETE FROM enrollments WHERE user_id = $1";
+pub const ENROLLMENT_DELETE_USER_CHALLENGES: &str =
+    "DELETE FROM challenges WHERE enrollment_id IN (SELECT id FROM enrollments WHERE user_id = $1)";
+
+// --- mfa_tokens ---
+
+pub const MFA_TOKEN_INSERT: &str = "INSERT INTO mfa_tokens \
+     (token_hash, user_id, client_id, audience, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const MFA_TOKEN_GET: &str = "SELECT token_hash, user_id, client_id, audience, scope, created_at, expires_at \
+     FROM mfa_tokens WHERE token_hash = $1";
+pub const MFA_TOKEN_DELETE: &str = "DELETE FROM mfa_tokens WHERE token_hash = $1";
+
+// --- challenges ---
+
+pub const CHALLENGE_INSERT: &str = "INSERT INTO challenges \
+     (id, user_id, enrollment_id, channel, code_hash, mfa_token_hash, created_at, expires_at, consumed_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub const CHALLENGE_GET: &str = "SELECT id, user_id, enrollment_id, channel, code_hash, mfa_token_hash, created_at, \
+     expires_at, consumed_at FROM challenges WHERE id = $1";
+/// `$1` = id, `$2` = when. Affects one row only the first time.
+pub const CHALLENGE_CONSUME: &str = "UPDATE challenges SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
+
+// --- the delivery outbox ---
+
+/// The columns of a job, in the order [`JobRow`] reads them (a macro, so that statements can be `concat!`ed).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_job_columns {
+    () => {
+        "id, channel, user_id, enrollment_id, challenge_id, provider, key_id, nonce, ciphertext, status, attempts, \
+         max_attempts, run_at, claimed_by, claim_expires_at, last_error, details, created_at, finished_at"
+    };
+}
+
+/// Claim due jobs. `$1` = worker, `$2` = now, `$3` = claim expiry, `$4` = limit. `$lock` is the backend's locking
+/// clause for the inner `SELECT`: `FOR UPDATE SKIP LOCKED` on PostgreSQL, so that concurrent claimers (on any node)
+/// skip rows another one is taking instead of both taking them; nothing on SQLite, whose single writer makes the
+/// `UPDATE` atomic on its own. RETURNING gives no order: callers sort.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_job_claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE delivery_jobs SET status = 'running', claimed_by = $1, claim_expires_at = $3, \
+             attempts = attempts + 1 WHERE id IN (SELECT id FROM delivery_jobs \
+             WHERE (status = 'pending' AND run_at <= $2) OR (status = 'running' AND claim_expires_at < $2) \
+             ORDER BY run_at, id LIMIT $4 ",
+            $lock,
+            ") RETURNING ",
+            $crate::__sql_job_columns!()
+        )
+    };
+}
+
+pub const JOB_INSERT: &str = concat!(
+    "INSERT INTO delivery_jobs (",
+    crate::__sql_job_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+);
+pub const JOB_GET: &str = concat!("SELECT ", crate::__sql_job_columns!(), " FROM delivery_jobs WHERE id = $1");
+/// `$1` = status filter (NULL matches all), `$2` = limit.
+pub const JOB_LIST: &str = concat!(
+    "SELECT ",
+    crate::__sql_job_columns!(),
+    " FROM delivery_jobs WHERE ($1 IS NULL OR status = $1) ORDER BY created_at, id LIMIT $2"
+);
+/// `$1` = id, `$2` = worker, `$3` = details, `$4` = when. Erases the payload.
+pub const JOB_FINISH_SENT: &str = "UPDATE delivery_jobs SET status = 'sent', details = $3, finished_at = $4, \
+     key_id = NULL, nonce = NULL, ciphertext = NULL \
+     WHERE id = $1 AND claimed_by = $2 AND status = 'running'";
+/// `$1` = id, `$2` = worker, `$3` = error, `$4` = details, `$5` = when. Erases the payload.
+pub const JOB_FINISH_FAILED: &str = "UPDATE delivery_jobs SET status = 'failed', last_error = $3, details = $4, \
+     finished_at = $5, key_id = NULL, nonce = NULL, ciphertext = NULL \
+     WHERE id = $1 AND claimed_by = $2 AND status = 'running'";
+/// `$1` = id, `$2` = worker, `$3` = error, `$4` = when to run again. Keeps the payload.
+pub const JOB_RETRY: &str = "UPDATE delivery_jobs SET status = 'pending', last_error = $3, run_at = $4, \
+     claimed_by = NULL, claim_expires_at = NULL \
+     WHERE id = $1 AND claimed_by = $2 AND status = 'running'";
+
+// --- rate-limit buckets ---
+
+/// `$1` = key, `$2` = tokens, `$3` = updated_at: a full bucket, unless one is there already.
+pub const BUCKET_INSERT_FULL: &str =
+    "INSERT INTO buckets (key, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING";
+pub const BUCKET_GET: &str = "SELECT tokens, updated_at FROM buckets WHERE key = $1";
+pub const BUCKET_UPDATE: &str = "UPDATE buckets SET tokens = $2, updated_at = $3 WHERE key = $1";
+pub const BUCKET_DELETE: &str = "DELETE FROM buckets WHERE key = $1";
+
+/// Read a bucket to change it, `$1` = key. `$lock` is the backend's row lock (`FOR UPDATE` on PostgreSQL; nothing on
+/// SQLite, whose transaction already holds the write lock from `BEGIN IMMEDIATE`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_bucket_select {
+    ($lock:literal) => {
+        concat!("SELECT tokens, updated_at FROM buckets WHERE key = $1 ", $lock)
+    };
+}
+
+// --- development provider inbox ---
+
+pub const DEV_MESSAGE_INSERT: &str =
+    "INSERT INTO dev_messages (id, to_number, channel, body, created_at) VALUES ($1, $2, $3, $4, $5)";
+/// Newest first (the last stored first among those of the same millisecond). `$1` = recipient filter (NULL matches
+/// all), `$2` = limit, `$3` = offset.
+pub const DEV_MESSAGE_LIST: &str = "SELECT id, to_number, channel, body, created_at FROM dev_messages \
+     WHERE ($1 IS NULL OR to_number = $1) ORDER BY created_at DESC, seq DESC LIMIT $2 OFFSET $3";
+pub const DEV_MESSAGE_COUNT_TO: &str = "SELECT COUNT(*) FROM dev_messages WHERE ($1 IS NULL OR to_number = $1)";
+pub const DEV_MESSAGE_COUNT: &str = "SELECT COUNT(*) FROM dev_messages";
+
+// --- enrollment tickets ---
+
+pub const TICKET_INSERT: &str = "INSERT INTO enrollment_tickets (ticket_hash, user_id, created_at, expires_at, used_at) \
+     VALUES ($1, $2, $3, $4, $5)";
+/// `$1` = ticket hash, `$2` = now. Returns the ticket only the first time, and only before it expires.
+pub const TICKET_CONSUME: &str = "UPDATE enrollment_tickets SET used_at = $2 \
+     WHERE ticket_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+     RETURNING ticket_hash, user_id, created_at, expires_at, used_at";
+
 // --- row shapes, in the column order of the statements above ---
 
 /// `name, key_id, nonce, ciphertext, updated_at`
@@ -142,6 +282,56 @@ pub type GrantRow = (String, String, String, String, i64);
 pub type UserRow = (String, Option<String>, Option<String>, i64, i64, Option<i64>, i64, String);
 /// `log_id, date, event_type, user_id, client_id, data`
 pub type LogRow = (String, i64, String, Option<String>, Option<String>, String);
+/// `id, user_id, kind, status, phone_number, preferred_channel, name, secret_hash, created_at, enrolled_at, last_auth`
+pub type EnrollmentRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+/// `token_hash, user_id, client_id, audience, scope, created_at, expires_at`
+pub type MfaTokenRow = (String, String, String, Option<String>, String, i64, i64);
+/// `id, user_id, enrollment_id, channel, code_hash, mfa_token_hash, created_at, expires_at, consumed_at`
+pub type ChallengeRow = (String, String, String, String, String, Option<String>, i64, i64, Option<i64>);
+/// `tokens, updated_at`
+pub type BucketRow = (i32, i64);
+/// `id, to_number, channel, body, created_at`
+pub type DevMessageRow = (String, String, String, String, i64);
+/// `ticket_hash, user_id, created_at, expires_at, used_at`
+pub type TicketRow = (String, String, i64, i64, Option<i64>);
+
+/// A `delivery_jobs` row, named after its columns ([`__sql_job_columns!`](crate::__sql_job_columns)). Too wide for
+/// sqlx's tuples (16 at most), so [`impl_sqlx_store!`](crate::impl_sqlx_store) reads it column by column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub id: String,
+    pub channel: String,
+    pub user_id: Option<String>,
+    pub enrollment_id: Option<String>,
+    pub challenge_id: Option<String>,
+    pub provider: String,
+    pub key_id: Option<String>,
+    pub nonce: Option<Vec<u8>>,
+    pub ciphertext: Option<Vec<u8>>,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: i64,
+    pub claimed_by: Option<String>,
+    pub claim_expires_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub details: String,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
 /// `version, success, checksum` from `_sqlx_migrations`.
 pub type AppliedMigrationRow = (i64, bool, Vec<u8>);
 
@@ -222,6 +412,124 @@ pub fn log_from_row((log_id, date, event_type, user_id, client_id, data): LogRow
     })
 }
 
+pub fn enrollment_from_row(
+    (
+        id,
+        user_id,
+        kind,
+        status,
+        phone_number,
+        preferred_channel,
+        name,
+        secret_hash,
+        created_at,
+        enrolled_at,
+        last_auth,
+    ): EnrollmentRow,
+) -> Enrollment {
+    Enrollment {
+        id,
+        user_id,
+        kind,
+        status,
+        phone_number,
+        preferred_channel,
+        name,
+        secret_hash,
+        created_at: Timestamp::from_millis(created_at),
+        enrolled_at: enrolled_at.map(Timestamp::from_millis),
+        last_auth: last_auth.map(Timestamp::from_millis),
+    }
+}
+
+pub fn mfa_token_from_row(
+    (token_hash, user_id, client_id, audience, scope, created_at, expires_at): MfaTokenRow,
+) -> MfaToken {
+    MfaToken {
+        token_hash,
+        user_id,
+        client_id,
+        audience,
+        scope,
+        created_at: Timestamp::from_millis(created_at),
+        expires_at: Timestamp::from_millis(expires_at),
+    }
+}
+
+pub fn challenge_from_row(
+    (id, user_id, enrollment_id, channel, code_hash, mfa_token_hash, created_at, expires_at, consumed_at): ChallengeRow,
+) -> Challenge {
+    Challenge {
+        id,
+        user_id,
+        enrollment_id,
+        channel,
+        code_hash,
+        mfa_token_hash,
+        created_at: Timestamp::from_millis(created_at),
+        expires_at: Timestamp::from_millis(expires_at),
+        consumed_at: consumed_at.map(Timestamp::from_millis),
+    }
+}
+
+/// The payload columns of a job (`key_id, nonce, ciphertext`), all NULL once it is erased.
+pub fn job_payload(job: &DeliveryJob) -> (Option<&str>, Option<&[u8]>, Option<&[u8]>) {
+    match &job.payload {
+        Some(p) => (Some(p.key_id.as_str()), Some(p.nonce.as_slice()), Some(p.ciphertext.as_slice())),
+        None => (None, None, None),
+    }
+}
+
+pub fn job_from_row(row: JobRow) -> StoreResult<DeliveryJob> {
+    let payload = match (row.key_id, row.nonce, row.ciphertext) {
+        (Some(key_id), Some(nonce), Some(ciphertext)) => Some(Sealed { key_id, nonce, ciphertext }),
+        (None, None, None) => None,
+        _ => return Err(StoreError::Other(format!("corrupt payload of job {} in the database", row.id))),
+    };
+    Ok(DeliveryJob {
+        details: from_json("job details", &row.details)?,
+        id: row.id,
+        channel: row.channel,
+        user_id: row.user_id,
+        enrollment_id: row.enrollment_id,
+        challenge_id: row.challenge_id,
+        provider: row.provider,
+        payload,
+        status: row.status,
+        attempts: row.attempts,
+        max_attempts: row.max_attempts,
+        run_at: Timestamp::from_millis(row.run_at),
+        claimed_by: row.claimed_by,
+        claim_expires_at: row.claim_expires_at.map(Timestamp::from_millis),
+        last_error: row.last_error,
+        created_at: Timestamp::from_millis(row.created_at),
+        finished_at: row.finished_at.map(Timestamp::from_millis),
+    })
+}
+
+/// Oldest `run_at` first, then by id (RETURNING has no order of its own).
+pub fn sort_claimed(jobs: &mut [DeliveryJob]) {
+    jobs.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+}
+
+pub fn bucket_level_from_row((tokens, updated_at): BucketRow) -> crate::bucket::Level {
+    crate::bucket::Level { tokens, updated_at }
+}
+
+pub fn dev_message_from_row((id, to, channel, text, created_at): DevMessageRow) -> DevMessage {
+    DevMessage { id, to, channel, text, created_at: Timestamp::from_millis(created_at) }
+}
+
+pub fn ticket_from_row((ticket_hash, user_id, created_at, expires_at, used_at): TicketRow) -> EnrollmentTicket {
+    EnrollmentTicket {
+        ticket_hash,
+        user_id,
+        created_at: Timestamp::from_millis(created_at),
+        expires_at: Timestamp::from_millis(expires_at),
+        used_at: used_at.map(Timestamp::from_millis),
+    }
+}
+
 /// Compare the migrations this build embeds (`version`, `checksum`; up migrations only) with the rows in
 /// `_sqlx_migrations`. Ok when every known migration is applied successfully and unchanged.
 pub fn check_migrations<'a>(
@@ -253,13 +561,64 @@ pub fn check_migrations<'a>(
 /// callsign_store::impl_sqlx_store! {
 ///     store: SqliteStore,          // a struct with a `pool: sqlx::Pool<_>` field
 ///     backend: "sqlite",           // what `Store::backend` returns
+///     database: ::sqlx::Sqlite,    // the sqlx database type of the pool
 ///     migrator: MIGRATOR,          // a `sqlx::migrate::Migrator` (usually `sqlx::migrate!()`)
 ///     map_error: map_error,        // fn(sqlx::Error) -> StoreError: unique violations become `Conflict(columns)`
+///     // Where the backends' concurrency control differs:
+///     claim_lock: "",              // locking clause of the inner SELECT that picks jobs to claim
+///     bucket_lock: "",             // locking clause of the SELECT that reads a bucket to change it
+///     begin_write: "BEGIN IMMEDIATE", // how a read-modify-write transaction starts
+///     announce_jobs: SqliteStore::announce_jobs,   // async fn(&Self, &mut Connection) -> StoreResult<()>:
+///                                                  // called inside the transaction that inserted a job
+///     wake_workers: SqliteStore::wake_workers,     // fn(&Self): called after that transaction committed
+///     wait_for_jobs: SqliteStore::wait_for_new_jobs, // async fn(&Self, u64): `Store::wait_for_jobs`
 /// }
 /// ```
+///
+/// It also defines a private fn `__callsign_job_row` in the calling module.
 #[macro_export]
 macro_rules! impl_sqlx_store {
-    (store: $store:ty, backend: $backend:literal, migrator: $migrator:expr, map_error: $map_error:expr $(,)?) => {
+    (
+        store: $store:ty,
+        backend: $backend:literal,
+        database: $db:ty,
+        migrator: $migrator:expr,
+        map_error: $map_error:expr,
+        claim_lock: $claim_lock:literal,
+        bucket_lock: $bucket_lock:literal,
+        begin_write: $begin_write:literal,
+        announce_jobs: $announce_jobs:expr,
+        wake_workers: $wake_workers:expr,
+        wait_for_jobs: $wait_for_jobs:expr $(,)?
+    ) => {
+        /// Read a `delivery_jobs` row (wider than sqlx's tuples) by column name.
+        fn __callsign_job_row(
+            row: &<$db as ::sqlx::Database>::Row,
+        ) -> ::std::result::Result<$crate::sql::JobRow, ::sqlx::Error> {
+            use ::sqlx::Row as _;
+            Ok($crate::sql::JobRow {
+                id: row.try_get("id")?,
+                channel: row.try_get("channel")?,
+                user_id: row.try_get("user_id")?,
+                enrollment_id: row.try_get("enrollment_id")?,
+                challenge_id: row.try_get("challenge_id")?,
+                provider: row.try_get("provider")?,
+                key_id: row.try_get("key_id")?,
+                nonce: row.try_get("nonce")?,
+                ciphertext: row.try_get("ciphertext")?,
+                status: row.try_get("status")?,
+                attempts: row.try_get("attempts")?,
+                max_attempts: row.try_get("max_attempts")?,
+                run_at: row.try_get("run_at")?,
+                claimed_by: row.try_get("claimed_by")?,
+                claim_expires_at: row.try_get("claim_expires_at")?,
+                last_error: row.try_get("last_error")?,
+                details: row.try_get("details")?,
+                created_at: row.try_get("created_at")?,
+                finished_at: row.try_get("finished_at")?,
+            })
+        }
+
         #[::async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> &'static str {
@@ -742,6 +1101,452 @@ macro_rules! impl_sqlx_store {
                     items: rows.into_iter().map($crate::sql::log_from_row).collect::<Result<_, _>>()?,
                     total: $crate::sql::total(count.0),
                 })
+            }
+
+            // --- MFA enrollments ---
+
+            async fn create_enrollment(&self, enrollment: &$crate::Enrollment) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
+                    .bind(enrollment.id.as_str())
+                    .bind(enrollment.user_id.as_str())
+                    .bind(enrollment.kind.as_str())
+                    .bind(enrollment.status.as_str())
+                    .bind(enrollment.phone_number.as_deref())
+                    .bind(enrollment.preferred_channel.as_deref())
+                    .bind(enrollment.name.as_deref())
+                    .bind(enrollment.secret_hash.as_deref())
+                    .bind(enrollment.created_at.millis())
+                    .bind(enrollment.enrolled_at.map(|t| t.millis()))
+                    .bind(enrollment.last_auth.map(|t| t.millis()))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_enrollment(&self, id: &str) -> $crate::StoreResult<Option<$crate::Enrollment>> {
+                let row: Option<$crate::sql::EnrollmentRow> = ::sqlx::query_as($crate::sql::ENROLLMENT_GET)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(row.map($crate::sql::enrollment_from_row))
+            }
+
+            async fn list_enrollments(&self, user_id: &str) -> $crate::StoreResult<Vec<$crate::Enrollment>> {
+                let rows: Vec<$crate::sql::EnrollmentRow> = ::sqlx::query_as($crate::sql::ENROLLMENT_LIST)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(rows.into_iter().map($crate::sql::enrollment_from_row).collect())
+            }
+
+            async fn update_enrollment(&self, enrollment: &$crate::Enrollment) -> $crate::StoreResult<()> {
+                let done = ::sqlx::query($crate::sql::ENROLLMENT_UPDATE)
+                    .bind(enrollment.id.as_str())
+                    .bind(enrollment.user_id.as_str())
+                    .bind(enrollment.kind.as_str())
+                    .bind(enrollment.status.as_str())
+                    .bind(enrollment.phone_number.as_deref())
+                    .bind(enrollment.preferred_channel.as_deref())
+                    .bind(enrollment.name.as_deref())
+                    .bind(enrollment.secret_hash.as_deref())
+                    .bind(enrollment.created_at.millis())
+                    .bind(enrollment.enrolled_at.map(|t| t.millis()))
+                    .bind(enrollment.last_auth.map(|t| t.millis()))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn delete_enrollment(&self, id: &str) -> $crate::StoreResult<()> {
+                // The foreign key cascades too; deleting explicitly does not depend on it being enforced.
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::ENROLLMENT_DELETE_CHALLENGES)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let done = ::sqlx::query($crate::sql::ENROLLMENT_DELETE)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound);
+                }
+                tx.commit().await.map_err($map_error)
+            }
+
+            async fn delete_user_enrollments(&self, user_id: &str) -> $crate::StoreResult<u64> {
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::ENROLLMENT_DELETE_USER_CHALLENGES)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let done = ::sqlx::query($crate::sql::ENROLLMENT_DELETE_BY_USER)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)?;
+                Ok(done.rows_affected())
+            }
+
+            // --- mfa_tokens ---
+
+            async fn insert_mfa_token(&self, token: &$crate::MfaToken) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::MFA_TOKEN_INSERT)
+                    .bind(token.token_hash.as_str())
+                    .bind(token.user_id.as_str())
+                    .bind(token.client_id.as_str())
+                    .bind(token.audience.as_deref())
+                    .bind(token.scope.as_str())
+                    .bind(token.created_at.millis())
+                    .bind(token.expires_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_mfa_token(&self, token_hash: &str) -> $crate::StoreResult<Option<$crate::MfaToken>> {
+                let row: Option<$crate::sql::MfaTokenRow> = ::sqlx::query_as($crate::sql::MFA_TOKEN_GET)
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(row.map($crate::sql::mfa_token_from_row))
+            }
+
+            async fn delete_mfa_token(&self, token_hash: &str) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::MFA_TOKEN_DELETE)
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            // --- challenges and the delivery outbox ---
+
+            async fn create_challenge(
+                &self,
+                challenge: &$crate::Challenge,
+                job: Option<&$crate::DeliveryJob>,
+            ) -> $crate::StoreResult<()> {
+                let details = job.map(|j| $crate::sql::to_json("job details", &j.details)).transpose()?;
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::CHALLENGE_INSERT)
+                    .bind(challenge.id.as_str())
+                    .bind(challenge.user_id.as_str())
+                    .bind(challenge.enrollment_id.as_str())
+                    .bind(challenge.channel.as_str())
+                    .bind(challenge.code_hash.as_str())
+                    .bind(challenge.mfa_token_hash.as_deref())
+                    .bind(challenge.created_at.millis())
+                    .bind(challenge.expires_at.millis())
+                    .bind(challenge.consumed_at.map(|t| t.millis()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                if let (Some(job), Some(details)) = (job, details) {
+                    let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
+                    ::sqlx::query($crate::sql::JOB_INSERT)
+                        .bind(job.id.as_str())
+                        .bind(job.channel.as_str())
+                        .bind(job.user_id.as_deref())
+                        .bind(job.enrollment_id.as_deref())
+                        .bind(job.challenge_id.as_deref())
+                        .bind(job.provider.as_str())
+                        .bind(key_id)
+                        .bind(nonce)
+                        .bind(ciphertext)
+                        .bind(job.status.as_str())
+                        .bind(job.attempts)
+                        .bind(job.max_attempts)
+                        .bind(job.run_at.millis())
+                        .bind(job.claimed_by.as_deref())
+                        .bind(job.claim_expires_at.map(|t| t.millis()))
+                        .bind(job.last_error.as_deref())
+                        .bind(details)
+                        .bind(job.created_at.millis())
+                        .bind(job.finished_at.map(|t| t.millis()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    ($announce_jobs)(self, &mut *tx).await?;
+                    tx.commit().await.map_err($map_error)?;
+                    ($wake_workers)(self);
+                    Ok(())
+                } else {
+                    tx.commit().await.map_err($map_error)
+                }
+            }
+
+            async fn enqueue_job(&self, job: &$crate::DeliveryJob) -> $crate::StoreResult<()> {
+                let details = $crate::sql::to_json("job details", &job.details)?;
+                let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::JOB_INSERT)
+                    .bind(job.id.as_str())
+                    .bind(job.channel.as_str())
+                    .bind(job.user_id.as_deref())
+                    .bind(job.enrollment_id.as_deref())
+                    .bind(job.challenge_id.as_deref())
+                    .bind(job.provider.as_str())
+                    .bind(key_id)
+                    .bind(nonce)
+                    .bind(ciphertext)
+                    .bind(job.status.as_str())
+                    .bind(job.attempts)
+                    .bind(job.max_attempts)
+                    .bind(job.run_at.millis())
+                    .bind(job.claimed_by.as_deref())
+                    .bind(job.claim_expires_at.map(|t| t.millis()))
+                    .bind(job.last_error.as_deref())
+                    .bind(details)
+                    .bind(job.created_at.millis())
+                    .bind(job.finished_at.map(|t| t.millis()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                ($announce_jobs)(self, &mut *tx).await?;
+                tx.commit().await.map_err($map_error)?;
+                ($wake_workers)(self);
+                Ok(())
+            }
+
+            async fn get_challenge(&self, id: &str) -> $crate::StoreResult<Option<$crate::Challenge>> {
+                let row: Option<$crate::sql::ChallengeRow> = ::sqlx::query_as($crate::sql::CHALLENGE_GET)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(row.map($crate::sql::challenge_from_row))
+            }
+
+            async fn consume_challenge(&self, id: &str, at: $crate::sql::Timestamp) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::CHALLENGE_CONSUME)
+                    .bind(id)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn claim_jobs(
+                &self,
+                worker: &str,
+                now: $crate::sql::Timestamp,
+                lease_ms: i64,
+                limit: u32,
+            ) -> $crate::StoreResult<Vec<$crate::DeliveryJob>> {
+                const CLAIM: &str = $crate::__sql_job_claim!($claim_lock);
+                let rows = ::sqlx::query(CLAIM)
+                    .bind(worker)
+                    .bind(now.millis())
+                    .bind(now.millis().saturating_add(lease_ms.max(0)))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let mut jobs = rows
+                    .iter()
+                    .map(|row| __callsign_job_row(row).map_err($map_error).and_then($crate::sql::job_from_row))
+                    .collect::<$crate::StoreResult<Vec<_>>>()?;
+                $crate::sql::sort_claimed(&mut jobs);
+                Ok(jobs)
+            }
+
+            async fn finish_job(
+                &self,
+                id: &str,
+                worker: &str,
+                outcome: &$crate::JobOutcome,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let query = match outcome {
+                    $crate::JobOutcome::Sent { details } => ::sqlx::query($crate::sql::JOB_FINISH_SENT)
+                        .bind(id)
+                        .bind(worker)
+                        .bind($crate::sql::to_json("job details", details)?)
+                        .bind(at.millis()),
+                    $crate::JobOutcome::Failed { error, details } => ::sqlx::query($crate::sql::JOB_FINISH_FAILED)
+                        .bind(id)
+                        .bind(worker)
+                        .bind(error.as_str())
+                        .bind($crate::sql::to_json("job details", details)?)
+                        .bind(at.millis()),
+                    $crate::JobOutcome::Retry { error, run_at } => ::sqlx::query($crate::sql::JOB_RETRY)
+                        .bind(id)
+                        .bind(worker)
+                        .bind(error.as_str())
+                        .bind(run_at.millis()),
+                };
+                let done = query.execute(&self.pool).await.map_err($map_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn get_job(&self, id: &str) -> $crate::StoreResult<Option<$crate::DeliveryJob>> {
+                let row = ::sqlx::query($crate::sql::JOB_GET)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map(|row| __callsign_job_row(&row).map_err($map_error).and_then($crate::sql::job_from_row))
+                    .transpose()
+            }
+
+            async fn list_jobs(
+                &self,
+                status: Option<&str>,
+                limit: u32,
+            ) -> $crate::StoreResult<Vec<$crate::DeliveryJob>> {
+                let rows = ::sqlx::query($crate::sql::JOB_LIST)
+                    .bind(status)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                rows.iter()
+                    .map(|row| __callsign_job_row(row).map_err($map_error).and_then($crate::sql::job_from_row))
+                    .collect()
+            }
+
+            async fn wait_for_jobs(&self, max_ms: u64) {
+                ($wait_for_jobs)(self, max_ms).await
+            }
+
+            // --- rate-limit buckets ---
+
+            async fn bucket_take(
+                &self,
+                key: &str,
+                spec: $crate::BucketSpec,
+                now: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<$crate::BucketState> {
+                const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
+                // Read, refill, take and write back in one transaction that holds the row: `begin_write` and
+                // `bucket_lock` make concurrent callers (on any node) queue up instead of interleaving.
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let full = $crate::bucket::full(spec, now);
+                ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
+                    .bind(key)
+                    .bind(full.tokens)
+                    .bind(full.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let row: $crate::sql::BucketRow =
+                    ::sqlx::query_as(SELECT).bind(key).fetch_one(&mut *tx).await.map_err($map_error)?;
+                let (state, level) = $crate::bucket::take(spec, Some($crate::sql::bucket_level_from_row(row)), now);
+                ::sqlx::query($crate::sql::BUCKET_UPDATE)
+                    .bind(key)
+                    .bind(level.tokens)
+                    .bind(level.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)?;
+                Ok(state)
+            }
+
+            async fn bucket_peek(
+                &self,
+                key: &str,
+                spec: $crate::BucketSpec,
+                now: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<$crate::BucketState> {
+                // Read only: the refill is computed, not written (the next take writes it).
+                let row: Option<$crate::sql::BucketRow> = ::sqlx::query_as($crate::sql::BUCKET_GET)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok($crate::bucket::peek(spec, row.map($crate::sql::bucket_level_from_row), now))
+            }
+
+            async fn bucket_reset(&self, key: &str) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::BUCKET_DELETE).bind(key).execute(&self.pool).await.map_err($map_error)?;
+                Ok(())
+            }
+
+            // --- development provider inbox ---
+
+            async fn insert_dev_message(&self, message: &$crate::DevMessage) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::DEV_MESSAGE_INSERT)
+                    .bind(message.id.as_str())
+                    .bind(message.to.as_str())
+                    .bind(message.channel.as_str())
+                    .bind(message.text.as_str())
+                    .bind(message.created_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn list_dev_messages(
+                &self,
+                to: Option<&str>,
+                page: $crate::Page,
+            ) -> $crate::StoreResult<$crate::Listed<$crate::DevMessage>> {
+                let rows: Vec<$crate::sql::DevMessageRow> = ::sqlx::query_as($crate::sql::DEV_MESSAGE_LIST)
+                    .bind(to)
+                    .bind(page.limit())
+                    .bind(page.offset())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let (count,): (i64,) = ::sqlx::query_as($crate::sql::DEV_MESSAGE_COUNT_TO)
+                    .bind(to)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok($crate::Listed {
+                    items: rows.into_iter().map($crate::sql::dev_message_from_row).collect(),
+                    total: $crate::sql::total(count),
+                })
+            }
+
+            async fn count_dev_messages(&self) -> $crate::StoreResult<u64> {
+                let (count,): (i64,) =
+                    ::sqlx::query_as($crate::sql::DEV_MESSAGE_COUNT).fetch_one(&self.pool).await.map_err($map_error)?;
+                Ok($crate::sql::total(count))
+            }
+
+            // --- enrollment tickets ---
+
+            async fn create_ticket(&self, ticket: &$crate::EnrollmentTicket) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::TICKET_INSERT)
+                    .bind(ticket.ticket_hash.as_str())
+                    .bind(ticket.user_id.as_str())
+                    .bind(ticket.created_at.millis())
+                    .bind(ticket.expires_at.millis())
+                    .bind(ticket.used_at.map(|t| t.millis()))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn consume_ticket(
+                &self,
+                ticket_hash: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<Option<$crate::EnrollmentTicket>> {
+                let row: Option<$crate::sql::TicketRow> = ::sqlx::query_as($crate::sql::TICKET_CONSUME)
+                    .bind(ticket_hash)
+                    .bind(at.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(row.map($crate::sql::ticket_from_row))
             }
         }
     };

@@ -3,11 +3,17 @@
 // Test support: a failed expectation is a test failure, reported with its context.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
 use callsign_domain::Timestamp;
 use callsign_domain::seal::Sealed;
 use callsign_store::{
-    Client, ClientGrant, ClientSpec, GrantFilter, Listed, LogBody, LogEvent, LogPaging, LogQuery, Page, SealedSecret,
-    SigningKey, Store, StoreError, StoreResult, User, UserFilter, UserProfile,
+    BucketSpec, BucketState, Challenge, Client, ClientGrant, ClientSpec, DeliveryJob, DevMessage, Enrollment,
+    EnrollmentTicket, GrantFilter, JobOutcome, Listed, LogBody, LogEvent, LogPaging, LogQuery, MfaToken, Page,
+    SealedSecret, SigningKey, Store, StoreError, StoreResult, User, UserFilter, UserProfile,
 };
 use serde_json::json;
 
@@ -677,4 +683,600 @@ pub async fn logs_filters_and_totals(store: &dyn Store) {
     let from = store.list_logs(&from_query(None, Some("u2"), None, 1)).await.expect("checkpoint by user");
     assert_eq!(log_numbers(&from), [3]);
     assert_eq!(from.total, 2);
+}
+
+// --- the phone factor: builders ---
+
+fn enrollment(id: &str, user_id: &str, created: i64) -> Enrollment {
+    Enrollment {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        kind: "phone".into(),
+        status: "pending".into(),
+        phone_number: Some("+15555550100".into()),
+        preferred_channel: Some("sms".into()),
+        name: Some("Work phone".into()),
+        secret_hash: None,
+        created_at: ts(created),
+        enrolled_at: None,
+        last_auth: None,
+    }
+}
+
+fn mfa_token(hash: &str, user_id: &str) -> MfaToken {
+    MfaToken {
+        token_hash: hash.to_owned(),
+        user_id: user_id.to_owned(),
+        client_id: "client-1".into(),
+        audience: Some("https://api.example.com".into()),
+        scope: "openid profile".into(),
+        created_at: ts(1_000),
+        expires_at: ts(301_000),
+    }
+}
+
+fn challenge(id: &str, user_id: &str, enrollment_id: &str) -> Challenge {
+    Challenge {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        enrollment_id: enrollment_id.to_owned(),
+        channel: "sms".into(),
+        code_hash: format!("hmac-of-code-{id}"),
+        mfa_token_hash: Some("mfa-token-hash".into()),
+        created_at: ts(1_000),
+        expires_at: ts(301_000),
+        consumed_at: None,
+    }
+}
+
+/// A pending job due at `run_at`, with a payload.
+fn job(id: &str, run_at: i64) -> DeliveryJob {
+    DeliveryJob {
+        id: id.to_owned(),
+        channel: "sms".into(),
+        user_id: Some("u1".into()),
+        enrollment_id: Some("dev_1".into()),
+        challenge_id: None,
+        provider: "auth0".into(),
+        payload: Some(Sealed {
+            key_id: "k1".into(),
+            nonce: vec![9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 255, 128],
+            ciphertext: format!("sealed message for {id}").into_bytes(),
+        }),
+        status: "pending".into(),
+        attempts: 0,
+        max_attempts: 5,
+        run_at: ts(run_at),
+        claimed_by: None,
+        claim_expires_at: None,
+        last_error: None,
+        details: json!({}),
+        created_at: ts(run_at),
+        finished_at: None,
+    }
+}
+
+fn dev_message(id: &str, to: &str, created: i64) -> DevMessage {
+    DevMessage {
+        id: id.to_owned(),
+        to: to.to_owned(),
+        channel: "sms".into(),
+        text: format!("Your verification code is {id}"),
+        created_at: ts(created),
+    }
+}
+
+fn ticket(hash: &str, user_id: &str, expires: i64) -> EnrollmentTicket {
+    EnrollmentTicket {
+        ticket_hash: hash.to_owned(),
+        user_id: user_id.to_owned(),
+        created_at: ts(1_000),
+        expires_at: ts(expires),
+        used_at: None,
+    }
+}
+
+/// A future borrowing the store.
+type Task<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Drive futures concurrently on this task (the store is borrowed, so they cannot be spawned); each still holds
+/// its own database connection, so the database sees them as concurrent clients.
+async fn join_all<T>(futures: Vec<Task<'_, T>>) -> Vec<T> {
+    let mut pending: Vec<Option<Task<'_, T>>> = futures.into_iter().map(Some).collect();
+    let mut results: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut busy = false;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *result = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => busy = true,
+                }
+            }
+        }
+        if busy { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    results.into_iter().map(|r| r.expect("every future finished")).collect()
+}
+
+#[allow(clippy::disallowed_methods)] // measuring how long a wait took, not telling the time
+fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+// --- MFA enrollments ---
+
+pub async fn enrollments_crud(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    assert_eq!(store.get_enrollment("dev_1").await.expect("get missing"), None);
+    let e = enrollment("dev_1", "u1", 1_000);
+    store.create_enrollment(&e).await.expect("create");
+    assert_eq!(store.get_enrollment("dev_1").await.expect("get"), Some(e.clone()));
+    assert_conflict(store.create_enrollment(&enrollment("dev_1", "u1", 2_000)).await, "id");
+
+    let mut confirmed = e.clone();
+    confirmed.status = "confirmed".into();
+    confirmed.preferred_channel = Some("voice".into());
+    confirmed.name = None;
+    confirmed.enrolled_at = Some(ts(1_500));
+    confirmed.last_auth = Some(ts(1_600));
+    store.update_enrollment(&confirmed).await.expect("update");
+    assert_eq!(store.get_enrollment("dev_1").await.expect("get updated"), Some(confirmed));
+
+    // Recovery codes keep a hash and no phone.
+    let recovery = Enrollment {
+        kind: "recovery-code".into(),
+        status: "confirmed".into(),
+        phone_number: None,
+        preferred_channel: None,
+        name: None,
+        secret_hash: Some("hash-of-recovery-code".into()),
+        ..enrollment("dev_2", "u1", 2_000)
+    };
+    store.create_enrollment(&recovery).await.expect("create recovery code");
+    assert_eq!(store.get_enrollment("dev_2").await.expect("get recovery"), Some(recovery));
+
+    store.delete_enrollment("dev_1").await.expect("delete");
+    assert_eq!(store.get_enrollment("dev_1").await.expect("get deleted"), None);
+    assert_eq!(store.list_enrollments("u1").await.expect("list").len(), 1);
+}
+
+pub async fn enrollments_absent_or_orphan(store: &dyn Store) {
+    assert_not_found(store.update_enrollment(&enrollment("ghost", "u1", 1)).await);
+    assert_not_found(store.delete_enrollment("ghost").await);
+    assert_eq!(store.get_enrollment("ghost").await.expect("get"), None, "update must not insert");
+    // The user must exist.
+    match store.create_enrollment(&enrollment("dev_1", "nobody", 1)).await {
+        Err(StoreError::Other(_)) => {}
+        other => panic!("expected Other for a missing user, got {other:?}"),
+    }
+    assert_eq!(store.get_enrollment("dev_1").await.expect("get"), None);
+    assert_eq!(store.delete_user_enrollments("nobody").await.expect("delete none"), 0);
+}
+
+pub async fn enrollments_list_oldest_first(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create u1");
+    store.create_user(&user("u2", Some("b@example.com"), 1)).await.expect("create u2");
+    // dev_c and dev_b share a millisecond (a phone and its recovery code): they keep the order they were stored in.
+    for (id, user_id, created) in
+        [("dev_c", "u1", 3_000), ("dev_a", "u1", 1_000), ("dev_x", "u2", 500), ("dev_b", "u1", 3_000)]
+    {
+        store.create_enrollment(&enrollment(id, user_id, created)).await.expect("create");
+    }
+    let listed = store.list_enrollments("u1").await.expect("list u1");
+    let ids: Vec<&str> = listed.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["dev_a", "dev_c", "dev_b"]);
+    assert_eq!(listed[0], enrollment("dev_a", "u1", 1_000), "comes back as stored");
+    assert_eq!(store.list_enrollments("u2").await.expect("list u2").len(), 1);
+    assert!(store.list_enrollments("u3").await.expect("list nobody").is_empty());
+}
+
+pub async fn enrollments_take_their_challenges_along(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create u1");
+    store.create_user(&user("u2", Some("b@example.com"), 1)).await.expect("create u2");
+    for (id, user_id) in [("dev_1", "u1"), ("dev_2", "u1"), ("dev_3", "u2")] {
+        store.create_enrollment(&enrollment(id, user_id, 1)).await.expect("create enrollment");
+    }
+    for (id, user_id, enrollment_id) in [("c1", "u1", "dev_1"), ("c2", "u1", "dev_2"), ("c3", "u2", "dev_3")] {
+        store.create_challenge(&challenge(id, user_id, enrollment_id), None).await.expect("create challenge");
+    }
+    store.delete_enrollment("dev_1").await.expect("delete one");
+    assert_eq!(store.get_challenge("c1").await.expect("get c1"), None, "its challenge went with it");
+    assert!(store.get_challenge("c2").await.expect("get c2").is_some(), "others stay");
+
+    assert_eq!(store.delete_user_enrollments("u1").await.expect("delete u1's"), 1);
+    assert!(store.list_enrollments("u1").await.expect("list u1").is_empty());
+    assert_eq!(store.get_challenge("c2").await.expect("get c2"), None);
+    assert!(store.get_enrollment("dev_3").await.expect("get dev_3").is_some(), "other users' stay");
+    assert!(store.get_challenge("c3").await.expect("get c3").is_some());
+}
+
+pub async fn enrollments_cascade_on_user_delete(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create u1");
+    store.create_user(&user("u2", Some("b@example.com"), 1)).await.expect("create u2");
+    store.create_enrollment(&enrollment("dev_1", "u1", 1)).await.expect("create dev_1");
+    store.create_enrollment(&enrollment("dev_2", "u2", 1)).await.expect("create dev_2");
+    store.create_challenge(&challenge("c1", "u1", "dev_1"), None).await.expect("create c1");
+    store.delete_user("u1").await.expect("delete user");
+    assert_eq!(store.get_enrollment("dev_1").await.expect("get dev_1"), None);
+    assert_eq!(store.get_challenge("c1").await.expect("get c1"), None);
+    assert!(store.get_enrollment("dev_2").await.expect("get dev_2").is_some());
+}
+
+// --- mfa_tokens ---
+
+pub async fn mfa_tokens_roundtrip(store: &dyn Store) {
+    assert_eq!(store.get_mfa_token("h1").await.expect("get missing"), None);
+    let t = mfa_token("h1", "u1");
+    store.insert_mfa_token(&t).await.expect("insert");
+    assert_eq!(store.get_mfa_token("h1").await.expect("get"), Some(t));
+    assert_conflict(store.insert_mfa_token(&mfa_token("h1", "u2")).await, "token_hash");
+    let bare = MfaToken { audience: None, scope: String::new(), ..mfa_token("h2", "u1") };
+    store.insert_mfa_token(&bare).await.expect("insert bare");
+    assert_eq!(store.get_mfa_token("h2").await.expect("get bare"), Some(bare));
+    store.delete_mfa_token("h1").await.expect("delete");
+    assert_eq!(store.get_mfa_token("h1").await.expect("get deleted"), None);
+    store.delete_mfa_token("h1").await.expect("delete absent");
+    assert!(store.get_mfa_token("h2").await.expect("get kept").is_some());
+}
+
+// --- challenges ---
+
+pub async fn challenges_with_job_in_one_transaction(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    store.create_enrollment(&enrollment("dev_1", "u1", 1)).await.expect("create enrollment");
+    assert_eq!(store.get_challenge("c1").await.expect("get missing"), None);
+
+    let c = challenge("c1", "u1", "dev_1");
+    let j = DeliveryJob { challenge_id: Some("c1".into()), ..job("j1", 1_000) };
+    store.create_challenge(&c, Some(&j)).await.expect("create with job");
+    assert_eq!(store.get_challenge("c1").await.expect("get"), Some(c));
+    assert_eq!(store.get_job("j1").await.expect("get job"), Some(j));
+
+    // A job that cannot be inserted takes its challenge down with it.
+    let dup = job("j1", 2_000);
+    assert_conflict(store.create_challenge(&challenge("c2", "u1", "dev_1"), Some(&dup)).await, "id");
+    assert_eq!(store.get_challenge("c2").await.expect("get c2"), None, "rolled back");
+    assert_eq!(store.get_job("j1").await.expect("get job").map(|j| j.run_at), Some(ts(1_000)));
+
+    // And a challenge without a job is fine (e.g. a recovery code needs no message).
+    let bare = Challenge { mfa_token_hash: None, ..challenge("c3", "u1", "dev_1") };
+    store.create_challenge(&bare, None).await.expect("create without job");
+    assert_eq!(store.get_challenge("c3").await.expect("get c3"), Some(bare));
+    assert_eq!(store.list_jobs(None, 10).await.expect("list").len(), 1);
+}
+
+pub async fn challenges_consume_once(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    store.create_enrollment(&enrollment("dev_1", "u1", 1)).await.expect("create enrollment");
+    store.create_challenge(&challenge("c1", "u1", "dev_1"), None).await.expect("create");
+    assert!(store.consume_challenge("c1", ts(5_000)).await.expect("first consume"));
+    assert!(!store.consume_challenge("c1", ts(6_000)).await.expect("second consume"));
+    assert_eq!(store.get_challenge("c1").await.expect("get").and_then(|c| c.consumed_at), Some(ts(5_000)));
+    assert!(!store.consume_challenge("ghost", ts(5_000)).await.expect("unknown"));
+
+    // Racing consumers: exactly one wins.
+    store.create_challenge(&challenge("c2", "u1", "dev_1"), None).await.expect("create c2");
+    let racers: Vec<Task<'_, StoreResult<bool>>> =
+        (0..8).map(|i| Box::pin(store.consume_challenge("c2", ts(7_000 + i))) as Task<'_, _>).collect();
+    let wins = join_all(racers).await.into_iter().filter(|r| *r.as_ref().expect("consume")).count();
+    assert_eq!(wins, 1);
+}
+
+// --- the delivery outbox ---
+
+pub async fn jobs_enqueue_get_and_list(store: &dyn Store) {
+    assert_eq!(store.get_job("j1").await.expect("get missing"), None);
+    assert!(store.list_jobs(None, 10).await.expect("empty").is_empty());
+    for (id, at) in [("j3", 3_000), ("j1", 1_000), ("j2", 2_000)] {
+        store.enqueue_job(&job(id, at)).await.expect("enqueue");
+    }
+    let bare = DeliveryJob {
+        user_id: None,
+        enrollment_id: None,
+        payload: None,
+        status: "failed".into(),
+        last_error: Some("boom".into()),
+        details: json!({"code": 21211, "more": [1, 2]}),
+        finished_at: Some(ts(4_500)),
+        ..job("j4", 4_000)
+    };
+    store.enqueue_job(&bare).await.expect("enqueue bare");
+    assert_eq!(store.get_job("j4").await.expect("get bare"), Some(bare));
+    assert_eq!(store.get_job("j1").await.expect("get"), Some(job("j1", 1_000)));
+    assert_conflict(store.enqueue_job(&job("j1", 9_000)).await, "id");
+
+    let all: Vec<String> = store.list_jobs(None, 10).await.expect("list").into_iter().map(|j| j.id).collect();
+    assert_eq!(all, ["j1", "j2", "j3", "j4"], "oldest first");
+    let two: Vec<String> = store.list_jobs(None, 2).await.expect("list 2").into_iter().map(|j| j.id).collect();
+    assert_eq!(two, ["j1", "j2"]);
+    let failed: Vec<String> =
+        store.list_jobs(Some("failed"), 10).await.expect("failed").into_iter().map(|j| j.id).collect();
+    assert_eq!(failed, ["j4"]);
+    assert!(store.list_jobs(Some("sent"), 10).await.expect("sent").is_empty());
+}
+
+pub async fn jobs_claim_only_due_ones(store: &dyn Store) {
+    for (id, at) in [("late", 10_000), ("b", 200), ("a", 100), ("c", 200)] {
+        store.enqueue_job(&job(id, at)).await.expect("enqueue");
+    }
+    let claimed = store.claim_jobs("w1", ts(500), 30_000, 2).await.expect("claim");
+    let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "oldest run_at first, at most the limit");
+    for j in &claimed {
+        assert_eq!(j.status, "running");
+        assert_eq!(j.attempts, 1);
+        assert_eq!(j.claimed_by.as_deref(), Some("w1"));
+        assert_eq!(j.claim_expires_at, Some(ts(30_500)));
+        assert!(j.payload.is_some(), "the worker gets the payload");
+    }
+    assert_eq!(store.get_job("a").await.expect("get a").map(|j| j.status), Some("running".into()));
+
+    let next = store.claim_jobs("w2", ts(500), 30_000, 10).await.expect("claim the rest");
+    assert_eq!(next.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert!(store.claim_jobs("w3", ts(500), 30_000, 10).await.expect("nothing due").is_empty());
+    // The late one once it is due; the claimed ones are not handed out again while their claims last.
+    let late = store.claim_jobs("w3", ts(10_000), 30_000, 10).await.expect("claim late");
+    assert_eq!(late.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["late"]);
+    assert_eq!(store.list_jobs(Some("running"), 10).await.expect("running").len(), 4);
+    assert!(store.list_jobs(Some("pending"), 10).await.expect("pending").is_empty());
+}
+
+pub async fn jobs_stale_claims_are_reclaimed(store: &dyn Store) {
+    store.enqueue_job(&job("j1", 100)).await.expect("enqueue");
+    let first = store.claim_jobs("w1", ts(100), 1_000, 10).await.expect("claim");
+    assert_eq!(first.len(), 1);
+    assert!(store.claim_jobs("w2", ts(1_100), 1_000, 10).await.expect("claim at expiry").is_empty());
+    // w1 crashed: once its claim has expired, another worker takes the job over.
+    let second = store.claim_jobs("w2", ts(1_101), 1_000, 10).await.expect("reclaim");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].claimed_by.as_deref(), Some("w2"));
+    assert_eq!(second[0].attempts, 2);
+    assert_eq!(second[0].claim_expires_at, Some(ts(2_101)));
+    // w1's late answer no longer counts; w2's does.
+    let sent = JobOutcome::Sent { details: json!({"sid": "SM1"}) };
+    assert!(!store.finish_job("j1", "w1", &sent, ts(1_200)).await.expect("finish by the old worker"));
+    assert_eq!(store.get_job("j1").await.expect("get").map(|j| j.status), Some("running".into()));
+    assert!(store.finish_job("j1", "w2", &sent, ts(1_200)).await.expect("finish by the owner"));
+}
+
+pub async fn jobs_finish_sent_and_failed_erase_the_payload(store: &dyn Store) {
+    store.enqueue_job(&job("ok", 100)).await.expect("enqueue ok");
+    store.enqueue_job(&job("ko", 100)).await.expect("enqueue ko");
+    store.enqueue_job(&job("idle", 100_000)).await.expect("enqueue idle");
+    assert_eq!(store.claim_jobs("w1", ts(100), 30_000, 10).await.expect("claim").len(), 2);
+
+    let sent = JobOutcome::Sent { details: json!({"sid": "SM123", "segments": 1}) };
+    assert!(!store.finish_job("ok", "w2", &sent, ts(200)).await.expect("wrong worker"));
+    assert!(store.finish_job("ok", "w1", &sent, ts(200)).await.expect("sent"));
+    let ok = store.get_job("ok").await.expect("get ok").expect("kept");
+    assert_eq!(ok.status, "sent");
+    assert_eq!(ok.payload, None, "payload erased");
+    assert_eq!(ok.details, json!({"sid": "SM123", "segments": 1}));
+    assert_eq!(ok.finished_at, Some(ts(200)));
+    assert_eq!(ok.attempts, 1);
+    assert!(!store.finish_job("ok", "w1", &sent, ts(300)).await.expect("twice"), "already finished");
+
+    let failed = JobOutcome::Failed { error: "invalid number".into(), details: json!({"code": 21211}) };
+    assert!(store.finish_job("ko", "w1", &failed, ts(250)).await.expect("failed"));
+    let ko = store.get_job("ko").await.expect("get ko").expect("kept");
+    assert_eq!(ko.status, "failed");
+    assert_eq!(ko.payload, None, "payload erased");
+    assert_eq!(ko.last_error.as_deref(), Some("invalid number"));
+    assert_eq!(ko.details, json!({"code": 21211}));
+    assert_eq!(ko.finished_at, Some(ts(250)));
+
+    // Finished jobs are never claimed again; unclaimed ones cannot be finished.
+    assert!(store.claim_jobs("w3", ts(99_999), 30_000, 10).await.expect("claim").is_empty());
+    assert!(!store.finish_job("idle", "w1", &sent, ts(300)).await.expect("pending job"));
+    assert!(!store.finish_job("ghost", "w1", &sent, ts(300)).await.expect("unknown job"));
+    assert_eq!(store.get_job("idle").await.expect("get idle"), Some(job("idle", 100_000)), "untouched");
+}
+
+pub async fn jobs_retry_waits_for_its_time(store: &dyn Store) {
+    store.enqueue_job(&job("j1", 100)).await.expect("enqueue");
+    assert_eq!(store.claim_jobs("w1", ts(100), 30_000, 10).await.expect("claim").len(), 1);
+    let retry = JobOutcome::Retry { error: "provider timeout".into(), run_at: ts(5_000) };
+    assert!(!store.finish_job("j1", "w2", &retry, ts(200)).await.expect("wrong worker"));
+    assert!(store.finish_job("j1", "w1", &retry, ts(200)).await.expect("retry"));
+    let j = store.get_job("j1").await.expect("get").expect("kept");
+    assert_eq!(j.status, "pending");
+    assert_eq!(j.run_at, ts(5_000));
+    assert_eq!(j.last_error.as_deref(), Some("provider timeout"));
+    assert_eq!((j.claimed_by, j.claim_expires_at, j.finished_at), (None, None, None));
+    assert_eq!(j.payload, job("j1", 100).payload, "payload kept for the next attempt");
+    assert_eq!(j.attempts, 1);
+
+    assert!(store.claim_jobs("w2", ts(4_999), 30_000, 10).await.expect("too early").is_empty());
+    let again = store.claim_jobs("w2", ts(5_000), 30_000, 10).await.expect("due again");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(again[0].last_error.as_deref(), Some("provider timeout"), "the last error stays visible");
+    assert!(!store.finish_job("j1", "w1", &retry, ts(5_100)).await.expect("old worker"), "w1 lost it");
+}
+
+pub async fn jobs_concurrent_claims_hand_out_each_job_once(store: &dyn Store) {
+    const JOBS: usize = 40;
+    for n in 0..JOBS {
+        store.enqueue_job(&job(&format!("job-{n:02}"), 1_000 + (n % 7) as i64)).await.expect("enqueue");
+    }
+    let worker = |name: String| async move {
+        let mut mine = Vec::new();
+        loop {
+            let claimed = store.claim_jobs(&name, ts(10_000), 60_000, 3).await.expect("claim");
+            if claimed.is_empty() {
+                return mine;
+            }
+            for j in claimed {
+                assert_eq!(j.claimed_by.as_deref(), Some(name.as_str()));
+                mine.push(j.id);
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    let workers: Vec<Task<'_, Vec<String>>> =
+        (0..4).map(|w| Box::pin(worker(format!("worker-{w}"))) as Task<'_, _>).collect();
+    let mut all: Vec<String> = join_all(workers).await.into_iter().flatten().collect();
+    assert_eq!(all.len(), JOBS, "every job claimed exactly once, no more: {all:?}");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), JOBS, "no job handed to two workers");
+    for j in store.list_jobs(None, 100).await.expect("list") {
+        assert_eq!((j.status.as_str(), j.attempts), ("running", 1), "{}", j.id);
+    }
+}
+
+pub async fn jobs_wait_wakes_on_enqueue(store: &dyn Store) {
+    // Nothing happens: the wait lasts about its maximum.
+    let started = stopwatch();
+    store.wait_for_jobs(300).await;
+    let idle = started.elapsed();
+    assert!(idle >= Duration::from_millis(250), "returned early when nothing happened: {idle:?}");
+    assert!(idle < Duration::from_secs(5), "overslept: {idle:?}");
+
+    // A job enqueued meanwhile (by another task) ends the wait well before its maximum.
+    let started = stopwatch();
+    let enqueue = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        store.enqueue_job(&job("j1", 1)).await.expect("enqueue");
+    };
+    let ((), waited) = tokio::join!(enqueue, async {
+        store.wait_for_jobs(10_000).await;
+        started.elapsed()
+    });
+    assert!(waited < Duration::from_secs(2), "not woken by enqueue_job: {waited:?}");
+
+    // So does a challenge with its job.
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    store.create_enrollment(&enrollment("dev_1", "u1", 1)).await.expect("create enrollment");
+    let started = stopwatch();
+    let create = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        store.create_challenge(&challenge("c1", "u1", "dev_1"), Some(&job("j2", 1))).await.expect("create");
+    };
+    let ((), waited) = tokio::join!(create, async {
+        store.wait_for_jobs(10_000).await;
+        started.elapsed()
+    });
+    assert!(waited < Duration::from_secs(2), "not woken by create_challenge: {waited:?}");
+}
+
+// --- rate-limit buckets ---
+
+const BUCKET: BucketSpec = BucketSpec { capacity: 10, refill_every_ms: 1_000 };
+
+pub async fn buckets_take_until_empty_then_refill(store: &dyn Store) {
+    let t = 1_700_000_000_000;
+    for n in (0..10).rev() {
+        let state = store.bucket_take("ip:1", BUCKET, ts(t)).await.expect("take");
+        assert!(state.allowed, "take {n}");
+        assert_eq!(state.remaining, n);
+        assert_eq!(state.next_refill_at, Some(ts(t + 1_000)));
+    }
+    let refused = store.bucket_take("ip:1", BUCKET, ts(t + 999)).await.expect("take from empty");
+    assert_eq!(refused, BucketState { allowed: false, remaining: 0, next_refill_at: Some(ts(t + 1_000)) });
+    // Another key is its own bucket.
+    assert_eq!(store.bucket_take("ip:2", BUCKET, ts(t)).await.expect("other key").remaining, 9);
+
+    // 2.5 periods later: two tokens back, and the half period is kept for the third.
+    let state = store.bucket_take("ip:1", BUCKET, ts(t + 2_500)).await.expect("take after refill");
+    assert_eq!(state, BucketState { allowed: true, remaining: 1, next_refill_at: Some(ts(t + 3_000)) });
+    let state = store.bucket_peek("ip:1", BUCKET, ts(t + 3_000)).await.expect("peek");
+    assert_eq!(state, BucketState { allowed: true, remaining: 2, next_refill_at: Some(ts(t + 4_000)) });
+
+    // Long after: full again, with nothing to wait for.
+    let state = store.bucket_peek("ip:1", BUCKET, ts(t + 1_000_000)).await.expect("peek full");
+    assert_eq!(state, BucketState { allowed: true, remaining: 10, next_refill_at: None });
+    let state = store.bucket_take("ip:1", BUCKET, ts(t + 1_000_000)).await.expect("take from full");
+    assert_eq!(state, BucketState { allowed: true, remaining: 9, next_refill_at: Some(ts(t + 1_001_000)) });
+}
+
+pub async fn buckets_peek_does_not_consume_and_reset_refills(store: &dyn Store) {
+    let spec = BucketSpec { capacity: 2, refill_every_ms: 60_000 };
+    let full = BucketState { allowed: true, remaining: 2, next_refill_at: None };
+    assert_eq!(store.bucket_peek("k", spec, ts(1_000)).await.expect("peek unknown"), full);
+    assert_eq!(store.bucket_peek("k", spec, ts(1_000)).await.expect("peek again"), full);
+    assert!(store.bucket_take("k", spec, ts(1_000)).await.expect("take 1").allowed);
+    assert!(store.bucket_take("k", spec, ts(1_000)).await.expect("take 2").allowed);
+    let empty = BucketState { allowed: false, remaining: 0, next_refill_at: Some(ts(61_000)) };
+    for _ in 0..3 {
+        assert_eq!(store.bucket_peek("k", spec, ts(2_000)).await.expect("peek empty"), empty);
+    }
+    assert!(!store.bucket_take("k", spec, ts(2_000)).await.expect("take 3").allowed);
+    store.bucket_reset("k").await.expect("reset");
+    assert_eq!(store.bucket_peek("k", spec, ts(2_000)).await.expect("peek after reset"), full);
+    assert!(store.bucket_take("k", spec, ts(2_000)).await.expect("take after reset").allowed);
+    store.bucket_reset("never-used").await.expect("reset unknown");
+}
+
+pub async fn buckets_concurrent_takes_never_over_grant(store: &dyn Store) {
+    let spec = BucketSpec { capacity: 5, refill_every_ms: 3_600_000 };
+    let takes: Vec<Task<'_, StoreResult<BucketState>>> =
+        (0..20).map(|_| Box::pin(store.bucket_take("otp:+15555550100", spec, ts(1_000))) as Task<'_, _>).collect();
+    let states: Vec<BucketState> = join_all(takes).await.into_iter().map(|r| r.expect("take")).collect();
+    assert_eq!(states.iter().filter(|s| s.allowed).count(), 5, "{states:?}");
+    let mut remaining: Vec<u32> = states.iter().filter(|s| s.allowed).map(|s| s.remaining).collect();
+    remaining.sort_unstable();
+    assert_eq!(remaining, [0, 1, 2, 3, 4], "each grant saw the one before it");
+    assert_eq!(store.bucket_peek("otp:+15555550100", spec, ts(1_000)).await.expect("peek").remaining, 0);
+}
+
+// --- development provider inbox ---
+
+pub async fn dev_messages_newest_first_filtered_and_counted(store: &dyn Store) {
+    assert_eq!(store.count_dev_messages().await.expect("count empty"), 0);
+    // m4 and m3 share a millisecond: the one stored last (m3) counts as the newer.
+    for (id, to, created) in [
+        ("m1", "+15555550100", 1_000),
+        ("m2", "+15555550199", 2_000),
+        ("m4", "+15555550100", 3_000),
+        ("m3", "+15555550100", 3_000),
+        ("m5", "+15555550199", 5_000),
+    ] {
+        store.insert_dev_message(&dev_message(id, to, created)).await.expect("insert");
+    }
+    assert_conflict(store.insert_dev_message(&dev_message("m1", "+15555550100", 9_000)).await, "id");
+    assert_eq!(store.count_dev_messages().await.expect("count"), 5);
+
+    let all = store.list_dev_messages(None, Page::new(0, 10)).await.expect("all");
+    assert_eq!(ids(&all, |m| &m.id), ["m5", "m3", "m4", "m2", "m1"]);
+    assert_eq!(all.total, 5);
+    assert_eq!(all.items[4], dev_message("m1", "+15555550100", 1_000), "comes back as stored");
+
+    let to = store.list_dev_messages(Some("+15555550100"), Page::new(0, 2)).await.expect("to, page 0");
+    assert_eq!(ids(&to, |m| &m.id), ["m3", "m4"]);
+    assert_eq!(to.total, 3);
+    let to = store.list_dev_messages(Some("+15555550100"), Page::new(1, 2)).await.expect("to, page 1");
+    assert_eq!(ids(&to, |m| &m.id), ["m1"]);
+    let nobody = store.list_dev_messages(Some("+15555550000"), Page::new(0, 10)).await.expect("nobody");
+    assert!(nobody.items.is_empty());
+    assert_eq!(nobody.total, 0);
+}
+
+// --- enrollment tickets ---
+
+pub async fn tickets_consume_once_and_not_after_expiry(store: &dyn Store) {
+    let t = ticket("t1", "u1", 10_000);
+    store.create_ticket(&t).await.expect("create");
+    assert_conflict(store.create_ticket(&ticket("t1", "u2", 20_000)).await, "ticket_hash");
+
+    let used = store.consume_ticket("t1", ts(5_000)).await.expect("consume");
+    assert_eq!(used, Some(EnrollmentTicket { used_at: Some(ts(5_000)), ..t }));
+    assert_eq!(store.consume_ticket("t1", ts(5_001)).await.expect("consume again"), None);
+    assert_eq!(store.consume_ticket("ghost", ts(5_000)).await.expect("unknown"), None);
+
+    store.create_ticket(&ticket("t2", "u1", 10_000)).await.expect("create t2");
+    assert_eq!(store.consume_ticket("t2", ts(10_000)).await.expect("at expiry"), None, "expires_at is exclusive");
+    assert_eq!(store.consume_ticket("t2", ts(9_999)).await.expect("just before").map(|t| t.user_id), Some("u1".into()));
+
+    // Racing consumers: exactly one gets it.
+    store.create_ticket(&ticket("t3", "u1", 10_000)).await.expect("create t3");
+    let racers: Vec<Task<'_, StoreResult<Option<EnrollmentTicket>>>> =
+        (0..8).map(|i| Box::pin(store.consume_ticket("t3", ts(1_000 + i))) as Task<'_, _>).collect();
+    let wins = join_all(racers).await.into_iter().filter(|r| r.as_ref().expect("consume").is_some()).count();
+    assert_eq!(wins, 1);
 }

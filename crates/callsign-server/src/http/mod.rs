@@ -3,6 +3,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod management;
+pub mod mfa;
 pub mod oauth;
 pub mod wellknown;
 
@@ -23,9 +24,13 @@ pub fn router(app: AppState) -> Router {
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
         .route("/oauth/token", post(oauth::token))
+        .merge(mfa::routes())
         .nest("/api/v2", management::router(app.clone()))
         .route_layer(axum::middleware::from_fn_with_state(app.metrics.clone(), crate::metrics::track))
         .fallback(|| async { ApiError::not_found("Not Found") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        })
         .with_state(app)
 }
 

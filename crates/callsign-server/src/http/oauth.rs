@@ -18,7 +18,7 @@ use crate::identity::events::{self, EventCtx};
 use crate::identity::passwords;
 
 pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
-const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+const OIDC_SCOPES: &[&str] = &["openid", "profile", "email"];
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
@@ -31,6 +31,11 @@ pub struct TokenRequest {
     pub username: Option<String>,
     pub password: Option<String>,
     pub realm: Option<String>,
+    pub mfa_token: Option<String>,
+    pub oob_code: Option<String>,
+    pub binding_code: Option<String>,
+    pub recovery_code: Option<String>,
+    pub otp: Option<String>,
 }
 
 /// The token request body, JSON or form.
@@ -66,7 +71,10 @@ fn unauthorized_client() -> OAuthError {
 }
 
 /// Client credentials from the Basic header or the body (not both).
-fn presented_credentials(headers: &HeaderMap, req: &TokenRequest) -> Result<(String, Option<String>), OAuthError> {
+pub(crate) fn presented_credentials(
+    headers: &HeaderMap,
+    req: &TokenRequest,
+) -> Result<(String, Option<String>), OAuthError> {
     let basic = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "));
     if let Some(b64) = basic {
         if req.client_secret.is_some() {
@@ -91,7 +99,7 @@ fn presented_credentials(headers: &HeaderMap, req: &TokenRequest) -> Result<(Str
 }
 
 /// Authenticate the client. Confidential clients must present their secret; public ones (`none`) must not need one.
-async fn authenticate_client(app: &AppState, id: &str, secret: Option<&str>) -> Result<Client, OAuthError> {
+pub(crate) async fn authenticate_client(app: &AppState, id: &str, secret: Option<&str>) -> Result<Client, OAuthError> {
     let client = app.store.get_client(id).await?.ok_or_else(unauthorized_client)?;
     match (client.spec.token_endpoint_auth_method.as_str(), secret) {
         ("none", None) => Ok(client),
@@ -100,7 +108,7 @@ async fn authenticate_client(app: &AppState, id: &str, secret: Option<&str>) -> 
     }
 }
 
-fn allows(client: &Client, grant: &str) -> Result<(), OAuthError> {
+pub(crate) fn allows(client: &Client, grant: &str) -> Result<(), OAuthError> {
     if client.spec.grant_types.iter().any(|g| g == grant) {
         Ok(())
     } else {
@@ -122,6 +130,15 @@ pub async fn token(
         None => Err(OAuthError::invalid_request("Missing required parameter: grant_type")),
         Some("client_credentials") => client_credentials(&app, &meta, &headers, &req).await,
         Some(g @ ("password" | PASSWORD_REALM)) => password(&app, &meta, &headers, &req, g).await,
+        Some(crate::mfa::service::GRANT_MFA_OOB) => crate::mfa::service::oob_grant(&app, &meta, &headers, &req).await,
+        Some(crate::mfa::service::GRANT_MFA_RECOVERY) => {
+            crate::mfa::service::recovery_grant(&app, &meta, &headers, &req).await
+        }
+        Some(crate::mfa::service::GRANT_MFA_OTP) => Err(OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "unauthorized_client",
+            "The otp factor (authenticator apps) is not available in Callsign; use mfa-oob with SMS or voice.",
+        )),
         Some(other) => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -241,6 +258,13 @@ async fn password(
             None => return Err(OAuthError::invalid_request("Missing required parameter: realm")),
         }
     }
+    if req.audience.as_deref() == Some(app.config.management_audience().as_str()) {
+        return Err(OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "Management API tokens are issued to applications through client_credentials, not to users",
+        ));
+    }
     let username =
         req.username.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: username"))?;
     let pw = req.password.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: password"))?;
@@ -271,13 +295,32 @@ async fn password(
         events::record(app, "f", meta, ctx(Some(user.user_id.clone()), Some("user is blocked".into()))).await;
         return Err(OAuthError::new(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked"));
     }
+    let guardian = crate::mfa::config::GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    if guardian.mfa_required() {
+        return crate::mfa::service::require_mfa(app, meta, &client, &user, req.audience.clone(), req.scope.clone())
+            .await;
+    }
+    let body = issue_user_tokens(app, &client, &user, req.audience.as_deref(), req.scope.as_deref()).await?;
+    events::record(app, "s", meta, ctx(Some(user.user_id.clone()), None)).await;
+    Ok(body)
+}
+
+/// The tokens a successful login gets (after the password, or after the second factor): counts the login,
+/// then issues an access token and, for `openid`, an ID token.
+pub(crate) async fn issue_user_tokens(
+    app: &AppState,
+    client: &Client,
+    user: &callsign_store::User,
+    audience: Option<&str>,
+    scope: Option<&str>,
+) -> Result<Value, OAuthError> {
     let now = app.clock.now();
     app.store.record_login(&user.user_id, now).await?;
-    let requested = callsign_domain::scopes::split(req.scope.as_deref().unwrap_or("openid"));
+    let requested = callsign_domain::scopes::split(scope.unwrap_or("openid"));
     let scopes: Vec<String> = requested.into_iter().filter(|s| OIDC_SCOPES.contains(&s.as_str())).collect();
     let scope = scopes.join(" ");
     let userinfo = format!("{}userinfo", app.config.public_url);
-    let aud = match req.audience.clone().filter(|a| !a.is_empty()) {
+    let aud = match audience.filter(|a| !a.is_empty()) {
         Some(a) if scopes.iter().any(|s| s == "openid") => json!([a, userinfo]),
         Some(a) => json!(a),
         None => json!(userinfo),
@@ -315,6 +358,5 @@ async fn password(
         }
         body["id_token"] = json!(app.signer.sign(&id).await.map_err(OAuthError::internal)?);
     }
-    events::record(app, "s", meta, ctx(Some(user.user_id.clone()), None)).await;
     Ok(body)
 }

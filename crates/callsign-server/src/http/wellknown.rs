@@ -16,12 +16,18 @@ pub async fn openid_configuration(State(app): State<AppState>) -> impl IntoRespo
         "issuer": base,
         "token_endpoint": format!("{base}oauth/token"),
         "jwks_uri": format!("{base}.well-known/jwks.json"),
-        "grant_types_supported": ["client_credentials", "password", "http://auth0.com/oauth/grant-type/password-realm"],
-        "response_types_supported": ["code"],
+        "grant_types_supported": [
+            "client_credentials",
+            "password",
+            "http://auth0.com/oauth/grant-type/password-realm",
+            "http://auth0.com/oauth/grant-type/mfa-oob",
+            "http://auth0.com/oauth/grant-type/mfa-recovery-code"
+        ],
+        "mfa_challenge_endpoint": format!("{base}mfa/challenge"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": ["openid", "profile", "email"],
         "claims_supported": ["aud", "email", "email_verified", "exp", "iat", "iss", "name", "nickname", "picture", "sub", "updated_at"],
     }))
 }

@@ -19,6 +19,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    stop_workers: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// 2026-01-01T00:00:00Z
@@ -46,6 +48,8 @@ impl TestApp {
         let (app, report) = AppState::start(config, Arc::new(clock.clone()), Arc::new(OsRandom)).await.unwrap();
         let creds_path = report.bootstrap_file.expect("first start writes bootstrap credentials");
         let creds: Value = serde_json::from_str(&std::fs::read_to_string(creds_path).unwrap()).unwrap();
+        let (stop_workers, workers_rx) = tokio::sync::watch::channel(false);
+        let workers = callsign_server::mfa::delivery::spawn_workers(&app, workers_rx);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(callsign_server::http::serve(app.clone(), listener, None, async move {
             let _ = rx.await;
@@ -60,6 +64,8 @@ impl TestApp {
             dir,
             stop: Some(tx),
             task: Some(task),
+            stop_workers,
+            workers,
         }
     }
 
@@ -152,6 +158,31 @@ impl TestApp {
         if let Some(t) = self.task.take() {
             t.await.unwrap().unwrap();
         }
+        let _ = self.stop_workers.send(true);
+        for w in self.workers.drain(..) {
+            w.await.unwrap();
+        }
+    }
+
+    /// Wait (bounded) until the dev inbox holds `n` messages to `to`; returns them newest first.
+    pub async fn inbox(&self, to: &str, n: usize) -> Vec<callsign_store::DevMessage> {
+        for _ in 0..200 {
+            let l = self.app.store.list_dev_messages(Some(to), callsign_store::Page::new(0, 100)).await.unwrap();
+            if l.items.len() >= n {
+                return l.items;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the dev inbox did not receive {n} messages to {to} in 5 s");
+    }
+
+    /// The 6-digit code in the newest dev-inbox message to `to` (after `n` messages arrived).
+    pub async fn code_for(&self, to: &str, n: usize) -> String {
+        let msgs = self.inbox(to, n).await;
+        let text = &msgs[0].text;
+        let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+        // SMS texts start with the code; voice texts read it digit by digit.
+        digits.chars().take(6).collect()
     }
 }
 

@@ -58,7 +58,8 @@ struct ListQuery {
 fn parse_q(q: &str) -> Result<(Option<String>, Option<String>), ApiError> {
     let mut event_type = None;
     let mut user_id = None;
-    for term in q.split(" AND ").map(str::trim).filter(|t| !t.is_empty()) {
+    let normalized = q.replace(" and ", " AND ");
+    for term in normalized.split(" AND ").map(str::trim).filter(|t| !t.is_empty()) {
         let (field, value) = term.split_once(':').ok_or_else(|| {
             ApiError::invalid_query(format!("Query validation error: 'cannot parse `{term}`; use field:value'."))
         })?;

@@ -1,8 +1,11 @@
 //! The Management API (`/api/v2`): RS256 bearer tokens for the Management audience, a scope per endpoint.
 mod clients;
+mod dev_inbox;
+mod enrollments;
 mod grants;
+mod guardian;
 mod logs;
-mod tenant;
+pub mod tenant;
 pub mod users;
 
 use std::marker::PhantomData;
@@ -29,6 +32,9 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(users::routes())
         .merge(logs::routes())
         .merge(tenant::routes())
+        .merge(guardian::routes())
+        .merge(enrollments::routes())
+        .merge(dev_inbox::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
@@ -67,7 +73,7 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
     let caller = Arc::new(Caller { client_id: client_id.clone(), scopes });
     req.extensions_mut().insert(caller);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let path = format!("/api/v2{}", req.uri().path());
     let resp = next.run(req).await;
     if method != Method::GET && method != Method::HEAD {
         let status = resp.status();
@@ -132,6 +138,18 @@ scope_sets! {
     ReadLogs => [sc::READ_LOGS, sc::READ_LOGS_USERS],
     ReadTenant => [sc::READ_TENANT_SETTINGS],
     UpdateTenant => [sc::UPDATE_TENANT_SETTINGS],
+    ReadGuardianFactors => [sc::READ_GUARDIAN_FACTORS],
+    UpdateGuardianFactors => [sc::UPDATE_GUARDIAN_FACTORS],
+    ReadMfaPolicies => [sc::READ_MFA_POLICIES],
+    UpdateMfaPolicies => [sc::UPDATE_MFA_POLICIES],
+    ReadGuardianEnrollments => [sc::READ_GUARDIAN_ENROLLMENTS],
+    DeleteGuardianEnrollments => [sc::DELETE_GUARDIAN_ENROLLMENTS],
+    CreateEnrollmentTickets => [sc::CREATE_GUARDIAN_ENROLLMENT_TICKETS],
+    ReadAuthMethods => [sc::READ_AUTHENTICATION_METHODS],
+    CreateAuthMethods => [sc::CREATE_AUTHENTICATION_METHODS],
+    UpdateAuthMethods => [sc::UPDATE_AUTHENTICATION_METHODS],
+    DeleteAuthMethods => [sc::DELETE_AUTHENTICATION_METHODS],
+    ReadDevInbox => [sc::READ_DEV_INBOX],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.
@@ -202,9 +220,9 @@ impl Paging {
     /// A bare array, or `{start, limit, length, total, <key>: [...]}` with `include_totals=true`.
     pub fn wrap(&self, key: &str, items: Vec<Value>, total: u64) -> Value {
         if self.include_totals == Some(true) {
-            let page = self.page.unwrap_or(0);
-            let limit = self.per_page.unwrap_or(50);
-            json!({"start": page * limit, "limit": limit, "length": items.len(), "total": total, key: items})
+            let page = u64::from(self.page.unwrap_or(0));
+            let limit = u64::from(self.per_page.unwrap_or(50));
+            json!({"start": page.saturating_mul(limit), "limit": limit, "length": items.len(), "total": total, key: items})
         } else {
             Value::Array(items)
         }

@@ -126,6 +126,13 @@ async fn update(
         }
         s.enabled_locales = Some(list);
     }
+    if let (Some(default), Some(enabled)) = (&s.default_locale, &s.enabled_locales)
+        && !enabled.contains(default)
+    {
+        return Err(ApiError::bad_request(format!(
+            "Payload validation error: 'default_locale `{default}` must be one of enabled_locales'."
+        )));
+    }
     let v = serde_json::to_value(&s).map_err(ApiError::internal)?;
     app.store.put_setting(KEY, &v, app.clock.now()).await?;
     Ok(Json(render(s)))

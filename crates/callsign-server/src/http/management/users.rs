@@ -236,8 +236,11 @@ fn parse_q(q: &str) -> Result<UserFilter, ApiError> {
     if q.is_empty() {
         return Ok(UserFilter::default());
     }
+    let one_term = !q.contains(" AND ") && !q.contains(" OR ") && !q.to_ascii_lowercase().contains(" and ");
     match q.split_once(':') {
-        Some(("email", v)) => Ok(UserFilter { email: Some(v.trim().trim_matches('"').to_lowercase()) }),
+        Some(("email", v)) if one_term && !v.trim().trim_matches('"').contains(char::is_whitespace) => {
+            Ok(UserFilter { email: Some(v.trim().trim_matches('"').to_lowercase()) })
+        }
         _ => Err(ApiError::invalid_query(format!(
             "Query validation error: 'cannot search by `{q}`; the supported query is email:\"ADDRESS\"'."
         ))),
@@ -316,7 +319,8 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     match app.store.delete_user(&id).await {
-        Ok(()) | Err(StoreError::NotFound) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(StoreError::NotFound) => Err(not_found()),
         Err(e) => Err(e.into()),
     }
 }

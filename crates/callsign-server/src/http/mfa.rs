@@ -1,0 +1,107 @@
+//! `/mfa/*`: the MFA API's HTTP surface. Parsing and auth here; the flows are in `crate::mfa::service`.
+use axum::Router;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::de::DeserializeOwned;
+
+use super::error::OAuthError;
+use super::extract::RequestMeta;
+use crate::app::AppState;
+use crate::mfa::service;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/mfa/associate", post(associate))
+        .route("/mfa/challenge", post(challenge))
+        .route("/mfa/authenticators", get(list))
+        .route("/mfa/authenticators/{id}", delete(remove))
+}
+
+/// JSON or form body with Authentication-API shaped errors.
+pub struct AuthBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AuthBody<T> {
+    type Rejection = OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, OAuthError> {
+        let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        if ct.starts_with("application/x-www-form-urlencoded") {
+            let axum::Form(v) = axum::Form::<T>::from_request(req, state)
+                .await
+                .map_err(|e| OAuthError::invalid_request(format!("Invalid form body: {}", e.body_text())))?;
+            return Ok(AuthBody(v));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| OAuthError::invalid_request(e.body_text()))?;
+        serde_json::from_slice(&bytes)
+            .map(AuthBody)
+            .map_err(|e| OAuthError::invalid_request(format!("Invalid JSON body: {e}")))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, OAuthError> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            OAuthError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Missing Authorization: Bearer <mfa_token>")
+        })
+}
+
+fn reply(r: Result<serde_json::Value, OAuthError>) -> Response {
+    match r {
+        Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn associate(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    AuthBody(req): AuthBody<service::AssociateRequest>,
+) -> Response {
+    let token = match bearer(&headers) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    reply(service::associate(&app, &meta, &headers, &token, req).await)
+}
+
+async fn challenge(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    AuthBody(req): AuthBody<service::ChallengeRequest>,
+) -> Response {
+    reply(service::challenge(&app, &meta, &headers, req).await)
+}
+
+async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    match bearer(&headers) {
+        Ok(t) => reply(service::list_authenticators(&app, &t).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn remove(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match bearer(&headers) {
+        Ok(t) => match service::delete_authenticator(&app, &meta, &t, &id).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}

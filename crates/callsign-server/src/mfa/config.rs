@@ -1,0 +1,91 @@
+//! Guardian (MFA) configuration: one settings document, read by the MFA flows and written by the Management API.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::templates;
+use crate::app::AppState;
+
+pub const SETTINGS_KEY: &str = "guardian";
+/// The sealed secret holding the Twilio auth token.
+pub const TWILIO_TOKEN_SECRET: &str = "guardian/twilio/auth_token";
+
+/// Auth0's factor names, in Auth0's order.
+pub const FACTORS: &[&str] =
+    &["sms", "push-notification", "otp", "email", "duo", "webauthn-roaming", "webauthn-platform", "recovery-code"];
+/// The factors Callsign implements; the rest are listed and cannot be enabled.
+pub const SUPPORTED_FACTORS: &[&str] = &["sms", "recovery-code"];
+pub const PROVIDERS: &[&str] = &["auth0", "twilio", "phone-message-hook"];
+pub const POLICIES: &[&str] = &["all-applications"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct TwilioSettings {
+    pub sid: Option<String>,
+    pub from: Option<String>,
+    pub messaging_service_sid: Option<String>,
+    /// Whether an auth token is stored (in the sealed secret [`TWILIO_TOKEN_SECRET`]).
+    pub auth_token_set: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GuardianConfig {
+    pub factors: BTreeMap<String, bool>,
+    /// `["sms"]`, `["voice"]` or `["sms","voice"]`.
+    pub message_types: Vec<String>,
+    /// `auth0` (the development provider), `twilio`, `phone-message-hook`.
+    pub provider: String,
+    pub enrollment_message: String,
+    pub verification_message: String,
+    /// `[]` (never) or `["all-applications"]`.
+    pub policies: Vec<String>,
+    pub twilio: TwilioSettings,
+}
+
+impl Default for GuardianConfig {
+    fn default() -> Self {
+        Self {
+            factors: BTreeMap::new(),
+            // Auth0 answers `[]` on a new tenant and then behaves as SMS; Callsign says what it does.
+            message_types: vec!["sms".into()],
+            provider: "auth0".into(),
+            enrollment_message: templates::DEFAULT_ENROLLMENT.into(),
+            verification_message: templates::DEFAULT_VERIFICATION.into(),
+            policies: Vec::new(),
+            twilio: TwilioSettings::default(),
+        }
+    }
+}
+
+impl GuardianConfig {
+    pub async fn load(app: &AppState) -> Result<GuardianConfig, crate::BoxError> {
+        Ok(match app.store.get_setting(SETTINGS_KEY).await? {
+            Some(v) => serde_json::from_value(v)?,
+            None => GuardianConfig::default(),
+        })
+    }
+
+    pub async fn save(&self, app: &AppState) -> Result<(), crate::BoxError> {
+        app.store.put_setting(SETTINGS_KEY, &serde_json::to_value(self)?, app.clock.now()).await?;
+        Ok(())
+    }
+
+    pub fn factor_enabled(&self, name: &str) -> bool {
+        self.factors.get(name).copied().unwrap_or(false)
+    }
+
+    /// The phone factor is on (`PUT /guardian/factors/sms {"enabled":true}`).
+    pub fn phone_enabled(&self) -> bool {
+        self.factor_enabled("sms")
+    }
+
+    pub fn channel_enabled(&self, channel: &str) -> bool {
+        self.message_types.iter().any(|m| m == channel)
+    }
+
+    /// Whether a login must pass a second factor: a policy that says so and a factor that can do it.
+    pub fn mfa_required(&self) -> bool {
+        self.policies.iter().any(|p| p == "all-applications") && self.phone_enabled()
+    }
+}

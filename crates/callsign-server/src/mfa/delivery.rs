@@ -1,0 +1,283 @@
+//! Durable delivery of SMS and voice messages: jobs in the store, claimed by workers, sent through a provider,
+//! retried with backoff on retryable failures, and always ended in a logged terminal state.
+use std::time::Duration;
+
+use async_trait::async_trait;
+use callsign_store::{DeliveryJob, DevMessage, JobOutcome};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::http::extract::RequestMeta;
+use crate::identity::events::{self, EventCtx};
+
+/// How long a claim holds before another worker may take the job over (a crashed worker's jobs come back).
+pub const LEASE_MS: i64 = 60_000;
+pub const MAX_ATTEMPTS: i32 = 5;
+
+/// What a job carries, sealed at rest: the recipient and the rendered text (which contains the code).
+#[derive(Serialize, Deserialize)]
+pub struct Payload {
+    pub to: String,
+    pub text: String,
+    pub locale: String,
+}
+
+/// A message ready for a provider.
+pub struct Outbound<'a> {
+    pub job_id: &'a str,
+    /// `sms` or `voice`.
+    pub channel: &'a str,
+    pub to: &'a str,
+    pub text: &'a str,
+    pub locale: &'a str,
+}
+
+#[derive(Debug)]
+pub struct SendError {
+    pub retryable: bool,
+    pub message: String,
+    pub details: Value,
+}
+
+impl SendError {
+    pub fn fatal(message: impl Into<String>) -> Self {
+        Self { retryable: false, message: message.into(), details: Value::Null }
+    }
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Deliver; Ok carries provider details (message id…) for the log event.
+    async fn send(&self, app: &AppState, msg: &Outbound<'_>) -> Result<Value, SendError>;
+}
+
+/// The development provider (`auth0` in the Guardian API): delivers nothing, records every message in the dev
+/// inbox, and stops after `dev_provider_cap` messages over the installation's life, like Auth0's test sender.
+pub struct DevProvider;
+
+#[async_trait]
+impl Provider for DevProvider {
+    fn name(&self) -> &'static str {
+        "auth0"
+    }
+    async fn send(&self, app: &AppState, msg: &Outbound<'_>) -> Result<Value, SendError> {
+        let used = app.store.count_dev_messages().await.map_err(|e| SendError {
+            retryable: true,
+            message: format!("dev inbox unavailable: {e}"),
+            details: Value::Null,
+        })?;
+        if used >= app.config.dev_provider_cap {
+            return Err(SendError::fatal(format!(
+                "the development provider's limit of {} messages is reached; configure a real provider",
+                app.config.dev_provider_cap
+            )));
+        }
+        let id =
+            format!("msg_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 20));
+        let m = DevMessage {
+            id: id.clone(),
+            to: msg.to.to_owned(),
+            channel: msg.channel.to_owned(),
+            text: msg.text.to_owned(),
+            created_at: app.clock.now(),
+        };
+        // A message for the same job recorded twice (a retry after a lost claim) is harmless: same text, new id.
+        app.store.insert_dev_message(&m).await.map_err(|e| SendError {
+            retryable: true,
+            message: format!("dev inbox unavailable: {e}"),
+            details: Value::Null,
+        })?;
+        // Development mode: the message goes to the log too, so a developer can read the code there.
+        tracing::info!(to = %msg.to, channel = msg.channel, text = %msg.text, "development provider message");
+        Ok(json!({"message_id": id, "remaining": app.config.dev_provider_cap.saturating_sub(used + 1)}))
+    }
+}
+
+/// A provider that is selected but not available in this build: every send fails visibly, without retries.
+pub struct Unavailable(pub &'static str);
+
+#[async_trait]
+impl Provider for Unavailable {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    async fn send(&self, _: &AppState, _: &Outbound<'_>) -> Result<Value, SendError> {
+        Err(SendError::fatal(format!("the `{}` provider is not available in this version of Callsign", self.0)))
+    }
+}
+
+pub fn provider_for(name: &str) -> Box<dyn Provider> {
+    match name {
+        "auth0" => Box::new(DevProvider),
+        "twilio" => Box::new(Unavailable("twilio")),
+        _ => Box::new(Unavailable("phone-message-hook")),
+    }
+}
+
+/// Build a job (payload sealed under the job id).
+pub fn new_job(
+    app: &AppState,
+    channel: &str,
+    provider: &str,
+    payload: &Payload,
+    user_id: Option<&str>,
+    enrollment_id: Option<&str>,
+    challenge_id: Option<&str>,
+) -> crate::BoxResult<DeliveryJob> {
+    let now = app.clock.now();
+    let id = format!("job_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 24));
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(payload)?);
+    let sealed = app.keyring.seal(app.rng.as_ref(), &job_context(&id), &plain)?;
+    Ok(DeliveryJob {
+        id,
+        channel: channel.to_owned(),
+        user_id: user_id.map(str::to_owned),
+        enrollment_id: enrollment_id.map(str::to_owned),
+        challenge_id: challenge_id.map(str::to_owned),
+        provider: provider.to_owned(),
+        payload: Some(sealed),
+        status: "pending".into(),
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS,
+        run_at: now,
+        claimed_by: None,
+        claim_expires_at: None,
+        last_error: None,
+        details: Value::Null,
+        created_at: now,
+        finished_at: None,
+    })
+}
+
+fn job_context(id: &str) -> String {
+    format!("job/{id}")
+}
+
+/// Exponential backoff: 2 s, 4 s, 8 s… capped at 5 minutes.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = attempts.clamp(1, 16) as u32;
+    Duration::from_secs(2u64.saturating_pow(exp).min(300))
+}
+
+/// Deliver one claimed job and record its outcome. Returns the outcome applied.
+pub async fn process(app: &AppState, worker: &str, job: &DeliveryJob) -> JobOutcome {
+    let provider = provider_for(&job.provider);
+    let outcome = match open_payload(app, job) {
+        Err(e) => JobOutcome::Failed { error: e, details: json!({"provider": job.provider}) },
+        Ok(p) => {
+            let msg = Outbound { job_id: &job.id, channel: &job.channel, to: &p.to, text: &p.text, locale: &p.locale };
+            match provider.send(app, &msg).await {
+                Ok(details) => JobOutcome::Sent {
+                    details: json!({"provider": provider.name(), "attempts": job.attempts, "provider_response": details}),
+                },
+                Err(e) if e.retryable && job.attempts < job.max_attempts => {
+                    JobOutcome::Retry { error: e.message, run_at: app.clock.now().plus(backoff(job.attempts)) }
+                }
+                Err(e) => JobOutcome::Failed {
+                    error: e.message.clone(),
+                    details: json!({"provider": provider.name(), "attempts": job.attempts, "error": e.message, "provider_error": e.details}),
+                },
+            }
+        }
+    };
+    match app.store.finish_job(&job.id, worker, &outcome, app.clock.now()).await {
+        Ok(true) => log_outcome(app, job, &outcome).await,
+        Ok(false) => {
+            tracing::warn!(job = %job.id, "lost the claim on a job before finishing it; another worker has it")
+        }
+        Err(e) => {
+            tracing::error!(job = %job.id, error = %e, "could not record a job's outcome; it will be retried after its lease")
+        }
+    }
+    outcome
+}
+
+fn open_payload(app: &AppState, job: &DeliveryJob) -> Result<Payload, String> {
+    let sealed = job.payload.as_ref().ok_or("the job has no payload")?;
+    let plain =
+        app.keyring.open(&job_context(&job.id), sealed).map_err(|e| format!("cannot open the job's payload: {e}"))?;
+    serde_json::from_slice(&plain).map_err(|e| format!("corrupt job payload: {e}"))
+}
+
+async fn log_outcome(app: &AppState, job: &DeliveryJob, outcome: &JobOutcome) {
+    let (code, description, details) = match outcome {
+        JobOutcome::Retry { error, .. } => {
+            tracing::warn!(job = %job.id, provider = %job.provider, attempts = job.attempts, %error, "send failed; will retry");
+            return;
+        }
+        JobOutcome::Sent { details } => (format!("gd_send_{}", job.channel), None, details.clone()),
+        JobOutcome::Failed { error, details } => {
+            (format!("gd_send_{}_failure", job.channel), Some(error.clone()), details.clone())
+        }
+    };
+    tracing::info!(job = %job.id, provider = %job.provider, channel = %job.channel, event = %code, "delivery finished");
+    let mut details = details;
+    if let Some(o) = details.as_object_mut() {
+        o.insert("job_id".into(), json!(job.id));
+        o.insert("channel".into(), json!(job.channel));
+        if let Some(e) = &job.enrollment_id {
+            o.insert("authenticator_id".into(), json!(format!("{}|{e}", job.channel)));
+        }
+    }
+    events::record(
+        app,
+        &code,
+        &RequestMeta::default(),
+        EventCtx { user_id: job.user_id.clone(), description, details, ..Default::default() },
+    )
+    .await;
+}
+
+/// Claim and deliver every job that is due now, until none is left. Returns how many were processed.
+pub async fn run_pending_jobs(app: &AppState, worker: &str) -> crate::BoxResult<usize> {
+    let mut n = 0;
+    loop {
+        let jobs = app.store.claim_jobs(worker, app.clock.now(), LEASE_MS, 10).await?;
+        if jobs.is_empty() {
+            return Ok(n);
+        }
+        for job in &jobs {
+            process(app, worker, job).await;
+            n += 1;
+        }
+    }
+}
+
+/// A worker: deliver due jobs; between batches wait for a wake-up (a new job) or at most one second (retries
+/// and other nodes' stale claims become due by time alone). Stops when `stop` flips to true.
+pub async fn run_worker(app: AppState, worker: String, mut stop: tokio::sync::watch::Receiver<bool>) {
+    tracing::debug!(%worker, "delivery worker started");
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if let Err(e) = run_pending_jobs(&app, &worker).await {
+            tracing::error!(%worker, error = %e, "delivery worker could not claim jobs");
+        }
+        tokio::select! {
+            _ = app.store.wait_for_jobs(1_000) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    tracing::debug!(%worker, "delivery worker stopped");
+}
+
+/// Start `config.delivery_workers` workers; they stop when `stop` flips.
+pub fn spawn_workers(app: &AppState, stop: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let node = callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 8);
+    (0..app.config.delivery_workers)
+        .map(|i| tokio::spawn(run_worker(app.clone(), format!("{node}-{i}"), stop.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(super::backoff(1).as_secs(), 2);
+        assert_eq!(super::backoff(3).as_secs(), 8);
+        assert_eq!(super::backoff(20).as_secs(), 300);
+    }
+}

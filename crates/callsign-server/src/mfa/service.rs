@@ -1,0 +1,692 @@
+//! The MFA API (reference §8): `mfa_required`, associate, challenge, the MFA grants, and authenticator listing.
+//! Errors are Authentication-API shaped; the choices made where Auth0 is unconfirmed are listed in docs/API.md.
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use callsign_domain::hash::{token_hash, token_matches};
+use callsign_domain::otp::{self, OtpCode};
+use callsign_domain::phone::{PhoneNumber, mask};
+use callsign_store::{BucketSpec, Challenge, Client, Enrollment, MfaToken, User};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::config::GuardianConfig;
+use super::delivery::{self, Payload};
+use super::templates;
+use crate::app::AppState;
+use crate::http::error::OAuthError;
+use crate::http::extract::RequestMeta;
+use crate::http::oauth::{self, TokenRequest};
+use crate::identity::events::{self, EventCtx};
+
+pub const GRANT_MFA_OOB: &str = "http://auth0.com/oauth/grant-type/mfa-oob";
+pub const GRANT_MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
+pub const GRANT_MFA_RECOVERY: &str = "http://auth0.com/oauth/grant-type/mfa-recovery-code";
+
+pub const MFA_TOKEN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+pub const CODE_LIFETIME: Duration = Duration::from_secs(5 * 60);
+
+/// 10 sends per user per hour, then one more per hour.
+pub const SEND_BUCKET: BucketSpec = BucketSpec { capacity: 10, refill_every_ms: 3_600_000 };
+/// Voice calls: at most one per hour.
+pub const VOICE_BUCKET: BucketSpec = BucketSpec { capacity: 1, refill_every_ms: 3_600_000 };
+/// Wrong codes: 10, refilling one every 6 minutes.
+pub const FAILED_CODE_BUCKET: BucketSpec = BucketSpec { capacity: 10, refill_every_ms: 360_000 };
+
+pub const TOO_MANY_SMS: &str = "Too many SMS sent by the user. Wait for some minutes before retrying.";
+pub const TOO_MANY_VOICE: &str = "Too many phone calls made to the user. Wait for some minutes before retrying.";
+pub const TOO_MANY_FAILURES: &str = "Too many failed codes. Wait for some minutes before retrying.";
+
+fn err(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
+    OAuthError::new(status, error, description)
+}
+
+fn too_many(description: &str) -> OAuthError {
+    err(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", description)
+}
+
+// --- the mfa_token ---------------------------------------------------------------------------------------------
+
+/// The password was right and a second factor is required: issue an `mfa_token` and answer 403 `mfa_required`.
+pub async fn require_mfa(
+    app: &AppState,
+    meta: &RequestMeta,
+    client: &Client,
+    user: &User,
+    audience: Option<String>,
+    scope: Option<String>,
+) -> Result<Value, OAuthError> {
+    let now = app.clock.now();
+    let raw = format!("mfa_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 43));
+    app.store
+        .insert_mfa_token(&MfaToken {
+            token_hash: token_hash(&raw),
+            user_id: user.user_id.clone(),
+            client_id: client.client_id.clone(),
+            audience,
+            scope: scope.unwrap_or_else(|| "openid".into()),
+            created_at: now,
+            expires_at: now.plus(MFA_TOKEN_LIFETIME),
+        })
+        .await?;
+    events::record(app, "mfar", meta, ctx(client, user)).await;
+    Err(err(StatusCode::FORBIDDEN, "mfa_required", "Multifactor authentication required").with("mfa_token", json!(raw)))
+}
+
+fn ctx(client: &Client, user: &User) -> EventCtx {
+    EventCtx {
+        client_id: Some(client.client_id.clone()),
+        client_name: Some(client.spec.name.clone()),
+        user_id: Some(user.user_id.clone()),
+        user_name: user.email.clone(),
+        ..Default::default()
+    }
+}
+
+/// A resolved mfa_token with its user and client.
+pub struct MfaSession {
+    pub token: MfaToken,
+    pub user: User,
+    pub client: Client,
+}
+
+/// Look up a presented mfa_token. Unknown → 403 `invalid_grant` "Malformed mfa_token"; past its lifetime →
+/// 401 `expired_token` "mfa_token is expired".
+pub async fn resolve_mfa_token(app: &AppState, raw: &str) -> Result<MfaSession, OAuthError> {
+    let malformed = || err(StatusCode::FORBIDDEN, "invalid_grant", "Malformed mfa_token");
+    let token = app.store.get_mfa_token(&token_hash(raw.trim())).await?.ok_or_else(malformed)?;
+    if token.expires_at <= app.clock.now() {
+        return Err(err(StatusCode::UNAUTHORIZED, "expired_token", "mfa_token is expired"));
+    }
+    let user = app.store.get_user(&token.user_id).await?.ok_or_else(malformed)?;
+    let client = app.store.get_client(&token.client_id).await?.ok_or_else(malformed)?;
+    Ok(MfaSession { token, user, client })
+}
+
+/// If the caller also authenticated as a client, it must be the one the mfa_token was issued to.
+fn check_client(session: &MfaSession, client: Option<&Client>) -> Result<(), OAuthError> {
+    match client {
+        Some(c) if c.client_id != session.client.client_id => {
+            Err(OAuthError::invalid_request("mfa_token not issued to this client"))
+        }
+        _ => Ok(()),
+    }
+}
+
+// --- ids ---------------------------------------------------------------------------------------------------------
+
+/// `sms|dev_X`, `voice|dev_X`, `phone|dev_X`, `recovery-code|dev_X` or bare `dev_X` → (`type`, `dev_X`).
+pub fn split_authenticator_id(id: &str) -> (Option<&str>, &str) {
+    match id.split_once('|') {
+        Some((t, rest)) => (Some(t), rest),
+        None => (None, id),
+    }
+}
+
+fn new_enrollment_id(app: &AppState) -> String {
+    format!("dev_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 16))
+}
+
+// --- sending a code ------------------------------------------------------------------------------------------------
+
+/// Apply the per-user send limits for a new message on `channel`.
+async fn check_send_limits(
+    app: &AppState,
+    meta: &RequestMeta,
+    user: &User,
+    client: &Client,
+    channel: &str,
+) -> Result<(), OAuthError> {
+    let now = app.clock.now();
+    if channel == "voice" {
+        let v = app.store.bucket_peek(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
+        if !v.allowed {
+            events::record(
+                app,
+                "gd_send_voice_failure",
+                meta,
+                EventCtx {
+                    description: Some(TOO_MANY_VOICE.into()),
+                    details: json!({"reason": "rate_limited"}),
+                    ..ctx(client, user)
+                },
+            )
+            .await;
+            return Err(too_many(TOO_MANY_VOICE));
+        }
+    }
+    let s = app.store.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
+    if !s.allowed {
+        let (code, text) = if channel == "voice" {
+            ("gd_send_voice_failure", TOO_MANY_VOICE)
+        } else {
+            ("gd_send_sms_failure", TOO_MANY_SMS)
+        };
+        events::record(
+            app,
+            code,
+            meta,
+            EventCtx {
+                description: Some(text.into()),
+                details: json!({"reason": "rate_limited"}),
+                ..ctx(client, user)
+            },
+        )
+        .await;
+        return Err(too_many(text));
+    }
+    if channel == "voice" {
+        app.store.bucket_take(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
+    }
+    Ok(())
+}
+
+/// Generate a code, render the message, and commit the challenge and its delivery job together.
+async fn send_code(
+    app: &AppState,
+    session: &MfaSession,
+    enrollment: &Enrollment,
+    channel: &str,
+    enrolling: bool,
+    locale: &str,
+) -> Result<String, OAuthError> {
+    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let phone =
+        enrollment.phone_number.clone().ok_or_else(|| OAuthError::internal("phone enrollment without a number"))?;
+    let tenant = crate::http::management::tenant::load(app).await.map_err(|e| OAuthError::internal(e.message))?;
+    let friendly = tenant.friendly_name.unwrap_or_else(|| "Callsign".into());
+    let code = OtpCode::generate(app.rng.as_ref());
+    let template = if enrolling { &guardian.enrollment_message } else { &guardian.verification_message };
+    let text = templates::render(
+        template,
+        &templates::Vars { code: code.expose(), message_type: channel, locale, friendly_name: &friendly },
+    )
+    .map_err(|e| OAuthError::internal(format!("template: {e}")))?;
+    let oob_code =
+        format!("oob_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 43));
+    let challenge_id = token_hash(&oob_code);
+    let now = app.clock.now();
+    let challenge = Challenge {
+        id: challenge_id.clone(),
+        user_id: session.user.user_id.clone(),
+        enrollment_id: enrollment.id.clone(),
+        channel: channel.to_owned(),
+        code_hash: code.hash(&app.otp_key, &challenge_id),
+        mfa_token_hash: Some(session.token.token_hash.clone()),
+        created_at: now,
+        expires_at: now.plus(CODE_LIFETIME),
+        consumed_at: None,
+    };
+    let job = delivery::new_job(
+        app,
+        channel,
+        &guardian.provider,
+        &Payload { to: phone, text, locale: locale.to_owned() },
+        Some(&session.user.user_id),
+        Some(&enrollment.id),
+        Some(&challenge_id),
+    )
+    .map_err(OAuthError::internal)?;
+    app.store.create_challenge(&challenge, Some(&job)).await?;
+    Ok(oob_code)
+}
+
+/// `x-request-language`, when it is one of the tenant's enabled locales; otherwise the default locale.
+async fn locale(app: &AppState, headers: &HeaderMap) -> String {
+    let tenant = crate::http::management::tenant::load(app).await.ok().unwrap_or_default();
+    let default = tenant.default_locale.clone().unwrap_or_else(|| "en".into());
+    let enabled = tenant.enabled_locales.unwrap_or_else(|| vec![default.clone()]);
+    headers
+        .get("x-request-language")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
+        .filter(|l| enabled.iter().any(|e| e.eq_ignore_ascii_case(l)))
+        .unwrap_or(default)
+}
+
+// --- POST /mfa/associate -------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct AssociateRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub authenticator_types: Vec<String>,
+    pub oob_channels: Vec<String>,
+    pub phone_number: Option<String>,
+}
+
+pub async fn associate(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    bearer: &str,
+    req: AssociateRequest,
+) -> Result<Value, OAuthError> {
+    let session = resolve_mfa_token(app, bearer).await?;
+    let client = match &req.client_id {
+        Some(id) => Some(oauth::authenticate_client(app, id, req.client_secret.as_deref()).await?),
+        None => None,
+    };
+    check_client(&session, client.as_ref())?;
+    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    if !guardian.phone_enabled() {
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "unsupported_challenge_type",
+            "The phone factor is not enabled for this tenant.",
+        ));
+    }
+    if req.authenticator_types != ["oob"] {
+        return Err(OAuthError::invalid_request(
+            "authenticator_types must be [\"oob\"]; Callsign enrolls phones (SMS or voice)",
+        ));
+    }
+    let channel = match req.oob_channels.as_slice() {
+        [c] if c == "sms" || c == "voice" => c.clone(),
+        _ => return Err(OAuthError::invalid_request("oob_channels must be [\"sms\"] or [\"voice\"]")),
+    };
+    if !guardian.channel_enabled(&channel) {
+        return Err(OAuthError::invalid_request(format!(
+            "The {channel} channel is not enabled; enabled message types: {}",
+            guardian.message_types.join(", ")
+        )));
+    }
+    let phone = PhoneNumber::parse(req.phone_number.as_deref().unwrap_or(""))
+        .map_err(|e| OAuthError::invalid_request(format!("phone_number: {e}")))?;
+    let existing = app.store.list_enrollments(&session.user.user_id).await?;
+    if existing.iter().any(|e| e.kind == "phone" && e.status == "confirmed") {
+        return Err(err(StatusCode::FORBIDDEN, "access_denied", "User is already enrolled."));
+    }
+    let now = app.clock.now();
+    // An enrollment that was started and never confirmed is replaced by this one.
+    for e in existing.iter().filter(|e| e.status == "pending") {
+        app.store.delete_enrollment(&e.id).await?;
+    }
+    let enrollment = Enrollment {
+        id: new_enrollment_id(app),
+        user_id: session.user.user_id.clone(),
+        kind: "phone".into(),
+        status: "pending".into(),
+        phone_number: Some(phone.e164().to_owned()),
+        preferred_channel: Some(channel.clone()),
+        name: Some(phone.masked()),
+        secret_hash: None,
+        created_at: now,
+        enrolled_at: None,
+        last_auth: None,
+    };
+    app.store.create_enrollment(&enrollment).await?;
+    // The first enrollment also gets a recovery code, shown this once.
+    let has_recovery = existing.iter().any(|e| e.kind == "recovery-code" && e.status == "confirmed");
+    let recovery = if has_recovery {
+        None
+    } else {
+        let code = otp::generate_recovery_code(app.rng.as_ref());
+        app.store
+            .create_enrollment(&Enrollment {
+                id: new_enrollment_id(app),
+                user_id: session.user.user_id.clone(),
+                kind: "recovery-code".into(),
+                status: "pending".into(),
+                phone_number: None,
+                preferred_channel: None,
+                name: None,
+                secret_hash: Some(token_hash(&code)),
+                created_at: now,
+                enrolled_at: None,
+                last_auth: None,
+            })
+            .await?;
+        Some(code)
+    };
+    check_send_limits(app, meta, &session.user, &session.client, &channel).await?;
+    let loc = locale(app, headers).await;
+    let oob_code = send_code(app, &session, &enrollment, &channel, true, &loc).await?;
+    events::record(
+        app,
+        "gd_start_enroll",
+        meta,
+        EventCtx { details: json!({"authenticator_id": format!("{channel}|{}", enrollment.id), "phone_number": phone.masked(), "country": phone.country()}), ..ctx(&session.client, &session.user) },
+    )
+    .await;
+    let mut body =
+        json!({"authenticator_type": "oob", "binding_method": "prompt", "oob_channel": channel, "oob_code": oob_code});
+    if let Some(code) = recovery {
+        body["recovery_codes"] = json!([code]);
+    }
+    Ok(body)
+}
+
+// --- POST /mfa/challenge --------------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ChallengeRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub mfa_token: Option<String>,
+    pub challenge_type: Option<String>,
+    pub authenticator_id: Option<String>,
+}
+
+pub async fn challenge(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: ChallengeRequest,
+) -> Result<Value, OAuthError> {
+    let client_id =
+        req.client_id.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: client_id"))?;
+    let client = oauth::authenticate_client(app, &client_id, req.client_secret.as_deref()).await?;
+    let raw =
+        req.mfa_token.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: mfa_token"))?;
+    let session = resolve_mfa_token(app, raw).await?;
+    check_client(&session, Some(&client))?;
+    let types: Vec<&str> =
+        req.challenge_type.as_deref().map(|t| t.split_whitespace().collect()).unwrap_or_else(|| vec!["oob"]);
+    let no_oob = || {
+        err(
+            StatusCode::UNAUTHORIZED,
+            "unsupported_challenge_type",
+            "User does not have any enrolled authenticator with the supported challenge type (oob)",
+        )
+    };
+    if !types.contains(&"oob") {
+        return Err(err(
+            StatusCode::UNAUTHORIZED,
+            "unsupported_challenge_type",
+            format!(
+                "User does not have any enrolled authenticator with the supported challenge type ({})",
+                types.join(" ")
+            ),
+        ));
+    }
+    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let enrollments = app.store.list_enrollments(&session.user.user_id).await?;
+    let phones: Vec<&Enrollment> =
+        enrollments.iter().filter(|e| e.kind == "phone" && e.status == "confirmed").collect();
+    let (enrollment, channel) = match &req.authenticator_id {
+        Some(id) => {
+            let (t, bare) = split_authenticator_id(id);
+            let e = phones.iter().find(|e| e.id == bare).ok_or_else(|| {
+                OAuthError::invalid_request("authenticator_id does not name an enrolled phone of this user")
+            })?;
+            let channel = match t {
+                Some("sms") => "sms".to_owned(),
+                Some("voice") => "voice".to_owned(),
+                _ => e.preferred_channel.clone().unwrap_or_else(|| "sms".into()),
+            };
+            (*e, channel)
+        }
+        None => {
+            let e = phones.first().ok_or_else(no_oob)?;
+            (*e, e.preferred_channel.clone().unwrap_or_else(|| "sms".into()))
+        }
+    };
+    if !guardian.phone_enabled() {
+        return Err(no_oob());
+    }
+    if !guardian.channel_enabled(&channel) {
+        return Err(OAuthError::invalid_request(format!("The {channel} channel is not enabled")));
+    }
+    check_send_limits(app, meta, &session.user, &session.client, &channel).await?;
+    let loc = locale(app, headers).await;
+    let oob_code = send_code(app, &session, enrollment, &channel, false, &loc).await?;
+    events::record(
+        app,
+        "gd_start_auth",
+        meta,
+        EventCtx {
+            details: json!({"authenticator_id": format!("{channel}|{}", enrollment.id)}),
+            ..ctx(&session.client, &session.user)
+        },
+    )
+    .await;
+    Ok(json!({"challenge_type": "oob", "oob_code": oob_code, "binding_method": "prompt"}))
+}
+
+// --- the MFA grants ----------------------------------------------------------------------------------------------
+
+async fn grant_session(
+    app: &AppState,
+    headers: &HeaderMap,
+    req: &TokenRequest,
+    grant: &str,
+) -> Result<MfaSession, OAuthError> {
+    let (id, secret) = oauth::presented_credentials(headers, req)?;
+    let client = oauth::authenticate_client(app, &id, secret.as_deref()).await?;
+    oauth::allows(&client, grant)?;
+    let raw =
+        req.mfa_token.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: mfa_token"))?;
+    let session = resolve_mfa_token(app, raw).await?;
+    check_client(&session, Some(&client))?;
+    Ok(session)
+}
+
+/// `mfa-oob`: verify the code (`binding_code`) of a challenge; confirms a pending enrollment on first success.
+pub async fn oob_grant(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: &TokenRequest,
+) -> Result<Value, OAuthError> {
+    let session = grant_session(app, headers, req, GRANT_MFA_OOB).await?;
+    let fail = |code: &'static str, description: String, details: Value| {
+        let c = EventCtx { description: Some(description), details, ..ctx(&session.client, &session.user) };
+        async move { events::record(app, code, meta, c).await }
+    };
+    let oob_code =
+        req.oob_code.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: oob_code"))?;
+    let binding = req
+        .binding_code
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: binding_code"))?;
+    let challenge_id = token_hash(oob_code.trim());
+    let challenge = app.store.get_challenge(&challenge_id).await?;
+    let challenge = match challenge {
+        Some(c) if c.mfa_token_hash.as_deref() == Some(session.token.token_hash.as_str()) => c,
+        _ => {
+            fail("feoobft", "The oob_code doesn't match the mfa_token".into(), Value::Null).await;
+            return Err(OAuthError::invalid_request("The oob_code doesn't match the mfa_token"));
+        }
+    };
+    let now = app.clock.now();
+    let bucket_key = format!("otp-fail:{}", session.user.user_id);
+    // While the failure bucket is empty, every verification is refused, even a right code.
+    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+        fail(
+            "gd_otp_rate_limit_exceed",
+            TOO_MANY_FAILURES.into(),
+            json!({"authenticator_id": format!("{}|{}", challenge.channel, challenge.enrollment_id)}),
+        )
+        .await;
+        fail("feoobft", TOO_MANY_FAILURES.into(), Value::Null).await;
+        return Err(too_many(TOO_MANY_FAILURES));
+    }
+    if challenge.consumed_at.is_some() || challenge.expires_at <= now {
+        fail("feoobft", "The oob_code has expired or was already used.".into(), Value::Null).await;
+        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "The oob_code has expired or was already used."));
+    }
+    if !otp::verify_code(&app.otp_key, &challenge.id, binding, &challenge.code_hash) {
+        let after = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+        fail("gd_auth_failed", "Invalid binding_code.".into(), json!({"authenticator_id": format!("{}|{}", challenge.channel, challenge.enrollment_id), "remaining_attempts": after.remaining})).await;
+        fail("feoobft", "Invalid binding_code.".into(), Value::Null).await;
+        if after.remaining == 0 {
+            fail("gd_otp_rate_limit_exceed", TOO_MANY_FAILURES.into(), Value::Null).await;
+        }
+        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid binding_code."));
+    }
+    if !app.store.consume_challenge(&challenge.id, now).await? {
+        fail("feoobft", "The oob_code has expired or was already used.".into(), Value::Null).await;
+        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "The oob_code has expired or was already used."));
+    }
+    // Confirm a pending enrollment (and the recovery code handed out with it).
+    let mut enrolled_now = false;
+    if let Some(mut e) = app.store.get_enrollment(&challenge.enrollment_id).await? {
+        if e.status == "pending" {
+            e.status = "confirmed".into();
+            e.enrolled_at = Some(now);
+            enrolled_now = true;
+            for mut r in app
+                .store
+                .list_enrollments(&e.user_id)
+                .await?
+                .into_iter()
+                .filter(|r| r.kind == "recovery-code" && r.status == "pending")
+            {
+                r.status = "confirmed".into();
+                r.enrolled_at = Some(now);
+                app.store.update_enrollment(&r).await?;
+            }
+        }
+        e.last_auth = Some(now);
+        app.store.update_enrollment(&e).await?;
+    }
+    app.store.delete_mfa_token(&session.token.token_hash).await?;
+    let auth_id = format!("{}|{}", challenge.channel, challenge.enrollment_id);
+    if enrolled_now {
+        events::record(
+            app,
+            "gd_enrollment_complete",
+            meta,
+            EventCtx { details: json!({"authenticator_id": auth_id}), ..ctx(&session.client, &session.user) },
+        )
+        .await;
+    }
+    events::record(
+        app,
+        "gd_auth_succeed",
+        meta,
+        EventCtx { details: json!({"authenticator_id": auth_id}), ..ctx(&session.client, &session.user) },
+    )
+    .await;
+    let body = oauth::issue_user_tokens(
+        app,
+        &session.client,
+        &session.user,
+        session.token.audience.as_deref(),
+        Some(&session.token.scope),
+    )
+    .await?;
+    events::record(app, "seoobft", meta, ctx(&session.client, &session.user)).await;
+    Ok(body)
+}
+
+/// `mfa-recovery-code`: a recovery code stands in for the phone; a fresh one is returned, the old one is spent.
+pub async fn recovery_grant(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: &TokenRequest,
+) -> Result<Value, OAuthError> {
+    let session = grant_session(app, headers, req, GRANT_MFA_RECOVERY).await?;
+    let presented = req
+        .recovery_code
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: recovery_code"))?;
+    let now = app.clock.now();
+    let bucket_key = format!("recovery-fail:{}", session.user.user_id);
+    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+        events::record(app, "gd_recovery_rate_limit_exceed", meta, ctx(&session.client, &session.user)).await;
+        events::record(
+            app,
+            "fercft",
+            meta,
+            EventCtx { description: Some(TOO_MANY_FAILURES.into()), ..ctx(&session.client, &session.user) },
+        )
+        .await;
+        return Err(too_many(TOO_MANY_FAILURES));
+    }
+    let code = otp::normalize_recovery_code(presented);
+    let enrollments = app.store.list_enrollments(&session.user.user_id).await?;
+    let found = enrollments.into_iter().find(|e| {
+        e.kind == "recovery-code"
+            && e.status == "confirmed"
+            && e.secret_hash.as_deref().is_some_and(|h| token_matches(&code, h))
+    });
+    let Some(mut rc) = found else {
+        app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+        events::record(app, "gd_recovery_failed", meta, ctx(&session.client, &session.user)).await;
+        events::record(
+            app,
+            "fercft",
+            meta,
+            EventCtx { description: Some("Invalid recovery_code.".into()), ..ctx(&session.client, &session.user) },
+        )
+        .await;
+        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid recovery_code."));
+    };
+    let fresh = otp::generate_recovery_code(app.rng.as_ref());
+    rc.secret_hash = Some(token_hash(&fresh));
+    rc.last_auth = Some(now);
+    app.store.update_enrollment(&rc).await?;
+    app.store.delete_mfa_token(&session.token.token_hash).await?;
+    events::record(app, "gd_recovery_succeed", meta, ctx(&session.client, &session.user)).await;
+    let mut body = oauth::issue_user_tokens(
+        app,
+        &session.client,
+        &session.user,
+        session.token.audience.as_deref(),
+        Some(&session.token.scope),
+    )
+    .await?;
+    body["recovery_code"] = json!(fresh);
+    events::record(app, "sercft", meta, ctx(&session.client, &session.user)).await;
+    Ok(body)
+}
+
+// --- GET /mfa/authenticators, DELETE /mfa/authenticators/{id} --------------------------------------------------------
+
+pub async fn list_authenticators(app: &AppState, bearer: &str) -> Result<Value, OAuthError> {
+    let session = resolve_mfa_token(app, bearer).await?;
+    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let mut out = Vec::new();
+    let mut enrollments = app.store.list_enrollments(&session.user.user_id).await?;
+    // Phones first, then the recovery code, each oldest first (the store's order).
+    enrollments.sort_by_key(|e| e.kind != "phone");
+    for e in enrollments {
+        let active = e.status == "confirmed";
+        match e.kind.as_str() {
+            "phone" => {
+                let name = e.phone_number.as_deref().map(mask);
+                // A phone is listed once per channel it can be challenged on.
+                let mut channels: Vec<&str> = guardian.message_types.iter().map(String::as_str).collect();
+                if channels.is_empty() {
+                    channels.push("sms");
+                }
+                for ch in channels {
+                    out.push(json!({"id": format!("{ch}|{}", e.id), "authenticator_type": "oob", "active": active, "oob_channel": ch, "name": name}));
+                }
+            }
+            "recovery-code" => out.push(json!({"id": format!("recovery-code|{}", e.id), "authenticator_type": "recovery-code", "active": active})),
+            _ => {}
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+pub async fn delete_authenticator(
+    app: &AppState,
+    meta: &RequestMeta,
+    bearer: &str,
+    id: &str,
+) -> Result<(), OAuthError> {
+    let session = resolve_mfa_token(app, bearer).await?;
+    let (_, bare) = split_authenticator_id(id);
+    let e = app.store.get_enrollment(bare).await?;
+    match e {
+        Some(e) if e.user_id == session.user.user_id => {
+            app.store.delete_enrollment(&e.id).await?;
+            events::record(
+                app,
+                "gd_unenroll",
+                meta,
+                EventCtx { details: json!({"authenticator_id": id}), ..ctx(&session.client, &session.user) },
+            )
+            .await;
+            Ok(())
+        }
+        _ => Err(err(StatusCode::NOT_FOUND, "not_found", "Authenticator not found.")),
+    }
+}
