@@ -42,3 +42,10 @@ venv="${CALLSIGN_TEST_SDK_VENV:-$HOME/.cache/callsign-sdk-venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q -r "$here/python/requirements.txt"
 (cd "$here/python" && REQUESTS_CA_BUNDLE="$work/cert.pem" "$venv/bin/python" -m pytest -q -p no:cacheprovider)
+
+echo "== the README's tour script"
+BASE="https://localhost:$port" DATA="$work/data" CURL_EXTRA="--cacert $work/cert.pem" PHONE="+14155550199" \
+  bash "$here/../scripts/tour.sh" > "$work/tour.log" 2>&1 || { cat "$work/tour.log"; exit 1; }
+grep -q 'gd_enrollment_complete' "$work/tour.log" || { cat "$work/tour.log"; echo "tour did not complete an enrollment"; exit 1; }
+tail -3 "$work/tour.log"
+echo "tour: 1 passed, 0 failed"
