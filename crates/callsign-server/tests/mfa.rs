@@ -21,7 +21,10 @@ struct Ctx {
 }
 
 async fn setup_with(f: impl FnOnce(&mut callsign_server::config::RawConfig), message_types: &[&str]) -> Ctx {
-    let t = TestApp::spawn_with(f).await;
+    setup_app(TestApp::spawn_with(f).await, message_types).await
+}
+
+async fn setup_app(t: TestApp, message_types: &[&str]) -> Ctx {
     let admin = t.mgmt_token().await;
     let (s, u) = t
         .post(
@@ -136,7 +139,17 @@ impl Ctx {
 
 #[tokio::test]
 async fn enroll_by_sms_then_log_in_by_voice_and_by_recovery_code() {
-    let c = setup().await;
+    full_flow(setup().await).await;
+}
+
+#[tokio::test]
+async fn the_same_flow_on_postgresql() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    assert_eq!(t.app.store.backend(), "postgres");
+    full_flow(setup_app(t, &["sms", "voice"]).await).await;
+}
+
+async fn full_flow(c: Ctx) {
     let mfa = c.mfa_token().await;
     assert!(c.log_types().await.contains(&"mfar".to_owned()));
 
@@ -453,5 +466,44 @@ async fn a_crashed_workers_claim_is_picked_up_again() {
             .finish_job(&job.id, "crashed", &callsign_store::JobOutcome::Sent { details: Value::Null }, c.t.clock.now())
             .await
             .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_job_whose_workers_keep_dying_ends_failed() {
+    let c = setup().await;
+    let mut job = callsign_server::mfa::delivery::new_job(
+        &c.t.app,
+        "sms",
+        "auth0",
+        &callsign_server::mfa::delivery::Payload { to: PHONE.into(), text: "doomed".into(), locale: "en".into() },
+        None,
+        None,
+        None,
+    )
+    .unwrap();
+    job.run_at = c.t.clock.now().plus(Duration::from_secs(3600));
+    c.t.app.store.enqueue_job(&job).await.unwrap();
+    // Five workers claim it in turn and die (the lease runs out each time).
+    let mut at = job.run_at;
+    for _ in 0..job.max_attempts {
+        assert_eq!(c.t.app.store.claim_jobs("dies", at, 60_000, 1).await.unwrap().len(), 1);
+        at = at.plus(Duration::from_secs(61));
+    }
+    c.t.clock.set(at);
+    let mut done = None;
+    for _ in 0..200 {
+        let j = c.t.app.store.get_job(&job.id).await.unwrap().unwrap();
+        if j.status == "failed" {
+            done = Some(j);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let done = done.expect("the job ends failed");
+    assert!(done.last_error.unwrap().contains("gave up"));
+    assert!(c.logs("gd_send_sms_failure").await.iter().any(|l| l["details"]["job_id"] == json!(job.id)));
+    assert!(
+        c.t.app.store.list_dev_messages(Some(PHONE), callsign_store::Page::new(0, 10)).await.unwrap().items.is_empty()
     );
 }

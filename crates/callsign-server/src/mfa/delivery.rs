@@ -165,6 +165,11 @@ pub fn backoff(attempts: i32) -> Duration {
 pub async fn process(app: &AppState, worker: &str, job: &DeliveryJob) -> JobOutcome {
     let provider = provider_for(&job.provider);
     let outcome = match open_payload(app, job) {
+        // Claimed more often than allowed: earlier workers died holding it. Give up rather than loop forever.
+        _ if job.attempts > job.max_attempts => JobOutcome::Failed {
+            error: format!("gave up after {} attempts (workers stopped while sending)", job.max_attempts),
+            details: json!({"provider": job.provider, "attempts": job.attempts}),
+        },
         Err(e) => JobOutcome::Failed { error: e, details: json!({"provider": job.provider}) },
         Ok(p) => {
             let msg = Outbound { job_id: &job.id, channel: &job.channel, to: &p.to, text: &p.text, locale: &p.locale };

@@ -33,6 +33,21 @@ impl TestApp {
 
     /// Spawn with the configuration adjusted by `f` (data_dir and database_url default to a temp dir).
     pub async fn spawn_with(f: impl FnOnce(&mut RawConfig)) -> TestApp {
+        Self::spawn_on(false, f).await
+    }
+
+    /// The same server on PostgreSQL (a fresh schema), when `CALLSIGN_TEST_POSTGRES_URL` is set. Without it: None,
+    /// after saying the test was skipped; in CI (`CI=true`) a missing URL is a failure.
+    pub async fn spawn_postgres() -> Option<TestApp> {
+        if std::env::var("CALLSIGN_TEST_POSTGRES_URL").is_err() {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CALLSIGN_TEST_POSTGRES_URL must be set in CI");
+            eprintln!("skipped: CALLSIGN_TEST_POSTGRES_URL is not set");
+            return None;
+        }
+        Some(Self::spawn_on(true, |_| {}).await)
+    }
+
+    async fn spawn_on(postgres: bool, f: impl FnOnce(&mut RawConfig)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -45,7 +60,18 @@ impl TestApp {
         f(&mut raw);
         let config = Config::resolve(raw).unwrap();
         let clock = ManualClock::new(START);
-        let (app, report) = AppState::start(config, Arc::new(clock.clone()), Arc::new(OsRandom)).await.unwrap();
+        let (app, report) = if postgres {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let url = std::env::var("CALLSIGN_TEST_POSTGRES_URL").unwrap();
+            let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().subsec_nanos();
+            let schema = format!("cs_app_{}_{}_{}", std::process::id(), nanos, N.fetch_add(1, Ordering::SeqCst));
+            let store = callsign_store_postgres::PostgresStore::connect_with_schema(&url, &schema).await.unwrap();
+            callsign_store::Store::migrate(&store).await.unwrap();
+            AppState::with_store(config, Arc::new(store), Arc::new(clock.clone()), Arc::new(OsRandom)).await.unwrap()
+        } else {
+            AppState::start(config, Arc::new(clock.clone()), Arc::new(OsRandom)).await.unwrap()
+        };
         let creds_path = report.bootstrap_file.expect("first start writes bootstrap credentials");
         let creds: Value = serde_json::from_str(&std::fs::read_to_string(creds_path).unwrap()).unwrap();
         let (stop_workers, workers_rx) = tokio::sync::watch::channel(false);
