@@ -21,6 +21,8 @@ pub struct AppInner {
     pub metrics: Arc<Metrics>,
     /// Key of the HMAC that stands in for OTP codes at rest (a sealed secret shared by every node).
     pub otp_key: zeroize::Zeroizing<Vec<u8>>,
+    /// The HTTP client every provider shares (connection pooling, timeouts).
+    pub http: reqwest::Client,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +72,12 @@ impl AppState {
             tracing::info!(count = report.reencrypted_secrets, "re-encrypted secrets under the active key");
         }
         let otp_key = load_or_create_otp_key(store.as_ref(), &keyring, rng.as_ref(), clock.as_ref()).await?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(15))
+            .user_agent(concat!("Callsign/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let signer = Signer::default();
         let app = AppState(Arc::new(AppInner {
             config,
@@ -80,6 +88,7 @@ impl AppState {
             signer,
             metrics: Arc::new(Metrics::new()),
             otp_key,
+            http,
         }));
         app.signer.ensure_current(&app).await?;
         report.bootstrap_file = crate::identity::bootstrap::bootstrap_if_empty(&app).await?;

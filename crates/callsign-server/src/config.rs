@@ -35,6 +35,7 @@ pub struct RawConfig {
     pub id_token_lifetime_secs: Option<Num>,
     pub dev_provider_cap: Option<Num>,
     pub delivery_workers: Option<Num>,
+    pub twilio_base_url: Option<String>,
     pub tls: Option<RawTls>,
 }
 
@@ -113,6 +114,7 @@ impl RawConfig {
             id_token_lifetime_secs: over.id_token_lifetime_secs.or(self.id_token_lifetime_secs),
             dev_provider_cap: over.dev_provider_cap.or(self.dev_provider_cap),
             delivery_workers: over.delivery_workers.or(self.delivery_workers),
+            twilio_base_url: over.twilio_base_url.or(self.twilio_base_url),
             tls,
         }
     }
@@ -192,6 +194,8 @@ pub struct Config {
     pub dev_provider_cap: u64,
     /// Delivery worker tasks in this process.
     pub delivery_workers: u32,
+    /// Where the Twilio client sends its requests (tests aim it at local servers). No trailing slash.
+    pub twilio_base_url: String,
     pub tls: Option<TlsFiles>,
 }
 
@@ -328,6 +332,11 @@ impl Config {
                 n @ 1..=64 => n as u32,
                 n => return Err(err(format!("delivery_workers: must be between 1 and 64, got {n}"))),
             },
+            twilio_base_url: match raw.twilio_base_url {
+                None => "https://api.twilio.com".to_owned(),
+                Some(u) if u.starts_with("https://") || u.starts_with("http://") => u.trim_end_matches('/').to_owned(),
+                Some(u) => return Err(err(format!("twilio_base_url: `{u}` must be an http(s) URL"))),
+            },
             tls,
         })
     }
@@ -398,6 +407,9 @@ dev_provider_cap = 100
 
 # Tasks per process that deliver queued SMS and voice messages.
 delivery_workers = 2
+
+# Base URL of Twilio's REST API (change it only to aim the client at a test server).
+twilio_base_url = "https://api.twilio.com"
 
 # HTTPS with a PEM certificate chain and private key. Unset: plain HTTP.
 [tls]
@@ -499,6 +511,10 @@ mod tests {
         assert!(e.starts_with("encryption_keys:"), "{e}");
         let e = bad(RawConfig { log_format: Some("xml".into()), ..Default::default() });
         assert!(e.starts_with("log_format:"), "{e}");
+        let e = bad(RawConfig { twilio_base_url: Some("api.twilio.com".into()), ..Default::default() });
+        assert!(e.starts_with("twilio_base_url:"), "{e}");
+        let e = bad(RawConfig { delivery_workers: Some(Num(0)), ..Default::default() });
+        assert!(e.starts_with("delivery_workers:"), "{e}");
     }
 
     #[test]
