@@ -373,10 +373,42 @@ async fn only_enabled_channels_and_no_mfa_without_policy() {
         .associate(&mfa, json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": PHONE}))
         .await;
     assert_eq!((s, v["error_description"].as_str().unwrap()), (403, "User is already enrolled."));
-    // Deleting the authenticator through the MFA API unenrolls.
+    // An mfa_token proves only the password: it cannot remove a confirmed phone (or an attacker with the
+    // password could swap in their own number).
     let auths = c.authenticators(&mfa).await;
     let id = auths[0]["id"].as_str().unwrap().replace('|', "%7C");
     let r = c.t.http.delete(c.t.url(&format!("/mfa/authenticators/{id}"))).bearer_auth(&mfa).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(c.authenticators(&mfa).await[0]["active"], true);
+    // A pending one (an abandoned enrollment) can go.
+    let (other, _, _) = {
+        let (s, u) =
+            c.t.post(
+                &c.admin,
+                "/api/v2/users",
+                json!({"connection": "Username-Password-Authentication", "email": "bob@example.com", "password": PW}),
+            )
+            .await;
+        assert_eq!(s, 201);
+        (u, 0, 0)
+    };
+    let _ = other;
+    let (s, v) = c
+        .t
+        .token_request(json!({"grant_type": "password", "client_id": c.cid, "client_secret": c.secret, "username": "bob@example.com", "password": PW}))
+        .await;
+    assert_eq!(s, 403);
+    let bob_mfa = v["mfa_token"].as_str().unwrap().to_owned();
+    let (s, _) = c
+        .associate(
+            &bob_mfa,
+            json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": "+14155550123"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let pending = c.authenticators(&bob_mfa).await[0]["id"].as_str().unwrap().replace('|', "%7C");
+    let r =
+        c.t.http.delete(c.t.url(&format!("/mfa/authenticators/{pending}"))).bearer_auth(&bob_mfa).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert!(c.log_types().await.contains(&"gd_unenroll".to_owned()));
 }
@@ -506,4 +538,23 @@ async fn a_job_whose_workers_keep_dying_ends_failed() {
     assert!(
         c.t.app.store.list_dev_messages(Some(PHONE), callsign_store::Page::new(0, 10)).await.unwrap().items.is_empty()
     );
+}
+
+#[tokio::test]
+async fn recovery_codes_follow_the_recovery_code_factor() {
+    let c = setup().await;
+    let mut g = GuardianConfig::load(&c.t.app).await.unwrap();
+    g.factors.insert("recovery-code".into(), false);
+    g.save(&c.t.app).await.unwrap();
+    let mfa = c.mfa_token().await;
+    let (s, a) = c
+        .associate(&mfa, json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": PHONE}))
+        .await;
+    assert_eq!(s, 200, "{a}");
+    assert!(a.get("recovery_codes").is_none(), "{a}");
+    let (s, v) = c
+        .t
+        .token_request(json!({"grant_type": "http://auth0.com/oauth/grant-type/mfa-recovery-code", "client_id": c.cid, "client_secret": c.secret, "mfa_token": mfa, "recovery_code": "ABCDEFGHIJKLMNOPQRSTUVWX"}))
+        .await;
+    assert_eq!((s, v["error"].as_str().unwrap()), (403, "unauthorized_client"));
 }

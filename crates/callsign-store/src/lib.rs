@@ -141,6 +141,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_job(&self, id: &str) -> StoreResult<Option<DeliveryJob>>;
     /// Jobs in the given status (all when None), oldest first; for tests and operators.
     async fn list_jobs(&self, status: Option<&str>, limit: u32) -> StoreResult<Vec<DeliveryJob>>;
+    /// Append `receipt` (a delivery receipt from the provider) to the job's `details.receipts` array, whatever the
+    /// job's status; when `receipt` is an object it gets `received_at` (RFC 3339 of `at`) unless it has one.
+    /// Read-modify-write in one transaction. False when there is no such job.
+    async fn record_job_receipt(&self, id: &str, receipt: &serde_json::Value, at: Timestamp) -> StoreResult<bool>;
     /// Wait until a job may be ready (a new job was enqueued) or `max_ms` passes. Spurious wake-ups are fine.
     async fn wait_for_jobs(&self, max_ms: u64);
 

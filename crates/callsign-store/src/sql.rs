@@ -224,6 +224,36 @@ pub const JOB_FINISH_SENT: &str = "UPDATE delivery_jobs SET status = 'sent', det
 pub const JOB_FINISH_FAILED: &str = "UPDATE delivery_jobs SET status = 'failed', last_error = $3, details = $4, \
      finished_at = $5, key_id = NULL, nonce = NULL, ciphertext = NULL \
      WHERE id = $1 AND claimed_by = $2 AND status = 'running'";
+/// A job's details, read to change them, `$1` = id. `$lock` is the backend's row lock (as for buckets).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_job_details_select {
+    ($lock:literal) => {
+        concat!("SELECT details FROM delivery_jobs WHERE id = $1 ", $lock)
+    };
+}
+/// `$1` = id, `$2` = details.
+pub const JOB_DETAILS_UPDATE: &str = "UPDATE delivery_jobs SET details = $2 WHERE id = $1";
+
+/// A job's details with `receipt` appended to `details.receipts` (details that are not an object become one).
+pub fn append_receipt(details: serde_json::Value, receipt: &serde_json::Value, at: Timestamp) -> serde_json::Value {
+    let mut details = match details {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    let mut receipt = receipt.clone();
+    if let Some(o) = receipt.as_object_mut() {
+        o.entry("received_at").or_insert_with(|| serde_json::Value::String(at.to_rfc3339()));
+    }
+    match details.get_mut("receipts") {
+        Some(serde_json::Value::Array(list)) => list.push(receipt),
+        _ => {
+            details.insert("receipts".into(), serde_json::Value::Array(vec![receipt]));
+        }
+    }
+    serde_json::Value::Object(details)
+}
+
 /// `$1` = id, `$2` = worker, `$3` = error, `$4` = when to run again. Keeps the payload.
 pub const JOB_RETRY: &str = "UPDATE delivery_jobs SET status = 'pending', last_error = $3, run_at = $4, \
      claimed_by = NULL, claim_expires_at = NULL \
@@ -1416,6 +1446,32 @@ macro_rules! impl_sqlx_store {
                 rows.iter()
                     .map(|row| __callsign_job_row(row).map_err($map_error).and_then($crate::sql::job_from_row))
                     .collect()
+            }
+
+            async fn record_job_receipt(
+                &self,
+                id: &str,
+                receipt: &$crate::sql::JsonValue,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                const SELECT: &str = $crate::__sql_job_details_select!($bucket_lock);
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let row: Option<(String,)> =
+                    ::sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await.map_err($map_error)?;
+                let Some((details,)) = row else {
+                    tx.rollback().await.map_err($map_error)?;
+                    return Ok(false);
+                };
+                let details: $crate::sql::JsonValue = $crate::sql::from_json("job details", &details)?;
+                let details = $crate::sql::append_receipt(details, receipt, at);
+                ::sqlx::query($crate::sql::JOB_DETAILS_UPDATE)
+                    .bind(id)
+                    .bind($crate::sql::to_json("job details", &details)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)?;
+                Ok(true)
             }
 
             async fn wait_for_jobs(&self, max_ms: u64) {

@@ -1077,6 +1077,42 @@ pub async fn jobs_finish_sent_and_failed_erase_the_payload(store: &dyn Store) {
     assert_eq!(store.get_job("idle").await.expect("get idle"), Some(job("idle", 100_000)), "untouched");
 }
 
+pub async fn jobs_record_receipts_in_their_details(store: &dyn Store) {
+    let r = json!({"provider": "twilio", "status": "sent"});
+    assert!(!store.record_job_receipt("ghost", &r, ts(100)).await.expect("unknown job"), "no such job");
+
+    // A receipt may come while the job is still pending (details `null` or an object) or after it finished.
+    let bare = DeliveryJob { details: serde_json::Value::Null, ..job("bare", 100) };
+    store.enqueue_job(&bare).await.expect("enqueue bare");
+    assert!(store.record_job_receipt("bare", &r, ts(150)).await.expect("receipt on null details"));
+    let got = store.get_job("bare").await.expect("get bare").expect("kept");
+    assert_eq!(
+        got.details,
+        json!({"receipts": [{"provider": "twilio", "status": "sent", "received_at": ts(150).to_rfc3339()}]})
+    );
+    assert_eq!((got.status.as_str(), got.payload), ("pending", bare.payload), "nothing else changes");
+
+    store.enqueue_job(&job("j1", 100)).await.expect("enqueue");
+    assert_eq!(store.claim_jobs("w1", ts(100), 30_000, 10).await.expect("claim").len(), 2);
+    let sent = JobOutcome::Sent { details: json!({"provider": "twilio", "provider_response": {"sid": "SM1"}}) };
+    assert!(store.finish_job("j1", "w1", &sent, ts(200)).await.expect("sent"));
+    let delivered = json!({"status": "delivered", "error_code": null, "received_at": "2026-01-01T00:00:00Z"});
+    assert!(store.record_job_receipt("j1", &r, ts(300)).await.expect("first receipt"));
+    assert!(store.record_job_receipt("j1", &delivered, ts(400)).await.expect("second receipt"));
+    let j = store.get_job("j1").await.expect("get").expect("kept");
+    assert_eq!(j.status, "sent");
+    assert_eq!(j.finished_at, Some(ts(200)));
+    assert_eq!(j.details["provider_response"], json!({"sid": "SM1"}), "earlier details are kept");
+    assert_eq!(
+        j.details["receipts"],
+        json!([
+            {"provider": "twilio", "status": "sent", "received_at": ts(300).to_rfc3339()},
+            {"status": "delivered", "error_code": null, "received_at": "2026-01-01T00:00:00Z"},
+        ]),
+        "appended in order; a receipt's own received_at is kept"
+    );
+}
+
 pub async fn jobs_retry_waits_for_its_time(store: &dyn Store) {
     store.enqueue_job(&job("j1", 100)).await.expect("enqueue");
     assert_eq!(store.claim_jobs("w1", ts(100), 30_000, 10).await.expect("claim").len(), 1);

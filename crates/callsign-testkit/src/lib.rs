@@ -94,6 +94,7 @@ macro_rules! conformance_suite {
             jobs_stale_claims_are_reclaimed,
             jobs_finish_sent_and_failed_erase_the_payload,
             jobs_retry_waits_for_its_time,
+            jobs_record_receipts_in_their_details,
             jobs_concurrent_claims_hand_out_each_job_once,
             jobs_wait_wakes_on_enqueue,
             buckets_take_until_empty_then_refill,

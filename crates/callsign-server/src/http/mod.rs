@@ -1,4 +1,5 @@
 //! The HTTP surfaces. Handlers are thin: parse, call a service, map the result.
+pub mod callbacks;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -25,6 +26,7 @@ pub fn router(app: AppState) -> Router {
         .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
         .route("/oauth/token", post(oauth::token))
         .merge(mfa::routes())
+        .merge(callbacks::routes())
         .nest("/api/v2", management::router(app.clone()))
         .route_layer(axum::middleware::from_fn_with_state(app.metrics.clone(), crate::metrics::track))
         .fallback(|| async { ApiError::not_found("Not Found") })

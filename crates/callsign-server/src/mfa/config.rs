@@ -41,6 +41,28 @@ pub struct GuardianConfig {
     /// `[]` (never) or `["all-applications"]`.
     pub policies: Vec<String>,
     pub twilio: TwilioSettings,
+    /// The custom provider (`phone-message-hook`): where to POST the Send Phone Message event and which signing
+    /// secrets are active (see `mfa::webhook`).
+    #[serde(default)]
+    pub webhook: WebhookSettings,
+}
+
+/// The `phone-message-hook` provider's settings. The signing secrets themselves are sealed secrets
+/// (`guardian/phone-message-hook/secret/<id>`); only their ids and creation times are kept here.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct WebhookSettings {
+    pub url: Option<String>,
+    /// The active signing secrets, oldest first; at most two.
+    pub secrets: Vec<WebhookSecretRef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct WebhookSecretRef {
+    pub id: String,
+    /// RFC 3339.
+    pub created_at: String,
 }
 
 impl Default for GuardianConfig {
@@ -54,6 +76,7 @@ impl Default for GuardianConfig {
             verification_message: templates::DEFAULT_VERIFICATION.into(),
             policies: Vec::new(),
             twilio: TwilioSettings::default(),
+            webhook: WebhookSettings::default(),
         }
     }
 }

@@ -111,8 +111,9 @@ impl Provider for Unavailable {
 pub fn provider_for(name: &str) -> Box<dyn Provider> {
     match name {
         "auth0" => Box::new(DevProvider),
-        "twilio" => Box::new(Unavailable("twilio")),
-        _ => Box::new(Unavailable("phone-message-hook")),
+        "twilio" => Box::new(super::twilio::TwilioProvider),
+        "phone-message-hook" => Box::new(super::webhook::WebhookProvider),
+        _ => Box::new(super::webhook::WebhookProvider),
     }
 }
 
@@ -121,7 +122,7 @@ pub fn new_job(
     app: &AppState,
     channel: &str,
     provider: &str,
-    payload: &Payload,
+    payload: &impl Serialize,
     user_id: Option<&str>,
     enrollment_id: Option<&str>,
     challenge_id: Option<&str>,
@@ -151,7 +152,8 @@ pub fn new_job(
     })
 }
 
-fn job_context(id: &str) -> String {
+/// The AEAD context a job's payload is sealed under.
+pub fn job_context(id: &str) -> String {
     format!("job/{id}")
 }
 

@@ -3,3 +3,5 @@ pub mod config;
 pub mod delivery;
 pub mod service;
 pub mod templates;
+pub mod twilio;
+pub mod webhook;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::config::GuardianConfig;
 use super::delivery::{self, Payload};
 use super::templates;
+use super::webhook;
 use crate::app::AppState;
 use crate::http::error::OAuthError;
 use crate::http::extract::RequestMeta;
@@ -184,6 +185,7 @@ async fn check_send_limits(
 /// Generate a code, render the message, and commit the challenge and its delivery job together.
 async fn send_code(
     app: &AppState,
+    meta: &RequestMeta,
     session: &MfaSession,
     enrollment: &Enrollment,
     channel: &str,
@@ -217,11 +219,22 @@ async fn send_code(
         expires_at: now.plus(CODE_LIFETIME),
         consumed_at: None,
     };
+    // The custom provider's event needs what only the request knows; it is sealed with the message.
+    let hook = (guardian.provider == webhook::PROVIDER).then(|| webhook::HookContext {
+        action: if enrolling { "enrollment" } else { "second-factor-authentication" }.to_owned(),
+        code: code.expose().to_owned(),
+        client_id: Some(session.client.client_id.clone()),
+        client_name: Some(session.client.spec.name.clone()),
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.clone(),
+        language: Some(locale.to_owned()),
+    });
+    let payload = Payload { to: phone, text, locale: locale.to_owned() };
     let job = delivery::new_job(
         app,
         channel,
         &guardian.provider,
-        &Payload { to: phone, text, locale: locale.to_owned() },
+        &webhook::SealedPayload { payload: &payload, hook: hook.as_ref() },
         Some(&session.user.user_id),
         Some(&enrollment.id),
         Some(&challenge_id),
@@ -319,7 +332,7 @@ pub async fn associate(
     app.store.create_enrollment(&enrollment).await?;
     // The first enrollment also gets a recovery code, shown this once.
     let has_recovery = existing.iter().any(|e| e.kind == "recovery-code" && e.status == "confirmed");
-    let recovery = if has_recovery {
+    let recovery = if has_recovery || !guardian.factor_enabled("recovery-code") {
         None
     } else {
         let code = otp::generate_recovery_code(app.rng.as_ref());
@@ -342,7 +355,7 @@ pub async fn associate(
     };
     check_send_limits(app, meta, &session.user, &session.client, &channel).await?;
     let loc = locale(app, headers).await;
-    let oob_code = send_code(app, &session, &enrollment, &channel, true, &loc).await?;
+    let oob_code = send_code(app, meta, &session, &enrollment, &channel, true, &loc).await?;
     events::record(
         app,
         "gd_start_enroll",
@@ -432,7 +445,7 @@ pub async fn challenge(
     }
     check_send_limits(app, meta, &session.user, &session.client, &channel).await?;
     let loc = locale(app, headers).await;
-    let oob_code = send_code(app, &session, enrollment, &channel, false, &loc).await?;
+    let oob_code = send_code(app, meta, &session, enrollment, &channel, false, &loc).await?;
     events::record(
         app,
         "gd_start_auth",
@@ -581,6 +594,10 @@ pub async fn recovery_grant(
     req: &TokenRequest,
 ) -> Result<Value, OAuthError> {
     let session = grant_session(app, headers, req, GRANT_MFA_RECOVERY).await?;
+    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    if !guardian.factor_enabled("recovery-code") {
+        return Err(err(StatusCode::FORBIDDEN, "unauthorized_client", "The recovery-code factor is not enabled."));
+    }
     let presented = req
         .recovery_code
         .as_deref()
@@ -676,6 +693,14 @@ pub async fn delete_authenticator(
     let (_, bare) = split_authenticator_id(id);
     let e = app.store.get_enrollment(bare).await?;
     match e {
+        // An mfa_token proves only the password. Removing a confirmed factor with it would let whoever knows the
+        // password swap in their own phone, so only pending (never confirmed) authenticators can go this way;
+        // confirmed ones are removed through the Management API.
+        Some(e) if e.user_id == session.user.user_id && e.status == "confirmed" => Err(err(
+            StatusCode::FORBIDDEN,
+            "access_denied",
+            "A confirmed authenticator cannot be removed with an mfa_token; use the Management API.",
+        )),
         Some(e) if e.user_id == session.user.user_id => {
             app.store.delete_enrollment(&e.id).await?;
             events::record(

@@ -48,6 +48,19 @@ fn missing(prop: &str) -> ApiError {
     ApiError::bad_request(format!("Payload validation error: 'Missing required property: {prop}'."))
 }
 
+/// Voice calls through Twilio need a From number (a Messaging Service sends SMS only): a configuration with
+/// Twilio selected, voice on and no `from` is refused, whichever of the three settings is being changed.
+pub fn check_voice_from(cfg: &GuardianConfig) -> Result<(), ApiError> {
+    let no_from = cfg.twilio.from.as_deref().is_none_or(|f| f.trim().is_empty());
+    if cfg.provider == "twilio" && cfg.channel_enabled("voice") && no_from {
+        return Err(ApiError::bad_request(
+            "Voice requires a From number (the Twilio provider's `from`), even when SMS uses a Messaging Service; \
+             set `from` with PUT /api/v2/guardian/factors/phone/providers/twilio or turn voice off in the message types.",
+        ));
+    }
+    Ok(())
+}
+
 async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
     GuardianConfig::load(app).await.map_err(ApiError::internal)
 }
@@ -160,6 +173,7 @@ async fn set_message_types(
     let types = normalize_message_types(&b.message_types.ok_or_else(|| missing("message_types"))?)?;
     let mut cfg = load(&app).await?;
     cfg.message_types = types.clone();
+    check_voice_from(&cfg)?;
     save(&app, &cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"message_types": types})).await;
     Ok(Json(json!({"message_types": types})))
@@ -199,6 +213,7 @@ async fn set_provider(
     let provider = check_provider(b.provider)?;
     let mut cfg = load(&app).await?;
     cfg.provider = provider.clone();
+    check_voice_from(&cfg)?;
     save(&app, &cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"provider": provider})).await;
     Ok(Json(json!({"provider": provider})))
@@ -308,6 +323,7 @@ async fn set_twilio(
             *slot = v;
         }
     }
+    check_voice_from(&cfg)?;
     match b.auth_token {
         Some(Some(token)) => {
             let sealed = app

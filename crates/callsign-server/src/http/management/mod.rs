@@ -5,6 +5,7 @@ mod enrollments;
 mod grants;
 mod guardian;
 mod logs;
+mod phone_hook;
 pub mod tenant;
 pub mod users;
 
@@ -33,6 +34,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(logs::routes())
         .merge(tenant::routes())
         .merge(guardian::routes())
+        .merge(phone_hook::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })

@@ -1,0 +1,496 @@
+//! The Twilio provider (reference providers.md §1): SMS through `Messages.json`, voice through `Calls.json` with
+//! inline TwiML, both form-encoded with HTTP Basic auth (`AccountSid:AuthToken`), and delivery receipts through a
+//! `StatusCallback` that Twilio signs with `X-Twilio-Signature` (verified in `http::callbacks`).
+//!
+//! Errors: 5xx, HTTP 429 / code 20429 and network failures are retried; every other refusal (21211 invalid
+//! number, 21408 / 21215 / 13227 / 32205 geo permissions, 21606 bad `From`, 21219 unverified trial number, 20003
+//! authentication, other 4xx) is final. The failure event carries `provider_error: {code, message, status}`.
+//! The auth token never appears in a log line, an error or an answer.
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha1::Sha1;
+use zeroize::Zeroizing;
+
+use super::config::{self, GuardianConfig};
+use super::delivery::{Outbound, Provider, SendError};
+use crate::app::AppState;
+
+pub const PROVIDER: &str = "twilio";
+/// Twilio's limit on inline TwiML.
+pub const MAX_TWIML: usize = 4000;
+/// How much of an error body is read.
+const ERROR_BODY_BYTES: usize = 4096;
+
+/// The callback path for a job, below the public URL (no leading slash).
+pub fn callback_path(job_id: &str) -> String {
+    format!("callbacks/twilio/status/{job_id}")
+}
+
+/// The full callback URL Twilio is given for a job (and signs).
+pub fn callback_url(app: &AppState, job_id: &str) -> String {
+    format!("{}{}", app.config.public_url, callback_path(job_id))
+}
+
+// --- X-Twilio-Signature -----------------------------------------------------------------------------------------
+
+/// `base64(HMAC-SHA1(auth_token, url + concat(sorted keys → key + value)))`; repeated keys contribute each
+/// distinct value once, values sorted (as twilio-python's `RequestValidator`).
+pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (k, v) in params {
+        sorted.entry(k.as_str()).or_default().insert(v.as_str());
+    }
+    // HMAC accepts keys of any length, so this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(url.as_bytes());
+    for (k, values) in sorted {
+        for v in values {
+            mac.update(k.as_bytes());
+            mac.update(v.as_bytes());
+        }
+    }
+    B64.encode(mac.finalize().into_bytes())
+}
+
+/// The URL as given and with its scheme's default port added (or removed, when written out): Twilio may sign
+/// either form.
+fn port_variants(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_owned()];
+    let default = if url.starts_with("https://") {
+        ":443"
+    } else if url.starts_with("http://") {
+        ":80"
+    } else {
+        return out;
+    };
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return out;
+    };
+    let rest = &url[start..];
+    let end = start + rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &url[start..end];
+    let other = match authority.strip_suffix(default) {
+        Some(bare) => bare.to_owned(),
+        // Another explicit port (or an IPv6 literal's colon after `]`): only the text as given.
+        None if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) => {
+            return out;
+        }
+        None => format!("{authority}{default}"),
+    };
+    out.push(format!("{}{other}{}", &url[..start], &url[end..]));
+    out
+}
+
+/// Whether `given` is a valid signature of the request for `auth_token` (constant-time comparison, URL tried
+/// with and without its default port).
+pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], given: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let mut ok = false;
+    for u in port_variants(url) {
+        let expected = signature(auth_token, &u, params);
+        ok |= bool::from(expected.as_bytes().ct_eq(given.trim().as_bytes()));
+    }
+    ok
+}
+
+/// The stored auth token, when one is set and can be opened.
+pub async fn auth_token(app: &AppState) -> Result<Option<Zeroizing<String>>, String> {
+    let Some(secret) = app
+        .store
+        .get_secret(config::TWILIO_TOKEN_SECRET)
+        .await
+        .map_err(|e| format!("the store is unavailable: {e}"))?
+    else {
+        return Ok(None);
+    };
+    let plain = app
+        .keyring
+        .open(config::TWILIO_TOKEN_SECRET, &secret.sealed)
+        .map_err(|e| format!("the stored Twilio auth token cannot be opened: {e}"))?;
+    let token =
+        String::from_utf8(plain.to_vec()).map_err(|_| "the stored Twilio auth token is not UTF-8".to_owned())?;
+    Ok(Some(Zeroizing::new(token)))
+}
+
+// --- voice ------------------------------------------------------------------------------------------------------
+
+/// `<Say>` languages Twilio supports that Callsign passes through as given (case-normalised).
+const SAY_LANGUAGES: &[&str] = &[
+    "ar-AE", "ca-ES", "cy-GB", "da-DK", "de-AT", "de-DE", "en-AU", "en-CA", "en-GB", "en-IE", "en-IN", "en-NZ",
+    "en-US", "en-ZA", "es-ES", "es-MX", "es-US", "fi-FI", "fr-CA", "fr-FR", "hi-IN", "is-IS", "it-IT", "ja-JP",
+    "ko-KR", "nb-NO", "nl-BE", "nl-NL", "pl-PL", "pt-BR", "pt-PT", "ro-RO", "ru-RU", "sv-SE", "tr-TR", "zh-CN",
+    "zh-HK", "zh-TW",
+];
+
+/// The Twilio `<Say>` language for a message locale (`fr`, `fr-CA`, `pt_BR`…); `en-US` when there is no match.
+pub fn say_language(locale: &str) -> &'static str {
+    let locale = locale.trim().replace('_', "-");
+    let mut parts = locale.split('-');
+    let lang = parts.next().unwrap_or_default().to_ascii_lowercase();
+    if let Some(region) = parts.next() {
+        let tag = format!("{lang}-{}", region.to_ascii_uppercase());
+        if let Some(l) = SAY_LANGUAGES.iter().find(|l| **l == tag) {
+            return l;
+        }
+    }
+    match lang.as_str() {
+        "ar" => "ar-AE",
+        "ca" => "ca-ES",
+        "cy" => "cy-GB",
+        "da" => "da-DK",
+        "de" => "de-DE",
+        "es" => "es-ES",
+        "fi" => "fi-FI",
+        "fr" => "fr-FR",
+        "hi" => "hi-IN",
+        "is" => "is-IS",
+        "it" => "it-IT",
+        "ja" => "ja-JP",
+        "ko" => "ko-KR",
+        "nb" | "no" | "nn" => "nb-NO",
+        "nl" => "nl-NL",
+        "pl" => "pl-PL",
+        "pt" => "pt-BR",
+        "ro" => "ro-RO",
+        "ru" => "ru-RU",
+        "sv" => "sv-SE",
+        "tr" => "tr-TR",
+        "zh" => "zh-CN",
+        _ => "en-US",
+    }
+}
+
+/// Escape text for XML content and attribute values.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 does not allow; a rendered template should not have them.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The inline TwiML of a voice message: the text said twice, with a pause between.
+pub fn twiml(text: &str, locale: &str) -> String {
+    let lang = say_language(locale);
+    let say = format!(r#"<Say language="{lang}">{}</Say>"#, xml_escape(text));
+    format!(r#"<Response>{say}<Pause length="1"/>{say}</Response>"#)
+}
+
+// --- errors -----------------------------------------------------------------------------------------------------
+
+/// What a Twilio error code means, for the operator reading the failure event.
+pub fn code_hint(code: i64) -> Option<&'static str> {
+    Some(match code {
+        21211 => "the To number is not a valid phone number",
+        21408 => "SMS to this region is not enabled in the Twilio geo permissions",
+        21215 | 13227 | 32205 => "calls to this region are not enabled in the Twilio voice geo permissions",
+        21606 => "the From number is not a message-capable number of this Twilio account",
+        21219 => "a trial account can only send to verified numbers",
+        20003 => "Twilio refused the account SID / auth token (or the account is suspended)",
+        10001 => "the Twilio account is not active",
+        20429 => "Twilio's rate limit was hit",
+        30001 => "the message queue overflowed at Twilio",
+        30002 => "the Twilio account is suspended",
+        30003 => "the handset is unreachable",
+        30005 => "the number is unknown or no longer exists",
+        30006 => "the number is a landline or unreachable carrier",
+        30007 => "the carrier filtered the message",
+        30008 => "unknown delivery error",
+        _ => return None,
+    })
+}
+
+/// Retried: server errors, rate limits (HTTP 429 or code 20429). Everything else Twilio refuses is final.
+pub fn is_retryable(http_status: u16, code: Option<i64>) -> bool {
+    http_status >= 500 || http_status == 429 || code == Some(20429)
+}
+
+/// `{code, message, status}` from a Twilio error body, legacy (`{code,message,more_info,status}`) or RFC 9457
+/// (`{type,title,status,code,detail}`). Missing members are null; `status` falls back to the HTTP status.
+pub fn parse_error(http_status: u16, body: &str) -> Value {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let code = match &v["code"] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    let message = ["message", "detail", "title"]
+        .iter()
+        .find_map(|k| v[*k].as_str().filter(|s| !s.is_empty()))
+        .map(str::to_owned)
+        .or_else(|| {
+            let t = body.trim();
+            (!t.is_empty() && v.is_null()).then(|| t.chars().take(200).collect())
+        });
+    let status = v["status"].as_u64().unwrap_or(u64::from(http_status));
+    json!({"code": code, "message": message, "status": status})
+}
+
+// --- the provider -----------------------------------------------------------------------------------------------
+
+/// `twilio`: SMS via `Messages.json`, voice via `Calls.json`.
+pub struct TwilioProvider;
+
+struct Creds {
+    sid: String,
+    token: Zeroizing<String>,
+    from: Option<String>,
+    messaging_service_sid: Option<String>,
+}
+
+fn nonempty(v: &Option<String>) -> Option<String> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+async fn creds(app: &AppState, channel: &str) -> Result<Creds, SendError> {
+    let cfg = GuardianConfig::load(app).await.map_err(|e| SendError {
+        retryable: true,
+        message: format!("cannot read the Guardian configuration: {e}"),
+        details: Value::Null,
+    })?;
+    let t = &cfg.twilio;
+    let sid = nonempty(&t.sid);
+    let token = if t.auth_token_set {
+        auth_token(app).await.map_err(|e| SendError { retryable: true, message: e, details: Value::Null })?
+    } else {
+        None
+    };
+    let from = nonempty(&t.from);
+    let mss = nonempty(&t.messaging_service_sid);
+    let mut missing = Vec::new();
+    if sid.is_none() {
+        missing.push("sid");
+    }
+    if token.is_none() {
+        missing.push("auth_token");
+    }
+    if channel == "voice" && from.is_none() {
+        missing.push("from (voice calls need a From number even when SMS uses a Messaging Service)");
+    } else if channel != "voice" && from.is_none() && mss.is_none() {
+        missing.push("from or messaging_service_sid");
+    }
+    if !missing.is_empty() {
+        return Err(SendError::fatal(format!(
+            "the Twilio provider is not fully configured: missing {}; set it with PUT /api/v2/guardian/factors/phone/providers/twilio",
+            missing.join(", ")
+        )));
+    }
+    let (Some(sid), Some(token)) = (sid, token) else {
+        return Err(SendError::fatal("the Twilio provider is not fully configured"));
+    };
+    if !sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(SendError::fatal("the Twilio account SID is not valid (expected AC followed by 32 hex digits)"));
+    }
+    Ok(Creds { sid, token, from, messaging_service_sid: mss })
+}
+
+/// The first [`ERROR_BODY_BYTES`] bytes of a response body, as text.
+async fn body_head(mut resp: reqwest::Response) -> String {
+    let mut buf: Vec<u8> = Vec::new();
+    while buf.len() < ERROR_BODY_BYTES {
+        match resp.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    buf.truncate(ERROR_BODY_BYTES);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[async_trait]
+impl Provider for TwilioProvider {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    async fn send(&self, app: &AppState, msg: &Outbound<'_>) -> Result<Value, SendError> {
+        let c = creds(app, msg.channel).await?;
+        let callback = callback_url(app, msg.job_id);
+        let voice = msg.channel == "voice";
+        let mut form: Vec<(&str, String)> = vec![("To", msg.to.to_owned())];
+        let resource = if voice {
+            let twiml = twiml(msg.text, msg.locale);
+            if twiml.chars().count() > MAX_TWIML {
+                return Err(SendError::fatal(format!(
+                    "the voice message is too long for Twilio ({} characters of TwiML, at most {MAX_TWIML}); shorten the template",
+                    twiml.chars().count()
+                )));
+            }
+            form.push(("From", c.from.clone().unwrap_or_default()));
+            form.push(("Twiml", twiml));
+            "Calls.json"
+        } else {
+            match &c.messaging_service_sid {
+                Some(mg) => form.push(("MessagingServiceSid", mg.clone())),
+                None => form.push(("From", c.from.clone().unwrap_or_default())),
+            }
+            form.push(("Body", msg.text.to_owned()));
+            "Messages.json"
+        };
+        form.push(("StatusCallback", callback));
+        let url = format!("{}/2010-04-01/Accounts/{}/{resource}", app.config.twilio_base_url, c.sid);
+        let resp = app
+            .http
+            .post(&url)
+            .basic_auth(&c.sid, Some(c.token.as_str()))
+            .header("accept", "application/json")
+            .form(&form)
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "request failed"
+                };
+                let e = e.without_url();
+                return Err(SendError {
+                    retryable: true,
+                    message: format!("Twilio {kind}: {e}"),
+                    details: json!({"code": null, "message": format!("Twilio {kind}"), "status": null}),
+                });
+            }
+        };
+        let status = resp.status();
+        if status.is_success() {
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            let out = json!({"sid": body["sid"], "status": body["status"]});
+            return Ok(out);
+        }
+        let details = parse_error(status.as_u16(), &body_head(resp).await);
+        let code = details["code"].as_i64();
+        let what = if voice { "call" } else { "message" };
+        let mut message = format!("Twilio refused the {what} (HTTP {})", status.as_u16());
+        if let Some(code) = code {
+            message.push_str(&format!(", code {code}"));
+        }
+        if let Some(m) = details["message"].as_str() {
+            message.push_str(&format!(": {m}"));
+        }
+        if let Some(h) = code.and_then(code_hint) {
+            message.push_str(&format!(" ({h})"));
+        }
+        Err(SendError { retryable: is_retryable(status.as_u16(), code), message, details })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn twilio_signature_test_vector() {
+        // providers.md §1 (twilio-python's request validator tests).
+        let params = p(&[
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ]);
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        assert_eq!(signature("12345", url, &params), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        // Order of the posted params does not matter; the token, the URL and the values do.
+        let mut shuffled = params.clone();
+        shuffled.reverse();
+        assert!(verify("12345", url, &shuffled, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!verify("12346", url, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!verify(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        assert!(!verify("12345", url, &params, ""));
+        // With the default port written out, the same signature is accepted (and the reverse).
+        assert!(verify(
+            "12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        let with_port = signature("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &params);
+        assert!(verify("12345", url, &params, &with_port));
+    }
+
+    #[test]
+    fn repeated_keys_are_sorted_and_deduplicated() {
+        let a = signature("t", "https://x.test/", &p(&[("E", "b"), ("E", "a"), ("E", "b")]));
+        let b = signature("t", "https://x.test/", &p(&[("E", "a"), ("E", "b")]));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn say_languages() {
+        assert_eq!(say_language("en"), "en-US");
+        assert_eq!(say_language("fr"), "fr-FR");
+        assert_eq!(say_language("fr-CA"), "fr-CA");
+        assert_eq!(say_language("de"), "de-DE");
+        assert_eq!(say_language("es"), "es-ES");
+        assert_eq!(say_language("pt"), "pt-BR");
+        assert_eq!(say_language("pt_pt"), "pt-PT");
+        assert_eq!(say_language("it"), "it-IT");
+        assert_eq!(say_language("ja"), "ja-JP");
+        assert_eq!(say_language("en-GB"), "en-GB");
+        assert_eq!(say_language("xx"), "en-US");
+        assert_eq!(say_language(""), "en-US");
+    }
+
+    #[test]
+    fn twiml_says_the_text_twice_escaped() {
+        let t = twiml("Code <1.2> & \"you\"", "fr");
+        assert_eq!(
+            t,
+            r#"<Response><Say language="fr-FR">Code &lt;1.2&gt; &amp; &quot;you&quot;</Say><Pause length="1"/><Say language="fr-FR">Code &lt;1.2&gt; &amp; &quot;you&quot;</Say></Response>"#
+        );
+    }
+
+    #[test]
+    fn errors_are_parsed_and_classified() {
+        let legacy = r#"{"code":21211,"message":"The 'To' number is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}"#;
+        assert_eq!(
+            parse_error(400, legacy),
+            json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400})
+        );
+        let rfc = r#"{"type":"https://www.twilio.com/docs/errors/20429","title":"Too Many Requests","status":429,"code":20429,"detail":"Too many requests"}"#;
+        assert_eq!(parse_error(429, rfc), json!({"code": 20429, "message": "Too many requests", "status": 429}));
+        assert_eq!(parse_error(502, "Bad Gateway"), json!({"code": null, "message": "Bad Gateway", "status": 502}));
+        assert_eq!(parse_error(500, ""), json!({"code": null, "message": null, "status": 500}));
+
+        assert!(is_retryable(500, None));
+        assert!(is_retryable(503, Some(20500)));
+        assert!(is_retryable(429, None));
+        assert!(is_retryable(400, Some(20429)));
+        for code in [21211, 21408, 21215, 13227, 32205, 21606, 21219] {
+            assert!(!is_retryable(400, Some(code)), "{code}");
+        }
+        assert!(!is_retryable(401, Some(20003)));
+        assert!(!is_retryable(404, None));
+        assert!(code_hint(21211).is_some());
+    }
+}
