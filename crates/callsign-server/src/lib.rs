@@ -10,6 +10,7 @@ pub mod keys;
 pub mod metrics;
 pub mod mfa;
 pub mod tls;
+pub mod web;
 
 /// Start-up and command errors, where the message is what matters.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -167,4 +167,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_ticket(&self, ticket: &EnrollmentTicket) -> StoreResult<()>;
     /// Mark used and return it, only if it exists, is unused and `expires_at > at`.
     async fn consume_ticket(&self, ticket_hash: &str, at: Timestamp) -> StoreResult<Option<EnrollmentTicket>>;
+
+    // --- transients: short-lived server-side records (browser sessions, login transactions, authorization codes,
+    // one-time links), keyed by `(kind, key)` where `key` is normally a hash of a random token ---
+    /// Insert or replace.
+    async fn put_transient(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &serde_json::Value,
+        expires_at: Timestamp,
+    ) -> StoreResult<()>;
+    /// The value, only if it exists and `expires_at > at`.
+    async fn get_transient(&self, kind: &str, key: &str, at: Timestamp) -> StoreResult<Option<serde_json::Value>>;
+    /// Delete and return the value, only if it exists and has not expired: exactly one of racing callers gets it.
+    async fn take_transient(&self, kind: &str, key: &str, at: Timestamp) -> StoreResult<Option<serde_json::Value>>;
+    async fn delete_transient(&self, kind: &str, key: &str) -> StoreResult<()>;
+    /// Delete every record with `expires_at <= at`; returns how many.
+    async fn purge_transients(&self, at: Timestamp) -> StoreResult<u64>;
 }

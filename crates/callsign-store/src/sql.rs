@@ -298,6 +298,22 @@ pub const TICKET_CONSUME: &str = "UPDATE enrollment_tickets SET used_at = $2 \
      WHERE ticket_hash = $1 AND used_at IS NULL AND expires_at > $2 \
      RETURNING ticket_hash, user_id, created_at, expires_at, used_at";
 
+// --- transients ---
+
+/// `$1` kind, `$2` key, `$3` value (JSON text), `$4` expires_at.
+pub const TRANSIENT_PUT: &str = "INSERT INTO transients (kind, key, value, expires_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+pub const TRANSIENT_GET: &str = "SELECT value FROM transients WHERE kind = $1 AND key = $2 AND expires_at > $3";
+pub const TRANSIENT_TAKE: &str =
+    "DELETE FROM transients WHERE kind = $1 AND key = $2 AND expires_at > $3 RETURNING value";
+pub const TRANSIENT_DELETE: &str = "DELETE FROM transients WHERE kind = $1 AND key = $2";
+pub const TRANSIENT_PURGE: &str = "DELETE FROM transients WHERE expires_at <= $1";
+
+/// A stored transient value back to JSON (it was written by [`TRANSIENT_PUT`] from valid JSON).
+pub fn transient_value(text: String) -> crate::StoreResult<serde_json::Value> {
+    serde_json::from_str(&text).map_err(|e| crate::StoreError::Other(format!("corrupt transient value: {e}")))
+}
+
 // --- row shapes, in the column order of the statements above ---
 
 /// `name, key_id, nonce, ciphertext, updated_at`
@@ -1603,6 +1619,77 @@ macro_rules! impl_sqlx_store {
                     .await
                     .map_err($map_error)?;
                 Ok(row.map($crate::sql::ticket_from_row))
+            }
+
+            // --- transients ---
+
+            async fn put_transient(
+                &self,
+                kind: &str,
+                key: &str,
+                value: &::serde_json::Value,
+                expires_at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::TRANSIENT_PUT)
+                    .bind(kind)
+                    .bind(key)
+                    .bind(value.to_string())
+                    .bind(expires_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_transient(
+                &self,
+                kind: &str,
+                key: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<Option<::serde_json::Value>> {
+                let row: Option<(String,)> = ::sqlx::query_as($crate::sql::TRANSIENT_GET)
+                    .bind(kind)
+                    .bind(key)
+                    .bind(at.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map(|(v,)| $crate::sql::transient_value(v)).transpose()
+            }
+
+            async fn take_transient(
+                &self,
+                kind: &str,
+                key: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<Option<::serde_json::Value>> {
+                let row: Option<(String,)> = ::sqlx::query_as($crate::sql::TRANSIENT_TAKE)
+                    .bind(kind)
+                    .bind(key)
+                    .bind(at.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map(|(v,)| $crate::sql::transient_value(v)).transpose()
+            }
+
+            async fn delete_transient(&self, kind: &str, key: &str) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::TRANSIENT_DELETE)
+                    .bind(kind)
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn purge_transients(&self, at: $crate::sql::Timestamp) -> $crate::StoreResult<u64> {
+                let r = ::sqlx::query($crate::sql::TRANSIENT_PURGE)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(r.rows_affected())
             }
         }
     };

@@ -1316,3 +1316,39 @@ pub async fn tickets_consume_once_and_not_after_expiry(store: &dyn Store) {
     let wins = join_all(racers).await.into_iter().filter(|r| r.as_ref().expect("consume").is_some()).count();
     assert_eq!(wins, 1);
 }
+
+pub async fn transients_put_get_take_and_expire(store: &dyn Store) {
+    let v = json!({"user_id": "auth0|u1", "nested": {"n": 1}});
+    store.put_transient("session", "k1", &v, ts(10_000)).await.expect("put");
+    assert_eq!(store.get_transient("session", "k1", ts(5_000)).await.expect("get"), Some(v.clone()));
+    // Kinds are separate namespaces.
+    assert_eq!(store.get_transient("code", "k1", ts(5_000)).await.expect("other kind"), None);
+    // Expiry is exclusive and applies to reads and takes alike.
+    assert_eq!(store.get_transient("session", "k1", ts(10_000)).await.expect("at expiry"), None);
+    assert_eq!(store.take_transient("session", "k1", ts(10_000)).await.expect("take at expiry"), None);
+    // Replacing updates value and expiry.
+    let v2 = json!({"step": 2});
+    store.put_transient("session", "k1", &v2, ts(20_000)).await.expect("replace");
+    assert_eq!(store.get_transient("session", "k1", ts(15_000)).await.expect("get replaced"), Some(v2.clone()));
+    assert_eq!(store.take_transient("session", "k1", ts(15_000)).await.expect("take"), Some(v2));
+    assert_eq!(store.take_transient("session", "k1", ts(15_000)).await.expect("take again"), None);
+    assert_eq!(store.get_transient("session", "k1", ts(15_000)).await.expect("gone"), None);
+
+    store.put_transient("session", "k2", &v, ts(30_000)).await.expect("put k2");
+    store.delete_transient("session", "k2").await.expect("delete");
+    store.delete_transient("session", "ghost").await.expect("delete unknown is fine");
+    assert_eq!(store.get_transient("session", "k2", ts(1)).await.expect("deleted"), None);
+
+    store.put_transient("a", "old", &v, ts(1_000)).await.expect("put old");
+    store.put_transient("a", "new", &v, ts(9_000)).await.expect("put new");
+    assert_eq!(store.purge_transients(ts(1_000)).await.expect("purge"), 1);
+    assert_eq!(store.get_transient("a", "new", ts(2_000)).await.expect("survivor"), Some(v));
+}
+
+pub async fn transients_take_once_under_races(store: &dyn Store) {
+    store.put_transient("code", "c1", &json!({"x": 1}), ts(10_000)).await.expect("put");
+    let racers: Vec<Task<'_, StoreResult<Option<serde_json::Value>>>> =
+        (0..8).map(|i| Box::pin(store.take_transient("code", "c1", ts(1_000 + i))) as Task<'_, _>).collect();
+    let wins = join_all(racers).await.into_iter().filter(|r| r.as_ref().expect("take").is_some()).count();
+    assert_eq!(wins, 1);
+}

@@ -102,6 +102,8 @@ macro_rules! conformance_suite {
             buckets_concurrent_takes_never_over_grant,
             dev_messages_newest_first_filtered_and_counted,
             tickets_consume_once_and_not_after_expiry,
+            transients_put_get_take_and_expire,
+            transients_take_once_under_races,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -1,0 +1,68 @@
+//! Shared machinery of the browser surfaces (Universal Login, the operator dashboard): server-side sessions held
+//! by an opaque cookie, CSRF tokens bound to the session, security headers, language negotiation, the page layout
+//! and static assets. Pages are server-rendered with `maud` (escaping by default) and work without JavaScript.
+pub mod cookies;
+pub mod csrf;
+pub mod i18n;
+pub mod layout;
+pub mod session;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+
+/// The Content-Security-Policy of every page: nothing inline, nothing from elsewhere, never framed. `form-action`
+/// is left out on purpose: browsers apply it to the redirect that follows a form post, and the login forms end in
+/// a redirect to the application's callback.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Security headers for HTML responses (`Cache-Control: no-store` too: pages carry CSRF tokens and personal data).
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+    };
+    set(h, "content-security-policy", CSP);
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "cross-origin-opener-policy", "same-origin");
+    if !h.contains_key(CACHE_CONTROL) {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+const APP_CSS: &str = include_str!("static/app.css");
+const APP_JS: &str = include_str!("static/app.js");
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `/static/app.css` and `/static/app.js`, compiled into the binary.
+pub fn static_routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/app.css", get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }))
+        .route("/static/app.js", get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }))
+}
+
+/// Whether cookies must carry `Secure` (the public URL is https).
+pub fn secure_cookies(app: &AppState) -> bool {
+    app.config.public_url.starts_with("https://")
+}
