@@ -14,6 +14,7 @@ test('enroll a phone by SMS and log in with the code', async () => {
   const { data: tok } = await admin.oauth.clientCredentialsGrant({ audience: `${base}/api/v2/` });
   const mgmt = new ManagementClient({ domain, token: tok.access_token });
   await mgmt.guardian.updateFactor({ name: 'sms' }, { enabled: true });
+  await mgmt.guardian.updateFactor({ name: 'recovery-code' }, { enabled: true });
   await mgmt.guardian.updatePhoneFactorMessageTypes({ message_types: ['sms', 'voice'] });
   await mgmt.guardian.updatePolicies(['all-applications']);
   const { data: templates } = await mgmt.guardian.getPhoneFactorTemplates();

@@ -27,6 +27,7 @@ def env():
     mgmt = Auth0(DOMAIN, token)
     rest = RestClient(jwt=token)
     mgmt.guardian.update_factor("sms", {"enabled": True})
+    mgmt.guardian.update_factor("recovery-code", {"enabled": True})
     rest.put(f"{AUDIENCE}guardian/factors/phone/message-types", data={"message_types": ["sms", "voice"]})
     rest.put(f"{AUDIENCE}guardian/policies", data=["all-applications"])
     assert any(f["name"] == "sms" and f["enabled"] for f in mgmt.guardian.all_factors())
