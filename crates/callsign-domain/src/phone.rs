@@ -104,6 +104,31 @@ impl PhoneNumber {
         Ok(Self { e164: parsed.format().mode(Mode::E164).to_string(), country, kind })
     }
 
+    /// Parse a number as typed by a person who picked `region` (ISO 3166 alpha-2) in a country list: national
+    /// format (`06 12 34 56 78` with `FR`) or, when it starts with `+` or `00`, international format as [`parse`].
+    ///
+    /// [`parse`]: PhoneNumber::parse
+    pub fn parse_in(raw: &str, region: &str) -> Result<Self, PhoneError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(PhoneError::Missing);
+        }
+        if s.starts_with('+') || s.starts_with("00") {
+            return Self::parse(s);
+        }
+        let Some(cc) = calling_code(region) else { return Err(PhoneError::Unparseable(raw.to_owned())) };
+        if s.len() > 32 || !s.chars().all(|c| c.is_ascii_digit() || " .-()".contains(c)) {
+            return Err(PhoneError::Unparseable(raw.to_owned()));
+        }
+        let id: phonenumber::country::Id =
+            region.to_ascii_uppercase().parse().map_err(|_| PhoneError::Unparseable(raw.to_owned()))?;
+        let parsed = phonenumber::parse(Some(id), s).map_err(|_| PhoneError::Unparseable(raw.to_owned()))?;
+        if parsed.code().value() != cc {
+            return Err(PhoneError::Invalid(raw.to_owned()));
+        }
+        Self::parse(&parsed.format().mode(Mode::E164).to_string())
+    }
+
     pub fn e164(&self) -> &str {
         &self.e164
     }
@@ -118,6 +143,15 @@ impl PhoneNumber {
     pub fn masked(&self) -> String {
         mask(&self.e164)
     }
+}
+
+/// The international calling code of a region (ISO 3166 alpha-2: `FR` → 33), if the numbering plan knows it.
+pub fn calling_code(region: &str) -> Option<u16> {
+    let r = region.to_ascii_uppercase();
+    if r.len() != 2 {
+        return None;
+    }
+    DATABASE.by_id(r.as_str()).map(|m| m.country_code())
 }
 
 /// `X` for every character of `s` but the last four.
@@ -149,6 +183,22 @@ mod tests {
         assert!(matches!(PhoneNumber::parse("+1 415 abc"), Err(PhoneError::Unparseable(_))));
         assert!(matches!(PhoneNumber::parse("+44 20 7183"), Err(PhoneError::Invalid(_))));
         assert!(PhoneNumber::parse("+999 123456").is_err());
+    }
+
+    #[test]
+    fn national_numbers_parse_with_the_picked_region() {
+        assert_eq!(calling_code("FR"), Some(33));
+        assert_eq!(calling_code("us"), Some(1));
+        assert_eq!(calling_code("ZZ"), None);
+        assert_eq!(calling_code("001"), None);
+        assert_eq!(PhoneNumber::parse_in("06 12 34 56 78", "FR").unwrap().e164(), "+33612345678");
+        assert_eq!(PhoneNumber::parse_in("(415) 555-2671", "US").unwrap().e164(), "+14155552671");
+        // An international number wins over the picked region.
+        assert_eq!(PhoneNumber::parse_in("+44 7911 123456", "FR").unwrap().e164(), "+447911123456");
+        assert_eq!(PhoneNumber::parse_in(" ", "FR"), Err(PhoneError::Missing));
+        assert!(PhoneNumber::parse_in("0612", "FR").is_err());
+        assert!(PhoneNumber::parse_in("06 12 34 56 78", "XX").is_err());
+        assert!(PhoneNumber::parse_in("abc", "FR").is_err());
     }
 
     #[test]

@@ -3,10 +3,12 @@
 
 pub mod app;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod http;
 pub mod identity;
 pub mod keys;
+pub mod login;
 pub mod metrics;
 pub mod mfa;
 pub mod tls;

@@ -62,6 +62,8 @@ enum Admin {
     RotateSigningKey,
     /// Add a new encryption key to the data-directory key file and re-encrypt every stored secret under it.
     RotateEncryptionKey,
+    /// Print a one-time link (valid 24 hours) that creates a dashboard operator, or makes an existing user one.
+    DashboardLink,
 }
 
 fn init_logging(config: &Config) {
@@ -102,7 +104,10 @@ async fn shutdown_signal() {
 async fn start(config: Config) -> BoxResult<AppState> {
     let (app, report) = AppState::start(config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     if let Some(p) = report.bootstrap_file {
-        eprintln!("Bootstrap Management API credentials written to {}", p.display());
+        eprintln!(
+            "Bootstrap Management API credentials and a one-time dashboard setup link written to {}",
+            p.display()
+        );
     }
     Ok(app)
 }
@@ -192,6 +197,13 @@ async fn run(cli: Cli) -> BoxResult<()> {
                 }
                 None => print!("{json}"),
             }
+            Ok(())
+        }
+        Command::Admin(Admin::DashboardLink) => {
+            let app = start(config).await?;
+            let url = callsign_server::dashboard::auth::create_setup_link(&app).await?;
+            eprintln!("one-time dashboard setup link (valid 24 hours, single use):");
+            println!("{url}");
             Ok(())
         }
         Command::Admin(Admin::RotateSigningKey) => {

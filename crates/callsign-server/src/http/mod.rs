@@ -27,6 +27,8 @@ pub fn router(app: AppState) -> Router {
         .route("/oauth/token", post(oauth::token))
         .merge(mfa::routes())
         .merge(callbacks::routes())
+        .merge(crate::login::routes())
+        .merge(crate::dashboard::routes())
         .merge(crate::web::static_routes())
         .nest("/api/v2", management::router(app.clone()))
         .route_layer(axum::middleware::from_fn_with_state(app.metrics.clone(), crate::metrics::track))

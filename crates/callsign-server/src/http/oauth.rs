@@ -1,4 +1,5 @@
-//! `POST /oauth/token`: client credentials and the password grants. JSON or form bodies; client authentication by
+//! `POST /oauth/token`: client credentials, the password grants, and (through `crate::login::token`) the
+//! authorization code and refresh token grants. JSON or form bodies; client authentication by
 //! `client_secret_post` or `client_secret_basic`.
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -36,6 +37,10 @@ pub struct TokenRequest {
     pub binding_code: Option<String>,
     pub recovery_code: Option<String>,
     pub otp: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
 /// The token request body, JSON or form.
@@ -134,6 +139,8 @@ pub async fn token(
         Some(crate::mfa::service::GRANT_MFA_RECOVERY) => {
             crate::mfa::service::recovery_grant(&app, &meta, &headers, &req).await
         }
+        Some("authorization_code") => crate::login::token::authorization_code(&app, &meta, &headers, &req).await,
+        Some("refresh_token") => crate::login::token::refresh_token(&app, &meta, &headers, &req).await,
         Some(crate::mfa::service::GRANT_MFA_OTP) => Err(OAuthError::new(
             StatusCode::FORBIDDEN,
             "unauthorized_client",
@@ -241,6 +248,89 @@ fn wrong_credentials() -> OAuthError {
     OAuthError::new(StatusCode::FORBIDDEN, "invalid_grant", "Wrong email or password.")
 }
 
+/// Why a username and password did not log in.
+#[derive(Debug)]
+pub enum LoginFailure {
+    /// Unknown user or wrong password (the caller cannot tell which; both cost one argon2 verification).
+    WrongCredentials,
+    Blocked,
+    Internal(OAuthError),
+}
+
+impl From<LoginFailure> for OAuthError {
+    fn from(f: LoginFailure) -> OAuthError {
+        match f {
+            LoginFailure::WrongCredentials => wrong_credentials(),
+            LoginFailure::Blocked => OAuthError::new(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked"),
+            LoginFailure::Internal(e) => e,
+        }
+    }
+}
+
+/// Check a database user's email and password for `client`, with the same work whether or not the user exists.
+/// Logs `fu` (unknown user), `fp` (wrong password) or `f` (blocked); success is logged by the caller (`s`) once
+/// the whole login, second factor included, is done.
+pub(crate) async fn check_password(
+    app: &AppState,
+    meta: &RequestMeta,
+    client: &Client,
+    username: &str,
+    password: &str,
+) -> Result<callsign_store::User, LoginFailure> {
+    let user = app
+        .store
+        .get_user_by_email(&username.trim().to_lowercase())
+        .await
+        .map_err(|e| LoginFailure::Internal(e.into()))?;
+    // The same argon2 work whether or not the user exists.
+    let ok = passwords::verify(password.to_owned(), user.as_ref().and_then(|u| u.password_hash.clone())).await;
+    let ctx = |user_id: Option<String>, description: Option<String>| EventCtx {
+        client_id: Some(client.client_id.clone()),
+        client_name: Some(client.spec.name.clone()),
+        user_id,
+        user_name: Some(username.to_owned()),
+        connection: Some(DB_CONNECTION.to_owned()),
+        description,
+        ..Default::default()
+    };
+    let user = match (user, ok) {
+        (None, _) => {
+            events::record(app, "fu", meta, ctx(None, None)).await;
+            return Err(LoginFailure::WrongCredentials);
+        }
+        (Some(u), false) => {
+            events::record(app, "fp", meta, ctx(Some(u.user_id), None)).await;
+            return Err(LoginFailure::WrongCredentials);
+        }
+        (Some(u), true) => u,
+    };
+    if user.profile.blocked {
+        events::record(app, "f", meta, ctx(Some(user.user_id.clone()), Some("user is blocked".into()))).await;
+        return Err(LoginFailure::Blocked);
+    }
+    Ok(user)
+}
+
+/// The `s` (successful login) event.
+pub(crate) async fn record_login_success(
+    app: &AppState,
+    meta: &RequestMeta,
+    client: &Client,
+    user: &callsign_store::User,
+    details: Value,
+) {
+    let ctx = EventCtx {
+        client_id: Some(client.client_id.clone()),
+        client_name: Some(client.spec.name.clone()),
+        user_id: Some(user.user_id.clone()),
+        user_name: user.email.clone(),
+        connection: Some(DB_CONNECTION.to_owned()),
+        details,
+        ..Default::default()
+    };
+    events::record(app, "s", meta, ctx).await;
+}
+
 async fn password(
     app: &AppState,
     meta: &RequestMeta,
@@ -268,41 +358,38 @@ async fn password(
     let username =
         req.username.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: username"))?;
     let pw = req.password.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: password"))?;
-    let user = app.store.get_user_by_email(&username.trim().to_lowercase()).await?;
-    // The same argon2 work whether or not the user exists.
-    let ok = passwords::verify(pw, user.as_ref().and_then(|u| u.password_hash.clone())).await;
-    let ctx = |user_id: Option<String>, description: Option<String>| EventCtx {
-        client_id: Some(client.client_id.clone()),
-        client_name: Some(client.spec.name.clone()),
-        user_id,
-        user_name: Some(username.clone()),
-        connection: Some(DB_CONNECTION.to_owned()),
-        description,
-        ..Default::default()
-    };
-    let user = match (user, ok) {
-        (None, _) => {
-            events::record(app, "fu", meta, ctx(None, None)).await;
-            return Err(wrong_credentials());
-        }
-        (Some(u), false) => {
-            events::record(app, "fp", meta, ctx(Some(u.user_id), None)).await;
-            return Err(wrong_credentials());
-        }
-        (Some(u), true) => u,
-    };
-    if user.profile.blocked {
-        events::record(app, "f", meta, ctx(Some(user.user_id.clone()), Some("user is blocked".into()))).await;
-        return Err(OAuthError::new(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked"));
-    }
+    let user = check_password(app, meta, &client, &username, &pw).await?;
     let guardian = crate::mfa::config::GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
     if guardian.mfa_required() {
         return crate::mfa::service::require_mfa(app, meta, &client, &user, req.audience.clone(), req.scope.clone())
             .await;
     }
     let body = issue_user_tokens(app, &client, &user, req.audience.as_deref(), req.scope.as_deref()).await?;
-    events::record(app, "s", meta, ctx(Some(user.user_id.clone()), None)).await;
+    let ctx = EventCtx {
+        client_id: Some(client.client_id.clone()),
+        client_name: Some(client.spec.name.clone()),
+        user_id: Some(user.user_id.clone()),
+        user_name: Some(username.clone()),
+        connection: Some(DB_CONNECTION.to_owned()),
+        ..Default::default()
+    };
+    events::record(app, "s", meta, ctx).await;
     Ok(body)
+}
+
+/// What a user's tokens carry beyond the user, the client, the audience and the scope.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenOptions<'a> {
+    /// The scopes that may appear in the tokens (the password grants: `openid profile email`).
+    pub allowed_scopes: &'a [&'a str],
+    /// `gty` of the access token (`password` for the password grants; none for the authorization code flow).
+    pub gty: Option<&'a str>,
+    /// The ID token's `nonce` (from `/authorize`).
+    pub nonce: Option<&'a str>,
+    /// The ID token's `auth_time` (unix seconds) when the user logged in interactively.
+    pub auth_time: Option<i64>,
+    /// The ID token's `amr` (`pwd`, `mfa`, …), when known.
+    pub amr: &'a [String],
 }
 
 /// The tokens a successful login gets (after the password, or after the second factor): counts the login,
@@ -314,14 +401,29 @@ pub(crate) async fn issue_user_tokens(
     audience: Option<&str>,
     scope: Option<&str>,
 ) -> Result<Value, OAuthError> {
+    app.store.record_login(&user.user_id, app.clock.now()).await?;
+    let opts =
+        TokenOptions { allowed_scopes: OIDC_SCOPES, gty: Some("password"), nonce: None, auth_time: None, amr: &[] };
+    issue_tokens(app, client, user, audience, scope, &opts).await
+}
+
+/// An access token (and, for `openid`, an ID token) for `user`, issued to `client`. Does not count a login.
+pub(crate) async fn issue_tokens(
+    app: &AppState,
+    client: &Client,
+    user: &callsign_store::User,
+    audience: Option<&str>,
+    scope: Option<&str>,
+    opts: &TokenOptions<'_>,
+) -> Result<Value, OAuthError> {
     let now = app.clock.now();
-    app.store.record_login(&user.user_id, now).await?;
     let requested = callsign_domain::scopes::split(scope.unwrap_or("openid"));
-    let scopes: Vec<String> = requested.into_iter().filter(|s| OIDC_SCOPES.contains(&s.as_str())).collect();
+    let scopes: Vec<String> = requested.into_iter().filter(|s| opts.allowed_scopes.contains(&s.as_str())).collect();
+    let has = |s: &str| scopes.iter().any(|x| x == s);
     let scope = scopes.join(" ");
     let userinfo = format!("{}userinfo", app.config.public_url);
     let aud = match audience.filter(|a| !a.is_empty()) {
-        Some(a) if scopes.iter().any(|s| s == "openid") => json!([a, userinfo]),
+        Some(a) if has("openid") => json!([a, userinfo]),
         Some(a) => json!(a),
         None => json!(userinfo),
     };
@@ -334,29 +436,54 @@ pub(crate) async fn issue_user_tokens(
     claims.insert("iat".into(), json!(secs));
     claims.insert("exp".into(), json!(secs + lifetime as i64));
     claims.insert("scope".into(), json!(scope));
-    claims.insert("gty".into(), json!("password"));
+    if let Some(gty) = opts.gty {
+        claims.insert("gty".into(), json!(gty));
+    }
     claims.insert("azp".into(), json!(client.client_id));
     let access_token = app.signer.sign(&claims).await.map_err(OAuthError::internal)?;
     let mut body =
         json!({"access_token": access_token, "expires_in": lifetime, "scope": scope, "token_type": "Bearer"});
-    if scopes.iter().any(|s| s == "openid") {
+    if has("openid") {
         let mut id = Map::new();
         id.insert("iss".into(), json!(app.config.issuer()));
         id.insert("sub".into(), json!(user.user_id));
         id.insert("aud".into(), json!(client.client_id));
         id.insert("iat".into(), json!(secs));
         id.insert("exp".into(), json!(secs + app.config.id_token_lifetime_secs as i64));
-        if scopes.iter().any(|s| s == "email") {
-            id.insert("email".into(), json!(user.email));
-            id.insert("email_verified".into(), json!(user.profile.email_verified));
+        if let Some(t) = opts.auth_time {
+            id.insert("auth_time".into(), json!(t));
         }
-        if scopes.iter().any(|s| s == "profile") {
-            id.insert("name".into(), json!(user.profile.name));
-            id.insert("nickname".into(), json!(user.profile.nickname));
-            id.insert("picture".into(), json!(user.profile.picture));
-            id.insert("updated_at".into(), json!(user.updated_at.to_rfc3339()));
+        if let Some(n) = opts.nonce {
+            id.insert("nonce".into(), json!(n));
+        }
+        if !opts.amr.is_empty() {
+            id.insert("amr".into(), json!(opts.amr));
+        }
+        for (k, v) in profile_claims(user, &scopes) {
+            id.insert(k, v);
         }
         body["id_token"] = json!(app.signer.sign(&id).await.map_err(OAuthError::internal)?);
     }
     Ok(body)
+}
+
+/// The user's claims that `scopes` release (ID token and `/userinfo`).
+pub(crate) fn profile_claims(user: &callsign_store::User, scopes: &[String]) -> Map<String, Value> {
+    let has = |s: &str| scopes.iter().any(|x| x == s);
+    let mut c = Map::new();
+    if has("email") {
+        c.insert("email".into(), json!(user.email));
+        c.insert("email_verified".into(), json!(user.profile.email_verified));
+    }
+    if has("profile") {
+        c.insert("name".into(), json!(user.profile.name));
+        c.insert("nickname".into(), json!(user.profile.nickname));
+        c.insert("picture".into(), json!(user.profile.picture));
+        c.insert("updated_at".into(), json!(user.updated_at.to_rfc3339()));
+    }
+    if has("phone") {
+        c.insert("phone_number".into(), json!(user.profile.phone_number));
+        c.insert("phone_number_verified".into(), json!(user.profile.phone_verified));
+    }
+    c
 }

@@ -53,6 +53,15 @@ pub fn credentials_json(app: &AppState, client_id: &str, secret: &str) -> String
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
+/// The bootstrap file: the client's credentials and the dashboard's one-time setup link.
+pub fn bootstrap_json(app: &AppState, client_id: &str, secret: &str, setup_url: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&credentials_json(app, client_id, secret)).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("dashboard_setup_url".into(), json!(setup_url));
+    }
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}
+
 /// On the first start against an empty database (a cross-node latch in the store), create the client and write
 /// `<data dir>/bootstrap-credentials.json` with mode 0600.
 pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathBuf>> {
@@ -64,9 +73,11 @@ pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathB
         return Ok(None);
     }
     let (client_id, secret) = create_management_client(app, "Callsign Management (bootstrap)").await?;
+    // The operator dashboard has no default password either: a one-time setup link (24 h) goes in the same file.
+    let setup_url = crate::dashboard::auth::create_setup_link(app).await?;
     let path = app.config.data_dir.join(BOOTSTRAP_FILE);
-    crate::keys::write_private_file(&path, &credentials_json(app, &client_id, &secret), true)
+    crate::keys::write_private_file(&path, &bootstrap_json(app, &client_id, &secret, &setup_url), true)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    tracing::warn!(path = %path.display(), %client_id, "created the bootstrap Management API client; its credentials are in this file (mode 0600)");
+    tracing::warn!(path = %path.display(), %client_id, "created the bootstrap Management API client; its credentials and a one-time dashboard setup link (dashboard_setup_url, valid 24 hours) are in this file (mode 0600)");
     Ok(Some(path))
 }

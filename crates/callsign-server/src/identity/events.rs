@@ -39,6 +39,11 @@ pub fn description(code: &str) -> &'static str {
         "feoobft" => "Failed exchange of Password and OOB challenge for Access Token",
         "sercft" => "Password and MFA recovery code for Access Token",
         "fercft" => "Failed exchange of Password and MFA recovery code for Access Token",
+        "seacft" => "Authorization Code for Access Token",
+        "feacft" => "Failed Exchange of Authorization Code for Access Token",
+        "sertft" => "Refresh Token for Access Token",
+        "fertft" => "Failed Exchange of Refresh Token for Access Token",
+        "slo" => "Success Logout",
         _ => "",
     }
 }

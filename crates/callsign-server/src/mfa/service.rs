@@ -46,6 +46,59 @@ fn too_many(description: &str) -> OAuthError {
     err(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", description)
 }
 
+/// Why a second-factor step was refused. The MFA API turns it into its Authentication-API error
+/// (`From<MfaError> for OAuthError`); the login pages into a sentence in the user's language.
+#[derive(Debug)]
+pub enum MfaError {
+    /// The per-user send limit (SMS, or any message when the channel is SMS).
+    TooManySms,
+    /// The per-user voice-call limit.
+    TooManyVoice,
+    /// The wrong-code bucket is empty.
+    TooManyFailures,
+    /// The code does not match the challenge.
+    WrongCode,
+    /// The challenge expired or was already used.
+    CodeExpired,
+    /// No confirmed recovery code of this user matches.
+    WrongRecoveryCode,
+    /// The wrong-recovery-code bucket is empty.
+    TooManyRecoveryFailures,
+    /// A phone is already confirmed for this user.
+    AlreadyEnrolled,
+    /// Anything else, already in its API shape (store failures are opaque 500s).
+    Other(OAuthError),
+}
+
+impl From<MfaError> for OAuthError {
+    fn from(e: MfaError) -> OAuthError {
+        match e {
+            MfaError::TooManySms => too_many(TOO_MANY_SMS),
+            MfaError::TooManyVoice => too_many(TOO_MANY_VOICE),
+            MfaError::TooManyFailures | MfaError::TooManyRecoveryFailures => too_many(TOO_MANY_FAILURES),
+            MfaError::WrongCode => err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid binding_code."),
+            MfaError::CodeExpired => {
+                err(StatusCode::FORBIDDEN, "invalid_grant", "The oob_code has expired or was already used.")
+            }
+            MfaError::WrongRecoveryCode => err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid recovery_code."),
+            MfaError::AlreadyEnrolled => err(StatusCode::FORBIDDEN, "access_denied", "User is already enrolled."),
+            MfaError::Other(e) => e,
+        }
+    }
+}
+
+impl From<OAuthError> for MfaError {
+    fn from(e: OAuthError) -> MfaError {
+        MfaError::Other(e)
+    }
+}
+
+impl From<callsign_store::StoreError> for MfaError {
+    fn from(e: callsign_store::StoreError) -> MfaError {
+        MfaError::Other(OAuthError::from(e))
+    }
+}
+
 // --- the mfa_token ---------------------------------------------------------------------------------------------
 
 /// The password was right and a second factor is required: issue an `mfa_token` and answer 403 `mfa_required`.
@@ -70,17 +123,32 @@ pub async fn require_mfa(
             expires_at: now.plus(MFA_TOKEN_LIFETIME),
         })
         .await?;
-    events::record(app, "mfar", meta, ctx(client, user)).await;
+    events::record(app, "mfar", meta, ctx(Some(client), user)).await;
     Err(err(StatusCode::FORBIDDEN, "mfa_required", "Multifactor authentication required").with("mfa_token", json!(raw)))
 }
 
-fn ctx(client: &Client, user: &User) -> EventCtx {
+pub(crate) fn ctx(client: Option<&Client>, user: &User) -> EventCtx {
     EventCtx {
-        client_id: Some(client.client_id.clone()),
-        client_name: Some(client.spec.name.clone()),
+        client_id: client.map(|c| c.client_id.clone()),
+        client_name: client.map(|c| c.spec.name.clone()),
         user_id: Some(user.user_id.clone()),
         user_name: user.email.clone(),
         ..Default::default()
+    }
+}
+
+/// Who a second-factor step is for: the user, the application (none for an enrollment ticket), and what the
+/// challenges are bound to: the mfa_token's hash for the MFA API, the login transaction for the login pages.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub user: &'a User,
+    pub client: Option<&'a Client>,
+    pub binding: &'a str,
+}
+
+impl Subject<'_> {
+    fn ctx(&self) -> EventCtx {
+        ctx(self.client, self.user)
     }
 }
 
@@ -89,6 +157,12 @@ pub struct MfaSession {
     pub token: MfaToken,
     pub user: User,
     pub client: Client,
+}
+
+impl MfaSession {
+    pub fn subject(&self) -> Subject<'_> {
+        Subject { user: &self.user, client: Some(&self.client), binding: &self.token.token_hash }
+    }
 }
 
 /// Look up a presented mfa_token. Unknown → 403 `invalid_grant` "Malformed mfa_token"; past its lifetime →
@@ -134,11 +208,11 @@ fn new_enrollment_id(app: &AppState) -> String {
 async fn check_send_limits(
     app: &AppState,
     meta: &RequestMeta,
-    user: &User,
-    client: &Client,
+    subject: Subject<'_>,
     channel: &str,
-) -> Result<(), OAuthError> {
+) -> Result<(), MfaError> {
     let now = app.clock.now();
+    let user = subject.user;
     if channel == "voice" {
         let v = app.store.bucket_peek(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
         if !v.allowed {
@@ -149,32 +223,28 @@ async fn check_send_limits(
                 EventCtx {
                     description: Some(TOO_MANY_VOICE.into()),
                     details: json!({"reason": "rate_limited"}),
-                    ..ctx(client, user)
+                    ..subject.ctx()
                 },
             )
             .await;
-            return Err(too_many(TOO_MANY_VOICE));
+            return Err(MfaError::TooManyVoice);
         }
     }
     let s = app.store.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
     if !s.allowed {
-        let (code, text) = if channel == "voice" {
-            ("gd_send_voice_failure", TOO_MANY_VOICE)
+        let (code, text, refusal) = if channel == "voice" {
+            ("gd_send_voice_failure", TOO_MANY_VOICE, MfaError::TooManyVoice)
         } else {
-            ("gd_send_sms_failure", TOO_MANY_SMS)
+            ("gd_send_sms_failure", TOO_MANY_SMS, MfaError::TooManySms)
         };
         events::record(
             app,
             code,
             meta,
-            EventCtx {
-                description: Some(text.into()),
-                details: json!({"reason": "rate_limited"}),
-                ..ctx(client, user)
-            },
+            EventCtx { description: Some(text.into()), details: json!({"reason": "rate_limited"}), ..subject.ctx() },
         )
         .await;
-        return Err(too_many(text));
+        return Err(refusal);
     }
     if channel == "voice" {
         app.store.bucket_take(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
@@ -182,11 +252,12 @@ async fn check_send_limits(
     Ok(())
 }
 
-/// Generate a code, render the message, and commit the challenge and its delivery job together.
+/// Generate a code, render the message, and commit the challenge and its delivery job together. Returns the
+/// `oob_code` (the challenge's id is its token hash).
 async fn send_code(
     app: &AppState,
     meta: &RequestMeta,
-    session: &MfaSession,
+    subject: Subject<'_>,
     enrollment: &Enrollment,
     channel: &str,
     enrolling: bool,
@@ -210,11 +281,11 @@ async fn send_code(
     let now = app.clock.now();
     let challenge = Challenge {
         id: challenge_id.clone(),
-        user_id: session.user.user_id.clone(),
+        user_id: subject.user.user_id.clone(),
         enrollment_id: enrollment.id.clone(),
         channel: channel.to_owned(),
         code_hash: code.hash(&app.otp_key, &challenge_id),
-        mfa_token_hash: Some(session.token.token_hash.clone()),
+        mfa_token_hash: Some(subject.binding.to_owned()),
         created_at: now,
         expires_at: now.plus(CODE_LIFETIME),
         consumed_at: None,
@@ -223,8 +294,8 @@ async fn send_code(
     let hook = (guardian.provider == webhook::PROVIDER).then(|| webhook::HookContext {
         action: if enrolling { "enrollment" } else { "second-factor-authentication" }.to_owned(),
         code: code.expose().to_owned(),
-        client_id: Some(session.client.client_id.clone()),
-        client_name: Some(session.client.spec.name.clone()),
+        client_id: subject.client.map(|c| c.client_id.clone()),
+        client_name: subject.client.map(|c| c.spec.name.clone()),
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
         language: Some(locale.to_owned()),
@@ -235,7 +306,7 @@ async fn send_code(
         channel,
         &guardian.provider,
         &webhook::SealedPayload { payload: &payload, hook: hook.as_ref() },
-        Some(&session.user.user_id),
+        Some(&subject.user.user_id),
         Some(&enrollment.id),
         Some(&challenge_id),
     )
@@ -244,17 +315,130 @@ async fn send_code(
     Ok(oob_code)
 }
 
-/// `x-request-language`, when it is one of the tenant's enabled locales; otherwise the default locale.
-async fn locale(app: &AppState, headers: &HeaderMap) -> String {
+/// The message language for a requested one (`x-request-language` for the MFA API, the page language for the
+/// login pages): kept when it is one of the tenant's enabled locales, otherwise the tenant's default locale.
+pub async fn resolve_locale(app: &AppState, requested: Option<&str>) -> String {
     let tenant = crate::http::management::tenant::load(app).await.ok().unwrap_or_default();
     let default = tenant.default_locale.clone().unwrap_or_else(|| "en".into());
     let enabled = tenant.enabled_locales.unwrap_or_else(|| vec![default.clone()]);
-    headers
-        .get("x-request-language")
-        .and_then(|v| v.to_str().ok())
+    requested
         .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
         .filter(|l| enabled.iter().any(|e| e.eq_ignore_ascii_case(l)))
         .unwrap_or(default)
+}
+
+/// `x-request-language`, when it is one of the tenant's enabled locales; otherwise the default locale.
+async fn locale(app: &AppState, headers: &HeaderMap) -> String {
+    resolve_locale(app, headers.get("x-request-language").and_then(|v| v.to_str().ok())).await
+}
+
+// --- enrolling a phone ---------------------------------------------------------------------------------------------
+
+/// A phone enrollment that was started: the pending enrollment, the challenge sent to it, and the recovery code
+/// created with a user's first enrollment (to be shown once; it is confirmed together with the phone).
+#[derive(Debug)]
+pub struct Enrolled {
+    pub enrollment: Enrollment,
+    pub oob_code: String,
+    pub recovery_code: Option<String>,
+}
+
+/// Start enrolling `phone` for the subject's user (the caller checked that the phone factor and `channel` are
+/// enabled): replaces a pending enrollment, creates the recovery code of a first enrollment when that factor is
+/// on, applies the send limits and sends the enrollment code. Logs `gd_start_enroll`.
+pub async fn start_enrollment(
+    app: &AppState,
+    meta: &RequestMeta,
+    subject: Subject<'_>,
+    phone: &PhoneNumber,
+    channel: &str,
+    locale: &str,
+) -> Result<Enrolled, MfaError> {
+    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let existing = app.store.list_enrollments(&subject.user.user_id).await?;
+    if existing.iter().any(|e| e.kind == "phone" && e.status == "confirmed") {
+        return Err(MfaError::AlreadyEnrolled);
+    }
+    let now = app.clock.now();
+    // An enrollment that was started and never confirmed is replaced by this one.
+    for e in existing.iter().filter(|e| e.status == "pending") {
+        app.store.delete_enrollment(&e.id).await?;
+    }
+    let enrollment = Enrollment {
+        id: new_enrollment_id(app),
+        user_id: subject.user.user_id.clone(),
+        kind: "phone".into(),
+        status: "pending".into(),
+        phone_number: Some(phone.e164().to_owned()),
+        preferred_channel: Some(channel.to_owned()),
+        name: Some(phone.masked()),
+        secret_hash: None,
+        created_at: now,
+        enrolled_at: None,
+        last_auth: None,
+    };
+    app.store.create_enrollment(&enrollment).await?;
+    // The first enrollment also gets a recovery code, shown this once.
+    let has_recovery = existing.iter().any(|e| e.kind == "recovery-code" && e.status == "confirmed");
+    let recovery_code = if has_recovery || !guardian.factor_enabled("recovery-code") {
+        None
+    } else {
+        let code = otp::generate_recovery_code(app.rng.as_ref());
+        app.store
+            .create_enrollment(&Enrollment {
+                id: new_enrollment_id(app),
+                user_id: subject.user.user_id.clone(),
+                kind: "recovery-code".into(),
+                status: "pending".into(),
+                phone_number: None,
+                preferred_channel: None,
+                name: None,
+                secret_hash: Some(token_hash(&code)),
+                created_at: now,
+                enrolled_at: None,
+                last_auth: None,
+            })
+            .await?;
+        Some(code)
+    };
+    check_send_limits(app, meta, subject, channel).await?;
+    let oob_code = send_code(app, meta, subject, &enrollment, channel, true, locale).await?;
+    events::record(
+        app,
+        "gd_start_enroll",
+        meta,
+        EventCtx {
+            details: json!({"authenticator_id": format!("{channel}|{}", enrollment.id), "phone_number": phone.masked(), "country": phone.country()}),
+            ..subject.ctx()
+        },
+    )
+    .await;
+    Ok(Enrolled { enrollment, oob_code, recovery_code })
+}
+
+/// Send a (new) code to an enrolled phone on `channel`, within the send limits. For a pending enrollment it is
+/// the enrollment message again; for a confirmed one a verification message, logged as `gd_start_auth`.
+pub async fn send_challenge(
+    app: &AppState,
+    meta: &RequestMeta,
+    subject: Subject<'_>,
+    enrollment: &Enrollment,
+    channel: &str,
+    locale: &str,
+) -> Result<String, MfaError> {
+    let enrolling = enrollment.status == "pending";
+    check_send_limits(app, meta, subject, channel).await?;
+    let oob_code = send_code(app, meta, subject, enrollment, channel, enrolling, locale).await?;
+    if !enrolling {
+        events::record(
+            app,
+            "gd_start_auth",
+            meta,
+            EventCtx { details: json!({"authenticator_id": format!("{channel}|{}", enrollment.id)}), ..subject.ctx() },
+        )
+        .await;
+    }
+    Ok(oob_code)
 }
 
 // --- POST /mfa/associate -------------------------------------------------------------------------------------------
@@ -307,65 +491,10 @@ pub async fn associate(
     }
     let phone = PhoneNumber::parse(req.phone_number.as_deref().unwrap_or(""))
         .map_err(|e| OAuthError::invalid_request(format!("phone_number: {e}")))?;
-    let existing = app.store.list_enrollments(&session.user.user_id).await?;
-    if existing.iter().any(|e| e.kind == "phone" && e.status == "confirmed") {
-        return Err(err(StatusCode::FORBIDDEN, "access_denied", "User is already enrolled."));
-    }
-    let now = app.clock.now();
-    // An enrollment that was started and never confirmed is replaced by this one.
-    for e in existing.iter().filter(|e| e.status == "pending") {
-        app.store.delete_enrollment(&e.id).await?;
-    }
-    let enrollment = Enrollment {
-        id: new_enrollment_id(app),
-        user_id: session.user.user_id.clone(),
-        kind: "phone".into(),
-        status: "pending".into(),
-        phone_number: Some(phone.e164().to_owned()),
-        preferred_channel: Some(channel.clone()),
-        name: Some(phone.masked()),
-        secret_hash: None,
-        created_at: now,
-        enrolled_at: None,
-        last_auth: None,
-    };
-    app.store.create_enrollment(&enrollment).await?;
-    // The first enrollment also gets a recovery code, shown this once.
-    let has_recovery = existing.iter().any(|e| e.kind == "recovery-code" && e.status == "confirmed");
-    let recovery = if has_recovery || !guardian.factor_enabled("recovery-code") {
-        None
-    } else {
-        let code = otp::generate_recovery_code(app.rng.as_ref());
-        app.store
-            .create_enrollment(&Enrollment {
-                id: new_enrollment_id(app),
-                user_id: session.user.user_id.clone(),
-                kind: "recovery-code".into(),
-                status: "pending".into(),
-                phone_number: None,
-                preferred_channel: None,
-                name: None,
-                secret_hash: Some(token_hash(&code)),
-                created_at: now,
-                enrolled_at: None,
-                last_auth: None,
-            })
-            .await?;
-        Some(code)
-    };
-    check_send_limits(app, meta, &session.user, &session.client, &channel).await?;
     let loc = locale(app, headers).await;
-    let oob_code = send_code(app, meta, &session, &enrollment, &channel, true, &loc).await?;
-    events::record(
-        app,
-        "gd_start_enroll",
-        meta,
-        EventCtx { details: json!({"authenticator_id": format!("{channel}|{}", enrollment.id), "phone_number": phone.masked(), "country": phone.country()}), ..ctx(&session.client, &session.user) },
-    )
-    .await;
-    let mut body =
-        json!({"authenticator_type": "oob", "binding_method": "prompt", "oob_channel": channel, "oob_code": oob_code});
-    if let Some(code) = recovery {
+    let enrolled = start_enrollment(app, meta, session.subject(), &phone, &channel, &loc).await?;
+    let mut body = json!({"authenticator_type": "oob", "binding_method": "prompt", "oob_channel": channel, "oob_code": enrolled.oob_code});
+    if let Some(code) = enrolled.recovery_code {
         body["recovery_codes"] = json!([code]);
     }
     Ok(body)
@@ -443,20 +572,130 @@ pub async fn challenge(
     if !guardian.channel_enabled(&channel) {
         return Err(OAuthError::invalid_request(format!("The {channel} channel is not enabled")));
     }
-    check_send_limits(app, meta, &session.user, &session.client, &channel).await?;
     let loc = locale(app, headers).await;
-    let oob_code = send_code(app, meta, &session, enrollment, &channel, false, &loc).await?;
-    events::record(
-        app,
-        "gd_start_auth",
-        meta,
-        EventCtx {
-            details: json!({"authenticator_id": format!("{channel}|{}", enrollment.id)}),
-            ..ctx(&session.client, &session.user)
-        },
-    )
-    .await;
+    let oob_code = send_challenge(app, meta, session.subject(), enrollment, &channel, &loc).await?;
     Ok(json!({"challenge_type": "oob", "oob_code": oob_code, "binding_method": "prompt"}))
+}
+
+// --- verifying -------------------------------------------------------------------------------------------------------
+
+/// A code that was right.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// `<channel>|<enrollment id>`.
+    pub authenticator_id: String,
+    /// This verification confirmed a pending enrollment (and the recovery code handed out with it).
+    pub enrolled_now: bool,
+}
+
+/// The challenge an `oob_code` names, when it was issued to `binding` (an mfa_token, a login transaction).
+pub async fn find_challenge(app: &AppState, oob_code: &str, binding: &str) -> Result<Option<Challenge>, MfaError> {
+    let challenge = app.store.get_challenge(&token_hash(oob_code.trim())).await?;
+    Ok(challenge.filter(|c| c.mfa_token_hash.as_deref() == Some(binding)))
+}
+
+/// Verify `code` for `challenge`: the wrong-code limit, expiry and single use; a right code consumes the challenge
+/// and confirms a pending enrollment (with its recovery code). Logs `gd_auth_failed`, `gd_otp_rate_limit_exceed`,
+/// `gd_enrollment_complete` and `gd_auth_succeed` as they happen.
+pub async fn verify_challenge(
+    app: &AppState,
+    meta: &RequestMeta,
+    subject: Subject<'_>,
+    challenge: &Challenge,
+    code: &str,
+) -> Result<Verified, MfaError> {
+    let now = app.clock.now();
+    let auth_id = format!("{}|{}", challenge.channel, challenge.enrollment_id);
+    let log = |code: &'static str, description: Option<String>, details: Value| {
+        let c = EventCtx { description, details, ..subject.ctx() };
+        async move { events::record(app, code, meta, c).await }
+    };
+    let bucket_key = format!("otp-fail:{}", subject.user.user_id);
+    // While the failure bucket is empty, every verification is refused, even a right code.
+    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+        log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), json!({"authenticator_id": auth_id})).await;
+        return Err(MfaError::TooManyFailures);
+    }
+    if challenge.consumed_at.is_some() || challenge.expires_at <= now {
+        return Err(MfaError::CodeExpired);
+    }
+    if !otp::verify_code(&app.otp_key, &challenge.id, code, &challenge.code_hash) {
+        let after = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+        log(
+            "gd_auth_failed",
+            Some("Invalid binding_code.".into()),
+            json!({"authenticator_id": auth_id, "remaining_attempts": after.remaining}),
+        )
+        .await;
+        if after.remaining == 0 {
+            log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), Value::Null).await;
+        }
+        return Err(MfaError::WrongCode);
+    }
+    if !app.store.consume_challenge(&challenge.id, now).await? {
+        return Err(MfaError::CodeExpired);
+    }
+    // Confirm a pending enrollment (and the recovery code handed out with it).
+    let mut enrolled_now = false;
+    if let Some(mut e) = app.store.get_enrollment(&challenge.enrollment_id).await? {
+        if e.status == "pending" {
+            e.status = "confirmed".into();
+            e.enrolled_at = Some(now);
+            enrolled_now = true;
+            for mut r in app
+                .store
+                .list_enrollments(&e.user_id)
+                .await?
+                .into_iter()
+                .filter(|r| r.kind == "recovery-code" && r.status == "pending")
+            {
+                r.status = "confirmed".into();
+                r.enrolled_at = Some(now);
+                app.store.update_enrollment(&r).await?;
+            }
+        }
+        e.last_auth = Some(now);
+        app.store.update_enrollment(&e).await?;
+    }
+    if enrolled_now {
+        log("gd_enrollment_complete", None, json!({"authenticator_id": auth_id})).await;
+    }
+    log("gd_auth_succeed", None, json!({"authenticator_id": auth_id})).await;
+    Ok(Verified { authenticator_id: auth_id, enrolled_now })
+}
+
+/// Check a recovery code against the user's confirmed one, within the wrong-code limit. A right code is spent and
+/// replaced: the new one is returned (to be shown to the user). Logs `gd_recovery_*`.
+pub async fn verify_recovery_code(
+    app: &AppState,
+    meta: &RequestMeta,
+    subject: Subject<'_>,
+    presented: &str,
+) -> Result<String, MfaError> {
+    let now = app.clock.now();
+    let bucket_key = format!("recovery-fail:{}", subject.user.user_id);
+    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+        events::record(app, "gd_recovery_rate_limit_exceed", meta, subject.ctx()).await;
+        return Err(MfaError::TooManyRecoveryFailures);
+    }
+    let code = otp::normalize_recovery_code(presented);
+    let enrollments = app.store.list_enrollments(&subject.user.user_id).await?;
+    let found = enrollments.into_iter().find(|e| {
+        e.kind == "recovery-code"
+            && e.status == "confirmed"
+            && e.secret_hash.as_deref().is_some_and(|h| token_matches(&code, h))
+    });
+    let Some(mut rc) = found else {
+        app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+        events::record(app, "gd_recovery_failed", meta, subject.ctx()).await;
+        return Err(MfaError::WrongRecoveryCode);
+    };
+    let fresh = otp::generate_recovery_code(app.rng.as_ref());
+    rc.secret_hash = Some(token_hash(&fresh));
+    rc.last_auth = Some(now);
+    app.store.update_enrollment(&rc).await?;
+    events::record(app, "gd_recovery_succeed", meta, subject.ctx()).await;
+    Ok(fresh)
 }
 
 // --- the MFA grants ----------------------------------------------------------------------------------------------
@@ -485,9 +724,10 @@ pub async fn oob_grant(
     req: &TokenRequest,
 ) -> Result<Value, OAuthError> {
     let session = grant_session(app, headers, req, GRANT_MFA_OOB).await?;
-    let fail = |code: &'static str, description: String, details: Value| {
-        let c = EventCtx { description: Some(description), details, ..ctx(&session.client, &session.user) };
-        async move { events::record(app, code, meta, c).await }
+    let subject = session.subject();
+    let fail = |description: String| {
+        let c = EventCtx { description: Some(description), ..subject.ctx() };
+        async move { events::record(app, "feoobft", meta, c).await }
     };
     let oob_code =
         req.oob_code.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: oob_code"))?;
@@ -495,85 +735,16 @@ pub async fn oob_grant(
         .binding_code
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: binding_code"))?;
-    let challenge_id = token_hash(oob_code.trim());
-    let challenge = app.store.get_challenge(&challenge_id).await?;
-    let challenge = match challenge {
-        Some(c) if c.mfa_token_hash.as_deref() == Some(session.token.token_hash.as_str()) => c,
-        _ => {
-            fail("feoobft", "The oob_code doesn't match the mfa_token".into(), Value::Null).await;
-            return Err(OAuthError::invalid_request("The oob_code doesn't match the mfa_token"));
-        }
+    let Some(challenge) = find_challenge(app, oob_code, subject.binding).await.map_err(OAuthError::from)? else {
+        fail("The oob_code doesn't match the mfa_token".into()).await;
+        return Err(OAuthError::invalid_request("The oob_code doesn't match the mfa_token"));
     };
-    let now = app.clock.now();
-    let bucket_key = format!("otp-fail:{}", session.user.user_id);
-    // While the failure bucket is empty, every verification is refused, even a right code.
-    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
-        fail(
-            "gd_otp_rate_limit_exceed",
-            TOO_MANY_FAILURES.into(),
-            json!({"authenticator_id": format!("{}|{}", challenge.channel, challenge.enrollment_id)}),
-        )
-        .await;
-        fail("feoobft", TOO_MANY_FAILURES.into(), Value::Null).await;
-        return Err(too_many(TOO_MANY_FAILURES));
-    }
-    if challenge.consumed_at.is_some() || challenge.expires_at <= now {
-        fail("feoobft", "The oob_code has expired or was already used.".into(), Value::Null).await;
-        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "The oob_code has expired or was already used."));
-    }
-    if !otp::verify_code(&app.otp_key, &challenge.id, binding, &challenge.code_hash) {
-        let after = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
-        fail("gd_auth_failed", "Invalid binding_code.".into(), json!({"authenticator_id": format!("{}|{}", challenge.channel, challenge.enrollment_id), "remaining_attempts": after.remaining})).await;
-        fail("feoobft", "Invalid binding_code.".into(), Value::Null).await;
-        if after.remaining == 0 {
-            fail("gd_otp_rate_limit_exceed", TOO_MANY_FAILURES.into(), Value::Null).await;
-        }
-        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid binding_code."));
-    }
-    if !app.store.consume_challenge(&challenge.id, now).await? {
-        fail("feoobft", "The oob_code has expired or was already used.".into(), Value::Null).await;
-        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "The oob_code has expired or was already used."));
-    }
-    // Confirm a pending enrollment (and the recovery code handed out with it).
-    let mut enrolled_now = false;
-    if let Some(mut e) = app.store.get_enrollment(&challenge.enrollment_id).await? {
-        if e.status == "pending" {
-            e.status = "confirmed".into();
-            e.enrolled_at = Some(now);
-            enrolled_now = true;
-            for mut r in app
-                .store
-                .list_enrollments(&e.user_id)
-                .await?
-                .into_iter()
-                .filter(|r| r.kind == "recovery-code" && r.status == "pending")
-            {
-                r.status = "confirmed".into();
-                r.enrolled_at = Some(now);
-                app.store.update_enrollment(&r).await?;
-            }
-        }
-        e.last_auth = Some(now);
-        app.store.update_enrollment(&e).await?;
+    if let Err(e) = verify_challenge(app, meta, subject, &challenge, binding).await {
+        let e = OAuthError::from(e);
+        fail(e.description.clone()).await;
+        return Err(e);
     }
     app.store.delete_mfa_token(&session.token.token_hash).await?;
-    let auth_id = format!("{}|{}", challenge.channel, challenge.enrollment_id);
-    if enrolled_now {
-        events::record(
-            app,
-            "gd_enrollment_complete",
-            meta,
-            EventCtx { details: json!({"authenticator_id": auth_id}), ..ctx(&session.client, &session.user) },
-        )
-        .await;
-    }
-    events::record(
-        app,
-        "gd_auth_succeed",
-        meta,
-        EventCtx { details: json!({"authenticator_id": auth_id}), ..ctx(&session.client, &session.user) },
-    )
-    .await;
     let body = oauth::issue_user_tokens(
         app,
         &session.client,
@@ -582,7 +753,7 @@ pub async fn oob_grant(
         Some(&session.token.scope),
     )
     .await?;
-    events::record(app, "seoobft", meta, ctx(&session.client, &session.user)).await;
+    events::record(app, "seoobft", meta, subject.ctx()).await;
     Ok(body)
 }
 
@@ -594,6 +765,7 @@ pub async fn recovery_grant(
     req: &TokenRequest,
 ) -> Result<Value, OAuthError> {
     let session = grant_session(app, headers, req, GRANT_MFA_RECOVERY).await?;
+    let subject = session.subject();
     let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
     if !guardian.factor_enabled("recovery-code") {
         return Err(err(StatusCode::FORBIDDEN, "unauthorized_client", "The recovery-code factor is not enabled."));
@@ -602,44 +774,17 @@ pub async fn recovery_grant(
         .recovery_code
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: recovery_code"))?;
-    let now = app.clock.now();
-    let bucket_key = format!("recovery-fail:{}", session.user.user_id);
-    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
-        events::record(app, "gd_recovery_rate_limit_exceed", meta, ctx(&session.client, &session.user)).await;
-        events::record(
-            app,
-            "fercft",
-            meta,
-            EventCtx { description: Some(TOO_MANY_FAILURES.into()), ..ctx(&session.client, &session.user) },
-        )
-        .await;
-        return Err(too_many(TOO_MANY_FAILURES));
-    }
-    let code = otp::normalize_recovery_code(presented);
-    let enrollments = app.store.list_enrollments(&session.user.user_id).await?;
-    let found = enrollments.into_iter().find(|e| {
-        e.kind == "recovery-code"
-            && e.status == "confirmed"
-            && e.secret_hash.as_deref().is_some_and(|h| token_matches(&code, h))
-    });
-    let Some(mut rc) = found else {
-        app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
-        events::record(app, "gd_recovery_failed", meta, ctx(&session.client, &session.user)).await;
-        events::record(
-            app,
-            "fercft",
-            meta,
-            EventCtx { description: Some("Invalid recovery_code.".into()), ..ctx(&session.client, &session.user) },
-        )
-        .await;
-        return Err(err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid recovery_code."));
+    let fresh = match verify_recovery_code(app, meta, subject, presented).await {
+        Ok(f) => f,
+        Err(e) => {
+            let e = OAuthError::from(e);
+            let description =
+                if e.error == "invalid_grant" { "Invalid recovery_code.".to_owned() } else { e.description.clone() };
+            events::record(app, "fercft", meta, EventCtx { description: Some(description), ..subject.ctx() }).await;
+            return Err(e);
+        }
     };
-    let fresh = otp::generate_recovery_code(app.rng.as_ref());
-    rc.secret_hash = Some(token_hash(&fresh));
-    rc.last_auth = Some(now);
-    app.store.update_enrollment(&rc).await?;
     app.store.delete_mfa_token(&session.token.token_hash).await?;
-    events::record(app, "gd_recovery_succeed", meta, ctx(&session.client, &session.user)).await;
     let mut body = oauth::issue_user_tokens(
         app,
         &session.client,
@@ -649,7 +794,7 @@ pub async fn recovery_grant(
     )
     .await?;
     body["recovery_code"] = json!(fresh);
-    events::record(app, "sercft", meta, ctx(&session.client, &session.user)).await;
+    events::record(app, "sercft", meta, subject.ctx()).await;
     Ok(body)
 }
 
@@ -707,7 +852,7 @@ pub async fn delete_authenticator(
                 app,
                 "gd_unenroll",
                 meta,
-                EventCtx { details: json!({"authenticator_id": id}), ..ctx(&session.client, &session.user) },
+                EventCtx { details: json!({"authenticator_id": id}), ..ctx(Some(&session.client), &session.user) },
             )
             .await;
             Ok(())

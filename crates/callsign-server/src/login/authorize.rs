@@ -1,0 +1,209 @@
+//! `GET /authorize`: the authorization code flow's entry. Until `redirect_uri` is known to be one of the client's
+//! callbacks, every problem is an error page (never a redirect: no open redirector). After that, protocol errors
+//! go back to the application as `error`, `error_description` and `state`.
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::{AuthzRequest, LoginTx, Step, texts};
+use crate::app::AppState;
+use crate::http::extract::RequestMeta;
+use crate::web::{cookies, session};
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct AuthorizeParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub response_mode: Option<String>,
+    pub ui_locales: Option<String>,
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// The single sign-on session behind `cs_sso`.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct SsoSession {
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+}
+
+/// The longest `state`/`nonce` kept (they travel back in URLs and tokens).
+const MAX_PARAM: usize = 2048;
+
+/// A PKCE code challenge or verifier: 43–128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1).
+pub fn is_pkce_string(s: &str) -> bool {
+    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// Whether a client cannot keep a secret and so must use PKCE.
+pub fn is_public(client: &callsign_store::Client) -> bool {
+    client.spec.token_endpoint_auth_method == "none"
+        || matches!(client.spec.app_type.as_deref(), Some("spa") | Some("native"))
+}
+
+pub async fn authorize(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let p = query.map(|q| q.0).unwrap_or_default();
+    let lang = super::negotiate(p.ui_locales.as_deref(), &headers);
+    let t = texts::of(lang);
+    let bad_client = || super::error_page(StatusCode::BAD_REQUEST, lang, t.bad_client);
+    let bad_redirect = || super::error_page(StatusCode::BAD_REQUEST, lang, t.bad_redirect);
+
+    // 1. The client and the callback, checked before anything may be sent back to it.
+    let Some(client_id) = p.client_id.as_deref().filter(|c| !c.is_empty()) else { return bad_client() };
+    let client = match app.store.get_client(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return bad_client(),
+        Err(e) => return super::internal(lang, e),
+    };
+    let Some(redirect_uri) = p.redirect_uri.clone() else { return bad_redirect() };
+    if !client.spec.callbacks.contains(&redirect_uri) || redirect_uri.contains('#') {
+        return bad_redirect();
+    }
+
+    // 2. From here on, errors go back to the application.
+    let state = p.state.clone().filter(|s| !s.is_empty());
+    let back = |error: &str, description: &str| {
+        let mut params = vec![("error", error), ("error_description", description)];
+        if let Some(s) = state.as_deref() {
+            params.push(("state", s));
+        }
+        super::redirect(StatusCode::FOUND, &super::with_query(&redirect_uri, &params), &[])
+    };
+    match p.response_type.as_deref() {
+        Some("code") => {}
+        None => return back("invalid_request", "Missing required parameter: response_type"),
+        Some(other) => {
+            return back("unsupported_response_type", &format!("Unsupported response type: {other}"));
+        }
+    }
+    if !client.spec.grant_types.iter().any(|g| g == "authorization_code") {
+        return back("unauthorized_client", "Grant type 'authorization_code' not allowed for the client.");
+    }
+    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+        return back("invalid_request", "Unsupported response_mode: only query is supported");
+    }
+    if state.as_ref().is_some_and(|s| s.len() > MAX_PARAM) || p.nonce.as_ref().is_some_and(|s| s.len() > MAX_PARAM) {
+        return back("invalid_request", "state and nonce must be at most 2048 characters");
+    }
+    let code_challenge = match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
+        (None, Some(_)) => return back("invalid_request", "code_challenge_method without code_challenge"),
+        (None, None) if is_public(&client) => {
+            return back(
+                "invalid_request",
+                "Public clients must use PKCE: code_challenge with code_challenge_method=S256",
+            );
+        }
+        (None, None) => None,
+        (Some(_), Some("plain")) | (Some(_), None) => {
+            return back("invalid_request", "code_challenge_method must be S256 (plain is not supported)");
+        }
+        (Some(_), Some(m)) if m != "S256" => {
+            return back("invalid_request", &format!("Unsupported code_challenge_method: {m}"));
+        }
+        (Some(c), Some(_)) if !is_pkce_string(c) => {
+            return back("invalid_request", "code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]");
+        }
+        (Some(c), Some(_)) => Some(c.to_owned()),
+    };
+    let audience = p.audience.clone().filter(|a| !a.is_empty());
+    if audience.as_deref() == Some(app.config.management_audience().as_str()) {
+        return back(
+            "access_denied",
+            "Management API tokens are issued to applications through client_credentials, not to users",
+        );
+    }
+    let scope = p.scope.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "openid".into());
+    let authz = AuthzRequest {
+        client_id: client.client_id.clone(),
+        client_name: client.spec.name.clone(),
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        nonce: p.nonce.clone().filter(|n| !n.is_empty()),
+        scope,
+        audience,
+        code_challenge,
+    };
+    let prompt: Vec<&str> = p.prompt.as_deref().unwrap_or("").split_whitespace().collect();
+    let mut tx = LoginTx {
+        lang: lang.to_owned(),
+        accept_language: headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect()),
+        authz: Some(authz),
+        login_hint: p.login_hint.clone().filter(|h| h.len() <= 320),
+        step: Step::Login,
+        ..Default::default()
+    };
+
+    // 3. A live single sign-on session skips the password (unless prompt=login).
+    let sso = if prompt.contains(&"login") { None } else { sso_user(&app, &headers).await };
+    if prompt.contains(&"none") && sso.is_none() {
+        return back("login_required", "Login required");
+    }
+    if let Some((s, _)) = &sso
+        && prompt.contains(&"none")
+    {
+        match super::flow::needs_second_factor(&app, &s.amr).await {
+            Ok(false) => {}
+            Ok(true) => return back("interaction_required", "Multifactor authentication required"),
+            Err(e) => return super::internal(lang, e),
+        }
+    }
+    let (token, cookie) = match super::create_tx(&app, &tx).await {
+        Ok(x) => x,
+        Err(e) => return super::internal(lang, e),
+    };
+    if let Some((s, user)) = sso {
+        tx.user_id = Some(user.user_id.clone());
+        tx.auth_time = Some(s.auth_time);
+        tx.amr = s.amr.clone();
+        let mut tx = super::Tx { token, state: tx };
+        let mut resp = super::flow::after_first_factor(&app, &meta, &mut tx, &user, StatusCode::FOUND).await;
+        // Still a page to show (the second factor): the browser needs the transaction's cookie.
+        let needs_pages =
+            resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/"));
+        if needs_pages {
+            resp = super::with_cookie(resp, &cookie);
+        }
+        return resp;
+    }
+    super::redirect(StatusCode::FOUND, Step::Login.path(), &[cookie])
+}
+
+/// The user of a live SSO session, if the browser has one and the user may still log in.
+async fn sso_user(app: &AppState, headers: &HeaderMap) -> Option<(SsoSession, callsign_store::User)> {
+    let token = cookies::get(headers, super::SSO_COOKIE)?;
+    let s: SsoSession = session::load(app, super::SSO_KIND, &token).await.ok().flatten()?;
+    let user = app.store.get_user(&s.user_id).await.ok().flatten()?;
+    (!user.profile.blocked).then_some((s, user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_strings_follow_rfc_7636() {
+        assert!(is_pkce_string(&"a".repeat(43)));
+        assert!(is_pkce_string(&"A-._~9".repeat(10)));
+        assert!(!is_pkce_string(&"a".repeat(42)));
+        assert!(!is_pkce_string(&"a".repeat(129)));
+        assert!(!is_pkce_string(&format!("{}+", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,773 @@
+//! The pages of a login transaction: password, phone enrollment, code entry (resend, call me instead, recovery
+//! code), the recovery code shown once, and the end: an authorization code sent to the application (or, for an
+//! enrollment ticket, the "done" page).
+//!
+//! GETs show the page of the transaction's current step (any other page redirects there); POSTs check the CSRF
+//! token, do the step through the MFA service functions, and redirect to the next page (or show the same page
+//! with the error).
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use callsign_domain::phone::{PhoneNumber, mask};
+use callsign_store::{Client, Enrollment, User};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::authorize::SsoSession;
+use super::pages::{self, CodeView, Ctx, EnrollView};
+use super::token::AuthzCode;
+use super::{Flash, SealedText, SentCode, Step, Tx, countries, texts};
+use crate::app::AppState;
+use crate::http::error::OAuthError;
+use crate::http::extract::RequestMeta;
+use crate::http::oauth::{self, LoginFailure};
+use crate::mfa::config::GuardianConfig;
+use crate::mfa::service::{self, MfaError, Subject};
+use crate::web::{cookies, csrf, session};
+
+/// Every field any login form posts.
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct Fields {
+    pub csrf: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub country: Option<String>,
+    pub phone: Option<String>,
+    pub channel: Option<String>,
+    pub code: Option<String>,
+    pub recovery_code: Option<String>,
+}
+
+// --- the transaction around each request ---------------------------------------------------------------------------
+
+fn expired(headers: &HeaderMap) -> Response {
+    let lang = super::negotiate(None, headers);
+    super::error_page(StatusCode::BAD_REQUEST, lang, texts::of(lang).session_expired)
+}
+
+/// The browser's transaction, at one of the `steps` (else a redirect to the page of the step it is at).
+async fn get_tx(app: &AppState, headers: &HeaderMap, steps: &[Step]) -> Result<Tx, Response> {
+    let tx = match super::load_tx(app, headers).await {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return Err(expired(headers)),
+        Err(e) => return Err(super::internal(super::negotiate(None, headers), e)),
+    };
+    if !steps.contains(&tx.state.step) {
+        return Err(super::redirect(StatusCode::SEE_OTHER, tx.state.step.path(), &[]));
+    }
+    Ok(tx)
+}
+
+/// As [`get_tx`], for a form post: the form must parse and carry this transaction's CSRF token (else 403).
+pub(super) async fn post_tx(
+    app: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+    steps: &[Step],
+) -> Result<(Tx, Fields), Response> {
+    let tx = match super::load_tx(app, headers).await {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return Err(expired(headers)),
+        Err(e) => return Err(super::internal(super::negotiate(None, headers), e)),
+    };
+    let lang = tx.state.lang.clone();
+    let Ok(Form(fields)) = form else {
+        return Err(super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().csrf_failed));
+    };
+    if !csrf::verify(app, super::CSRF_PURPOSE, &tx.token, fields.csrf.as_deref()) {
+        tracing::info!("login form refused: bad or missing CSRF token");
+        return Err(super::error_page(StatusCode::FORBIDDEN, &lang, tx.state.texts().csrf_failed));
+    }
+    if !steps.contains(&tx.state.step) {
+        return Err(super::redirect(StatusCode::SEE_OTHER, tx.state.step.path(), &[]));
+    }
+    Ok((tx, fields))
+}
+
+fn ctx<'a>(app: &AppState, tx: &'a Tx) -> Ctx<'a> {
+    Ctx { lang: &tx.state.lang, t: tx.state.texts(), csrf: tx.csrf(app) }
+}
+
+async fn save_and_go(app: &AppState, tx: &Tx, status: StatusCode, step: Step) -> Response {
+    match tx.save(app).await {
+        Ok(()) => super::redirect(status, step.path(), &[]),
+        Err(e) => super::internal(&tx.state.lang, e),
+    }
+}
+
+async fn tx_user(app: &AppState, headers: &HeaderMap, tx: &Tx) -> Result<User, Response> {
+    let Some(id) = tx.state.user_id.as_deref() else { return Err(expired(headers)) };
+    match app.store.get_user(id).await {
+        Ok(Some(u)) if !u.profile.blocked => Ok(u),
+        Ok(_) => Err(expired(headers)),
+        Err(e) => Err(super::internal(&tx.state.lang, e)),
+    }
+}
+
+async fn tx_client(app: &AppState, tx: &Tx) -> Result<Option<Client>, Response> {
+    let Some(a) = &tx.state.authz else { return Ok(None) };
+    match app.store.get_client(&a.client_id).await {
+        Ok(Some(c)) => Ok(Some(c)),
+        Ok(None) => Err(super::error_page(StatusCode::BAD_REQUEST, &tx.state.lang, tx.state.texts().bad_client)),
+        Err(e) => Err(super::internal(&tx.state.lang, e)),
+    }
+}
+
+async fn tx_enrollment(app: &AppState, headers: &HeaderMap, tx: &Tx, user: &User) -> Result<Enrollment, Response> {
+    let Some(id) = tx.state.enrollment_id.as_deref() else { return Err(expired(headers)) };
+    match app.store.get_enrollment(id).await {
+        Ok(Some(e)) if e.user_id == user.user_id && e.kind == "phone" => Ok(e),
+        Ok(_) => Err(expired(headers)),
+        Err(e) => Err(super::internal(&tx.state.lang, e)),
+    }
+}
+
+async fn guardian(tx: &Tx, app: &AppState) -> Result<GuardianConfig, Response> {
+    GuardianConfig::load(app).await.map_err(|e| super::internal(&tx.state.lang, e))
+}
+
+/// The message types the tenant enabled, in a stable order (SMS first).
+fn channels(g: &GuardianConfig) -> Vec<String> {
+    let v: Vec<String> = ["sms", "voice"].iter().filter(|c| g.channel_enabled(c)).map(|c| (*c).to_owned()).collect();
+    if v.is_empty() { vec!["sms".to_owned()] } else { v }
+}
+
+fn now_secs(app: &AppState) -> i64 {
+    app.clock.now().seconds()
+}
+
+fn cooldown_left(app: &AppState, tx: &Tx) -> i64 {
+    let Some(last) = tx.state.last_sent_ms else { return 0 };
+    let left_ms = last + super::RESEND_COOLDOWN_SECS * 1000 - app.clock.now().millis();
+    if left_ms <= 0 { 0 } else { (left_ms + 999) / 1000 }
+}
+
+fn add_amr(tx: &mut Tx, method: &str) {
+    if !tx.state.amr.iter().any(|m| m == method) {
+        tx.state.amr.push(method.to_owned());
+    }
+}
+
+// --- after the password: the second factor, or the end --------------------------------------------------------------
+
+/// Whether this login still needs a second factor: the tenant requires one (the same rule as the password grant)
+/// and it was not done in this transaction or the SSO session it continues.
+pub async fn needs_second_factor(app: &AppState, amr: &[String]) -> crate::BoxResult<bool> {
+    let g = GuardianConfig::load(app).await?;
+    Ok(g.mfa_required() && !amr.iter().any(|m| m == "mfa"))
+}
+
+/// The first factor is done (a password, or an SSO session): challenge the enrolled phone, ask to enroll one, or
+/// finish. `status` is 303 after a form, 302 from `/authorize`.
+pub async fn after_first_factor(
+    app: &AppState,
+    meta: &RequestMeta,
+    tx: &mut Tx,
+    user: &User,
+    status: StatusCode,
+) -> Response {
+    let lang = tx.state.lang.clone();
+    match needs_second_factor(app, &tx.state.amr).await {
+        Ok(false) => return finish(app, meta, tx, user, status).await,
+        Ok(true) => {}
+        Err(e) => return super::internal(&lang, e),
+    }
+    let g = match guardian(tx, app).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let enrollments = match app.store.list_enrollments(&user.user_id).await {
+        Ok(e) => e,
+        Err(e) => return super::internal(&lang, e),
+    };
+    let Some(phone) = enrollments.into_iter().find(|e| e.kind == "phone" && e.status == "confirmed") else {
+        tx.state.step = Step::Enroll;
+        return save_and_go(app, tx, status, Step::Enroll).await;
+    };
+    let enabled = channels(&g);
+    let channel = phone.preferred_channel.clone().filter(|c| enabled.contains(c)).unwrap_or_else(|| enabled[0].clone());
+    tx.state.enrollment_id = Some(phone.id.clone());
+    let client = match tx_client(app, tx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = send(app, meta, tx, user, client.as_ref(), &phone, &channel).await {
+        return r;
+    }
+    tx.state.step = Step::Code;
+    save_and_go(app, tx, status, Step::Code).await
+}
+
+/// Send a code on `channel`; a limit becomes the next page's message.
+async fn send(
+    app: &AppState,
+    meta: &RequestMeta,
+    tx: &mut Tx,
+    user: &User,
+    client: Option<&Client>,
+    enrollment: &Enrollment,
+    channel: &str,
+) -> Result<(), Response> {
+    let binding = tx.binding();
+    let subject = Subject { user, client, binding: &binding };
+    let locale = service::resolve_locale(app, Some(&tx.state.lang)).await;
+    match service::send_challenge(app, meta, subject, enrollment, channel, &locale).await {
+        Ok(oob_code) => {
+            let to = enrollment.phone_number.as_deref().map(mask).unwrap_or_default();
+            tx.state.sent = Some(SentCode { oob_code, channel: channel.to_owned(), to });
+            tx.state.last_sent_ms = Some(app.clock.now().millis());
+            Ok(())
+        }
+        Err(MfaError::TooManySms) => {
+            tx.state.flash = Some(Flash::TooManySms);
+            Ok(())
+        }
+        Err(MfaError::TooManyVoice) => {
+            tx.state.flash = Some(Flash::TooManyVoice);
+            Ok(())
+        }
+        Err(e) => Err(super::internal(&tx.state.lang, OAuthError::from(e).description)),
+    }
+}
+
+/// The login is complete: for `/authorize`, count the login, start the SSO session, and send an authorization code
+/// to the application; for an enrollment ticket, show "done".
+async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, status: StatusCode) -> Response {
+    let lang = tx.state.lang.clone();
+    let Some(a) = tx.state.authz.clone() else {
+        tx.state.step = Step::Done;
+        tx.state.sent = None;
+        return save_and_go(app, tx, status, Step::Done).await;
+    };
+    let client = match tx_client(app, tx).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().bad_client),
+        Err(r) => return r,
+    };
+    let now = app.clock.now();
+    let auth_time = tx.state.auth_time.unwrap_or_else(|| now.seconds());
+    let amr = tx.state.amr.clone();
+    if let Err(e) = app.store.record_login(&user.user_id, now).await {
+        return super::internal(&lang, e);
+    }
+    oauth::record_login_success(app, meta, &client, user, json!({"amr": amr})).await;
+    let secure = crate::web::secure_cookies(app);
+    let sso = SsoSession { user_id: user.user_id.clone(), auth_time, amr: amr.clone() };
+    let sso_cookie = match session::create(app, super::SSO_KIND, &sso, super::SSO_TTL_SECS).await {
+        Ok(t) => cookies::set(super::SSO_COOKIE, &t, "/", super::SSO_TTL_SECS, secure),
+        Err(e) => return super::internal(&lang, e),
+    };
+    let code = AuthzCode {
+        client_id: a.client_id.clone(),
+        redirect_uri: a.redirect_uri.clone(),
+        user_id: user.user_id.clone(),
+        scope: a.scope.clone(),
+        audience: a.audience.clone(),
+        nonce: a.nonce.clone(),
+        code_challenge: a.code_challenge.clone(),
+        auth_time,
+        amr,
+    };
+    let code = match session::create(app, super::CODE_KIND, &code, super::CODE_TTL_SECS).await {
+        Ok(c) => c,
+        Err(e) => return super::internal(&lang, e),
+    };
+    if let Err(e) = session::destroy(app, super::TX_KIND, &tx.token).await {
+        tracing::warn!(error = %e, "could not delete a finished login transaction");
+    }
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = a.state.as_deref() {
+        params.push(("state", s));
+    }
+    let location = super::with_query(&a.redirect_uri, &params);
+    super::redirect(status, &location, &[sso_cookie, cookies::clear(super::TX_COOKIE, super::TX_PATH, secure)])
+}
+
+// --- login ------------------------------------------------------------------------------------------------------------
+
+fn render_login(app: &AppState, tx: &Tx, status: StatusCode, email: &str, error: Option<&str>) -> Response {
+    let name = tx.state.authz.as_ref().map(|a| a.client_name.as_str()).unwrap_or("");
+    super::page(status, pages::login(&ctx(app, tx), name, email, error))
+}
+
+pub async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let tx = match get_tx(&app, &headers, &[Step::Login]).await {
+        Ok(tx) => tx,
+        Err(r) => return r,
+    };
+    let hint = tx.state.login_hint.clone().unwrap_or_default();
+    render_login(&app, &tx, StatusCode::OK, &hint, None)
+}
+
+pub async fn login_submit(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Response {
+    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Login]).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = tx.state.texts();
+    let email = f.email.unwrap_or_default();
+    let password = f.password.unwrap_or_default();
+    if email.trim().is_empty() || password.is_empty() {
+        return render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.missing_credentials));
+    }
+    let client = match tx_client(&app, &tx).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return expired(&headers),
+        Err(r) => return r,
+    };
+    let user = match oauth::check_password(&app, &meta, &client, &email, &password).await {
+        Ok(u) => u,
+        Err(LoginFailure::WrongCredentials) => {
+            return render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.wrong_credentials));
+        }
+        Err(LoginFailure::Blocked) => {
+            return render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked));
+        }
+        Err(LoginFailure::Internal(e)) => return super::internal(&tx.state.lang, e.description),
+    };
+    tx.state.user_id = Some(user.user_id.clone());
+    tx.state.auth_time = Some(now_secs(&app));
+    tx.state.amr = vec!["pwd".to_owned()];
+    let cookie = match tx.rotate(&app).await {
+        Ok(c) => c,
+        Err(e) => return super::internal(&tx.state.lang, e),
+    };
+    let resp = after_first_factor(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await;
+    // Finished at once (no second factor): the transaction and its cookie are already gone.
+    if resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/")) {
+        super::with_cookie(resp, &cookie)
+    } else {
+        resp
+    }
+}
+
+// --- phone enrollment --------------------------------------------------------------------------------------------------
+
+struct EnrollForm<'a> {
+    country: &'a str,
+    phone: &'a str,
+    channel: &'a str,
+}
+
+fn render_enroll(
+    app: &AppState,
+    tx: &Tx,
+    g: &GuardianConfig,
+    status: StatusCode,
+    form: Option<EnrollForm<'_>>,
+    error: Option<&str>,
+) -> Response {
+    let enabled = channels(g);
+    let default_country = countries::default_region(tx.state.accept_language.as_deref(), &tx.state.lang);
+    let (country, phone, channel) = match &form {
+        Some(f) => (f.country, f.phone, f.channel),
+        None => (default_country, "", enabled[0].as_str()),
+    };
+    let view =
+        EnrollView { countries: countries::list(&tx.state.lang), country, phone, channels: &enabled, channel, error };
+    super::page(status, pages::enroll(&ctx(app, tx), &view))
+}
+
+pub async fn enroll_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let tx = match get_tx(&app, &headers, &[Step::Enroll]).await {
+        Ok(tx) => tx,
+        Err(r) => return r,
+    };
+    let g = match guardian(&tx, &app).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    if !g.phone_enabled() {
+        return super::error_page(StatusCode::CONFLICT, &tx.state.lang, tx.state.texts().phone_unavailable);
+    }
+    render_enroll(&app, &tx, &g, StatusCode::OK, None, None)
+}
+
+pub async fn enroll_submit(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Response {
+    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Enroll]).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = tx.state.texts();
+    let g = match guardian(&tx, &app).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    if !g.phone_enabled() {
+        return super::error_page(StatusCode::CONFLICT, &tx.state.lang, t.phone_unavailable);
+    }
+    let enabled = channels(&g);
+    let channel = f.channel.filter(|c| enabled.contains(c)).unwrap_or_else(|| enabled[0].clone());
+    let country = f
+        .country
+        .filter(|c| countries::known(c))
+        .unwrap_or_else(|| countries::default_region(tx.state.accept_language.as_deref(), &tx.state.lang).to_owned());
+    let raw_phone = f.phone.unwrap_or_default();
+    let entered = EnrollForm { country: &country, phone: &raw_phone, channel: &channel };
+    let phone = match PhoneNumber::parse_in(&raw_phone, &country) {
+        Ok(p) => p,
+        Err(_) => return render_enroll(&app, &tx, &g, StatusCode::BAD_REQUEST, Some(entered), Some(t.invalid_phone)),
+    };
+    let user = match tx_user(&app, &headers, &tx).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let client = match tx_client(&app, &tx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let binding = tx.binding();
+    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding };
+    let locale = service::resolve_locale(&app, Some(&tx.state.lang)).await;
+    let enrolled = match service::start_enrollment(&app, &meta, subject, &phone, &channel, &locale).await {
+        Ok(e) => e,
+        Err(e) => {
+            let (status, text) = match e {
+                MfaError::TooManySms => (StatusCode::TOO_MANY_REQUESTS, t.too_many_sms),
+                MfaError::TooManyVoice => (StatusCode::TOO_MANY_REQUESTS, t.too_many_voice),
+                MfaError::AlreadyEnrolled => (StatusCode::CONFLICT, t.already_enrolled),
+                other => return super::internal(&tx.state.lang, OAuthError::from(other).description),
+            };
+            return render_enroll(&app, &tx, &g, status, Some(entered), Some(text));
+        }
+    };
+    tx.state.recovery_code = match enrolled.recovery_code.as_deref().map(|c| SealedText::seal(&app, &binding, c)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return super::internal(&tx.state.lang, e),
+    };
+    tx.state.enrollment_id = Some(enrolled.enrollment.id.clone());
+    tx.state.sent = Some(SentCode { oob_code: enrolled.oob_code, channel: channel.clone(), to: phone.masked() });
+    tx.state.last_sent_ms = Some(app.clock.now().millis());
+    tx.state.step = Step::Code;
+    save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::Code).await
+}
+
+// --- code entry ----------------------------------------------------------------------------------------------------------
+
+async fn render_code(
+    app: &AppState,
+    headers: &HeaderMap,
+    tx: &mut Tx,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let t = tx.state.texts();
+    let g = match guardian(tx, app).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let user = match tx_user(app, headers, tx).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let enrollment = match tx_enrollment(app, headers, tx, &user).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let enrolling = enrollment.status == "pending";
+    let channel = tx
+        .state
+        .sent
+        .as_ref()
+        .map(|s| s.channel.clone())
+        .or(enrollment.preferred_channel.clone())
+        .unwrap_or_else(|| "sms".into());
+    let cooldown = cooldown_left(app, tx);
+    // A one-off message from the previous request, shown once.
+    let flash = tx.state.flash.take();
+    let too_soon;
+    let (notice, flash_error) = match flash {
+        Some(Flash::NewCodeSent) => (Some(t.new_code_sent), None),
+        Some(Flash::TooManySms) => (None, Some(t.too_many_sms)),
+        Some(Flash::TooManyVoice) => (None, Some(t.too_many_voice)),
+        Some(Flash::TooSoon) => {
+            too_soon = t.resend_too_soon.replace("{n}", &cooldown.max(1).to_string());
+            (None, Some(too_soon.as_str()))
+        }
+        None => (None, None),
+    };
+    if flash.is_some()
+        && let Err(e) = tx.save(app).await
+    {
+        return super::internal(&tx.state.lang, e);
+    }
+    let view = CodeView {
+        sent: tx.state.sent.as_ref(),
+        error: error.or(flash_error),
+        notice,
+        cooldown,
+        channel: &channel,
+        can_call: g.channel_enabled("voice") && channel != "voice",
+        can_text: g.channel_enabled("sms") && channel == "voice",
+        enrolling,
+        can_recover: !enrolling && g.factor_enabled("recovery-code"),
+    };
+    super::page(status, pages::code(&ctx(app, tx), &view))
+}
+
+pub async fn code_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let mut tx = match get_tx(&app, &headers, &[Step::Code]).await {
+        Ok(tx) => tx,
+        Err(r) => return r,
+    };
+    render_code(&app, &headers, &mut tx, StatusCode::OK, None).await
+}
+
+pub async fn code_submit(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Response {
+    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Code]).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = tx.state.texts();
+    let code: String = f.code.unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
+    if code.len() != callsign_domain::otp::CODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return render_code(&app, &headers, &mut tx, StatusCode::BAD_REQUEST, Some(t.no_code)).await;
+    }
+    let Some(sent) = tx.state.sent.clone() else {
+        return render_code(&app, &headers, &mut tx, StatusCode::BAD_REQUEST, Some(t.expired_code)).await;
+    };
+    let user = match tx_user(&app, &headers, &tx).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let client = match tx_client(&app, &tx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let binding = tx.binding();
+    let challenge = match service::find_challenge(&app, &sent.oob_code, &binding).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return render_code(&app, &headers, &mut tx, StatusCode::BAD_REQUEST, Some(t.expired_code)).await;
+        }
+        Err(e) => return super::internal(&tx.state.lang, OAuthError::from(e).description),
+    };
+    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding };
+    let verified = match service::verify_challenge(&app, &meta, subject, &challenge, &code).await {
+        Ok(v) => v,
+        Err(e) => {
+            let (status, text) = match e {
+                MfaError::WrongCode => (StatusCode::BAD_REQUEST, t.wrong_code),
+                MfaError::CodeExpired => (StatusCode::BAD_REQUEST, t.expired_code),
+                MfaError::TooManyFailures => (StatusCode::TOO_MANY_REQUESTS, t.too_many_failures),
+                other => return super::internal(&tx.state.lang, OAuthError::from(other).description),
+            };
+            return render_code(&app, &headers, &mut tx, status, Some(text)).await;
+        }
+    };
+    add_amr(&mut tx, "mfa");
+    tx.state.sent = None;
+    if verified.enrolled_now && tx.state.recovery_code.is_some() {
+        tx.state.step = Step::ShowRecovery;
+        return save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::ShowRecovery).await;
+    }
+    tx.state.recovery_code = None;
+    finish(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await
+}
+
+/// "Send a new code", "Call me instead", "Send me a text message instead": a new code on the posted channel. The
+/// same channel again only after the cooldown.
+pub async fn resend(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Response {
+    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Code]).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let g = match guardian(&tx, &app).await {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let user = match tx_user(&app, &headers, &tx).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let enrollment = match tx_enrollment(&app, &headers, &tx, &user).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let enabled = channels(&g);
+    let current = tx.state.sent.as_ref().map(|s| s.channel.clone()).or(enrollment.preferred_channel.clone());
+    let channel = f
+        .channel
+        .filter(|c| enabled.contains(c))
+        .or(current.clone().filter(|c| enabled.contains(c)))
+        .unwrap_or_else(|| enabled[0].clone());
+    if current.as_deref() == Some(channel.as_str()) && cooldown_left(&app, &tx) > 0 {
+        tx.state.flash = Some(Flash::TooSoon);
+        return save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::Code).await;
+    }
+    let client = match tx_client(&app, &tx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    tx.state.flash = None;
+    if let Err(r) = send(&app, &meta, &mut tx, &user, client.as_ref(), &enrollment, &channel).await {
+        return r;
+    }
+    if tx.state.flash.is_none() {
+        tx.state.flash = Some(Flash::NewCodeSent);
+    }
+    save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::Code).await
+}
+
+/// "Use a different number", while enrolling.
+pub async fn change_number(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Response {
+    let (mut tx, _) = match post_tx(&app, &headers, form, &[Step::Code]).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let user = match tx_user(&app, &headers, &tx).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let enrollment = match tx_enrollment(&app, &headers, &tx, &user).await {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    if enrollment.status != "pending" {
+        return super::redirect(StatusCode::SEE_OTHER, Step::Code.path(), &[]);
+    }
+    tx.state.sent = None;
+    tx.state.flash = None;
+    tx.state.step = Step::Enroll;
+    save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::Enroll).await
+}
+
+// --- recovery codes ----------------------------------------------------------------------------------------------------
+
+/// Whether this transaction may use a recovery code: an enrolled (confirmed) phone and the factor enabled.
+async fn may_recover(app: &AppState, headers: &HeaderMap, tx: &Tx) -> Result<User, Response> {
+    let g = guardian(tx, app).await?;
+    let user = tx_user(app, headers, tx).await?;
+    let enrollment = tx_enrollment(app, headers, tx, &user).await?;
+    if enrollment.status != "confirmed" || !g.factor_enabled("recovery-code") {
+        return Err(super::redirect(StatusCode::SEE_OTHER, Step::Code.path(), &[]));
+    }
+    Ok(user)
+}
+
+pub async fn recovery_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let tx = match get_tx(&app, &headers, &[Step::Code]).await {
+        Ok(tx) => tx,
+        Err(r) => return r,
+    };
+    if let Err(r) = may_recover(&app, &headers, &tx).await {
+        return r;
+    }
+    super::page(StatusCode::OK, pages::recovery(&ctx(&app, &tx), None))
+}
+
+pub async fn recovery_submit(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Response {
+    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Code]).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = tx.state.texts();
+    let user = match may_recover(&app, &headers, &tx).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let client = match tx_client(&app, &tx).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let binding = tx.binding();
+    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding };
+    let presented = f.recovery_code.unwrap_or_default();
+    let fresh = match service::verify_recovery_code(&app, &meta, subject, &presented).await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            let (status, text) = match e {
+                MfaError::WrongRecoveryCode => (StatusCode::BAD_REQUEST, t.wrong_recovery),
+                MfaError::TooManyRecoveryFailures => (StatusCode::TOO_MANY_REQUESTS, t.too_many_failures),
+                other => return super::internal(&tx.state.lang, OAuthError::from(other).description),
+            };
+            return super::page(status, pages::recovery(&ctx(&app, &tx), Some(text)));
+        }
+    };
+    tx.state.recovery_code = match SealedText::seal(&app, &binding, &fresh) {
+        Ok(s) => Some(s),
+        Err(e) => return super::internal(&tx.state.lang, e),
+    };
+    add_amr(&mut tx, "mfa");
+    tx.state.sent = None;
+    tx.state.step = Step::ShowRecovery;
+    save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::ShowRecovery).await
+}
+
+pub async fn show_recovery_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let tx = match get_tx(&app, &headers, &[Step::ShowRecovery]).await {
+        Ok(tx) => tx,
+        Err(r) => return r,
+    };
+    let code = match tx.state.recovery_code.as_ref().map(|s| s.open(&app, &tx.binding())) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => return super::internal(&tx.state.lang, e),
+        None => return expired(&headers),
+    };
+    super::page(StatusCode::OK, pages::show_recovery(&ctx(&app, &tx), &code))
+}
+
+pub async fn show_recovery_submit(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Response {
+    let (mut tx, _) = match post_tx(&app, &headers, form, &[Step::ShowRecovery]).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let user = match tx_user(&app, &headers, &tx).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    tx.state.recovery_code = None;
+    finish(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channels_keep_sms_first_and_never_come_out_empty() {
+        let mut g = GuardianConfig { message_types: vec!["voice".into(), "sms".into()], ..Default::default() };
+        assert_eq!(channels(&g), ["sms", "voice"]);
+        g.message_types = vec![];
+        assert_eq!(channels(&g), ["sms"]);
+        g.message_types = vec!["voice".into()];
+        assert_eq!(channels(&g), ["voice"]);
+    }
+}

@@ -1,0 +1,745 @@
+//! The operator dashboard as a browser uses it (cookies and CSRF tokens by hand, no redirects followed): the
+//! one-time setup link, sign-in for operators only, CSRF refusals, and every Phone Message change checked through
+//! the Management API and its `gd_tenant_update` / `sapi` events; users, reset MFA, logs, the development inbox.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{TestApp, enc};
+use serde_json::{Value, json};
+
+const PW: &str = "Str0ng-Passw0rd";
+const TWILIO_TOKEN: &str = "tw-secret-token-0123456789abcdef";
+
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    jar: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        let at = self.body.find(r#"name="csrf" value=""#).unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+    fn has(&self, text: &str) -> bool {
+        self.body.contains(text)
+    }
+    #[track_caller]
+    fn assert_has(&self, text: &str) {
+        assert!(self.has(text), "expected {text:?} in page (status {}):\n{}", self.status, self.body);
+    }
+    #[track_caller]
+    fn assert_redirect(&self, to: &str) {
+        assert_eq!(self.status, 303, "{}", self.body);
+        assert_eq!(self.location.as_deref(), Some(to));
+    }
+}
+
+impl Browser {
+    fn new(t: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            base: t.base.clone(),
+            jar: BTreeMap::new(),
+        }
+    }
+
+    async fn finish(&mut self, r: reqwest::Response) -> Page {
+        for c in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            assert!(c.contains("HttpOnly") && c.contains("SameSite=") && c.contains("Path=/dashboard"), "{c}");
+            let (name, value) = c.split(';').next().unwrap().split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+        if status == 200 {
+            let csp = r.headers().get("content-security-policy").unwrap().to_str().unwrap();
+            assert!(csp.contains("script-src 'self'"), "{csp}");
+        }
+        Page { status, location, body: r.text().await.unwrap() }
+    }
+
+    fn cookies(&self) -> String {
+        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
+        let r = self.http.get(url).header("cookie", self.cookies()).send().await.unwrap();
+        self.finish(r).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) };
+        let r = self.http.post(url).header("cookie", self.cookies()).form(form).send().await.unwrap();
+        self.finish(r).await
+    }
+
+    /// Post a form of the page at `page_path`, with that page's CSRF token.
+    async fn submit(&mut self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(page_path).await.csrf();
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(action, &form).await
+    }
+}
+
+fn bootstrap_file(t: &TestApp) -> Value {
+    let p = t.dir.path().join("data").join("bootstrap-credentials.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// Use the bootstrap file's setup link to create `email` as an operator; the browser ends up signed in.
+async fn setup_operator(t: &TestApp, email: &str) -> Browser {
+    let url = bootstrap_file(t)["dashboard_setup_url"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(t);
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let r = b.post(&url, &[("csrf", &page.csrf()), ("email", email), ("password", PW)]).await;
+    r.assert_redirect("/dashboard");
+    b
+}
+
+/// A user through the Management API; returns its id.
+async fn create_user(t: &TestApp, token: &str, email: &str, app_metadata: Value) -> String {
+    let (s, u) = t
+        .post(
+            token,
+            "/api/v2/users",
+            json!({"connection": "Username-Password-Authentication", "email": email, "password": PW, "app_metadata": app_metadata}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    u["user_id"].as_str().unwrap().to_owned()
+}
+
+async fn sign_in(t: &TestApp, email: &str, password: &str) -> (Browser, Page) {
+    let mut b = Browser::new(t);
+    let page = b.get("/dashboard/login").await;
+    assert_eq!(page.status, 200);
+    let r = b.post("/dashboard/login", &[("csrf", &page.csrf()), ("email", email), ("password", password)]).await;
+    (b, r)
+}
+
+async fn logs(t: &TestApp, token: &str, q: &str) -> Vec<Value> {
+    let (s, v) = t.get(token, &format!("/api/v2/logs?q={}", q.replace(' ', "%20").replace('|', "%7C"))).await;
+    assert_eq!(s, 200, "{v}");
+    v.as_array().unwrap().clone()
+}
+
+/// A `gd_tenant_update` from the dashboard says `what`. (The test clock stands still, so events of one test share
+/// a date and their order is not defined: look for the event rather than take the first.)
+async fn assert_tenant_update(t: &TestApp, token: &str, what: Value) {
+    let events = logs(t, token, "type:gd_tenant_update").await;
+    assert!(
+        events.iter().any(|e| e["client_id"] == "callsign-dashboard" && e["details"] == what),
+        "no gd_tenant_update from the dashboard with {what} in {events:#?}"
+    );
+}
+
+#[tokio::test]
+async fn the_setup_link_is_in_the_bootstrap_file_is_single_use_and_signs_in() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let path = t.dir.path().join("data").join("bootstrap-credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let url = bootstrap_file(&t)["dashboard_setup_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/dashboard/setup/", t.base)), "{url}");
+
+    let mut b = Browser::new(&t);
+    let page = b.get(&url).await;
+    page.assert_has("Set up an operator");
+    let csrf = page.csrf();
+    // Refused without the page's token; the link survives.
+    assert_eq!(b.post(&url, &[("email", "ops@example.com"), ("password", PW)]).await.status, 403);
+    // A weak password is refused with the user service's policy message; the link survives.
+    let weak = b.post(&url, &[("csrf", &csrf), ("email", "ops@example.com"), ("password", "weak")]).await;
+    assert_eq!(weak.status, 400);
+    weak.assert_has("PasswordStrengthError: Password is too weak");
+    weak.assert_has(r#"role="alert""#);
+
+    let ok = b.post(&url, &[("csrf", &csrf), ("email", "ops@example.com"), ("password", PW)]).await;
+    ok.assert_redirect("/dashboard");
+    assert!(b.jar.contains_key("cs_dash"));
+    assert_eq!(b.get("/dashboard/mfa/phone").await.status, 200);
+
+    // The operator was created through the Management API, with the role.
+    let (_, users) = t.get(&token, "/api/v2/users?q=email:%22ops@example.com%22").await;
+    assert_eq!(users[0]["app_metadata"]["roles"], json!(["callsign:admin"]));
+    let creates = logs(&t, &token, "type:sapi").await;
+    assert!(
+        creates
+            .iter()
+            .any(|e| e["client_id"] == "callsign-dashboard" && e["details"]["request"]["path"] == "/api/v2/users")
+    );
+    let logins = logs(&t, &token, "type:s").await;
+    assert_eq!(logins[0]["client_id"], "callsign-dashboard");
+
+    // Single use.
+    let mut other = Browser::new(&t);
+    other.get(&url).await.assert_has("expired or has already been used");
+    assert_eq!(other.get(&url).await.status, 404);
+    assert_eq!(other.post(&url, &[("csrf", &csrf), ("email", "x@example.com"), ("password", PW)]).await.status, 404);
+
+    // A fresh link expires after 24 hours.
+    let fresh = callsign_server::dashboard::auth::create_setup_link(&t.app).await.unwrap();
+    assert_eq!(other.get(&fresh).await.status, 200);
+    t.clock.advance(Duration::from_secs(24 * 3600 + 1));
+    assert_eq!(other.get(&fresh).await.status, 404);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_setup_link_makes_an_existing_user_an_operator_after_its_password() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let id = create_user(&t, &token, "ann@example.com", json!({"roles": ["billing"], "plan": "gold"})).await;
+    let url = bootstrap_file(&t)["dashboard_setup_url"].as_str().unwrap().to_owned();
+    let mut b = Browser::new(&t);
+    let csrf = b.get(&url).await.csrf();
+    let wrong = b.post(&url, &[("csrf", &csrf), ("email", "Ann@Example.com"), ("password", "Wrong-Passw0rd")]).await;
+    assert_eq!(wrong.status, 400);
+    wrong.assert_has("this is not its password");
+    let (_, u) = t.get(&token, &format!("/api/v2/users/{}", enc(&id))).await;
+    assert_eq!(u["app_metadata"]["roles"], json!(["billing"]));
+
+    b.post(&url, &[("csrf", &csrf), ("email", "ann@example.com"), ("password", PW)])
+        .await
+        .assert_redirect("/dashboard");
+    let (_, u) = t.get(&token, &format!("/api/v2/users/{}", enc(&id))).await;
+    assert_eq!(u["app_metadata"], json!({"roles": ["billing", "callsign:admin"], "plan": "gold"}));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn only_operators_sign_in_and_everyone_else_sees_the_same_message() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    create_user(&t, &token, "user@example.com", json!({})).await;
+    create_user(&t, &token, "admin@example.com", json!({"roles": ["callsign:admin"]})).await;
+
+    let (mut b, r) = sign_in(&t, "user@example.com", PW).await;
+    assert_eq!(r.status, 400);
+    r.assert_has("Wrong email or password.");
+    assert_eq!(b.get("/dashboard/mfa/phone").await.location.as_deref(), Some("/dashboard/login"));
+    let f = logs(&t, &token, "type:f").await;
+    assert!(f[0]["description"].as_str().unwrap().contains("callsign:admin"), "{}", f[0]);
+    assert_eq!(f[0]["client_id"], "callsign-dashboard");
+
+    let (_, r) = sign_in(&t, "nobody@example.com", PW).await;
+    assert_eq!(r.status, 400);
+    r.assert_has("Wrong email or password.");
+    assert_eq!(logs(&t, &token, "type:fu").await.len(), 1);
+    let (_, r) = sign_in(&t, "admin@example.com", "Wrong-Passw0rd").await;
+    r.assert_has("Wrong email or password.");
+    assert_eq!(logs(&t, &token, "type:fp").await.len(), 1);
+
+    let (mut b, r) = sign_in(&t, "admin@example.com", PW).await;
+    r.assert_redirect("/dashboard");
+    let home = b.get("/dashboard").await;
+    home.assert_redirect("/dashboard/mfa/phone");
+    let page = b.get("/dashboard/mfa/phone").await;
+    page.assert_has(r#"aria-current="page""#);
+    page.assert_has("admin@example.com");
+    assert_eq!(logs(&t, &token, "type:s").await[0]["user_name"], "admin@example.com");
+
+    // Removing the role ends the session at the next request.
+    let id = logs(&t, &token, "type:s").await[0]["user_id"].as_str().unwrap().to_owned();
+    let (s, _) = t.patch(&token, &format!("/api/v2/users/{}", enc(&id)), json!({"app_metadata": {"roles": []}})).await;
+    assert_eq!(s, 200);
+    b.get("/dashboard/mfa/phone").await.assert_redirect("/dashboard/login");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_and_on_sign_out_and_pages_need_a_sign_in() {
+    let t = TestApp::spawn().await;
+    let mut anon = Browser::new(&t);
+    for p in [
+        "/dashboard",
+        "/dashboard/mfa/phone",
+        "/dashboard/users",
+        "/dashboard/logs",
+        "/dashboard/inbox",
+        "/dashboard/logs/x",
+    ] {
+        let r = anon.get(p).await;
+        assert_eq!(r.status, 303, "{p}");
+        assert!(r.location.as_deref().unwrap().starts_with("/dashboard"), "{p}");
+    }
+    anon.get("/dashboard/mfa/phone").await.assert_redirect("/dashboard/login");
+    anon.post("/dashboard/mfa/phone/factor", &[("enabled", "true")]).await.assert_redirect("/dashboard/login");
+
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    t.clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(b.get("/dashboard/users").await.status, 200);
+    t.clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(b.get("/dashboard/users").await.status, 200, "each request restarts the idle timer");
+    t.clock.advance(Duration::from_secs(31 * 60));
+    b.get("/dashboard/users").await.assert_redirect("/dashboard/login");
+
+    let (mut b, r) = sign_in(&t, "ops@example.com", PW).await;
+    r.assert_redirect("/dashboard");
+    let page = b.get("/dashboard/users").await;
+    let old_cookie = b.jar.get("cs_dash").cloned().unwrap();
+    assert_eq!(b.post("/dashboard/logout", &[("csrf", "nope")]).await.status, 403);
+    b.post("/dashboard/logout", &[("csrf", &page.csrf())]).await.assert_redirect("/dashboard/login?signed_out=1");
+    assert!(!b.jar.contains_key("cs_dash"));
+    b.jar.insert("cs_dash".into(), old_cookie);
+    b.get("/dashboard/users").await.assert_redirect("/dashboard/login");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_are_refused() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let mut other = setup_operator_second(&t, &token).await;
+    let foreign = other.get("/dashboard/mfa/phone").await.csrf();
+    for form in [
+        vec![("enabled", "true")],
+        vec![("csrf", "bad"), ("enabled", "true")],
+        vec![("csrf", foreign.as_str()), ("enabled", "true")],
+    ] {
+        let r = b.post("/dashboard/mfa/phone/factor", &form).await;
+        assert_eq!(r.status, 403, "{form:?}");
+        r.assert_has("did not come from this dashboard");
+    }
+    for action in ["/dashboard/mfa/phone/templates", "/dashboard/mfa/phone/policy", "/dashboard/mfa/phone/provider"] {
+        assert_eq!(b.post(action, &[("csrf", "x")]).await.status, 403, "{action}");
+    }
+    // Nothing changed.
+    let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
+    assert_eq!(f[0], json!({"name": "sms", "enabled": false, "trial_expired": false}));
+    assert!(logs(&t, &token, "type:gd_tenant_update").await.is_empty());
+    // The sign-in form is protected too.
+    let mut anon = Browser::new(&t);
+    anon.get("/dashboard/login").await;
+    assert_eq!(anon.post("/dashboard/login", &[("email", "ops@example.com"), ("password", PW)]).await.status, 403);
+    t.stop().await;
+}
+
+/// A second operator (its own browser and session).
+async fn setup_operator_second(t: &TestApp, token: &str) -> Browser {
+    create_user(t, token, "second@example.com", json!({"roles": ["callsign:admin"]})).await;
+    let (b, r) = sign_in(t, "second@example.com", PW).await;
+    r.assert_redirect("/dashboard");
+    b
+}
+
+const PAGE: &str = "/dashboard/mfa/phone";
+
+#[tokio::test]
+async fn the_factor_message_types_and_policy_change_through_the_management_api() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(PAGE).await;
+    page.assert_has("The phone factor is ");
+    page.assert_has("Turn the phone factor on");
+
+    b.submit(PAGE, "/dashboard/mfa/phone/factor", &[("enabled", "true")])
+        .await
+        .assert_redirect("/dashboard/mfa/phone#factor");
+    let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
+    assert_eq!(f[0], json!({"name": "sms", "enabled": true, "trial_expired": false}));
+    assert_tenant_update(&t, &token, json!({"factor": "sms", "enabled": true})).await;
+    let sapi = logs(&t, &token, "type:sapi").await;
+    assert!(sapi.iter().any(|e| e["details"]["request"]["path"] == "/api/v2/guardian/factors/sms"
+        && e["details"]["request"]["method"] == "put"
+        && e["client_id"] == "callsign-dashboard"));
+    let after = b.get(PAGE).await;
+    after.assert_has("The phone factor is on.");
+    after.assert_has("Turn the phone factor off");
+    assert!(!b.get(PAGE).await.has("The phone factor is on."), "the flash shows once");
+
+    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "both")])
+        .await
+        .assert_redirect("/dashboard/mfa/phone#message-types");
+    let (_, m) = t.get(&token, "/api/v2/guardian/factors/phone/message-types").await;
+    assert_eq!(m, json!({"message_types": ["sms", "voice"]}));
+    assert_tenant_update(&t, &token, json!({"message_types": ["sms", "voice"]})).await;
+    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "voice")]).await;
+    let (_, m) = t.get(&token, "/api/v2/guardian/factors/phone/message-types").await;
+    assert_eq!(m, json!({"message_types": ["voice"]}));
+    // An invalid value gets the API's message.
+    let bad = b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "email")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has(
+        r#"message_types must be [&quot;sms&quot;], [&quot;voice&quot;] or [&quot;sms&quot;,&quot;voice&quot;]"#,
+    );
+    let fapi = logs(&t, &token, "type:fapi").await;
+    assert_eq!(fapi.len(), 1);
+    assert_eq!(fapi[0]["details"]["response"]["statusCode"], 400);
+
+    b.submit(PAGE, "/dashboard/mfa/phone/policy", &[("policy", "all-applications")])
+        .await
+        .assert_redirect("/dashboard/mfa/phone#policy");
+    let (_, p) = t.get(&token, "/api/v2/guardian/policies").await;
+    assert_eq!(p, json!(["all-applications"]));
+    assert_tenant_update(&t, &token, json!({"policies": ["all-applications"]})).await;
+    b.submit(PAGE, "/dashboard/mfa/phone/policy", &[("policy", "never")]).await;
+    let (_, p) = t.get(&token, "/api/v2/guardian/policies").await;
+    assert_eq!(p, json!([]));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(PAGE).await;
+    page.assert_has("100 of 100 messages left");
+
+    // Voice on and no From: the API's refusal is shown, and nothing is selected.
+    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "both")]).await;
+    let twilio = [
+        ("provider", "twilio"),
+        ("twilio_sid", "AC0123456789abcdef0123456789abcdef"),
+        ("twilio_auth_token", TWILIO_TOKEN),
+        ("sms_source", "messaging_service"),
+        ("twilio_from", ""),
+        ("twilio_messaging_service_sid", "MG0123456789abcdef0123456789abcdef"),
+        ("hook_url", ""),
+    ];
+    let refused = b.submit(PAGE, "/dashboard/mfa/phone/provider", &twilio).await;
+    assert_eq!(refused.status, 400);
+    refused.assert_has("Voice requires a From number");
+    assert!(!refused.has(TWILIO_TOKEN));
+    refused.assert_has("MG0123456789abcdef0123456789abcdef");
+    let (_, p) = t.get(&token, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(p, json!({"provider": "auth0"}));
+
+    let mut with_from = twilio;
+    with_from[4] = ("twilio_from", "+14155550100");
+    b.submit(PAGE, "/dashboard/mfa/phone/provider", &with_from).await.assert_redirect("/dashboard/mfa/phone#provider");
+    let (_, p) = t.get(&token, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(p, json!({"provider": "twilio"}));
+    let (_, tw) = t.get(&token, "/api/v2/guardian/factors/phone/providers/twilio").await;
+    assert_eq!(tw["sid"], "AC0123456789abcdef0123456789abcdef");
+    assert_eq!(tw["from"], "+14155550100");
+    assert_eq!(tw["messaging_service_sid"], "MG0123456789abcdef0123456789abcdef");
+    assert_eq!(tw["auth_token"], "****cdef");
+    assert_tenant_update(&t, &token, json!({"provider": "twilio"})).await;
+    let updates = logs(&t, &token, "type:gd_tenant_update").await;
+    assert!(updates.iter().any(|e| e["details"]["twilio"]["auth_token"] == "set"));
+
+    let page = b.get(PAGE).await;
+    page.assert_has("A token is stored (****cdef). Leave blank to keep it.");
+    page.assert_has(r#"id="p-twilio" name="provider" value="twilio" checked"#);
+
+    // Saving again with the token left blank keeps it; From is the SMS source now.
+    let keep = [
+        ("provider", "twilio"),
+        ("twilio_sid", "AC0123456789abcdef0123456789abcdef"),
+        ("twilio_auth_token", ""),
+        ("sms_source", "from"),
+        ("twilio_from", "+14155550100"),
+        ("twilio_messaging_service_sid", "MG0123456789abcdef0123456789abcdef"),
+    ];
+    b.submit(PAGE, "/dashboard/mfa/phone/provider", &keep).await.assert_redirect("/dashboard/mfa/phone#provider");
+    let (_, tw) = t.get(&token, "/api/v2/guardian/factors/phone/providers/twilio").await;
+    assert_eq!(tw["auth_token"], "****cdef");
+    assert_eq!(tw["messaging_service_sid"], Value::Null);
+    let secret = t.app.store.get_secret(callsign_server::mfa::config::TWILIO_TOKEN_SECRET).await.unwrap().unwrap();
+    let plain = t.app.keyring.open(&secret.name, &secret.sealed).unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain), TWILIO_TOKEN);
+
+    // Back to built-in.
+    b.submit(PAGE, "/dashboard/mfa/phone/provider", &[("provider", "auth0")])
+        .await
+        .assert_redirect("/dashboard/mfa/phone#provider");
+    let (_, p) = t.get(&token, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(p, json!({"provider": "auth0"}));
+    assert_tenant_update(&t, &token, json!({"provider": "auth0"})).await;
+
+    // The token appears in no page.
+    for path in [PAGE, "/dashboard/users", "/dashboard/logs", "/dashboard/inbox"] {
+        let p = b.get(path).await;
+        assert_eq!(p.status, 200, "{path}");
+        assert!(!p.has(TWILIO_TOKEN), "{path} shows the Twilio token");
+    }
+    let all = logs(&t, &token, "").await;
+    for e in &all {
+        let p = b.get(&format!("/dashboard/logs/{}", e["log_id"].as_str().unwrap())).await;
+        assert_eq!(p.status, 200);
+        assert!(!p.has(TWILIO_TOKEN), "a log event page shows the Twilio token");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_custom_webhook_provider_and_its_secrets() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let bad = b
+        .submit(
+            PAGE,
+            "/dashboard/mfa/phone/provider",
+            &[("provider", "phone-message-hook"), ("hook_url", "http://example.com/hook")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("the url must use https");
+    b.submit(
+        PAGE,
+        "/dashboard/mfa/phone/provider",
+        &[("provider", "phone-message-hook"), ("hook_url", "https://sms.example.com/hook")],
+    )
+    .await
+    .assert_redirect("/dashboard/mfa/phone#provider");
+    let (_, h) = t.get(&token, "/api/v2/guardian/factors/phone/providers/phone-message-hook").await;
+    assert_eq!(h["url"], "https://sms.example.com/hook");
+    let (_, p) = t.get(&token, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(p, json!({"provider": "phone-message-hook"}));
+
+    let created = b.submit(PAGE, "/dashboard/mfa/phone/hook-secrets", &[]).await;
+    assert_eq!(created.status, 200);
+    created.assert_has("it is not shown again");
+    let at = created.body.find("whsec_").expect("the new secret is shown once");
+    let secret: String = created.body[at..].chars().take_while(|c| *c != '<').collect();
+    let (_, h) = t.get(&token, "/api/v2/guardian/factors/phone/providers/phone-message-hook").await;
+    let id = h["secrets"][0]["id"].as_str().unwrap().to_owned();
+    let again = b.get(PAGE).await;
+    assert!(!again.has(&secret), "the secret shows only once");
+    again.assert_has(&id);
+    b.submit(PAGE, "/dashboard/mfa/phone/hook-secrets/delete", &[("id", &id)])
+        .await
+        .assert_redirect("/dashboard/mfa/phone#secrets");
+    let (_, h) = t.get(&token, "/api/v2/guardian/factors/phone/providers/phone-message-hook").await;
+    assert_eq!(h["secrets"], json!([]));
+    assert_tenant_update(&t, &token, json!({"phone-message-hook": {"secret_deleted": id}})).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn templates_preview_and_save_and_invalid_liquid_names_the_field() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(PAGE).await;
+    page.assert_has("123456 is your verification code for Callsign");
+    page.assert_has("1.2.3.4.5.6 is your verification code for Callsign");
+
+    let enrollment = r#"{% if message_type == "voice" %}Enroll code {{pause}}{{code}}{% else %}Enroll: {{code}} for {{tenant.friendly_name}}{% endif %}"#;
+    let verification = "Login code {{code}}";
+    let preview = b
+        .submit(
+            PAGE,
+            "/dashboard/mfa/phone/templates",
+            &[("action", "preview"), ("enrollment_message", enrollment), ("verification_message", verification)],
+        )
+        .await;
+    assert_eq!(preview.status, 200);
+    preview.assert_has("Enroll: 123456 for Callsign");
+    preview.assert_has("Enroll code ... 1.2.3.4.5.6");
+    preview.assert_has("Login code 1.2.3.4.5.6");
+    preview.assert_has("(not saved yet)");
+    let (_, tpl) = t.get(&token, "/api/v2/guardian/factors/phone/templates").await;
+    assert_eq!(
+        tpl["verification_message"],
+        callsign_server::mfa::templates::DEFAULT_VERIFICATION,
+        "preview saves nothing"
+    );
+
+    let invalid = b
+        .submit(
+            PAGE,
+            "/dashboard/mfa/phone/templates",
+            &[("action", "save"), ("enrollment_message", "{% if %}oops"), ("verification_message", verification)],
+        )
+        .await;
+    assert_eq!(invalid.status, 400);
+    invalid.assert_has("Invalid enrollment_message template:");
+    invalid.assert_has("{% if %}oops");
+    let (_, tpl) = t.get(&token, "/api/v2/guardian/factors/phone/templates").await;
+    assert_eq!(tpl["verification_message"], callsign_server::mfa::templates::DEFAULT_VERIFICATION);
+
+    b.submit(
+        PAGE,
+        "/dashboard/mfa/phone/templates",
+        &[
+            ("action", "save"),
+            ("enrollment_message", &enrollment.replace('\n', "\r\n")),
+            ("verification_message", verification),
+        ],
+    )
+    .await
+    .assert_redirect("/dashboard/mfa/phone#templates");
+    let (_, tpl) = t.get(&token, "/api/v2/guardian/factors/phone/templates").await;
+    assert_eq!(tpl, json!({"enrollment_message": enrollment, "verification_message": verification}));
+    assert_tenant_update(&t, &token, json!({"templates": ["enrollment_message", "verification_message"]})).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_test_message_lands_in_the_development_inbox() {
+    let t = TestApp::spawn().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let bad = b.submit(PAGE, "/dashboard/mfa/phone/test", &[("to", "not a number"), ("channel", "sms")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has(r#"role="alert""#);
+    bad.assert_has("not a number");
+
+    b.submit(PAGE, "/dashboard/mfa/phone/test", &[("to", "+1 415 555 2671"), ("channel", "sms")])
+        .await
+        .assert_redirect("/dashboard/mfa/phone#test");
+    b.get(PAGE).await.assert_has("Test message sent by SMS to +14155552671.");
+    let msgs = t.inbox("+14155552671", 1).await;
+    assert_eq!(msgs[0].channel, "sms");
+    assert!(msgs[0].text.contains("test message"), "{}", msgs[0].text);
+    b.submit(PAGE, "/dashboard/mfa/phone/test", &[("to", "+14155552671"), ("channel", "voice")]).await;
+    assert_eq!(t.inbox("+14155552671", 2).await[0].channel, "voice");
+
+    let inbox = b.get("/dashboard/inbox").await;
+    assert_eq!(inbox.status, 200);
+    inbox.assert_has("+14155552671");
+    inbox.assert_has("This is a test message from Callsign");
+    inbox.assert_has("98 of 100 messages left");
+    inbox.assert_has(r#"href="/dashboard/inbox" aria-current="page""#);
+    b.get(PAGE).await.assert_has("98 of 100 messages left");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn users_search_view_and_reset_mfa() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let id = create_user(&t, &token, "pat@example.com", json!({})).await;
+    let (s, m) = t
+        .post(
+            &token,
+            &format!("/api/v2/users/{}/authentication-methods", enc(&id)),
+            json!({"type": "phone", "phone_number": "+14155552671"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+
+    let all = b.get("/dashboard/users").await;
+    all.assert_has(">pat@example.com</a>");
+    all.assert_has(">ops@example.com</a>");
+    let found = b.get("/dashboard/users?email=PAT%40example.com").await;
+    found.assert_has(">pat@example.com</a>");
+    assert!(!found.has(">ops@example.com</a>"));
+    b.get("/dashboard/users?email=none%40example.com").await.assert_has("No user has the email");
+
+    let user_path = format!("/dashboard/users/{}", enc(&id));
+    let page = b.get(&user_path).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has("XXXXXXXX2671");
+    assert!(!page.has("+14155552671"), "numbers are masked");
+    assert_eq!(b.get("/dashboard/users/auth0%7Cnobody").await.status, 404);
+
+    let reset = b.submit(&user_path, &format!("{user_path}/reset-mfa"), &[]).await;
+    reset.assert_redirect(&user_path);
+    let (_, methods) = t.get(&token, &format!("/api/v2/users/{}/authentication-methods", enc(&id))).await;
+    assert_eq!(methods, json!([]));
+    let unenroll = logs(&t, &token, "type:gd_unenroll").await;
+    assert_eq!(unenroll[0]["client_id"], "callsign-dashboard");
+    assert_eq!(unenroll[0]["user_id"], id.as_str());
+    let after = b.get(&user_path).await;
+    after.assert_has("No enrolled factor.");
+    after.assert_has("MFA reset");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn logs_filter_by_type_and_user_and_open_one_event() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let id = create_user(&t, &token, "pat@example.com", json!({})).await;
+    sign_in(&t, "pat@example.com", "Wrong-Passw0rd").await;
+    sign_in(&t, "pat@example.com", PW).await;
+
+    let all = b.get("/dashboard/logs").await;
+    all.assert_has("<code>seccft</code>");
+    all.assert_has("<code>fp</code>");
+    let fp = b.get("/dashboard/logs?type=fp").await;
+    fp.assert_has("<code>fp</code>");
+    assert!(!fp.has("<code>seccft</code>") && !fp.has("<code>f</code>"));
+    let mine = b.get(&format!("/dashboard/logs?user_id={}", enc(&id))).await;
+    mine.assert_has("<code>fp</code>");
+    mine.assert_has("<code>f</code>");
+    assert!(!mine.has("<code>s</code>"), "the operator's own sign-in is another user's");
+    let both = b.get(&format!("/dashboard/logs?type=f&user_id={}", enc(&id))).await;
+    assert!(both.has("<code>f</code>") && !both.has("<code>fp</code>"));
+    let bad = b.get("/dashboard/logs?type=a%20AND%20ip%3Ax").await;
+    bad.assert_has(r#"role="alert""#);
+
+    let e = &logs(&t, &token, "type:fp").await[0];
+    let page = b.get(&format!("/dashboard/logs/{}", e["log_id"].as_str().unwrap())).await;
+    assert_eq!(page.status, 200);
+    page.assert_has("Wrong email or password.");
+    page.assert_has(&format!("&quot;log_id&quot;: &quot;{}&quot;", e["log_id"].as_str().unwrap()));
+    assert_eq!(b.get("/dashboard/logs/90020260101000000000000000000000000000000000000").await.status, 404);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_works_on_postgres() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    b.submit(PAGE, "/dashboard/mfa/phone/factor", &[("enabled", "true")])
+        .await
+        .assert_redirect("/dashboard/mfa/phone#factor");
+    let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
+    assert_eq!(f[0]["enabled"], true);
+    b.submit(PAGE, "/dashboard/mfa/phone/test", &[("to", "+14155552671"), ("channel", "sms")]).await;
+    b.get("/dashboard/inbox").await.assert_has("+14155552671");
+    let url = bootstrap_file(&t)["dashboard_setup_url"].as_str().unwrap().to_owned();
+    assert_eq!(b.get(&url).await.status, 404);
+    t.stop().await;
+}
+
+#[test]
+fn the_cli_prints_a_fresh_setup_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/c.db", dir.path().display());
+    let data = dir.path().join("data");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_callsign"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CALLSIGN_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .args(["--database-url", &db, "--data-dir", data.to_str().unwrap(), "admin", "dashboard-link"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = String::from_utf8(out.stdout).unwrap();
+    assert!(url.trim().starts_with("http://127.0.0.1:8080/dashboard/setup/"), "{url}");
+    assert_eq!(url.lines().count(), 1);
+    // The first start also wrote one to the bootstrap file, a different one; the log does not contain either.
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("bootstrap-credentials.json")).unwrap()).unwrap();
+    let in_file = file["dashboard_setup_url"].as_str().unwrap();
+    assert_ne!(in_file, url.trim());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains(in_file) && !stderr.contains(url.trim()), "{stderr}");
+}

@@ -1,0 +1,174 @@
+// The operator dashboard in a real browser: an operator signs in with the one-time setup link from the bootstrap
+// file, switches the provider to Twilio and back to built-in, edits a template (seeing the preview), sends a test
+// message and finds it in the development inbox; users and logs pages; sign-out. Every page is screenshotted and
+// checked with axe (no serious or critical violations).
+const { test, expect } = require('../lib/fixtures');
+const { expectNoSeriousViolations } = require('../lib/a11y');
+const { bootstrap, uniqueEmail, uniquePhone } = require('../lib/mgmt');
+const { shot } = require('../lib/shots');
+
+const PASSWORD = 'Operat0r-Passw0rd!';
+const TWILIO_TOKEN = 'e2e-twilio-token-0123456789abcdef';
+const DEFAULT_TEMPLATES = {
+  enrollment_message:
+    '{{code}} is your verification code for {{tenant.friendly_name}}. Please enter this code to verify your enrollment.',
+  verification_message: '{{code}} is your verification code for {{tenant.friendly_name}}',
+};
+
+async function checkPage(page, name) {
+  await shot(page, name);
+  await expectNoSeriousViolations(page, { name });
+}
+
+/** The flash message of the page after a change. */
+const flash = (page) => page.getByRole('status').first();
+
+test('an operator signs in with the setup link and configures Phone Message', async ({ page, mgmt }) => {
+  const email = uniqueEmail('operator');
+  const before = {
+    provider: await mgmt.get('/guardian/factors/phone/selected-provider'),
+    templates: await mgmt.get('/guardian/factors/phone/templates'),
+  };
+  try {
+    // Unauthenticated: the sign-in page.
+    await page.goto('/dashboard/mfa/phone');
+    await expect(page).toHaveURL(/\/dashboard\/login$/);
+    await checkPage(page, '01 sign-in page');
+
+    // The setup link from the bootstrap file creates the operator and signs in.
+    const setupUrl = bootstrap().dashboard_setup_url;
+    expect(setupUrl).toContain('/dashboard/setup/');
+    await page.goto(setupUrl);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Set up an operator');
+    await checkPage(page, '02 setup link');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('weak');
+    await page.getByRole('button', { name: 'Create operator and sign in' }).click();
+    await expect(page.getByRole('alert')).toContainText('Password is too weak');
+    await checkPage(page, '03 setup weak password');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create operator and sign in' }).click();
+    await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Phone Message');
+    await expect(page.getByRole('link', { name: 'Multi-factor Auth: Phone Message' })).toHaveAttribute('aria-current', 'page');
+    await checkPage(page, '04 phone message');
+    const [operator] = await mgmt.get(`/users?q=${encodeURIComponent(`email:"${email}"`)}`);
+    expect(operator.app_metadata.roles).toContain('callsign:admin');
+
+    // The link was single use.
+    await page.goto(setupUrl);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Setup link not valid');
+    await page.goto('/dashboard/mfa/phone');
+
+    // Twilio: SID, token, SMS from the From number.
+    await page.getByLabel('Twilio', { exact: true }).check();
+    await page.getByLabel('Account SID').fill('AC00000000000000000000000000000e2e');
+    await page.getByLabel('Auth token').fill(TWILIO_TOKEN);
+    await page.getByLabel('The From number').check();
+    await page.getByLabel('From number', { exact: true }).fill('+14155550100');
+    await page.getByRole('button', { name: 'Save provider' }).click();
+    await expect(flash(page)).toHaveText('Provider saved: Twilio.');
+    expect(await mgmt.get('/guardian/factors/phone/selected-provider')).toEqual({ provider: 'twilio' });
+    const twilio = await mgmt.get('/guardian/factors/phone/providers/twilio');
+    expect(twilio).toMatchObject({ sid: 'AC00000000000000000000000000000e2e', from: '+14155550100', auth_token: '****cdef' });
+    await expect(page.getByText('A token is stored (****cdef). Leave blank to keep it.')).toBeVisible();
+    expect(await page.content()).not.toContain(TWILIO_TOKEN);
+    await expect(page.getByLabel('Auth token')).toHaveValue('');
+    await checkPage(page, '05 twilio selected');
+
+    // Back to built-in, with its remaining-messages count.
+    await page.getByLabel('Built-in (development)').check();
+    await page.getByRole('button', { name: 'Save provider' }).click();
+    await expect(flash(page)).toHaveText('Provider saved: built-in.');
+    expect(await mgmt.get('/guardian/factors/phone/selected-provider')).toEqual({ provider: 'auth0' });
+    await expect(page.locator('#dev-remaining')).toContainText('messages left');
+
+    // A template: an invalid one is refused with the field named, a preview renders SMS and voice, then save.
+    const verification = page.getByLabel('Verification message');
+    await verification.fill('{% if %}broken');
+    await page.getByRole('button', { name: 'Save templates' }).click();
+    await expect(page.getByRole('alert')).toContainText('Invalid verification_message template');
+    await checkPage(page, '06 template error');
+    await page.getByLabel('Verification message').fill('Your {{tenant.friendly_name}} login code: {{pause}}{{code}}');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const preview = page.locator('#template-preview');
+    await expect(preview).toContainText('Your Callsign login code: 123456');
+    await expect(preview).toContainText('Your Callsign login code: ... 1.2.3.4.5.6');
+    await expect(page.getByRole('heading', { name: 'Preview (not saved yet)' })).toBeVisible();
+    await checkPage(page, '07 template preview');
+    await page.getByRole('button', { name: 'Save templates' }).click();
+    await expect(flash(page)).toHaveText('Templates saved.');
+    expect((await mgmt.get('/guardian/factors/phone/templates')).verification_message)
+      .toBe('Your {{tenant.friendly_name}} login code: {{pause}}{{code}}');
+
+    // A test message, then the development inbox.
+    const phone = uniquePhone();
+    await page.getByLabel('Phone number').fill(phone);
+    await page.getByLabel('SMS', { exact: true }).last().check();
+    await page.getByRole('button', { name: 'Send test message' }).click();
+    await expect(flash(page)).toHaveText(`Test message sent by SMS to ${phone}.`);
+    await checkPage(page, '08 test message sent');
+    const msg = await mgmt.waitForMessage(phone, { channel: 'sms' });
+    expect(msg.text).toContain('test message');
+    await page.getByRole('link', { name: 'Development inbox', exact: true }).click();
+    await expect(page).toHaveURL(/\/dashboard\/inbox$/);
+    await expect(page.locator('#inbox')).toContainText(phone);
+    await expect(page.locator('#inbox')).toContainText('This is a test message from Callsign');
+    await checkPage(page, '09 development inbox');
+
+    // Users: search and view.
+    await page.getByRole('link', { name: 'Users', exact: true }).click();
+    await page.getByLabel('Email').fill(email);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: email }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(`User ${email}`);
+    await checkPage(page, '10 user');
+
+    // Logs: filter, open one event.
+    await page.getByRole('link', { name: 'Logs', exact: true }).click();
+    await page.getByLabel('Event type').fill('gd_tenant_update');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect(page.locator('#logs')).toContainText('gd_tenant_update');
+    await checkPage(page, '11 logs');
+    await page.locator('#logs tbody a').first().click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Log event gd_tenant_update');
+    await expect(page.locator('pre.json')).toContainText('"client_id": "callsign-dashboard"');
+    await checkPage(page, '12 log event');
+    expect(await page.content()).not.toContain(TWILIO_TOKEN);
+
+    // Sign out; the pages need a sign-in again, which works with the new password.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect(page).toHaveURL(/\/dashboard\/login\?signed_out=1$/);
+    await expect(flash(page)).toHaveText('You have signed out.');
+    await page.goto('/dashboard/logs');
+    await expect(page).toHaveURL(/\/dashboard\/login$/);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('Wrong-Passw0rd!');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('alert')).toHaveText('Wrong email or password.');
+    await checkPage(page, '13 sign-in error');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+  } finally {
+    await mgmt.put('/guardian/factors/phone/templates', before.templates || DEFAULT_TEMPLATES);
+    await mgmt.put('/guardian/factors/phone/selected-provider', before.provider);
+  }
+});
+
+test('a forged CSRF token is refused', async ({ page, mgmt }) => {
+  const user = await mgmt.createUser({ app_metadata: { roles: ['callsign:admin'] } });
+  await page.goto('/dashboard/login');
+  await page.getByLabel('Email').fill(user.email);
+  await page.getByLabel('Password').fill(user.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+  const before = await mgmt.get('/guardian/policies');
+  const other = before.length ? 'never' : 'all-applications';
+  await page.locator('form[action="/dashboard/mfa/phone/policy"] input[name="csrf"]').evaluate((el) => { el.value = 'forged'; });
+  await page.getByLabel(other === 'never' ? 'Never' : 'Always, for all applications').check();
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Request refused');
+  await shot(page, '14 forged csrf');
+  expect(await mgmt.get('/guardian/policies')).toEqual(before);
+});
