@@ -28,6 +28,14 @@ pub const READ_AUTHENTICATION_METHODS: &str = "read:authentication_methods";
 pub const CREATE_AUTHENTICATION_METHODS: &str = "create:authentication_methods";
 pub const UPDATE_AUTHENTICATION_METHODS: &str = "update:authentication_methods";
 pub const DELETE_AUTHENTICATION_METHODS: &str = "delete:authentication_methods";
+pub const CREATE_PHONE_PROVIDERS: &str = "create:phone_providers";
+pub const READ_PHONE_PROVIDERS: &str = "read:phone_providers";
+pub const UPDATE_PHONE_PROVIDERS: &str = "update:phone_providers";
+pub const DELETE_PHONE_PROVIDERS: &str = "delete:phone_providers";
+pub const CREATE_PHONE_TEMPLATES: &str = "create:phone_templates";
+pub const READ_PHONE_TEMPLATES: &str = "read:phone_templates";
+pub const UPDATE_PHONE_TEMPLATES: &str = "update:phone_templates";
+pub const DELETE_PHONE_TEMPLATES: &str = "delete:phone_templates";
 /// Callsign's own: read the development provider's inbox (`GET /api/v2/dev-inbox`).
 pub const READ_DEV_INBOX: &str = "read:dev_inbox";
 
@@ -61,6 +69,14 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     CREATE_AUTHENTICATION_METHODS,
     UPDATE_AUTHENTICATION_METHODS,
     DELETE_AUTHENTICATION_METHODS,
+    CREATE_PHONE_PROVIDERS,
+    READ_PHONE_PROVIDERS,
+    UPDATE_PHONE_PROVIDERS,
+    DELETE_PHONE_PROVIDERS,
+    CREATE_PHONE_TEMPLATES,
+    READ_PHONE_TEMPLATES,
+    UPDATE_PHONE_TEMPLATES,
+    DELETE_PHONE_TEMPLATES,
     READ_DEV_INBOX,
 ];
 

@@ -611,6 +611,144 @@ async fn status_callbacks_must_be_signed_and_are_recorded() {
     c.t.stop().await;
 }
 
+// --- the Unified Phone Experience over the same configuration --------------------------------------------------
+
+/// A Twilio provider created with `/branding/phone/providers` is the Guardian Twilio configuration: the MFA flow
+/// sends through it, a template's `from` and voice body are used, and `try` sends a real message through Twilio.
+#[tokio::test]
+async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
+    let (fake, base) = Fake::start().await;
+    let t = TestApp::spawn_with(|raw| raw.twilio_base_url = Some(base)).await;
+    let admin = t.mgmt_token().await;
+    let (s, p) = t
+        .post(
+            &admin,
+            "/api/v2/branding/phone/providers",
+            json!({"name": "twilio", "credentials": {"auth_token": TOKEN},
+                   "configuration": {"sid": SID, "default_from": FROM, "mssid": MG, "delivery_methods": ["text", "voice"]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    assert!(!p.to_string().contains(TOKEN), "credentials are never echoed: {p}");
+    assert_eq!(p["disabled"], false);
+    let id = p["id"].as_str().unwrap();
+    // Guardian sees the same settings.
+    let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(g["provider"], "twilio");
+    let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/providers/twilio").await;
+    assert_eq!(
+        (g["sid"].as_str(), g["from"].as_str(), g["messaging_service_sid"].as_str()),
+        (Some(SID), Some(FROM), Some(MG))
+    );
+    assert_eq!(g["auth_token"], "****feed");
+    let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/message-types").await;
+    assert_eq!(g["message_types"], json!(["sms", "voice"]));
+
+    // try: a real test message through Twilio, logged as a test send.
+    let (s, v) = t.post(&admin, &format!("/api/v2/branding/phone/providers/{id}/try"), json!({"to": PHONE})).await;
+    assert_eq!((s, v["message"].as_str()), (202, Some("Test notification successfully sent for processing")), "{v}");
+    let seen = fake.wait_for(1).await;
+    assert_eq!((seen[0].resource.as_str(), seen[0].get("To")), ("Messages.json", Some(PHONE)));
+    assert_eq!(seen[0].get("MessagingServiceSid"), Some(MG));
+    assert!(seen[0].get("Body").unwrap().starts_with("This is a test message from"), "{:?}", seen[0]);
+    let (s, v) = t
+        .post(
+            &admin,
+            &format!("/api/v2/branding/phone/providers/{id}/try"),
+            json!({"to": PHONE, "delivery_method": "voice"}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let seen = fake.wait_for(2).await;
+    assert_eq!((seen[1].resource.as_str(), seen[1].get("From")), ("Calls.json", Some(FROM)));
+    let (_, logs) = t.get(&admin, "/api/v2/logs?q=type:gd_send_sms&per_page=10").await;
+    assert_eq!(logs[0]["details"]["test"], true, "{logs}");
+    assert_eq!(logs[0]["details"]["source"], "branding/phone/providers/try");
+
+    // A failing Twilio makes try a 400 that says why, logged as a failure.
+    fake.then(400, json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}));
+    let (s, v) = t.post(&admin, &format!("/api/v2/branding/phone/providers/{id}/try"), json!({"to": PHONE})).await;
+    assert_eq!((s, v["errorCode"].as_str()), (400, Some("phone_provider_error")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("The phone provider did not send the test message"), "{v}");
+    let (_, logs) = t.get(&admin, "/api/v2/logs?q=type:gd_send_sms_failure&per_page=10").await;
+    assert_eq!(logs.as_array().unwrap().len(), 1, "{logs}");
+
+    // A customised otp_verify template: its own sender for SMS and its own voice body.
+    let (s, tpl) = t
+        .post(
+            &admin,
+            "/api/v2/branding/phone/templates",
+            json!({"type": "otp_enroll", "content": {"from": "+15005550009", "body": {"voice": "Your {{ friendly_name }} code is {{ pause }} {{ code }}"}}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{tpl}");
+    let (s, u) = t
+        .post(
+            &admin,
+            "/api/v2/users",
+            json!({"connection": "Username-Password-Authentication", "email": "bo@example.com", "password": PW}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let (s, c) = t
+        .post(&admin, "/api/v2/clients", json!({"name": "app", "app_type": "regular_web", "grant_types": ["password", "http://auth0.com/oauth/grant-type/mfa-oob"]}))
+        .await;
+    assert_eq!(s, 201, "{c}");
+    for (path, body) in [
+        ("/api/v2/guardian/factors/sms", json!({"enabled": true})),
+        ("/api/v2/guardian/policies", json!(["all-applications"])),
+    ] {
+        let (s, v) = put(&t, &admin, path, body).await;
+        assert_eq!(s, 200, "{path}: {v}");
+    }
+    let (s, v) = t
+        .token_request(json!({"grant_type": "password", "client_id": c["client_id"], "client_secret": c["client_secret"], "username": "bo@example.com", "password": PW}))
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let mfa = v["mfa_token"].as_str().unwrap();
+    for (channel, n) in [("sms", 4), ("voice", 5)] {
+        let r = t
+            .http
+            .post(t.url("/mfa/associate"))
+            .bearer_auth(mfa)
+            .json(&json!({"authenticator_types": ["oob"], "oob_channels": [channel], "phone_number": PHONE}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{channel}");
+        let seen = fake.wait_for(n).await;
+        let last = &seen[n - 1];
+        assert_eq!(last.get("From"), Some("+15005550009"), "the template's sender: {last:?}");
+        if channel == "sms" {
+            assert_eq!(last.get("MessagingServiceSid"), None);
+            assert!(last.get("Body").unwrap().ends_with("Please enter this code to verify your enrollment."));
+        } else {
+            let twiml = last.get("Twiml").unwrap();
+            assert!(twiml.contains("code is ... "), "the voice body is spoken: {twiml}");
+        }
+    }
+
+    // Disabling the provider selects the built-in one; deleting it forgets the Twilio settings.
+    let (s, v) = t.patch(&admin, &format!("/api/v2/branding/phone/providers/{id}"), json!({"disabled": true})).await;
+    assert_eq!((s, &v["disabled"]), (200, &json!(true)), "{v}");
+    let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(g["provider"], "auth0");
+    let (s, v) =
+        put(&t, &admin, "/api/v2/guardian/factors/phone/selected-provider", json!({"provider": "twilio"})).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = t.get(&admin, &format!("/api/v2/branding/phone/providers/{id}")).await;
+    assert_eq!(v["disabled"], false, "selecting Twilio in Guardian enables the provider: {v}");
+    let (s, _) = t.delete(&admin, &format!("/api/v2/branding/phone/providers/{id}")).await;
+    assert_eq!(s, 204);
+    let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/providers/twilio").await;
+    assert_eq!(g, json!({"sid": null, "from": null, "messaging_service_sid": null, "auth_token": null}));
+    let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(g["provider"], "auth0");
+    let (_, logs) = t.get(&admin, "/api/v2/logs?per_page=100").await;
+    assert!(!logs.to_string().contains(TOKEN));
+    t.stop().await;
+}
+
 // --- contract test against Prism ----------------------------------------------------------------------------------
 
 /// Runs the real client against Prism serving Twilio's OpenAPI description (`sdk-tests/prism/run.sh` starts it and
@@ -628,7 +766,7 @@ async fn prism_contract() {
     let send = |channel: &'static str, text: &'static str| {
         let app = t.app.clone();
         async move {
-            let msg = Outbound { job_id: "job_prism", channel, to: PHONE, text, locale: "fr" };
+            let msg = Outbound { job_id: "job_prism", channel, to: PHONE, text, locale: "fr", from: None };
             TwilioProvider.send(&app, &msg).await
         }
     };

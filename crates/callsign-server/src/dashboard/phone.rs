@@ -318,7 +318,14 @@ fn secrets_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup 
 
 /// A template rendered for `message_type`, or the compile error.
 fn preview(template: &str, message_type: &str, friendly_name: &str) -> Result<String, String> {
-    let vars = templates::Vars { code: SAMPLE_CODE, message_type, locale: "en", friendly_name };
+    let vars = templates::Vars {
+        code: SAMPLE_CODE,
+        message_type,
+        locale: "en",
+        friendly_name,
+        support_email: "",
+        support_url: "",
+    };
     templates::render(template, &vars)
 }
 
@@ -628,7 +635,7 @@ pub async fn send_test(State(app): State<AppState>, p: Posted<TestForm>) -> Resp
         Err(e) => return internal(e.message),
     };
     let text = super::test_message::text(&friendly);
-    let result = super::test_message::send(&app, &to, channel, &text)
+    let result = super::test_message::send(&app, &p.ctx.meta(), &to, channel, &text)
         .await
         .map(|_| {
             format!("Test message sent by {} to {}.", if channel == "voice" { "voice call" } else { "SMS" }, to.e164())

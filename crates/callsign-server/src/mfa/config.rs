@@ -45,6 +45,51 @@ pub struct GuardianConfig {
     /// secrets are active (see `mfa::webhook`).
     #[serde(default)]
     pub webhook: WebhookSettings,
+    /// The Unified Phone Experience's provider record (`/api/v2/branding/phone/providers`): only its identity.
+    /// Everything else it shows is read from the settings above (see `http::management::branding_phone`).
+    #[serde(default)]
+    pub phone_provider: Option<PhoneProviderRecord>,
+    /// Customised Unified Phone Experience templates by type (`/api/v2/branding/phone/templates`). For
+    /// `otp_enroll` / `otp_verify` the text body is `enrollment_message` / `verification_message`, not kept here.
+    #[serde(default)]
+    pub phone_templates: BTreeMap<String, PhoneTemplateRecord>,
+}
+
+/// The one phone provider of the Unified Phone Experience API.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct PhoneProviderRecord {
+    /// `pro_` + 22 alphanumerics.
+    pub id: String,
+    /// `twilio` or `custom` (the `phone-message-hook` provider).
+    pub name: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl PhoneProviderRecord {
+    /// The Guardian provider this record is a view of.
+    pub fn guardian_provider(&self) -> &'static str {
+        if self.name == "twilio" { "twilio" } else { "phone-message-hook" }
+    }
+}
+
+/// A customised Unified Phone Experience template.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default)]
+pub struct PhoneTemplateRecord {
+    /// `tem_` + 22 alphanumerics.
+    pub id: String,
+    pub disabled: bool,
+    /// The sender for this message type (`""` = the provider's `from`).
+    pub from: String,
+    /// The text body, for the types other than `otp_enroll` / `otp_verify`.
+    pub text: Option<String>,
+    /// The voice body; `None` speaks the text body.
+    pub voice: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
 }
 
 /// The `phone-message-hook` provider's settings. The signing secrets themselves are sealed secrets
@@ -77,6 +122,8 @@ impl Default for GuardianConfig {
             policies: Vec::new(),
             twilio: TwilioSettings::default(),
             webhook: WebhookSettings::default(),
+            phone_provider: None,
+            phone_templates: BTreeMap::new(),
         }
     }
 }
@@ -105,6 +152,27 @@ impl GuardianConfig {
 
     pub fn channel_enabled(&self, channel: &str) -> bool {
         self.message_types.iter().any(|m| m == channel)
+    }
+
+    /// The template and sender for a one-time-code message: the Guardian text (or the template type's voice body
+    /// for voice, when one is set), or the built-in text when the Unified Phone Experience template is disabled.
+    pub fn code_message(&self, enrolling: bool, channel: &str) -> (String, Option<String>) {
+        let kind = if enrolling { "otp_enroll" } else { "otp_verify" };
+        let guardian = if enrolling { &self.enrollment_message } else { &self.verification_message };
+        match self.phone_templates.get(kind) {
+            Some(t) if t.disabled => {
+                let (text, _) = templates::upe_default(kind).unwrap_or((templates::DEFAULT_VERIFICATION, None));
+                (text.to_owned(), None)
+            }
+            Some(t) => {
+                let body = match (&t.voice, channel) {
+                    (Some(v), "voice") => v.clone(),
+                    _ => guardian.clone(),
+                };
+                (body, Some(t.from.clone()).filter(|f| !f.is_empty()))
+            }
+            None => (guardian.clone(), None),
+        }
     }
 
     /// Whether a login must pass a second factor: a policy that says so and a factor that can do it.

@@ -21,6 +21,10 @@ pub struct Payload {
     pub to: String,
     pub text: String,
     pub locale: String,
+    /// The sender set on the message's template (Unified Phone Experience `content.from`); `None` = the
+    /// provider's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 /// A message ready for a provider.
@@ -31,6 +35,8 @@ pub struct Outbound<'a> {
     pub to: &'a str,
     pub text: &'a str,
     pub locale: &'a str,
+    /// A sender that overrides the provider's configured one (a template's `from`).
+    pub from: Option<&'a str>,
 }
 
 #[derive(Debug)]
@@ -174,7 +180,14 @@ pub async fn process(app: &AppState, worker: &str, job: &DeliveryJob) -> JobOutc
         },
         Err(e) => JobOutcome::Failed { error: e, details: json!({"provider": job.provider}) },
         Ok(p) => {
-            let msg = Outbound { job_id: &job.id, channel: &job.channel, to: &p.to, text: &p.text, locale: &p.locale };
+            let msg = Outbound {
+                job_id: &job.id,
+                channel: &job.channel,
+                to: &p.to,
+                text: &p.text,
+                locale: &p.locale,
+                from: p.from.as_deref(),
+            };
             match provider.send(app, &msg).await {
                 Ok(details) => JobOutcome::Sent {
                     details: json!({"provider": provider.name(), "attempts": job.attempts, "provider_response": details}),
@@ -235,6 +248,53 @@ async fn log_outcome(app: &AppState, job: &DeliveryJob, outcome: &JobOutcome) {
         EventCtx { user_id: job.user_id.clone(), description, details, ..Default::default() },
     )
     .await;
+}
+
+/// The text of a provider test message.
+pub fn test_text(friendly_name: &str) -> String {
+    format!("This is a test message from {friendly_name}. Your phone provider works.")
+}
+
+/// A test message to send now (see [`send_test`]).
+pub struct TestMessage<'a> {
+    /// The Guardian provider name (`auth0`, `twilio`, `phone-message-hook`).
+    pub provider: &'a str,
+    /// Who asked: `dashboard`, `branding/phone/providers/try`, `branding/phone/templates/try`.
+    pub source: &'a str,
+    /// The Management API client (or the dashboard's) that asked.
+    pub client_id: Option<&'a str>,
+    pub to: &'a str,
+    /// `sms` or `voice`.
+    pub channel: &'a str,
+    pub text: &'a str,
+    pub from: Option<&'a str>,
+}
+
+/// A test message: sent now through its provider, outside the MFA flow (no challenge, no job, no retry), and
+/// logged as `gd_send_sms` / `gd_send_voice` (or `…_failure`) with `"test": true` and `source` in the details.
+/// Returns the provider's details, or its error message.
+pub async fn send_test(app: &AppState, meta: &RequestMeta, t: &TestMessage<'_>) -> Result<Value, String> {
+    let (channel, source) = (t.channel, t.source);
+    let provider = provider_for(t.provider);
+    let id = format!("test_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 20));
+    let msg = Outbound { job_id: &id, channel, to: t.to, text: t.text, locale: "en", from: t.from };
+    let result = provider.send(app, &msg).await;
+    let (code, description, details) = match &result {
+        Ok(d) => (
+            format!("gd_send_{channel}"),
+            Some(format!("Test message sent through the {} provider", provider.name())),
+            json!({"test": true, "source": source, "provider": provider.name(), "channel": channel, "provider_response": d}),
+        ),
+        Err(e) => (
+            format!("gd_send_{channel}_failure"),
+            Some(e.message.clone()),
+            json!({"test": true, "source": source, "provider": provider.name(), "channel": channel, "error": e.message, "provider_error": e.details}),
+        ),
+    };
+    tracing::info!(provider = provider.name(), channel, event = %code, "test message finished");
+    let client_id = t.client_id.map(str::to_owned);
+    events::record(app, &code, meta, EventCtx { client_id, description, details, ..Default::default() }).await;
+    result.map_err(|e| e.message)
 }
 
 /// Claim and deliver every job that is due now, until none is left. Returns how many were processed.

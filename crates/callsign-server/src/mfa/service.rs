@@ -269,10 +269,17 @@ async fn send_code(
     let tenant = crate::http::management::tenant::load(app).await.map_err(|e| OAuthError::internal(e.message))?;
     let friendly = tenant.friendly_name.unwrap_or_else(|| "Callsign".into());
     let code = OtpCode::generate(app.rng.as_ref());
-    let template = if enrolling { &guardian.enrollment_message } else { &guardian.verification_message };
+    let (template, from) = guardian.code_message(enrolling, channel);
     let text = templates::render(
-        template,
-        &templates::Vars { code: code.expose(), message_type: channel, locale, friendly_name: &friendly },
+        &template,
+        &templates::Vars {
+            code: code.expose(),
+            message_type: channel,
+            locale,
+            friendly_name: &friendly,
+            support_email: tenant.support_email.as_deref().unwrap_or_default(),
+            support_url: tenant.support_url.as_deref().unwrap_or_default(),
+        },
     )
     .map_err(|e| OAuthError::internal(format!("template: {e}")))?;
     let oob_code =
@@ -300,7 +307,7 @@ async fn send_code(
         user_agent: meta.user_agent.clone(),
         language: Some(locale.to_owned()),
     });
-    let payload = Payload { to: phone, text, locale: locale.to_owned() };
+    let payload = Payload { to: phone, text, locale: locale.to_owned(), from };
     let job = delivery::new_job(
         app,
         channel,

@@ -6,6 +6,32 @@ use liquid::model::{Object, Value as LValue};
 pub const DEFAULT_ENROLLMENT: &str = "{{code}} is your verification code for {{tenant.friendly_name}}. Please enter this code to verify your enrollment.";
 pub const DEFAULT_VERIFICATION: &str = "{{code}} is your verification code for {{tenant.friendly_name}}";
 
+/// The Unified Phone Experience's template types (reference §5.2), in Auth0's order.
+pub const UPE_TYPES: &[&str] = &["otp_verify", "otp_enroll", "change_password", "blocked_account", "password_breach"];
+
+const UPE_BLOCKED: &str = "We detected suspicious activity on your account from the ip {{user.source_ip}}{% if user.city %} from {{user.city}}, {{user.country}}{% elsif user.country %} from {{user.country}}{% endif %}. Logins from this IP have been blocked on your account. If this is your IP, please reset your password to unblock your account. Otherwise, disregard this message.";
+/// Auth0 does not publish its `password_breach` default; this one says what happened and what to do.
+const UPE_BREACH: &str = "We detected that the password of your {{ friendly_name | escape }} account was published in a data breach. Please change it now.";
+
+/// The built-in `(text, voice)` bodies of a Unified Phone Experience template type. `otp_verify` and `otp_enroll`
+/// are the Guardian templates (one text for both channels: `voice: None` means "speak the text"); the others are
+/// Auth0's Unified Phone Experience defaults (reference §10.2).
+pub fn upe_default(kind: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match kind {
+        "otp_verify" => (DEFAULT_VERIFICATION, None),
+        "otp_enroll" => (DEFAULT_ENROLLMENT, None),
+        "change_password" => (
+            "{{ code | escape }} is your password change code for {{ friendly_name | escape }}",
+            Some(
+                "Hello. Your password change code for {{ friendly_name | escape }} is {{ pause }} {{ code | escape }}. I repeat, your password change code is {{ pause }} {{ code | escape }}",
+            ),
+        ),
+        "blocked_account" => (UPE_BLOCKED, Some(UPE_BLOCKED)),
+        "password_breach" => (UPE_BREACH, Some(UPE_BREACH)),
+        _ => return None,
+    })
+}
+
 /// What `{{pause}}` renders to. Auth0 does not document it; a sentence break makes text-to-speech engines pause,
 /// and reads naturally in the development inbox.
 pub const PAUSE: &str = "... ";
@@ -15,8 +41,8 @@ static PARSER: LazyLock<Option<liquid::Parser>> = LazyLock::new(|| liquid::Parse
 /// Compile-check a template. The error names no secret and is safe to show to an operator.
 pub fn validate(template: &str) -> Result<(), String> {
     let parser = PARSER.as_ref().ok_or("template engine unavailable")?;
-    if template.len() > 10_000 {
-        return Err("template is longer than 10000 characters".into());
+    if template.chars().count() > 20_000 {
+        return Err("template is longer than 20000 characters".into());
     }
     parser.parse(template).map(|_| ()).map_err(|e| e.to_string().trim().replace('\n', " "))
 }
@@ -29,6 +55,9 @@ pub struct Vars<'a> {
     pub message_type: &'a str,
     pub locale: &'a str,
     pub friendly_name: &'a str,
+    /// The tenant's support email and URL (empty when unset).
+    pub support_email: &'a str,
+    pub support_url: &'a str,
 }
 
 /// For voice, digits are read one by one: `123456` → `1.2.3.4.5.6`.
@@ -37,6 +66,11 @@ pub fn spoken_code(code: &str) -> String {
 }
 
 pub fn render(template: &str, v: &Vars<'_>) -> Result<String, String> {
+    render_with(template, v, Object::new())
+}
+
+/// [`render`] with extra globals (the Unified Phone Experience's `user` object for a test message).
+pub fn render_with(template: &str, v: &Vars<'_>, extra: Object) -> Result<String, String> {
     let parser = PARSER.as_ref().ok_or("template engine unavailable")?;
     let tpl = parser.parse(template).map_err(|e| e.to_string())?;
     let code = if v.message_type == "voice" { spoken_code(v.code) } else { v.code.to_owned() };
@@ -49,6 +83,13 @@ pub fn render(template: &str, v: &Vars<'_>) -> Result<String, String> {
     globals.insert("locale".into(), LValue::scalar(v.locale.to_owned()));
     globals.insert("pause".into(), LValue::scalar(if v.message_type == "voice" { PAUSE } else { "" }));
     globals.insert("tenant".into(), LValue::Object(tenant));
+    // The Unified Phone Experience's names (reference §10.2) next to Guardian's.
+    globals.insert("friendly_name".into(), LValue::scalar(v.friendly_name.to_owned()));
+    globals.insert("support_email".into(), LValue::scalar(v.support_email.to_owned()));
+    globals.insert("support_url".into(), LValue::scalar(v.support_url.to_owned()));
+    for (k, val) in extra {
+        globals.insert(k, val);
+    }
     tpl.render(&globals).map(|s| s.trim().to_owned()).map_err(|e| e.to_string())
 }
 
@@ -57,7 +98,14 @@ mod tests {
     use super::*;
 
     fn vars<'a>(t: &'a str) -> Vars<'a> {
-        Vars { code: "123456", message_type: t, locale: "en", friendly_name: "Acme" }
+        Vars {
+            code: "123456",
+            message_type: t,
+            locale: "en",
+            friendly_name: "Acme",
+            support_email: "",
+            support_url: "",
+        }
     }
 
     #[test]

@@ -332,13 +332,15 @@ impl Provider for TwilioProvider {
                     twiml.chars().count()
                 )));
             }
-            form.push(("From", c.from.clone().unwrap_or_default()));
+            form.push(("From", msg.from.map(str::to_owned).or_else(|| c.from.clone()).unwrap_or_default()));
             form.push(("Twiml", twiml));
             "Calls.json"
         } else {
-            match &c.messaging_service_sid {
-                Some(mg) => form.push(("MessagingServiceSid", mg.clone())),
-                None => form.push(("From", c.from.clone().unwrap_or_default())),
+            // A template's own sender wins over the account's Messaging Service or From.
+            match (msg.from, &c.messaging_service_sid) {
+                (Some(f), _) => form.push(("From", f.to_owned())),
+                (None, Some(mg)) => form.push(("MessagingServiceSid", mg.clone())),
+                (None, None) => form.push(("From", c.from.clone().unwrap_or_default())),
             }
             form.push(("Body", msg.text.to_owned()));
             "Messages.json"

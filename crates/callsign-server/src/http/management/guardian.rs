@@ -286,6 +286,26 @@ async fn masked_stored_token(app: &AppState, cfg: &GuardianConfig) -> Result<Val
     }
 }
 
+/// Seal and store the Twilio auth token.
+pub(super) async fn put_twilio_token(app: &AppState, token: &str) -> Result<(), ApiError> {
+    let sealed = app
+        .keyring
+        .seal(app.rng.as_ref(), config::TWILIO_TOKEN_SECRET, token.as_bytes())
+        .map_err(ApiError::internal)?;
+    app.store
+        .put_secret(&SealedSecret { name: config::TWILIO_TOKEN_SECRET.to_owned(), sealed, updated_at: app.clock.now() })
+        .await?;
+    Ok(())
+}
+
+/// Forget the Twilio auth token (no error when none is stored).
+pub(super) async fn clear_twilio_token(app: &AppState) -> Result<(), ApiError> {
+    match app.store.delete_secret(config::TWILIO_TOKEN_SECRET).await {
+        Ok(()) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn get_twilio(_: Mgmt<ReadGuardianFactors>, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let cfg = load(&app).await?;
     let token = masked_stored_token(&app, &cfg).await?;
@@ -326,17 +346,7 @@ async fn set_twilio(
     check_voice_from(&cfg)?;
     match b.auth_token {
         Some(Some(token)) => {
-            let sealed = app
-                .keyring
-                .seal(app.rng.as_ref(), config::TWILIO_TOKEN_SECRET, token.as_bytes())
-                .map_err(ApiError::internal)?;
-            app.store
-                .put_secret(&SealedSecret {
-                    name: config::TWILIO_TOKEN_SECRET.to_owned(),
-                    sealed,
-                    updated_at: app.clock.now(),
-                })
-                .await?;
+            put_twilio_token(&app, &token).await?;
             cfg.twilio.auth_token_set = true;
             save(&app, &cfg).await?;
             echo.insert("auth_token".into(), json!(mask_token(&token)));
@@ -345,10 +355,7 @@ async fn set_twilio(
         Some(None) => {
             cfg.twilio.auth_token_set = false;
             save(&app, &cfg).await?;
-            match app.store.delete_secret(config::TWILIO_TOKEN_SECRET).await {
-                Ok(()) | Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
+            clear_twilio_token(&app).await?;
             echo.insert("auth_token".into(), Value::Null);
             details.insert("auth_token".into(), json!("cleared"));
         }

@@ -1,4 +1,5 @@
 //! The Management API (`/api/v2`): RS256 bearer tokens for the Management audience, a scope per endpoint.
+mod branding_phone;
 mod clients;
 mod dev_inbox;
 mod enrollments;
@@ -35,6 +36,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(tenant::routes())
         .merge(guardian::routes())
         .merge(phone_hook::routes())
+        .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
@@ -151,6 +153,14 @@ scope_sets! {
     CreateAuthMethods => [sc::CREATE_AUTHENTICATION_METHODS],
     UpdateAuthMethods => [sc::UPDATE_AUTHENTICATION_METHODS],
     DeleteAuthMethods => [sc::DELETE_AUTHENTICATION_METHODS],
+    CreatePhoneProviders => [sc::CREATE_PHONE_PROVIDERS],
+    ReadPhoneProviders => [sc::READ_PHONE_PROVIDERS],
+    UpdatePhoneProviders => [sc::UPDATE_PHONE_PROVIDERS],
+    DeletePhoneProviders => [sc::DELETE_PHONE_PROVIDERS],
+    CreatePhoneTemplates => [sc::CREATE_PHONE_TEMPLATES],
+    ReadPhoneTemplates => [sc::READ_PHONE_TEMPLATES],
+    UpdatePhoneTemplates => [sc::UPDATE_PHONE_TEMPLATES],
+    DeletePhoneTemplates => [sc::DELETE_PHONE_TEMPLATES],
     ReadDevInbox => [sc::READ_DEV_INBOX],
 }
 

@@ -1,0 +1,841 @@
+//! `/api/v2/branding/phone/providers` and `/api/v2/branding/phone/templates`: Auth0's Unified Phone Experience
+//! (reference §5, §10.2), as a second view of the one Guardian configuration ([`GuardianConfig`]).
+//!
+//! There is one phone configuration underneath, so the two APIs cannot disagree:
+//! - the provider resource stores only its identity (`id`, `name`, timestamps). A `twilio` provider's `sid`,
+//!   `default_from`, `mssid` and auth token *are* the Guardian Twilio settings (`from`,
+//!   `messaging_service_sid`); `custom` is the `phone-message-hook` provider (its URL and signing secrets are set
+//!   with `/guardian/factors/phone/providers/phone-message-hook`); `delivery_methods` (`text`, `voice`) *are*
+//!   the phone factor's message types (`sms`, `voice`); `disabled` is "this provider is not the selected
+//!   Guardian provider". Enabling it selects it, disabling it selects the built-in provider (`auth0`), and a
+//!   `PUT /guardian/factors/phone/selected-provider` shows up here as `disabled`. Deleting it selects `auth0`
+//!   and, for `twilio`, forgets the Twilio settings and token.
+//! - the `otp_enroll` / `otp_verify` templates' text bodies *are* Guardian's `enrollment_message` /
+//!   `verification_message`. A voice body, when set, is what voice calls say instead (unset: the text is
+//!   spoken); `from`, when set, is the sender of that message type; a disabled template sends the built-in text.
+//!   `change_password`, `blocked_account` and `password_breach` are stored and can be tried, but no Callsign
+//!   flow sends them yet.
+//!
+//! `try` sends a real message now through the provider (a test message for a provider, the rendered template
+//! with the code `123456` for a template) and logs it as `gd_send_sms` / `gd_send_voice` marked `"test": true`.
+//! A provider failure is a 400 that carries the provider's error (Auth0 answers 202 and fails later).
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use callsign_domain::phone::PhoneNumber;
+use liquid::model::{Object, Value as LValue};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::guardian::{check_voice_from, clear_twilio_token, put_twilio_token};
+use super::{
+    CreatePhoneProviders, CreatePhoneTemplates, DeletePhoneProviders, DeletePhoneTemplates, Mgmt, ReadPhoneProviders,
+    ReadPhoneTemplates, UpdatePhoneProviders, UpdatePhoneTemplates, lenient,
+};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Query, RequestMeta};
+use crate::identity::events::{self, EventCtx};
+use crate::mfa::config::{GuardianConfig, PhoneProviderRecord, PhoneTemplateRecord, TwilioSettings};
+use crate::mfa::delivery::{TestMessage, send_test};
+use crate::mfa::templates;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/branding/phone/providers", get(list_providers).post(create_provider))
+        .route("/branding/phone/providers/{id}", get(get_provider).patch(patch_provider).delete(delete_provider))
+        .route("/branding/phone/providers/{id}/try", post(try_provider))
+        .route("/branding/phone/templates", get(list_templates).post(create_template))
+        .route("/branding/phone/templates/{id}", get(get_template).patch(patch_template).delete(delete_template))
+        .route("/branding/phone/templates/{id}/reset", patch(reset_template))
+        .route("/branding/phone/templates/{id}/try", post(try_template))
+}
+
+const PROVIDER_NAMES: &[&str] = &["twilio", "custom"];
+const NOT_FOUND: &str = "Notification Resource not found";
+const TEMPLATE_NOT_FOUND: &str = "Phone template does not exist";
+const TRY_ACCEPTED: &str = "Test notification successfully sent for processing";
+/// The code a template test message carries.
+pub const SAMPLE_CODE: &str = "123456";
+
+fn invalid(prop: &str, msg: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("Payload validation error: '{msg}' on property {prop}."))
+}
+
+fn missing(prop: &str) -> ApiError {
+    ApiError::bad_request(format!("Payload validation error: 'Missing required property: {prop}'."))
+}
+
+fn too_few() -> ApiError {
+    ApiError::bad_request("Payload validation error: 'Too few properties defined (0), must be at least 1'.")
+}
+
+async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
+    GuardianConfig::load(app).await.map_err(ApiError::internal)
+}
+
+async fn save(app: &AppState, cfg: &GuardianConfig) -> Result<(), ApiError> {
+    cfg.save(app).await.map_err(ApiError::internal)
+}
+
+async fn changed(app: &AppState, meta: &RequestMeta, client_id: &str, details: Value) {
+    events::record(
+        app,
+        "gd_tenant_update",
+        meta,
+        EventCtx {
+            client_id: Some(client_id.to_owned()),
+            details: json!({"branding_phone": details}),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+fn now(app: &AppState) -> String {
+    app.clock.now().to_rfc3339()
+}
+
+fn new_id(app: &AppState, prefix: &str) -> String {
+    format!("{prefix}{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 22))
+}
+
+/// The tenant, as Auth0 names it in these resources: the public host.
+fn tenant(app: &AppState) -> String {
+    let url = app.config.public_url.as_str();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+/// A string of `min..=max` characters without control characters.
+fn string_in(prop: &str, v: &Value, min: usize, max: usize) -> Result<String, ApiError> {
+    let s = v.as_str().ok_or_else(|| invalid(prop, "Expected type string"))?;
+    let n = s.chars().count();
+    if n < min {
+        return Err(invalid(prop, format!("String is too short ({min} chars min)")));
+    }
+    if n > max {
+        return Err(invalid(prop, format!("String is too long ({max} chars max)")));
+    }
+    if !prop.contains("body") && s.chars().any(char::is_control) {
+        return Err(invalid(prop, "String contains control characters"));
+    }
+    Ok(s.to_owned())
+}
+
+fn object<'a>(prop: &str, v: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
+    v.as_object().ok_or_else(|| invalid(prop, "Expected type object"))
+}
+
+fn only_keys(prop: &str, o: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => {
+            Err(invalid(prop, format!("Additional properties not allowed: {k}; allowed are {}", allowed.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct ListQuery {
+    #[serde(deserialize_with = "lenient")]
+    disabled: Option<bool>,
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Providers
+// ------------------------------------------------------------------------------------------------------------
+
+fn delivery_methods(cfg: &GuardianConfig) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if cfg.channel_enabled("sms") {
+        out.push("text");
+    }
+    if cfg.channel_enabled("voice") {
+        out.push("voice");
+    }
+    out
+}
+
+fn provider_disabled(cfg: &GuardianConfig, rec: &PhoneProviderRecord) -> bool {
+    cfg.provider != rec.guardian_provider()
+}
+
+fn provider_view(app: &AppState, cfg: &GuardianConfig, rec: &PhoneProviderRecord) -> Value {
+    let mut conf = Map::new();
+    if rec.name == "twilio" {
+        let t = &cfg.twilio;
+        for (k, v) in [("sid", &t.sid), ("default_from", &t.from), ("mssid", &t.messaging_service_sid)] {
+            if let Some(v) = v {
+                conf.insert(k.to_owned(), json!(v));
+            }
+        }
+    }
+    conf.insert("delivery_methods".into(), json!(delivery_methods(cfg)));
+    json!({
+        "id": rec.id,
+        "tenant": tenant(app),
+        "name": rec.name,
+        "channel": "phone",
+        "disabled": provider_disabled(cfg, rec),
+        "configuration": conf,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+    })
+}
+
+/// Apply a provider's `configuration` (validated as a whole: it replaces the previous one).
+fn apply_configuration(name: &str, conf: &Value, cfg: &mut GuardianConfig) -> Result<Value, ApiError> {
+    let o = object("configuration", conf)?;
+    let methods = o.get("delivery_methods").ok_or_else(|| missing("configuration.delivery_methods"))?;
+    let methods = methods.as_array().ok_or_else(|| invalid("configuration.delivery_methods", "Expected type array"))?;
+    if methods.is_empty() {
+        return Err(invalid("configuration.delivery_methods", "Array is too short (0), minimum 1"));
+    }
+    let mut types = Vec::new();
+    for m in methods {
+        match m.as_str() {
+            Some("text") => types.push("sms".to_owned()),
+            Some("voice") => types.push("voice".to_owned()),
+            _ => {
+                return Err(invalid(
+                    "configuration.delivery_methods",
+                    format!("No enum match for: {m}; expected \"text\" or \"voice\""),
+                ));
+            }
+        }
+    }
+    let types = super::guardian::normalize_message_types(&types)?;
+    if name == "twilio" {
+        only_keys("configuration", o, &["sid", "default_from", "mssid", "delivery_methods"])?;
+        let sid = string_in("configuration.sid", o.get("sid").ok_or_else(|| missing("configuration.sid"))?, 1, 255)?;
+        let opt = |k: &str, max: usize| -> Result<Option<String>, ApiError> {
+            match o.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => string_in(&format!("configuration.{k}"), v, 1, max).map(Some),
+            }
+        };
+        let from = opt("default_from", 64)?;
+        let mssid = opt("mssid", 255)?;
+        if from.is_none() && mssid.is_none() {
+            return Err(invalid(
+                "configuration",
+                "Twilio needs a sender: set default_from (a phone number) or mssid (a Messaging Service SID)",
+            ));
+        }
+        cfg.twilio.sid = Some(sid);
+        cfg.twilio.from = from;
+        cfg.twilio.messaging_service_sid = mssid;
+    } else {
+        only_keys("configuration", o, &["delivery_methods"])?;
+    }
+    cfg.message_types = types.clone();
+    Ok(json!({"delivery_methods": types}))
+}
+
+/// A provider's `credentials`: Twilio's auth token, or nothing for `custom`.
+fn check_credentials(name: &str, creds: &Value) -> Result<Option<String>, ApiError> {
+    let o = object("credentials", creds)?;
+    if name == "twilio" {
+        only_keys("credentials", o, &["auth_token"])?;
+        let t = o.get("auth_token").ok_or_else(|| missing("credentials.auth_token"))?;
+        Ok(Some(string_in("credentials.auth_token", t, 1, 255)?))
+    } else {
+        only_keys("credentials", o, &[])?;
+        Ok(None)
+    }
+}
+
+fn check_name(v: Option<String>) -> Result<String, ApiError> {
+    let n = v.ok_or_else(|| missing("name"))?;
+    if !PROVIDER_NAMES.contains(&n.as_str()) {
+        return Err(invalid("name", format!("No enum match for: \"{n}\"; expected \"twilio\" or \"custom\"")));
+    }
+    Ok(n)
+}
+
+fn find_provider<'a>(cfg: &'a GuardianConfig, id: &str) -> Result<&'a PhoneProviderRecord, ApiError> {
+    cfg.phone_provider.as_ref().filter(|p| p.id == id).ok_or_else(|| ApiError::not_found(NOT_FOUND))
+}
+
+async fn list_providers(
+    _: Mgmt<ReadPhoneProviders>,
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let cfg = load(&app).await?;
+    let providers: Vec<Value> = cfg
+        .phone_provider
+        .iter()
+        .filter(|p| q.disabled.is_none_or(|d| d == provider_disabled(&cfg, p)))
+        .map(|p| {
+            let mut v = provider_view(&app, &cfg, p);
+            v["credentials"] = Value::Null;
+            v
+        })
+        .collect();
+    Ok(Json(json!({"providers": providers})))
+}
+
+async fn get_provider(
+    _: Mgmt<ReadPhoneProviders>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let cfg = load(&app).await?;
+    let rec = find_provider(&cfg, &id)?;
+    Ok(Json(provider_view(&app, &cfg, rec)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderBody {
+    name: Option<String>,
+    disabled: Option<bool>,
+    configuration: Option<Value>,
+    credentials: Option<Value>,
+}
+
+/// Store or forget the Twilio token as the provider now needs.
+async fn settle_token(app: &AppState, cfg: &mut GuardianConfig, token: Option<String>) -> Result<(), ApiError> {
+    if let Some(token) = token {
+        put_twilio_token(app, &token).await?;
+        cfg.twilio.auth_token_set = true;
+    }
+    Ok(())
+}
+
+async fn create_provider(
+    m: Mgmt<CreatePhoneProviders>,
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    Body(b): Body<ProviderBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let name = check_name(b.name)?;
+    let credentials = b.credentials.ok_or_else(|| missing("credentials"))?;
+    let token = check_credentials(&name, &credentials)?;
+    let conf = b.configuration.ok_or_else(|| missing("configuration"))?;
+    let mut cfg = load(&app).await?;
+    if cfg.phone_provider.is_some() {
+        return Err(ApiError::conflict("Custom phone provider conflict.").code("phone_provider_conflict"));
+    }
+    let applied = apply_configuration(&name, &conf, &mut cfg)?;
+    let at = now(&app);
+    let rec =
+        PhoneProviderRecord { id: new_id(&app, "pro_"), name: name.clone(), created_at: at.clone(), updated_at: at };
+    let disabled = b.disabled.unwrap_or(false);
+    if !disabled {
+        cfg.provider = rec.guardian_provider().to_owned();
+    }
+    check_voice_from(&cfg)?;
+    settle_token(&app, &mut cfg, token).await?;
+    cfg.phone_provider = Some(rec.clone());
+    save(&app, &cfg).await?;
+    changed(
+        &app,
+        &meta,
+        &m.caller.client_id,
+        json!({"provider": {"id": rec.id, "name": name, "disabled": disabled, "configuration": applied}}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(provider_view(&app, &cfg, &rec))))
+}
+
+async fn patch_provider(
+    m: Mgmt<UpdatePhoneProviders>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    meta: RequestMeta,
+    Body(b): Body<ProviderBody>,
+) -> Result<Json<Value>, ApiError> {
+    if b.name.is_none() && b.disabled.is_none() && b.configuration.is_none() && b.credentials.is_none() {
+        return Err(too_few());
+    }
+    let mut cfg = load(&app).await?;
+    let mut rec = find_provider(&cfg, &id)?.clone();
+    let was_selected = !provider_disabled(&cfg, &rec);
+    let mut details = Map::new();
+    if let Some(n) = b.name {
+        let n = check_name(Some(n))?;
+        if n != rec.name && b.configuration.is_none() {
+            return Err(missing("configuration"));
+        }
+        details.insert("name".into(), json!(n));
+        rec.name = n;
+    }
+    let token = match &b.credentials {
+        Some(c) => check_credentials(&rec.name, c)?,
+        None => None,
+    };
+    if let Some(conf) = &b.configuration {
+        details.insert("configuration".into(), apply_configuration(&rec.name, conf, &mut cfg)?);
+    }
+    if rec.name == "twilio" && token.is_none() && !cfg.twilio.auth_token_set {
+        return Err(missing("credentials.auth_token"));
+    }
+    let selected = match b.disabled {
+        Some(d) => {
+            details.insert("disabled".into(), json!(d));
+            !d
+        }
+        None => was_selected,
+    };
+    if selected {
+        cfg.provider = rec.guardian_provider().to_owned();
+    } else if was_selected {
+        cfg.provider = "auth0".to_owned();
+    }
+    check_voice_from(&cfg)?;
+    if token.is_some() {
+        details.insert("credentials".into(), json!({"auth_token": "set"}));
+    }
+    settle_token(&app, &mut cfg, token).await?;
+    rec.updated_at = now(&app);
+    cfg.phone_provider = Some(rec.clone());
+    save(&app, &cfg).await?;
+    changed(&app, &meta, &m.caller.client_id, json!({"provider": {"id": rec.id, "changed": details}})).await;
+    Ok(Json(provider_view(&app, &cfg, &rec)))
+}
+
+async fn delete_provider(
+    m: Mgmt<DeletePhoneProviders>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    meta: RequestMeta,
+) -> Result<StatusCode, ApiError> {
+    let mut cfg = load(&app).await?;
+    let rec = find_provider(&cfg, &id)?.clone();
+    if !provider_disabled(&cfg, &rec) {
+        cfg.provider = "auth0".to_owned();
+    }
+    let forget_twilio = rec.name == "twilio";
+    if forget_twilio {
+        cfg.twilio = TwilioSettings::default();
+    }
+    cfg.phone_provider = None;
+    save(&app, &cfg).await?;
+    if forget_twilio {
+        clear_twilio_token(&app).await?;
+    }
+    changed(&app, &meta, &m.caller.client_id, json!({"provider": {"id": rec.id, "deleted": true}})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TryBody {
+    to: Option<String>,
+    delivery_method: Option<String>,
+}
+
+/// `(E.164 number, channel)` of a try request.
+fn check_try(b: TryBody) -> Result<(PhoneNumber, &'static str), ApiError> {
+    let to = string_in("to", &json!(b.to.ok_or_else(|| missing("to"))?), 1, 16)?;
+    let to = PhoneNumber::parse(&to).map_err(|e| invalid("to", e))?;
+    let channel = match b.delivery_method.as_deref() {
+        None | Some("text") => "sms",
+        Some("voice") => "voice",
+        Some(other) => {
+            return Err(invalid(
+                "delivery_method",
+                format!("No enum match for: \"{other}\"; expected \"text\" or \"voice\""),
+            ));
+        }
+    };
+    Ok((to, channel))
+}
+
+fn provider_failed(e: &str) -> ApiError {
+    ApiError::bad_request(format!("The phone provider did not send the test message: {e}")).code("phone_provider_error")
+}
+
+async fn try_provider(
+    m: Mgmt<CreatePhoneProviders>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    meta: RequestMeta,
+    Body(b): Body<TryBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let cfg = load(&app).await?;
+    let rec = find_provider(&cfg, &id)?.clone();
+    let (to, channel) = check_try(b)?;
+    let tenant = super::tenant::load(&app).await?;
+    let text = crate::mfa::delivery::test_text(tenant.friendly_name.as_deref().unwrap_or("Callsign"));
+    let msg = TestMessage {
+        provider: rec.guardian_provider(),
+        source: "branding/phone/providers/try",
+        client_id: Some(&m.caller.client_id),
+        to: to.e164(),
+        channel,
+        text: &text,
+        from: None,
+    };
+    send_test(&app, &meta, &msg).await.map_err(|e| provider_failed(&e))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"code": 202, "message": TRY_ACCEPTED}))))
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Templates
+// ------------------------------------------------------------------------------------------------------------
+
+/// The `(text, voice)` bodies a template type has now.
+fn bodies(cfg: &GuardianConfig, kind: &str) -> (String, String) {
+    let (def_text, def_voice) = templates::upe_default(kind).unwrap_or_default();
+    let rec = cfg.phone_templates.get(kind);
+    let text = match kind {
+        "otp_enroll" => cfg.enrollment_message.clone(),
+        "otp_verify" => cfg.verification_message.clone(),
+        _ => rec.and_then(|r| r.text.clone()).unwrap_or_else(|| def_text.to_owned()),
+    };
+    let voice =
+        rec.and_then(|r| r.voice.clone()).or_else(|| def_voice.map(str::to_owned)).unwrap_or_else(|| text.clone());
+    (text, voice)
+}
+
+fn template_view(app: &AppState, cfg: &GuardianConfig, kind: &str) -> Value {
+    let rec = cfg.phone_templates.get(kind);
+    let (text, voice) = bodies(cfg, kind);
+    let mut v = json!({
+        "type": kind,
+        "channel": "phone",
+        "customizable": true,
+        "tenant": tenant(app),
+        "disabled": rec.is_some_and(|r| r.disabled),
+        "content": {
+            "syntax": "liquid",
+            "from": rec.map(|r| r.from.clone()).unwrap_or_default(),
+            "body": {"text": text, "voice": voice},
+        },
+    });
+    if let (Some(r), Some(o)) = (rec, v.as_object_mut()) {
+        o.insert("id".into(), json!(r.id));
+        o.insert("created_at".into(), json!(r.created_at));
+        o.insert("updated_at".into(), json!(r.updated_at));
+    }
+    v
+}
+
+fn find_template(cfg: &GuardianConfig, id: &str) -> Result<String, ApiError> {
+    cfg.phone_templates
+        .iter()
+        .find(|(_, r)| r.id == id)
+        .map(|(k, _)| k.clone())
+        .ok_or_else(|| ApiError::not_found(TEMPLATE_NOT_FOUND))
+}
+
+/// A body: 1–20000 characters of Liquid that compiles.
+fn check_body(prop: &str, v: &Value) -> Result<String, ApiError> {
+    let s = string_in(prop, v, 1, 20_000)?;
+    templates::validate(&s).map_err(|e| {
+        let e = e.trim().trim_end_matches('.');
+        ApiError::bad_request(format!("Invalid {prop} template: {e}."))
+    })?;
+    Ok(s)
+}
+
+/// Apply a template's `content` (only the members given). Returns what changed.
+fn apply_content(
+    kind: &str,
+    content: &Value,
+    cfg: &mut GuardianConfig,
+    rec: &mut PhoneTemplateRecord,
+) -> Result<Value, ApiError> {
+    let o = object("content", content)?;
+    only_keys("content", o, &["syntax", "from", "body"])?;
+    let mut changed = Map::new();
+    match o.get("syntax") {
+        None => {}
+        Some(Value::String(s)) if s == "liquid" => {}
+        Some(other) => {
+            return Err(invalid("content.syntax", format!("No enum match for: {other}; expected \"liquid\"")));
+        }
+    }
+    if let Some(f) = o.get("from") {
+        rec.from = match f {
+            Value::Null => String::new(),
+            Value::String(s) if s.is_empty() => String::new(),
+            v => string_in("content.from", v, 1, 16)?,
+        };
+        changed.insert("from".into(), json!(rec.from));
+    }
+    if let Some(body) = o.get("body") {
+        let b = object("content.body", body)?;
+        only_keys("content.body", b, &["text", "voice"])?;
+        if let Some(t) = b.get("text") {
+            let t = check_body("content.body.text", t)?;
+            match kind {
+                "otp_enroll" => cfg.enrollment_message = t,
+                "otp_verify" => cfg.verification_message = t,
+                _ => rec.text = Some(t),
+            }
+            changed.insert("text".into(), json!(true));
+        }
+        if let Some(v) = b.get("voice") {
+            rec.voice = match v {
+                Value::Null => None,
+                v => Some(check_body("content.body.voice", v)?),
+            };
+            changed.insert("voice".into(), json!(true));
+        }
+    }
+    Ok(Value::Object(changed))
+}
+
+/// Put a type's content back to the built-in one.
+fn reset_content(kind: &str, cfg: &mut GuardianConfig, rec: &mut PhoneTemplateRecord) {
+    rec.from = String::new();
+    rec.text = None;
+    rec.voice = None;
+    match kind {
+        "otp_enroll" => cfg.enrollment_message = templates::DEFAULT_ENROLLMENT.to_owned(),
+        "otp_verify" => cfg.verification_message = templates::DEFAULT_VERIFICATION.to_owned(),
+        _ => {}
+    }
+}
+
+async fn list_templates(
+    _: Mgmt<ReadPhoneTemplates>,
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let cfg = load(&app).await?;
+    let items: Vec<Value> = templates::UPE_TYPES
+        .iter()
+        .map(|k| template_view(&app, &cfg, k))
+        .filter(|v| q.disabled.is_none_or(|d| v["disabled"] == d))
+        .collect();
+    Ok(Json(json!({"templates": items})))
+}
+
+async fn get_template(
+    _: Mgmt<ReadPhoneTemplates>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let cfg = load(&app).await?;
+    let kind = find_template(&cfg, &id)?;
+    Ok(Json(template_view(&app, &cfg, &kind)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTemplateBody {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    disabled: Option<bool>,
+    content: Option<Value>,
+}
+
+async fn create_template(
+    m: Mgmt<CreatePhoneTemplates>,
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    Body(b): Body<CreateTemplateBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let kind = b.kind.ok_or_else(|| missing("type"))?;
+    if !templates::UPE_TYPES.contains(&kind.as_str()) {
+        return Err(invalid(
+            "type",
+            format!("No enum match for: \"{kind}\"; expected one of {}", templates::UPE_TYPES.join(", ")),
+        ));
+    }
+    let mut cfg = load(&app).await?;
+    if cfg.phone_templates.contains_key(&kind) {
+        return Err(ApiError::conflict("Phone template already configured for tenant").code("phone_template_conflict"));
+    }
+    let at = now(&app);
+    let mut rec = PhoneTemplateRecord {
+        id: new_id(&app, "tem_"),
+        disabled: b.disabled.unwrap_or(false),
+        created_at: at.clone(),
+        updated_at: at,
+        ..Default::default()
+    };
+    let applied = match &b.content {
+        Some(c) => apply_content(&kind, c, &mut cfg, &mut rec)?,
+        None => json!({}),
+    };
+    let id = rec.id.clone();
+    cfg.phone_templates.insert(kind.clone(), rec);
+    save(&app, &cfg).await?;
+    changed(
+        &app,
+        &meta,
+        &m.caller.client_id,
+        json!({"template": {"id": id, "type": kind, "disabled": b.disabled.unwrap_or(false), "changed": applied}}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(template_view(&app, &cfg, &kind))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchTemplateBody {
+    content: Option<Value>,
+    disabled: Option<bool>,
+}
+
+async fn patch_template(
+    m: Mgmt<UpdatePhoneTemplates>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    meta: RequestMeta,
+    Body(b): Body<PatchTemplateBody>,
+) -> Result<Json<Value>, ApiError> {
+    if b.content.is_none() && b.disabled.is_none() {
+        return Err(too_few());
+    }
+    let mut cfg = load(&app).await?;
+    let kind = find_template(&cfg, &id)?;
+    let mut rec = cfg.phone_templates.get(&kind).cloned().unwrap_or_default();
+    let mut details = match &b.content {
+        Some(c) => {
+            if c.as_object().is_some_and(Map::is_empty) {
+                return Err(invalid("content", "Too few properties defined (0), must be at least 1"));
+            }
+            apply_content(&kind, c, &mut cfg, &mut rec)?
+        }
+        None => json!({}),
+    };
+    if let Some(d) = b.disabled {
+        rec.disabled = d;
+        details["disabled"] = json!(d);
+    }
+    rec.updated_at = now(&app);
+    cfg.phone_templates.insert(kind.clone(), rec);
+    save(&app, &cfg).await?;
+    changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "changed": details}})).await;
+    Ok(Json(template_view(&app, &cfg, &kind)))
+}
+
+async fn reset_template(
+    m: Mgmt<UpdatePhoneTemplates>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    meta: RequestMeta,
+) -> Result<Json<Value>, ApiError> {
+    let mut cfg = load(&app).await?;
+    let kind = find_template(&cfg, &id)?;
+    let mut rec = cfg.phone_templates.get(&kind).cloned().unwrap_or_default();
+    reset_content(&kind, &mut cfg, &mut rec);
+    rec.updated_at = now(&app);
+    cfg.phone_templates.insert(kind.clone(), rec);
+    save(&app, &cfg).await?;
+    changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "reset": true}})).await;
+    Ok(Json(template_view(&app, &cfg, &kind)))
+}
+
+async fn delete_template(
+    m: Mgmt<DeletePhoneTemplates>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    meta: RequestMeta,
+) -> Result<StatusCode, ApiError> {
+    let mut cfg = load(&app).await?;
+    let kind = find_template(&cfg, &id)?;
+    let mut rec = cfg.phone_templates.remove(&kind).unwrap_or_default();
+    reset_content(&kind, &mut cfg, &mut rec);
+    save(&app, &cfg).await?;
+    changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "deleted": true}})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn try_template(
+    m: Mgmt<CreatePhoneTemplates>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    meta: RequestMeta,
+    Body(b): Body<TryBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let cfg = load(&app).await?;
+    let kind = find_template(&cfg, &id)?;
+    let (to, channel) = check_try(b)?;
+    let (text_body, voice_body) = bodies(&cfg, &kind);
+    let body = if channel == "voice" { voice_body } else { text_body };
+    let tenant = super::tenant::load(&app).await?;
+    let friendly = tenant.friendly_name.clone().unwrap_or_else(|| "Callsign".to_owned());
+    let vars = templates::Vars {
+        code: SAMPLE_CODE,
+        message_type: channel,
+        locale: tenant.default_locale.as_deref().unwrap_or("en"),
+        friendly_name: &friendly,
+        support_email: tenant.support_email.as_deref().unwrap_or_default(),
+        support_url: tenant.support_url.as_deref().unwrap_or_default(),
+    };
+    // A test has no end user: the `user` object carries the recipient and the caller's address.
+    let mut user = Object::new();
+    user.insert("phone_number".into(), LValue::scalar(to.e164().to_owned()));
+    user.insert("source_ip".into(), LValue::scalar(meta.ip.clone().unwrap_or_default()));
+    let mut extra = Object::new();
+    extra.insert("user".into(), LValue::Object(user));
+    let text = templates::render_with(&body, &vars, extra)
+        .map_err(|e| ApiError::bad_request(format!("The template does not render: {e}")))?;
+    let from = cfg.phone_templates.get(&kind).map(|r| r.from.clone()).filter(|f| !f.is_empty());
+    let msg = TestMessage {
+        provider: &cfg.provider,
+        source: "branding/phone/templates/try",
+        client_id: Some(&m.caller.client_id),
+        to: to.e164(),
+        channel,
+        text: &text,
+        from: from.as_deref(),
+    };
+    send_test(&app, &meta, &msg).await.map_err(|e| provider_failed(&e))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"code": 202, "message": TRY_ACCEPTED}))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_maps_to_guardian_settings() {
+        let mut cfg = GuardianConfig::default();
+        let conf = json!({"sid": "AC1", "default_from": "+15550001111", "delivery_methods": ["voice", "text"]});
+        apply_configuration("twilio", &conf, &mut cfg).unwrap();
+        assert_eq!(cfg.twilio.sid.as_deref(), Some("AC1"));
+        assert_eq!(cfg.twilio.from.as_deref(), Some("+15550001111"));
+        assert_eq!(cfg.message_types, vec!["sms".to_owned(), "voice".to_owned()]);
+        for bad in [
+            json!({"sid": "AC1", "delivery_methods": ["text"]}),
+            json!({"sid": "AC1", "default_from": "+1", "delivery_methods": []}),
+            json!({"sid": "AC1", "default_from": "+1", "delivery_methods": ["email"]}),
+            json!({"default_from": "+1", "delivery_methods": ["text"]}),
+            json!({"sid": "AC1", "default_from": "+1", "delivery_methods": ["text"], "extra": 1}),
+            json!("AC1"),
+        ] {
+            assert_eq!(apply_configuration("twilio", &bad, &mut cfg).unwrap_err().status, 400, "{bad}");
+        }
+        assert!(apply_configuration("custom", &json!({"delivery_methods": ["text"]}), &mut cfg).is_ok());
+        assert!(apply_configuration("custom", &json!({"delivery_methods": ["text"], "sid": "x"}), &mut cfg).is_err());
+    }
+
+    #[test]
+    fn credentials_are_checked_per_provider() {
+        assert_eq!(check_credentials("twilio", &json!({"auth_token": "tok"})).unwrap().as_deref(), Some("tok"));
+        assert!(check_credentials("twilio", &json!({})).is_err());
+        assert!(check_credentials("twilio", &json!({"auth_token": ""})).is_err());
+        assert!(check_credentials("custom", &json!({})).unwrap().is_none());
+        assert!(check_credentials("custom", &json!({"auth_token": "x"})).is_err());
+    }
+
+    #[test]
+    fn content_validates_and_routes_otp_text_to_guardian() {
+        let mut cfg = GuardianConfig::default();
+        let mut rec = PhoneTemplateRecord::default();
+        let c = json!({"from": "+15550001111", "body": {"text": "{{code}} for {{friendly_name}}", "voice": "Say {{code}}"}});
+        apply_content("otp_verify", &c, &mut cfg, &mut rec).unwrap();
+        assert_eq!(cfg.verification_message, "{{code}} for {{friendly_name}}");
+        assert_eq!((rec.text.as_deref(), rec.voice.as_deref()), (None, Some("Say {{code}}")));
+        let e = apply_content("otp_verify", &json!({"body": {"text": "{% if %}"}}), &mut cfg, &mut rec).unwrap_err();
+        assert!(e.message.starts_with("Invalid content.body.text template"), "{}", e.message);
+        assert!(apply_content("otp_verify", &json!({"from": "x".repeat(17)}), &mut cfg, &mut rec).is_err());
+        assert!(apply_content("otp_verify", &json!({"syntax": "handlebars"}), &mut cfg, &mut rec).is_err());
+        assert!(apply_content("otp_verify", &json!({"body": {"html": "x"}}), &mut cfg, &mut rec).is_err());
+        reset_content("otp_verify", &mut cfg, &mut rec);
+        assert_eq!(cfg.verification_message, templates::DEFAULT_VERIFICATION);
+        assert_eq!(rec, PhoneTemplateRecord::default());
+    }
+}
