@@ -367,7 +367,8 @@ async fn the_factor_message_types_and_policy_change_through_the_management_api()
     let sapi = logs(&t, &token, "type:sapi").await;
     assert!(sapi.iter().any(|e| e["details"]["request"]["path"] == "/api/v2/guardian/factors/sms"
         && e["details"]["request"]["method"] == "put"
-        && e["client_id"] == "callsign-dashboard"));
+        && e["client_id"] == "callsign-dashboard"
+        && e["user_id"].as_str().is_some_and(|u| u.starts_with("auth0|"))));
     let after = b.get(PAGE).await;
     after.assert_has("The phone factor is on.");
     after.assert_has("Turn the phone factor off");
@@ -620,6 +621,14 @@ async fn a_test_message_lands_in_the_development_inbox() {
     inbox.assert_has("98 of 100 messages left");
     inbox.assert_has(r#"href="/dashboard/inbox" aria-current="page""#);
     b.get(PAGE).await.assert_has("98 of 100 messages left");
+    // Each test message is logged as a send marked as a test, by the dashboard.
+    let token = t.mgmt_token().await;
+    let sent = logs(&t, &token, "type:gd_send_voice").await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0]["details"]["test"].as_bool(), sent[0]["client_id"].as_str()),
+        (Some(true), Some("callsign-dashboard"))
+    );
     t.stop().await;
 }
 

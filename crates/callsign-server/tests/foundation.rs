@@ -151,3 +151,35 @@ async fn secrets_are_reencrypted_when_a_new_key_is_put_first() {
         .to_string();
     assert!(e.contains("new"), "{e}");
 }
+
+/// After an upgrade that adds Management scopes, the bootstrap client gets them on the next start; a scope the
+/// operator took away stays away.
+#[tokio::test]
+async fn the_bootstrap_client_gets_scopes_added_by_an_upgrade() {
+    let t = TestApp::spawn().await;
+    let aud = t.app.config.management_audience();
+    let mut grant = t.app.store.find_client_grant(&t.client_id, &aud).await.unwrap().unwrap();
+    // The operator narrowed the grant; and the installation predates the phone_templates scopes.
+    grant.scope.retain(|s| s != "read:logs" && !s.ends_with(":phone_templates"));
+    t.app.store.update_client_grant(&grant).await.unwrap();
+    let mut state = t.app.store.get_setting("bootstrap").await.unwrap().unwrap();
+    assert_eq!(state["client_id"], t.client_id.as_str());
+    let known: Vec<Value> = state["scopes_known"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s.as_str().unwrap().ends_with(":phone_templates"))
+        .cloned()
+        .collect();
+    state["scopes_known"] = Value::Array(known);
+    t.app.store.put_setting("bootstrap", &state, t.app.clock.now()).await.unwrap();
+
+    let added = callsign_server::identity::bootstrap::grant_new_scopes(&t.app).await.unwrap();
+    assert_eq!(added.len(), 4, "{added:?}");
+    let grant = t.app.store.find_client_grant(&t.client_id, &aud).await.unwrap().unwrap();
+    assert!(grant.scope.iter().any(|s| s == "create:phone_templates"), "{:?}", grant.scope);
+    assert!(!grant.scope.iter().any(|s| s == "read:logs"), "a removed scope is not given back");
+    // Once known, nothing more is added.
+    assert!(callsign_server::identity::bootstrap::grant_new_scopes(&t.app).await.unwrap().is_empty());
+    t.stop().await;
+}

@@ -70,9 +70,18 @@ pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathB
         .insert_setting_if_absent("bootstrap", &json!({"at": app.clock.now().millis()}), app.clock.now())
         .await?;
     if !first {
+        grant_new_scopes(app).await?;
         return Ok(None);
     }
     let (client_id, secret) = create_management_client(app, "Callsign Management (bootstrap)").await?;
+    let known: Vec<&str> = scopes::ALL_MANAGEMENT.to_vec();
+    app.store
+        .put_setting(
+            "bootstrap",
+            &json!({"at": app.clock.now().millis(), "client_id": client_id, "scopes_known": known}),
+            app.clock.now(),
+        )
+        .await?;
     // The operator dashboard has no default password either: a one-time setup link (24 h) goes in the same file.
     let setup_url = crate::dashboard::auth::create_setup_link(app).await?;
     let path = app.config.data_dir.join(BOOTSTRAP_FILE);
@@ -80,4 +89,39 @@ pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathB
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     tracing::warn!(path = %path.display(), %client_id, "created the bootstrap Management API client; its credentials and a one-time dashboard setup link (dashboard_setup_url, valid 24 hours) are in this file (mode 0600)");
     Ok(Some(path))
+}
+
+/// After an upgrade, give the bootstrap client the Management scopes this version added (those not in the
+/// `scopes_known` list it was last given), so that it keeps "holding every scope". Scopes an operator removed
+/// from its grant on purpose stay removed: only scopes new to this installation are added.
+pub async fn grant_new_scopes(app: &AppState) -> crate::BoxResult<Vec<String>> {
+    let Some(mut state) = app.store.get_setting("bootstrap").await? else { return Ok(Vec::new()) };
+    let Some(client_id) = state.get("client_id").and_then(|v| v.as_str()).map(str::to_owned) else {
+        // Installed before the bootstrap client was remembered: nothing to go on.
+        return Ok(Vec::new());
+    };
+    let known: Vec<String> = state
+        .get("scopes_known")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let new: Vec<String> =
+        scopes::ALL_MANAGEMENT.iter().filter(|s| !known.iter().any(|k| k == *s)).map(|s| (*s).to_owned()).collect();
+    if new.is_empty() {
+        return Ok(new);
+    }
+    if let Some(mut grant) = app.store.find_client_grant(&client_id, &app.config.management_audience()).await? {
+        for s in &new {
+            if !grant.scope.contains(s) {
+                grant.scope.push(s.clone());
+            }
+        }
+        app.store.update_client_grant(&grant).await?;
+        tracing::info!(%client_id, scopes = %new.join(" "), "gave the bootstrap client the Management scopes this version added");
+    }
+    if let Some(o) = state.as_object_mut() {
+        o.insert("scopes_known".into(), json!(scopes::ALL_MANAGEMENT));
+    }
+    app.store.put_setting("bootstrap", &state, app.clock.now()).await?;
+    Ok(new)
 }

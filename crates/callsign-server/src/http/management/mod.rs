@@ -73,6 +73,8 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
         .map(str::to_owned)
         .or_else(|| claims.get("sub").and_then(Value::as_str).map(|s| s.trim_end_matches("@clients").to_owned()))
         .unwrap_or_default();
+    // A person's token (the dashboard's, minted for a signed-in operator) names them in the audit events.
+    let operator = claims.get("sub").and_then(Value::as_str).filter(|s| !s.ends_with("@clients")).map(str::to_owned);
     let scopes = claims.get("scope").and_then(Value::as_str).map(callsign_domain::scopes::split).unwrap_or_default();
     let caller = Arc::new(Caller { client_id: client_id.clone(), scopes });
     req.extensions_mut().insert(caller);
@@ -88,6 +90,7 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
             &meta,
             EventCtx {
                 client_id: Some(client_id),
+                user_id: operator,
                 description: Some(format!("{} {}", operation(&method), path)),
                 details: json!({"request": {"method": method.as_str().to_lowercase(), "path": path}, "response": {"statusCode": status.as_u16()}}),
                 ..Default::default()
