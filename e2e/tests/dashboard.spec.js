@@ -89,9 +89,13 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await page.getByRole('button', { name: 'Save templates' }).click();
     await expect(page.getByRole('alert')).toContainText('Invalid verification_message template');
     await checkPage(page, '06 template error');
+    // The preview follows the typing (app.js asks the server to render it), before any button is pressed.
+    const preview = page.locator('#template-preview');
+    await page.getByLabel('Verification message').fill('Live {{code}}');
+    await expect(preview).toContainText('Live 123456');
+    await expect(preview).toContainText('Live 1.2.3.4.5.6');
     await page.getByLabel('Verification message').fill('Your {{tenant.friendly_name}} login code: {{pause}}{{code}}');
     await page.getByRole('button', { name: 'Preview' }).click();
-    const preview = page.locator('#template-preview');
     await expect(preview).toContainText('Your Callsign login code: 123456');
     await expect(preview).toContainText('Your Callsign login code: ... 1.2.3.4.5.6');
     await expect(page.getByRole('heading', { name: 'Preview (not saved yet)' })).toBeVisible();

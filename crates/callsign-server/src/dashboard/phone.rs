@@ -347,7 +347,8 @@ fn templates_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Marku
                 code { "{{locale}}" } ", " code { "{{tenant.friendly_name}}" } ", " code { "{{pause}}" }
                 " (a pause in voice calls). Voice reads the code digit by digit."
             }
-            form method="post" action="/dashboard/mfa/phone/templates" {
+            // `data-live-preview`: app.js re-renders the preview table as the operator types (same renderer).
+            form method="post" action="/dashboard/mfa/phone/templates" data-live-preview="template-preview" {
                 (ui::csrf(app, ctx))
                 label for="enrollment_message" { "Enrollment message" }
                 textarea id="enrollment_message" name="enrollment_message" rows="3" { (enrollment) }

@@ -16,4 +16,33 @@
     };
     tick();
   });
+
+  // Live template preview (dashboard): a form with data-live-preview="<table id>" asks the server for its preview
+  // (the Preview button's request: same renderer, nothing saved) as the operator types, and swaps the table in.
+  document.querySelectorAll("form[data-live-preview]").forEach(function (form) {
+    var table = document.getElementById(form.getAttribute("data-live-preview"));
+    if (!table || !window.fetch || !window.DOMParser) return;
+    var timer = null;
+    var seq = 0;
+    var refresh = function () {
+      var mine = ++seq;
+      var body = new URLSearchParams(new FormData(form));
+      body.set("action", "preview");
+      fetch(form.getAttribute("action"), { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (r) { return r.text(); })
+        .then(function (html) {
+          if (mine !== seq) return; // an older answer arriving late
+          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(table.id);
+          if (!fresh) return;
+          table.replaceChildren.apply(table, Array.prototype.map.call(fresh.childNodes, function (n) {
+            return document.importNode(n, true);
+          }));
+        })
+        .catch(function () { /* the Preview button still works */ });
+    };
+    form.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 300);
+    });
+  });
 })();
