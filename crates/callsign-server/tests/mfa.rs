@@ -568,3 +568,24 @@ async fn recovery_codes_follow_the_recovery_code_factor() {
         .await;
     assert_eq!((s, v["error"].as_str().unwrap()), (403, "unauthorized_client"));
 }
+
+/// A refused enrollment (send limit reached) leaves the user's pending enrollment as it was.
+#[tokio::test]
+async fn an_associate_refused_by_the_send_limit_changes_nothing() {
+    let c = setup().await;
+    let mfa = c.mfa_token().await;
+    let first = json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": "+14155552671"});
+    for i in 0..10 {
+        assert_eq!(c.associate(&mfa, first.clone()).await.0, 200, "send {}", i + 1);
+    }
+    let pending = |list: Vec<callsign_store::Enrollment>| -> Vec<(String, Option<String>, String)> {
+        list.into_iter().map(|e| (e.id, e.phone_number, e.status)).collect()
+    };
+    let before = pending(c.t.app.store.list_enrollments(&c.user_id).await.unwrap());
+    assert!(before.iter().any(|e| e.1.as_deref() == Some("+14155552671") && e.2 == "pending"), "{before:?}");
+    let other = json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": "+14155550000"});
+    let (s, v) = c.associate(&mfa, other).await;
+    assert_eq!((s, v["error"].as_str()), (429, Some("too_many_attempts")), "{v}");
+    assert_eq!(before, pending(c.t.app.store.list_enrollments(&c.user_id).await.unwrap()));
+    c.t.stop().await;
+}

@@ -351,8 +351,8 @@ pub struct Enrolled {
 }
 
 /// Start enrolling `phone` for the subject's user (the caller checked that the phone factor and `channel` are
-/// enabled): replaces a pending enrollment, creates the recovery code of a first enrollment when that factor is
-/// on, applies the send limits and sends the enrollment code. Logs `gd_start_enroll`.
+/// enabled): applies the send limits, replaces a pending enrollment, creates the recovery code of a first
+/// enrollment when that factor is on, and sends the enrollment code. Logs `gd_start_enroll`.
 pub async fn start_enrollment(
     app: &AppState,
     meta: &RequestMeta,
@@ -366,6 +366,8 @@ pub async fn start_enrollment(
     if existing.iter().any(|e| e.kind == "phone" && e.status == "confirmed") {
         return Err(MfaError::AlreadyEnrolled);
     }
+    // The send limits first: a refused request changes nothing (a pending enrollment stays as it was).
+    check_send_limits(app, meta, subject, channel).await?;
     let now = app.clock.now();
     // An enrollment that was started and never confirmed is replaced by this one.
     for e in existing.iter().filter(|e| e.status == "pending") {
@@ -408,7 +410,6 @@ pub async fn start_enrollment(
             .await?;
         Some(code)
     };
-    check_send_limits(app, meta, subject, channel).await?;
     let oob_code = send_code(app, meta, subject, &enrollment, channel, true, locale).await?;
     events::record(
         app,
