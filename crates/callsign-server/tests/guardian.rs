@@ -928,3 +928,25 @@ async fn the_dev_inbox_lists_newest_first_and_filters_by_number() {
     assert_eq!(t.get(&token, "/api/v2/dev-inbox?page=x").await.0, 400);
     t.stop().await;
 }
+
+/// Two writers that read the same configuration: the second write is refused instead of undoing the first
+/// (on SQLite here; the store's compare-and-set is in the conformance suite for both backends).
+#[tokio::test]
+async fn concurrent_configuration_writes_never_lose_a_change() {
+    use callsign_server::mfa::config::{ConfigConflict, GuardianConfig};
+    let t = TestApp::spawn().await;
+    let mut a = GuardianConfig::load(&t.app).await.unwrap();
+    let mut b = GuardianConfig::load(&t.app).await.unwrap();
+    a.provider = "twilio".into();
+    a.save(&t.app).await.unwrap();
+    b.message_types = vec!["voice".into()];
+    let e = b.save(&t.app).await.unwrap_err();
+    assert!(e.is::<ConfigConflict>(), "{e}");
+    // The first writer keeps writing over its own save; a fresh read sees its change, not the refused one.
+    a.policies = vec!["all-applications".into()];
+    a.save(&t.app).await.unwrap();
+    let now = GuardianConfig::load(&t.app).await.unwrap();
+    assert_eq!((now.provider.as_str(), now.message_types.clone()), ("twilio", vec!["sms".to_owned()]));
+    assert_eq!(now.policies, vec!["all-applications".to_owned()]);
+    t.stop().await;
+}

@@ -47,6 +47,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn put_setting(&self, key: &str, value: &serde_json::Value, at: Timestamp) -> StoreResult<()>;
     /// Insert only if the key is absent; true when this call inserted it (a cross-node "first start" latch).
     async fn insert_setting_if_absent(&self, key: &str, value: &serde_json::Value, at: Timestamp) -> StoreResult<bool>;
+    /// Compare-and-set: write `value` only if the stored document is still `expected` (`None`: only if the key is
+    /// absent). True when written; false when another writer got there first (read again and retry, or report).
+    async fn replace_setting(
+        &self,
+        key: &str,
+        expected: Option<&serde_json::Value>,
+        value: &serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 
     // --- signing keys ---
     /// Store a new signing key and its sealed private part in one transaction. When `retire_others` is true,

@@ -50,6 +50,9 @@ pub const SECRET_DELETE: &str = "DELETE FROM secrets WHERE name = $1";
 pub const SETTING_GET: &str = "SELECT value FROM settings WHERE name = $1";
 pub const SETTING_UPSERT: &str = "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) \
      ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+/// Compare-and-set on the stored text: every write serializes with [`to_json`], so a document read and written
+/// back serializes to the same text.
+pub const SETTING_REPLACE: &str = "UPDATE settings SET value = $1, updated_at = $2 WHERE name = $3 AND value = $4";
 pub const SETTING_INSERT_IF_ABSENT: &str =
     "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
 
@@ -759,6 +762,27 @@ macro_rules! impl_sqlx_store {
                     .bind(key)
                     .bind($crate::sql::to_json("setting", value)?)
                     .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn replace_setting(
+                &self,
+                key: &str,
+                expected: Option<&$crate::sql::JsonValue>,
+                value: &$crate::sql::JsonValue,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let Some(expected) = expected else {
+                    return self.insert_setting_if_absent(key, value, at).await;
+                };
+                let done = ::sqlx::query($crate::sql::SETTING_REPLACE)
+                    .bind($crate::sql::to_json("setting", value)?)
+                    .bind(at.millis())
+                    .bind(key)
+                    .bind($crate::sql::to_json("setting", expected)?)
                     .execute(&self.pool)
                     .await
                     .map_err($map_error)?;

@@ -233,6 +233,22 @@ pub async fn settings_insert_if_absent_latches_once(store: &dyn Store) {
     assert_eq!(store.get_setting("other").await.expect("get other"), Some(json!(1)));
 }
 
+pub async fn settings_replace_is_compare_and_set(store: &dyn Store) {
+    let v1 = json!({"provider": "auth0", "message_types": ["sms"], "n": 1.5});
+    assert!(store.replace_setting("guardian", None, &v1, ts(1)).await.expect("create when absent"));
+    assert!(!store.replace_setting("guardian", None, &json!({}), ts(1)).await.expect("absent no more"));
+    // What was read is what is compared: a read-modify-write succeeds once; a second writer holding the same
+    // old document loses and the first write stays.
+    let read = store.get_setting("guardian").await.expect("get").expect("present");
+    let v2 = json!({"provider": "twilio", "message_types": ["sms"], "n": 1.5});
+    let v3 = json!({"provider": "auth0", "message_types": ["voice"], "n": 1.5});
+    assert!(store.replace_setting("guardian", Some(&read), &v2, ts(2)).await.expect("first writer"));
+    assert!(!store.replace_setting("guardian", Some(&read), &v3, ts(2)).await.expect("second writer"));
+    assert_eq!(store.get_setting("guardian").await.expect("get"), Some(v2.clone()));
+    assert!(!store.replace_setting("nothing", Some(&v2), &v3, ts(3)).await.expect("absent key"));
+    assert_eq!(store.get_setting("nothing").await.expect("get"), None);
+}
+
 // --- signing keys ---
 
 pub async fn signing_keys_add_and_list_newest_first(store: &dyn Store) {

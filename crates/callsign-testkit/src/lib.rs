@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             secrets_list_and_delete,
             settings_get_and_put,
             settings_insert_if_absent_latches_once,
+            settings_replace_is_compare_and_set,
             signing_keys_add_and_list_newest_first,
             signing_keys_retire_others,
             signing_keys_delete_removes_secret,

@@ -53,7 +53,22 @@ pub struct GuardianConfig {
     /// `otp_enroll` / `otp_verify` the text body is `enrollment_message` / `verification_message`, not kept here.
     #[serde(default)]
     pub phone_templates: BTreeMap<String, PhoneTemplateRecord>,
+    /// The stored document this was loaded from: [`GuardianConfig::save`] writes only over it (compare-and-set).
+    #[serde(skip)]
+    pub(crate) loaded: Option<serde_json::Value>,
 }
+
+/// Another writer changed the Guardian configuration between this request's read and its write; nothing was saved.
+#[derive(Debug)]
+pub struct ConfigConflict;
+
+impl std::fmt::Display for ConfigConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the Guardian configuration changed while this request was being processed")
+    }
+}
+
+impl std::error::Error for ConfigConflict {}
 
 /// The one phone provider of the Unified Phone Experience API.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
@@ -124,6 +139,7 @@ impl Default for GuardianConfig {
             webhook: WebhookSettings::default(),
             phone_provider: None,
             phone_templates: BTreeMap::new(),
+            loaded: None,
         }
     }
 }
@@ -131,13 +147,23 @@ impl Default for GuardianConfig {
 impl GuardianConfig {
     pub async fn load(app: &AppState) -> Result<GuardianConfig, crate::BoxError> {
         Ok(match app.store.get_setting(SETTINGS_KEY).await? {
-            Some(v) => serde_json::from_value(v)?,
+            Some(v) => {
+                let mut cfg: GuardianConfig = serde_json::from_value(v.clone())?;
+                cfg.loaded = Some(v);
+                cfg
+            }
             None => GuardianConfig::default(),
         })
     }
 
-    pub async fn save(&self, app: &AppState) -> Result<(), crate::BoxError> {
-        app.store.put_setting(SETTINGS_KEY, &serde_json::to_value(self)?, app.clock.now()).await?;
+    /// Write the configuration over the document it was loaded from. When another request (or node) changed it in
+    /// between, nothing is written and the error is [`ConfigConflict`]: no change is ever silently lost.
+    pub async fn save(&mut self, app: &AppState) -> Result<(), crate::BoxError> {
+        let doc = serde_json::to_value(&*self)?;
+        if !app.store.replace_setting(SETTINGS_KEY, self.loaded.as_ref(), &doc, app.clock.now()).await? {
+            return Err(Box::new(ConfigConflict));
+        }
+        self.loaded = Some(doc);
         Ok(())
     }
 

@@ -75,8 +75,8 @@ async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
     GuardianConfig::load(app).await.map_err(ApiError::internal)
 }
 
-async fn save(app: &AppState, cfg: &GuardianConfig) -> Result<(), ApiError> {
-    cfg.save(app).await.map_err(ApiError::internal)
+async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
+    cfg.save(app).await.map_err(super::guardian::save_error)
 }
 
 async fn changed(app: &AppState, meta: &RequestMeta, client_id: &str, details: Value) {
@@ -332,7 +332,7 @@ async fn create_provider(
     check_voice_from(&cfg)?;
     settle_token(&app, &mut cfg, token).await?;
     cfg.phone_provider = Some(rec.clone());
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(
         &app,
         &meta,
@@ -394,7 +394,7 @@ async fn patch_provider(
     settle_token(&app, &mut cfg, token).await?;
     rec.updated_at = now(&app);
     cfg.phone_provider = Some(rec.clone());
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"provider": {"id": rec.id, "changed": details}})).await;
     Ok(Json(provider_view(&app, &cfg, &rec)))
 }
@@ -415,7 +415,7 @@ async fn delete_provider(
         cfg.twilio = TwilioSettings::default();
     }
     cfg.phone_provider = None;
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     if forget_twilio {
         clear_twilio_token(&app).await?;
     }
@@ -659,7 +659,7 @@ async fn create_template(
     };
     let id = rec.id.clone();
     cfg.phone_templates.insert(kind.clone(), rec);
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(
         &app,
         &meta,
@@ -705,7 +705,7 @@ async fn patch_template(
     }
     rec.updated_at = now(&app);
     cfg.phone_templates.insert(kind.clone(), rec);
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "changed": details}})).await;
     Ok(Json(template_view(&app, &cfg, &kind)))
 }
@@ -722,7 +722,7 @@ async fn reset_template(
     reset_content(&kind, &mut cfg, &mut rec);
     rec.updated_at = now(&app);
     cfg.phone_templates.insert(kind.clone(), rec);
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "reset": true}})).await;
     Ok(Json(template_view(&app, &cfg, &kind)))
 }
@@ -737,7 +737,7 @@ async fn delete_template(
     let kind = find_template(&cfg, &id)?;
     let mut rec = cfg.phone_templates.remove(&kind).unwrap_or_default();
     reset_content(&kind, &mut cfg, &mut rec);
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "deleted": true}})).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -61,12 +61,25 @@ pub fn check_voice_from(cfg: &GuardianConfig) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A failed configuration write: a 409 when another request changed the configuration meanwhile (nothing was
+/// saved; retrying applies the change to the new configuration), otherwise an opaque 500.
+pub(super) fn save_error(e: crate::BoxError) -> ApiError {
+    if e.is::<config::ConfigConflict>() {
+        ApiError::conflict(
+            "The Guardian configuration changed while this request was being processed; nothing was saved. Retry the request.",
+        )
+        .code("concurrent_update")
+    } else {
+        ApiError::internal(e)
+    }
+}
+
 async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
     GuardianConfig::load(app).await.map_err(ApiError::internal)
 }
 
-async fn save(app: &AppState, cfg: &GuardianConfig) -> Result<(), ApiError> {
-    cfg.save(app).await.map_err(ApiError::internal)
+async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
+    cfg.save(app).await.map_err(save_error)
 }
 
 /// Record `gd_tenant_update` for a successful change. `details` names what changed, never a secret.
@@ -133,7 +146,7 @@ async fn set_factor(
     let enabled = check_factor(&name, b.enabled)?;
     let mut cfg = load(&app).await?;
     cfg.factors.insert(name.clone(), enabled);
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"factor": name, "enabled": enabled})).await;
     Ok(Json(json!({"enabled": enabled})))
 }
@@ -174,7 +187,7 @@ async fn set_message_types(
     let mut cfg = load(&app).await?;
     cfg.message_types = types.clone();
     check_voice_from(&cfg)?;
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"message_types": types})).await;
     Ok(Json(json!({"message_types": types})))
 }
@@ -214,7 +227,7 @@ async fn set_provider(
     let mut cfg = load(&app).await?;
     cfg.provider = provider.clone();
     check_voice_from(&cfg)?;
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"provider": provider})).await;
     Ok(Json(json!({"provider": provider})))
 }
@@ -348,18 +361,18 @@ async fn set_twilio(
         Some(Some(token)) => {
             put_twilio_token(&app, &token).await?;
             cfg.twilio.auth_token_set = true;
-            save(&app, &cfg).await?;
+            save(&app, &mut cfg).await?;
             echo.insert("auth_token".into(), json!(mask_token(&token)));
             details.insert("auth_token".into(), json!("set"));
         }
         Some(None) => {
             cfg.twilio.auth_token_set = false;
-            save(&app, &cfg).await?;
+            save(&app, &mut cfg).await?;
             clear_twilio_token(&app).await?;
             echo.insert("auth_token".into(), Value::Null);
             details.insert("auth_token".into(), json!("cleared"));
         }
-        None => save(&app, &cfg).await?,
+        None => save(&app, &mut cfg).await?,
     }
     changed(&app, &meta, &m.caller.client_id, json!({"twilio": details})).await;
     Ok(Json(Value::Object(echo)))
@@ -411,7 +424,7 @@ async fn set_templates(
     }
     cfg.enrollment_message = enrollment;
     cfg.verification_message = verification;
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"templates": which})).await;
     Ok(Json(json!({
         "enrollment_message": cfg.enrollment_message,
@@ -465,7 +478,7 @@ async fn set_policies(
     let policies = check_policies(&body)?;
     let mut cfg = load(&app).await?;
     cfg.policies = policies.clone();
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"policies": policies})).await;
     Ok(Json(json!(policies)))
 }

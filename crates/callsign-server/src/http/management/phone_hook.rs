@@ -37,8 +37,8 @@ async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
     GuardianConfig::load(app).await.map_err(ApiError::internal)
 }
 
-async fn save(app: &AppState, cfg: &GuardianConfig) -> Result<(), ApiError> {
-    cfg.save(app).await.map_err(ApiError::internal)
+async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
+    cfg.save(app).await.map_err(super::guardian::save_error)
 }
 
 /// Record `gd_tenant_update`; `details` names what changed, never a secret.
@@ -81,7 +81,7 @@ async fn set_hook(
         .map_err(|e| ApiError::bad_request(format!("Payload validation error: '{e}' on property url.")))?;
     let mut cfg = load(&app).await?;
     cfg.webhook.url = Some(url.to_string());
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"phone-message-hook": {"url": url.to_string()}})).await;
     Ok(Json(render(&cfg)))
 }
@@ -94,7 +94,7 @@ async fn create_secret(
     let mut cfg = load(&app).await?;
     let before: Vec<String> = cfg.webhook.secrets.iter().map(|s| s.id.clone()).collect();
     let (r, secret) = webhook::add_secret(&app, &mut cfg).await.map_err(ApiError::internal)?;
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     let retired: Vec<&String> = before.iter().filter(|id| !cfg.webhook.secrets.iter().any(|s| &s.id == *id)).collect();
     changed(
         &app,
@@ -118,7 +118,7 @@ async fn delete_secret(
     };
     cfg.webhook.secrets.remove(pos);
     // Unlist first: an unlisted secret never signs, even if deleting the sealed copy fails.
-    save(&app, &cfg).await?;
+    save(&app, &mut cfg).await?;
     match app.store.delete_secret(&webhook::secret_name(&id)).await {
         Ok(()) | Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
