@@ -118,6 +118,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_enrollment(&self, id: &str) -> StoreResult<()>;
     /// Delete every enrollment of a user (and their challenges); returns how many enrollments went.
     async fn delete_user_enrollments(&self, user_id: &str) -> StoreResult<u64>;
+    /// In one transaction: delete the user's enrollments of `kind` (and their challenges) and create `new`.
+    /// Returns the ids removed. On any error (e.g. Conflict("id")) nothing changes.
+    async fn replace_user_enrollments(&self, user_id: &str, kind: &str, new: &[Enrollment])
+    -> StoreResult<Vec<String>>;
 
     // --- mfa_tokens ---
     async fn insert_mfa_token(&self, token: &MfaToken) -> StoreResult<()>;

@@ -152,6 +152,7 @@ pub const ENROLLMENT_UPDATE: &str = "UPDATE enrollments SET user_id = $2, kind =
      phone_number = $5, preferred_channel = $6, name = $7, secret_hash = $8, created_at = $9, enrolled_at = $10, \
      last_auth = $11 WHERE id = $1";
 pub const ENROLLMENT_DELETE: &str = "DELETE FROM enrollments WHERE id = $1";
+pub const ENROLLMENT_IDS_OF_KIND: &str = "SELECT id FROM enrollments WHERE user_id = $1 AND kind = $2 ORDER BY id";
 pub const ENROLLMENT_DELETE_CHALLENGES: &str = "DELETE FROM challenges WHERE enrollment_id = $1";
 pub const ENROLLMENT_DELETE_BY_USER: &str = "DELETE FROM enrollments WHERE user_id = $1";
 pub const ENROLLMENT_DELETE_USER_CHALLENGES: &str =
@@ -1264,6 +1265,46 @@ macro_rules! impl_sqlx_store {
                     .map_err($map_error)?;
                 tx.commit().await.map_err($map_error)?;
                 Ok(done.rows_affected())
+            }
+
+            async fn replace_user_enrollments(
+                &self,
+                user_id: &str,
+                kind: &str,
+                new: &[$crate::Enrollment],
+            ) -> $crate::StoreResult<Vec<String>> {
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let ids: Vec<(String,)> = ::sqlx::query_as($crate::sql::ENROLLMENT_IDS_OF_KIND)
+                    .bind(user_id)
+                    .bind(kind)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let removed: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
+                for id in &removed {
+                    for q in [$crate::sql::ENROLLMENT_DELETE_CHALLENGES, $crate::sql::ENROLLMENT_DELETE] {
+                        ::sqlx::query(q).bind(id.as_str()).execute(&mut *tx).await.map_err($map_error)?;
+                    }
+                }
+                for e in new {
+                    ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
+                        .bind(e.id.as_str())
+                        .bind(e.user_id.as_str())
+                        .bind(e.kind.as_str())
+                        .bind(e.status.as_str())
+                        .bind(e.phone_number.as_deref())
+                        .bind(e.preferred_channel.as_deref())
+                        .bind(e.name.as_deref())
+                        .bind(e.secret_hash.as_deref())
+                        .bind(e.created_at.millis())
+                        .bind(e.enrolled_at.map(|t| t.millis()))
+                        .bind(e.last_auth.map(|t| t.millis()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                }
+                tx.commit().await.map_err($map_error)?;
+                Ok(removed)
             }
 
             // --- mfa_tokens ---

@@ -861,6 +861,27 @@ pub async fn enrollments_crud(store: &dyn Store) {
     assert_eq!(store.list_enrollments("u1").await.expect("list").len(), 1);
 }
 
+pub async fn enrollments_replace_is_all_or_nothing(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    for e in [enrollment("dev_a", "u1", 1_000), enrollment("dev_b", "u1", 1_001)] {
+        store.create_enrollment(&e).await.expect("create phone");
+    }
+    let recovery = Enrollment { kind: "recovery-code".into(), phone_number: None, ..enrollment("dev_r", "u1", 1_002) };
+    store.create_enrollment(&recovery).await.expect("create recovery");
+    let removed =
+        store.replace_user_enrollments("u1", "phone", &[enrollment("dev_c", "u1", 2_000)]).await.expect("replace");
+    assert_eq!(removed, vec!["dev_a".to_owned(), "dev_b".to_owned()]);
+    let ids = |l: Vec<Enrollment>| l.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.list_enrollments("u1").await.expect("list")), vec!["dev_r", "dev_c"], "other kinds stay");
+    // A failure halfway (the second new one clashes with an existing id) changes nothing.
+    let clash = [enrollment("dev_d", "u1", 3_000), enrollment("dev_r", "u1", 3_001)];
+    assert!(store.replace_user_enrollments("u1", "phone", &clash).await.is_err());
+    assert_eq!(ids(store.list_enrollments("u1").await.expect("list")), vec!["dev_r", "dev_c"]);
+    // Replacing with nothing removes them all.
+    assert_eq!(store.replace_user_enrollments("u1", "phone", &[]).await.expect("clear"), vec!["dev_c".to_owned()]);
+    assert_eq!(ids(store.list_enrollments("u1").await.expect("list")), vec!["dev_r"]);
+}
+
 pub async fn enrollments_absent_or_orphan(store: &dyn Store) {
     assert_not_found(store.update_enrollment(&enrollment("ghost", "u1", 1)).await);
     assert_not_found(store.delete_enrollment("ghost").await);

@@ -83,6 +83,7 @@ macro_rules! conformance_suite {
             logs_checkpoint_oldest_first,
             logs_filters_and_totals,
             enrollments_crud,
+            enrollments_replace_is_all_or_nothing,
             enrollments_absent_or_orphan,
             enrollments_list_oldest_first,
             enrollments_take_their_challenges_along,

@@ -444,19 +444,13 @@ async fn replace_methods(
         methods.push(pm);
     }
     require_user(&app, &user_id, super::users::not_found).await?;
-    let mut removed = Vec::new();
-    for e in app.store.list_enrollments(&user_id).await?.into_iter().filter(|e| e.kind == PHONE) {
-        match app.store.delete_enrollment(&e.id).await {
-            Ok(()) | Err(StoreError::NotFound) => removed.push(format!("phone|{}", e.id)),
-            Err(err) => return Err(err.into()),
-        }
-    }
-    let mut created = Vec::with_capacity(methods.len());
-    for pm in methods {
-        let e = new_enrollment(&app, &user_id, pm);
-        store_new(&app, &e).await?;
-        created.push(e);
-    }
+    // All or nothing: the old phone methods go and the new ones come in one transaction.
+    let created: Vec<Enrollment> = methods.into_iter().map(|pm| new_enrollment(&app, &user_id, pm)).collect();
+    let removed: Vec<String> = match app.store.replace_user_enrollments(&user_id, PHONE, &created).await {
+        Ok(ids) => ids.into_iter().map(|id| format!("phone|{id}")).collect(),
+        Err(StoreError::Conflict(_)) => return Err(already_exists()),
+        Err(err) => return Err(err.into()),
+    };
     let details = json!({
         "action": "replace",
         "removed": removed,
