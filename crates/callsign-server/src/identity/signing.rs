@@ -166,13 +166,19 @@ impl Signer {
         json!({ "keys": keys })
     }
 
+    /// Sign with the current key. An RS256 signature is about a millisecond of CPU, so it runs on the blocking
+    /// pool rather than on an async worker thread.
     pub async fn sign(&self, claims: &Map<String, Value>) -> crate::BoxResult<String> {
-        let keys = self.keys.read().await;
-        let key = keys.iter().find(|k| k.retired_at.is_none()).ok_or("no current signing key")?;
+        let (kid, enc) = {
+            let keys = self.keys.read().await;
+            let key = keys.iter().find(|k| k.retired_at.is_none()).ok_or("no current signing key")?;
+            (key.kid.clone(), key.enc.clone())
+        };
         let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(key.kid.clone());
+        header.kid = Some(kid);
         header.typ = Some("JWT".to_owned());
-        Ok(jsonwebtoken::encode(&header, claims, &key.enc)?)
+        let claims = claims.clone();
+        Ok(tokio::task::spawn_blocking(move || jsonwebtoken::encode(&header, &claims, &enc)).await??)
     }
 
     /// Check signature, issuer, audience and expiry (against the injected clock). Returns the claims.
