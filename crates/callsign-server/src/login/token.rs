@@ -103,6 +103,13 @@ async fn issue(
     Ok(body)
 }
 
+/// The two grants of this module.
+#[derive(Clone, Copy)]
+enum Grant {
+    AuthorizationCode,
+    RefreshToken,
+}
+
 /// `grant_type=authorization_code`.
 pub async fn authorization_code(
     app: &AppState,
@@ -110,19 +117,48 @@ pub async fn authorization_code(
     headers: &HeaderMap,
     req: &TokenRequest,
 ) -> Result<Value, OAuthError> {
+    logged(app, meta, headers, req, Grant::AuthorizationCode).await
+}
+
+/// `grant_type=refresh_token`: the refresh token is spent and a new one comes with the new access token.
+pub async fn refresh_token(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: &TokenRequest,
+) -> Result<Value, OAuthError> {
+    logged(app, meta, headers, req, Grant::RefreshToken).await
+}
+
+/// Authenticate the client, run the grant, and log its success or failure (`seacft` / `feacft`, `sertft` /
+/// `fertft`).
+async fn logged(
+    app: &AppState,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    req: &TokenRequest,
+    grant: Grant,
+) -> Result<Value, OAuthError> {
+    let (ok, failed) = match grant {
+        Grant::AuthorizationCode => ("seacft", "feacft"),
+        Grant::RefreshToken => ("sertft", "fertft"),
+    };
     let (id, secret) = oauth::presented_credentials(headers, req)?;
     let client = match oauth::authenticate_client(app, &id, secret.as_deref()).await {
         Ok(c) => c,
         Err(e) => {
-            events::record(app, "feacft", meta, ctx(&id, None, None, Some("Unauthorized".into()))).await;
+            events::record(app, failed, meta, ctx(&id, None, None, Some("Unauthorized".into()))).await;
             return Err(e);
         }
     };
-    let result = exchange_code(app, &client, req).await;
+    let result = match grant {
+        Grant::AuthorizationCode => exchange_code(app, &client, req).await,
+        Grant::RefreshToken => exchange_refresh(app, &client, req).await,
+    };
     match &result {
-        Ok((user, _)) => events::record(app, "seacft", meta, ctx(&id, Some(&client), Some(user), None)).await,
+        Ok((user, _)) => events::record(app, ok, meta, ctx(&id, Some(&client), Some(user), None)).await,
         Err(e) => {
-            events::record(app, "feacft", meta, ctx(&id, Some(&client), None, Some(e.description.clone()))).await;
+            events::record(app, failed, meta, ctx(&id, Some(&client), None, Some(e.description.clone()))).await;
         }
     }
     result.map(|(_, body)| body)
@@ -169,31 +205,6 @@ async fn exchange_code(app: &AppState, client: &Client, req: &TokenRequest) -> R
     };
     let body = issue(app, client, &user, &grant, data.nonce.as_deref()).await?;
     Ok((user, body))
-}
-
-/// `grant_type=refresh_token`: the refresh token is spent and a new one comes with the new access token.
-pub async fn refresh_token(
-    app: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
-    req: &TokenRequest,
-) -> Result<Value, OAuthError> {
-    let (id, secret) = oauth::presented_credentials(headers, req)?;
-    let client = match oauth::authenticate_client(app, &id, secret.as_deref()).await {
-        Ok(c) => c,
-        Err(e) => {
-            events::record(app, "fertft", meta, ctx(&id, None, None, Some("Unauthorized".into()))).await;
-            return Err(e);
-        }
-    };
-    let result = exchange_refresh(app, &client, req).await;
-    match &result {
-        Ok((user, _)) => events::record(app, "sertft", meta, ctx(&id, Some(&client), Some(user), None)).await,
-        Err(e) => {
-            events::record(app, "fertft", meta, ctx(&id, Some(&client), None, Some(e.description.clone()))).await;
-        }
-    }
-    result.map(|(_, body)| body)
 }
 
 async fn exchange_refresh(app: &AppState, client: &Client, req: &TokenRequest) -> Result<(User, Value), OAuthError> {

@@ -28,7 +28,7 @@ use liquid::model::{Object, Value as LValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::guardian::{check_voice_from, clear_twilio_token, put_twilio_token};
+use super::guardian::{check_voice_from, clear_twilio_token, load, put_twilio_token, save};
 use super::{
     CreatePhoneProviders, CreatePhoneTemplates, DeletePhoneProviders, DeletePhoneTemplates, Mgmt, ReadPhoneProviders,
     ReadPhoneTemplates, UpdatePhoneProviders, UpdatePhoneTemplates, lenient,
@@ -36,7 +36,6 @@ use super::{
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Query, RequestMeta};
-use crate::identity::events::{self, EventCtx};
 use crate::mfa::config::{GuardianConfig, PhoneProviderRecord, PhoneTemplateRecord, TwilioSettings};
 use crate::mfa::delivery::{TestMessage, send_test};
 use crate::mfa::templates;
@@ -71,26 +70,8 @@ fn too_few() -> ApiError {
     ApiError::bad_request("Payload validation error: 'Too few properties defined (0), must be at least 1'.")
 }
 
-async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
-    GuardianConfig::load(app).await.map_err(ApiError::internal)
-}
-
-async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
-    cfg.save(app).await.map_err(super::guardian::save_error)
-}
-
 async fn changed(app: &AppState, meta: &RequestMeta, client_id: &str, details: Value) {
-    events::record(
-        app,
-        "gd_tenant_update",
-        meta,
-        EventCtx {
-            client_id: Some(client_id.to_owned()),
-            details: json!({"branding_phone": details}),
-            ..Default::default()
-        },
-    )
-    .await;
+    super::guardian::changed(app, meta, client_id, json!({"branding_phone": details})).await;
 }
 
 fn now(app: &AppState) -> String {

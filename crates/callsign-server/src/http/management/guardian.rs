@@ -74,16 +74,16 @@ pub(super) fn save_error(e: crate::BoxError) -> ApiError {
     }
 }
 
-async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
+pub(super) async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
     GuardianConfig::load(app).await.map_err(ApiError::internal)
 }
 
-async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
+pub(super) async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
     cfg.save(app).await.map_err(save_error)
 }
 
 /// Record `gd_tenant_update` for a successful change. `details` names what changed, never a secret.
-async fn changed(app: &AppState, meta: &RequestMeta, client_id: &str, details: Value) {
+pub(super) async fn changed(app: &AppState, meta: &RequestMeta, client_id: &str, details: Value) {
     events::record(
         app,
         "gd_tenant_update",

@@ -16,11 +16,11 @@ use callsign_store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::guardian::{changed, load, save};
 use super::{Mgmt, ReadGuardianFactors, UpdateGuardianFactors};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, RequestMeta};
-use crate::identity::events::{self, EventCtx};
 use crate::mfa::config::GuardianConfig;
 use crate::mfa::webhook;
 
@@ -31,25 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route(BASE, get(get_hook).put(set_hook))
         .route(&format!("{BASE}/secrets"), post(create_secret))
         .route(&format!("{BASE}/secrets/{{id}}"), delete(delete_secret))
-}
-
-async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
-    GuardianConfig::load(app).await.map_err(ApiError::internal)
-}
-
-async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
-    cfg.save(app).await.map_err(super::guardian::save_error)
-}
-
-/// Record `gd_tenant_update`; `details` names what changed, never a secret.
-async fn changed(app: &AppState, meta: &RequestMeta, client_id: &str, details: Value) {
-    events::record(
-        app,
-        "gd_tenant_update",
-        meta,
-        EventCtx { client_id: Some(client_id.to_owned()), details, ..Default::default() },
-    )
-    .await;
 }
 
 fn render(cfg: &GuardianConfig) -> Value {
