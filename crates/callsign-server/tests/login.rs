@@ -416,6 +416,14 @@ async fn sms_enrollment_ends_at_the_callback_with_a_code_that_exchanges_for_toke
     // prompt=login asks again.
     let r = b.get(&c.authorize_url(&[("prompt", "login")])).await;
     assert_eq!(r.location.as_deref(), Some("/u/login"));
+
+    // Using the SSO session does not extend it: three days after the password it is over.
+    c.t.clock.advance(std::time::Duration::from_secs(2 * 24 * 3600));
+    let r = b.get(&c.authorize_url(&[("state", "later")])).await;
+    assert!(r.location.as_deref().unwrap().starts_with(CALLBACK), "{:?}", r.location);
+    c.t.clock.advance(std::time::Duration::from_secs(36 * 3600));
+    let r = b.get(&c.authorize_url(&[])).await;
+    assert_eq!(r.location.as_deref(), Some("/u/login"), "the session ended 3 days after the password");
 }
 
 #[tokio::test]
@@ -729,6 +737,18 @@ async fn offline_access_gives_a_refresh_token_that_rotates() {
     assert_eq!(s, 200);
     let types = c.log_types().await;
     assert!(types.contains(&"sertft".to_owned()) && types.contains(&"fertft".to_owned()));
+
+    // A client without the refresh_token grant: no refresh token, and the scope does not claim offline access.
+    let (s, v) =
+        c.t.patch(&c.admin, &format!("/api/v2/clients/{}", c.cid), json!({"grant_types": ["authorization_code"]}))
+            .await;
+    assert_eq!(s, 200, "{v}");
+    let r = c.login(&mut b, &[("scope", "openid email offline_access"), ("prompt", "login")]).await;
+    let (s, v) = c.exchange(&r.query("code").unwrap(), VERIFIER).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["scope"], "openid email");
+    assert!(v.get("refresh_token").is_none(), "{v}");
+    assert_eq!(claims(v["access_token"].as_str().unwrap())["scope"], "openid email");
 }
 
 #[tokio::test]
@@ -829,6 +849,34 @@ async fn an_enrollment_ticket_enrolls_a_phone_once() {
     assert!(r.has("This link is invalid, has expired or was already used."));
     let r = again.get("/mfa/enrollment").await;
     assert_eq!(r.status, 400);
+}
+
+/// With the phone factor off, "Continue" says so and leaves the ticket unspent: the same link works later.
+#[tokio::test]
+async fn a_ticket_is_not_spent_while_the_phone_factor_is_off() {
+    let c = setup(&["sms"]).await;
+    let (s, tk) = c.t.post(&c.admin, "/api/v2/guardian/enrollments/ticket", json!({"user_id": c.user_id})).await;
+    assert_eq!(s, 200, "{tk}");
+    let url = tk["ticket_url"].as_str().unwrap();
+    let path = url[url.find("/mfa/enrollment").unwrap()..].to_owned();
+    let toggle = |on: bool| {
+        let r =
+            c.t.http.put(c.t.url("/api/v2/guardian/factors/sms")).bearer_auth(&c.admin).json(&json!({"enabled": on}));
+        async move { assert_eq!(r.send().await.unwrap().status(), 200) }
+    };
+    toggle(false).await;
+    let mut b = Browser::new(&c.t);
+    b.get(&path).await;
+    let p = b.get("/u/ticket").await;
+    let r = b.submit(&p, "/u/ticket", &[]).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    toggle(true).await;
+    let mut b = Browser::new(&c.t);
+    b.get(&path).await;
+    let p = b.get("/u/ticket").await;
+    let r = b.submit(&p, "/u/ticket", &[]).await;
+    assert_eq!(r.location.as_deref(), Some("/u/mfa/enroll"), "the ticket still works: {}", r.body);
 }
 
 #[tokio::test]

@@ -255,8 +255,11 @@ async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, st
     oauth::record_login_success(app, meta, &client, user, json!({"amr": amr})).await;
     let secure = crate::web::secure_cookies(app);
     let sso = SsoSession { user_id: user.user_id.clone(), auth_time, amr: amr.clone() };
-    let sso_cookie = match session::create(app, super::SSO_KIND, &sso, super::SSO_TTL_SECS).await {
-        Ok(t) => cookies::set(super::SSO_COOKIE, &t, "/", super::SSO_TTL_SECS, secure),
+    // The SSO session lasts SSO_TTL_SECS from the password, not from its latest use: reusing it for another
+    // application does not extend it.
+    let ttl = sso_ttl(auth_time, now.seconds());
+    let sso_cookie = match session::create(app, super::SSO_KIND, &sso, ttl).await {
+        Ok(t) => cookies::set(super::SSO_COOKIE, &t, "/", ttl, secure),
         Err(e) => return super::internal(&lang, e),
     };
     let code = AuthzCode {
@@ -283,6 +286,12 @@ async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, st
     }
     let location = super::with_query(&a.redirect_uri, &params);
     super::redirect(status, &location, &[sso_cookie, cookies::clear(super::TX_COOKIE, super::TX_PATH, secure)])
+}
+
+/// What is left of an SSO session that started at `auth_time` (unix seconds), at `now`; at least one second.
+fn sso_ttl(auth_time: i64, now: i64) -> u64 {
+    let left = i64::try_from(super::SSO_TTL_SECS).unwrap_or(i64::MAX).saturating_sub(now.saturating_sub(auth_time));
+    u64::try_from(left).unwrap_or(0).max(1)
 }
 
 // --- login ------------------------------------------------------------------------------------------------------------

@@ -85,6 +85,13 @@ pub async fn intro_submit(
             }
         }
     };
+    // What does not depend on the ticket is checked before it is spent: with the phone factor off, the same link
+    // works once an operator turns it on.
+    match GuardianConfig::load(&app).await {
+        Ok(g) if g.phone_enabled() => {}
+        Ok(_) => return super::error_page(StatusCode::CONFLICT, &lang, t.phone_unavailable),
+        Err(e) => return super::internal(&lang, e),
+    }
     let Some(hash) = tx.state.ticket_hash.take() else {
         invalid(&tx).await;
         return super::error_page(StatusCode::BAD_REQUEST, &lang, t.ticket_invalid);
@@ -105,11 +112,6 @@ pub async fn intro_submit(
         }
         Err(e) => return super::internal(&lang, e),
     };
-    match GuardianConfig::load(&app).await {
-        Ok(g) if g.phone_enabled() => {}
-        Ok(_) => return super::error_page(StatusCode::CONFLICT, &lang, t.phone_unavailable),
-        Err(e) => return super::internal(&lang, e),
-    }
     match app.store.list_enrollments(&user.user_id).await {
         Ok(list) if list.iter().any(|e| e.kind == "phone" && e.status == "confirmed") => {
             invalid(&tx).await;

@@ -92,9 +92,16 @@ async fn issue(
         auth_time: Some(grant.auth_time),
         amr: &grant.amr,
     };
-    let mut body = oauth::issue_tokens(app, client, user, grant.audience.as_deref(), Some(&grant.scope), &opts).await?;
-    let offline = callsign_domain::scopes::split(&grant.scope).iter().any(|s| s == "offline_access");
-    if offline && client.spec.grant_types.iter().any(|g| g == "refresh_token") {
+    // `offline_access` stays in the scope only when a refresh token comes with it.
+    let may_refresh = client.spec.grant_types.iter().any(|g| g == "refresh_token");
+    let scope: Vec<String> = callsign_domain::scopes::split(&grant.scope)
+        .into_iter()
+        .filter(|s| may_refresh || s != "offline_access")
+        .collect();
+    let offline = scope.iter().any(|s| s == "offline_access");
+    let scope = scope.join(" ");
+    let mut body = oauth::issue_tokens(app, client, user, grant.audience.as_deref(), Some(&scope), &opts).await?;
+    if offline {
         let rt = session::create(app, super::REFRESH_KIND, grant, super::REFRESH_TTL_SECS)
             .await
             .map_err(OAuthError::internal)?;
