@@ -181,5 +181,19 @@ async fn the_bootstrap_client_gets_scopes_added_by_an_upgrade() {
     assert!(!grant.scope.iter().any(|s| s == "read:logs"), "a removed scope is not given back");
     // Once known, nothing more is added.
     assert!(callsign_server::identity::bootstrap::grant_new_scopes(&t.app).await.unwrap().is_empty());
+
+    // An installation from before the record: the bootstrap client is found by name and gets only the scopes
+    // added since (read:logs, removed by the operator, stays away).
+    let mut grant = t.app.store.find_client_grant(&t.client_id, &aud).await.unwrap().unwrap();
+    grant.scope.retain(|s| !s.ends_with(":phone_providers"));
+    t.app.store.update_client_grant(&grant).await.unwrap();
+    t.app.store.put_setting("bootstrap", &json!({"at": 1}), t.app.clock.now()).await.unwrap();
+    let added = callsign_server::identity::bootstrap::grant_new_scopes(&t.app).await.unwrap();
+    assert_eq!(added.len(), 8, "the eight phone scopes: {added:?}");
+    let grant = t.app.store.find_client_grant(&t.client_id, &aud).await.unwrap().unwrap();
+    assert!(grant.scope.iter().any(|s| s == "read:phone_providers"));
+    assert!(!grant.scope.iter().any(|s| s == "read:logs"));
+    let state = t.app.store.get_setting("bootstrap").await.unwrap().unwrap();
+    assert_eq!(state["client_id"], t.client_id.as_str());
     t.stop().await;
 }

@@ -73,7 +73,7 @@ pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathB
         grant_new_scopes(app).await?;
         return Ok(None);
     }
-    let (client_id, secret) = create_management_client(app, "Callsign Management (bootstrap)").await?;
+    let (client_id, secret) = create_management_client(app, BOOTSTRAP_CLIENT_NAME).await?;
     let known: Vec<&str> = scopes::ALL_MANAGEMENT.to_vec();
     app.store
         .put_setting(
@@ -91,26 +91,49 @@ pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathB
     Ok(Some(path))
 }
 
+/// The bootstrap client's name.
+const BOOTSTRAP_CLIENT_NAME: &str = "Callsign Management (bootstrap)";
+
+/// Scopes that versions before the bootstrap record existed did not have. An installation from then gets these
+/// (and only these) on its first start with this version.
+const SCOPES_ADDED_SINCE_UNRECORDED: &[&str] = &[
+    scopes::CREATE_PHONE_PROVIDERS,
+    scopes::READ_PHONE_PROVIDERS,
+    scopes::UPDATE_PHONE_PROVIDERS,
+    scopes::DELETE_PHONE_PROVIDERS,
+    scopes::CREATE_PHONE_TEMPLATES,
+    scopes::READ_PHONE_TEMPLATES,
+    scopes::UPDATE_PHONE_TEMPLATES,
+    scopes::DELETE_PHONE_TEMPLATES,
+];
+
 /// After an upgrade, give the bootstrap client the Management scopes this version added (those not in the
 /// `scopes_known` list it was last given), so that it keeps "holding every scope". Scopes an operator removed
-/// from its grant on purpose stay removed: only scopes new to this installation are added.
+/// from its grant on purpose stay removed: only scopes new to this installation are added. An installation from
+/// before this record finds its bootstrap client by name (the oldest one) and gets the scopes added since.
 pub async fn grant_new_scopes(app: &AppState) -> crate::BoxResult<Vec<String>> {
     let Some(mut state) = app.store.get_setting("bootstrap").await? else { return Ok(Vec::new()) };
-    let Some(client_id) = state.get("client_id").and_then(|v| v.as_str()).map(str::to_owned) else {
-        // Installed before the bootstrap client was remembered: nothing to go on.
-        return Ok(Vec::new());
+    let client_id = match state.get("client_id").and_then(|v| v.as_str()) {
+        Some(id) => Some(id.to_owned()),
+        None => legacy_bootstrap_client(app).await?,
     };
-    let known: Vec<String> = state
-        .get("scopes_known")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
+    let Some(client_id) = client_id else { return Ok(Vec::new()) };
+    let known: Vec<String> = match state.get("scopes_known").and_then(|v| v.as_array()) {
+        Some(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+        None => scopes::ALL_MANAGEMENT
+            .iter()
+            .filter(|s| !SCOPES_ADDED_SINCE_UNRECORDED.contains(s))
+            .map(|s| (*s).to_owned())
+            .collect(),
+    };
     let new: Vec<String> =
         scopes::ALL_MANAGEMENT.iter().filter(|s| !known.iter().any(|k| k == *s)).map(|s| (*s).to_owned()).collect();
-    if new.is_empty() {
-        return Ok(new);
-    }
-    if let Some(mut grant) = app.store.find_client_grant(&client_id, &app.config.management_audience()).await? {
+    let grant = if new.is_empty() {
+        None
+    } else {
+        app.store.find_client_grant(&client_id, &app.config.management_audience()).await?
+    };
+    if let Some(mut grant) = grant {
         for s in &new {
             if !grant.scope.contains(s) {
                 grant.scope.push(s.clone());
@@ -119,9 +142,33 @@ pub async fn grant_new_scopes(app: &AppState) -> crate::BoxResult<Vec<String>> {
         app.store.update_client_grant(&grant).await?;
         tracing::info!(%client_id, scopes = %new.join(" "), "gave the bootstrap client the Management scopes this version added");
     }
-    if let Some(o) = state.as_object_mut() {
-        o.insert("scopes_known".into(), json!(scopes::ALL_MANAGEMENT));
+    let unchanged = state.get("client_id").and_then(|v| v.as_str()) == Some(client_id.as_str()) && new.is_empty();
+    if !unchanged {
+        if let Some(o) = state.as_object_mut() {
+            o.insert("client_id".into(), json!(client_id));
+            o.insert("scopes_known".into(), json!(scopes::ALL_MANAGEMENT));
+        }
+        app.store.put_setting("bootstrap", &state, app.clock.now()).await?;
     }
-    app.store.put_setting("bootstrap", &state, app.clock.now()).await?;
     Ok(new)
+}
+
+/// The oldest client named like the bootstrap client, for installations that did not record its id.
+async fn legacy_bootstrap_client(app: &AppState) -> crate::BoxResult<Option<String>> {
+    let mut page = 0;
+    let mut found: Option<callsign_store::Client> = None;
+    loop {
+        let listed = app.store.list_clients(callsign_store::Page::new(page, 100)).await?;
+        let n = listed.items.len();
+        for c in listed.items {
+            if c.spec.name == BOOTSTRAP_CLIENT_NAME && found.as_ref().is_none_or(|f| c.created_at < f.created_at) {
+                found = Some(c);
+            }
+        }
+        if n < 100 || page >= 100 {
+            break;
+        }
+        page += 1;
+    }
+    Ok(found.map(|c| c.client_id))
 }
