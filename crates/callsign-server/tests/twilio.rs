@@ -153,6 +153,11 @@ async fn put(t: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) 
 /// the Management API; `messaging_service` adds a Messaging Service SID (used for SMS only).
 async fn setup(messaging_service: bool) -> Ctx {
     let (fake, base) = Fake::start().await;
+    setup_at(fake, base, messaging_service).await
+}
+
+/// [`setup`] against any Twilio-shaped server (`fake` is then only a placeholder when `base` is not its URL).
+async fn setup_at(fake: Fake, base: String, messaging_service: bool) -> Ctx {
     let t = TestApp::spawn_with(|raw| raw.twilio_base_url = Some(base)).await;
     let admin = t.mgmt_token().await;
     let (s, u) = t
@@ -784,4 +789,57 @@ async fn prism_contract() {
     let sms = sms.unwrap_or_else(|e| panic!("SMS (Messaging Service) through Prism: {} {}", e.message, e.details));
     assert!(sms["sid"].is_string(), "{sms}");
     t.stop().await;
+}
+
+/// The whole flow against Prism (Twilio's OpenAPI description): enrollment by SMS and by voice through
+/// `/mfa/associate`, then challenges by SMS and voice for a confirmed phone, each ending in a successful
+/// `gd_send_*` event, i.e. every request the delivery workers made was valid for Twilio's spec. (Prism answers
+/// the spec's example and keeps nothing, so codes cannot be read back; the phone is confirmed through the
+/// Management API instead.)
+#[tokio::test]
+#[ignore = "needs Prism: run sdk-tests/prism/run.sh"]
+async fn prism_enroll_and_challenge_flow() {
+    let prism = std::env::var("CALLSIGN_TEST_PRISM_URL").expect("CALLSIGN_TEST_PRISM_URL (see sdk-tests/prism/run.sh)");
+    let c = setup_at(Fake::default(), prism, true).await;
+    let mfa = c.mfa_token().await;
+    c.associate(&mfa, "sms").await;
+    let sent = c.wait_logs("gd_send_sms", 1).await;
+    assert_eq!(sent[0]["details"]["provider"], "twilio", "{}", sent[0]);
+    c.associate(&mfa, "voice").await;
+    c.wait_logs("gd_send_voice", 1).await;
+
+    // A confirmed phone (through the Management API), then a challenge on each channel.
+    let (_, users) = c.t.get(&c.admin, "/api/v2/users-by-email?email=ann%40example.com").await;
+    let user_id = users[0]["user_id"].as_str().unwrap().to_owned();
+    let (s, _) = c.t.delete(&c.admin, &format!("/api/v2/users/{}/authenticators", common::enc(&user_id))).await;
+    assert_eq!(s, 204, "the pending enrollment goes");
+    let path = format!("/api/v2/users/{}/authentication-methods", common::enc(&user_id));
+    let (s, v) =
+        c.t.post(
+            &c.admin,
+            &path,
+            json!({"type": "phone", "phone_number": PHONE, "preferred_authentication_method": "sms"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mfa = c.mfa_token().await;
+    let auths: Value =
+        c.t.http.get(c.t.url("/mfa/authenticators")).bearer_auth(&mfa).send().await.unwrap().json().await.unwrap();
+    for (channel, n) in [("sms", 2), ("voice", 2)] {
+        // One voice call an hour: the enrollment's call was the last one.
+        let mfa = if channel == "voice" {
+            c.t.clock.advance(Duration::from_secs(3601));
+            c.mfa_token().await
+        } else {
+            mfa.clone()
+        };
+        let id = auths.as_array().unwrap().iter().find(|a| a["oob_channel"] == channel).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        c.challenge(&mfa, &id).await;
+        c.wait_logs(&format!("gd_send_{channel}"), n).await;
+    }
+    assert!(c.logs("gd_send_sms_failure").await.is_empty() && c.logs("gd_send_voice_failure").await.is_empty());
+    c.t.stop().await;
 }
