@@ -733,6 +733,25 @@ async fn offline_access_gives_a_refresh_token_that_rotates() {
     assert_eq!(claims(v2["id_token"].as_str().unwrap())["sub"], json!(c.user_id));
     let (s, v) = refresh(rt).await;
     assert_eq!((s, v["error"].as_str()), (403, Some("invalid_grant")), "a refresh token is single use");
+    // Another client's attempt and a wider scope are refused without spending the token.
+    let (s, other) =
+        c.t.post(
+            &c.admin,
+            "/api/v2/clients",
+            json!({"name": "other", "app_type": "regular_web", "grant_types": ["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{other}");
+    let (s, v) = c
+        .t
+        .token_request(json!({"grant_type": "refresh_token", "client_id": other["client_id"], "client_secret": other["client_secret"], "refresh_token": rt2}))
+        .await;
+    assert_eq!((s, v["error"].as_str()), (403, Some("invalid_grant")), "{v}");
+    let (s, v) = c
+        .t
+        .token_request(json!({"grant_type": "refresh_token", "client_id": c.cid, "client_secret": c.secret, "refresh_token": rt2, "scope": "openid profile"}))
+        .await;
+    assert_eq!((s, v["error"].as_str()), (403, Some("invalid_scope")), "{v}");
     let (s, _) = refresh(rt2).await;
     assert_eq!(s, 200);
     let types = c.log_types().await;

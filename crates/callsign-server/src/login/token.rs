@@ -214,30 +214,45 @@ async fn exchange_code(app: &AppState, client: &Client, req: &TokenRequest) -> R
     Ok((user, body))
 }
 
+/// A refresh may ask for a narrower scope than the token holds, never a wider one.
+fn check_refresh_scope(grant: &RefreshGrant, asked: Option<&str>) -> Result<(), OAuthError> {
+    let Some(asked) = asked else { return Ok(()) };
+    let held = callsign_domain::scopes::split(&grant.scope);
+    match callsign_domain::scopes::split(asked).into_iter().find(|s| !held.contains(s)) {
+        Some(extra) => Err(OAuthError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_scope",
+            format!("The scope {extra} was not granted to this refresh token."),
+        )),
+        None => Ok(()),
+    }
+}
+
 async fn exchange_refresh(app: &AppState, client: &Client, req: &TokenRequest) -> Result<(User, Value), OAuthError> {
     oauth::allows(client, "refresh_token")?;
     let rt = req
         .refresh_token
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: refresh_token"))?;
-    let mut grant: RefreshGrant = session::take(app, super::REFRESH_KIND, rt.trim())
+    let rt = rt.trim();
+    // Checked before it is spent: another client's attempt or a too-wide scope leaves the token usable.
+    let peek: RefreshGrant = session::load(app, super::REFRESH_KIND, rt)
         .await
         .map_err(OAuthError::internal)?
         .ok_or_else(|| invalid_grant("Unknown or invalid refresh token."))?;
-    if grant.client_id != client.client_id {
+    if peek.client_id != client.client_id {
         return Err(invalid_grant("Unknown or invalid refresh token."));
     }
+    check_refresh_scope(&peek, req.scope.as_deref())?;
+    // Spent atomically: of two concurrent uses, one wins.
+    let mut grant: RefreshGrant = session::take(app, super::REFRESH_KIND, rt)
+        .await
+        .map_err(OAuthError::internal)?
+        .ok_or_else(|| invalid_grant("Unknown or invalid refresh token."))?;
     // A narrower scope may be asked for; never a wider one.
     if let Some(asked) = req.scope.as_deref() {
-        let held = callsign_domain::scopes::split(&grant.scope);
+        check_refresh_scope(&grant, Some(asked))?;
         let asked = callsign_domain::scopes::split(asked);
-        if let Some(extra) = asked.iter().find(|s| !held.contains(s)) {
-            return Err(OAuthError::new(
-                StatusCode::FORBIDDEN,
-                "invalid_scope",
-                format!("The scope {extra} was not granted to this refresh token."),
-            ));
-        }
         // offline_access stays, so the new refresh token can be used too.
         let mut kept: Vec<String> = asked;
         if !kept.iter().any(|s| s == "offline_access") {
