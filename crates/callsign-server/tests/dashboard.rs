@@ -592,6 +592,19 @@ async fn templates_preview_and_save_and_invalid_liquid_names_the_field() {
     let (_, tpl) = t.get(&token, "/api/v2/guardian/factors/phone/templates").await;
     assert_eq!(tpl, json!({"enrollment_message": enrollment, "verification_message": verification}));
     assert_tenant_update(&t, &token, json!({"templates": ["enrollment_message", "verification_message"]})).await;
+
+    // A voice body set through the Unified Phone Experience is what the preview's voice column says.
+    let (s, v) = t
+        .post(
+            &token,
+            "/api/v2/branding/phone/templates",
+            json!({"type": "otp_verify", "content": {"body": {"voice": "Spoken {{code}}"}}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let page = b.get(PAGE).await;
+    page.assert_has("Spoken 1.2.3.4.5.6");
+    page.assert_has(r#"id="voice-bodies""#);
     t.stop().await;
 }
 

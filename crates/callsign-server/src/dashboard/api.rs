@@ -32,6 +32,7 @@ pub const SCOPES: &[&str] = &[
     sc::READ_AUTHENTICATION_METHODS,
     sc::READ_DEV_INBOX,
     sc::READ_TENANT_SETTINGS,
+    sc::READ_PHONE_TEMPLATES,
 ];
 
 /// How long a dashboard token lives (it is minted per page request).

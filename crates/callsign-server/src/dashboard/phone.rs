@@ -74,6 +74,9 @@ struct Settings {
     hook: Value,
     enrollment: String,
     verification: String,
+    /// Voice bodies set through the Unified Phone Experience (`/branding/phone/templates`), when they differ from
+    /// the text: `(enrollment, verification)`.
+    voice: (Option<String>, Option<String>),
     policies: Vec<String>,
     friendly_name: String,
     dev_remaining: u64,
@@ -91,6 +94,14 @@ async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure
     let twilio = api.get(TWILIO).await?;
     let hook = api.get(HOOK).await?;
     let tpl = api.get("/guardian/factors/phone/templates").await?;
+    let upe = api.get("/branding/phone/templates").await?;
+    let voice_of = |kind: &str| -> Option<String> {
+        let t =
+            upe.get("templates")?.as_array()?.iter().find(|t| t.get("type").and_then(Value::as_str) == Some(kind))?;
+        let body = t.get("content")?.get("body")?;
+        let (text, voice) = (body.get("text")?.as_str()?, body.get("voice")?.as_str()?);
+        (text != voice).then(|| voice.to_owned())
+    };
     let policies = api.get("/guardian/policies").await?;
     let tenant = api.get("/tenants/settings").await?;
     let strings = |v: Option<&Value>| -> Vec<String> {
@@ -105,6 +116,7 @@ async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure
         hook,
         enrollment: ui::s(&tpl, "enrollment_message").to_owned(),
         verification: ui::s(&tpl, "verification_message").to_owned(),
+        voice: (voice_of("otp_enroll"), voice_of("otp_verify")),
         policies: strings(Some(&policies)),
         friendly_name: ui::s(&tenant, "friendly_name").to_owned(),
         dev_remaining: app.config.dev_provider_cap.saturating_sub(used),
@@ -363,11 +375,17 @@ fn templates_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Marku
             table id="template-preview" aria-labelledby="preview-h" aria-live="polite" {
                 thead { tr { th scope="col" { "Message" } th scope="col" { "SMS" } th scope="col" { "Voice" } } }
                 tbody {
-                    tr { th scope="row" { "Enrollment" } (cell(&enrollment, "sms")) (cell(&enrollment, "voice")) }
-                    tr { th scope="row" { "Verification" } (cell(&verification, "sms")) (cell(&verification, "voice")) }
+                    tr { th scope="row" { "Enrollment" } (cell(&enrollment, "sms")) (cell(s.voice.0.as_deref().unwrap_or(&enrollment), "voice")) }
+                    tr { th scope="row" { "Verification" } (cell(&verification, "sms")) (cell(s.voice.1.as_deref().unwrap_or(&verification), "voice")) }
                 }
             }
             p class="hint" { "With the code " (SAMPLE_CODE) " and the tenant name “" (s.friendly_name) "”." }
+            @if s.voice.0.is_some() || s.voice.1.is_some() {
+                p class="hint" id="voice-bodies" {
+                    "Voice calls say the voice body set with the Unified Phone Experience API ("
+                    code { "/api/v2/branding/phone/templates" } ") instead of the text above."
+                }
+            }
         }
     }
 }
