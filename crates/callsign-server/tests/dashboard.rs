@@ -463,7 +463,8 @@ async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
     let (_, tw) = t.get(&token, "/api/v2/guardian/factors/phone/providers/twilio").await;
     assert_eq!(tw["auth_token"], "****cdef");
     assert_eq!(tw["messaging_service_sid"], Value::Null);
-    let secret = t.app.store.get_secret(callsign_server::mfa::config::TWILIO_TOKEN_SECRET).await.unwrap().unwrap();
+    let name = callsign_server::mfa::config::GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret().unwrap();
+    let secret = t.app.store.get_secret(&name).await.unwrap().unwrap();
     let plain = t.app.keyring.open(&secret.name, &secret.sealed).unwrap();
     assert_eq!(String::from_utf8_lossy(&plain), TWILIO_TOKEN);
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use callsign_domain::Timestamp;
 use callsign_domain::hash::token_hash;
-use callsign_server::mfa::config::TWILIO_TOKEN_SECRET;
+use callsign_server::mfa::config::GuardianConfig;
 use callsign_server::mfa::templates::{DEFAULT_ENROLLMENT, DEFAULT_VERIFICATION};
 use callsign_store::{DevMessage, Enrollment};
 use common::{TestApp, enc};
@@ -243,9 +243,11 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     assert!(!doc.to_string().contains(TOKEN), "{doc}");
     assert_eq!(doc["twilio"]["auth_token_set"], true);
     assert_eq!(doc["twilio"]["sid"], "AC0123456789");
-    let secret = t.app.store.get_secret(TWILIO_TOKEN_SECRET).await.unwrap().unwrap();
+    let name = GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret().unwrap();
+    assert!(name.starts_with("guardian/twilio/auth_token/"), "{name}");
+    let secret = t.app.store.get_secret(&name).await.unwrap().unwrap();
     assert!(!String::from_utf8_lossy(&secret.sealed.ciphertext).contains(TOKEN));
-    assert_eq!(t.app.keyring.open(TWILIO_TOKEN_SECRET, &secret.sealed).unwrap().as_slice(), TOKEN.as_bytes());
+    assert_eq!(t.app.keyring.open(&name, &secret.sealed).unwrap().as_slice(), TOKEN.as_bytes());
 
     // The legacy twin writes the same settings; absent keys stay as they were.
     assert_eq!(
@@ -265,16 +267,15 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     assert_400(&put(&t, &token, phone, json!({"messaging_service_sid": ""})).await, "messaging_service_sid");
     assert_400(&put(&t, &token, phone, json!({"account": "x"})).await, "unknown field");
     assert_400(&put(&t, &token, phone, json!({"sid": 5})).await, "invalid type");
-    assert_eq!(t.app.keyring.open(TWILIO_TOKEN_SECRET, &secret.sealed).unwrap().as_slice(), TOKEN.as_bytes());
-    assert_eq!(
-        t.app.store.get_secret(TWILIO_TOKEN_SECRET).await.unwrap().unwrap(),
-        secret,
-        "a failed PUT leaves the token alone"
-    );
+    assert_eq!(GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret(), Some(name.clone()));
+    assert_eq!(t.app.store.get_secret(&name).await.unwrap().unwrap(), secret, "a failed PUT leaves the token alone");
 
-    // A short token is masked entirely.
+    // A short token is masked entirely. A new token gets a new secret; the old one is deleted.
     assert_eq!(put(&t, &token, phone, json!({"auth_token": "tiny"})).await, (200, json!({"auth_token": "****"})));
     assert_eq!(t.get(&token, phone).await.1["auth_token"], "****");
+    let tiny = GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret().unwrap();
+    assert_ne!(tiny, name);
+    assert!(t.app.store.get_secret(&name).await.unwrap().is_none(), "the replaced token is deleted");
 
     // null clears: the field, and for the token the secret too.
     let r = put(&t, &token, phone, json!({"auth_token": null, "from": null})).await;
@@ -283,7 +284,7 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
         t.get(&token, phone).await,
         (200, json!({"from": null, "messaging_service_sid": "MG42", "auth_token": null, "sid": "AC0123456789"}))
     );
-    assert!(t.app.store.get_secret(TWILIO_TOKEN_SECRET).await.unwrap().is_none());
+    assert!(t.app.store.get_secret(&tiny).await.unwrap().is_none());
     let doc = t.app.store.get_setting("guardian").await.unwrap().unwrap();
     assert_eq!(doc["twilio"]["auth_token_set"], false);
     // Clearing again is fine.
@@ -948,5 +949,37 @@ async fn concurrent_configuration_writes_never_lose_a_change() {
     let now = GuardianConfig::load(&t.app).await.unwrap();
     assert_eq!((now.provider.as_str(), now.message_types.clone()), ("twilio", vec!["sms".to_owned()]));
     assert_eq!(now.policies, vec!["all-applications".to_owned()]);
+    t.stop().await;
+}
+
+/// A token change that loses a concurrent-write race changes nothing: the token in use stays, and the new one
+/// is not left behind.
+#[tokio::test]
+async fn a_refused_token_change_keeps_the_token_in_use() {
+    use callsign_server::mfa::config::GuardianConfig;
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let phone = "/api/v2/guardian/factors/phone/providers/twilio";
+    let (s, v) = put(&t, &token, phone, json!({"sid": "AC1", "auth_token": "first-token-0001"})).await;
+    assert_eq!(s, 200, "{v}");
+    let before = GuardianConfig::load(&t.app).await.unwrap();
+    let first = before.twilio.token_secret().unwrap();
+    let secrets_before = t.app.store.list_secrets().await.unwrap().len();
+    // Another writer changes the configuration after this request's read (simulated: an outdated read).
+    let mut stale = GuardianConfig::load(&t.app).await.unwrap();
+    let mut other = GuardianConfig::load(&t.app).await.unwrap();
+    other.message_types = vec!["voice".into()];
+    other.save(&t.app).await.unwrap();
+    stale.twilio.sid = Some("AC2".into());
+    let e = callsign_server::http::management::save_with_token(&t.app, &mut stale, Some(Some("second-token-0002")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 409);
+    let now = GuardianConfig::load(&t.app).await.unwrap();
+    assert_eq!(now.twilio.token_secret(), Some(first.clone()));
+    assert_eq!(now.twilio.sid.as_deref(), Some("AC1"));
+    assert_eq!(t.app.store.list_secrets().await.unwrap().len(), secrets_before, "no new secret left behind");
+    let secret = t.app.store.get_secret(&first).await.unwrap().unwrap();
+    assert_eq!(t.app.keyring.open(&first, &secret.sealed).unwrap().as_slice(), b"first-token-0001");
     t.stop().await;
 }

@@ -7,7 +7,8 @@ use super::templates;
 use crate::app::AppState;
 
 pub const SETTINGS_KEY: &str = "guardian";
-/// The sealed secret holding the Twilio auth token.
+/// The sealed secret that held the Twilio auth token before tokens were versioned (still read for old
+/// installations); new tokens go under `<this>/<id>` (see [`TwilioSettings::token_secret`]).
 pub const TWILIO_TOKEN_SECRET: &str = "guardian/twilio/auth_token";
 
 /// Auth0's factor names, in Auth0's order.
@@ -24,8 +25,20 @@ pub struct TwilioSettings {
     pub sid: Option<String>,
     pub from: Option<String>,
     pub messaging_service_sid: Option<String>,
-    /// Whether an auth token is stored (in the sealed secret [`TWILIO_TOKEN_SECRET`]).
+    /// Whether an auth token is stored.
     pub auth_token_set: bool,
+    /// The sealed secret that holds it (`guardian/twilio/auth_token/<id>`; each new token gets a new name, so the
+    /// configuration's compare-and-set switches token and settings together). `None` with `auth_token_set`:
+    /// [`TWILIO_TOKEN_SECRET`] (installations from before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token_secret: Option<String>,
+}
+
+impl TwilioSettings {
+    /// The name of the sealed secret holding the current auth token, if one is set.
+    pub fn token_secret(&self) -> Option<String> {
+        self.auth_token_set.then(|| self.auth_token_secret.clone().unwrap_or_else(|| TWILIO_TOKEN_SECRET.to_owned()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

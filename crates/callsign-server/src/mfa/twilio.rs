@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 use zeroize::Zeroizing;
 
-use super::config::{self, GuardianConfig};
+use super::config::GuardianConfig;
 use super::delivery::{Outbound, Provider, SendError};
 use crate::app::AppState;
 
@@ -102,17 +102,19 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], given: &
 
 /// The stored auth token, when one is set and can be opened.
 pub async fn auth_token(app: &AppState) -> Result<Option<Zeroizing<String>>, String> {
-    let Some(secret) = app
-        .store
-        .get_secret(config::TWILIO_TOKEN_SECRET)
-        .await
-        .map_err(|e| format!("the store is unavailable: {e}"))?
-    else {
+    let cfg = GuardianConfig::load(app).await.map_err(|e| format!("cannot read the Guardian configuration: {e}"))?;
+    auth_token_of(app, &cfg).await
+}
+
+/// The auth token `cfg` names, when one is set and can be opened.
+pub async fn auth_token_of(app: &AppState, cfg: &GuardianConfig) -> Result<Option<Zeroizing<String>>, String> {
+    let Some(name) = cfg.twilio.token_secret() else { return Ok(None) };
+    let Some(secret) = app.store.get_secret(&name).await.map_err(|e| format!("the store is unavailable: {e}"))? else {
         return Ok(None);
     };
     let plain = app
         .keyring
-        .open(config::TWILIO_TOKEN_SECRET, &secret.sealed)
+        .open(&name, &secret.sealed)
         .map_err(|e| format!("the stored Twilio auth token cannot be opened: {e}"))?;
     let token =
         String::from_utf8(plain.to_vec()).map_err(|_| "the stored Twilio auth token is not UTF-8".to_owned())?;
@@ -266,11 +268,8 @@ async fn creds(app: &AppState, channel: &str) -> Result<Creds, SendError> {
     })?;
     let t = &cfg.twilio;
     let sid = nonempty(&t.sid);
-    let token = if t.auth_token_set {
-        auth_token(app).await.map_err(|e| SendError { retryable: true, message: e, details: Value::Null })?
-    } else {
-        None
-    };
+    let token =
+        auth_token_of(app, &cfg).await.map_err(|e| SendError { retryable: true, message: e, details: Value::Null })?;
     let from = nonempty(&t.from);
     let mss = nonempty(&t.messaging_service_sid);
     let mut missing = Vec::new();

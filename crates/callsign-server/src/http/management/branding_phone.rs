@@ -28,7 +28,7 @@ use liquid::model::{Object, Value as LValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::guardian::{check_voice_from, clear_twilio_token, load, put_twilio_token, save};
+use super::guardian::{check_voice_from, load, save, save_with_token};
 use super::{
     CreatePhoneProviders, CreatePhoneTemplates, DeletePhoneProviders, DeletePhoneTemplates, Mgmt, ReadPhoneProviders,
     ReadPhoneTemplates, UpdatePhoneProviders, UpdatePhoneTemplates, lenient,
@@ -279,15 +279,6 @@ struct ProviderBody {
     credentials: Option<Value>,
 }
 
-/// Store or forget the Twilio token as the provider now needs.
-async fn settle_token(app: &AppState, cfg: &mut GuardianConfig, token: Option<String>) -> Result<(), ApiError> {
-    if let Some(token) = token {
-        put_twilio_token(app, &token).await?;
-        cfg.twilio.auth_token_set = true;
-    }
-    Ok(())
-}
-
 async fn create_provider(
     m: Mgmt<CreatePhoneProviders>,
     State(app): State<AppState>,
@@ -311,9 +302,8 @@ async fn create_provider(
         cfg.provider = rec.guardian_provider().to_owned();
     }
     check_voice_from(&cfg)?;
-    settle_token(&app, &mut cfg, token).await?;
     cfg.phone_provider = Some(rec.clone());
-    save(&app, &mut cfg).await?;
+    save_with_token(&app, &mut cfg, token.as_deref().map(Some)).await?;
     changed(
         &app,
         &meta,
@@ -372,10 +362,9 @@ async fn patch_provider(
     if token.is_some() {
         details.insert("credentials".into(), json!({"auth_token": "set"}));
     }
-    settle_token(&app, &mut cfg, token).await?;
     rec.updated_at = now(&app);
     cfg.phone_provider = Some(rec.clone());
-    save(&app, &mut cfg).await?;
+    save_with_token(&app, &mut cfg, token.as_deref().map(Some)).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"provider": {"id": rec.id, "changed": details}})).await;
     Ok(Json(provider_view(&app, &cfg, &rec)))
 }
@@ -391,14 +380,13 @@ async fn delete_provider(
     if !provider_disabled(&cfg, &rec) {
         cfg.provider = "auth0".to_owned();
     }
-    let forget_twilio = rec.name == "twilio";
-    if forget_twilio {
-        cfg.twilio = TwilioSettings::default();
-    }
     cfg.phone_provider = None;
-    save(&app, &mut cfg).await?;
-    if forget_twilio {
-        clear_twilio_token(&app).await?;
+    if rec.name == "twilio" {
+        // The settings go with the provider, and the token with them (after the save).
+        cfg.twilio = TwilioSettings::default();
+        save_with_token(&app, &mut cfg, Some(None)).await?;
+    } else {
+        save(&app, &mut cfg).await?;
     }
     changed(&app, &meta, &m.caller.client_id, json!({"provider": {"id": rec.id, "deleted": true}})).await;
     Ok(StatusCode::NO_CONTENT)

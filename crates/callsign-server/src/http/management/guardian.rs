@@ -284,13 +284,11 @@ pub fn mask_token(token: &str) -> String {
 
 /// The masked stored token: null when none is stored, `****` when it cannot be opened.
 async fn masked_stored_token(app: &AppState, cfg: &GuardianConfig) -> Result<Value, ApiError> {
-    if !cfg.twilio.auth_token_set {
-        return Ok(Value::Null);
-    }
-    let Some(secret) = app.store.get_secret(config::TWILIO_TOKEN_SECRET).await? else {
+    let Some(name) = cfg.twilio.token_secret() else { return Ok(Value::Null) };
+    let Some(secret) = app.store.get_secret(&name).await? else {
         return Ok(Value::Null);
     };
-    match app.keyring.open(config::TWILIO_TOKEN_SECRET, &secret.sealed) {
+    match app.keyring.open(&name, &secret.sealed) {
         Ok(plain) => Ok(json!(mask_token(&String::from_utf8_lossy(&plain)))),
         Err(e) => {
             tracing::warn!(error = %e, "the stored Twilio auth token cannot be opened");
@@ -299,23 +297,57 @@ async fn masked_stored_token(app: &AppState, cfg: &GuardianConfig) -> Result<Val
     }
 }
 
-/// Seal and store the Twilio auth token.
-pub(super) async fn put_twilio_token(app: &AppState, token: &str) -> Result<(), ApiError> {
-    let sealed = app
-        .keyring
-        .seal(app.rng.as_ref(), config::TWILIO_TOKEN_SECRET, token.as_bytes())
-        .map_err(ApiError::internal)?;
-    app.store
-        .put_secret(&SealedSecret { name: config::TWILIO_TOKEN_SECRET.to_owned(), sealed, updated_at: app.clock.now() })
-        .await?;
+/// Save `cfg`, changing the Twilio auth token with it: `Some(Some(t))` sets `t`, `Some(None)` clears it, `None`
+/// keeps it. Token and settings change together or not at all: a new token is sealed under a fresh secret name
+/// first, the configuration (compare-and-set) then points to it, and only after that is the previous secret
+/// deleted. When the save fails (409 `concurrent_update`), the new secret is deleted and the old token stays.
+pub async fn save_with_token(
+    app: &AppState,
+    cfg: &mut GuardianConfig,
+    token: Option<Option<&str>>,
+) -> Result<(), ApiError> {
+    let Some(token) = token else { return save(app, cfg).await };
+    let old = cfg
+        .loaded
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<config::TwilioSettings>(v.get("twilio")?.clone()).ok())
+        .and_then(|t| t.token_secret());
+    let mut fresh = None;
+    match token {
+        Some(t) => {
+            let name = format!(
+                "{}/{}",
+                config::TWILIO_TOKEN_SECRET,
+                callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 16)
+            );
+            let sealed = app.keyring.seal(app.rng.as_ref(), &name, t.as_bytes()).map_err(ApiError::internal)?;
+            app.store.put_secret(&SealedSecret { name: name.clone(), sealed, updated_at: app.clock.now() }).await?;
+            cfg.twilio.auth_token_set = true;
+            cfg.twilio.auth_token_secret = Some(name.clone());
+            fresh = Some(name);
+        }
+        None => {
+            cfg.twilio.auth_token_set = false;
+            cfg.twilio.auth_token_secret = None;
+        }
+    }
+    if let Err(e) = save(app, cfg).await {
+        if let Some(name) = &fresh {
+            forget_secret(app, name).await;
+        }
+        return Err(e);
+    }
+    if let Some(old) = old.filter(|o| Some(o) != fresh.as_ref()) {
+        forget_secret(app, &old).await;
+    }
     Ok(())
 }
 
-/// Forget the Twilio auth token (no error when none is stored).
-pub(super) async fn clear_twilio_token(app: &AppState) -> Result<(), ApiError> {
-    match app.store.delete_secret(config::TWILIO_TOKEN_SECRET).await {
-        Ok(()) | Err(StoreError::NotFound) => Ok(()),
-        Err(e) => Err(e.into()),
+/// Delete a sealed secret nothing points to any more (a failure only leaves an unused row behind).
+async fn forget_secret(app: &AppState, name: &str) {
+    match app.store.delete_secret(name).await {
+        Ok(()) | Err(StoreError::NotFound) => {}
+        Err(e) => tracing::warn!(secret = name, error = %e, "could not delete an unused secret"),
     }
 }
 
@@ -357,22 +389,17 @@ async fn set_twilio(
         }
     }
     check_voice_from(&cfg)?;
-    match b.auth_token {
+    save_with_token(&app, &mut cfg, b.auth_token.as_ref().map(Option::as_deref)).await?;
+    match &b.auth_token {
         Some(Some(token)) => {
-            put_twilio_token(&app, &token).await?;
-            cfg.twilio.auth_token_set = true;
-            save(&app, &mut cfg).await?;
-            echo.insert("auth_token".into(), json!(mask_token(&token)));
+            echo.insert("auth_token".into(), json!(mask_token(token)));
             details.insert("auth_token".into(), json!("set"));
         }
         Some(None) => {
-            cfg.twilio.auth_token_set = false;
-            save(&app, &mut cfg).await?;
-            clear_twilio_token(&app).await?;
             echo.insert("auth_token".into(), Value::Null);
             details.insert("auth_token".into(), json!("cleared"));
         }
-        None => save(&app, &mut cfg).await?,
+        None => {}
     }
     changed(&app, &meta, &m.caller.client_id, json!({"twilio": details})).await;
     Ok(Json(Value::Object(echo)))
