@@ -117,11 +117,12 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Result<String,
 }
 
 /// Store a new signing secret (sealed) and list it; when more than [`MAX_ACTIVE_SECRETS`] are listed, the oldest
-/// are dropped. Returns the new secret's reference and the secret itself (for the one answer that shows it).
+/// are unlisted. Returns the new secret's reference, the secret itself (for the one answer that shows it), and the
+/// unlisted ones, whose sealed copies the caller deletes with [`delete_secrets`] once `cfg` is saved.
 pub async fn add_secret(
     app: &AppState,
     cfg: &mut GuardianConfig,
-) -> crate::BoxResult<(WebhookSecretRef, Zeroizing<String>)> {
+) -> crate::BoxResult<(WebhookSecretRef, Zeroizing<String>, Vec<WebhookSecretRef>)> {
     let id = format!("whs_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 20));
     let secret = new_secret(app);
     let name = secret_name(&id);
@@ -130,14 +131,24 @@ pub async fn add_secret(
     app.store.put_secret(&SealedSecret { name, sealed, updated_at: now }).await?;
     let r = WebhookSecretRef { id, created_at: now.to_rfc3339() };
     cfg.webhook.secrets.push(r.clone());
+    let mut retired = Vec::new();
     while cfg.webhook.secrets.len() > MAX_ACTIVE_SECRETS {
-        let old = cfg.webhook.secrets.remove(0);
-        // Unlisted secrets never sign; a failure here leaves an orphan sealed secret, not an active one.
-        if let Err(e) = app.store.delete_secret(&secret_name(&old.id)).await {
-            tracing::warn!(secret_id = %old.id, error = %e, "could not delete a retired webhook signing secret");
+        retired.push(cfg.webhook.secrets.remove(0));
+    }
+    Ok((r, secret, retired))
+}
+
+/// Delete the sealed copies of secrets no longer listed (after the configuration that unlists them is saved).
+/// Unlisted secrets never sign; a failure here leaves an unused row, never an active secret.
+pub async fn delete_secrets(app: &AppState, refs: &[WebhookSecretRef]) {
+    for r in refs {
+        match app.store.delete_secret(&secret_name(&r.id)).await {
+            Ok(()) | Err(callsign_store::StoreError::NotFound) => {}
+            Err(e) => {
+                tracing::warn!(secret_id = %r.id, error = %e, "could not delete an unlisted webhook signing secret")
+            }
         }
     }
-    Ok((r, secret))
 }
 
 /// The HMAC keys of the listed secrets (an unlisted sealed secret never signs). A secret that cannot be read is

@@ -74,8 +74,14 @@ async fn create_secret(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut cfg = load(&app).await?;
     let before: Vec<String> = cfg.webhook.secrets.iter().map(|s| s.id.clone()).collect();
-    let (r, secret) = webhook::add_secret(&app, &mut cfg).await.map_err(ApiError::internal)?;
-    save(&app, &mut cfg).await?;
+    let (r, secret, retired) = webhook::add_secret(&app, &mut cfg).await.map_err(ApiError::internal)?;
+    if let Err(e) = save(&app, &mut cfg).await {
+        // The stored configuration did not change: the new secret is not listed (it would never sign) and the
+        // retired one still is; delete only the new one.
+        webhook::delete_secrets(&app, std::slice::from_ref(&r)).await;
+        return Err(e);
+    }
+    webhook::delete_secrets(&app, &retired).await;
     let retired: Vec<&String> = before.iter().filter(|id| !cfg.webhook.secrets.iter().any(|s| &s.id == *id)).collect();
     changed(
         &app,
