@@ -212,8 +212,11 @@ async fn send(
 ) -> Result<(), Response> {
     let binding = tx.binding();
     let subject = Subject { user, client, binding: &binding };
-    let locale = service::resolve_locale(app, Some(&tx.state.lang)).await;
-    match service::send_challenge(app, meta, subject, enrollment, channel, &locale).await {
+    let g = match GuardianConfig::load(app).await {
+        Ok(g) => g,
+        Err(e) => return Err(super::internal(&tx.state.lang, e)),
+    };
+    match service::send_challenge(app, meta, subject, enrollment, channel, &g, Some(&tx.state.lang)).await {
         Ok(oob_code) => {
             let to = enrollment.phone_number.as_deref().map(mask).unwrap_or_default();
             tx.state.sent = Some(SentCode { oob_code, channel: channel.to_owned(), to });
@@ -439,8 +442,7 @@ pub async fn enroll_submit(
     };
     let binding = tx.binding();
     let subject = Subject { user: &user, client: client.as_ref(), binding: &binding };
-    let locale = service::resolve_locale(&app, Some(&tx.state.lang)).await;
-    let enrolled = match service::start_enrollment(&app, &meta, subject, &phone, &channel, &locale).await {
+    let enrolled = match service::start_enrollment(&app, &meta, subject, &phone, &channel, Some(&tx.state.lang)).await {
         Ok(e) => e,
         Err(e) => {
             let (status, text) = match e {

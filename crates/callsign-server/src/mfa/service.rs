@@ -168,13 +168,22 @@ impl MfaSession {
 /// Look up a presented mfa_token. Unknown → 403 `invalid_grant` "Malformed mfa_token"; past its lifetime →
 /// 401 `expired_token` "mfa_token is expired".
 pub async fn resolve_mfa_token(app: &AppState, raw: &str) -> Result<MfaSession, OAuthError> {
+    resolve_mfa_token_for(app, raw, None).await
+}
+
+/// [`resolve_mfa_token`] when the caller already loaded (and authenticated) a client: when it is the token's, it is
+/// used instead of being read again.
+async fn resolve_mfa_token_for(app: &AppState, raw: &str, known: Option<&Client>) -> Result<MfaSession, OAuthError> {
     let malformed = || err(StatusCode::FORBIDDEN, "invalid_grant", "Malformed mfa_token");
     let token = app.store.get_mfa_token(&token_hash(raw.trim())).await?.ok_or_else(malformed)?;
     if token.expires_at <= app.clock.now() {
         return Err(err(StatusCode::UNAUTHORIZED, "expired_token", "mfa_token is expired"));
     }
     let user = app.store.get_user(&token.user_id).await?.ok_or_else(malformed)?;
-    let client = app.store.get_client(&token.client_id).await?.ok_or_else(malformed)?;
+    let client = match known.filter(|c| c.client_id == token.client_id) {
+        Some(c) => c.clone(),
+        None => app.store.get_client(&token.client_id).await?.ok_or_else(malformed)?,
+    };
     Ok(MfaSession { token, user, client })
 }
 
@@ -252,6 +261,15 @@ async fn check_send_limits(
     Ok(())
 }
 
+/// What a code message is: its channel, enrollment or verification, the configuration it is sent under (read once
+/// per request by the caller), and the language asked for.
+struct CodeMessage<'a> {
+    channel: &'a str,
+    enrolling: bool,
+    guardian: &'a GuardianConfig,
+    requested_locale: Option<&'a str>,
+}
+
 /// Generate a code, render the message, and commit the challenge and its delivery job together. Returns the
 /// `oob_code` (the challenge's id is its token hash).
 async fn send_code(
@@ -259,14 +277,14 @@ async fn send_code(
     meta: &RequestMeta,
     subject: Subject<'_>,
     enrollment: &Enrollment,
-    channel: &str,
-    enrolling: bool,
-    locale: &str,
+    m: CodeMessage<'_>,
 ) -> Result<String, OAuthError> {
-    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let CodeMessage { channel, enrolling, guardian, requested_locale } = m;
     let phone =
         enrollment.phone_number.clone().ok_or_else(|| OAuthError::internal("phone enrollment without a number"))?;
     let tenant = crate::http::management::tenant::load(app).await.map_err(|e| OAuthError::internal(e.message))?;
+    let locale = pick_locale(&tenant, requested_locale);
+    let locale = locale.as_str();
     let friendly = tenant.friendly_name.unwrap_or_else(|| "Callsign".into());
     let code = OtpCode::generate(app.rng.as_ref());
     let (template, from) = guardian.code_message(enrolling, channel);
@@ -326,17 +344,22 @@ async fn send_code(
 /// login pages): kept when it is one of the tenant's enabled locales, otherwise the tenant's default locale.
 pub async fn resolve_locale(app: &AppState, requested: Option<&str>) -> String {
     let tenant = crate::http::management::tenant::load(app).await.ok().unwrap_or_default();
+    pick_locale(&tenant, requested)
+}
+
+/// [`resolve_locale`] with the tenant settings at hand.
+fn pick_locale(tenant: &crate::http::management::tenant::TenantSettings, requested: Option<&str>) -> String {
     let default = tenant.default_locale.clone().unwrap_or_else(|| "en".into());
-    let enabled = tenant.enabled_locales.unwrap_or_else(|| vec![default.clone()]);
+    let enabled = tenant.enabled_locales.clone().unwrap_or_else(|| vec![default.clone()]);
     requested
         .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
         .filter(|l| enabled.iter().any(|e| e.eq_ignore_ascii_case(l)))
         .unwrap_or(default)
 }
 
-/// `x-request-language`, when it is one of the tenant's enabled locales; otherwise the default locale.
-async fn locale(app: &AppState, headers: &HeaderMap) -> String {
-    resolve_locale(app, headers.get("x-request-language").and_then(|v| v.to_str().ok())).await
+/// The requested message language of an MFA API call: `x-request-language`.
+fn requested_language(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-request-language").and_then(|v| v.to_str().ok())
 }
 
 // --- enrolling a phone ---------------------------------------------------------------------------------------------
@@ -359,7 +382,7 @@ pub async fn start_enrollment(
     subject: Subject<'_>,
     phone: &PhoneNumber,
     channel: &str,
-    locale: &str,
+    requested_locale: Option<&str>,
 ) -> Result<Enrolled, MfaError> {
     let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
     let existing = app.store.list_enrollments(&subject.user.user_id).await?;
@@ -410,7 +433,8 @@ pub async fn start_enrollment(
             .await?;
         Some(code)
     };
-    let oob_code = send_code(app, meta, subject, &enrollment, channel, true, locale).await?;
+    let m = CodeMessage { channel, enrolling: true, guardian: &guardian, requested_locale };
+    let oob_code = send_code(app, meta, subject, &enrollment, m).await?;
     events::record(
         app,
         "gd_start_enroll",
@@ -432,11 +456,13 @@ pub async fn send_challenge(
     subject: Subject<'_>,
     enrollment: &Enrollment,
     channel: &str,
-    locale: &str,
+    guardian: &GuardianConfig,
+    requested_locale: Option<&str>,
 ) -> Result<String, MfaError> {
     let enrolling = enrollment.status == "pending";
     check_send_limits(app, meta, subject, channel).await?;
-    let oob_code = send_code(app, meta, subject, enrollment, channel, enrolling, locale).await?;
+    let m = CodeMessage { channel, enrolling, guardian, requested_locale };
+    let oob_code = send_code(app, meta, subject, enrollment, m).await?;
     if !enrolling {
         events::record(
             app,
@@ -499,8 +525,8 @@ pub async fn associate(
     }
     let phone = PhoneNumber::parse(req.phone_number.as_deref().unwrap_or(""))
         .map_err(|e| OAuthError::invalid_request(format!("phone_number: {e}")))?;
-    let loc = locale(app, headers).await;
-    let enrolled = start_enrollment(app, meta, session.subject(), &phone, &channel, &loc).await?;
+    let enrolled =
+        start_enrollment(app, meta, session.subject(), &phone, &channel, requested_language(headers)).await?;
     let mut body = json!({"authenticator_type": "oob", "binding_method": "prompt", "oob_channel": channel, "oob_code": enrolled.oob_code});
     if let Some(code) = enrolled.recovery_code {
         body["recovery_codes"] = json!([code]);
@@ -531,7 +557,7 @@ pub async fn challenge(
     let client = oauth::authenticate_client(app, &client_id, req.client_secret.as_deref()).await?;
     let raw =
         req.mfa_token.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: mfa_token"))?;
-    let session = resolve_mfa_token(app, raw).await?;
+    let session = resolve_mfa_token_for(app, raw, Some(&client)).await?;
     check_client(&session, Some(&client))?;
     let types: Vec<&str> =
         req.challenge_type.as_deref().map(|t| t.split_whitespace().collect()).unwrap_or_else(|| vec!["oob"]);
@@ -580,8 +606,9 @@ pub async fn challenge(
     if !guardian.channel_enabled(&channel) {
         return Err(OAuthError::invalid_request(format!("The {channel} channel is not enabled")));
     }
-    let loc = locale(app, headers).await;
-    let oob_code = send_challenge(app, meta, session.subject(), enrollment, &channel, &loc).await?;
+    let oob_code =
+        send_challenge(app, meta, session.subject(), enrollment, &channel, &guardian, requested_language(headers))
+            .await?;
     Ok(json!({"challenge_type": "oob", "oob_code": oob_code, "binding_method": "prompt"}))
 }
 
@@ -719,7 +746,7 @@ async fn grant_session(
     oauth::allows(&client, grant)?;
     let raw =
         req.mfa_token.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: mfa_token"))?;
-    let session = resolve_mfa_token(app, raw).await?;
+    let session = resolve_mfa_token_for(app, raw, Some(&client)).await?;
     check_client(&session, Some(&client))?;
     Ok(session)
 }
