@@ -653,7 +653,7 @@ pub async fn send_test(State(app): State<AppState>, p: Posted<TestForm>) -> Resp
         Ok(t) => t.friendly_name.unwrap_or_else(|| "Callsign".to_owned()),
         Err(e) => return internal(e.message),
     };
-    let text = super::test_message::text(&friendly);
+    let text = crate::mfa::delivery::test_text(&friendly);
     let result = super::test_message::send(&app, &p.ctx.meta(), &to, channel, &text)
         .await
         .map(|_| {

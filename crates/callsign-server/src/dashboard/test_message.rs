@@ -9,11 +9,6 @@ use crate::http::extract::RequestMeta;
 use crate::mfa::config::GuardianConfig;
 use crate::mfa::delivery::{TestMessage, send_test};
 
-/// The text of a test message.
-pub fn text(friendly_name: &str) -> String {
-    crate::mfa::delivery::test_text(friendly_name)
-}
-
 /// Send `text` to `to` on `channel` (`sms` or `voice`) through the selected provider; the provider's details on
 /// success, its error message on failure.
 pub async fn send(

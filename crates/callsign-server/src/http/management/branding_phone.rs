@@ -416,8 +416,17 @@ fn check_try(b: TryBody) -> Result<(PhoneNumber, &'static str), ApiError> {
     Ok((to, channel))
 }
 
-fn provider_failed(e: &str) -> ApiError {
-    ApiError::bad_request(format!("The phone provider did not send the test message: {e}")).code("phone_provider_error")
+/// Send a try message now: 202 as Auth0 answers, or a 400 that carries the provider's error.
+async fn try_send(
+    app: &AppState,
+    meta: &RequestMeta,
+    msg: &TestMessage<'_>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    send_test(app, meta, msg).await.map_err(|e| {
+        ApiError::bad_request(format!("The phone provider did not send the test message: {e}"))
+            .code("phone_provider_error")
+    })?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"code": 202, "message": TRY_ACCEPTED}))))
 }
 
 async fn try_provider(
@@ -441,8 +450,7 @@ async fn try_provider(
         text: &text,
         from: None,
     };
-    send_test(&app, &meta, &msg).await.map_err(|e| provider_failed(&e))?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"code": 202, "message": TRY_ACCEPTED}))))
+    try_send(&app, &meta, &msg).await
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -656,27 +664,47 @@ async fn patch_template(
     if b.content.is_none() && b.disabled.is_none() {
         return Err(too_few());
     }
-    let mut cfg = load(&app).await?;
-    let kind = find_template(&cfg, &id)?;
-    let mut rec = cfg.phone_templates.get(&kind).cloned().unwrap_or_default();
-    let mut details = match &b.content {
-        Some(c) => {
-            if c.as_object().is_some_and(Map::is_empty) {
-                return Err(invalid("content", "Too few properties defined (0), must be at least 1"));
+    update_template(&app, &meta, &m.caller.client_id, &id, |kind, cfg, rec| {
+        let mut details = match &b.content {
+            Some(c) => {
+                if c.as_object().is_some_and(Map::is_empty) {
+                    return Err(invalid("content", "Too few properties defined (0), must be at least 1"));
+                }
+                apply_content(kind, c, cfg, rec)?
             }
-            apply_content(&kind, c, &mut cfg, &mut rec)?
+            None => json!({}),
+        };
+        if let Some(d) = b.disabled {
+            rec.disabled = d;
+            details["disabled"] = json!(d);
         }
-        None => json!({}),
-    };
-    if let Some(d) = b.disabled {
-        rec.disabled = d;
-        details["disabled"] = json!(d);
-    }
-    rec.updated_at = now(&app);
+        Ok(json!({"changed": details}))
+    })
+    .await
+}
+
+/// Change a customised template in place: `f` edits its record (and, for the `otp_*` types, the Guardian text) and
+/// says what changed; the record's `updated_at` is set, the configuration saved and `gd_tenant_update` logged.
+async fn update_template(
+    app: &AppState,
+    meta: &RequestMeta,
+    client_id: &str,
+    id: &str,
+    f: impl FnOnce(&str, &mut GuardianConfig, &mut PhoneTemplateRecord) -> Result<Value, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let mut cfg = load(app).await?;
+    let kind = find_template(&cfg, id)?;
+    let mut rec = cfg.phone_templates.get(&kind).cloned().unwrap_or_default();
+    let mut details = f(&kind, &mut cfg, &mut rec)?;
+    rec.updated_at = now(app);
     cfg.phone_templates.insert(kind.clone(), rec);
-    save(&app, &mut cfg).await?;
-    changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "changed": details}})).await;
-    Ok(Json(template_view(&app, &cfg, &kind)))
+    save(app, &mut cfg).await?;
+    if let Some(o) = details.as_object_mut() {
+        o.insert("id".into(), json!(id));
+        o.insert("type".into(), json!(kind));
+    }
+    changed(app, meta, client_id, json!({ "template": details })).await;
+    Ok(Json(template_view(app, &cfg, &kind)))
 }
 
 async fn reset_template(
@@ -685,15 +713,11 @@ async fn reset_template(
     Path(id): Path<String>,
     meta: RequestMeta,
 ) -> Result<Json<Value>, ApiError> {
-    let mut cfg = load(&app).await?;
-    let kind = find_template(&cfg, &id)?;
-    let mut rec = cfg.phone_templates.get(&kind).cloned().unwrap_or_default();
-    reset_content(&kind, &mut cfg, &mut rec);
-    rec.updated_at = now(&app);
-    cfg.phone_templates.insert(kind.clone(), rec);
-    save(&app, &mut cfg).await?;
-    changed(&app, &meta, &m.caller.client_id, json!({"template": {"id": id, "type": kind, "reset": true}})).await;
-    Ok(Json(template_view(&app, &cfg, &kind)))
+    update_template(&app, &meta, &m.caller.client_id, &id, |kind, cfg, rec| {
+        reset_content(kind, cfg, rec);
+        Ok(json!({"reset": true}))
+    })
+    .await
 }
 
 async fn delete_template(
@@ -751,8 +775,7 @@ async fn try_template(
         text: &text,
         from: from.as_deref(),
     };
-    send_test(&app, &meta, &msg).await.map_err(|e| provider_failed(&e))?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"code": 202, "message": TRY_ACCEPTED}))))
+    try_send(&app, &meta, &msg).await
 }
 
 #[cfg(test)]
