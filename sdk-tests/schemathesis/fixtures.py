@@ -1,0 +1,220 @@
+"""Creates the resources the fuzzing run aims at, then writes the Schemathesis configuration that names them.
+
+Usage: fixtures.py BASE_URL BOOTSTRAP_JSON OUT_TOML
+
+Standard library only. Every step is a plain request that must succeed: a fixture that cannot be made is a broken
+server, not a finding to fuzz past.
+"""
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+BASE, BOOTSTRAP, OUT = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+PASSWORD = "Fuzz-Passw0rd-1"
+PHONE = "+14155550123"
+MFA_GRANTS = [
+    "password",
+    "http://auth0.com/oauth/grant-type/mfa-oob",
+    "http://auth0.com/oauth/grant-type/mfa-recovery-code",
+]
+
+
+def call(method, path, body=None, token=None, form=False, expect=(200, 201, 202, 204)):
+    headers = {}
+    data = None
+    if body is not None:
+        if form:
+            data = urllib.parse.urlencode(body).encode()
+            headers["content-type"] = "application/x-www-form-urlencoded"
+        else:
+            data = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    if status not in expect:
+        sys.exit(f"fixture {method} {path}: {status} {text}")
+    return json.loads(text) if text else None
+
+
+creds = json.load(open(BOOTSTRAP))
+mgmt = call("POST", "/oauth/token", {
+    "grant_type": "client_credentials",
+    "client_id": creds["client_id"],
+    "client_secret": creds["client_secret"],
+    "audience": creds["audience"],
+})["access_token"]
+
+
+def api(method, path, body=None, **kw):
+    return call(method, "/api/v2" + path, body, token=mgmt, **kw)
+
+
+def client(name):
+    return api("POST", "/clients", {"name": name, "app_type": "regular_web", "grant_types": MFA_GRANTS})
+
+
+def user(email):
+    return api("POST", "/users", {
+        "connection": "Username-Password-Authentication", "email": email, "password": PASSWORD,
+    })["user_id"]
+
+
+# Applications: one the reads and updates aim at, one for DELETE, one whose grant is the client-grant fixture.
+app = client("fuzz app")
+app_del = client("fuzz app (delete)")
+app_grant = client("fuzz app (grant)")
+grant = api("POST", "/client-grants", {
+    "client_id": app_grant["client_id"], "audience": creds["audience"], "scope": ["read:users"],
+})
+grant_del = api("POST", "/client-grants", {
+    "client_id": app_del["client_id"], "audience": creds["audience"], "scope": ["read:users"],
+})
+
+# The phone factor on for every application, so a password grant answers mfa_required.
+api("PUT", "/guardian/factors/sms", {"enabled": True})
+api("PUT", "/guardian/factors/phone/message-types", {"message_types": ["sms", "voice"]})
+api("PUT", "/guardian/policies", ["all-applications"])
+
+# Users: one with an enrolled phone (reads, updates, the MFA API), one for the destructive operations.
+email = "fuzz-user@example.com"
+uid = user(email)
+uid_del = user("fuzz-delete@example.com")
+
+
+def login(username=email):
+    r = call("POST", "/oauth/token", {
+        "grant_type": "password", "client_id": app["client_id"], "client_secret": app["client_secret"],
+        "username": username, "password": PASSWORD, "scope": "openid email profile",
+    }, expect=(403,))
+    return r["mfa_token"]
+
+
+def enroll(username, phone):
+    """Enroll a phone by SMS and verify it; returns (access token, authenticator id)."""
+    mfa = login(username)
+    assoc = call("POST", "/mfa/associate", {
+        "authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": phone,
+    }, token=mfa)
+    code = ""
+    for _ in range(100):
+        inbox = api("GET", "/dev-inbox?" + urllib.parse.urlencode({"to": phone}))
+        if inbox:
+            code = inbox[0]["text"].split(" ")[0]
+            break
+        time.sleep(0.1)
+    if not code:
+        sys.exit("fixture: no code in the dev inbox")
+    tokens = call("POST", "/oauth/token", {
+        "grant_type": "http://auth0.com/oauth/grant-type/mfa-oob", "client_id": app["client_id"],
+        "client_secret": app["client_secret"], "mfa_token": mfa, "oob_code": assoc["oob_code"],
+        "binding_code": code,
+    }, form=True)
+    return tokens["access_token"]
+
+
+user_token = enroll(email, PHONE)
+enroll("fuzz-delete@example.com", "+14155550124")
+# A fresh mfa_token (the enrollment spent the first) for the MFA API operations; it lasts 10 minutes.
+mfa_token = login()
+authenticators = call("GET", "/mfa/authenticators", token=mfa_token)
+authenticator = authenticators[0]["id"]
+methods = api("GET", f"/users/{urllib.parse.quote(uid)}/authentication-methods")
+method = methods[0]["id"]
+methods_del = api("GET", f"/users/{urllib.parse.quote(uid_del)}/authentication-methods")
+method_del = methods_del[0]["id"]
+enrollments = api("GET", f"/users/{urllib.parse.quote(uid)}/enrollments")
+enrollment = enrollments[0]["id"]
+
+# Unified Phone Experience: the provider record and a template; a webhook signing secret.
+# Port 9 (discard) on the loopback: a try or a delivery through the hook fails fast and stays on this machine.
+api("PUT", "/guardian/factors/phone/providers/phone-message-hook", {"url": "http://127.0.0.1:9/hook"})
+api("POST", "/branding/phone/providers", {
+    "name": "custom", "disabled": True, "credentials": {}, "configuration": {"delivery_methods": ["text", "voice"]},
+}, expect=(201, 409))
+providers = api("GET", "/branding/phone/providers")["providers"]
+provider = providers[0]["id"] if providers else "none"
+template = api("POST", "/branding/phone/templates", {"type": "blocked_account"})["id"]
+template_del = api("POST", "/branding/phone/templates", {"type": "password_breach"})["id"]
+secret = api("POST", "/guardian/factors/phone/providers/phone-message-hook/secrets")["id"]
+log = api("GET", "/logs?per_page=1")[0]["log_id"]
+
+# Where a path parameter names a fixture, half the generated cases use it and half stay generated (unknown ids,
+# odd characters): both the 2xx paths and the 404 paths are exercised. Operations that destroy a fixture get
+# their own.
+P = 0.5
+fixture_ops = [
+    # (path regex, method regex or None, {parameter: dictionary}, extra headers)
+    (r"^/api/v2/clients/\{id\}", "GET|PATCH|POST", {"path.id": "app"}, None),
+    (r"^/api/v2/clients/\{id\}$", "DELETE", {"path.id": "app_del"}, None),
+    (r"^/api/v2/client-grants/\{id\}$", "GET|PATCH", {"path.id": "grant"}, None),
+    (r"^/api/v2/client-grants/\{id\}$", "DELETE", {"path.id": "grant_del"}, None),
+    (r"^/api/v2/users/\{id\}(/logs|/enrollments)?$", "GET|PATCH", {"path.id": "user"}, None),
+    (r"^/api/v2/users/\{id\}$", "DELETE", {"path.id": "user_del"}, None),
+    (r"^/api/v2/users/\{id\}/authentication-methods$", "GET|POST|PUT", {"path.id": "user"}, None),
+    (r"^/api/v2/users/\{id\}/authentication-methods$", "DELETE", {"path.id": "user_del"}, None),
+    (r"^/api/v2/users/\{id\}/authenticators$", "DELETE", {"path.id": "user_del"}, None),
+    (r"^/api/v2/users/\{id\}/authentication-methods/\{method_id\}$", "GET|PATCH",
+     {"path.id": "user", "path.method_id": "method"}, None),
+    (r"^/api/v2/users/\{id\}/authentication-methods/\{method_id\}$", "DELETE",
+     {"path.id": "user_del", "path.method_id": "method_del"}, None),
+    (r"^/api/v2/guardian/enrollments/\{id\}$", "GET", {"path.id": "enrollment"}, None),
+    (r"^/api/v2/logs/\{id\}$", "GET", {"path.id": "log"}, None),
+    # There is one provider record: DELETE gets only generated ids, so it cannot take the record from the rest.
+    (r"^/api/v2/branding/phone/providers/\{id\}", "GET|PATCH|POST", {"path.id": "provider"}, None),
+    (r"^/api/v2/branding/phone/templates/\{id\}", "GET|PATCH|POST", {"path.id": "template"}, None),
+    (r"^/api/v2/branding/phone/templates/\{id\}$", "DELETE", {"path.id": "template_del"}, None),
+    (r"^/api/v2/guardian/factors/phone/providers/phone-message-hook/secrets/\{id\}$", None,
+     {"path.id": "secret"}, None),
+    (r"^/api/v2/guardian/enrollments/ticket$", None, {"body.user_id": "user"}, None),
+    (r"^/api/v2/client-grants$", "POST", {"body.client_id": "app"}, None),
+    # The Management API takes the bootstrap client's token; the MFA API the mfa_token; /userinfo a user's token.
+    (r"^/api/v2/", None, {}, f"Bearer {mgmt}"),
+    (r"^/mfa/(associate|authenticators.*)$", None, {}, f"Bearer {mfa_token}"),
+    (r"^/mfa/authenticators/\{id\}$", None, {"path.id": "authenticator"}, None),
+    (r"^/mfa/challenge$", None, {"body.client_id": "app_id", "body.client_secret": "app_secret",
+                                 "body.mfa_token": "mfa_token"}, None),
+    (r"^/oauth/token$", None, {"body.client_id": "app_id", "body.client_secret": "app_secret",
+                               "body.username": "email", "body.password": "password",
+                               "body.mfa_token": "mfa_token"}, None),
+    (r"^/userinfo$", None, {}, f"Bearer {user_token}"),
+]
+
+dictionaries = {
+    "app": app["client_id"], "app_del": app_del["client_id"], "grant": grant["id"], "grant_del": grant_del["id"],
+    "user": uid, "user_del": uid_del, "method": method, "method_del": method_del, "enrollment": enrollment,
+    "log": log, "provider": provider, "template": template, "template_del": template_del, "secret": secret, "authenticator": authenticator,
+    "app_id": app["client_id"], "app_secret": app["client_secret"], "email": email, "password": PASSWORD,
+    "mfa_token": mfa_token,
+}
+
+
+def q(s):
+    return json.dumps(s)  # a TOML basic string is a JSON string for these values
+
+
+lines = ["# Written by fixtures.py for one run; see run.sh.", ""]
+for name, value in dictionaries.items():
+    lines += [f"[dictionaries.{name}]", f"values = [{q(value)}]", ""]
+for path_re, method_re, params, auth in fixture_ops:
+    # One name regex ("METHOD /path"): separate include-method and include-path filters would match either.
+    name_re = f"^({method_re or '[A-Z]+'}) {path_re.removeprefix('^')}"
+    lines += ["[[operations]]", f"include-name-regex = {q(name_re)}"]
+    if params:
+        inner = ", ".join(f"{q(k)} = {{ dictionary = {q(v)}, probability = {P} }}" for k, v in params.items())
+        lines.append(f"parameters = {{ {inner} }}")
+    if auth:
+        lines.append(f"headers = {{ Authorization = {q(auth)} }}")
+    lines.append("")
+with open(OUT, "w") as f:
+    f.write("\n".join(lines))
+print(f"fixtures: {len(dictionaries)} values for {len(fixture_ops)} operation groups")

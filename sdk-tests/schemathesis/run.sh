@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Schema fuzzing: Schemathesis generates requests from docs/openapi.json (valid and invalid ones) and sends them to
+# a real Callsign; every answer must be documented by the operation (status code, content type, body schema) and
+# none may be a 5xx. Any finding fails the run.
+# Needs: a built `callsign` binary (CALLSIGN_TEST_BIN), python3 (with venv), curl.
+# Knobs: CALLSIGN_TEST_FUZZ_EXAMPLES (cases per operation and phase, default 40), CALLSIGN_TEST_FUZZ_SEED (default
+# 20260101), CALLSIGN_TEST_FUZZ_VENV (default $HOME/.cache/callsign-schemathesis-venv), CALLSIGN_TEST_FUZZ_ARTIFACTS
+# (a folder to keep the report, the server log and the generated configuration in), CALLSIGN_TEST_FUZZ_ARGS (more
+# options for `schemathesis run`, e.g. `--include-path-regex /users` while debugging).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${CALLSIGN_TEST_BIN:?set CALLSIGN_TEST_BIN to the callsign binary}"
+examples="${CALLSIGN_TEST_FUZZ_EXAMPLES:-40}"
+seed="${CALLSIGN_TEST_FUZZ_SEED:-20260101}"
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+  if [ -n "${CALLSIGN_TEST_FUZZ_ARTIFACTS:-}" ]; then
+    mkdir -p "$CALLSIGN_TEST_FUZZ_ARTIFACTS" && cp -f "$work"/*.json "$work"/*.log "$work"/*.toml "$CALLSIGN_TEST_FUZZ_ARTIFACTS/" 2>/dev/null || true
+  fi
+  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+started=$SECONDS
+
+venv="${CALLSIGN_TEST_FUZZ_VENV:-$HOME/.cache/callsign-schemathesis-venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port"
+CALLSIGN_PUBLIC_URL="$base/" CALLSIGN_LOG_LEVEL=warn \
+  "$bin" --database-url "sqlite://$work/callsign.db" --data-dir "$work/data" --listen "127.0.0.1:$port" serve \
+  2>"$work/server.log" &
+pid=$!
+for _ in $(seq 1 150); do curl -sf "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$base/readyz" >/dev/null || { echo "callsign did not start:"; cat "$work/server.log"; exit 1; }
+
+"$venv/bin/python" "$here/fixtures.py" "$base" "$work/data/bootstrap-credentials.json" "$work/schemathesis.toml" \
+  || { echo "--- server log"; tail -50 "$work/server.log"; exit 1; }
+
+# Deterministic: one worker (a fixed operation order), a fixed seed, and no example database (which would replay
+# earlier runs' failures and make one run depend on the last).
+status=0
+(cd "$work" && "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$root/docs/openapi.json" \
+  --url "$base" \
+  --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
+  --phases examples,coverage,fuzzing \
+  --max-examples "$examples" --seed "$seed" --workers 1 --generation-database none \
+  --request-timeout 30 --no-color --output-truncate true \
+  --report json --report-json-path "$work/report.json" ${CALLSIGN_TEST_FUZZ_ARGS:-}) || status=$?
+
+if grep -qE 'panicked|ERROR' "$work/server.log"; then
+  echo "--- server log (errors)"; grep -E -A5 'panicked|ERROR' "$work/server.log" | head -80
+  [ "$status" -ne 0 ] || status=1
+fi
+"$venv/bin/python" "$here/summary.py" "$work/report.json" "$status" "$((SECONDS - started))"
+exit "$status"
