@@ -85,13 +85,16 @@ api("PUT", "/guardian/factors/sms", {"enabled": True})
 api("PUT", "/guardian/factors/phone/message-types", {"message_types": ["sms", "voice"]})
 api("PUT", "/guardian/policies", ["all-applications"])
 
-# Users: one with an enrolled phone (reads, updates, the MFA API), one for the destructive operations.
+# Users, each with an enrolled phone: one for reads and updates (and the MFA API), one whose phone, enrollments
+# and methods the destructive operations may take, and one for DELETE /users/{id}.
 email = "fuzz-user@example.com"
+email_del = "fuzz-delete@example.com"
 uid = user(email)
-uid_del = user("fuzz-delete@example.com")
+uid_del = user(email_del)
+uid_gone = user("fuzz-gone@example.com")
 
 
-def login(username=email):
+def login(username):
     r = call("POST", "/oauth/token", {
         "grant_type": "password", "client_id": app["client_id"], "client_secret": app["client_secret"],
         "username": username, "password": PASSWORD, "scope": "openid email profile",
@@ -100,7 +103,7 @@ def login(username=email):
 
 
 def enroll(username, phone):
-    """Enroll a phone by SMS and verify it; returns (access token, authenticator id)."""
+    """Enroll a phone by SMS and verify it with the code from the dev inbox; returns the access token."""
     mfa = login(username)
     assoc = call("POST", "/mfa/associate", {
         "authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": phone,
@@ -122,18 +125,22 @@ def enroll(username, phone):
     return tokens["access_token"]
 
 
+def first_id(path, key="id"):
+    return api("GET", path)[0][key]
+
+
 user_token = enroll(email, PHONE)
-enroll("fuzz-delete@example.com", "+14155550124")
-# A fresh mfa_token (the enrollment spent the first) for the MFA API operations; it lasts 10 minutes.
-mfa_token = login()
-authenticators = call("GET", "/mfa/authenticators", token=mfa_token)
-authenticator = authenticators[0]["id"]
-methods = api("GET", f"/users/{urllib.parse.quote(uid)}/authentication-methods")
-method = methods[0]["id"]
-methods_del = api("GET", f"/users/{urllib.parse.quote(uid_del)}/authentication-methods")
-method_del = methods_del[0]["id"]
-enrollments = api("GET", f"/users/{urllib.parse.quote(uid)}/enrollments")
-enrollment = enrollments[0]["id"]
+enroll(email_del, "+14155550124")
+enroll("fuzz-gone@example.com", "+14155550125")
+# Fresh mfa_tokens (each enrollment spent its own) for the MFA API operations; they last 10 minutes.
+mfa_token = login(email)
+mfa_token_del = login(email_del)
+authenticator_del = call("GET", "/mfa/authenticators", token=mfa_token_del)[0]["id"]
+q_uid, q_uid_del = urllib.parse.quote(uid, safe=""), urllib.parse.quote(uid_del, safe="")
+method = first_id(f"/users/{q_uid}/authentication-methods")
+method_del = first_id(f"/users/{q_uid_del}/authentication-methods")
+enrollment = first_id(f"/users/{q_uid}/enrollments")
+enrollment_del = first_id(f"/users/{q_uid_del}/enrollments")
 
 # Unified Phone Experience: the provider record and a template; a webhook signing secret.
 # Port 9 (discard) on the loopback: a try or a delivery through the hook fails fast and stays on this machine.
@@ -153,21 +160,22 @@ log = api("GET", "/logs?per_page=1")[0]["log_id"]
 # their own.
 P = 0.5
 fixture_ops = [
-    # (path regex, method regex or None, {parameter: dictionary}, extra headers)
+    # (path regex, method regex or None, {parameter: dictionary}, Authorization header or None)
     (r"^/api/v2/clients/\{id\}", "GET|PATCH|POST", {"path.id": "app"}, None),
     (r"^/api/v2/clients/\{id\}$", "DELETE", {"path.id": "app_del"}, None),
     (r"^/api/v2/client-grants/\{id\}$", "GET|PATCH", {"path.id": "grant"}, None),
     (r"^/api/v2/client-grants/\{id\}$", "DELETE", {"path.id": "grant_del"}, None),
-    (r"^/api/v2/users/\{id\}(/logs|/enrollments)?$", "GET|PATCH", {"path.id": "user"}, None),
-    (r"^/api/v2/users/\{id\}$", "DELETE", {"path.id": "user_del"}, None),
-    (r"^/api/v2/users/\{id\}/authentication-methods$", "GET|POST|PUT", {"path.id": "user"}, None),
-    (r"^/api/v2/users/\{id\}/authentication-methods$", "DELETE", {"path.id": "user_del"}, None),
-    (r"^/api/v2/users/\{id\}/authenticators$", "DELETE", {"path.id": "user_del"}, None),
+    (r"^/api/v2/users/\{id\}(/logs|/enrollments|/authentication-methods)?$", "GET|PATCH|POST", {"path.id": "user"},
+     None),
+    (r"^/api/v2/users/\{id\}$", "DELETE", {"path.id": "user_gone"}, None),
+    (r"^/api/v2/users/\{id\}/(authentication-methods|authenticators)$", "DELETE|PUT", {"path.id": "user_del"},
+     None),
     (r"^/api/v2/users/\{id\}/authentication-methods/\{method_id\}$", "GET|PATCH",
      {"path.id": "user", "path.method_id": "method"}, None),
     (r"^/api/v2/users/\{id\}/authentication-methods/\{method_id\}$", "DELETE",
      {"path.id": "user_del", "path.method_id": "method_del"}, None),
     (r"^/api/v2/guardian/enrollments/\{id\}$", "GET", {"path.id": "enrollment"}, None),
+    (r"^/api/v2/guardian/enrollments/\{id\}$", "DELETE", {"path.id": "enrollment_del"}, None),
     (r"^/api/v2/logs/\{id\}$", "GET", {"path.id": "log"}, None),
     # There is one provider record: DELETE gets only generated ids, so it cannot take the record from the rest.
     (r"^/api/v2/branding/phone/providers/\{id\}", "GET|PATCH|POST", {"path.id": "provider"}, None),
@@ -177,10 +185,10 @@ fixture_ops = [
      {"path.id": "secret"}, None),
     (r"^/api/v2/guardian/enrollments/ticket$", None, {"body.user_id": "user"}, None),
     (r"^/api/v2/client-grants$", "POST", {"body.client_id": "app"}, None),
-    # The Management API takes the bootstrap client's token; the MFA API the mfa_token; /userinfo a user's token.
+    # The Management API takes the bootstrap client's token; the MFA API an mfa_token; /userinfo a user's token.
     (r"^/api/v2/", None, {}, f"Bearer {mgmt}"),
-    (r"^/mfa/(associate|authenticators.*)$", None, {}, f"Bearer {mfa_token}"),
-    (r"^/mfa/authenticators/\{id\}$", None, {"path.id": "authenticator"}, None),
+    (r"^/mfa/(associate|authenticators)$", None, {}, f"Bearer {mfa_token}"),
+    (r"^/mfa/authenticators/\{id\}$", None, {"path.id": "authenticator_del"}, f"Bearer {mfa_token_del}"),
     (r"^/mfa/challenge$", None, {"body.client_id": "app_id", "body.client_secret": "app_secret",
                                  "body.mfa_token": "mfa_token"}, None),
     (r"^/oauth/token$", None, {"body.client_id": "app_id", "body.client_secret": "app_secret",
@@ -191,8 +199,9 @@ fixture_ops = [
 
 dictionaries = {
     "app": app["client_id"], "app_del": app_del["client_id"], "grant": grant["id"], "grant_del": grant_del["id"],
-    "user": uid, "user_del": uid_del, "method": method, "method_del": method_del, "enrollment": enrollment,
-    "log": log, "provider": provider, "template": template, "template_del": template_del, "secret": secret, "authenticator": authenticator,
+    "user": uid, "user_del": uid_del, "user_gone": uid_gone, "method": method, "method_del": method_del,
+    "enrollment": enrollment, "enrollment_del": enrollment_del, "log": log, "provider": provider,
+    "template": template, "template_del": template_del, "secret": secret, "authenticator_del": authenticator_del,
     "app_id": app["client_id"], "app_secret": app["client_secret"], "email": email, "password": PASSWORD,
     "mfa_token": mfa_token,
 }
@@ -202,7 +211,20 @@ def q(s):
     return json.dumps(s)  # a TOML basic string is a JSON string for these values
 
 
-lines = ["# Written by fixtures.py for one run; see run.sh.", ""]
+lines = [
+    "# Written by fixtures.py for one run; see run.sh.",
+    "",
+    "# Path parameters come from the fixtures below or from generation, never from earlier answers: with the",
+    "# response pool on, an id read by one operation (the fixture user's phone) is fed to a destructive one, and",
+    "# what later operations find depends on the order they ran in.",
+    "[phases.examples]",
+    "extra-data-sources = { responses = false }",
+    "[phases.coverage]",
+    "extra-data-sources = { responses = false }",
+    "[phases.fuzzing]",
+    "extra-data-sources = { responses = false }",
+    "",
+]
 for name, value in dictionaries.items():
     lines += [f"[dictionaries.{name}]", f"values = [{q(value)}]", ""]
 for path_re, method_re, params, auth in fixture_ops:
