@@ -1,12 +1,14 @@
 //! `docs/openapi.json` describes routes that exist: every documented path and method reaches a handler on a real
-//! server (neither 405 nor the router's fallback 404), every Management operation states its scopes, and every
-//! `$ref` resolves.
+//! server (neither 405 nor the router's fallback 404), every Management operation states its scopes, every `$ref`
+//! resolves, and every documented string length limit is the one the server enforces.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use common::TestApp;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
@@ -156,5 +158,305 @@ async fn every_documented_route_exists() {
     }
     assert!(missing.is_empty(), "documented routes that do not exist:\n{}", missing.join("\n"));
     assert!(undocumented.is_empty(), "answers with an undocumented status:\n{}", undocumented.join("\n"));
+    t.stop().await;
+}
+
+/// How a test string of a given length is made for a field.
+#[derive(Clone, Copy)]
+enum Fill {
+    /// Free text: `é` repeated (two bytes each in UTF-8, so a limit counted in bytes instead of characters shows).
+    Text,
+    /// A valid international number, different each time, padded with trailing spaces (which the parser trims).
+    Phone,
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn seq() -> usize {
+    SEQ.fetch_add(1, Ordering::SeqCst)
+}
+
+fn fill(kind: Fill, n: usize) -> String {
+    match kind {
+        Fill::Text => "é".repeat(n),
+        Fill::Phone => {
+            let mut s = format!("+1 415 555 {:04}", 2600 + seq() % 1000);
+            s.truncate(n);
+            while s.chars().count() < n {
+                s.push(' ');
+            }
+            s
+        }
+    }
+}
+
+/// One documented string limit: the schema properties that state it (JSON pointers; they must agree), and a
+/// Management request that puts a string of a chosen length there.
+struct Limit {
+    pointers: Vec<String>,
+    method: Method,
+    path: String,
+    fill: Fill,
+    body: Box<dyn Fn(String) -> Value>,
+}
+
+fn limit(pointers: &[&str], method: Method, path: &str, fill: Fill, body: impl Fn(String) -> Value + 'static) -> Limit {
+    let pointers = pointers.iter().map(|p| format!("/components/schemas/{p}")).collect();
+    Limit { pointers, method, path: path.to_owned(), fill, body: Box::new(body) }
+}
+
+/// Every schema in the document with a `maxLength`, outside responses, as JSON pointers.
+fn documented_max_lengths(spec: &Value) -> Vec<String> {
+    fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("maxLength") {
+                    out.push(at.to_owned());
+                }
+                for (k, x) in m {
+                    if k != "responses" {
+                        walk(x, &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{at}/{i}"), out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(spec, "", &mut out);
+    out
+}
+
+fn length(spec: &Value, pointer: &str, key: &str) -> Option<usize> {
+    let schema = spec.pointer(pointer).unwrap_or_else(|| panic!("{pointer} is not in docs/openapi.json"));
+    schema.get(key).map(|v| usize::try_from(v.as_u64().unwrap()).unwrap())
+}
+
+/// The string limits docs/openapi.json documents are the ones the server enforces, counted in characters: a value
+/// of exactly `maxLength` characters is accepted, one more is refused with 400, and where a `minLength` is given,
+/// one fewer than it is refused with 400. Every `maxLength` of a request schema in the document is checked here.
+#[tokio::test]
+async fn documented_string_limits_are_the_enforced_ones() {
+    let spec = load();
+    // Nothing here should reach Twilio; if something did, it would find a closed port on this machine.
+    let t = TestApp::spawn_with(|raw| raw.twilio_base_url = Some("http://127.0.0.1:9".into())).await;
+    let token = t.mgmt_token().await;
+
+    // Fixtures: a user with a phone method, a customised Unified Phone Experience template, and a Twilio provider
+    // left disabled (so Guardian keeps the development provider, which the template's test message goes through).
+    let (s, u) = t
+        .post(
+            &token,
+            "/api/v2/users",
+            json!({"connection": "Username-Password-Authentication", "email": "limits@example.com",
+                   "password": "Str0ng-Passw0rd"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let raw_uid = u["user_id"].as_str().unwrap().to_owned();
+    let uid = common::enc(&raw_uid);
+    let (s, m) = t
+        .post(
+            &token,
+            &format!("/api/v2/users/{uid}/authentication-methods"),
+            json!({"type": "phone", "phone_number": "+14155550100"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let mid = common::enc(m["id"].as_str().unwrap());
+    let (s, tpl) = t.post(&token, "/api/v2/branding/phone/templates", json!({"type": "blocked_account"})).await;
+    assert_eq!(s, 201, "{tpl}");
+    let tid = tpl["id"].as_str().unwrap().to_owned();
+    let twilio_cfg = json!({"sid": "AC0123456789abcdef0123456789abcdef", "default_from": "+15005550006",
+                            "delivery_methods": ["text"]});
+    let (s, p) = t
+        .post(
+            &token,
+            "/api/v2/branding/phone/providers",
+            json!({"name": "twilio", "disabled": true, "configuration": twilio_cfg,
+                   "credentials": {"auth_token": "0123456789abcdef0123456789abcdef"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let pid = p["id"].as_str().unwrap().to_owned();
+
+    let (post, put, patch) = (Method::POST, Method::PUT, Method::PATCH);
+    let user = format!("/api/v2/users/{uid}");
+    let methods = format!("/api/v2/users/{uid}/authentication-methods");
+    let template = format!("/api/v2/branding/phone/templates/{tid}");
+    let provider = format!("/api/v2/branding/phone/providers/{pid}");
+    let mut limits = vec![
+        limit(&["ClientFields/properties/name"], post.clone(), "/api/v2/clients", Fill::Text, |v| json!({"name": v})),
+        limit(
+            &["ClientFields/properties/description"],
+            post.clone(),
+            "/api/v2/clients",
+            Fill::Text,
+            |v| json!({"name": "limits", "description": v}),
+        ),
+        limit(&["UserFields/properties/user_id"], post.clone(), "/api/v2/users", Fill::Text, |v| {
+            json!({"connection": "Username-Password-Authentication", "email": format!("limits-{}@example.com", seq()),
+                   "password": "Str0ng-Passw0rd", "user_id": v})
+        }),
+        limit(
+            &["TenantSettingsUpdate/properties/friendly_name"],
+            patch.clone(),
+            "/api/v2/tenants/settings",
+            Fill::Text,
+            |v| json!({"friendly_name": v}),
+        ),
+        limit(
+            &["AuthenticationMethodCreate/properties/phone_number"],
+            post.clone(),
+            &methods,
+            Fill::Phone,
+            |v| json!({"type": "phone", "phone_number": v}),
+        ),
+        limit(
+            &["AuthenticationMethodCreate/properties/name"],
+            post.clone(),
+            &methods,
+            Fill::Text,
+            |v| json!({"type": "phone", "phone_number": fill(Fill::Phone, 15), "name": v}),
+        ),
+        limit(
+            &["AuthenticationMethodUpdate/properties/name"],
+            patch.clone(),
+            &format!("{methods}/{mid}"),
+            Fill::Text,
+            |v| json!({"name": v}),
+        ),
+        limit(
+            &["PhoneTemplateContent/properties/from"],
+            patch.clone(),
+            &template,
+            Fill::Text,
+            |v| json!({"content": {"from": v}}),
+        ),
+        limit(
+            &["PhoneTemplateContent/properties/body/properties/text"],
+            patch.clone(),
+            &template,
+            Fill::Text,
+            |v| json!({"content": {"body": {"text": v}}}),
+        ),
+        limit(
+            &["PhoneTemplateContent/properties/body/properties/voice"],
+            patch.clone(),
+            &template,
+            Fill::Text,
+            |v| json!({"content": {"body": {"voice": v}}}),
+        ),
+        limit(&["PhoneTry/properties/to"], post.clone(), &format!("{template}/try"), Fill::Phone, |v| json!({"to": v})),
+        limit(
+            &[
+                "PhoneProviderCreate/properties/credentials/properties/auth_token",
+                "PhoneProviderUpdate/properties/credentials/properties/auth_token",
+            ],
+            patch.clone(),
+            &provider,
+            Fill::Text,
+            |v| json!({"credentials": {"auth_token": v}}),
+        ),
+    ];
+    for field in ["name", "nickname", "given_name", "family_name", "picture"] {
+        limits.push(limit(
+            &[&format!("UserFields/properties/{field}")],
+            patch.clone(),
+            &user,
+            Fill::Text,
+            move |v| json!({ field: v }),
+        ));
+    }
+    for field in ["from", "messaging_service_sid", "auth_token", "sid"] {
+        for factor in ["phone", "sms"] {
+            let path = format!("/api/v2/guardian/factors/{factor}/providers/twilio");
+            limits.push(limit(
+                &[&format!("TwilioSettings/properties/{field}")],
+                put.clone(),
+                &path,
+                Fill::Text,
+                move |v| json!({ field: v }),
+            ));
+        }
+    }
+    for (field, other) in
+        [("enrollment_message", "verification_message"), ("verification_message", "enrollment_message")]
+    {
+        for factor in ["phone", "sms"] {
+            let path = format!("/api/v2/guardian/factors/{factor}/templates");
+            limits.push(limit(
+                &[&format!("PhoneTemplates/properties/{field}")],
+                put.clone(),
+                &path,
+                Fill::Text,
+                move |v| json!({ field: v, other: "{{code}}" }),
+            ));
+        }
+    }
+    for field in ["email", "email_locale"] {
+        let uid = raw_uid.clone();
+        limits.push(limit(
+            &[&format!("EnrollmentTicketRequest/properties/{field}")],
+            post.clone(),
+            "/api/v2/guardian/enrollments/ticket",
+            Fill::Text,
+            move |v| json!({"user_id": uid, field: v}),
+        ));
+    }
+    for field in ["sid", "default_from", "mssid"] {
+        let base = twilio_cfg.clone();
+        limits.push(limit(
+            &[
+                &format!("PhoneProviderCreate/properties/configuration/properties/{field}"),
+                &format!("PhoneProviderUpdate/properties/configuration/properties/{field}"),
+            ],
+            patch.clone(),
+            &provider,
+            Fill::Text,
+            move |v| {
+                let mut c = base.clone();
+                c[field] = json!(v);
+                json!({"name": "twilio", "configuration": c})
+            },
+        ));
+    }
+
+    // Every documented maxLength is checked.
+    let covered: Vec<&String> = limits.iter().flat_map(|l| &l.pointers).collect();
+    let unchecked: Vec<String> = documented_max_lengths(&spec).into_iter().filter(|p| !covered.contains(&p)).collect();
+    assert!(unchecked.is_empty(), "maxLength without a check in this test: {unchecked:?}");
+
+    let mut wrong = Vec::new();
+    for l in &limits {
+        let max = length(&spec, &l.pointers[0], "maxLength").unwrap();
+        let min = length(&spec, &l.pointers[0], "minLength");
+        for p in &l.pointers[1..] {
+            assert_eq!(length(&spec, p, "maxLength"), Some(max), "{p} and {} disagree", l.pointers[0]);
+            assert_eq!(length(&spec, p, "minLength"), min, "{p} and {} disagree", l.pointers[0]);
+        }
+        let mut cases = vec![(max, true), (max + 1, false)];
+        if let Some(min) = min.filter(|m| *m > 0) {
+            cases.push((min - 1, false));
+        }
+        for (n, ok) in cases {
+            let body = (l.body)(fill(l.fill, n));
+            let r =
+                t.http.request(l.method.clone(), t.url(&l.path)).bearer_auth(&token).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            let good = if ok { (200..300).contains(&status) } else { status == 400 };
+            if !good {
+                let want = if ok { "2xx" } else { "400" };
+                let text: String = text.chars().take(300).collect();
+                wrong.push(format!(
+                    "{} {} {} with {n} characters: {status} (want {want}) {text}",
+                    l.method, l.path, l.pointers[0]
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "documented limits the server does not enforce as documented:\n{}", wrong.join("\n"));
     t.stop().await;
 }

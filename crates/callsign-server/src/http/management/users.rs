@@ -182,7 +182,7 @@ async fn create(
         return Err(invalid("Cannot set username for connection without requires_username"));
     }
     let user_id = match f.user_id.take() {
-        Some(id) if !id.is_empty() && id.len() <= 128 && !id.contains('|') => format!("auth0|{id}"),
+        Some(id) if !id.is_empty() && id.chars().count() <= 128 && !id.contains('|') => format!("auth0|{id}"),
         Some(_) => return Err(invalid("user_id must be 1-128 characters without `|`' on property user_id")),
         None => callsign_domain::ids::user_id(app.rng.as_ref()),
     };
