@@ -1,20 +1,22 @@
 """Creates the resources the fuzzing run aims at, then writes the Schemathesis configuration that names them.
 
-Usage: fixtures.py BASE_URL BOOTSTRAP_JSON OUT_TOML
+Usage: fixtures.py SPEC BASE_URL BOOTSTRAP_JSON OUT_TOML
 
-Standard library only. Every step is a plain request that must succeed: a fixture that cannot be made is a broken
-server, not a finding to fuzz past.
+Every step is a plain request that must succeed: a fixture that cannot be made is a broken server, not a finding to
+fuzz past. Every answer is also checked against SPEC (documented status, content type and body schema): these are
+the successful flows (tokens, mfa_required, enrollment, the MFA grants) that generated requests rarely reach.
 """
 
 import json
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
-BASE, BOOTSTRAP, OUT = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+import requests
+import schemathesis
+
+SPEC, BASE, BOOTSTRAP, OUT = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3], sys.argv[4]
 PASSWORD = "Fuzz-Passw0rd-1"
 PHONE = "+14155550123"
 MFA_GRANTS = [
@@ -22,29 +24,55 @@ MFA_GRANTS = [
     "http://auth0.com/oauth/grant-type/mfa-oob",
     "http://auth0.com/oauth/grant-type/mfa-recovery-code",
 ]
+schema = schemathesis.openapi.from_path(SPEC)
+raw_spec = json.load(open(SPEC))
+findings = []
+checked = 0
+
+
+def resolve(node):
+    """Follow local `$ref`s."""
+    while isinstance(node, dict) and "$ref" in node:
+        target = raw_spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+def conform(method, path, resp):
+    """Record where an answer disagrees with the description of its operation."""
+    op = schema.find_operation_by_path(method.lower(), urllib.parse.urlsplit(path).path)
+    where = f"{method} {path} -> {resp.status_code}"
+    if op is None:
+        findings.append(f"{where}: no documented operation")
+        return
+    global checked
+    checked += 1
+    documented = op.definition.raw.get("responses", {})
+    if str(resp.status_code) not in documented and "default" not in documented:
+        findings.append(f"{where}: undocumented status (documented: {', '.join(documented)})")
+        return
+    content = resolve(documented.get(str(resp.status_code), documented.get("default"))).get("content", {})
+    got = resp.headers.get("content-type", "").split(";")[0].strip()
+    if content and resp.content and got not in content:
+        findings.append(f"{where}: content type {got!r}, documented: {', '.join(content)}")
+    try:
+        op.validate_response(resp)
+    except Exception as e:  # schemathesis raises a group of failures; its text names each
+        findings.append(f"{where}: {e}")
 
 
 def call(method, path, body=None, token=None, form=False, expect=(200, 201, 202, 204)):
-    headers = {}
-    data = None
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    kw = {}
     if body is not None:
-        if form:
-            data = urllib.parse.urlencode(body).encode()
-            headers["content-type"] = "application/x-www-form-urlencoded"
-        else:
-            data = json.dumps(body).encode()
-            headers["content-type"] = "application/json"
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(BASE + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            status, text = resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        status, text = e.code, e.read().decode()
-    if status not in expect:
-        sys.exit(f"fixture {method} {path}: {status} {text}")
-    return json.loads(text) if text else None
+        kw = {"data": body} if form else {"json": body}
+    resp = requests.request(method, BASE + path, headers=headers, timeout=30, **kw)
+    if resp.status_code not in expect:
+        sys.exit(f"fixture {method} {path}: {resp.status_code} {resp.text}")
+    conform(method, path, resp)
+    return resp.json() if resp.content else None
 
 
 creds = json.load(open(BOOTSTRAP))
@@ -83,6 +111,7 @@ grant_del = api("POST", "/client-grants", {
 
 # The phone factor on for every application, so a password grant answers mfa_required.
 api("PUT", "/guardian/factors/sms", {"enabled": True})
+api("PUT", "/guardian/factors/recovery-code", {"enabled": True})
 api("PUT", "/guardian/factors/phone/message-types", {"message_types": ["sms", "voice"]})
 api("PUT", "/guardian/policies", ["all-applications"])
 
@@ -103,36 +132,58 @@ def login(username):
     return r["mfa_token"]
 
 
+def code_for(phone, seen):
+    """The code of the newest dev-inbox message to `phone`, once there are more than `seen` of them."""
+    for _ in range(100):
+        inbox = api("GET", "/dev-inbox?" + urllib.parse.urlencode({"to": phone}))
+        if len(inbox) > seen:
+            return inbox[0]["text"].split(" ")[0]
+        time.sleep(0.1)
+    sys.exit(f"fixture: no new code for {phone} in the dev inbox")
+
+
+def mfa_grant(mfa, **fields):
+    kind = "mfa-oob" if "oob_code" in fields else "mfa-recovery-code"
+    return call("POST", "/oauth/token", {
+        "grant_type": f"http://auth0.com/oauth/grant-type/{kind}", "client_id": app["client_id"],
+        "client_secret": app["client_secret"], "mfa_token": mfa, **fields,
+    }, form=True)
+
+
 def enroll(username, phone):
-    """Enroll a phone by SMS and verify it with the code from the dev inbox; returns the access token."""
+    """Enroll a phone by SMS and verify it with the code from the dev inbox; returns (tokens, recovery code)."""
     mfa = login(username)
     assoc = call("POST", "/mfa/associate", {
         "authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": phone,
     }, token=mfa)
-    code = ""
-    for _ in range(100):
-        inbox = api("GET", "/dev-inbox?" + urllib.parse.urlencode({"to": phone}))
-        if inbox:
-            code = inbox[0]["text"].split(" ")[0]
-            break
-        time.sleep(0.1)
-    if not code:
-        sys.exit("fixture: no code in the dev inbox")
-    tokens = call("POST", "/oauth/token", {
-        "grant_type": "http://auth0.com/oauth/grant-type/mfa-oob", "client_id": app["client_id"],
-        "client_secret": app["client_secret"], "mfa_token": mfa, "oob_code": assoc["oob_code"],
-        "binding_code": code,
-    }, form=True)
-    return tokens["access_token"]
+    tokens = mfa_grant(mfa, oob_code=assoc["oob_code"], binding_code=code_for(phone, 0))
+    return tokens, assoc["recovery_codes"][0]
 
 
 def first_id(path, key="id"):
     return api("GET", path)[0][key]
 
 
-user_token = enroll(email, PHONE)
+tokens, recovery = enroll(email, PHONE)
+user_token = tokens["access_token"]
 enroll(email_del, "+14155550124")
 enroll("fuzz-gone@example.com", "+14155550125")
+# The other successful flows, for their answers' sake: a challenge and its code, a recovery code, the
+# password-realm grant, /userinfo.
+mfa = login(email)
+challenge = call("POST", "/mfa/challenge", {
+    "client_id": app["client_id"], "client_secret": app["client_secret"], "mfa_token": mfa, "challenge_type": "oob",
+})
+mfa_grant(mfa, oob_code=challenge["oob_code"], binding_code=code_for(PHONE, 1))
+mfa_grant(login(email), recovery_code=recovery)
+call("POST", "/oauth/token", {
+    "grant_type": "http://auth0.com/oauth/grant-type/password-realm", "realm": "Username-Password-Authentication",
+    "client_id": app["client_id"], "client_secret": app["client_secret"], "username": email, "password": PASSWORD,
+}, expect=(403,))
+call("GET", "/userinfo", token=user_token)
+call("POST", "/userinfo", token=user_token)
+call("GET", "/.well-known/openid-configuration")
+call("GET", "/.well-known/jwks.json")
 # Fresh mfa_tokens (each enrollment spent its own) for the MFA API operations; they last 10 minutes.
 mfa_token = login(email)
 mfa_token_del = login(email_del)
@@ -164,8 +215,9 @@ P = 0.5
 fixture_ops = [
     # (path regex, method regex or None, {parameter: dictionary or (dictionary, probability)}, Authorization header
     # or None)
-    (r"^/api/v2/clients/\{id\}", "GET|PATCH|POST", {"path.id": "app"}, None),
-    (r"^/api/v2/clients/\{id\}$", "DELETE", {"path.id": "app_del"}, None),
+    (r"^/api/v2/clients/\{id\}$", "GET|PATCH", {"path.id": "app"}, None),
+    # Rotating the secret of the application the MFA fixtures authenticate with would strand them.
+    (r"^/api/v2/clients/\{id\}(/rotate-secret)?$", "DELETE|POST", {"path.id": "app_del"}, None),
     (r"^/api/v2/client-grants/\{id\}$", "GET|PATCH", {"path.id": "grant"}, None),
     (r"^/api/v2/client-grants/\{id\}$", "DELETE", {"path.id": "grant_del"}, None),
     (r"^/api/v2/users/\{id\}(/logs|/enrollments|/authentication-methods)?$", "GET|PATCH|POST", {"path.id": "user"},
@@ -251,4 +303,10 @@ if os.environ.get("CALLSIGN_TEST_FUZZ_INNER") != "netns":
               "enabled = false", ""]
 with open(OUT, "w") as f:
     f.write("\n".join(lines))
-print(f"fixtures: {len(dictionaries)} values for {len(fixture_ops)} operation groups")
+print(f"fixtures: {len(dictionaries)} values for {len(fixture_ops)} operation groups; "
+      f"{checked} answers checked against the description")
+if findings:
+    print(f"fixtures: {len(findings)} answers disagree with the description:")
+    for f in findings:
+        print(f"  {f}")
+    sys.exit(1)

@@ -54,7 +54,7 @@ pid=$!
 for _ in $(seq 1 150); do curl -sf "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "$base/readyz" >/dev/null || { echo "callsign did not start:"; cat "$work/server.log"; exit 1; }
 
-"$venv/bin/python" "$here/fixtures.py" "$base" "$work/data/bootstrap-credentials.json" "$work/schemathesis.toml" \
+"$venv/bin/python" "$here/fixtures.py" "$root/docs/openapi.json" "$base" "$work/data/bootstrap-credentials.json" "$work/schemathesis.toml" \
   || { echo "--- server log"; tail -50 "$work/server.log"; exit 1; }
 
 # Deterministic: one worker (a fixed operation order), a fixed seed, no example database (it would replay earlier
