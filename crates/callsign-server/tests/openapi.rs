@@ -1,6 +1,7 @@
 //! `docs/openapi.json` describes routes that exist: every documented path and method reaches a handler on a real
 //! server (neither 405 nor the router's fallback 404), every Management operation states its scopes, every `$ref`
-//! resolves, and every documented string length limit is the one the server enforces.
+//! resolves, every documented string length limit is the one the server enforces, and an undecodable path parameter
+//! answers a documented Management error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
@@ -35,12 +36,17 @@ fn operations(spec: &Value) -> Vec<(String, String, Value)> {
 
 /// `/users/{id}/logs` → `/users/x/logs`.
 fn fill_params(path: &str) -> String {
+    fill_params_with(path, "x")
+}
+
+/// `/users/{id}/logs` → `/users/<value>/logs`.
+fn fill_params_with(path: &str, value: &str) -> String {
     let mut out = String::new();
     let mut rest = path;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
         let end = rest[start..].find('}').expect("balanced braces in a path") + start;
-        out.push('x');
+        out.push_str(value);
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
@@ -158,6 +164,39 @@ async fn every_documented_route_exists() {
     }
     assert!(missing.is_empty(), "documented routes that do not exist:\n{}", missing.join("\n"));
     assert!(undocumented.is_empty(), "answers with an undocumented status:\n{}", undocumented.join("\n"));
+    t.stop().await;
+}
+
+/// A Management path parameter that does not decode (not UTF-8 once percent-decoded) answers a documented 400 in the
+/// Management error shape, `invalid_uri`, not the router's plain-text rejection.
+#[tokio::test]
+async fn undecodable_path_parameters_answer_documented_management_errors() {
+    let spec = load();
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (path, method, op) in operations(&spec) {
+        if !path.starts_with("/api/v2/") || !path.contains('{') {
+            continue;
+        }
+        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let mut req = t.http.request(m, t.url(&fill_params_with(&path, "%FF"))).bearer_auth(&token);
+        if matches!(method.as_str(), "post" | "put" | "patch") {
+            req = req.header("content-type", "application/json").body("{}");
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let json = resp.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap_or(Value::Null);
+        let documented = op["responses"].get(status.to_string()).is_some();
+        if status != 400 || !json || body["errorCode"] != "invalid_uri" || body["statusCode"] != 400 || !documented {
+            wrong.push(format!("{} {path} → {status} (documented: {documented}) {body}", method.to_uppercase()));
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} operations with path parameters");
+    assert!(wrong.is_empty(), "undecodable path parameters:\n{}", wrong.join("\n"));
     t.stop().await;
 }
 

@@ -19,7 +19,7 @@
 //! `try` sends a real message now through the provider (a test message for a provider, the rendered template
 //! with the code `123456` for a template) and logs it as `gd_send_sms` / `gd_send_voice` marked `"test": true`.
 //! A provider failure is a 400 that carries the provider's error (Auth0 answers 202 and fails later).
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -28,6 +28,7 @@ use liquid::model::{Object, Value as LValue};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::Path;
 use super::guardian::{check_voice_from, load, save, save_with_token};
 use super::{
     CreatePhoneProviders, CreatePhoneTemplates, DeletePhoneProviders, DeletePhoneTemplates, Mgmt, ReadPhoneProviders,

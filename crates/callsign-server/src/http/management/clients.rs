@@ -1,6 +1,6 @@
 //! `/api/v2/clients`: applications. Secrets are stored only as hashes and shown once, at creation and rotation
 //! (a deliberate deviation from Auth0, which shows them on every read).
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,6 +10,7 @@ use callsign_store::{Client, ClientSpec};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::Path;
 use super::{CreateClients, DeleteClients, Mgmt, Paging, ReadClients, UpdateClientKeys, UpdateClients};
 use crate::app::AppState;
 use crate::http::error::ApiError;

@@ -13,7 +13,7 @@
 //! - a phone method lists both channels in `authentication_methods`, the preferred one first.
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -24,6 +24,7 @@ use callsign_store::{Enrollment, EnrollmentTicket, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Path;
 use super::{
     CreateAuthMethods, CreateEnrollmentTickets, DeleteAuthMethods, DeleteGuardianEnrollments, Mgmt, Paging,
     ReadAuthMethods, ReadGuardianEnrollments, ReadUsers, UpdateAuthMethods,

@@ -1,5 +1,5 @@
 //! `/api/v2/client-grants`: which client may get tokens for which audience, with which scopes.
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -7,6 +7,7 @@ use callsign_store::{ClientGrant, GrantFilter, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Path;
 use super::{CreateGrants, DeleteGrants, Mgmt, Paging, ReadGrants, UpdateGrants};
 use crate::app::AppState;
 use crate::http::error::ApiError;

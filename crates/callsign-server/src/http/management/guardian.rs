@@ -7,13 +7,14 @@
 //! - factors Callsign does not implement are listed, and can be disabled, but not enabled;
 //! - the legacy `GET /guardian/factors/sms/templates` always answers 200 with the templates (never 204);
 //! - the `confidence-score` policy (adaptive MFA) is refused with a 400.
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use callsign_store::{SealedSecret, StoreError};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
+use super::Path;
 use super::{Mgmt, ReadGuardianFactors, ReadMfaPolicies, UpdateGuardianFactors, UpdateMfaPolicies};
 use crate::app::AppState;
 use crate::http::error::ApiError;

@@ -1,11 +1,12 @@
 //! `GET /api/v2/logs`, `GET /api/v2/logs/{id}`, `GET /api/v2/users/{id}/logs`.
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use callsign_store::{LogEvent, LogPaging, LogQuery};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Path;
 use super::{Mgmt, Paging, ReadLogs};
 use crate::app::AppState;
 use crate::http::error::ApiError;

@@ -8,7 +8,7 @@
 //! - `POST …/secrets` → 201 `{"id", "created_at", "secret": "whsec_…"}`, the only time the secret is shown; the
 //!   newest two secrets sign, so a third retires the oldest;
 //! - `DELETE …/secrets/{id}` → 204; the secret stops signing at once.
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -16,6 +16,7 @@ use callsign_store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Path;
 use super::guardian::{changed, load, save};
 use super::{Mgmt, ReadGuardianFactors, UpdateGuardianFactors};
 use crate::app::AppState;

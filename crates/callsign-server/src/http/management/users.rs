@@ -1,5 +1,5 @@
 //! `/api/v2/users` and `/api/v2/users-by-email`.
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -8,6 +8,7 @@ use callsign_store::{Page, StoreError, User, UserFilter, UserProfile};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::Path;
 use super::{CreateUsers, DeleteUsers, Mgmt, Paging, ReadUsers, UpdateUsers, merge_metadata};
 use crate::app::AppState;
 use crate::http::error::ApiError;
