@@ -187,6 +187,7 @@ call("GET", "/.well-known/jwks.json")
 # Fresh mfa_tokens (each enrollment spent its own) for the MFA API operations; they last 10 minutes.
 mfa_token = login(email)
 mfa_token_del = login(email_del)
+authenticator = call("GET", "/mfa/authenticators", token=mfa_token)[0]["id"]
 authenticator_del = call("GET", "/mfa/authenticators", token=mfa_token_del)[0]["id"]
 q_uid, q_uid_del = urllib.parse.quote(uid, safe=""), urllib.parse.quote(uid_del, safe="")
 method = first_id(f"/users/{q_uid}/authentication-methods")
@@ -248,7 +249,7 @@ fixture_ops = [
     (r"^/mfa/(associate|authenticators)$", None, {}, f"Bearer {mfa_token}"),
     (r"^/mfa/authenticators/\{id\}$", None, {"path.id": "authenticator_del"}, f"Bearer {mfa_token_del}"),
     (r"^/mfa/challenge$", None, {"body.client_id": "app_id", "body.client_secret": "app_secret",
-                                 "body.mfa_token": "mfa_token"}, None),
+                                 "body.mfa_token": "mfa_token", "body.authenticator_id": "authenticator"}, None),
     (r"^/oauth/token$", None, {"body.client_id": "app_id", "body.client_secret": "app_secret",
                                "body.username": "email", "body.password": "password",
                                "body.mfa_token": "mfa_token"}, None),
@@ -259,7 +260,8 @@ dictionaries = {
     "app": app["client_id"], "app_del": app_del["client_id"], "grant": grant["id"], "grant_del": grant_del["id"],
     "user": uid, "user_del": uid_del, "user_gone": uid_gone, "method": method, "method_del": method_del,
     "enrollment": enrollment, "enrollment_del": enrollment_del, "log": log, "provider": provider,
-    "template": template, "template_del": template_del, "secret": secret, "authenticator_del": authenticator_del,
+    "template": template, "template_del": template_del, "secret": secret, "authenticator": authenticator,
+    "authenticator_del": authenticator_del,
     "app_id": app["client_id"], "app_secret": app["client_secret"], "email": email, "password": PASSWORD,
     "mfa_token": mfa_token, "hook_url": HOOK_URL,
 }
