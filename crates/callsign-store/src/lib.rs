@@ -122,6 +122,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns the ids removed. On any error (e.g. Conflict("id")) nothing changes.
     async fn replace_user_enrollments(&self, user_id: &str, kind: &str, new: &[Enrollment])
     -> StoreResult<Vec<String>>;
+    /// Spend a recovery code: replace the `secret_hash` of the confirmed recovery-code enrollment `id` by `new_hash`
+    /// (and set `last_auth = at`) only if it still is `presented_hash`. With `mfa_token`, that unexpired token is
+    /// deleted in the same transaction and both happen or neither. True when this call spent the code; of racing
+    /// callers presenting the same code exactly one gets true, and a false changes nothing.
+    async fn spend_recovery_code(
+        &self,
+        id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+        mfa_token: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 
     // --- mfa_tokens ---
     async fn insert_mfa_token(&self, token: &MfaToken) -> StoreResult<()>;
@@ -135,8 +147,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Insert a job on its own (test messages), waking workers likewise.
     async fn enqueue_job(&self, job: &DeliveryJob) -> StoreResult<()>;
     async fn get_challenge(&self, id: &str) -> StoreResult<Option<Challenge>>;
-    /// Mark consumed if it is not yet; true when this call consumed it (single use, race-free).
-    async fn consume_challenge(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Spend a challenge: mark it consumed if it is unconsumed and `expires_at > at`. With `mfa_token` (the hash of
+    /// the mfa_token the grant presented), that unexpired token is deleted in the same transaction, and the call
+    /// succeeds only if both happen: a token is spent once even by grants naming different challenges. True when this
+    /// call spent it; of racing callers exactly one gets true, and a false changes nothing.
+    async fn consume_challenge(&self, id: &str, mfa_token: Option<&str>, at: Timestamp) -> StoreResult<bool>;
     /// Claim up to `limit` jobs that are `pending` with `run_at <= now`, or `running` with an expired claim
     /// (a crashed worker's). Claimed jobs become `running`, `claimed_by = worker`, `claim_expires_at = now + lease`,
     /// `attempts += 1`. No job is handed to two workers, also across processes (SKIP LOCKED on PostgreSQL).
@@ -166,6 +181,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn bucket_take(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
     /// Refill by elapsed time and report, taking nothing.
     async fn bucket_peek(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
+    /// Refill by elapsed time, then put one token back (never above the capacity): undoes a [`Store::bucket_take`]
+    /// whose request turned out not to count (a right code). Atomic like `bucket_take`.
+    async fn bucket_give_back(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
     /// Forget a bucket (it is full again).
     async fn bucket_reset(&self, key: &str) -> StoreResult<()>;
 

@@ -152,6 +152,10 @@ pub const ENROLLMENT_UPDATE: &str = "UPDATE enrollments SET user_id = $2, kind =
      phone_number = $5, preferred_channel = $6, name = $7, secret_hash = $8, created_at = $9, enrolled_at = $10, \
      last_auth = $11 WHERE id = $1";
 pub const ENROLLMENT_DELETE: &str = "DELETE FROM enrollments WHERE id = $1";
+/// Spend a recovery code: `$1` id, `$2` the hash presented, `$3` the new hash, `$4` when. Affects the row only while
+/// it is a confirmed recovery code that still holds `$2`, so of racing spenders exactly one succeeds.
+pub const ENROLLMENT_SPEND_SECRET: &str = "UPDATE enrollments SET secret_hash = $3, last_auth = $4 \
+     WHERE id = $1 AND kind = 'recovery-code' AND status = 'confirmed' AND secret_hash = $2";
 pub const ENROLLMENT_IDS_OF_KIND: &str = "SELECT id FROM enrollments WHERE user_id = $1 AND kind = $2 ORDER BY id";
 pub const ENROLLMENT_DELETE_CHALLENGES: &str = "DELETE FROM challenges WHERE enrollment_id = $1";
 pub const ENROLLMENT_DELETE_BY_USER: &str = "DELETE FROM enrollments WHERE user_id = $1";
@@ -165,6 +169,8 @@ pub const MFA_TOKEN_INSERT: &str = "INSERT INTO mfa_tokens \
 pub const MFA_TOKEN_GET: &str = "SELECT token_hash, user_id, client_id, audience, scope, created_at, expires_at \
      FROM mfa_tokens WHERE token_hash = $1";
 pub const MFA_TOKEN_DELETE: &str = "DELETE FROM mfa_tokens WHERE token_hash = $1";
+/// `$1` hash, `$2` now: spends an unexpired token (affects one row only the first time).
+pub const MFA_TOKEN_SPEND: &str = "DELETE FROM mfa_tokens WHERE token_hash = $1 AND expires_at > $2";
 
 // --- challenges ---
 
@@ -173,8 +179,9 @@ pub const CHALLENGE_INSERT: &str = "INSERT INTO challenges \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 pub const CHALLENGE_GET: &str = "SELECT id, user_id, enrollment_id, channel, code_hash, mfa_token_hash, created_at, \
      expires_at, consumed_at FROM challenges WHERE id = $1";
-/// `$1` = id, `$2` = when. Affects one row only the first time.
-pub const CHALLENGE_CONSUME: &str = "UPDATE challenges SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
+/// `$1` = id, `$2` = when. Affects one row only the first time, and only before the challenge expires.
+pub const CHALLENGE_CONSUME: &str =
+    "UPDATE challenges SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2";
 
 // --- the delivery outbox ---
 
@@ -667,6 +674,61 @@ macro_rules! impl_sqlx_store {
                 created_at: row.try_get("created_at")?,
                 finished_at: row.try_get("finished_at")?,
             })
+        }
+
+        impl $store {
+            /// Read, refill, change (`change`: take or give back) and write back a bucket in one transaction that
+            /// holds the row: `begin_write` and `bucket_lock` make concurrent callers (on any node) queue up instead
+            /// of interleaving, so the check and the spend cannot be separated.
+            async fn __callsign_bucket_change(
+                &self,
+                key: &str,
+                spec: $crate::BucketSpec,
+                now: $crate::sql::Timestamp,
+                change: fn(
+                    $crate::BucketSpec,
+                    Option<$crate::bucket::Level>,
+                    $crate::sql::Timestamp,
+                ) -> ($crate::BucketState, $crate::bucket::Level),
+            ) -> $crate::StoreResult<$crate::BucketState> {
+                const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let full = $crate::bucket::full(spec, now);
+                ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
+                    .bind(key)
+                    .bind(full.tokens)
+                    .bind(full.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let row: $crate::sql::BucketRow =
+                    ::sqlx::query_as(SELECT).bind(key).fetch_one(&mut *tx).await.map_err($map_error)?;
+                let (state, level) = change(spec, Some($crate::sql::bucket_level_from_row(row)), now);
+                ::sqlx::query($crate::sql::BUCKET_UPDATE)
+                    .bind(key)
+                    .bind(level.tokens)
+                    .bind(level.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)?;
+                Ok(state)
+            }
+
+            /// Inside a write transaction: spend the unexpired mfa_token `hash`; false when it was not there.
+            async fn __callsign_spend_mfa_token(
+                tx: &mut <$db as ::sqlx::Database>::Connection,
+                hash: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::MFA_TOKEN_SPEND)
+                    .bind(hash)
+                    .bind(at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() == 1)
+            }
         }
 
         #[::async_trait::async_trait]
@@ -1307,6 +1369,36 @@ macro_rules! impl_sqlx_store {
                 Ok(removed)
             }
 
+            async fn spend_recovery_code(
+                &self,
+                id: &str,
+                presented_hash: &str,
+                new_hash: &str,
+                mfa_token: Option<&str>,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let done = ::sqlx::query($crate::sql::ENROLLMENT_SPEND_SECRET)
+                    .bind(id)
+                    .bind(presented_hash)
+                    .bind(new_hash)
+                    .bind(at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let spent = done.rows_affected() == 1
+                    && match mfa_token {
+                        Some(hash) => Self::__callsign_spend_mfa_token(&mut *tx, hash, at).await?,
+                        None => true,
+                    };
+                if spent {
+                    tx.commit().await.map_err($map_error)?;
+                } else {
+                    tx.rollback().await.map_err($map_error)?;
+                }
+                Ok(spent)
+            }
+
             // --- mfa_tokens ---
 
             async fn insert_mfa_token(&self, token: &$crate::MfaToken) -> $crate::StoreResult<()> {
@@ -1440,14 +1532,30 @@ macro_rules! impl_sqlx_store {
                 Ok(row.map($crate::sql::challenge_from_row))
             }
 
-            async fn consume_challenge(&self, id: &str, at: $crate::sql::Timestamp) -> $crate::StoreResult<bool> {
+            async fn consume_challenge(
+                &self,
+                id: &str,
+                mfa_token: Option<&str>,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
                 let done = ::sqlx::query($crate::sql::CHALLENGE_CONSUME)
                     .bind(id)
                     .bind(at.millis())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err($map_error)?;
-                Ok(done.rows_affected() == 1)
+                let spent = done.rows_affected() == 1
+                    && match mfa_token {
+                        Some(hash) => Self::__callsign_spend_mfa_token(&mut *tx, hash, at).await?,
+                        None => true,
+                    };
+                if spent {
+                    tx.commit().await.map_err($map_error)?;
+                } else {
+                    tx.rollback().await.map_err($map_error)?;
+                }
+                Ok(spent)
             }
 
             async fn claim_jobs(
@@ -1567,30 +1675,16 @@ macro_rules! impl_sqlx_store {
                 spec: $crate::BucketSpec,
                 now: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<$crate::BucketState> {
-                const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
-                // Read, refill, take and write back in one transaction that holds the row: `begin_write` and
-                // `bucket_lock` make concurrent callers (on any node) queue up instead of interleaving.
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
-                let full = $crate::bucket::full(spec, now);
-                ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
-                    .bind(key)
-                    .bind(full.tokens)
-                    .bind(full.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                let row: $crate::sql::BucketRow =
-                    ::sqlx::query_as(SELECT).bind(key).fetch_one(&mut *tx).await.map_err($map_error)?;
-                let (state, level) = $crate::bucket::take(spec, Some($crate::sql::bucket_level_from_row(row)), now);
-                ::sqlx::query($crate::sql::BUCKET_UPDATE)
-                    .bind(key)
-                    .bind(level.tokens)
-                    .bind(level.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                tx.commit().await.map_err($map_error)?;
-                Ok(state)
+                self.__callsign_bucket_change(key, spec, now, $crate::bucket::take).await
+            }
+
+            async fn bucket_give_back(
+                &self,
+                key: &str,
+                spec: $crate::BucketSpec,
+                now: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<$crate::BucketState> {
+                self.__callsign_bucket_change(key, spec, now, $crate::bucket::give_back).await
             }
 
             async fn bucket_peek(

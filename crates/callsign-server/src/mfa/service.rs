@@ -144,6 +144,9 @@ pub struct Subject<'a> {
     pub user: &'a User,
     pub client: Option<&'a Client>,
     pub binding: &'a str,
+    /// The mfa_token (its hash) that a successful verification spends in the same store transaction (MFA API
+    /// grants); `None` where nothing but the challenge or recovery code is spent (the login pages).
+    pub mfa_token: Option<&'a str>,
 }
 
 impl Subject<'_> {
@@ -161,7 +164,12 @@ pub struct MfaSession {
 
 impl MfaSession {
     pub fn subject(&self) -> Subject<'_> {
-        Subject { user: &self.user, client: Some(&self.client), binding: &self.token.token_hash }
+        Subject {
+            user: &self.user,
+            client: Some(&self.client),
+            binding: &self.token.token_hash,
+            mfa_token: Some(&self.token.token_hash),
+        }
     }
 }
 
@@ -213,7 +221,9 @@ fn new_enrollment_id(app: &AppState) -> String {
 
 // --- sending a code ------------------------------------------------------------------------------------------------
 
-/// Apply the per-user send limits for a new message on `channel`.
+/// Apply the per-user send limits for a new message on `channel`. Each limit is counted by an atomic take in the
+/// store (never a read then a write), so parallel requests cannot pass it together: a voice call takes from the
+/// voice bucket first and from the send bucket second, and gives the voice token back when the second refuses.
 async fn check_send_limits(
     app: &AppState,
     meta: &RequestMeta,
@@ -222,43 +232,35 @@ async fn check_send_limits(
 ) -> Result<(), MfaError> {
     let now = app.clock.now();
     let user = subject.user;
-    if channel == "voice" {
-        let v = app.store.bucket_peek(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
-        if !v.allowed {
-            events::record(
-                app,
-                "gd_send_voice_failure",
-                meta,
-                EventCtx {
-                    description: Some(TOO_MANY_VOICE.into()),
-                    details: json!({"reason": "rate_limited"}),
-                    ..subject.ctx()
-                },
-            )
-            .await;
-            return Err(MfaError::TooManyVoice);
-        }
+    let refuse = |code: &'static str, text: &'static str| {
+        let c =
+            EventCtx { description: Some(text.into()), details: json!({"reason": "rate_limited"}), ..subject.ctx() };
+        async move { events::record(app, code, meta, c).await }
+    };
+    let voice_key = format!("voice-send:{}", user.user_id);
+    if channel == "voice" && !app.store.bucket_take(&voice_key, VOICE_BUCKET, now).await?.allowed {
+        refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
+        return Err(MfaError::TooManyVoice);
     }
     let s = app.store.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
     if !s.allowed {
-        let (code, text, refusal) = if channel == "voice" {
-            ("gd_send_voice_failure", TOO_MANY_VOICE, MfaError::TooManyVoice)
-        } else {
-            ("gd_send_sms_failure", TOO_MANY_SMS, MfaError::TooManySms)
-        };
-        events::record(
-            app,
-            code,
-            meta,
-            EventCtx { description: Some(text.into()), details: json!({"reason": "rate_limited"}), ..subject.ctx() },
-        )
-        .await;
-        return Err(refusal);
-    }
-    if channel == "voice" {
-        app.store.bucket_take(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
+        if channel == "voice" {
+            give_back(app, &voice_key, VOICE_BUCKET).await;
+            refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
+            return Err(MfaError::TooManyVoice);
+        }
+        refuse("gd_send_sms_failure", TOO_MANY_SMS).await;
+        return Err(MfaError::TooManySms);
     }
     Ok(())
+}
+
+/// Return a token taken from a bucket by a request that turned out not to count. A failure here costs the user one
+/// attempt at most, so it is logged rather than failing a request whose real work is done.
+async fn give_back(app: &AppState, key: &str, spec: BucketSpec) {
+    if let Err(e) = app.store.bucket_give_back(key, spec, app.clock.now()).await {
+        tracing::warn!(error = %e, "could not give a rate-limit token back");
+    }
 }
 
 /// What a code message is: its channel, enrollment or verification, the configuration it is sent under (read once
@@ -630,8 +632,14 @@ pub async fn find_challenge(app: &AppState, oob_code: &str, binding: &str) -> Re
 }
 
 /// Verify `code` for `challenge`: the wrong-code limit, expiry and single use; a right code consumes the challenge
-/// and confirms a pending enrollment (with its recovery code). Logs `gd_auth_failed`, `gd_otp_rate_limit_exceed`,
-/// `gd_enrollment_complete` and `gd_auth_succeed` as they happen.
+/// (and the subject's mfa_token, in the same transaction) and confirms a pending enrollment (with its recovery
+/// code). Logs `gd_auth_failed`, `gd_otp_rate_limit_exceed`, `gd_enrollment_complete` and `gd_auth_succeed` as they
+/// happen.
+///
+/// The wrong-code limit holds under parallel requests: every attempt first takes a token from the user's bucket
+/// (one atomic statement), and only an attempt holding one is checked. A wrong code keeps its token spent; any other
+/// outcome gives it back. So at most `FAILED_CODE_BUCKET.capacity` guesses are ever checked per bucket, however
+/// many arrive at once, and while the bucket is empty every verification is refused, even a right code.
 pub async fn verify_challenge(
     app: &AppState,
     meta: &RequestMeta,
@@ -646,28 +654,30 @@ pub async fn verify_challenge(
         async move { events::record(app, code, meta, c).await }
     };
     let bucket_key = format!("otp-fail:{}", subject.user.user_id);
-    // While the failure bucket is empty, every verification is refused, even a right code.
-    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+    let slot = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+    if !slot.allowed {
         log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), json!({"authenticator_id": auth_id})).await;
         return Err(MfaError::TooManyFailures);
     }
     if challenge.consumed_at.is_some() || challenge.expires_at <= now {
+        give_back(app, &bucket_key, FAILED_CODE_BUCKET).await;
         return Err(MfaError::CodeExpired);
     }
     if !otp::verify_code(&app.otp_key, &challenge.id, code, &challenge.code_hash) {
-        let after = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
         log(
             "gd_auth_failed",
             Some("Invalid binding_code.".into()),
-            json!({"authenticator_id": auth_id, "remaining_attempts": after.remaining}),
+            json!({"authenticator_id": auth_id, "remaining_attempts": slot.remaining}),
         )
         .await;
-        if after.remaining == 0 {
+        if slot.remaining == 0 {
             log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), Value::Null).await;
         }
         return Err(MfaError::WrongCode);
     }
-    if !app.store.consume_challenge(&challenge.id, now).await? {
+    let spent = app.store.consume_challenge(&challenge.id, subject.mfa_token, now).await;
+    give_back(app, &bucket_key, FAILED_CODE_BUCKET).await;
+    if !spent? {
         return Err(MfaError::CodeExpired);
     }
     // Confirm a pending enrollment (and the recovery code handed out with it).
@@ -700,7 +710,10 @@ pub async fn verify_challenge(
 }
 
 /// Check a recovery code against the user's confirmed one, within the wrong-code limit. A right code is spent and
-/// replaced: the new one is returned (to be shown to the user). Logs `gd_recovery_*`.
+/// replaced by one compare-and-set in the store (with the subject's mfa_token, in the same transaction), so of
+/// parallel requests presenting it exactly one succeeds; the new code is returned (to be shown to the user). The
+/// limit works as in [`verify_challenge`]: an attempt is checked only while it holds a token of the bucket, and a
+/// wrong code keeps it. Logs `gd_recovery_*`.
 pub async fn verify_recovery_code(
     app: &AppState,
     meta: &RequestMeta,
@@ -709,7 +722,7 @@ pub async fn verify_recovery_code(
 ) -> Result<String, MfaError> {
     let now = app.clock.now();
     let bucket_key = format!("recovery-fail:{}", subject.user.user_id);
-    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+    if !app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
         events::record(app, "gd_recovery_rate_limit_exceed", meta, subject.ctx()).await;
         return Err(MfaError::TooManyRecoveryFailures);
     }
@@ -720,15 +733,26 @@ pub async fn verify_recovery_code(
             && e.status == "confirmed"
             && e.secret_hash.as_deref().is_some_and(|h| token_matches(&code, h))
     });
-    let Some(mut rc) = found else {
-        app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+    let Some(rc) = found else {
         events::record(app, "gd_recovery_failed", meta, subject.ctx()).await;
         return Err(MfaError::WrongRecoveryCode);
     };
+    let presented_hash = rc.secret_hash.clone().unwrap_or_default();
     let fresh = otp::generate_recovery_code(app.rng.as_ref());
-    rc.secret_hash = Some(token_hash(&fresh));
-    rc.last_auth = Some(now);
-    app.store.update_enrollment(&rc).await?;
+    let spent =
+        app.store.spend_recovery_code(&rc.id, &presented_hash, &token_hash(&fresh), subject.mfa_token, now).await;
+    // The code was right when read: whether this request or a parallel one spent it, it was no guess.
+    give_back(app, &bucket_key, FAILED_CODE_BUCKET).await;
+    if !spent? {
+        events::record(
+            app,
+            "gd_recovery_failed",
+            meta,
+            EventCtx { description: Some("The recovery code was already used.".into()), ..subject.ctx() },
+        )
+        .await;
+        return Err(MfaError::WrongRecoveryCode);
+    }
     events::record(app, "gd_recovery_succeed", meta, subject.ctx()).await;
     Ok(fresh)
 }
@@ -779,7 +803,7 @@ pub async fn oob_grant(
         fail(e.description.clone()).await;
         return Err(e);
     }
-    app.store.delete_mfa_token(&session.token.token_hash).await?;
+    // The mfa_token was spent with the challenge, in the same transaction.
     let body = oauth::issue_user_tokens(
         app,
         &session.client,
@@ -819,7 +843,7 @@ pub async fn recovery_grant(
             return Err(e);
         }
     };
-    app.store.delete_mfa_token(&session.token.token_hash).await?;
+    // The mfa_token was spent with the recovery code, in the same transaction.
     let mut body = oauth::issue_user_tokens(
         app,
         &session.client,
