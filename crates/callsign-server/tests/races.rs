@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TestApp;
 use common::mfa::{Ctx, PHONE, setup_app};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const RECOVERY: &str = "http://auth0.com/oauth/grant-type/mfa-recovery-code";
 const OOB: &str = "http://auth0.com/oauth/grant-type/mfa-oob";
