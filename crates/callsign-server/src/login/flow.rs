@@ -348,6 +348,14 @@ pub async fn login_submit(
         Err(LoginFailure::Blocked) => {
             return render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked));
         }
+        Err(LoginFailure::Busy) => {
+            let mut r = render_login(&app, &tx, StatusCode::SERVICE_UNAVAILABLE, &email, Some(t.busy));
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(crate::identity::passwords::RETRY_AFTER_SECS),
+            );
+            return r;
+        }
         Err(LoginFailure::Internal(e)) => return super::internal(&tx.state.lang, e.description),
     };
     tx.state.user_id = Some(user.user_id.clone());

@@ -95,8 +95,14 @@ impl Provider for DevProvider {
             message: format!("dev inbox unavailable: {e}"),
             details: Value::Null,
         })?;
-        // Development mode: the message goes to the log too, so a developer can read the code there.
-        tracing::info!(to = %msg.to, channel = msg.channel, text = %msg.text, "development provider message");
+        // The code is read in the dev inbox; the log names the message with the number masked, and carries the
+        // number and the text (the code) only when `dev_provider_log_messages` asks for it.
+        if app.config.dev_provider_log_messages {
+            tracing::info!(to = %msg.to, channel = msg.channel, text = %msg.text, "development provider message");
+        } else {
+            let to = callsign_domain::phone::mask(msg.to);
+            tracing::info!(%to, channel = msg.channel, message_id = %id, "development provider message recorded in the dev inbox");
+        }
         Ok(json!({"message_id": id, "remaining": app.config.dev_provider_cap.saturating_sub(used + 1)}))
     }
 }
