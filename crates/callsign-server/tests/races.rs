@@ -316,3 +316,71 @@ async fn send_limits_hold_under_parallel_challenges_on_postgres() {
     let Some(c) = postgres().await else { return };
     send_limits_hold_under_parallel_challenges(c).await;
 }
+
+// --- enrollment ----------------------------------------------------------------------------------------------------
+
+/// 10 parallel `/mfa/associate` for one user: each start replaces the one before in one transaction, so exactly one
+/// pending phone (and one pending recovery code) is left, only its code confirms it, and the user ends with one
+/// phone.
+async fn parallel_enrollments_leave_one_phone(c: Ctx) {
+    let mfa = c.mfa_token().await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(10));
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let http = reqwest::Client::new();
+        let (url, mfa, barrier) = (c.t.url("/mfa/associate"), mfa.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let body =
+                serde_json::json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": PHONE});
+            let r = http.post(url).bearer_auth(mfa).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut oobs = Vec::new();
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        assert_eq!(s, 200, "{v}");
+        oobs.push(v["oob_code"].as_str().unwrap().to_owned());
+    }
+    let enrollments = c.t.app.store.list_enrollments(&c.user_id).await.unwrap();
+    let kinds: Vec<(&str, &str)> = enrollments.iter().map(|e| (e.kind.as_str(), e.status.as_str())).collect();
+    assert_eq!(kinds, [("phone", "pending"), ("recovery-code", "pending")], "{enrollments:?}");
+    // Only the last start's challenge is left.
+    let mut live = Vec::new();
+    for oob in &oobs {
+        if c.t.app.store.get_challenge(&callsign_domain::hash::token_hash(oob)).await.unwrap().is_some() {
+            live.push(oob.clone());
+        }
+    }
+    assert_eq!(live.len(), 1, "one challenge survives");
+    // Its code is one of the ten messages (every accepted start was delivered).
+    let codes: Vec<String> =
+        c.t.inbox(PHONE, 10)
+            .await
+            .iter()
+            .map(|m| m.text.chars().filter(char::is_ascii_digit).take(6).collect())
+            .collect();
+    let mut confirmed = 0;
+    for code in &codes {
+        let (s, _) = c.verify(&mfa, &live[0], code).await;
+        confirmed += usize::from(s == 200);
+        if s == 200 {
+            break;
+        }
+    }
+    assert_eq!(confirmed, 1);
+    let after = c.t.app.store.list_enrollments(&c.user_id).await.unwrap();
+    assert!(after.iter().all(|e| e.status == "confirmed") && after.len() == 2, "{after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_enrollments_leave_one_phone_on_sqlite() {
+    parallel_enrollments_leave_one_phone(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_enrollments_leave_one_phone_on_postgres() {
+    let Some(c) = postgres().await else { return };
+    parallel_enrollments_leave_one_phone(c).await;
+}

@@ -122,6 +122,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns the ids removed. On any error (e.g. Conflict("id")) nothing changes.
     async fn replace_user_enrollments(&self, user_id: &str, kind: &str, new: &[Enrollment])
     -> StoreResult<Vec<String>>;
+    /// Start a phone enrollment, in one transaction that holds the user's row: when the user already has a
+    /// confirmed phone, write nothing and return false; otherwise delete the user's pending enrollments (and their
+    /// challenges), store `phone` and `recovery` (pending) and the enrollment's first `challenge` with its delivery
+    /// `job` (waking workers as `create_challenge` does), and return true. So a user never has two pending
+    /// enrollments, however many starts race.
+    async fn begin_phone_enrollment(
+        &self,
+        phone: &Enrollment,
+        recovery: Option<&Enrollment>,
+        challenge: &Challenge,
+        job: &DeliveryJob,
+    ) -> StoreResult<bool>;
+    /// Confirm the pending phone enrollment `id` of `user_id` (`enrolled_at = last_auth = at`) and the user's
+    /// pending recovery code, in one transaction that holds the user's row. False, with nothing written, when it is
+    /// not pending (any more) or the user already has another confirmed phone: a user never ends up with two.
+    async fn confirm_phone_enrollment(&self, user_id: &str, id: &str, at: Timestamp) -> StoreResult<bool>;
     /// Spend a recovery code: replace the `secret_hash` of the confirmed recovery-code enrollment `id` by `new_hash`
     /// (and set `last_auth = at`) only if it still is `presented_hash`. With `mfa_token`, that unexpired token is
     /// deleted in the same transaction and both happen or neither. True when this call spent the code; of racing

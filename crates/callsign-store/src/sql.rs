@@ -152,6 +152,18 @@ pub const ENROLLMENT_UPDATE: &str = "UPDATE enrollments SET user_id = $2, kind =
      phone_number = $5, preferred_channel = $6, name = $7, secret_hash = $8, created_at = $9, enrolled_at = $10, \
      last_auth = $11 WHERE id = $1";
 pub const ENROLLMENT_DELETE: &str = "DELETE FROM enrollments WHERE id = $1";
+/// `$1` user, `$2` an enrollment id to leave out: how many confirmed phones the user has besides it.
+pub const ENROLLMENT_COUNT_OTHER_CONFIRMED_PHONES: &str = "SELECT COUNT(*) FROM enrollments \
+     WHERE user_id = $1 AND kind = 'phone' AND status = 'confirmed' AND id <> $2";
+pub const ENROLLMENT_DELETE_PENDING_CHALLENGES: &str = "DELETE FROM challenges WHERE enrollment_id IN \
+     (SELECT id FROM enrollments WHERE user_id = $1 AND status = 'pending')";
+pub const ENROLLMENT_DELETE_PENDING: &str = "DELETE FROM enrollments WHERE user_id = $1 AND status = 'pending'";
+/// `$1` id, `$2` when, `$3` user: a pending phone becomes confirmed (one row, only while it is pending).
+pub const ENROLLMENT_CONFIRM_PHONE: &str = "UPDATE enrollments SET status = 'confirmed', enrolled_at = $2, \
+     last_auth = $2 WHERE id = $1 AND user_id = $3 AND kind = 'phone' AND status = 'pending'";
+/// `$1` user, `$2` when: the user's pending recovery code is confirmed with the phone.
+pub const ENROLLMENT_CONFIRM_RECOVERY: &str = "UPDATE enrollments SET status = 'confirmed', enrolled_at = $2 \
+     WHERE user_id = $1 AND kind = 'recovery-code' AND status = 'pending'";
 /// Spend a recovery code: `$1` id, `$2` the hash presented, `$3` the new hash, `$4` when. Affects the row only while
 /// it is a confirmed recovery code that still holds `$2`, so of racing spenders exactly one succeeds.
 pub const ENROLLMENT_SPEND_SECRET: &str = "UPDATE enrollments SET secret_hash = $3, last_auth = $4 \
@@ -278,6 +290,16 @@ pub const BUCKET_INSERT_FULL: &str =
 pub const BUCKET_GET: &str = "SELECT tokens, updated_at FROM buckets WHERE key = $1";
 pub const BUCKET_UPDATE: &str = "UPDATE buckets SET tokens = $2, updated_at = $3 WHERE key = $1";
 pub const BUCKET_DELETE: &str = "DELETE FROM buckets WHERE key = $1";
+
+/// Hold a user's row for the rest of the transaction, `$1` = user id (`$lock` as for buckets): changes to a user's
+/// enrollments that must see each other (start one, confirm one) queue up behind it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_user_lock {
+    ($lock:literal) => {
+        concat!("SELECT user_id FROM users WHERE user_id = $1 ", $lock)
+    };
+}
 
 /// Read a bucket to change it, `$1` = key. `$lock` is the backend's row lock (`FOR UPDATE` on PostgreSQL; nothing on
 /// SQLite, whose transaction already holds the write lock from `BEGIN IMMEDIATE`).
@@ -713,6 +735,108 @@ macro_rules! impl_sqlx_store {
                     .map_err($map_error)?;
                 tx.commit().await.map_err($map_error)?;
                 Ok(state)
+            }
+
+            async fn __callsign_insert_enrollment(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                e: &$crate::Enrollment,
+            ) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
+                    .bind(e.id.as_str())
+                    .bind(e.user_id.as_str())
+                    .bind(e.kind.as_str())
+                    .bind(e.status.as_str())
+                    .bind(e.phone_number.as_deref())
+                    .bind(e.preferred_channel.as_deref())
+                    .bind(e.name.as_deref())
+                    .bind(e.secret_hash.as_deref())
+                    .bind(e.created_at.millis())
+                    .bind(e.enrolled_at.map(|t| t.millis()))
+                    .bind(e.last_auth.map(|t| t.millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn __callsign_insert_challenge(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                challenge: &$crate::Challenge,
+            ) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::CHALLENGE_INSERT)
+                    .bind(challenge.id.as_str())
+                    .bind(challenge.user_id.as_str())
+                    .bind(challenge.enrollment_id.as_str())
+                    .bind(challenge.channel.as_str())
+                    .bind(challenge.code_hash.as_str())
+                    .bind(challenge.mfa_token_hash.as_deref())
+                    .bind(challenge.created_at.millis())
+                    .bind(challenge.expires_at.millis())
+                    .bind(challenge.consumed_at.map(|t| t.millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            /// Insert a job and announce it (inside the transaction; the caller wakes the workers after commit).
+            async fn __callsign_insert_job(
+                &self,
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                job: &$crate::DeliveryJob,
+            ) -> $crate::StoreResult<()> {
+                let details = $crate::sql::to_json("job details", &job.details)?;
+                let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
+                ::sqlx::query($crate::sql::JOB_INSERT)
+                    .bind(job.id.as_str())
+                    .bind(job.channel.as_str())
+                    .bind(job.user_id.as_deref())
+                    .bind(job.enrollment_id.as_deref())
+                    .bind(job.challenge_id.as_deref())
+                    .bind(job.provider.as_str())
+                    .bind(key_id)
+                    .bind(nonce)
+                    .bind(ciphertext)
+                    .bind(job.status.as_str())
+                    .bind(job.attempts)
+                    .bind(job.max_attempts)
+                    .bind(job.run_at.millis())
+                    .bind(job.claimed_by.as_deref())
+                    .bind(job.claim_expires_at.map(|t| t.millis()))
+                    .bind(job.last_error.as_deref())
+                    .bind(details)
+                    .bind(job.created_at.millis())
+                    .bind(job.finished_at.map(|t| t.millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                ($announce_jobs)(self, &mut *conn).await
+            }
+
+            /// Inside a write transaction: hold the user's row; false when there is no such user.
+            async fn __callsign_lock_user(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                user_id: &str,
+            ) -> $crate::StoreResult<bool> {
+                const LOCK: &str = $crate::__sql_user_lock!($bucket_lock);
+                let row: Option<(String,)> =
+                    ::sqlx::query_as(LOCK).bind(user_id).fetch_optional(&mut *conn).await.map_err($map_error)?;
+                Ok(row.is_some())
+            }
+
+            /// Inside a write transaction: how many confirmed phones the user has besides `except`.
+            async fn __callsign_other_confirmed_phones(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                user_id: &str,
+                except: &str,
+            ) -> $crate::StoreResult<i64> {
+                let (n,): (i64,) = ::sqlx::query_as($crate::sql::ENROLLMENT_COUNT_OTHER_CONFIRMED_PHONES)
+                    .bind(user_id)
+                    .bind(except)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                Ok(n)
             }
 
             /// Inside a write transaction: spend the unexpired mfa_token `hash`; false when it was not there.
@@ -1239,22 +1363,8 @@ macro_rules! impl_sqlx_store {
             // --- MFA enrollments ---
 
             async fn create_enrollment(&self, enrollment: &$crate::Enrollment) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
-                    .bind(enrollment.id.as_str())
-                    .bind(enrollment.user_id.as_str())
-                    .bind(enrollment.kind.as_str())
-                    .bind(enrollment.status.as_str())
-                    .bind(enrollment.phone_number.as_deref())
-                    .bind(enrollment.preferred_channel.as_deref())
-                    .bind(enrollment.name.as_deref())
-                    .bind(enrollment.secret_hash.as_deref())
-                    .bind(enrollment.created_at.millis())
-                    .bind(enrollment.enrolled_at.map(|t| t.millis()))
-                    .bind(enrollment.last_auth.map(|t| t.millis()))
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(())
+                let mut conn = self.pool.acquire().await.map_err($map_error)?;
+                Self::__callsign_insert_enrollment(&mut *conn, enrollment).await
             }
 
             async fn get_enrollment(&self, id: &str) -> $crate::StoreResult<Option<$crate::Enrollment>> {
@@ -1349,24 +1459,74 @@ macro_rules! impl_sqlx_store {
                     }
                 }
                 for e in new {
-                    ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
-                        .bind(e.id.as_str())
-                        .bind(e.user_id.as_str())
-                        .bind(e.kind.as_str())
-                        .bind(e.status.as_str())
-                        .bind(e.phone_number.as_deref())
-                        .bind(e.preferred_channel.as_deref())
-                        .bind(e.name.as_deref())
-                        .bind(e.secret_hash.as_deref())
-                        .bind(e.created_at.millis())
-                        .bind(e.enrolled_at.map(|t| t.millis()))
-                        .bind(e.last_auth.map(|t| t.millis()))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($map_error)?;
+                    Self::__callsign_insert_enrollment(&mut *tx, e).await?;
                 }
                 tx.commit().await.map_err($map_error)?;
                 Ok(removed)
+            }
+
+            async fn begin_phone_enrollment(
+                &self,
+                phone: &$crate::Enrollment,
+                recovery: Option<&$crate::Enrollment>,
+                challenge: &$crate::Challenge,
+                job: &$crate::DeliveryJob,
+            ) -> $crate::StoreResult<bool> {
+                let user_id = phone.user_id.as_str();
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                if !Self::__callsign_lock_user(&mut *tx, user_id).await? {
+                    return Err($crate::StoreError::Other("enrollment of an unknown user".into()));
+                }
+                if Self::__callsign_other_confirmed_phones(&mut *tx, user_id, phone.id.as_str()).await? > 0 {
+                    tx.rollback().await.map_err($map_error)?;
+                    return Ok(false);
+                }
+                for q in [$crate::sql::ENROLLMENT_DELETE_PENDING_CHALLENGES, $crate::sql::ENROLLMENT_DELETE_PENDING] {
+                    ::sqlx::query(q).bind(user_id).execute(&mut *tx).await.map_err($map_error)?;
+                }
+                Self::__callsign_insert_enrollment(&mut *tx, phone).await?;
+                if let Some(r) = recovery {
+                    Self::__callsign_insert_enrollment(&mut *tx, r).await?;
+                }
+                Self::__callsign_insert_challenge(&mut *tx, challenge).await?;
+                self.__callsign_insert_job(&mut *tx, job).await?;
+                tx.commit().await.map_err($map_error)?;
+                ($wake_workers)(self);
+                Ok(true)
+            }
+
+            async fn confirm_phone_enrollment(
+                &self,
+                user_id: &str,
+                id: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                if !Self::__callsign_lock_user(&mut *tx, user_id).await?
+                    || Self::__callsign_other_confirmed_phones(&mut *tx, user_id, id).await? > 0
+                {
+                    tx.rollback().await.map_err($map_error)?;
+                    return Ok(false);
+                }
+                let done = ::sqlx::query($crate::sql::ENROLLMENT_CONFIRM_PHONE)
+                    .bind(id)
+                    .bind(at.millis())
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await.map_err($map_error)?;
+                    return Ok(false);
+                }
+                ::sqlx::query($crate::sql::ENROLLMENT_CONFIRM_RECOVERY)
+                    .bind(user_id)
+                    .bind(at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)?;
+                Ok(true)
             }
 
             async fn spend_recovery_code(
@@ -1441,83 +1601,21 @@ macro_rules! impl_sqlx_store {
                 challenge: &$crate::Challenge,
                 job: Option<&$crate::DeliveryJob>,
             ) -> $crate::StoreResult<()> {
-                let details = job.map(|j| $crate::sql::to_json("job details", &j.details)).transpose()?;
                 let mut tx = self.pool.begin().await.map_err($map_error)?;
-                ::sqlx::query($crate::sql::CHALLENGE_INSERT)
-                    .bind(challenge.id.as_str())
-                    .bind(challenge.user_id.as_str())
-                    .bind(challenge.enrollment_id.as_str())
-                    .bind(challenge.channel.as_str())
-                    .bind(challenge.code_hash.as_str())
-                    .bind(challenge.mfa_token_hash.as_deref())
-                    .bind(challenge.created_at.millis())
-                    .bind(challenge.expires_at.millis())
-                    .bind(challenge.consumed_at.map(|t| t.millis()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                if let (Some(job), Some(details)) = (job, details) {
-                    let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
-                    ::sqlx::query($crate::sql::JOB_INSERT)
-                        .bind(job.id.as_str())
-                        .bind(job.channel.as_str())
-                        .bind(job.user_id.as_deref())
-                        .bind(job.enrollment_id.as_deref())
-                        .bind(job.challenge_id.as_deref())
-                        .bind(job.provider.as_str())
-                        .bind(key_id)
-                        .bind(nonce)
-                        .bind(ciphertext)
-                        .bind(job.status.as_str())
-                        .bind(job.attempts)
-                        .bind(job.max_attempts)
-                        .bind(job.run_at.millis())
-                        .bind(job.claimed_by.as_deref())
-                        .bind(job.claim_expires_at.map(|t| t.millis()))
-                        .bind(job.last_error.as_deref())
-                        .bind(details)
-                        .bind(job.created_at.millis())
-                        .bind(job.finished_at.map(|t| t.millis()))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($map_error)?;
-                    ($announce_jobs)(self, &mut *tx).await?;
-                    tx.commit().await.map_err($map_error)?;
-                    ($wake_workers)(self);
-                    Ok(())
-                } else {
-                    tx.commit().await.map_err($map_error)
+                Self::__callsign_insert_challenge(&mut *tx, challenge).await?;
+                if let Some(job) = job {
+                    self.__callsign_insert_job(&mut *tx, job).await?;
                 }
+                tx.commit().await.map_err($map_error)?;
+                if job.is_some() {
+                    ($wake_workers)(self);
+                }
+                Ok(())
             }
 
             async fn enqueue_job(&self, job: &$crate::DeliveryJob) -> $crate::StoreResult<()> {
-                let details = $crate::sql::to_json("job details", &job.details)?;
-                let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
                 let mut tx = self.pool.begin().await.map_err($map_error)?;
-                ::sqlx::query($crate::sql::JOB_INSERT)
-                    .bind(job.id.as_str())
-                    .bind(job.channel.as_str())
-                    .bind(job.user_id.as_deref())
-                    .bind(job.enrollment_id.as_deref())
-                    .bind(job.challenge_id.as_deref())
-                    .bind(job.provider.as_str())
-                    .bind(key_id)
-                    .bind(nonce)
-                    .bind(ciphertext)
-                    .bind(job.status.as_str())
-                    .bind(job.attempts)
-                    .bind(job.max_attempts)
-                    .bind(job.run_at.millis())
-                    .bind(job.claimed_by.as_deref())
-                    .bind(job.claim_expires_at.map(|t| t.millis()))
-                    .bind(job.last_error.as_deref())
-                    .bind(details)
-                    .bind(job.created_at.millis())
-                    .bind(job.finished_at.map(|t| t.millis()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                ($announce_jobs)(self, &mut *tx).await?;
+                self.__callsign_insert_job(&mut *tx, job).await?;
                 tx.commit().await.map_err($map_error)?;
                 ($wake_workers)(self);
                 Ok(())

@@ -944,6 +944,88 @@ pub async fn enrollments_cascade_on_user_delete(store: &dyn Store) {
     assert!(store.get_enrollment("dev_2").await.expect("get dev_2").is_some());
 }
 
+pub async fn phone_enrollments_start_and_confirm_one_at_a_time(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    let phone = |id: &str| enrollment(id, "u1", 10);
+    let recovery = |id: &str| Enrollment {
+        kind: "recovery-code".into(),
+        phone_number: None,
+        preferred_channel: None,
+        name: None,
+        secret_hash: Some(format!("hash-{id}")),
+        ..enrollment(id, "u1", 10)
+    };
+    let challenge_for = |id: &str, e: &str| challenge(id, "u1", e);
+    let job_for = |id: &str| job(id, 1_000);
+    // A start replaces what an earlier start left pending, challenges included.
+    assert!(
+        store
+            .begin_phone_enrollment(&phone("p1"), Some(&recovery("r1")), &challenge_for("c1", "p1"), &job_for("j1"))
+            .await
+            .expect("begin p1")
+    );
+    assert!(
+        store
+            .begin_phone_enrollment(&phone("p2"), Some(&recovery("r2")), &challenge_for("c2", "p2"), &job_for("j2"))
+            .await
+            .expect("begin p2")
+    );
+    let ids: Vec<String> = store.list_enrollments("u1").await.expect("list").into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["p2", "r2"]);
+    assert_eq!(store.get_challenge("c1").await.expect("get c1"), None);
+    assert!(store.get_challenge("c2").await.expect("get c2").is_some());
+    assert_eq!(store.list_jobs(None, 10).await.expect("jobs").len(), 2, "queued messages stay queued");
+
+    // Confirming: only a pending phone, with its recovery code.
+    assert!(!store.confirm_phone_enrollment("u1", "p1", ts(20)).await.expect("replaced one"));
+    assert!(!store.confirm_phone_enrollment("u2", "p2", ts(20)).await.expect("another user's"));
+    assert!(store.confirm_phone_enrollment("u1", "p2", ts(20)).await.expect("confirm"));
+    let all = store.list_enrollments("u1").await.expect("list");
+    assert!(all.iter().all(|e| e.status == "confirmed" && e.enrolled_at == Some(ts(20))), "{all:?}");
+    assert_eq!(all[0].last_auth, Some(ts(20)));
+    assert!(!store.confirm_phone_enrollment("u1", "p2", ts(21)).await.expect("again"));
+
+    // With a confirmed phone, a start writes nothing.
+    assert!(
+        !store
+            .begin_phone_enrollment(&phone("p3"), None, &challenge_for("c3", "p3"), &job_for("j3"))
+            .await
+            .expect("begin p3")
+    );
+    assert_eq!(store.list_enrollments("u1").await.expect("list").len(), 2);
+    assert_eq!(store.get_challenge("c3").await.expect("get c3"), None);
+    assert_eq!(store.get_job("j3").await.expect("get j3"), None);
+
+    // Two phones pending at once (made directly): racing confirmations, exactly one wins.
+    store.create_user(&user("u2", Some("b@example.com"), 1)).await.expect("create u2");
+    for id in ["q1", "q2", "q3", "q4"] {
+        store.create_enrollment(&enrollment(id, "u2", 10)).await.expect("create pending");
+    }
+    let racers: Vec<Task<'_, StoreResult<bool>>> = ["q1", "q2", "q3", "q4"]
+        .iter()
+        .map(|id| Box::pin(store.confirm_phone_enrollment("u2", id, ts(30))) as Task<'_, _>)
+        .collect();
+    let wins = join_all(racers).await.into_iter().filter(|r| *r.as_ref().expect("confirm")).count();
+    assert_eq!(wins, 1);
+    let confirmed =
+        store.list_enrollments("u2").await.expect("list").iter().filter(|e| e.status == "confirmed").count();
+    assert_eq!(confirmed, 1);
+
+    // Racing starts: each replaces the one before, so one pending phone is left.
+    store.create_user(&user("u3", Some("c@example.com"), 1)).await.expect("create u3");
+    let phones: Vec<Enrollment> = (0..6).map(|i| enrollment(&format!("s{i}"), "u3", 10)).collect();
+    let challenges: Vec<Challenge> = (0..6).map(|i| challenge(&format!("sc{i}"), "u3", &format!("s{i}"))).collect();
+    let jobs: Vec<DeliveryJob> = (0..6).map(|i| job(&format!("sj{i}"), 1_000)).collect();
+    let racers: Vec<Task<'_, StoreResult<bool>>> = (0..6)
+        .map(|i| Box::pin(store.begin_phone_enrollment(&phones[i], None, &challenges[i], &jobs[i])) as Task<'_, _>)
+        .collect();
+    for r in join_all(racers).await {
+        assert!(r.expect("begin"));
+    }
+    let left = store.list_enrollments("u3").await.expect("list");
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
 pub async fn recovery_codes_are_spent_once(store: &dyn Store) {
     store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
     let rc = Enrollment {

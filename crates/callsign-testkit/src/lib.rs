@@ -91,6 +91,7 @@ macro_rules! conformance_suite {
             enrollments_take_their_challenges_along,
             enrollments_cascade_on_user_delete,
             recovery_codes_are_spent_once,
+            phone_enrollments_start_and_confirm_one_at_a_time,
             mfa_tokens_roundtrip,
             challenges_with_job_in_one_transaction,
             challenges_consume_once,

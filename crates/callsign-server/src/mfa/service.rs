@@ -281,6 +281,26 @@ async fn send_code(
     enrollment: &Enrollment,
     m: CodeMessage<'_>,
 ) -> Result<String, OAuthError> {
+    let prepared = prepare_code(app, meta, subject, enrollment, m).await?;
+    app.store.create_challenge(&prepared.challenge, Some(&prepared.job)).await?;
+    Ok(prepared.oob_code)
+}
+
+/// A code message ready to be stored: the challenge, its delivery job, and the `oob_code` the caller hands out.
+struct PreparedCode {
+    oob_code: String,
+    challenge: Challenge,
+    job: callsign_store::DeliveryJob,
+}
+
+/// Generate a code and render its message into a challenge and a delivery job, storing nothing.
+async fn prepare_code(
+    app: &AppState,
+    meta: &RequestMeta,
+    subject: Subject<'_>,
+    enrollment: &Enrollment,
+    m: CodeMessage<'_>,
+) -> Result<PreparedCode, OAuthError> {
     let CodeMessage { channel, enrolling, guardian, requested_locale } = m;
     let phone =
         enrollment.phone_number.clone().ok_or_else(|| OAuthError::internal("phone enrollment without a number"))?;
@@ -338,8 +358,7 @@ async fn send_code(
         Some(&challenge_id),
     )
     .map_err(OAuthError::internal)?;
-    app.store.create_challenge(&challenge, Some(&job)).await?;
-    Ok(oob_code)
+    Ok(PreparedCode { oob_code, challenge, job })
 }
 
 /// The message language for a requested one (`x-request-language` for the MFA API, the page language for the
@@ -394,10 +413,6 @@ pub async fn start_enrollment(
     // The send limits first: a refused request changes nothing (a pending enrollment stays as it was).
     check_send_limits(app, meta, subject, channel).await?;
     let now = app.clock.now();
-    // An enrollment that was started and never confirmed is replaced by this one.
-    for e in existing.iter().filter(|e| e.status == "pending") {
-        app.store.delete_enrollment(&e.id).await?;
-    }
     let enrollment = Enrollment {
         id: new_enrollment_id(app),
         user_id: subject.user.user_id.clone(),
@@ -411,32 +426,35 @@ pub async fn start_enrollment(
         enrolled_at: None,
         last_auth: None,
     };
-    app.store.create_enrollment(&enrollment).await?;
     // The first enrollment also gets a recovery code, shown this once.
     let has_recovery = existing.iter().any(|e| e.kind == "recovery-code" && e.status == "confirmed");
-    let recovery_code = if has_recovery || !guardian.factor_enabled("recovery-code") {
-        None
+    let (recovery, recovery_code) = if has_recovery || !guardian.factor_enabled("recovery-code") {
+        (None, None)
     } else {
         let code = otp::generate_recovery_code(app.rng.as_ref());
-        app.store
-            .create_enrollment(&Enrollment {
-                id: new_enrollment_id(app),
-                user_id: subject.user.user_id.clone(),
-                kind: "recovery-code".into(),
-                status: "pending".into(),
-                phone_number: None,
-                preferred_channel: None,
-                name: None,
-                secret_hash: Some(token_hash(&code)),
-                created_at: now,
-                enrolled_at: None,
-                last_auth: None,
-            })
-            .await?;
-        Some(code)
+        let e = Enrollment {
+            id: new_enrollment_id(app),
+            user_id: subject.user.user_id.clone(),
+            kind: "recovery-code".into(),
+            status: "pending".into(),
+            phone_number: None,
+            preferred_channel: None,
+            name: None,
+            secret_hash: Some(token_hash(&code)),
+            created_at: now,
+            enrolled_at: None,
+            last_auth: None,
+        };
+        (Some(e), Some(code))
     };
     let m = CodeMessage { channel, enrolling: true, guardian: &guardian, requested_locale };
-    let oob_code = send_code(app, meta, subject, &enrollment, m).await?;
+    let prepared = prepare_code(app, meta, subject, &enrollment, m).await?;
+    // One transaction that holds the user: an enrollment that was started and never confirmed is replaced by this
+    // one, and a phone confirmed meanwhile (a parallel request) makes this one refused.
+    if !app.store.begin_phone_enrollment(&enrollment, recovery.as_ref(), &prepared.challenge, &prepared.job).await? {
+        return Err(MfaError::AlreadyEnrolled);
+    }
+    let oob_code = prepared.oob_code;
     events::record(
         app,
         "gd_start_enroll",
@@ -680,27 +698,19 @@ pub async fn verify_challenge(
     if !spent? {
         return Err(MfaError::CodeExpired);
     }
-    // Confirm a pending enrollment (and the recovery code handed out with it).
+    // Confirm a pending enrollment (and the recovery code handed out with it), in one transaction that holds the
+    // user: of two phones enrolled in parallel, only the first confirmed counts.
     let mut enrolled_now = false;
     if let Some(mut e) = app.store.get_enrollment(&challenge.enrollment_id).await? {
         if e.status == "pending" {
-            e.status = "confirmed".into();
-            e.enrolled_at = Some(now);
-            enrolled_now = true;
-            for mut r in app
-                .store
-                .list_enrollments(&e.user_id)
-                .await?
-                .into_iter()
-                .filter(|r| r.kind == "recovery-code" && r.status == "pending")
-            {
-                r.status = "confirmed".into();
-                r.enrolled_at = Some(now);
-                app.store.update_enrollment(&r).await?;
+            if !app.store.confirm_phone_enrollment(&e.user_id, &e.id, now).await? {
+                return Err(MfaError::CodeExpired);
             }
+            enrolled_now = true;
+        } else {
+            e.last_auth = Some(now);
+            app.store.update_enrollment(&e).await?;
         }
-        e.last_auth = Some(now);
-        app.store.update_enrollment(&e).await?;
     }
     if enrolled_now {
         log("gd_enrollment_complete", None, json!({"authenticator_id": auth_id})).await;
