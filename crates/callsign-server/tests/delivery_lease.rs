@@ -103,6 +103,18 @@ async fn setup(t: &TestApp, gate: &Gate) -> String {
     v["mfa_token"].as_str().unwrap().to_owned()
 }
 
+/// The job once it has ended (waiting at most 10 s): the outcome is recorded just after the provider answers.
+async fn finished(t: &TestApp, id: &str) -> callsign_store::DeliveryJob {
+    for _ in 0..400 {
+        let j = t.app.store.get_job(id).await.unwrap().unwrap();
+        if j.status != "running" && j.status != "pending" {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("job {id} did not end within 10 s");
+}
+
 #[tokio::test]
 async fn a_slow_send_keeps_its_claim_past_the_lease() {
     let t = TestApp::spawn_with(|r| r.delivery_lease_secs = Some(Num(LEASE_SECS))).await;
@@ -153,16 +165,7 @@ async fn a_slow_send_keeps_its_claim_past_the_lease() {
 
     // The provider answers; the worker that sent it records the outcome (its claim was never lost).
     gate.release.add_permits(100);
-    let mut done = None;
-    for _ in 0..400 {
-        let j = t.app.store.get_job(&job.id).await.unwrap().unwrap();
-        if j.status != "running" {
-            done = Some(j);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let done = done.expect("the job finished within 10 s of the answer");
+    let done = finished(&t, &job.id).await;
     assert_eq!((done.status.as_str(), done.attempts), ("sent", 1));
     assert_eq!(done.details["provider_response"]["status"], 200, "{}", done.details);
     assert_eq!(gate.received(), 1);
@@ -180,21 +183,20 @@ async fn a_crashed_workers_job_is_taken_over_after_one_lease() {
         from: None,
     };
     let mut job = callsign_server::mfa::delivery::new_job(&t.app, "sms", "auth0", &payload, None, None, None).unwrap();
-    // Due only at a time of our choosing, so that the "crashed" claim below is the first.
+    // Due 30 s from now, so that the "crashed" worker, claiming with that time, takes it before the live ones.
     job.run_at = t.clock.now().plus(Duration::from_secs(30));
     t.app.store.enqueue_job(&job).await.unwrap();
-    t.clock.advance(Duration::from_secs(30));
-    assert_eq!(t.app.store.claim_jobs("crashed", t.clock.now(), lease, 10).await.unwrap().len(), 1);
+    assert_eq!(t.app.store.claim_jobs("crashed", job.run_at, lease, 10).await.unwrap().len(), 1);
 
     // Within the lease the claim holds (the live workers poll every second and leave it alone)...
-    t.clock.advance(Duration::from_millis(2_900));
+    t.clock.set(job.run_at.plus(Duration::from_millis(2_900)));
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     assert_eq!(t.app.store.count_dev_messages().await.unwrap(), 0);
     // ...and once it has lapsed without a heartbeat, a live worker sends the message.
     t.clock.advance(Duration::from_millis(101));
     let msgs = t.inbox(PHONE, 1).await;
     assert_eq!(msgs[0].text, "hello");
-    let done = t.app.store.get_job(&job.id).await.unwrap().unwrap();
+    let done = finished(&t, &job.id).await;
     assert_eq!((done.status.as_str(), done.attempts), ("sent", 2));
     t.stop().await;
 }
