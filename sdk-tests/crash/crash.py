@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -99,8 +100,6 @@ def expect(what, got, status=200):
 def sql_json(query_sqlite, query_postgres):
     """One JSON value computed by the database."""
     if DB_URL.startswith("sqlite://"):
-        import sqlite3
-
         con = sqlite3.connect(DB_URL[len("sqlite://"):], timeout=10)
         try:
             return json.loads(con.execute(query_sqlite).fetchone()[0])
