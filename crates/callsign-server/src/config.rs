@@ -35,6 +35,7 @@ pub struct RawConfig {
     pub id_token_lifetime_secs: Option<Num>,
     pub dev_provider_cap: Option<Num>,
     pub delivery_workers: Option<Num>,
+    pub delivery_lease_secs: Option<Num>,
     pub twilio_base_url: Option<String>,
     pub password_hash_concurrency: Option<Num>,
     pub password_hash_queue_ms: Option<Num>,
@@ -168,6 +169,7 @@ impl RawConfig {
             id_token_lifetime_secs: over.id_token_lifetime_secs.or(self.id_token_lifetime_secs),
             dev_provider_cap: over.dev_provider_cap.or(self.dev_provider_cap),
             delivery_workers: over.delivery_workers.or(self.delivery_workers),
+            delivery_lease_secs: over.delivery_lease_secs.or(self.delivery_lease_secs),
             twilio_base_url: over.twilio_base_url.or(self.twilio_base_url),
             password_hash_concurrency: over.password_hash_concurrency.or(self.password_hash_concurrency),
             password_hash_queue_ms: over.password_hash_queue_ms.or(self.password_hash_queue_ms),
@@ -252,6 +254,9 @@ pub struct Config {
     pub dev_provider_cap: u64,
     /// Delivery worker tasks in this process.
     pub delivery_workers: u32,
+    /// How long a delivery worker's claim on a job holds without renewal (renewed every third of it while the
+    /// worker sends); a crashed node's jobs are taken over after at most this long.
+    pub delivery_lease_secs: u64,
     /// Where the Twilio client sends its requests (tests aim it at local servers). No trailing slash.
     pub twilio_base_url: String,
     /// Password hashes (argon2id, 19 MiB each) computed at once; more wait up to `password_hash_queue_ms`.
@@ -319,6 +324,7 @@ pub fn redact_url(url: &str) -> String {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/callsign.db";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_DELIVERY_LEASE_SECS: u64 = 15;
 
 fn read_secret_file(path: &Path, setting: &str) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
@@ -439,6 +445,10 @@ impl Config {
             },
             dev_provider_log_messages: raw.dev_provider_log_messages.is_some_and(|f| f.0),
             http: resolve_http(raw.http.unwrap_or_default())?,
+            delivery_lease_secs: match raw.delivery_lease_secs.map_or(DEFAULT_DELIVERY_LEASE_SECS, |n| n.0) {
+                n @ 2..=300 => n,
+                n => return Err(err(format!("delivery_lease_secs: must be between 2 and 300 seconds, got {n}"))),
+            },
             twilio_base_url: match raw.twilio_base_url {
                 None => "https://api.twilio.com".to_owned(),
                 Some(u) if u.starts_with("https://") || u.starts_with("http://") => u.trim_end_matches('/').to_owned(),
@@ -539,6 +549,12 @@ dev_provider_cap = 100
 
 # Tasks per process that deliver queued SMS and voice messages.
 delivery_workers = 2
+
+# Seconds a worker's claim on a message holds (2 to 300). The worker renews it every third of that while it
+# sends, so a slow provider is never raced; a crashed node's messages are sent by another worker after at most
+# this long. Delivery is at-least-once: a message the provider accepted just before a crash, before the outcome
+# was recorded, is sent again.
+delivery_lease_secs = 15
 
 # Base URL of Twilio's REST API (change it only to aim the client at a test server).
 twilio_base_url = "https://api.twilio.com"
@@ -697,6 +713,23 @@ mod tests {
             ..Default::default()
         });
         assert!(e.starts_with("http.max_body_bytes:"), "{e}");
+    }
+
+    #[test]
+    fn delivery_lease_defaults_layers_and_bounds() {
+        let c = Config::resolve(RawConfig::default()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 15);
+        let c = Config::resolve(RawConfig::from_toml(DEFAULT_CONFIG, "default").unwrap()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 15, "the printed default");
+        let c = Config::load(None, env(&[("CALLSIGN_DELIVERY_LEASE_SECS", "3")]), RawConfig::default()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 3);
+        let c = Config::resolve(RawConfig::from_toml("delivery_lease_secs = 300", "f").unwrap()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 300);
+        for n in [0, 1, 301] {
+            let e =
+                Config::resolve(RawConfig { delivery_lease_secs: Some(Num(n)), ..Default::default() }).unwrap_err().0;
+            assert!(e.starts_with("delivery_lease_secs:") && e.contains("between 2 and 300"), "{e}");
+        }
     }
 
     #[test]

@@ -179,6 +179,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryJob>>;
+    /// Renew `worker`'s lease: every job `running` and `claimed_by = worker` gets `claim_expires_at = now + lease`
+    /// (a heartbeat while a send is in flight, so a slow send is not taken over). Returns how many jobs.
+    async fn renew_claims(&self, worker: &str, now: Timestamp, lease_ms: i64) -> StoreResult<u64>;
     /// End or reschedule a claimed job. Only applies while `claimed_by = worker` and status is `running`;
     /// returns false otherwise (the claim was lost). Terminal outcomes erase the payload and set `finished_at`.
     async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome, at: Timestamp) -> StoreResult<bool>;

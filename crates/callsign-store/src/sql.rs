@@ -277,6 +277,10 @@ pub fn append_receipt(details: serde_json::Value, receipt: &serde_json::Value, a
     serde_json::Value::Object(details)
 }
 
+/// `$1` = worker, `$2` = new claim expiry: renew every running claim the worker holds.
+pub const JOB_RENEW_CLAIMS: &str =
+    "UPDATE delivery_jobs SET claim_expires_at = $2 WHERE status = 'running' AND claimed_by = $1";
+
 /// `$1` = id, `$2` = worker, `$3` = error, `$4` = when to run again. Keeps the payload.
 pub const JOB_RETRY: &str = "UPDATE delivery_jobs SET status = 'pending', last_error = $3, run_at = $4, \
      claimed_by = NULL, claim_expires_at = NULL \
@@ -1707,6 +1711,21 @@ macro_rules! impl_sqlx_store {
                 };
                 let done = query.execute(&self.pool).await.map_err($map_error)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn renew_claims(
+                &self,
+                worker: &str,
+                now: $crate::sql::Timestamp,
+                lease_ms: i64,
+            ) -> $crate::StoreResult<u64> {
+                let done = ::sqlx::query($crate::sql::JOB_RENEW_CLAIMS)
+                    .bind(worker)
+                    .bind(now.millis().saturating_add(lease_ms.max(0)))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected())
             }
 
             async fn get_job(&self, id: &str) -> $crate::StoreResult<Option<$crate::DeliveryJob>> {

@@ -1264,6 +1264,41 @@ pub async fn jobs_stale_claims_are_reclaimed(store: &dyn Store) {
     assert!(store.finish_job("j1", "w2", &sent, ts(1_200)).await.expect("finish by the owner"));
 }
 
+pub async fn jobs_renew_extends_only_own_running_claims(store: &dyn Store) {
+    for (id, at) in [("a", 100), ("b", 100), ("d", 100), ("c", 200), ("idle", 10_000)] {
+        store.enqueue_job(&job(id, at)).await.expect("enqueue");
+    }
+    assert_eq!(store.claim_jobs("w1", ts(100), 1_000, 10).await.expect("w1 claims").len(), 3, "a, b, d");
+    let sent = JobOutcome::Sent { details: json!({"sid": "SM1"}) };
+    assert!(store.finish_job("d", "w1", &sent, ts(150)).await.expect("finish d"));
+    assert_eq!(store.claim_jobs("w2", ts(200), 1_000, 10).await.expect("w2 claims").len(), 1, "c");
+    let before_d = store.get_job("d").await.expect("get d");
+
+    // w1's heartbeat: its two running jobs, nothing else.
+    assert_eq!(store.renew_claims("w1", ts(900), 1_000).await.expect("renew w1"), 2);
+    for id in ["a", "b"] {
+        let j = store.get_job(id).await.expect("get").expect("kept");
+        assert_eq!((j.status.as_str(), j.claimed_by.as_deref()), ("running", Some("w1")));
+        assert_eq!(j.claim_expires_at, Some(ts(1_900)), "{id}: now + lease");
+        assert_eq!(j.attempts, 1, "renewing is not claiming again");
+    }
+    let c = store.get_job("c").await.expect("get c").expect("kept");
+    assert_eq!((c.claimed_by.as_deref(), c.claim_expires_at), (Some("w2"), Some(ts(1_200))), "another's claim");
+    assert_eq!(store.get_job("d").await.expect("get d"), before_d, "a finished job is untouched");
+    assert_eq!(store.get_job("idle").await.expect("get idle"), Some(job("idle", 10_000)), "a pending job too");
+    assert_eq!(store.renew_claims("nobody", ts(900), 1_000).await.expect("renew nobody"), 0);
+
+    // Past the old expiry (1 100) only w2's lapsed claim is taken over; w1's renewed ones hold.
+    let taken = store.claim_jobs("w3", ts(1_500), 1_000, 10).await.expect("takeover");
+    assert_eq!(taken.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(store.renew_claims("w2", ts(1_500), 1_000).await.expect("renew w2"), 0, "w2 lost c");
+    // A renewed lease still ends: once it lapses without another renewal, the jobs come back.
+    let back = store.claim_jobs("w3", ts(1_901), 1_000, 10).await.expect("after the renewed lease");
+    assert_eq!(back.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(back.iter().all(|j| j.attempts == 2 && j.claimed_by.as_deref() == Some("w3")));
+    assert!(!store.finish_job("a", "w1", &sent, ts(2_000)).await.expect("w1 too late"));
+}
+
 pub async fn jobs_finish_sent_and_failed_erase_the_payload(store: &dyn Store) {
     store.enqueue_job(&job("ok", 100)).await.expect("enqueue ok");
     store.enqueue_job(&job("ko", 100)).await.expect("enqueue ko");

@@ -99,6 +99,7 @@ macro_rules! conformance_suite {
             jobs_enqueue_get_and_list,
             jobs_claim_only_due_ones,
             jobs_stale_claims_are_reclaimed,
+            jobs_renew_extends_only_own_running_claims,
             jobs_finish_sent_and_failed_erase_the_payload,
             jobs_retry_waits_for_its_time,
             jobs_record_receipts_in_their_details,
