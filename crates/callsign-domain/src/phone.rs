@@ -81,8 +81,11 @@ impl PhoneNumber {
         {
             return Err(PhoneError::Unparseable(raw.to_owned()));
         }
+        // Only the digits go to the numbering-plan parser: it refuses some separators in places people type
+        // them (`+1415-555-2671`, a trailing `-`), and in international format they carry no meaning.
+        let digits: String = normalized.chars().filter(char::is_ascii_digit).collect();
         let parsed: Parsed =
-            phonenumber::parse(None, &normalized).map_err(|_| PhoneError::Unparseable(raw.to_owned()))?;
+            phonenumber::parse(None, format!("+{digits}")).map_err(|_| PhoneError::Unparseable(raw.to_owned()))?;
         if !phonenumber::is_valid(&parsed) {
             return Err(PhoneError::Invalid(raw.to_owned()));
         }
@@ -122,11 +125,21 @@ impl PhoneNumber {
         }
         let id: phonenumber::country::Id =
             region.to_ascii_uppercase().parse().map_err(|_| PhoneError::Unparseable(raw.to_owned()))?;
-        let parsed = phonenumber::parse(Some(id), s).map_err(|_| PhoneError::Unparseable(raw.to_owned()))?;
-        if parsed.code().value() != cc {
-            return Err(PhoneError::Invalid(raw.to_owned()));
+        let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+        let national = phonenumber::parse(Some(id), &digits)
+            .ok()
+            .filter(|p| p.code().value() == cc)
+            .and_then(|p| Self::parse(&p.format().mode(Mode::E164).to_string()).ok());
+        match national {
+            Some(n) => Ok(n),
+            // The numbering-plan parser takes a leading calling code for one even when it is an area code
+            // (Brazil's 55: `(55) 3333-4444`); read the digits as the national number then.
+            None => match Self::parse(&format!("+{cc}{digits}")) {
+                Ok(n) => Ok(n),
+                Err(PhoneError::Invalid(_)) => Err(PhoneError::Invalid(raw.to_owned())),
+                Err(_) => Err(PhoneError::Unparseable(raw.to_owned())),
+            },
         }
-        Self::parse(&parsed.format().mode(Mode::E164).to_string())
     }
 
     pub fn e164(&self) -> &str {
@@ -174,6 +187,11 @@ mod tests {
         assert_eq!(m.e164(), "+447911123456");
         assert_eq!(m.kind(), NumberKind::Mobile);
         assert_eq!(PhoneNumber::parse("+1 (415) 555-2671").unwrap().e164(), "+14155552671");
+        // Separators right after the calling code's digits, or at the end (found by the property tests).
+        assert_eq!(PhoneNumber::parse("+1415-555-2671").unwrap().e164(), "+14155552671");
+        assert_eq!(PhoneNumber::parse("+447911-123456").unwrap().e164(), "+447911123456");
+        assert_eq!(PhoneNumber::parse("+14155552671-").unwrap().e164(), "+14155552671");
+        assert_eq!(PhoneNumber::parse("+44 (0) 20 7183 8750").unwrap().e164(), "+442071838750");
     }
 
     #[test]
@@ -195,6 +213,10 @@ mod tests {
         assert_eq!(PhoneNumber::parse_in("(415) 555-2671", "US").unwrap().e164(), "+14155552671");
         // An international number wins over the picked region.
         assert_eq!(PhoneNumber::parse_in("+44 7911 123456", "FR").unwrap().e164(), "+447911123456");
+        // An area code equal to the calling code (Brazil's 55), as the numbering plan formats it.
+        assert_eq!(PhoneNumber::parse_in("(55) 3333-4444", "BR").unwrap().e164(), "+555533334444");
+        assert_eq!(PhoneNumber::parse_in("(55) 90000-0000", "BR").unwrap().e164(), "+5555900000000");
+        assert_eq!(PhoneNumber::parse_in("(11) 91234-5678", "BR").unwrap().e164(), "+5511912345678");
         assert_eq!(PhoneNumber::parse_in(" ", "FR"), Err(PhoneError::Missing));
         assert!(PhoneNumber::parse_in("0612", "FR").is_err());
         assert!(PhoneNumber::parse_in("06 12 34 56 78", "XX").is_err());

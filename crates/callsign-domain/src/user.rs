@@ -17,7 +17,8 @@ impl Email {
     /// A deliberately plain check: one `@`, a non-empty local part, a dotted domain, no spaces.
     /// Emails are compared lowercased, as Auth0 stores them.
     pub fn parse(raw: &str) -> Result<Self, UserRuleError> {
-        let s = raw.trim();
+        // The limits apply to the stored, lowercased form: lowercasing can lengthen a string (`İ` → `i̇`).
+        let s = raw.trim().to_lowercase();
         let bad = || UserRuleError::InvalidEmail(raw.to_owned());
         let (local, domain) = s.split_once('@').ok_or_else(bad)?;
         if local.is_empty()
@@ -31,7 +32,7 @@ impl Email {
         {
             return Err(bad());
         }
-        Ok(Self(s.to_lowercase()))
+        Ok(Self(s))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -67,6 +68,11 @@ mod tests {
         for bad in ["", "a", "a@b", "@b.c", "a@b.", "a b@c.d", "a@@b.c"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
+        // The length limits hold for the stored form, which lowercasing can lengthen (found by the property tests).
+        let long = format!("{}@example.com", "İ".repeat(32));
+        assert!(long.split_once('@').unwrap().0.len() == 64 && Email::parse(&long).is_err());
+        let ok = format!("{}@example.com", "İ".repeat(21));
+        assert_eq!(Email::parse(&ok).unwrap().as_str(), format!("{}@example.com", "i\u{307}".repeat(21)));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct AppInner {
     pub otp_key: zeroize::Zeroizing<Vec<u8>>,
     /// The HTTP client every provider shares (connection pooling, timeouts).
     pub http: reqwest::Client,
+    /// Bounded argon2id hashing (see `identity::passwords`).
+    pub passwords: crate::identity::passwords::Passwords,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +81,10 @@ impl AppState {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let signer = Signer::default();
+        let passwords = crate::identity::passwords::Passwords::new(
+            config.password_hash_concurrency,
+            std::time::Duration::from_millis(config.password_hash_queue_ms),
+        );
         let app = AppState(Arc::new(AppInner {
             config,
             store,
@@ -89,6 +95,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             otp_key,
             http,
+            passwords,
         }));
         app.signer.ensure_current(&app).await?;
         report.bootstrap_file = crate::identity::bootstrap::bootstrap_if_empty(&app).await?;

@@ -35,8 +35,59 @@ pub struct RawConfig {
     pub id_token_lifetime_secs: Option<Num>,
     pub dev_provider_cap: Option<Num>,
     pub delivery_workers: Option<Num>,
+    pub delivery_lease_secs: Option<Num>,
     pub twilio_base_url: Option<String>,
+    pub password_hash_concurrency: Option<Num>,
+    pub password_hash_queue_ms: Option<Num>,
+    pub dev_provider_log_messages: Option<Flag>,
     pub tls: Option<RawTls>,
+    pub http: Option<RawHttp>,
+}
+
+/// `[http]`: connection limits of the listener.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawHttp {
+    pub header_read_timeout_secs: Option<Num>,
+    pub idle_timeout_secs: Option<Num>,
+    pub body_timeout_secs: Option<Num>,
+    pub max_connections: Option<Num>,
+    pub max_body_bytes: Option<Num>,
+}
+
+impl RawHttp {
+    fn merge(self, over: RawHttp) -> RawHttp {
+        RawHttp {
+            header_read_timeout_secs: over.header_read_timeout_secs.or(self.header_read_timeout_secs),
+            idle_timeout_secs: over.idle_timeout_secs.or(self.idle_timeout_secs),
+            body_timeout_secs: over.body_timeout_secs.or(self.body_timeout_secs),
+            max_connections: over.max_connections.or(self.max_connections),
+            max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
+        }
+    }
+}
+
+/// A boolean written either as a TOML boolean or (from the environment) as `true`/`false`/`1`/`0`.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(pub bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum B {
+            B(bool),
+            S(String),
+        }
+        match B::deserialize(d)? {
+            B::B(b) => Ok(Flag(b)),
+            B::S(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(Flag(true)),
+                "false" | "0" | "no" | "off" | "" => Ok(Flag(false)),
+                _ => Err(serde::de::Error::custom(format!("`{s}` is not true or false"))),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -99,6 +150,10 @@ impl RawConfig {
             }
             (a, b) => b.or(a),
         };
+        let http = match (self.http, over.http) {
+            (Some(a), Some(b)) => Some(a.merge(b)),
+            (a, b) => b.or(a),
+        };
         RawConfig {
             listen: over.listen.or(self.listen),
             public_url: over.public_url.or(self.public_url),
@@ -114,8 +169,13 @@ impl RawConfig {
             id_token_lifetime_secs: over.id_token_lifetime_secs.or(self.id_token_lifetime_secs),
             dev_provider_cap: over.dev_provider_cap.or(self.dev_provider_cap),
             delivery_workers: over.delivery_workers.or(self.delivery_workers),
+            delivery_lease_secs: over.delivery_lease_secs.or(self.delivery_lease_secs),
             twilio_base_url: over.twilio_base_url.or(self.twilio_base_url),
+            password_hash_concurrency: over.password_hash_concurrency.or(self.password_hash_concurrency),
+            password_hash_queue_ms: over.password_hash_queue_ms.or(self.password_hash_queue_ms),
+            dev_provider_log_messages: over.dev_provider_log_messages.or(self.dev_provider_log_messages),
             tls,
+            http,
         }
     }
 
@@ -194,9 +254,46 @@ pub struct Config {
     pub dev_provider_cap: u64,
     /// Delivery worker tasks in this process.
     pub delivery_workers: u32,
+    /// How long a delivery worker's claim on a job holds without renewal (renewed every third of it while the
+    /// worker sends); a crashed node's jobs are taken over after at most this long.
+    pub delivery_lease_secs: u64,
     /// Where the Twilio client sends its requests (tests aim it at local servers). No trailing slash.
     pub twilio_base_url: String,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; more wait up to `password_hash_queue_ms`.
+    pub password_hash_concurrency: usize,
+    pub password_hash_queue_ms: u64,
+    /// Log the full number and text of every development-provider message (codes included). Off by default.
+    pub dev_provider_log_messages: bool,
     pub tls: Option<TlsFiles>,
+    pub http: HttpLimits,
+}
+
+/// Connection limits of the listener (`[http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's headers must arrive within this (slowloris); on a kept-alive connection it also bounds the wait
+    /// for the next request.
+    pub header_read_timeout_secs: u64,
+    /// A connection with no request in progress and no bytes moving for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// A request's whole body must arrive within this.
+    pub body_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
+    /// The largest request body (the Authentication API's endpoints take at most 64 KiB of it).
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_timeout_secs: 30,
+            max_connections: 1024,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -227,6 +324,7 @@ pub fn redact_url(url: &str) -> String {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/callsign.db";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_DELIVERY_LEASE_SECS: u64 = 15;
 
 fn read_secret_file(path: &Path, setting: &str) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
@@ -332,6 +430,25 @@ impl Config {
                 n @ 1..=64 => n as u32,
                 n => return Err(err(format!("delivery_workers: must be between 1 and 64, got {n}"))),
             },
+            password_hash_concurrency: match raw.password_hash_concurrency.map_or(0, |n| n.0) {
+                0 => std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+                n @ 1..=256 => n as usize,
+                n => {
+                    return Err(err(format!(
+                        "password_hash_concurrency: must be between 0 (one per CPU core) and 256, got {n}"
+                    )));
+                }
+            },
+            password_hash_queue_ms: match raw.password_hash_queue_ms.map_or(1_000, |n| n.0) {
+                n @ 0..=60_000 => n,
+                n => return Err(err(format!("password_hash_queue_ms: must be between 0 and 60000, got {n}"))),
+            },
+            dev_provider_log_messages: raw.dev_provider_log_messages.is_some_and(|f| f.0),
+            http: resolve_http(raw.http.unwrap_or_default())?,
+            delivery_lease_secs: match raw.delivery_lease_secs.map_or(DEFAULT_DELIVERY_LEASE_SECS, |n| n.0) {
+                n @ 2..=300 => n,
+                n => return Err(err(format!("delivery_lease_secs: must be between 2 and 300 seconds, got {n}"))),
+            },
             twilio_base_url: match raw.twilio_base_url {
                 None => "https://api.twilio.com".to_owned(),
                 Some(u) if u.starts_with("https://") || u.starts_with("http://") => u.trim_end_matches('/').to_owned(),
@@ -348,6 +465,31 @@ impl Config {
     pub fn management_audience(&self) -> String {
         format!("{}api/v2/", self.public_url)
     }
+}
+
+fn resolve_http(raw: RawHttp) -> Result<HttpLimits, ConfigError> {
+    let d = HttpLimits::default();
+    let within = |v: Option<Num>, default: u64, min: u64, max: u64, name: &str| -> Result<u64, ConfigError> {
+        match v.map_or(default, |n| n.0) {
+            n if (min..=max).contains(&n) => Ok(n),
+            n => Err(err(format!("http.{name}: must be between {min} and {max}, got {n}"))),
+        }
+    };
+    Ok(HttpLimits {
+        header_read_timeout_secs: within(
+            raw.header_read_timeout_secs,
+            d.header_read_timeout_secs,
+            1,
+            3_600,
+            "header_read_timeout_secs",
+        )?,
+        idle_timeout_secs: within(raw.idle_timeout_secs, d.idle_timeout_secs, 1, 86_400, "idle_timeout_secs")?,
+        body_timeout_secs: within(raw.body_timeout_secs, d.body_timeout_secs, 1, 3_600, "body_timeout_secs")?,
+        max_connections: within(raw.max_connections, d.max_connections as u64, 1, 1_000_000, "max_connections")?
+            as usize,
+        max_body_bytes: within(raw.max_body_bytes, d.max_body_bytes as u64, 1_024, 64 * 1024 * 1024, "max_body_bytes")?
+            as usize,
+    })
 }
 
 fn normalize_public_url(u: &str) -> Result<String, ConfigError> {
@@ -408,13 +550,43 @@ dev_provider_cap = 100
 # Tasks per process that deliver queued SMS and voice messages.
 delivery_workers = 2
 
+# Seconds a worker's claim on a message holds (2 to 300). The worker renews it every third of that while it
+# sends, so a slow provider is never raced; a crashed node's messages are sent by another worker after at most
+# this long. Delivery is at-least-once: a message the provider accepted just before a crash, before the outcome
+# was recorded, is sent again.
+delivery_lease_secs = 15
+
 # Base URL of Twilio's REST API (change it only to aim the client at a test server).
 twilio_base_url = "https://api.twilio.com"
+
+# Password hashes (argon2id, 19 MiB of memory each) computed at once; 0 = one per CPU core. A login that finds
+# them all busy waits up to password_hash_queue_ms, then gets 503 with Retry-After, so a login flood cannot take
+# the process's memory.
+password_hash_concurrency = 0
+password_hash_queue_ms = 1000
+
+# Log the full phone number and text (the code) of every development-provider message at INFO. Off: the log says
+# only that a message was recorded, with the number masked; read codes in the dev inbox.
+dev_provider_log_messages = false
 
 # HTTPS with a PEM certificate chain and private key. Unset: plain HTTP.
 [tls]
 # cert_file = "/etc/callsign/cert.pem"
 # key_file = "/etc/callsign/key.pem"
+
+# Connection limits of the listener.
+[http]
+# A request's headers must arrive within this many seconds (slow clients are cut off); on a kept-alive connection
+# it also bounds the wait for the next request.
+header_read_timeout_secs = 10
+# A connection with no request in progress and nothing sent or received for this long is closed.
+idle_timeout_secs = 60
+# A request's whole body must arrive within this many seconds (408 otherwise).
+body_timeout_secs = 30
+# Connections served at once; further ones wait in the listen backlog until one closes.
+max_connections = 1024
+# The largest request body in bytes (413 above it). /oauth/token and /mfa/* take at most 65536 of it.
+max_body_bytes = 1048576
 "#;
 
 #[cfg(test)]
@@ -441,6 +613,11 @@ mod tests {
         let c = Config::resolve(raw).unwrap();
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(c.access_token_lifetime_secs, 86_400);
+        assert_eq!(c.http, HttpLimits::default());
+        assert!(!c.dev_provider_log_messages);
+        assert_eq!(c.password_hash_queue_ms, 1_000);
+        let defaults = Config::resolve(RawConfig::default()).unwrap();
+        assert_eq!(c.password_hash_concurrency, defaults.password_hash_concurrency);
     }
 
     #[test]
@@ -486,10 +663,17 @@ mod tests {
             ("CALLSIGN_TLS__CERT_FILE", "/c.pem"),
             ("CALLSIGN_TLS__KEY_FILE", "/k.pem"),
             ("CALLSIGN_ACCESS_TOKEN_LIFETIME_SECS", "600"),
+            ("CALLSIGN_HTTP__HEADER_READ_TIMEOUT_SECS", "3"),
+            ("CALLSIGN_DEV_PROVIDER_LOG_MESSAGES", "true"),
         ]))
         .unwrap();
         let c = Config::resolve(raw).unwrap();
         assert_eq!(c.access_token_lifetime_secs, 600);
+        assert_eq!(c.http.header_read_timeout_secs, 3);
+        assert_eq!(c.http.idle_timeout_secs, 60, "the rest of the section keeps its defaults");
+        assert!(c.dev_provider_log_messages);
+        let e = RawConfig::from_env(env(&[("CALLSIGN_DEV_PROVIDER_LOG_MESSAGES", "maybe")])).unwrap_err().0;
+        assert!(e.contains("maybe"), "{e}");
         assert!(c.public_url.starts_with("https://"));
         let e = RawConfig::from_env(env(&[("CALLSIGN_ACCESS_TOKEN_LIFETIME_SECS", "ten")])).unwrap_err().0;
         assert!(e.contains("ten"), "{e}");
@@ -515,6 +699,37 @@ mod tests {
         assert!(e.starts_with("twilio_base_url:"), "{e}");
         let e = bad(RawConfig { delivery_workers: Some(Num(0)), ..Default::default() });
         assert!(e.starts_with("delivery_workers:"), "{e}");
+        let e = bad(RawConfig { password_hash_concurrency: Some(Num(1_000)), ..Default::default() });
+        assert!(e.starts_with("password_hash_concurrency:"), "{e}");
+        let e = bad(RawConfig { password_hash_queue_ms: Some(Num(60_001)), ..Default::default() });
+        assert!(e.starts_with("password_hash_queue_ms:"), "{e}");
+        let e = bad(RawConfig {
+            http: Some(RawHttp { header_read_timeout_secs: Some(Num(0)), ..Default::default() }),
+            ..Default::default()
+        });
+        assert!(e.starts_with("http.header_read_timeout_secs:"), "{e}");
+        let e = bad(RawConfig {
+            http: Some(RawHttp { max_body_bytes: Some(Num(10)), ..Default::default() }),
+            ..Default::default()
+        });
+        assert!(e.starts_with("http.max_body_bytes:"), "{e}");
+    }
+
+    #[test]
+    fn delivery_lease_defaults_layers_and_bounds() {
+        let c = Config::resolve(RawConfig::default()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 15);
+        let c = Config::resolve(RawConfig::from_toml(DEFAULT_CONFIG, "default").unwrap()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 15, "the printed default");
+        let c = Config::load(None, env(&[("CALLSIGN_DELIVERY_LEASE_SECS", "3")]), RawConfig::default()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 3);
+        let c = Config::resolve(RawConfig::from_toml("delivery_lease_secs = 300", "f").unwrap()).unwrap();
+        assert_eq!(c.delivery_lease_secs, 300);
+        for n in [0, 1, 301] {
+            let e =
+                Config::resolve(RawConfig { delivery_lease_secs: Some(Num(n)), ..Default::default() }).unwrap_err().0;
+            assert!(e.starts_with("delivery_lease_secs:") && e.contains("between 2 and 300"), "{e}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -27,6 +28,8 @@ pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
+    /// Open HTTP connections.
+    pub connections: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -54,7 +57,9 @@ impl Metrics {
             "HTTP request latency by method and matched route",
             latency.clone(),
         );
-        Self { registry, requests, latency }
+        let connections = Gauge::default();
+        registry.register("http_connections_open", "Open HTTP connections", connections.clone());
+        Self { registry, requests, latency, connections }
     }
 
     pub fn encode(&self) -> String {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 const PW: &str = "Str0ng-Passw0rd";
 const TWILIO_TOKEN: &str = "tw-secret-token-0123456789abcdef";
 
+#[derive(Clone)]
 struct Browser {
     http: reqwest::Client,
     base: String,
@@ -765,4 +766,49 @@ fn the_cli_prints_a_fresh_setup_link() {
     assert_ne!(in_file, url.trim());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains(in_file) && !stderr.contains(url.trim()), "{stderr}");
+}
+
+/// The setup link submitted from 20 browsers at the same moment, each with another email: one operator is made.
+async fn the_setup_link_makes_one_operator_under_parallel_submissions(t: TestApp) {
+    let token = t.mgmt_token().await;
+    let url = bootstrap_file(&t)["dashboard_setup_url"].as_str().unwrap().to_owned();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let mut b = Browser::new(&t);
+        let (barrier, url) = (barrier.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let page = b.get(&url).await;
+            let csrf = page.csrf();
+            let email = format!("ops{i}@example.com");
+            barrier.wait().await;
+            b.post(&url, &[("csrf", &csrf), ("email", &email), ("password", PW)]).await
+        }));
+    }
+    let mut pages = Vec::new();
+    for task in tasks {
+        pages.push(task.await.unwrap());
+    }
+    let made = pages.iter().filter(|p| p.status == 303 && p.location.as_deref() == Some("/dashboard")).count();
+    assert_eq!(made, 1, "{:?}", pages.iter().map(|p| (p.status, &p.location)).collect::<Vec<_>>());
+    let (_, users) = t.get(&token, "/api/v2/users?per_page=50").await;
+    let operators = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["app_metadata"]["roles"].as_array().is_some_and(|r| r.contains(&json!("callsign:admin"))))
+        .count();
+    assert_eq!(operators, 1, "{users}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_setup_link_makes_one_operator_under_parallel_submissions_on_sqlite() {
+    the_setup_link_makes_one_operator_under_parallel_submissions(TestApp::spawn().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_setup_link_makes_one_operator_under_parallel_submissions_on_postgres() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    the_setup_link_makes_one_operator_under_parallel_submissions(t).await;
 }

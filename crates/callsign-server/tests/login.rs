@@ -25,6 +25,7 @@ fn challenge_of(verifier: &str) -> String {
 }
 
 /// A browser: a cookie jar and no redirect following.
+#[derive(Clone)]
 struct Browser {
     http: reqwest::Client,
     base: String,
@@ -976,4 +977,149 @@ async fn a_blocked_user_is_told_so_only_after_the_right_password() {
     assert_eq!(r.status, 401);
     assert!(r.has("Your account has been blocked."));
     assert!(c.log_types().await.contains(&"f".to_owned()));
+}
+
+// --- single-use values under parallel requests -------------------------------------------------------------------
+
+/// Post the same form from `n` copies of `b` (same cookies) at once; the pages in order.
+async fn post_all_at_once(b: &Browser, n: usize, path: &str, fields: &[(&str, &str)]) -> Vec<Page> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let fields: Vec<(String, String)> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let mut b = b.clone();
+        // Each copy its own connection pool, so the requests really are concurrent.
+        b.http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let (barrier, fields, path) = (barrier.clone(), fields.clone(), path.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            barrier.wait().await;
+            b.post(&path, &fields).await
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// `n` token requests at once; the answers in order.
+async fn tokens_at_once(c: &Ctx, bodies: Vec<Value>) -> Vec<(u16, Value)> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(bodies.len()));
+    let mut tasks = Vec::new();
+    for body in bodies {
+        let http = reqwest::Client::new();
+        let (barrier, url) = (barrier.clone(), c.t.url("/oauth/token"));
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// A double (here: twentyfold) submit of the last page of a login finishes it once: one authorization code, one
+/// login counted; and that code is exchanged by exactly one of 20 parallel token requests.
+async fn a_login_finishes_once_and_its_code_is_exchanged_once(c: Ctx) {
+    let mut b = Browser::new(&c.t);
+    let p = c.enroll(&mut b, "sms").await;
+    let csrf = p.csrf();
+    let pages = post_all_at_once(&b, 20, "/u/mfa/recovery-code", &[("csrf", &csrf)]).await;
+    let finished: Vec<&Page> = pages.iter().filter(|p| p.status == 303 && p.query("code").is_some()).collect();
+    assert_eq!(finished.len(), 1, "{:?}", pages.iter().map(|p| (p.status, &p.location)).collect::<Vec<_>>());
+    assert!(pages.iter().all(|p| p.status == 400 || p.query("code").is_some()));
+    let (_, user) = c.t.get(&c.admin, &format!("/api/v2/users/{}", common::enc(&c.user_id))).await;
+    assert_eq!(user["logins_count"], 1, "one login counted: {user}");
+
+    let code = finished[0].query("code").unwrap();
+    let body = json!({"grant_type": "authorization_code", "client_id": c.cid, "client_secret": c.secret,
+                      "code": code, "redirect_uri": CALLBACK, "code_verifier": VERIFIER});
+    let answers = tokens_at_once(&c, vec![body; 20]).await;
+    assert_eq!(answers.iter().filter(|(s, _)| *s == 200).count(), 1, "{answers:?}");
+    assert!(answers.iter().all(|(s, v)| *s == 200 || (*s == 403 && v["error"] == "invalid_grant")), "{answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_finishes_once_and_its_code_is_exchanged_once_on_sqlite() {
+    a_login_finishes_once_and_its_code_is_exchanged_once(setup(&["sms"]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_login_finishes_once_and_its_code_is_exchanged_once_on_postgres() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    a_login_finishes_once_and_its_code_is_exchanged_once(setup_app(t, &["sms"], true).await).await;
+}
+
+/// A refresh token is rotated by exactly one of 20 parallel refreshes, three times in a row.
+async fn a_refresh_token_is_rotated_once(c: Ctx) {
+    let mut b = Browser::new(&c.t);
+    let r = c.login(&mut b, &[("scope", "openid email offline_access")]).await;
+    let (s, v) = c.exchange(&r.query("code").unwrap(), VERIFIER).await;
+    assert_eq!(s, 200, "{v}");
+    let mut rt = v["refresh_token"].as_str().unwrap().to_owned();
+    for round in 0..3 {
+        let body =
+            json!({"grant_type": "refresh_token", "client_id": c.cid, "client_secret": c.secret, "refresh_token": rt});
+        let answers = tokens_at_once(&c, vec![body; 20]).await;
+        let winners: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, v)| v).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {answers:?}");
+        rt = winners[0]["refresh_token"].as_str().unwrap().to_owned();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_token_is_rotated_once_on_sqlite() {
+    a_refresh_token_is_rotated_once(setup_app(TestApp::spawn().await, &["sms"], false).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_token_is_rotated_once_on_postgres() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    a_refresh_token_is_rotated_once(setup_app(t, &["sms"], false).await).await;
+}
+
+/// One enrollment ticket opened in 20 browsers whose "Continue" is pressed at the same moment: one goes on to the
+/// enrollment, the other 19 are told the link was used.
+async fn an_enrollment_ticket_is_spent_once(c: Ctx) {
+    let (s, tk) = c.t.post(&c.admin, "/api/v2/guardian/enrollments/ticket", json!({"user_id": c.user_id})).await;
+    assert_eq!(s, 200, "{tk}");
+    let url = tk["ticket_url"].as_str().unwrap();
+    let path = url[url.find("/mfa/enrollment").unwrap()..].to_owned();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let mut b = Browser::new(&c.t);
+        let (barrier, path) = (barrier.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            b.get(&path).await;
+            let p = b.get("/u/ticket").await;
+            let csrf = p.csrf();
+            barrier.wait().await;
+            b.post("/u/ticket", &[("csrf", &csrf)]).await
+        }));
+    }
+    let mut pages = Vec::new();
+    for t in tasks {
+        pages.push(t.await.unwrap());
+    }
+    let on = pages.iter().filter(|p| p.location.as_deref() == Some("/u/mfa/enroll")).count();
+    let spent = pages.iter().filter(|p| p.status == 400 && p.has("was already used")).count();
+    assert_eq!((on, spent), (1, 19), "{:?}", pages.iter().map(|p| (p.status, &p.location)).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_enrollment_ticket_is_spent_once_on_sqlite() {
+    an_enrollment_ticket_is_spent_once(setup(&["sms"]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_enrollment_ticket_is_spent_once_on_postgres() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    an_enrollment_ticket_is_spent_once(setup_app(t, &["sms"], true).await).await;
 }

@@ -77,6 +77,18 @@ pub fn take(spec: BucketSpec, stored: Option<Level>, now: Timestamp) -> (BucketS
     }
 }
 
+/// Refill, then put one token back, up to the capacity (a bucket that becomes full is dated `now`, as a full bucket
+/// always is). Returns what to report and the level to store.
+pub fn give_back(spec: BucketSpec, stored: Option<Level>, now: Timestamp) -> (BucketState, Level) {
+    let level = refill(spec, stored, now);
+    let after = if level.tokens.saturating_add(1) >= capacity(spec) {
+        full(spec, now)
+    } else {
+        Level { tokens: level.tokens + 1, ..level }
+    };
+    (state(spec, after, after.tokens > 0), after)
+}
+
 /// Refill and report, taking nothing (`allowed`: at least one token is there).
 pub fn peek(spec: BucketSpec, stored: Option<Level>, now: Timestamp) -> BucketState {
     let level = refill(spec, stored, now);
@@ -142,6 +154,24 @@ mod tests {
         let state = peek(SPEC, level(1, 10_000), at(10_500));
         assert_eq!(state, BucketState { allowed: true, remaining: 1, next_refill_at: Some(at(11_000)) });
         assert!(!peek(SPEC, level(0, 10_000), at(10_500)).allowed);
+    }
+
+    #[test]
+    fn give_back_undoes_a_take_and_never_overfills() {
+        let (_, taken) = take(SPEC, level(2, 10_000), at(10_500));
+        assert_eq!(taken, Level { tokens: 1, updated_at: 10_000 });
+        let (state, back) = give_back(SPEC, Some(taken), at(10_600));
+        assert_eq!(back, Level { tokens: 2, updated_at: 10_000 }, "the refill clock keeps running");
+        assert_eq!(state, BucketState { allowed: true, remaining: 2, next_refill_at: Some(at(11_000)) });
+        // Back to the capacity: full, dated now.
+        let (state, back) = give_back(SPEC, level(2, 10_000), at(10_600));
+        assert_eq!(back, Level { tokens: 3, updated_at: 10_600 });
+        assert_eq!(state.next_refill_at, None);
+        // Already full (or missing): stays full.
+        assert_eq!(give_back(SPEC, None, at(7)).1, Level { tokens: 3, updated_at: 7 });
+        assert_eq!(give_back(SPEC, level(3, 0), at(7)).1, Level { tokens: 3, updated_at: 7 });
+        // A refill that is due is counted first.
+        assert_eq!(give_back(SPEC, level(0, 10_000), at(11_000)).1, Level { tokens: 2, updated_at: 11_000 });
     }
 
     #[test]

@@ -122,6 +122,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns the ids removed. On any error (e.g. Conflict("id")) nothing changes.
     async fn replace_user_enrollments(&self, user_id: &str, kind: &str, new: &[Enrollment])
     -> StoreResult<Vec<String>>;
+    /// Start a phone enrollment, in one transaction that holds the user's row: when the user already has a
+    /// confirmed phone, write nothing and return false; otherwise delete the user's pending enrollments (and their
+    /// challenges), store `phone` and `recovery` (pending) and the enrollment's first `challenge` with its delivery
+    /// `job` (waking workers as `create_challenge` does), and return true. So a user never has two pending
+    /// enrollments, however many starts race.
+    async fn begin_phone_enrollment(
+        &self,
+        phone: &Enrollment,
+        recovery: Option<&Enrollment>,
+        challenge: &Challenge,
+        job: &DeliveryJob,
+    ) -> StoreResult<bool>;
+    /// Confirm the pending phone enrollment `id` of `user_id` (`enrolled_at = last_auth = at`) and the user's
+    /// pending recovery code, in one transaction that holds the user's row. False, with nothing written, when it is
+    /// not pending (any more) or the user already has another confirmed phone: a user never ends up with two.
+    async fn confirm_phone_enrollment(&self, user_id: &str, id: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Spend a recovery code: replace the `secret_hash` of the confirmed recovery-code enrollment `id` by `new_hash`
+    /// (and set `last_auth = at`) only if it still is `presented_hash`. With `mfa_token`, that unexpired token is
+    /// deleted in the same transaction and both happen or neither. True when this call spent the code; of racing
+    /// callers presenting the same code exactly one gets true, and a false changes nothing.
+    async fn spend_recovery_code(
+        &self,
+        id: &str,
+        presented_hash: &str,
+        new_hash: &str,
+        mfa_token: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 
     // --- mfa_tokens ---
     async fn insert_mfa_token(&self, token: &MfaToken) -> StoreResult<()>;
@@ -135,8 +163,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Insert a job on its own (test messages), waking workers likewise.
     async fn enqueue_job(&self, job: &DeliveryJob) -> StoreResult<()>;
     async fn get_challenge(&self, id: &str) -> StoreResult<Option<Challenge>>;
-    /// Mark consumed if it is not yet; true when this call consumed it (single use, race-free).
-    async fn consume_challenge(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+    /// Spend a challenge: mark it consumed if it is unconsumed and `expires_at > at`. With `mfa_token` (the hash of
+    /// the mfa_token the grant presented), that unexpired token is deleted in the same transaction, and the call
+    /// succeeds only if both happen: a token is spent once even by grants naming different challenges. True when this
+    /// call spent it; of racing callers exactly one gets true, and a false changes nothing.
+    async fn consume_challenge(&self, id: &str, mfa_token: Option<&str>, at: Timestamp) -> StoreResult<bool>;
     /// Claim up to `limit` jobs that are `pending` with `run_at <= now`, or `running` with an expired claim
     /// (a crashed worker's). Claimed jobs become `running`, `claimed_by = worker`, `claim_expires_at = now + lease`,
     /// `attempts += 1`. No job is handed to two workers, also across processes (SKIP LOCKED on PostgreSQL).
@@ -148,6 +179,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         lease_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryJob>>;
+    /// Renew `worker`'s lease: every job `running` and `claimed_by = worker` gets `claim_expires_at = now + lease`
+    /// (a heartbeat while a send is in flight, so a slow send is not taken over). Returns how many jobs.
+    async fn renew_claims(&self, worker: &str, now: Timestamp, lease_ms: i64) -> StoreResult<u64>;
     /// End or reschedule a claimed job. Only applies while `claimed_by = worker` and status is `running`;
     /// returns false otherwise (the claim was lost). Terminal outcomes erase the payload and set `finished_at`.
     async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome, at: Timestamp) -> StoreResult<bool>;
@@ -166,6 +200,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn bucket_take(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
     /// Refill by elapsed time and report, taking nothing.
     async fn bucket_peek(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
+    /// Refill by elapsed time, then put one token back (never above the capacity): undoes a [`Store::bucket_take`]
+    /// whose request turned out not to count (a right code). Atomic like `bucket_take`.
+    async fn bucket_give_back(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
     /// Forget a bucket (it is full again).
     async fn bucket_reset(&self, key: &str) -> StoreResult<()>;
 

@@ -152,6 +152,22 @@ pub const ENROLLMENT_UPDATE: &str = "UPDATE enrollments SET user_id = $2, kind =
      phone_number = $5, preferred_channel = $6, name = $7, secret_hash = $8, created_at = $9, enrolled_at = $10, \
      last_auth = $11 WHERE id = $1";
 pub const ENROLLMENT_DELETE: &str = "DELETE FROM enrollments WHERE id = $1";
+/// `$1` user, `$2` an enrollment id to leave out: how many confirmed phones the user has besides it.
+pub const ENROLLMENT_COUNT_OTHER_CONFIRMED_PHONES: &str = "SELECT COUNT(*) FROM enrollments \
+     WHERE user_id = $1 AND kind = 'phone' AND status = 'confirmed' AND id <> $2";
+pub const ENROLLMENT_DELETE_PENDING_CHALLENGES: &str = "DELETE FROM challenges WHERE enrollment_id IN \
+     (SELECT id FROM enrollments WHERE user_id = $1 AND status = 'pending')";
+pub const ENROLLMENT_DELETE_PENDING: &str = "DELETE FROM enrollments WHERE user_id = $1 AND status = 'pending'";
+/// `$1` id, `$2` when, `$3` user: a pending phone becomes confirmed (one row, only while it is pending).
+pub const ENROLLMENT_CONFIRM_PHONE: &str = "UPDATE enrollments SET status = 'confirmed', enrolled_at = $2, \
+     last_auth = $2 WHERE id = $1 AND user_id = $3 AND kind = 'phone' AND status = 'pending'";
+/// `$1` user, `$2` when: the user's pending recovery code is confirmed with the phone.
+pub const ENROLLMENT_CONFIRM_RECOVERY: &str = "UPDATE enrollments SET status = 'confirmed', enrolled_at = $2 \
+     WHERE user_id = $1 AND kind = 'recovery-code' AND status = 'pending'";
+/// Spend a recovery code: `$1` id, `$2` the hash presented, `$3` the new hash, `$4` when. Affects the row only while
+/// it is a confirmed recovery code that still holds `$2`, so of racing spenders exactly one succeeds.
+pub const ENROLLMENT_SPEND_SECRET: &str = "UPDATE enrollments SET secret_hash = $3, last_auth = $4 \
+     WHERE id = $1 AND kind = 'recovery-code' AND status = 'confirmed' AND secret_hash = $2";
 pub const ENROLLMENT_IDS_OF_KIND: &str = "SELECT id FROM enrollments WHERE user_id = $1 AND kind = $2 ORDER BY id";
 pub const ENROLLMENT_DELETE_CHALLENGES: &str = "DELETE FROM challenges WHERE enrollment_id = $1";
 pub const ENROLLMENT_DELETE_BY_USER: &str = "DELETE FROM enrollments WHERE user_id = $1";
@@ -165,6 +181,8 @@ pub const MFA_TOKEN_INSERT: &str = "INSERT INTO mfa_tokens \
 pub const MFA_TOKEN_GET: &str = "SELECT token_hash, user_id, client_id, audience, scope, created_at, expires_at \
      FROM mfa_tokens WHERE token_hash = $1";
 pub const MFA_TOKEN_DELETE: &str = "DELETE FROM mfa_tokens WHERE token_hash = $1";
+/// `$1` hash, `$2` now: spends an unexpired token (affects one row only the first time).
+pub const MFA_TOKEN_SPEND: &str = "DELETE FROM mfa_tokens WHERE token_hash = $1 AND expires_at > $2";
 
 // --- challenges ---
 
@@ -173,8 +191,9 @@ pub const CHALLENGE_INSERT: &str = "INSERT INTO challenges \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 pub const CHALLENGE_GET: &str = "SELECT id, user_id, enrollment_id, channel, code_hash, mfa_token_hash, created_at, \
      expires_at, consumed_at FROM challenges WHERE id = $1";
-/// `$1` = id, `$2` = when. Affects one row only the first time.
-pub const CHALLENGE_CONSUME: &str = "UPDATE challenges SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
+/// `$1` = id, `$2` = when. Affects one row only the first time, and only before the challenge expires.
+pub const CHALLENGE_CONSUME: &str =
+    "UPDATE challenges SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2";
 
 // --- the delivery outbox ---
 
@@ -258,6 +277,10 @@ pub fn append_receipt(details: serde_json::Value, receipt: &serde_json::Value, a
     serde_json::Value::Object(details)
 }
 
+/// `$1` = worker, `$2` = new claim expiry: renew every running claim the worker holds.
+pub const JOB_RENEW_CLAIMS: &str =
+    "UPDATE delivery_jobs SET claim_expires_at = $2 WHERE status = 'running' AND claimed_by = $1";
+
 /// `$1` = id, `$2` = worker, `$3` = error, `$4` = when to run again. Keeps the payload.
 pub const JOB_RETRY: &str = "UPDATE delivery_jobs SET status = 'pending', last_error = $3, run_at = $4, \
      claimed_by = NULL, claim_expires_at = NULL \
@@ -271,6 +294,16 @@ pub const BUCKET_INSERT_FULL: &str =
 pub const BUCKET_GET: &str = "SELECT tokens, updated_at FROM buckets WHERE key = $1";
 pub const BUCKET_UPDATE: &str = "UPDATE buckets SET tokens = $2, updated_at = $3 WHERE key = $1";
 pub const BUCKET_DELETE: &str = "DELETE FROM buckets WHERE key = $1";
+
+/// Hold a user's row for the rest of the transaction, `$1` = user id (`$lock` as for buckets): changes to a user's
+/// enrollments that must see each other (start one, confirm one) queue up behind it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_user_lock {
+    ($lock:literal) => {
+        concat!("SELECT user_id FROM users WHERE user_id = $1 ", $lock)
+    };
+}
 
 /// Read a bucket to change it, `$1` = key. `$lock` is the backend's row lock (`FOR UPDATE` on PostgreSQL; nothing on
 /// SQLite, whose transaction already holds the write lock from `BEGIN IMMEDIATE`).
@@ -667,6 +700,163 @@ macro_rules! impl_sqlx_store {
                 created_at: row.try_get("created_at")?,
                 finished_at: row.try_get("finished_at")?,
             })
+        }
+
+        impl $store {
+            /// Read, refill, change (`change`: take or give back) and write back a bucket in one transaction that
+            /// holds the row: `begin_write` and `bucket_lock` make concurrent callers (on any node) queue up instead
+            /// of interleaving, so the check and the spend cannot be separated.
+            async fn __callsign_bucket_change(
+                &self,
+                key: &str,
+                spec: $crate::BucketSpec,
+                now: $crate::sql::Timestamp,
+                change: fn(
+                    $crate::BucketSpec,
+                    Option<$crate::bucket::Level>,
+                    $crate::sql::Timestamp,
+                ) -> ($crate::BucketState, $crate::bucket::Level),
+            ) -> $crate::StoreResult<$crate::BucketState> {
+                const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let full = $crate::bucket::full(spec, now);
+                ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
+                    .bind(key)
+                    .bind(full.tokens)
+                    .bind(full.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let row: $crate::sql::BucketRow =
+                    ::sqlx::query_as(SELECT).bind(key).fetch_one(&mut *tx).await.map_err($map_error)?;
+                let (state, level) = change(spec, Some($crate::sql::bucket_level_from_row(row)), now);
+                ::sqlx::query($crate::sql::BUCKET_UPDATE)
+                    .bind(key)
+                    .bind(level.tokens)
+                    .bind(level.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)?;
+                Ok(state)
+            }
+
+            async fn __callsign_insert_enrollment(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                e: &$crate::Enrollment,
+            ) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
+                    .bind(e.id.as_str())
+                    .bind(e.user_id.as_str())
+                    .bind(e.kind.as_str())
+                    .bind(e.status.as_str())
+                    .bind(e.phone_number.as_deref())
+                    .bind(e.preferred_channel.as_deref())
+                    .bind(e.name.as_deref())
+                    .bind(e.secret_hash.as_deref())
+                    .bind(e.created_at.millis())
+                    .bind(e.enrolled_at.map(|t| t.millis()))
+                    .bind(e.last_auth.map(|t| t.millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn __callsign_insert_challenge(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                challenge: &$crate::Challenge,
+            ) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::CHALLENGE_INSERT)
+                    .bind(challenge.id.as_str())
+                    .bind(challenge.user_id.as_str())
+                    .bind(challenge.enrollment_id.as_str())
+                    .bind(challenge.channel.as_str())
+                    .bind(challenge.code_hash.as_str())
+                    .bind(challenge.mfa_token_hash.as_deref())
+                    .bind(challenge.created_at.millis())
+                    .bind(challenge.expires_at.millis())
+                    .bind(challenge.consumed_at.map(|t| t.millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            /// Insert a job and announce it (inside the transaction; the caller wakes the workers after commit).
+            async fn __callsign_insert_job(
+                &self,
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                job: &$crate::DeliveryJob,
+            ) -> $crate::StoreResult<()> {
+                let details = $crate::sql::to_json("job details", &job.details)?;
+                let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
+                ::sqlx::query($crate::sql::JOB_INSERT)
+                    .bind(job.id.as_str())
+                    .bind(job.channel.as_str())
+                    .bind(job.user_id.as_deref())
+                    .bind(job.enrollment_id.as_deref())
+                    .bind(job.challenge_id.as_deref())
+                    .bind(job.provider.as_str())
+                    .bind(key_id)
+                    .bind(nonce)
+                    .bind(ciphertext)
+                    .bind(job.status.as_str())
+                    .bind(job.attempts)
+                    .bind(job.max_attempts)
+                    .bind(job.run_at.millis())
+                    .bind(job.claimed_by.as_deref())
+                    .bind(job.claim_expires_at.map(|t| t.millis()))
+                    .bind(job.last_error.as_deref())
+                    .bind(details)
+                    .bind(job.created_at.millis())
+                    .bind(job.finished_at.map(|t| t.millis()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                ($announce_jobs)(self, &mut *conn).await
+            }
+
+            /// Inside a write transaction: hold the user's row; false when there is no such user.
+            async fn __callsign_lock_user(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                user_id: &str,
+            ) -> $crate::StoreResult<bool> {
+                const LOCK: &str = $crate::__sql_user_lock!($bucket_lock);
+                let row: Option<(String,)> =
+                    ::sqlx::query_as(LOCK).bind(user_id).fetch_optional(&mut *conn).await.map_err($map_error)?;
+                Ok(row.is_some())
+            }
+
+            /// Inside a write transaction: how many confirmed phones the user has besides `except`.
+            async fn __callsign_other_confirmed_phones(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+                user_id: &str,
+                except: &str,
+            ) -> $crate::StoreResult<i64> {
+                let (n,): (i64,) = ::sqlx::query_as($crate::sql::ENROLLMENT_COUNT_OTHER_CONFIRMED_PHONES)
+                    .bind(user_id)
+                    .bind(except)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err($map_error)?;
+                Ok(n)
+            }
+
+            /// Inside a write transaction: spend the unexpired mfa_token `hash`; false when it was not there.
+            async fn __callsign_spend_mfa_token(
+                tx: &mut <$db as ::sqlx::Database>::Connection,
+                hash: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::MFA_TOKEN_SPEND)
+                    .bind(hash)
+                    .bind(at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() == 1)
+            }
         }
 
         #[::async_trait::async_trait]
@@ -1177,22 +1367,8 @@ macro_rules! impl_sqlx_store {
             // --- MFA enrollments ---
 
             async fn create_enrollment(&self, enrollment: &$crate::Enrollment) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
-                    .bind(enrollment.id.as_str())
-                    .bind(enrollment.user_id.as_str())
-                    .bind(enrollment.kind.as_str())
-                    .bind(enrollment.status.as_str())
-                    .bind(enrollment.phone_number.as_deref())
-                    .bind(enrollment.preferred_channel.as_deref())
-                    .bind(enrollment.name.as_deref())
-                    .bind(enrollment.secret_hash.as_deref())
-                    .bind(enrollment.created_at.millis())
-                    .bind(enrollment.enrolled_at.map(|t| t.millis()))
-                    .bind(enrollment.last_auth.map(|t| t.millis()))
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(())
+                let mut conn = self.pool.acquire().await.map_err($map_error)?;
+                Self::__callsign_insert_enrollment(&mut *conn, enrollment).await
             }
 
             async fn get_enrollment(&self, id: &str) -> $crate::StoreResult<Option<$crate::Enrollment>> {
@@ -1287,24 +1463,104 @@ macro_rules! impl_sqlx_store {
                     }
                 }
                 for e in new {
-                    ::sqlx::query($crate::sql::ENROLLMENT_INSERT)
-                        .bind(e.id.as_str())
-                        .bind(e.user_id.as_str())
-                        .bind(e.kind.as_str())
-                        .bind(e.status.as_str())
-                        .bind(e.phone_number.as_deref())
-                        .bind(e.preferred_channel.as_deref())
-                        .bind(e.name.as_deref())
-                        .bind(e.secret_hash.as_deref())
-                        .bind(e.created_at.millis())
-                        .bind(e.enrolled_at.map(|t| t.millis()))
-                        .bind(e.last_auth.map(|t| t.millis()))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($map_error)?;
+                    Self::__callsign_insert_enrollment(&mut *tx, e).await?;
                 }
                 tx.commit().await.map_err($map_error)?;
                 Ok(removed)
+            }
+
+            async fn begin_phone_enrollment(
+                &self,
+                phone: &$crate::Enrollment,
+                recovery: Option<&$crate::Enrollment>,
+                challenge: &$crate::Challenge,
+                job: &$crate::DeliveryJob,
+            ) -> $crate::StoreResult<bool> {
+                let user_id = phone.user_id.as_str();
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                if !Self::__callsign_lock_user(&mut *tx, user_id).await? {
+                    return Err($crate::StoreError::Other("enrollment of an unknown user".into()));
+                }
+                if Self::__callsign_other_confirmed_phones(&mut *tx, user_id, phone.id.as_str()).await? > 0 {
+                    tx.rollback().await.map_err($map_error)?;
+                    return Ok(false);
+                }
+                for q in [$crate::sql::ENROLLMENT_DELETE_PENDING_CHALLENGES, $crate::sql::ENROLLMENT_DELETE_PENDING] {
+                    ::sqlx::query(q).bind(user_id).execute(&mut *tx).await.map_err($map_error)?;
+                }
+                Self::__callsign_insert_enrollment(&mut *tx, phone).await?;
+                if let Some(r) = recovery {
+                    Self::__callsign_insert_enrollment(&mut *tx, r).await?;
+                }
+                Self::__callsign_insert_challenge(&mut *tx, challenge).await?;
+                self.__callsign_insert_job(&mut *tx, job).await?;
+                tx.commit().await.map_err($map_error)?;
+                ($wake_workers)(self);
+                Ok(true)
+            }
+
+            async fn confirm_phone_enrollment(
+                &self,
+                user_id: &str,
+                id: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                if !Self::__callsign_lock_user(&mut *tx, user_id).await?
+                    || Self::__callsign_other_confirmed_phones(&mut *tx, user_id, id).await? > 0
+                {
+                    tx.rollback().await.map_err($map_error)?;
+                    return Ok(false);
+                }
+                let done = ::sqlx::query($crate::sql::ENROLLMENT_CONFIRM_PHONE)
+                    .bind(id)
+                    .bind(at.millis())
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await.map_err($map_error)?;
+                    return Ok(false);
+                }
+                ::sqlx::query($crate::sql::ENROLLMENT_CONFIRM_RECOVERY)
+                    .bind(user_id)
+                    .bind(at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                tx.commit().await.map_err($map_error)?;
+                Ok(true)
+            }
+
+            async fn spend_recovery_code(
+                &self,
+                id: &str,
+                presented_hash: &str,
+                new_hash: &str,
+                mfa_token: Option<&str>,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let done = ::sqlx::query($crate::sql::ENROLLMENT_SPEND_SECRET)
+                    .bind(id)
+                    .bind(presented_hash)
+                    .bind(new_hash)
+                    .bind(at.millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($map_error)?;
+                let spent = done.rows_affected() == 1
+                    && match mfa_token {
+                        Some(hash) => Self::__callsign_spend_mfa_token(&mut *tx, hash, at).await?,
+                        None => true,
+                    };
+                if spent {
+                    tx.commit().await.map_err($map_error)?;
+                } else {
+                    tx.rollback().await.map_err($map_error)?;
+                }
+                Ok(spent)
             }
 
             // --- mfa_tokens ---
@@ -1349,83 +1605,21 @@ macro_rules! impl_sqlx_store {
                 challenge: &$crate::Challenge,
                 job: Option<&$crate::DeliveryJob>,
             ) -> $crate::StoreResult<()> {
-                let details = job.map(|j| $crate::sql::to_json("job details", &j.details)).transpose()?;
                 let mut tx = self.pool.begin().await.map_err($map_error)?;
-                ::sqlx::query($crate::sql::CHALLENGE_INSERT)
-                    .bind(challenge.id.as_str())
-                    .bind(challenge.user_id.as_str())
-                    .bind(challenge.enrollment_id.as_str())
-                    .bind(challenge.channel.as_str())
-                    .bind(challenge.code_hash.as_str())
-                    .bind(challenge.mfa_token_hash.as_deref())
-                    .bind(challenge.created_at.millis())
-                    .bind(challenge.expires_at.millis())
-                    .bind(challenge.consumed_at.map(|t| t.millis()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                if let (Some(job), Some(details)) = (job, details) {
-                    let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
-                    ::sqlx::query($crate::sql::JOB_INSERT)
-                        .bind(job.id.as_str())
-                        .bind(job.channel.as_str())
-                        .bind(job.user_id.as_deref())
-                        .bind(job.enrollment_id.as_deref())
-                        .bind(job.challenge_id.as_deref())
-                        .bind(job.provider.as_str())
-                        .bind(key_id)
-                        .bind(nonce)
-                        .bind(ciphertext)
-                        .bind(job.status.as_str())
-                        .bind(job.attempts)
-                        .bind(job.max_attempts)
-                        .bind(job.run_at.millis())
-                        .bind(job.claimed_by.as_deref())
-                        .bind(job.claim_expires_at.map(|t| t.millis()))
-                        .bind(job.last_error.as_deref())
-                        .bind(details)
-                        .bind(job.created_at.millis())
-                        .bind(job.finished_at.map(|t| t.millis()))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($map_error)?;
-                    ($announce_jobs)(self, &mut *tx).await?;
-                    tx.commit().await.map_err($map_error)?;
-                    ($wake_workers)(self);
-                    Ok(())
-                } else {
-                    tx.commit().await.map_err($map_error)
+                Self::__callsign_insert_challenge(&mut *tx, challenge).await?;
+                if let Some(job) = job {
+                    self.__callsign_insert_job(&mut *tx, job).await?;
                 }
+                tx.commit().await.map_err($map_error)?;
+                if job.is_some() {
+                    ($wake_workers)(self);
+                }
+                Ok(())
             }
 
             async fn enqueue_job(&self, job: &$crate::DeliveryJob) -> $crate::StoreResult<()> {
-                let details = $crate::sql::to_json("job details", &job.details)?;
-                let (key_id, nonce, ciphertext) = $crate::sql::job_payload(job);
                 let mut tx = self.pool.begin().await.map_err($map_error)?;
-                ::sqlx::query($crate::sql::JOB_INSERT)
-                    .bind(job.id.as_str())
-                    .bind(job.channel.as_str())
-                    .bind(job.user_id.as_deref())
-                    .bind(job.enrollment_id.as_deref())
-                    .bind(job.challenge_id.as_deref())
-                    .bind(job.provider.as_str())
-                    .bind(key_id)
-                    .bind(nonce)
-                    .bind(ciphertext)
-                    .bind(job.status.as_str())
-                    .bind(job.attempts)
-                    .bind(job.max_attempts)
-                    .bind(job.run_at.millis())
-                    .bind(job.claimed_by.as_deref())
-                    .bind(job.claim_expires_at.map(|t| t.millis()))
-                    .bind(job.last_error.as_deref())
-                    .bind(details)
-                    .bind(job.created_at.millis())
-                    .bind(job.finished_at.map(|t| t.millis()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                ($announce_jobs)(self, &mut *tx).await?;
+                self.__callsign_insert_job(&mut *tx, job).await?;
                 tx.commit().await.map_err($map_error)?;
                 ($wake_workers)(self);
                 Ok(())
@@ -1440,14 +1634,30 @@ macro_rules! impl_sqlx_store {
                 Ok(row.map($crate::sql::challenge_from_row))
             }
 
-            async fn consume_challenge(&self, id: &str, at: $crate::sql::Timestamp) -> $crate::StoreResult<bool> {
+            async fn consume_challenge(
+                &self,
+                id: &str,
+                mfa_token: Option<&str>,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
                 let done = ::sqlx::query($crate::sql::CHALLENGE_CONSUME)
                     .bind(id)
                     .bind(at.millis())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err($map_error)?;
-                Ok(done.rows_affected() == 1)
+                let spent = done.rows_affected() == 1
+                    && match mfa_token {
+                        Some(hash) => Self::__callsign_spend_mfa_token(&mut *tx, hash, at).await?,
+                        None => true,
+                    };
+                if spent {
+                    tx.commit().await.map_err($map_error)?;
+                } else {
+                    tx.rollback().await.map_err($map_error)?;
+                }
+                Ok(spent)
             }
 
             async fn claim_jobs(
@@ -1501,6 +1711,21 @@ macro_rules! impl_sqlx_store {
                 };
                 let done = query.execute(&self.pool).await.map_err($map_error)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn renew_claims(
+                &self,
+                worker: &str,
+                now: $crate::sql::Timestamp,
+                lease_ms: i64,
+            ) -> $crate::StoreResult<u64> {
+                let done = ::sqlx::query($crate::sql::JOB_RENEW_CLAIMS)
+                    .bind(worker)
+                    .bind(now.millis().saturating_add(lease_ms.max(0)))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected())
             }
 
             async fn get_job(&self, id: &str) -> $crate::StoreResult<Option<$crate::DeliveryJob>> {
@@ -1567,30 +1792,16 @@ macro_rules! impl_sqlx_store {
                 spec: $crate::BucketSpec,
                 now: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<$crate::BucketState> {
-                const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
-                // Read, refill, take and write back in one transaction that holds the row: `begin_write` and
-                // `bucket_lock` make concurrent callers (on any node) queue up instead of interleaving.
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
-                let full = $crate::bucket::full(spec, now);
-                ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
-                    .bind(key)
-                    .bind(full.tokens)
-                    .bind(full.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                let row: $crate::sql::BucketRow =
-                    ::sqlx::query_as(SELECT).bind(key).fetch_one(&mut *tx).await.map_err($map_error)?;
-                let (state, level) = $crate::bucket::take(spec, Some($crate::sql::bucket_level_from_row(row)), now);
-                ::sqlx::query($crate::sql::BUCKET_UPDATE)
-                    .bind(key)
-                    .bind(level.tokens)
-                    .bind(level.updated_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                tx.commit().await.map_err($map_error)?;
-                Ok(state)
+                self.__callsign_bucket_change(key, spec, now, $crate::bucket::take).await
+            }
+
+            async fn bucket_give_back(
+                &self,
+                key: &str,
+                spec: $crate::BucketSpec,
+                now: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<$crate::BucketState> {
+                self.__callsign_bucket_change(key, spec, now, $crate::bucket::give_back).await
             }
 
             async fn bucket_peek(

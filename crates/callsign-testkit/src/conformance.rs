@@ -944,6 +944,148 @@ pub async fn enrollments_cascade_on_user_delete(store: &dyn Store) {
     assert!(store.get_enrollment("dev_2").await.expect("get dev_2").is_some());
 }
 
+pub async fn phone_enrollments_start_and_confirm_one_at_a_time(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    let phone = |id: &str| enrollment(id, "u1", 10);
+    let recovery = |id: &str| Enrollment {
+        kind: "recovery-code".into(),
+        phone_number: None,
+        preferred_channel: None,
+        name: None,
+        secret_hash: Some(format!("hash-{id}")),
+        ..enrollment(id, "u1", 10)
+    };
+    let challenge_for = |id: &str, e: &str| challenge(id, "u1", e);
+    let job_for = |id: &str| job(id, 1_000);
+    // A start replaces what an earlier start left pending, challenges included.
+    assert!(
+        store
+            .begin_phone_enrollment(&phone("p1"), Some(&recovery("r1")), &challenge_for("c1", "p1"), &job_for("j1"))
+            .await
+            .expect("begin p1")
+    );
+    assert!(
+        store
+            .begin_phone_enrollment(&phone("p2"), Some(&recovery("r2")), &challenge_for("c2", "p2"), &job_for("j2"))
+            .await
+            .expect("begin p2")
+    );
+    let ids: Vec<String> = store.list_enrollments("u1").await.expect("list").into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, ["p2", "r2"]);
+    assert_eq!(store.get_challenge("c1").await.expect("get c1"), None);
+    assert!(store.get_challenge("c2").await.expect("get c2").is_some());
+    assert_eq!(store.list_jobs(None, 10).await.expect("jobs").len(), 2, "queued messages stay queued");
+
+    // Confirming: only a pending phone, with its recovery code.
+    assert!(!store.confirm_phone_enrollment("u1", "p1", ts(20)).await.expect("replaced one"));
+    assert!(!store.confirm_phone_enrollment("u2", "p2", ts(20)).await.expect("another user's"));
+    assert!(store.confirm_phone_enrollment("u1", "p2", ts(20)).await.expect("confirm"));
+    let all = store.list_enrollments("u1").await.expect("list");
+    assert!(all.iter().all(|e| e.status == "confirmed" && e.enrolled_at == Some(ts(20))), "{all:?}");
+    assert_eq!(all[0].last_auth, Some(ts(20)));
+    assert!(!store.confirm_phone_enrollment("u1", "p2", ts(21)).await.expect("again"));
+
+    // With a confirmed phone, a start writes nothing.
+    assert!(
+        !store
+            .begin_phone_enrollment(&phone("p3"), None, &challenge_for("c3", "p3"), &job_for("j3"))
+            .await
+            .expect("begin p3")
+    );
+    assert_eq!(store.list_enrollments("u1").await.expect("list").len(), 2);
+    assert_eq!(store.get_challenge("c3").await.expect("get c3"), None);
+    assert_eq!(store.get_job("j3").await.expect("get j3"), None);
+
+    // Two phones pending at once (made directly): racing confirmations, exactly one wins.
+    store.create_user(&user("u2", Some("b@example.com"), 1)).await.expect("create u2");
+    for id in ["q1", "q2", "q3", "q4"] {
+        store.create_enrollment(&enrollment(id, "u2", 10)).await.expect("create pending");
+    }
+    let racers: Vec<Task<'_, StoreResult<bool>>> = ["q1", "q2", "q3", "q4"]
+        .iter()
+        .map(|id| Box::pin(store.confirm_phone_enrollment("u2", id, ts(30))) as Task<'_, _>)
+        .collect();
+    let wins = join_all(racers).await.into_iter().filter(|r| *r.as_ref().expect("confirm")).count();
+    assert_eq!(wins, 1);
+    let confirmed =
+        store.list_enrollments("u2").await.expect("list").iter().filter(|e| e.status == "confirmed").count();
+    assert_eq!(confirmed, 1);
+
+    // Racing starts: each replaces the one before, so one pending phone is left.
+    store.create_user(&user("u3", Some("c@example.com"), 1)).await.expect("create u3");
+    let phones: Vec<Enrollment> = (0..6).map(|i| enrollment(&format!("s{i}"), "u3", 10)).collect();
+    let challenges: Vec<Challenge> = (0..6).map(|i| challenge(&format!("sc{i}"), "u3", &format!("s{i}"))).collect();
+    let jobs: Vec<DeliveryJob> = (0..6).map(|i| job(&format!("sj{i}"), 1_000)).collect();
+    let racers: Vec<Task<'_, StoreResult<bool>>> = (0..6)
+        .map(|i| Box::pin(store.begin_phone_enrollment(&phones[i], None, &challenges[i], &jobs[i])) as Task<'_, _>)
+        .collect();
+    for r in join_all(racers).await {
+        assert!(r.expect("begin"));
+    }
+    let left = store.list_enrollments("u3").await.expect("list");
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+pub async fn recovery_codes_are_spent_once(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    let rc = Enrollment {
+        kind: "recovery-code".into(),
+        status: "confirmed".into(),
+        phone_number: None,
+        preferred_channel: None,
+        name: None,
+        secret_hash: Some("hash-0".into()),
+        ..enrollment("rc_1", "u1", 1)
+    };
+    store.create_enrollment(&rc).await.expect("create");
+    assert!(!store.spend_recovery_code("rc_1", "wrong", "hash-x", None, ts(2_000)).await.expect("wrong hash"));
+    assert!(store.spend_recovery_code("rc_1", "hash-0", "hash-1", None, ts(2_000)).await.expect("spend"));
+    let got = store.get_enrollment("rc_1").await.expect("get").expect("exists");
+    assert_eq!((got.secret_hash.as_deref(), got.last_auth), (Some("hash-1"), Some(ts(2_000))));
+    assert!(!store.spend_recovery_code("rc_1", "hash-0", "hash-2", None, ts(3_000)).await.expect("spent code"));
+    assert!(!store.spend_recovery_code("ghost", "hash-1", "hash-2", None, ts(3_000)).await.expect("unknown"));
+    // Only a confirmed recovery code: not a pending one, not a phone.
+    let pending = Enrollment { id: "rc_2".into(), status: "pending".into(), ..rc.clone() };
+    store.create_enrollment(&pending).await.expect("create pending");
+    assert!(!store.spend_recovery_code("rc_2", "hash-0", "hash-9", None, ts(3_000)).await.expect("pending"));
+    let phone =
+        Enrollment { secret_hash: Some("p".into()), status: "confirmed".into(), ..enrollment("dev_1", "u1", 1) };
+    store.create_enrollment(&phone).await.expect("create phone");
+    assert!(!store.spend_recovery_code("dev_1", "p", "q", None, ts(3_000)).await.expect("a phone"));
+
+    // With an mfa_token: both are spent, or neither.
+    store.insert_mfa_token(&mfa_token("t1", "u1")).await.expect("insert token");
+    assert!(!store.spend_recovery_code("rc_1", "wrong", "hash-2", Some("t1"), ts(4_000)).await.expect("wrong"));
+    assert!(store.get_mfa_token("t1").await.expect("get token").is_some(), "a wrong code leaves the token");
+    assert!(store.spend_recovery_code("rc_1", "hash-1", "hash-2", Some("t1"), ts(4_000)).await.expect("spend"));
+    assert_eq!(store.get_mfa_token("t1").await.expect("get token"), None);
+    assert!(!store.spend_recovery_code("rc_1", "hash-2", "hash-3", Some("t1"), ts(4_001)).await.expect("no token"));
+    let kept = store.get_enrollment("rc_1").await.expect("get").and_then(|e| e.secret_hash);
+    assert_eq!(kept.as_deref(), Some("hash-2"), "a spent token leaves the code as it was");
+
+    // Racing spenders of one code (each with its own token): exactly one wins.
+    let tokens: Vec<String> = (0..8).map(|i| format!("rt{i}")).collect();
+    for t in &tokens {
+        store.insert_mfa_token(&mfa_token(t, "u1")).await.expect("insert racer token");
+    }
+    let news: Vec<String> = (0..8).map(|i| format!("new-{i}")).collect();
+    let racers: Vec<Task<'_, StoreResult<bool>>> = tokens
+        .iter()
+        .zip(&news)
+        .map(|(t, n)| Box::pin(store.spend_recovery_code("rc_1", "hash-2", n, Some(t), ts(5_000))) as Task<'_, _>)
+        .collect();
+    let results: Vec<bool> = join_all(racers).await.into_iter().map(|r| r.expect("spend")).collect();
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
+    let winner = results.iter().position(|w| *w).expect("one winner");
+    let now = store.get_enrollment("rc_1").await.expect("get").and_then(|e| e.secret_hash);
+    assert_eq!(now.as_deref(), Some(news[winner].as_str()));
+    let mut left = 0;
+    for t in &tokens {
+        left += usize::from(store.get_mfa_token(t).await.expect("get").is_some());
+    }
+    assert_eq!(left, 7, "only the winner's token is spent");
+}
+
 // --- mfa_tokens ---
 
 pub async fn mfa_tokens_roundtrip(store: &dyn Store) {
@@ -991,17 +1133,58 @@ pub async fn challenges_consume_once(store: &dyn Store) {
     store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
     store.create_enrollment(&enrollment("dev_1", "u1", 1)).await.expect("create enrollment");
     store.create_challenge(&challenge("c1", "u1", "dev_1"), None).await.expect("create");
-    assert!(store.consume_challenge("c1", ts(5_000)).await.expect("first consume"));
-    assert!(!store.consume_challenge("c1", ts(6_000)).await.expect("second consume"));
+    assert!(store.consume_challenge("c1", None, ts(5_000)).await.expect("first consume"));
+    assert!(!store.consume_challenge("c1", None, ts(6_000)).await.expect("second consume"));
     assert_eq!(store.get_challenge("c1").await.expect("get").and_then(|c| c.consumed_at), Some(ts(5_000)));
-    assert!(!store.consume_challenge("ghost", ts(5_000)).await.expect("unknown"));
+    assert!(!store.consume_challenge("ghost", None, ts(5_000)).await.expect("unknown"));
 
     // Racing consumers: exactly one wins.
     store.create_challenge(&challenge("c2", "u1", "dev_1"), None).await.expect("create c2");
     let racers: Vec<Task<'_, StoreResult<bool>>> =
-        (0..8).map(|i| Box::pin(store.consume_challenge("c2", ts(7_000 + i))) as Task<'_, _>).collect();
+        (0..8).map(|i| Box::pin(store.consume_challenge("c2", None, ts(7_000 + i))) as Task<'_, _>).collect();
     let wins = join_all(racers).await.into_iter().filter(|r| *r.as_ref().expect("consume")).count();
     assert_eq!(wins, 1);
+}
+
+pub async fn challenges_expire_and_spend_their_mfa_token_once(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    store.create_enrollment(&enrollment("dev_1", "u1", 1)).await.expect("create enrollment");
+    // Expiry is exclusive, and checked by the spend itself.
+    store.create_challenge(&challenge("old", "u1", "dev_1"), None).await.expect("create old");
+    assert!(!store.consume_challenge("old", None, ts(301_000)).await.expect("at expiry"));
+    assert_eq!(store.get_challenge("old").await.expect("get").and_then(|c| c.consumed_at), None);
+    assert!(store.consume_challenge("old", None, ts(300_999)).await.expect("just before"));
+
+    // Several challenges issued on one mfa_token: the token is spent by the first grant; a second grant naming
+    // another challenge gets false, and its challenge stays unspent.
+    store.insert_mfa_token(&mfa_token("t1", "u1")).await.expect("insert token");
+    for id in ["a", "b"] {
+        store.create_challenge(&challenge(id, "u1", "dev_1"), None).await.expect("create");
+    }
+    assert!(store.consume_challenge("a", Some("t1"), ts(5_000)).await.expect("a"));
+    assert_eq!(store.get_mfa_token("t1").await.expect("get token"), None, "the token is spent with it");
+    assert!(!store.consume_challenge("b", Some("t1"), ts(5_001)).await.expect("b"));
+    assert_eq!(store.get_challenge("b").await.expect("get b").and_then(|c| c.consumed_at), None, "rolled back");
+    // An expired token is not spent either.
+    store.insert_mfa_token(&mfa_token("t2", "u1")).await.expect("insert t2");
+    assert!(!store.consume_challenge("b", Some("t2"), ts(301_000)).await.expect("expired token"));
+    assert!(store.get_mfa_token("t2").await.expect("get t2").is_some());
+
+    // Racing grants, each with its own challenge of the same token: exactly one wins.
+    store.insert_mfa_token(&mfa_token("t3", "u1")).await.expect("insert t3");
+    let ids: Vec<String> = (0..8).map(|i| format!("r{i}")).collect();
+    for id in &ids {
+        store.create_challenge(&challenge(id, "u1", "dev_1"), None).await.expect("create racer");
+    }
+    let racers: Vec<Task<'_, StoreResult<bool>>> =
+        ids.iter().map(|id| Box::pin(store.consume_challenge(id, Some("t3"), ts(9_000))) as Task<'_, _>).collect();
+    let wins = join_all(racers).await.into_iter().filter(|r| *r.as_ref().expect("consume")).count();
+    assert_eq!(wins, 1);
+    let mut consumed = 0;
+    for id in &ids {
+        consumed += usize::from(store.get_challenge(id).await.expect("get").and_then(|c| c.consumed_at).is_some());
+    }
+    assert_eq!(consumed, 1, "the losers' challenges are untouched");
 }
 
 // --- the delivery outbox ---
@@ -1079,6 +1262,41 @@ pub async fn jobs_stale_claims_are_reclaimed(store: &dyn Store) {
     assert!(!store.finish_job("j1", "w1", &sent, ts(1_200)).await.expect("finish by the old worker"));
     assert_eq!(store.get_job("j1").await.expect("get").map(|j| j.status), Some("running".into()));
     assert!(store.finish_job("j1", "w2", &sent, ts(1_200)).await.expect("finish by the owner"));
+}
+
+pub async fn jobs_renew_extends_only_own_running_claims(store: &dyn Store) {
+    for (id, at) in [("a", 100), ("b", 100), ("d", 100), ("c", 200), ("idle", 10_000)] {
+        store.enqueue_job(&job(id, at)).await.expect("enqueue");
+    }
+    assert_eq!(store.claim_jobs("w1", ts(100), 1_000, 10).await.expect("w1 claims").len(), 3, "a, b, d");
+    let sent = JobOutcome::Sent { details: json!({"sid": "SM1"}) };
+    assert!(store.finish_job("d", "w1", &sent, ts(150)).await.expect("finish d"));
+    assert_eq!(store.claim_jobs("w2", ts(200), 1_000, 10).await.expect("w2 claims").len(), 1, "c");
+    let before_d = store.get_job("d").await.expect("get d");
+
+    // w1's heartbeat: its two running jobs, nothing else.
+    assert_eq!(store.renew_claims("w1", ts(900), 1_000).await.expect("renew w1"), 2);
+    for id in ["a", "b"] {
+        let j = store.get_job(id).await.expect("get").expect("kept");
+        assert_eq!((j.status.as_str(), j.claimed_by.as_deref()), ("running", Some("w1")));
+        assert_eq!(j.claim_expires_at, Some(ts(1_900)), "{id}: now + lease");
+        assert_eq!(j.attempts, 1, "renewing is not claiming again");
+    }
+    let c = store.get_job("c").await.expect("get c").expect("kept");
+    assert_eq!((c.claimed_by.as_deref(), c.claim_expires_at), (Some("w2"), Some(ts(1_200))), "another's claim");
+    assert_eq!(store.get_job("d").await.expect("get d"), before_d, "a finished job is untouched");
+    assert_eq!(store.get_job("idle").await.expect("get idle"), Some(job("idle", 10_000)), "a pending job too");
+    assert_eq!(store.renew_claims("nobody", ts(900), 1_000).await.expect("renew nobody"), 0);
+
+    // Past the old expiry (1 100) only w2's lapsed claim is taken over; w1's renewed ones hold.
+    let taken = store.claim_jobs("w3", ts(1_500), 1_000, 10).await.expect("takeover");
+    assert_eq!(taken.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(store.renew_claims("w2", ts(1_500), 1_000).await.expect("renew w2"), 0, "w2 lost c");
+    // A renewed lease still ends: once it lapses without another renewal, the jobs come back.
+    let back = store.claim_jobs("w3", ts(1_901), 1_000, 10).await.expect("after the renewed lease");
+    assert_eq!(back.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(back.iter().all(|j| j.attempts == 2 && j.claimed_by.as_deref() == Some("w3")));
+    assert!(!store.finish_job("a", "w1", &sent, ts(2_000)).await.expect("w1 too late"));
 }
 
 pub async fn jobs_finish_sent_and_failed_erase_the_payload(store: &dyn Store) {
@@ -1296,6 +1514,99 @@ pub async fn buckets_concurrent_takes_never_over_grant(store: &dyn Store) {
     remaining.sort_unstable();
     assert_eq!(remaining, [0, 1, 2, 3, 4], "each grant saw the one before it");
     assert_eq!(store.bucket_peek("otp:+15555550100", spec, ts(1_000)).await.expect("peek").remaining, 0);
+}
+
+pub async fn buckets_give_back_undoes_takes_up_to_capacity(store: &dyn Store) {
+    let spec = BucketSpec { capacity: 5, refill_every_ms: 3_600_000 };
+    for _ in 0..5 {
+        assert!(store.bucket_take("k", spec, ts(1_000)).await.expect("take").allowed);
+    }
+    assert!(!store.bucket_take("k", spec, ts(1_000)).await.expect("empty").allowed);
+    let back = store.bucket_give_back("k", spec, ts(1_000)).await.expect("give back");
+    assert_eq!((back.allowed, back.remaining), (true, 1));
+    assert!(store.bucket_take("k", spec, ts(1_000)).await.expect("take again").allowed);
+    // Concurrent give-backs all count, and none goes above the capacity.
+    let backs: Vec<Task<'_, StoreResult<BucketState>>> =
+        (0..3).map(|_| Box::pin(store.bucket_give_back("k", spec, ts(1_000))) as Task<'_, _>).collect();
+    for r in join_all(backs).await {
+        r.expect("give back");
+    }
+    assert_eq!(store.bucket_peek("k", spec, ts(1_000)).await.expect("peek").remaining, 3);
+    let backs: Vec<Task<'_, StoreResult<BucketState>>> =
+        (0..6).map(|_| Box::pin(store.bucket_give_back("k", spec, ts(1_000))) as Task<'_, _>).collect();
+    for r in join_all(backs).await {
+        r.expect("give back");
+    }
+    let full = store.bucket_peek("k", spec, ts(1_000)).await.expect("peek");
+    assert_eq!((full.remaining, full.next_refill_at), (5, None), "capped at the capacity");
+    // Takes and give-backs racing: each take that was granted is either still out or was given back.
+    let mixed: Vec<Task<'_, StoreResult<BucketState>>> = (0..20)
+        .map(|i| {
+            if i % 2 == 0 {
+                Box::pin(store.bucket_take("m", spec, ts(2_000))) as Task<'_, _>
+            } else {
+                Box::pin(store.bucket_give_back("m", spec, ts(2_000))) as Task<'_, _>
+            }
+        })
+        .collect();
+    let states: Vec<BucketState> = join_all(mixed).await.into_iter().map(|r| r.expect("mixed")).collect();
+    let level = store.bucket_peek("m", spec, ts(2_000)).await.expect("peek m").remaining;
+    assert!(level <= 5, "{level}");
+    let granted = states.iter().step_by(2).filter(|s| s.allowed).count();
+    assert!(granted >= 5, "a give-back never takes: at least the first 5 takes were granted ({granted})");
+}
+
+pub async fn settings_compare_and_set_has_one_winner(store: &dyn Store) {
+    let v0 = json!({"version": 0});
+    store.put_setting("doc", &v0, ts(1)).await.expect("put");
+    let values: Vec<serde_json::Value> = (1..=8).map(|i| json!({"version": i})).collect();
+    let racers: Vec<Task<'_, StoreResult<bool>>> =
+        values.iter().map(|v| Box::pin(store.replace_setting("doc", Some(&v0), v, ts(2))) as Task<'_, _>).collect();
+    let results: Vec<bool> = join_all(racers).await.into_iter().map(|r| r.expect("replace")).collect();
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
+    let winner = results.iter().position(|w| *w).expect("one winner");
+    assert_eq!(store.get_setting("doc").await.expect("get"), Some(values[winner].clone()));
+
+    let racers: Vec<Task<'_, StoreResult<bool>>> =
+        values.iter().map(|v| Box::pin(store.insert_setting_if_absent("latch", v, ts(3))) as Task<'_, _>).collect();
+    let results: Vec<bool> = join_all(racers).await.into_iter().map(|r| r.expect("insert")).collect();
+    assert_eq!(results.iter().filter(|w| **w).count(), 1, "{results:?}");
+}
+
+pub async fn users_concurrent_logins_are_all_counted(store: &dyn Store) {
+    store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
+    let logins: Vec<Task<'_, StoreResult<()>>> =
+        (0..12).map(|i| Box::pin(store.record_login("u1", ts(10 + i))) as Task<'_, _>).collect();
+    for r in join_all(logins).await {
+        r.expect("record login");
+    }
+    assert_eq!(store.get_user("u1").await.expect("get").expect("exists").logins_count, 12);
+}
+
+pub async fn jobs_concurrent_receipts_are_all_kept(store: &dyn Store) {
+    store.enqueue_job(&job("j1", 1_000)).await.expect("enqueue");
+    let receipts: Vec<serde_json::Value> = (0..10).map(|i| json!({"status": "delivered", "n": i})).collect();
+    let writers: Vec<Task<'_, StoreResult<bool>>> =
+        receipts.iter().map(|r| Box::pin(store.record_job_receipt("j1", r, ts(2_000))) as Task<'_, _>).collect();
+    for r in join_all(writers).await {
+        assert!(r.expect("receipt"));
+    }
+    let job = store.get_job("j1").await.expect("get").expect("exists");
+    let mut seen: Vec<i64> =
+        job.details["receipts"].as_array().expect("receipts").iter().filter_map(|r| r["n"].as_i64()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..10).collect::<Vec<i64>>());
+}
+
+pub async fn jobs_a_claimed_job_finishes_once(store: &dyn Store) {
+    store.enqueue_job(&job("j1", 1_000)).await.expect("enqueue");
+    let claimed = store.claim_jobs("w1", ts(1_000), 60_000, 1).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let outcome = JobOutcome::Sent { details: json!({"provider": "auth0"}) };
+    let finishers: Vec<Task<'_, StoreResult<bool>>> =
+        (0..6).map(|i| Box::pin(store.finish_job("j1", "w1", &outcome, ts(2_000 + i))) as Task<'_, _>).collect();
+    let wins = join_all(finishers).await.into_iter().filter(|r| *r.as_ref().expect("finish")).count();
+    assert_eq!(wins, 1, "the terminal event is logged once");
 }
 
 // --- development provider inbox ---

@@ -38,6 +38,7 @@ const SETUP_CSRF: &str = "dashboard-setup";
 const LOGIN_BUCKET: BucketSpec = BucketSpec { capacity: 20, refill_every_ms: 30_000 };
 
 const WRONG: &str = "Wrong email or password.";
+const BUSY: &str = "Too many sign-ins are in progress. Wait a moment and try again.";
 const POLICY_HINT: &str =
     "Use at least 8 characters, with three of: lower-case letters, upper-case letters, digits, other characters.";
 
@@ -161,6 +162,7 @@ pub async fn login_submit(State(app): State<AppState>, req: Request) -> Response
     let user = match oauth::check_password(&app, &meta, &dash, &f.email, &f.password).await {
         Ok(u) => u,
         Err(LoginFailure::WrongCredentials | LoginFailure::Blocked) => return again(StatusCode::BAD_REQUEST, WRONG),
+        Err(LoginFailure::Busy) => return again(StatusCode::SERVICE_UNAVAILABLE, BUSY),
         Err(LoginFailure::Internal(e)) => return internal(e.description),
     };
     if !is_operator(&user) {
@@ -295,6 +297,7 @@ pub async fn setup_submit(State(app): State<AppState>, Path(token): Path<String>
                 );
             }
             Err(LoginFailure::Blocked) => return again("This user is blocked; unblock it first."),
+            Err(LoginFailure::Busy) => return again(BUSY),
             Err(LoginFailure::Internal(e)) => return internal(e.description),
         },
         None => {

@@ -13,11 +13,23 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub error_code: Option<&'static str>,
+    /// `Retry-After` (seconds), for 503s and 429s that know when to come back.
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), error_code: None }
+        Self { status, message: message.into(), error_code: None, retry_after: None }
+    }
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+    /// Too many password checks in progress.
+    pub fn busy() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "Too many requests in progress; try again shortly.")
+            .code("temporarily_unavailable")
+            .retry_after(crate::identity::passwords::RETRY_AFTER_SECS)
     }
     pub fn code(mut self, code: &'static str) -> Self {
         self.error_code = Some(code);
@@ -68,7 +80,17 @@ impl IntoResponse for ApiError {
         if let Some(c) = self.error_code {
             body.insert("errorCode".into(), json!(c));
         }
-        (self.status, axum::Json(Value::Object(body))).into_response()
+        let mut resp = (self.status, axum::Json(Value::Object(body))).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+impl From<crate::identity::passwords::Busy> for ApiError {
+    fn from(_: crate::identity::passwords::Busy) -> Self {
+        ApiError::busy()
     }
 }
 
@@ -80,11 +102,23 @@ pub struct OAuthError {
     pub description: String,
     /// Extra members (e.g. `mfa_token`).
     pub extra: Map<String, Value>,
+    /// `Retry-After` (seconds).
+    pub retry_after: Option<u32>,
 }
 
 impl OAuthError {
     pub fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self { status, error, description: description.into(), extra: Map::new() }
+        Self { status, error, description: description.into(), extra: Map::new(), retry_after: None }
+    }
+    /// Too many password checks in progress: 503 `temporarily_unavailable` with `Retry-After`.
+    pub fn busy() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "Too many requests in progress; try again shortly.",
+        );
+        e.retry_after = Some(crate::identity::passwords::RETRY_AFTER_SECS);
+        e
     }
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
@@ -113,6 +147,9 @@ impl IntoResponse for OAuthError {
         body.extend(self.extra);
         let mut resp = (self.status, axum::Json(Value::Object(body))).into_response();
         resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
         resp
     }
 }

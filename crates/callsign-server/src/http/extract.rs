@@ -6,36 +6,101 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// A request body in JSON or `application/x-www-form-urlencoded`, as Auth0's Management API accepts both.
-/// Errors are Management-API shaped 400s.
+/// Why a request body was not parsed; each API turns it into its own error shape.
+#[derive(Debug)]
+pub enum BodyError {
+    /// A body of a type other than JSON or form, or a non-empty body with no type: 415.
+    UnsupportedType,
+    /// The body could not be read, or is not valid JSON / form for the endpoint: 400, with what went wrong.
+    Invalid { form: bool, detail: String },
+}
+
+/// What every body-taking endpoint of both APIs accepts (Auth0 accepts both on the Authentication and the
+/// Management API).
+pub const ACCEPTED_TYPES: &str = "Content-Type must be application/json or application/x-www-form-urlencoded";
+
+enum Kind {
+    Json,
+    Form,
+}
+
+/// `application/json` (or any `application/*+json`) and `application/x-www-form-urlencoded`, parameters ignored.
+fn kind_of(content_type: &str) -> Option<Kind> {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "application/x-www-form-urlencoded" {
+        Some(Kind::Form)
+    } else if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Some(Kind::Json)
+    } else {
+        None
+    }
+}
+
+/// Parse a request body the one way every API endpoint does: JSON or form by `Content-Type`; a body without a type
+/// is accepted only when it is empty (it reads as `{}`), any other type is [`BodyError::UnsupportedType`]. An empty
+/// or all-whitespace JSON body also reads as `{}`. (Size and read-time limits are enforced before, by
+/// [`super::limits`].)
+pub async fn parse_body<T: DeserializeOwned, S: Send + Sync>(req: Request, state: &S) -> Result<T, BodyError> {
+    let content_type = req.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned());
+    let kind = match content_type.as_deref() {
+        Some(ct) => Some(kind_of(ct).ok_or(BodyError::UnsupportedType)?),
+        None => None,
+    };
+    let bytes = axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|e| BodyError::Invalid { form: false, detail: e.body_text() })?;
+    let blank = bytes.iter().all(u8::is_ascii_whitespace);
+    match kind {
+        None if !blank => Err(BodyError::UnsupportedType),
+        Some(Kind::Form) => serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| BodyError::Invalid { form: true, detail: format!("Failed to deserialize form body: {e}") }),
+        None | Some(Kind::Json) => {
+            let bytes: &[u8] = if blank { b"{}" } else { &bytes };
+            serde_json::from_slice(bytes).map_err(|e| BodyError::Invalid { form: false, detail: e.to_string() })
+        }
+    }
+}
+
+/// A Management API request body (JSON or form, see [`parse_body`]). Errors are Management-API shaped: 400
+/// `invalid_body`, 415 `unsupported_media_type`.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
-
-fn is_form(req: &Request) -> bool {
-    req.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
-}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if is_form(&req) {
-            let axum::Form(v) = axum::Form::<T>::from_request(req, state)
-                .await
-                .map_err(|e| ApiError::bad_request(format!("Payload validation error: '{}'.", e.body_text())))?;
-            return Ok(Body(v));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(format!("Payload validation error: '{}'.", e.body_text())))?;
-        let bytes =
-            if bytes.iter().all(u8::is_ascii_whitespace) { axum::body::Bytes::from_static(b"{}") } else { bytes };
-        serde_json::from_slice(&bytes)
-            .map(Body)
-            .map_err(|e| ApiError::bad_request(format!("Payload validation error: '{e}'.")))
+        parse_body(req, state).await.map(Body).map_err(|e| match e {
+            BodyError::UnsupportedType => ApiError::new(axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, ACCEPTED_TYPES)
+                .code("unsupported_media_type"),
+            BodyError::Invalid { detail, .. } => {
+                ApiError::bad_request(format!("Payload validation error: '{detail}'."))
+            }
+        })
+    }
+}
+
+/// An Authentication API request body (`/oauth/token`, `/mfa/*`; JSON or form, see [`parse_body`]). Errors are
+/// OAuth shaped: 400 `invalid_request`, 415 `invalid_request`.
+#[derive(Debug)]
+pub struct AuthBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AuthBody<T> {
+    type Rejection = super::error::OAuthError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        use super::error::OAuthError;
+        parse_body(req, state).await.map(AuthBody).map_err(|e| match e {
+            BodyError::UnsupportedType => {
+                OAuthError::new(axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", ACCEPTED_TYPES)
+            }
+            BodyError::Invalid { form: true, detail } => {
+                OAuthError::invalid_request(format!("Invalid form body: {detail}"))
+            }
+            BodyError::Invalid { form: false, detail } => {
+                OAuthError::invalid_request(format!("Invalid JSON body: {detail}"))
+            }
+        })
     }
 }
 

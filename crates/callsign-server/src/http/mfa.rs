@@ -1,14 +1,13 @@
 //! `/mfa/*`: the MFA API's HTTP surface. Parsing and auth here; the flows are in `crate::mfa::service`.
 use axum::Router;
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::extract::{Path, State};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde::de::DeserializeOwned;
 
 use super::error::OAuthError;
-use super::extract::RequestMeta;
+use super::extract::{AuthBody, RequestMeta};
 use crate::app::AppState;
 use crate::mfa::service;
 
@@ -18,29 +17,6 @@ pub fn routes() -> Router<AppState> {
         .route("/mfa/challenge", post(challenge))
         .route("/mfa/authenticators", get(list))
         .route("/mfa/authenticators/{id}", delete(remove))
-}
-
-/// JSON or form body with Authentication-API shaped errors.
-pub struct AuthBody<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AuthBody<T> {
-    type Rejection = OAuthError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, OAuthError> {
-        let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        if ct.starts_with("application/x-www-form-urlencoded") {
-            let axum::Form(v) = axum::Form::<T>::from_request(req, state)
-                .await
-                .map_err(|e| OAuthError::invalid_request(format!("Invalid form body: {}", e.body_text())))?;
-            return Ok(AuthBody(v));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| OAuthError::invalid_request(e.body_text()))?;
-        serde_json::from_slice(&bytes)
-            .map(AuthBody)
-            .map_err(|e| OAuthError::invalid_request(format!("Invalid JSON body: {e}")))
-    }
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, OAuthError> {

@@ -1,8 +1,10 @@
 //! The HTTP surfaces. Handlers are thin: parse, call a service, map the result.
 pub mod callbacks;
+pub mod conn;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod management;
 pub mod mfa;
 pub mod oauth;
@@ -36,38 +38,25 @@ pub fn router(app: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         })
+        // Bodies are read (and limited in size and time) once, before routing; axum's own limit would only repeat it.
+        .layer(axum::middleware::from_fn_with_state(app.config.http, limits::guard_body))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(app)
 }
 
-/// The client's address, for logs; works for plain and TLS listeners alike.
+/// The client's address, for logs (a `ConnectInfo<PeerAddr>` in every request's extensions); plain and TLS alike.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>> for PeerAddr {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
 /// Serve until `shutdown` resolves, then finish in-flight requests. Tests bind port 0 and pass their own signal.
+/// Connection limits come from `app.config.http` (see [`conn`]).
 pub async fn serve(
     app: AppState,
     listener: TcpListener,
     tls: Option<tokio_rustls::rustls::ServerConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let svc = router(app).into_make_service_with_connect_info::<PeerAddr>();
-    match tls {
-        None => axum::serve(listener, svc).with_graceful_shutdown(shutdown).await,
-        Some(cfg) => {
-            let l = crate::tls::TlsListener::new(listener, cfg)?;
-            axum::serve(l, svc).with_graceful_shutdown(shutdown).await
-        }
-    }
+    let limits = app.config.http;
+    let metrics = app.metrics.clone();
+    conn::serve(router(app), listener, tls, limits, metrics, shutdown).await
 }

@@ -1,8 +1,8 @@
 //! `POST /oauth/token`: client credentials, the password grants, and (through `crate::login::token`) the
 //! authorization code and refresh token grants. JSON or form bodies; client authentication by
 //! `client_secret_post` or `client_secret_basic`.
-use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::extract::State;
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -16,7 +16,6 @@ use super::extract::RequestMeta;
 use crate::app::AppState;
 use crate::http::management::users::DB_CONNECTION;
 use crate::identity::events::{self, EventCtx};
-use crate::identity::passwords;
 
 pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email"];
@@ -44,32 +43,7 @@ pub struct TokenRequest {
 }
 
 /// The token request body, JSON or form.
-pub struct TokenBody(pub TokenRequest);
-
-impl<S: Send + Sync> FromRequest<S> for TokenBody {
-    type Rejection = OAuthError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, OAuthError> {
-        let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        if ct.starts_with("application/x-www-form-urlencoded") {
-            let axum::Form(v) = axum::Form::<TokenRequest>::from_request(req, state)
-                .await
-                .map_err(|e| OAuthError::invalid_request(format!("Invalid form body: {}", e.body_text())))?;
-            Ok(TokenBody(v))
-        } else if ct.starts_with("application/json") {
-            let bytes = axum::body::Bytes::from_request(req, state)
-                .await
-                .map_err(|e| OAuthError::invalid_request(e.body_text()))?;
-            serde_json::from_slice(&bytes)
-                .map(TokenBody)
-                .map_err(|e| OAuthError::invalid_request(format!("Invalid JSON body: {e}")))
-        } else {
-            Err(OAuthError::invalid_request(
-                "Content-Type must be application/json or application/x-www-form-urlencoded",
-            ))
-        }
-    }
-}
+pub type TokenBody = super::extract::AuthBody<TokenRequest>;
 
 fn unauthorized_client() -> OAuthError {
     OAuthError::new(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized")
@@ -129,7 +103,7 @@ pub async fn token(
     State(app): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    TokenBody(req): TokenBody,
+    super::extract::AuthBody(req): TokenBody,
 ) -> Response {
     let result = match req.grant_type.as_deref() {
         None => Err(OAuthError::invalid_request("Missing required parameter: grant_type")),
@@ -254,6 +228,8 @@ pub enum LoginFailure {
     /// Unknown user or wrong password (the caller cannot tell which; both cost one argon2 verification).
     WrongCredentials,
     Blocked,
+    /// Every password-hashing slot stayed busy: nothing was checked, nothing is logged; try again shortly.
+    Busy,
     Internal(OAuthError),
 }
 
@@ -262,6 +238,7 @@ impl From<LoginFailure> for OAuthError {
         match f {
             LoginFailure::WrongCredentials => wrong_credentials(),
             LoginFailure::Blocked => OAuthError::new(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked"),
+            LoginFailure::Busy => OAuthError::busy(),
             LoginFailure::Internal(e) => e,
         }
     }
@@ -283,7 +260,11 @@ pub(crate) async fn check_password(
         .await
         .map_err(|e| LoginFailure::Internal(e.into()))?;
     // The same argon2 work whether or not the user exists.
-    let ok = passwords::verify(password.to_owned(), user.as_ref().and_then(|u| u.password_hash.clone())).await;
+    let ok = app
+        .passwords
+        .verify(password.to_owned(), user.as_ref().and_then(|u| u.password_hash.clone()))
+        .await
+        .map_err(|_| LoginFailure::Busy)?;
     let ctx = |user_id: Option<String>, description: Option<String>| EventCtx {
         client_id: Some(client.client_id.clone()),
         client_name: Some(client.spec.name.clone()),

@@ -211,7 +211,7 @@ async fn send(
     channel: &str,
 ) -> Result<(), Response> {
     let binding = tx.binding();
-    let subject = Subject { user, client, binding: &binding };
+    let subject = Subject { user, client, binding: &binding, mfa_token: None };
     let g = match GuardianConfig::load(app).await {
         Ok(g) => g,
         Err(e) => return Err(super::internal(&tx.state.lang, e)),
@@ -249,6 +249,15 @@ async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, st
         Ok(None) => return super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().bad_client),
         Err(r) => return r,
     };
+    // The transaction ends here, taken from the store in one statement: of two requests finishing the same login at
+    // once (a double submit), exactly one gets an authorization code.
+    match session::take::<serde_json::Value>(app, super::TX_KIND, &tx.token).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().session_expired);
+        }
+        Err(e) => return super::internal(&lang, e),
+    }
     let now = app.clock.now();
     let auth_time = tx.state.auth_time.unwrap_or_else(|| now.seconds());
     let amr = tx.state.amr.clone();
@@ -280,9 +289,6 @@ async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, st
         Ok(c) => c,
         Err(e) => return super::internal(&lang, e),
     };
-    if let Err(e) = session::destroy(app, super::TX_KIND, &tx.token).await {
-        tracing::warn!(error = %e, "could not delete a finished login transaction");
-    }
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = a.state.as_deref() {
         params.push(("state", s));
@@ -341,6 +347,14 @@ pub async fn login_submit(
         }
         Err(LoginFailure::Blocked) => {
             return render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked));
+        }
+        Err(LoginFailure::Busy) => {
+            let mut r = render_login(&app, &tx, StatusCode::SERVICE_UNAVAILABLE, &email, Some(t.busy));
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(crate::identity::passwords::RETRY_AFTER_SECS),
+            );
+            return r;
         }
         Err(LoginFailure::Internal(e)) => return super::internal(&tx.state.lang, e.description),
     };
@@ -441,7 +455,7 @@ pub async fn enroll_submit(
         Err(r) => return r,
     };
     let binding = tx.binding();
-    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding };
+    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding, mfa_token: None };
     let enrolled = match service::start_enrollment(&app, &meta, subject, &phone, &channel, Some(&tx.state.lang)).await {
         Ok(e) => e,
         Err(e) => {
@@ -571,7 +585,7 @@ pub async fn code_submit(
         }
         Err(e) => return super::internal(&tx.state.lang, OAuthError::from(e).description),
     };
-    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding };
+    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding, mfa_token: None };
     let verified = match service::verify_challenge(&app, &meta, subject, &challenge, &code).await {
         Ok(v) => v,
         Err(e) => {
@@ -714,7 +728,7 @@ pub async fn recovery_submit(
         Err(r) => return r,
     };
     let binding = tx.binding();
-    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding };
+    let subject = Subject { user: &user, client: client.as_ref(), binding: &binding, mfa_token: None };
     let presented = f.recovery_code.unwrap_or_default();
     let fresh = match service::verify_recovery_code(&app, &meta, subject, &presented).await {
         Ok(fresh) => fresh,

@@ -11,8 +11,9 @@ use crate::app::AppState;
 use crate::http::extract::RequestMeta;
 use crate::identity::events::{self, EventCtx};
 
-/// How long a claim holds before another worker may take the job over (a crashed worker's jobs come back).
-pub const LEASE_MS: i64 = 60_000;
+/// How long a claim holds by default before another worker may take the job over (a crashed worker's jobs come
+/// back); the running value is `delivery_lease_secs` ([`lease_ms`]). Workers renew it while they send.
+pub const DEFAULT_LEASE_MS: i64 = crate::config::DEFAULT_DELIVERY_LEASE_SECS as i64 * 1_000;
 pub const MAX_ATTEMPTS: i32 = 5;
 
 /// What a job carries, sealed at rest: the recipient and the rendered text (which contains the code).
@@ -95,8 +96,14 @@ impl Provider for DevProvider {
             message: format!("dev inbox unavailable: {e}"),
             details: Value::Null,
         })?;
-        // Development mode: the message goes to the log too, so a developer can read the code there.
-        tracing::info!(to = %msg.to, channel = msg.channel, text = %msg.text, "development provider message");
+        // The code is read in the dev inbox; the log names the message with the number masked, and carries the
+        // number and the text (the code) only when `dev_provider_log_messages` asks for it.
+        if app.config.dev_provider_log_messages {
+            tracing::info!(to = %msg.to, channel = msg.channel, text = %msg.text, "development provider message");
+        } else {
+            let to = callsign_domain::phone::mask(msg.to);
+            tracing::info!(%to, channel = msg.channel, message_id = %id, "development provider message recorded in the dev inbox");
+        }
         Ok(json!({"message_id": id, "remaining": app.config.dev_provider_cap.saturating_sub(used + 1)}))
     }
 }
@@ -297,18 +304,54 @@ pub async fn send_test(app: &AppState, meta: &RequestMeta, t: &TestMessage<'_>) 
     result.map_err(|e| e.message)
 }
 
-/// Claim and deliver every job that is due now, until none is left. Returns how many were processed.
+/// The configured claim lease (`delivery_lease_secs`) in milliseconds.
+pub fn lease_ms(app: &AppState) -> i64 {
+    i64::try_from(app.config.delivery_lease_secs).unwrap_or(300).saturating_mul(1_000)
+}
+
+/// How often a worker renews its claims while it sends: a third of the lease, so that two renewals can be late
+/// (a slow database, a busy node) before another worker may take a job over.
+pub fn heartbeat_every(lease_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(lease_ms / 3).unwrap_or(0).max(1))
+}
+
+/// Renew `worker`'s claims every [`heartbeat_every`] in real time, with the lease counted from `app.clock`, the
+/// clock claims are made with. Never returns; dropped when the batch it guards is done.
+async fn heartbeat(app: &AppState, worker: &str, lease_ms: i64) -> std::convert::Infallible {
+    let every = heartbeat_every(lease_ms);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match app.store.renew_claims(worker, app.clock.now(), lease_ms).await {
+            Ok(n) => tracing::trace!(%worker, jobs = n, "delivery claims renewed"),
+            Err(e) => {
+                tracing::warn!(%worker, error = %e, "could not renew delivery claims; they may be taken over")
+            }
+        }
+    }
+}
+
+/// Claim and deliver every job that is due now, until none is left. Returns how many were processed. While a
+/// batch is being sent its claims are renewed (see [`heartbeat`]), so only a dead worker's jobs are taken over.
 pub async fn run_pending_jobs(app: &AppState, worker: &str) -> crate::BoxResult<usize> {
+    let lease = lease_ms(app);
     let mut n = 0;
     loop {
-        let jobs = app.store.claim_jobs(worker, app.clock.now(), LEASE_MS, 10).await?;
+        let jobs = app.store.claim_jobs(worker, app.clock.now(), lease, 10).await?;
         if jobs.is_empty() {
             return Ok(n);
         }
-        for job in &jobs {
-            process(app, worker, job).await;
-            n += 1;
+        let batch = async {
+            for job in &jobs {
+                process(app, worker, job).await;
+            }
+        };
+        tokio::select! {
+            () = batch => {}
+            never = heartbeat(app, worker, lease) => match never {},
         }
+        n += jobs.len();
     }
 }
 
@@ -341,6 +384,14 @@ pub fn spawn_workers(app: &AppState, stop: tokio::sync::watch::Receiver<bool>) -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn heartbeat_is_a_third_of_the_lease() {
+        assert_eq!(super::DEFAULT_LEASE_MS, 15_000);
+        assert_eq!(super::heartbeat_every(15_000).as_millis(), 5_000);
+        assert_eq!(super::heartbeat_every(2_000).as_millis(), 666);
+        assert_eq!(super::heartbeat_every(0).as_millis(), 1, "never a zero period (tokio would panic)");
+    }
+
     #[test]
     fn backoff_grows_and_caps() {
         assert_eq!(super::backoff(1).as_secs(), 2);

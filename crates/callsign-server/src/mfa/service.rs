@@ -144,6 +144,9 @@ pub struct Subject<'a> {
     pub user: &'a User,
     pub client: Option<&'a Client>,
     pub binding: &'a str,
+    /// The mfa_token (its hash) that a successful verification spends in the same store transaction (MFA API
+    /// grants); `None` where nothing but the challenge or recovery code is spent (the login pages).
+    pub mfa_token: Option<&'a str>,
 }
 
 impl Subject<'_> {
@@ -161,7 +164,12 @@ pub struct MfaSession {
 
 impl MfaSession {
     pub fn subject(&self) -> Subject<'_> {
-        Subject { user: &self.user, client: Some(&self.client), binding: &self.token.token_hash }
+        Subject {
+            user: &self.user,
+            client: Some(&self.client),
+            binding: &self.token.token_hash,
+            mfa_token: Some(&self.token.token_hash),
+        }
     }
 }
 
@@ -213,7 +221,9 @@ fn new_enrollment_id(app: &AppState) -> String {
 
 // --- sending a code ------------------------------------------------------------------------------------------------
 
-/// Apply the per-user send limits for a new message on `channel`.
+/// Apply the per-user send limits for a new message on `channel`. Each limit is counted by an atomic take in the
+/// store (never a read then a write), so parallel requests cannot pass it together: a voice call takes from the
+/// voice bucket first and from the send bucket second, and gives the voice token back when the second refuses.
 async fn check_send_limits(
     app: &AppState,
     meta: &RequestMeta,
@@ -222,43 +232,35 @@ async fn check_send_limits(
 ) -> Result<(), MfaError> {
     let now = app.clock.now();
     let user = subject.user;
-    if channel == "voice" {
-        let v = app.store.bucket_peek(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
-        if !v.allowed {
-            events::record(
-                app,
-                "gd_send_voice_failure",
-                meta,
-                EventCtx {
-                    description: Some(TOO_MANY_VOICE.into()),
-                    details: json!({"reason": "rate_limited"}),
-                    ..subject.ctx()
-                },
-            )
-            .await;
-            return Err(MfaError::TooManyVoice);
-        }
+    let refuse = |code: &'static str, text: &'static str| {
+        let c =
+            EventCtx { description: Some(text.into()), details: json!({"reason": "rate_limited"}), ..subject.ctx() };
+        async move { events::record(app, code, meta, c).await }
+    };
+    let voice_key = format!("voice-send:{}", user.user_id);
+    if channel == "voice" && !app.store.bucket_take(&voice_key, VOICE_BUCKET, now).await?.allowed {
+        refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
+        return Err(MfaError::TooManyVoice);
     }
     let s = app.store.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
     if !s.allowed {
-        let (code, text, refusal) = if channel == "voice" {
-            ("gd_send_voice_failure", TOO_MANY_VOICE, MfaError::TooManyVoice)
-        } else {
-            ("gd_send_sms_failure", TOO_MANY_SMS, MfaError::TooManySms)
-        };
-        events::record(
-            app,
-            code,
-            meta,
-            EventCtx { description: Some(text.into()), details: json!({"reason": "rate_limited"}), ..subject.ctx() },
-        )
-        .await;
-        return Err(refusal);
-    }
-    if channel == "voice" {
-        app.store.bucket_take(&format!("voice-send:{}", user.user_id), VOICE_BUCKET, now).await?;
+        if channel == "voice" {
+            give_back(app, &voice_key, VOICE_BUCKET).await;
+            refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
+            return Err(MfaError::TooManyVoice);
+        }
+        refuse("gd_send_sms_failure", TOO_MANY_SMS).await;
+        return Err(MfaError::TooManySms);
     }
     Ok(())
+}
+
+/// Return a token taken from a bucket by a request that turned out not to count. A failure here costs the user one
+/// attempt at most, so it is logged rather than failing a request whose real work is done.
+async fn give_back(app: &AppState, key: &str, spec: BucketSpec) {
+    if let Err(e) = app.store.bucket_give_back(key, spec, app.clock.now()).await {
+        tracing::warn!(error = %e, "could not give a rate-limit token back");
+    }
 }
 
 /// What a code message is: its channel, enrollment or verification, the configuration it is sent under (read once
@@ -279,6 +281,26 @@ async fn send_code(
     enrollment: &Enrollment,
     m: CodeMessage<'_>,
 ) -> Result<String, OAuthError> {
+    let prepared = prepare_code(app, meta, subject, enrollment, m).await?;
+    app.store.create_challenge(&prepared.challenge, Some(&prepared.job)).await?;
+    Ok(prepared.oob_code)
+}
+
+/// A code message ready to be stored: the challenge, its delivery job, and the `oob_code` the caller hands out.
+struct PreparedCode {
+    oob_code: String,
+    challenge: Challenge,
+    job: callsign_store::DeliveryJob,
+}
+
+/// Generate a code and render its message into a challenge and a delivery job, storing nothing.
+async fn prepare_code(
+    app: &AppState,
+    meta: &RequestMeta,
+    subject: Subject<'_>,
+    enrollment: &Enrollment,
+    m: CodeMessage<'_>,
+) -> Result<PreparedCode, OAuthError> {
     let CodeMessage { channel, enrolling, guardian, requested_locale } = m;
     let phone =
         enrollment.phone_number.clone().ok_or_else(|| OAuthError::internal("phone enrollment without a number"))?;
@@ -336,8 +358,7 @@ async fn send_code(
         Some(&challenge_id),
     )
     .map_err(OAuthError::internal)?;
-    app.store.create_challenge(&challenge, Some(&job)).await?;
-    Ok(oob_code)
+    Ok(PreparedCode { oob_code, challenge, job })
 }
 
 /// The message language for a requested one (`x-request-language` for the MFA API, the page language for the
@@ -392,10 +413,6 @@ pub async fn start_enrollment(
     // The send limits first: a refused request changes nothing (a pending enrollment stays as it was).
     check_send_limits(app, meta, subject, channel).await?;
     let now = app.clock.now();
-    // An enrollment that was started and never confirmed is replaced by this one.
-    for e in existing.iter().filter(|e| e.status == "pending") {
-        app.store.delete_enrollment(&e.id).await?;
-    }
     let enrollment = Enrollment {
         id: new_enrollment_id(app),
         user_id: subject.user.user_id.clone(),
@@ -409,32 +426,35 @@ pub async fn start_enrollment(
         enrolled_at: None,
         last_auth: None,
     };
-    app.store.create_enrollment(&enrollment).await?;
     // The first enrollment also gets a recovery code, shown this once.
     let has_recovery = existing.iter().any(|e| e.kind == "recovery-code" && e.status == "confirmed");
-    let recovery_code = if has_recovery || !guardian.factor_enabled("recovery-code") {
-        None
+    let (recovery, recovery_code) = if has_recovery || !guardian.factor_enabled("recovery-code") {
+        (None, None)
     } else {
         let code = otp::generate_recovery_code(app.rng.as_ref());
-        app.store
-            .create_enrollment(&Enrollment {
-                id: new_enrollment_id(app),
-                user_id: subject.user.user_id.clone(),
-                kind: "recovery-code".into(),
-                status: "pending".into(),
-                phone_number: None,
-                preferred_channel: None,
-                name: None,
-                secret_hash: Some(token_hash(&code)),
-                created_at: now,
-                enrolled_at: None,
-                last_auth: None,
-            })
-            .await?;
-        Some(code)
+        let e = Enrollment {
+            id: new_enrollment_id(app),
+            user_id: subject.user.user_id.clone(),
+            kind: "recovery-code".into(),
+            status: "pending".into(),
+            phone_number: None,
+            preferred_channel: None,
+            name: None,
+            secret_hash: Some(token_hash(&code)),
+            created_at: now,
+            enrolled_at: None,
+            last_auth: None,
+        };
+        (Some(e), Some(code))
     };
     let m = CodeMessage { channel, enrolling: true, guardian: &guardian, requested_locale };
-    let oob_code = send_code(app, meta, subject, &enrollment, m).await?;
+    let prepared = prepare_code(app, meta, subject, &enrollment, m).await?;
+    // One transaction that holds the user: an enrollment that was started and never confirmed is replaced by this
+    // one, and a phone confirmed meanwhile (a parallel request) makes this one refused.
+    if !app.store.begin_phone_enrollment(&enrollment, recovery.as_ref(), &prepared.challenge, &prepared.job).await? {
+        return Err(MfaError::AlreadyEnrolled);
+    }
+    let oob_code = prepared.oob_code;
     events::record(
         app,
         "gd_start_enroll",
@@ -630,8 +650,14 @@ pub async fn find_challenge(app: &AppState, oob_code: &str, binding: &str) -> Re
 }
 
 /// Verify `code` for `challenge`: the wrong-code limit, expiry and single use; a right code consumes the challenge
-/// and confirms a pending enrollment (with its recovery code). Logs `gd_auth_failed`, `gd_otp_rate_limit_exceed`,
-/// `gd_enrollment_complete` and `gd_auth_succeed` as they happen.
+/// (and the subject's mfa_token, in the same transaction) and confirms a pending enrollment (with its recovery
+/// code). Logs `gd_auth_failed`, `gd_otp_rate_limit_exceed`, `gd_enrollment_complete` and `gd_auth_succeed` as they
+/// happen.
+///
+/// The wrong-code limit holds under parallel requests: every attempt first takes a token from the user's bucket
+/// (one atomic statement), and only an attempt holding one is checked. A wrong code keeps its token spent; any other
+/// outcome gives it back. So at most `FAILED_CODE_BUCKET.capacity` guesses are ever checked per bucket, however
+/// many arrive at once, and while the bucket is empty every verification is refused, even a right code.
 pub async fn verify_challenge(
     app: &AppState,
     meta: &RequestMeta,
@@ -646,51 +672,45 @@ pub async fn verify_challenge(
         async move { events::record(app, code, meta, c).await }
     };
     let bucket_key = format!("otp-fail:{}", subject.user.user_id);
-    // While the failure bucket is empty, every verification is refused, even a right code.
-    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+    let slot = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+    if !slot.allowed {
         log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), json!({"authenticator_id": auth_id})).await;
         return Err(MfaError::TooManyFailures);
     }
     if challenge.consumed_at.is_some() || challenge.expires_at <= now {
+        give_back(app, &bucket_key, FAILED_CODE_BUCKET).await;
         return Err(MfaError::CodeExpired);
     }
     if !otp::verify_code(&app.otp_key, &challenge.id, code, &challenge.code_hash) {
-        let after = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
         log(
             "gd_auth_failed",
             Some("Invalid binding_code.".into()),
-            json!({"authenticator_id": auth_id, "remaining_attempts": after.remaining}),
+            json!({"authenticator_id": auth_id, "remaining_attempts": slot.remaining}),
         )
         .await;
-        if after.remaining == 0 {
+        if slot.remaining == 0 {
             log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), Value::Null).await;
         }
         return Err(MfaError::WrongCode);
     }
-    if !app.store.consume_challenge(&challenge.id, now).await? {
+    let spent = app.store.consume_challenge(&challenge.id, subject.mfa_token, now).await;
+    give_back(app, &bucket_key, FAILED_CODE_BUCKET).await;
+    if !spent? {
         return Err(MfaError::CodeExpired);
     }
-    // Confirm a pending enrollment (and the recovery code handed out with it).
+    // Confirm a pending enrollment (and the recovery code handed out with it), in one transaction that holds the
+    // user: of two phones enrolled in parallel, only the first confirmed counts.
     let mut enrolled_now = false;
     if let Some(mut e) = app.store.get_enrollment(&challenge.enrollment_id).await? {
         if e.status == "pending" {
-            e.status = "confirmed".into();
-            e.enrolled_at = Some(now);
-            enrolled_now = true;
-            for mut r in app
-                .store
-                .list_enrollments(&e.user_id)
-                .await?
-                .into_iter()
-                .filter(|r| r.kind == "recovery-code" && r.status == "pending")
-            {
-                r.status = "confirmed".into();
-                r.enrolled_at = Some(now);
-                app.store.update_enrollment(&r).await?;
+            if !app.store.confirm_phone_enrollment(&e.user_id, &e.id, now).await? {
+                return Err(MfaError::CodeExpired);
             }
+            enrolled_now = true;
+        } else {
+            e.last_auth = Some(now);
+            app.store.update_enrollment(&e).await?;
         }
-        e.last_auth = Some(now);
-        app.store.update_enrollment(&e).await?;
     }
     if enrolled_now {
         log("gd_enrollment_complete", None, json!({"authenticator_id": auth_id})).await;
@@ -700,7 +720,10 @@ pub async fn verify_challenge(
 }
 
 /// Check a recovery code against the user's confirmed one, within the wrong-code limit. A right code is spent and
-/// replaced: the new one is returned (to be shown to the user). Logs `gd_recovery_*`.
+/// replaced by one compare-and-set in the store (with the subject's mfa_token, in the same transaction), so of
+/// parallel requests presenting it exactly one succeeds; the new code is returned (to be shown to the user). The
+/// limit works as in [`verify_challenge`]: an attempt is checked only while it holds a token of the bucket, and a
+/// wrong code keeps it. Logs `gd_recovery_*`.
 pub async fn verify_recovery_code(
     app: &AppState,
     meta: &RequestMeta,
@@ -709,7 +732,7 @@ pub async fn verify_recovery_code(
 ) -> Result<String, MfaError> {
     let now = app.clock.now();
     let bucket_key = format!("recovery-fail:{}", subject.user.user_id);
-    if !app.store.bucket_peek(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+    if !app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
         events::record(app, "gd_recovery_rate_limit_exceed", meta, subject.ctx()).await;
         return Err(MfaError::TooManyRecoveryFailures);
     }
@@ -720,15 +743,26 @@ pub async fn verify_recovery_code(
             && e.status == "confirmed"
             && e.secret_hash.as_deref().is_some_and(|h| token_matches(&code, h))
     });
-    let Some(mut rc) = found else {
-        app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+    let Some(rc) = found else {
         events::record(app, "gd_recovery_failed", meta, subject.ctx()).await;
         return Err(MfaError::WrongRecoveryCode);
     };
+    let presented_hash = rc.secret_hash.clone().unwrap_or_default();
     let fresh = otp::generate_recovery_code(app.rng.as_ref());
-    rc.secret_hash = Some(token_hash(&fresh));
-    rc.last_auth = Some(now);
-    app.store.update_enrollment(&rc).await?;
+    let spent =
+        app.store.spend_recovery_code(&rc.id, &presented_hash, &token_hash(&fresh), subject.mfa_token, now).await;
+    // The code was right when read: whether this request or a parallel one spent it, it was no guess.
+    give_back(app, &bucket_key, FAILED_CODE_BUCKET).await;
+    if !spent? {
+        events::record(
+            app,
+            "gd_recovery_failed",
+            meta,
+            EventCtx { description: Some("The recovery code was already used.".into()), ..subject.ctx() },
+        )
+        .await;
+        return Err(MfaError::WrongRecoveryCode);
+    }
     events::record(app, "gd_recovery_succeed", meta, subject.ctx()).await;
     Ok(fresh)
 }
@@ -779,7 +813,7 @@ pub async fn oob_grant(
         fail(e.description.clone()).await;
         return Err(e);
     }
-    app.store.delete_mfa_token(&session.token.token_hash).await?;
+    // The mfa_token was spent with the challenge, in the same transaction.
     let body = oauth::issue_user_tokens(
         app,
         &session.client,
@@ -819,7 +853,7 @@ pub async fn recovery_grant(
             return Err(e);
         }
     };
-    app.store.delete_mfa_token(&session.token.token_hash).await?;
+    // The mfa_token was spent with the recovery code, in the same transaction.
     let mut body = oauth::issue_user_tokens(
         app,
         &session.client,

@@ -1,6 +1,8 @@
 //! A real server on port 0 with a fresh database, a manual clock and the bootstrap credentials at hand.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod mfa;
+
 use std::sync::Arc;
 use std::time::Duration;
 

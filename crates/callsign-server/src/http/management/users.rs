@@ -13,7 +13,6 @@ use super::{CreateUsers, DeleteUsers, Mgmt, Paging, ReadUsers, UpdateUsers, merg
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Query};
-use crate::identity::passwords;
 
 pub const DB_CONNECTION: &str = "Username-Password-Authentication";
 
@@ -196,7 +195,7 @@ async fn create(
     if profile.nickname.is_none() {
         profile.nickname = email.as_str().split('@').next().map(str::to_owned);
     }
-    let password_hash = passwords::hash(password, salt(&app)).await.map_err(ApiError::internal)?;
+    let password_hash = app.passwords.hash(password, salt(&app)).await?.map_err(ApiError::internal)?;
     let user = User {
         user_id,
         email: Some(email.as_str().to_owned()),
@@ -302,7 +301,7 @@ async fn update(
     }
     if let Some(pw) = f.password.take() {
         check_password_policy(&pw).map_err(|e| ApiError::bad_request(e.to_string()).code("password_strength_error"))?;
-        user.password_hash = Some(passwords::hash(pw, salt(&app)).await.map_err(ApiError::internal)?);
+        user.password_hash = Some(app.passwords.hash(pw, salt(&app)).await?.map_err(ApiError::internal)?);
     }
     apply_profile(&mut user.profile, &mut f)?;
     user.updated_at = app.clock.now();
