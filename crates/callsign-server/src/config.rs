@@ -180,7 +180,15 @@ impl RawConfig {
     }
 
     pub fn from_toml(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| err(format!("{origin}: {}", e.message().trim())))
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim();
+            match e.span().and_then(|span| key_at(text, span.start)) {
+                Some(key) if !message.contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key))) => {
+                    err(format!("{origin}: {key}: {message}"))
+                }
+                _ => err(format!("{origin}: {message}")),
+            }
+        })
     }
 
     /// `CALLSIGN_FOO` → `foo`; `CALLSIGN_TLS__CERT_FILE` → `tls.cert_file`. `CALLSIGN_TEST_*` is ignored.
@@ -220,6 +228,27 @@ impl RawConfig {
             }
         })
     }
+}
+
+/// The setting a TOML error at byte `at` is about: the key on that line, under the nearest `[section]` above it.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(line_start..)?.lines().next()?;
+    let key = line.split_once('=')?.0.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') {
+        return None;
+    }
+    let section = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match section {
+        Some(sec) if !sec.is_empty() => format!("{sec}.{key}"),
+        _ => key.to_owned(),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,15 +339,37 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`. The userinfo ends at the last `@` before the
+/// path (as URL parsers read it, so a password may contain `@`), and a `password=` query parameter (which sqlx's
+/// PostgreSQL URLs accept) is hidden too.
 pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((auth, host)) = rest.split_once('@')
-        && let Some((user, _)) = auth.split_once(':')
-    {
-        return format!("{scheme}://{user}:***@{host}");
-    }
-    url.to_owned()
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    // The authority runs to the first `/`; its user information to the last `@` in it. (A `?` is not looked for
+    // here: a password may contain one, and hiding too much is the safe mistake.)
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((auth, host)) => match auth.split_once(':') {
+            Some((user, _)) => (format!("{user}:***@"), host),
+            None => (format!("{auth}@"), host),
+        },
+        None => (String::new(), authority),
+    };
+    let tail = format!("{host}{path}");
+    let tail = match tail.split_once('?') {
+        Some((before, query)) => {
+            let redacted: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{before}?{}", redacted.join("&"))
+        }
+        None => tail,
+    };
+    format!("{scheme}://{userinfo}{tail}")
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -746,5 +797,19 @@ mod tests {
     fn redacts_passwords_in_urls() {
         assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+        assert_eq!(redact_url("postgres://u:p@ss@h/db"), "postgres://u:***@h/db", "the last @ ends the userinfo");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=disable&password=secret"),
+            "postgres://u@h/db?sslmode=disable&password=***"
+        );
+        assert_eq!(redact_url("postgres://h/db@x"), "postgres://h/db@x", "an @ in the path is no userinfo");
+    }
+
+    #[test]
+    fn type_errors_in_the_file_name_the_setting() {
+        let e = RawConfig::from_toml("listen = 5", "config file `c.toml`").unwrap_err().0;
+        assert!(e.starts_with("config file `c.toml`: listen:"), "{e}");
+        let e = RawConfig::from_toml("[http]\nmax_connections = \"many\"", "f").unwrap_err().0;
+        assert!(e.contains("http.max_connections"), "{e}");
     }
 }

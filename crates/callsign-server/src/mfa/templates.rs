@@ -36,7 +36,78 @@ pub fn upe_default(kind: &str) -> Option<(&'static str, Option<&'static str>)> {
 /// and reads naturally in the development inbox.
 pub const PAUSE: &str = "... ";
 
-static PARSER: LazyLock<Option<liquid::Parser>> = LazyLock::new(|| liquid::ParserBuilder::with_stdlib().build().ok());
+/// The Liquid that message templates may use: the branching blocks, comments and raw text, and the filters whose
+/// output is at most their input plus their arguments. Loops (`for`, `tablerow`), variables (`assign`, `capture`,
+/// `increment`, `cycle`), partials (`include`, `render`) and the filters that multiply a text (`replace`, `split` /
+/// `join` and the other array filters) are left out: with them a short template could make a rendering take
+/// unbounded time or memory (`{% for i in (1..1000000000) %}`, a chain of `replace`), at every message.
+static PARSER: LazyLock<Option<liquid::Parser>> = LazyLock::new(|| {
+    use liquid_lib::stdlib as l;
+    liquid::ParserBuilder::new()
+        .block(l::IfBlock)
+        .block(l::UnlessBlock)
+        .block(l::CaseBlock)
+        .block(l::CommentBlock)
+        .block(l::RawBlock)
+        .filter(l::Append)
+        .filter(l::Prepend)
+        .filter(l::Capitalize)
+        .filter(l::Downcase)
+        .filter(l::Upcase)
+        .filter(l::Escape)
+        .filter(l::EscapeOnce)
+        .filter(l::Default)
+        .filter(l::Strip)
+        .filter(l::Lstrip)
+        .filter(l::Rstrip)
+        .filter(l::StripNewlines)
+        .filter(l::StripHtml)
+        .filter(l::Remove)
+        .filter(l::RemoveFirst)
+        .filter(l::Truncate)
+        .filter(l::TruncateWords)
+        .filter(l::Slice)
+        .filter(l::Size)
+        .filter(l::Plus)
+        .filter(l::Minus)
+        .filter(l::Times)
+        .filter(l::DividedBy)
+        .filter(l::Modulo)
+        .filter(l::Abs)
+        .filter(l::Ceil)
+        .filter(l::Floor)
+        .filter(l::Round)
+        .filter(l::AtLeast)
+        .filter(l::AtMost)
+        .build()
+        .ok()
+});
+
+/// How deeply `if` / `unless` / `case` blocks may nest (the parser recurses once per level).
+pub const MAX_NESTING: usize = 16;
+
+/// The deepest nesting of blocks in `template`, counted on its `{% … %}` tags (before parsing, so that a template
+/// nested thousands deep is refused without recursing into it).
+fn nesting(template: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut rest = template;
+    while let Some(start) = rest.find("{%") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("%}") else { break };
+        let tag = after[..end].trim_start_matches('-').trim();
+        let name = tag.split_whitespace().next().unwrap_or("");
+        match name {
+            "if" | "unless" | "case" | "comment" | "raw" | "for" | "tablerow" | "capture" | "ifchanged" => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            n if n.starts_with("end") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        rest = &after[end + 2..];
+    }
+    deepest
+}
 
 /// Check a template: it compiles, and renders on both channels with sample values. A template can compile yet
 /// fail at every rendering (an unknown variable, a filter given the wrong kind of argument, an `include`); it is
@@ -46,6 +117,9 @@ pub fn validate(template: &str) -> Result<(), String> {
     let parser = PARSER.as_ref().ok_or("template engine unavailable")?;
     if template.chars().count() > 20_000 {
         return Err("template is longer than 20000 characters".into());
+    }
+    if nesting(template) > MAX_NESTING {
+        return Err(format!("blocks are nested more than {MAX_NESTING} deep"));
     }
     let one_line = |e: String| e.trim().replace('\n', " ");
     parser.parse(template).map_err(|e| one_line(e.to_string()))?;
@@ -94,6 +168,10 @@ pub fn render(template: &str, v: &Vars<'_>) -> Result<String, String> {
 /// [`render`] with extra globals (the Unified Phone Experience's `user` object for a test message).
 pub fn render_with(template: &str, v: &Vars<'_>, extra: Object) -> Result<String, String> {
     let parser = PARSER.as_ref().ok_or("template engine unavailable")?;
+    // Stored templates were validated; this guards the parser against one that was not (an older installation).
+    if nesting(template) > MAX_NESTING {
+        return Err(format!("blocks are nested more than {MAX_NESTING} deep"));
+    }
     let tpl = parser.parse(template).map_err(|e| e.to_string())?;
     let code = if v.message_type == "voice" { spoken_code(v.code) } else { v.code.to_owned() };
     let mut tenant = Object::new();
@@ -174,6 +252,33 @@ mod tests {
             assert!(!e.is_empty() && !e.contains('\n'), "{t}: {e}");
         }
         assert!(validate("{{ user.source_ip }}").is_ok());
+        // What could take unbounded time or memory at every message is not part of the language.
+        for t in [
+            "{% for i in (1..1000000000) %}x{% endfor %}",
+            "{% tablerow i in (1..1000000) %}x{% endtablerow %}",
+            "{% assign x = code %}{{ x }}",
+            "{% capture x %}a{% endcapture %}{{ x }}",
+            "{{ code | replace: '1', '1111111111' | replace: '1', '1111111111' }}",
+            "{{ code | split: '' | join: 'xxxxxxxx' }}",
+            "{% cycle 'a', 'b' %}",
+            "{% increment n %}",
+            "{% render 'x' %}",
+        ] {
+            assert!(validate(t).is_err(), "{t}");
+        }
+        let deep = format!("{}x{}", "{% if code %}".repeat(MAX_NESTING + 1), "{% endif %}".repeat(MAX_NESTING + 1));
+        assert!(validate(&deep).unwrap_err().contains("nested"));
+        assert!(render(&deep, &vars("sms")).is_err());
+        let ok = format!("{}x{}", "{% if code %}".repeat(MAX_NESTING), "{% endif %}".repeat(MAX_NESTING));
+        assert_eq!(render(&ok, &vars("sms")).unwrap(), "x");
+        // The usual shapes still work.
+        for t in [
+            "{% unless locale == 'fr' %}Code{% endunless %} {{ code | prepend: '#' | append: '.' }}",
+            "{% case locale %}{% when 'fr' %}Votre code{% else %}Your code{% endcase %}: {{ code }}",
+            "{{ friendly_name | upcase | truncate: 10 }} {% comment %}x{% endcomment %}{% raw %}{{x}}{% endraw %}",
+        ] {
+            assert!(validate(t).is_ok(), "{t}: {:?}", validate(t));
+        }
         assert_eq!(render("a{{ user.source_ip }}b", &vars("sms")).unwrap(), "ab");
         for kind in UPE_TYPES {
             let (text, voice) = upe_default(kind).unwrap();
