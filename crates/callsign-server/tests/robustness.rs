@@ -337,3 +337,41 @@ async fn the_development_provider_logs_the_message_when_asked_to() {
     let (log, code) = dev_message_log(true).await;
     assert!(log.contains("+14155552671") && log.contains(&code), "{log}");
 }
+
+#[tokio::test]
+async fn undecodable_paths_and_form_bodies_are_refused_in_each_apis_shape() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let r = t.http.delete(t.url("/mfa/authenticators/%FF")).bearer_auth("mfa_x").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request", "{v}");
+    let r = t.http.post(t.url("/callbacks/twilio/status/%FF")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errorCode"], "invalid_uri", "{v}");
+    // A form value that is not UTF-8 once decoded is refused, not stored as U+FFFD.
+    let r = t
+        .http
+        .post(t.url("/api/v2/clients"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=%FF")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errorCode"], "invalid_body", "{v}");
+    let r = t
+        .http
+        .post(t.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=%C3%28")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request", "{v}");
+}

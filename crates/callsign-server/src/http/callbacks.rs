@@ -7,13 +7,13 @@
 //! records a `gd_delivery_receipt` log event.
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::RequestMeta;
+use super::extract::{Path, RequestMeta};
 use crate::app::AppState;
 use crate::identity::events::{self, EventCtx};
 use crate::mfa::twilio;

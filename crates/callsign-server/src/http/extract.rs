@@ -52,6 +52,9 @@ pub async fn parse_body<T: DeserializeOwned, S: Send + Sync>(req: Request, state
     let blank = bytes.iter().all(u8::is_ascii_whitespace);
     match kind {
         None if !blank => Err(BodyError::UnsupportedType),
+        Some(Kind::Form) if !form_is_utf8(&bytes) => {
+            Err(BodyError::Invalid { form: true, detail: "the form body is not UTF-8 once decoded".into() })
+        }
         Some(Kind::Form) => serde_urlencoded::from_bytes(&bytes)
             .map_err(|e| BodyError::Invalid { form: true, detail: format!("Failed to deserialize form body: {e}") }),
         None | Some(Kind::Json) => {
@@ -104,6 +107,70 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AuthBody<T> {
     }
 }
 
+/// `axum::extract::Path` refused in the Management API's error shape: a path segment that does not decode (it is
+/// not UTF-8 once percent-decoded) answers 400 `invalid_uri`, like Auth0's path validation errors, instead of axum's
+/// plain-text rejection. (Also used by the provider callbacks, whose errors take the same shape.)
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => {
+                Err(ApiError::bad_request(format!("Path validation error: '{}'.", e.body_text())).code("invalid_uri"))
+            }
+        }
+    }
+}
+
+/// [`Path`] for the Authentication API: 400 `invalid_request`.
+#[derive(Debug)]
+pub struct AuthPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for AuthPath<T> {
+    type Rejection = super::error::OAuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(AuthPath(v)),
+            Err(e) => Err(super::error::OAuthError::invalid_request(format!("Invalid path: {}", e.body_text()))),
+        }
+    }
+}
+
+/// A form body decodes to UTF-8: every key and value, once `+` and percent-escapes are undone, is valid UTF-8
+/// (serde_urlencoded would replace bad bytes with U+FFFD and accept the result).
+fn form_is_utf8(body: &[u8]) -> bool {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    }
+    body.split(|b| *b == b'&').all(|pair| {
+        pair.split(|b| *b == b'=').all(|part| {
+            let mut out = Vec::with_capacity(part.len());
+            let mut i = 0;
+            while i < part.len() {
+                match part[i] {
+                    b'%' if i + 2 < part.len() => match (hex(part[i + 1]), hex(part[i + 2])) {
+                        (Some(h), Some(l)) => {
+                            out.push(h * 16 + l);
+                            i += 3;
+                            continue;
+                        }
+                        _ => out.push(b'%'),
+                    },
+                    b'+' => out.push(b' '),
+                    b => out.push(b),
+                }
+                i += 1;
+            }
+            std::str::from_utf8(&out).is_ok()
+        })
+    })
+}
+
 /// Query strings, with Management-API shaped errors.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
@@ -139,5 +206,18 @@ impl RequestMeta {
         let ip = extensions.get::<ConnectInfo<super::PeerAddr>>().map(|c| c.0.0.ip().to_string());
         let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
         RequestMeta { ip, user_agent }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn form_bodies_must_decode_to_utf8() {
+        for ok in [&b""[..], b"a=b", b"name=%C3%A9t%C3%A9+x&y=", b"a=100%", b"a=%4", b"%41=%42", "é=ü".as_bytes()] {
+            assert!(super::form_is_utf8(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [&b"name=%FF"[..], b"%C3=x", b"a=%C3%28", b"a=\xff"] {
+            assert!(!super::form_is_utf8(bad), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

@@ -1,13 +1,13 @@
 //! `/mfa/*`: the MFA API's HTTP surface. Parsing and auth here; the flows are in `crate::mfa::service`.
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
 use super::error::OAuthError;
-use super::extract::{AuthBody, RequestMeta};
+use super::extract::{AuthBody, AuthPath, RequestMeta};
 use crate::app::AppState;
 use crate::mfa::service;
 
@@ -71,7 +71,7 @@ async fn remove(
     State(app): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    AuthPath(id): AuthPath<String>,
 ) -> Response {
     match bearer(&headers) {
         Ok(t) => match service::delete_authenticator(&app, &meta, &t, &id).await {

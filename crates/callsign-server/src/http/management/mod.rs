@@ -193,24 +193,7 @@ impl<S: ScopeSet, St: Send + Sync> FromRequestParts<St> for Mgmt<S> {
     }
 }
 
-/// `axum::extract::Path` refused in the Management API's error shape: a path segment that does not decode (it is
-/// not UTF-8 once percent-decoded) answers 400 `invalid_uri`, like Auth0's path validation errors, instead of axum's
-/// plain-text rejection.
-#[derive(Debug)]
-pub struct Path<T>(pub T);
-
-impl<T: serde::de::DeserializeOwned + Send, St: Send + Sync> FromRequestParts<St> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(e) => {
-                Err(ApiError::bad_request(format!("Path validation error: '{}'.", e.body_text())).code("invalid_uri"))
-            }
-        }
-    }
-}
+pub use crate::http::extract::Path;
 
 /// Auth0's paging parameters. Query structs `#[serde(flatten)]` this, and flattening hands every value over as a
 /// string, so the fields parse from strings themselves.
