@@ -417,7 +417,16 @@ async fn a_job_whose_workers_keep_dying_ends_failed() {
     }
     let done = done.expect("the job ends failed");
     assert!(done.last_error.unwrap().contains("gave up"));
-    assert!(c.logs("gd_send_sms_failure").await.iter().any(|l| l["details"]["job_id"] == json!(job.id)));
+    // The event is written just after the status: wait (bounded) for it.
+    let mut logged = false;
+    for _ in 0..200 {
+        if c.logs("gd_send_sms_failure").await.iter().any(|l| l["details"]["job_id"] == json!(job.id)) {
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(logged, "the terminal state is logged");
     assert!(
         c.t.app.store.list_dev_messages(Some(PHONE), callsign_store::Page::new(0, 10)).await.unwrap().items.is_empty()
     );
