@@ -60,11 +60,10 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('Setup link not valid');
     await page.goto('/dashboard/mfa/phone');
 
-    // Twilio: SID, token, SMS from the From number.
+    // Twilio: SID, token, SMS from the From number (no Messaging Service SID).
     await page.getByLabel('Twilio', { exact: true }).check();
     await page.getByLabel('Account SID').fill('AC00000000000000000000000000000e2e');
     await page.getByLabel('Auth token').fill(TWILIO_TOKEN);
-    await page.getByLabel('The From number').check();
     await page.getByLabel('From number', { exact: true }).fill('+14155550100');
     await page.getByRole('button', { name: 'Save provider' }).click();
     await expect(flash(page)).toHaveText('Provider saved: Twilio.');

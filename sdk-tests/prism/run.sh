@@ -35,7 +35,10 @@ done
 echo "Prism is mocking Twilio's API on 127.0.0.1:$port"
 
 cd "$root"
-if ! CALLSIGN_TEST_PRISM_URL="http://127.0.0.1:$port" \
-  cargo test --locked -p callsign-server --test twilio -- --ignored prism; then
+# The provider client by itself (callsign-messaging), then through the server (delivery jobs, the MFA API).
+if ! { CALLSIGN_TEST_PRISM_URL="http://127.0.0.1:$port" \
+  cargo test --locked -p callsign-messaging --test providers -- --ignored prism &&
+  CALLSIGN_TEST_PRISM_URL="http://127.0.0.1:$port" \
+  cargo test --locked -p callsign-server --test twilio -- --ignored prism; }; then
   echo "--- Prism log"; tail -50 "$log"; exit 1
 fi

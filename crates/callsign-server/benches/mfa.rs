@@ -28,14 +28,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use callsign_core::guardian::GuardianConfig;
+use callsign_core::mfa::{GRANT_MFA_OOB, MFA_TOKEN_LIFETIME};
 use callsign_domain::hash::token_hash;
 use callsign_domain::rng::{ALNUM, DIGITS, from_alphabet};
 use callsign_domain::{Clock, OsRandom, SystemClock};
 use callsign_server::app::AppState;
 use callsign_server::config::{Config, Num, RawConfig};
-use callsign_server::mfa::config::GuardianConfig;
-use callsign_server::mfa::service::{GRANT_MFA_OOB, MFA_TOKEN_LIFETIME};
-use callsign_store::{Enrollment, MfaToken, Page, Store, User, UserProfile};
+use callsign_store::{
+    Channel, Enrollment, EnrollmentKind, EnrollmentStatus, JobStatus, MfaToken, Page, Store, User, UserProfile,
+};
 use serde_json::{Value, json};
 
 const POSTGRES_URL_VAR: &str = "CALLSIGN_TEST_POSTGRES_URL";
@@ -219,7 +221,7 @@ impl Server {
         let creds_path = report.bootstrap_file.expect("first start writes bootstrap credentials");
         let creds: Value = serde_json::from_str(&std::fs::read_to_string(creds_path).unwrap()).unwrap();
         let (stop_workers, workers_rx) = tokio::sync::watch::channel(false);
-        let workers = callsign_server::mfa::delivery::spawn_workers(&app, workers_rx);
+        let workers = callsign_core::delivery::spawn_workers(&app.core, workers_rx);
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(callsign_server::http::serve(app.clone(), listener, None, async move {
             let _ = rx.await;
@@ -338,11 +340,11 @@ async fn prepare(s: &Server, sizes: Sizes) -> Prepared {
 
     let store = s.app.store.clone();
     let now = s.app.clock.now();
-    let enrollment = |user_id: &str, kind: &str| Enrollment {
+    let enrollment = |user_id: &str, kind: EnrollmentKind| Enrollment {
         id: format!("dev_{}", from_alphabet(&OsRandom, ALNUM, 16)),
         user_id: user_id.to_owned(),
-        kind: kind.to_owned(),
-        status: "confirmed".into(),
+        kind,
+        status: EnrollmentStatus::Confirmed,
         phone_number: None,
         preferred_channel: None,
         name: None,
@@ -375,9 +377,9 @@ async fn prepare(s: &Server, sizes: Sizes) -> Prepared {
         store
             .create_enrollment(&Enrollment {
                 phone_number: Some(phone.clone()),
-                preferred_channel: Some("sms".into()),
+                preferred_channel: Some(Channel::Sms),
                 name: Some(callsign_domain::phone::mask(&phone)),
-                ..enrollment(&user_id, "phone")
+                ..enrollment(&user_id, EnrollmentKind::Phone)
             })
             .await
             .unwrap();
@@ -385,7 +387,7 @@ async fn prepare(s: &Server, sizes: Sizes) -> Prepared {
         store
             .create_enrollment(&Enrollment {
                 secret_hash: Some(token_hash(&recovery)),
-                ..enrollment(&user_id, "recovery-code")
+                ..enrollment(&user_id, EnrollmentKind::RecoveryCode)
             })
             .await
             .unwrap();
@@ -475,13 +477,13 @@ async fn run(backend: Backend, sizes: Sizes) {
     let mut delivered = 0;
     while drained_from.elapsed() < Duration::from_secs(300) {
         delivered = s.app.store.count_dev_messages().await.unwrap();
-        let queued = s.app.store.list_jobs(Some("pending"), 1).await.unwrap().len();
+        let queued = s.app.store.list_jobs(Some(JobStatus::Pending), 1).await.unwrap().len();
         if delivered >= sent && queued == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let failed = s.app.store.list_jobs(Some("failed"), 1000).await.unwrap().len();
+    let failed = s.app.store.list_jobs(Some(JobStatus::Failed), 1000).await.unwrap().len();
     println!(
         "{label:<9} delivery   {delivered} of {sent} messages in the dev inbox {:.2} s after the last challenge answered; {failed} failed jobs (not timed, not a throughput figure)",
         drained_from.elapsed().as_secs_f64()

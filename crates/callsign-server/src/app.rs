@@ -1,30 +1,28 @@
-//! Application state, built once at start-up and shared by every handler.
+//! Application state, built once at start-up and shared by every handler: the services' [`Core`] plus what only
+//! the server has (its configuration and metrics). `AppState` dereferences to [`Core`], so a handler passes `&app`
+//! wherever a service wants `&Core`.
 use std::ops::Deref;
 use std::sync::Arc;
 
-use callsign_domain::seal::Keyring;
+use callsign_core::Core;
 use callsign_domain::{Clock, RandomSource};
-use callsign_store::Store;
+use callsign_store::{RateLimiter, Store};
 
 use crate::config::Config;
-use crate::identity::signing::Signer;
 use crate::metrics::Metrics;
 
 #[derive(Debug)]
 pub struct AppInner {
+    pub core: Arc<Core>,
     pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub clock: Arc<dyn Clock>,
-    pub rng: Arc<dyn RandomSource>,
-    pub keyring: Arc<Keyring>,
-    pub signer: Signer,
     pub metrics: Arc<Metrics>,
-    /// Key of the HMAC that stands in for OTP codes at rest (a sealed secret shared by every node).
-    pub otp_key: zeroize::Zeroizing<Vec<u8>>,
-    /// The HTTP client every provider shares (connection pooling, timeouts).
-    pub http: reqwest::Client,
-    /// Bounded argon2id hashing (see `identity::passwords`).
-    pub passwords: crate::identity::passwords::Passwords,
+}
+
+impl Deref for AppInner {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +40,24 @@ impl Deref for AppState {
 pub struct StartReport {
     pub reencrypted_secrets: usize,
     pub bootstrap_file: Option<std::path::PathBuf>,
+}
+
+impl Config {
+    /// The services' settings out of the binary's configuration.
+    pub fn core_settings(&self) -> callsign_core::Settings {
+        callsign_core::Settings {
+            public_url: self.public_url.clone(),
+            access_token_lifetime_secs: self.access_token_lifetime_secs,
+            id_token_lifetime_secs: self.id_token_lifetime_secs,
+            dev_provider_cap: self.dev_provider_cap,
+            dev_provider_log_messages: self.dev_provider_log_messages,
+            delivery_workers: self.delivery_workers,
+            delivery_lease_secs: self.delivery_lease_secs,
+            provider_base_urls: self.provider_base_urls.clone(),
+            password_hash_concurrency: self.password_hash_concurrency,
+            password_hash_queue_ms: self.password_hash_queue_ms,
+        }
+    }
 }
 
 impl AppState {
@@ -65,6 +81,19 @@ impl AppState {
         clock: Arc<dyn Clock>,
         rng: Arc<dyn RandomSource>,
     ) -> crate::BoxResult<(AppState, StartReport)> {
+        let limiter: Arc<dyn RateLimiter> = store.clone();
+        Self::with_store_and_limiter(config, store, limiter, clock, rng).await
+    }
+
+    /// [`AppState::with_store`], with rate-limit buckets in `limiter` instead of the store (see
+    /// [`Core::start_with_limiter`]).
+    pub async fn with_store_and_limiter(
+        config: Config,
+        store: Arc<dyn Store>,
+        limiter: Arc<dyn RateLimiter>,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn RandomSource>,
+    ) -> crate::BoxResult<(AppState, StartReport)> {
         let mut report = StartReport::default();
         let (keyring, source) = crate::keys::load_keyring(&config, rng.as_ref(), clock.now())?;
         tracing::info!(active_key = keyring.active_key_id(), source = ?source, "encryption keyring loaded");
@@ -73,61 +102,13 @@ impl AppState {
         if report.reencrypted_secrets > 0 {
             tracing::info!(count = report.reencrypted_secrets, "re-encrypted secrets under the active key");
         }
-        let otp_key = load_or_create_otp_key(store.as_ref(), &keyring, rng.as_ref(), clock.as_ref()).await?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(15))
-            .user_agent(concat!("Callsign/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let signer = Signer::default();
-        let passwords = crate::identity::passwords::Passwords::new(
-            config.password_hash_concurrency,
-            std::time::Duration::from_millis(config.password_hash_queue_ms),
-        );
-        let app = AppState(Arc::new(AppInner {
-            config,
-            store,
-            clock,
-            rng,
-            keyring: Arc::new(keyring),
-            signer,
-            metrics: Arc::new(Metrics::new()),
-            otp_key,
-            http,
-            passwords,
-        }));
-        app.signer.ensure_current(&app).await?;
+        let core =
+            Core::start_with_limiter(config.core_settings(), store, limiter, clock, rng, Arc::new(keyring)).await?;
+        for name in config.provider_base_urls.keys() {
+            core.providers.get(name).map_err(|e| format!("provider_base_urls.{name}: {e}"))?;
+        }
+        let app = AppState(Arc::new(AppInner { core, config, metrics: Arc::new(Metrics::new()) }));
         report.bootstrap_file = crate::identity::bootstrap::bootstrap_if_empty(&app).await?;
         Ok((app, report))
     }
-}
-
-const OTP_KEY_SECRET: &str = "otp/hmac-key";
-
-/// The OTP hashing key: created once per installation (a settings latch decides which node creates it when
-/// several start together), then read by everyone.
-async fn load_or_create_otp_key(
-    store: &dyn Store,
-    keyring: &Keyring,
-    rng: &dyn RandomSource,
-    clock: &dyn Clock,
-) -> crate::BoxResult<zeroize::Zeroizing<Vec<u8>>> {
-    for _ in 0..100 {
-        if let Some(s) = store.get_secret(OTP_KEY_SECRET).await? {
-            return Ok(keyring.open(&s.name, &s.sealed)?);
-        }
-        let now = clock.now();
-        if store.insert_setting_if_absent("otp-key-latch", &serde_json::json!({"at": now.millis()}), now).await? {
-            let key = zeroize::Zeroizing::new(callsign_domain::rng::bytes::<32>(rng).to_vec());
-            let sealed = keyring.seal(rng, OTP_KEY_SECRET, &key)?;
-            store
-                .put_secret(&callsign_store::SealedSecret { name: OTP_KEY_SECRET.to_owned(), sealed, updated_at: now })
-                .await?;
-            return Ok(key);
-        }
-        // Another node holds the latch and is writing the key.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    Err("the OTP key was not created by the node that claimed it; check the database".into())
 }

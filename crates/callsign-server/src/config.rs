@@ -36,7 +36,7 @@ pub struct RawConfig {
     pub dev_provider_cap: Option<Num>,
     pub delivery_workers: Option<Num>,
     pub delivery_lease_secs: Option<Num>,
-    pub twilio_base_url: Option<String>,
+    pub provider_base_urls: Option<std::collections::BTreeMap<String, String>>,
     pub password_hash_concurrency: Option<Num>,
     pub password_hash_queue_ms: Option<Num>,
     pub dev_provider_log_messages: Option<Flag>,
@@ -170,7 +170,13 @@ impl RawConfig {
             dev_provider_cap: over.dev_provider_cap.or(self.dev_provider_cap),
             delivery_workers: over.delivery_workers.or(self.delivery_workers),
             delivery_lease_secs: over.delivery_lease_secs.or(self.delivery_lease_secs),
-            twilio_base_url: over.twilio_base_url.or(self.twilio_base_url),
+            provider_base_urls: match (self.provider_base_urls, over.provider_base_urls) {
+                (Some(mut a), Some(b)) => {
+                    a.extend(b);
+                    Some(a)
+                }
+                (a, b) => b.or(a),
+            },
             password_hash_concurrency: over.password_hash_concurrency.or(self.password_hash_concurrency),
             password_hash_queue_ms: over.password_hash_queue_ms.or(self.password_hash_queue_ms),
             dev_provider_log_messages: over.dev_provider_log_messages.or(self.dev_provider_log_messages),
@@ -286,8 +292,9 @@ pub struct Config {
     /// How long a delivery worker's claim on a job holds without renewal (renewed every third of it while the
     /// worker sends); a crashed node's jobs are taken over after at most this long.
     pub delivery_lease_secs: u64,
-    /// Where the Twilio client sends its requests (tests aim it at local servers). No trailing slash.
-    pub twilio_base_url: String,
+    /// Provider API base URLs by provider name, overriding each provider's own (tests aim them at local servers).
+    /// No trailing slash. The names are checked against the providers at start.
+    pub provider_base_urls: std::collections::BTreeMap<String, String>,
     /// Password hashes (argon2id, 19 MiB each) computed at once; more wait up to `password_hash_queue_ms`.
     pub password_hash_concurrency: usize,
     pub password_hash_queue_ms: u64,
@@ -375,7 +382,7 @@ pub fn redact_url(url: &str) -> String {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/callsign.db";
 pub const DEFAULT_DATA_DIR: &str = "./data";
-pub const DEFAULT_DELIVERY_LEASE_SECS: u64 = 15;
+pub const DEFAULT_DELIVERY_LEASE_SECS: u64 = callsign_core::delivery::DEFAULT_LEASE_SECS;
 
 fn read_secret_file(path: &Path, setting: &str) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
@@ -500,10 +507,16 @@ impl Config {
                 n @ 2..=300 => n,
                 n => return Err(err(format!("delivery_lease_secs: must be between 2 and 300 seconds, got {n}"))),
             },
-            twilio_base_url: match raw.twilio_base_url {
-                None => "https://api.twilio.com".to_owned(),
-                Some(u) if u.starts_with("https://") || u.starts_with("http://") => u.trim_end_matches('/').to_owned(),
-                Some(u) => return Err(err(format!("twilio_base_url: `{u}` must be an http(s) URL"))),
+            provider_base_urls: {
+                let mut out = std::collections::BTreeMap::new();
+                for (name, u) in raw.provider_base_urls.unwrap_or_default() {
+                    let u = u.trim();
+                    if !(u.starts_with("https://") || u.starts_with("http://")) || u.contains(char::is_whitespace) {
+                        return Err(err(format!("provider_base_urls.{name}: `{u}` must be an http(s) URL")));
+                    }
+                    out.insert(name, u.trim_end_matches('/').to_owned());
+                }
+                out
             },
             tls,
         })
@@ -607,8 +620,6 @@ delivery_workers = 2
 # was recorded, is sent again.
 delivery_lease_secs = 15
 
-# Base URL of Twilio's REST API (change it only to aim the client at a test server).
-twilio_base_url = "https://api.twilio.com"
 
 # Password hashes (argon2id, 19 MiB of memory each) computed at once; 0 = one per CPU core. A login that finds
 # them all busy waits up to password_hash_queue_ms, then gets 503 with Retry-After, so a login flood cannot take
@@ -638,6 +649,11 @@ body_timeout_secs = 30
 max_connections = 1024
 # The largest request body in bytes (413 above it). /oauth/token and /mfa/* take at most 65536 of it.
 max_body_bytes = 1048576
+
+# Where a phone provider's API is, by provider name, instead of its own (change it only to aim a provider at a
+# test server). Environment: CALLSIGN_PROVIDER_BASE_URLS__<NAME>.
+[provider_base_urls]
+# <provider name> = "http://127.0.0.1:4010"
 "#;
 
 #[cfg(test)]
@@ -746,8 +762,11 @@ mod tests {
         assert!(e.starts_with("encryption_keys:"), "{e}");
         let e = bad(RawConfig { log_format: Some("xml".into()), ..Default::default() });
         assert!(e.starts_with("log_format:"), "{e}");
-        let e = bad(RawConfig { twilio_base_url: Some("api.twilio.com".into()), ..Default::default() });
-        assert!(e.starts_with("twilio_base_url:"), "{e}");
+        let e = bad(RawConfig {
+            provider_base_urls: Some([("twilio".to_owned(), "api.twilio.com".to_owned())].into()),
+            ..Default::default()
+        });
+        assert!(e.starts_with("provider_base_urls.twilio:"), "{e}");
         let e = bad(RawConfig { delivery_workers: Some(Num(0)), ..Default::default() });
         assert!(e.starts_with("delivery_workers:"), "{e}");
         let e = bad(RawConfig { password_hash_concurrency: Some(Num(1_000)), ..Default::default() });

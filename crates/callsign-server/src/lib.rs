@@ -10,10 +10,8 @@ pub mod identity;
 pub mod keys;
 pub mod login;
 pub mod metrics;
-pub mod mfa;
 pub mod tls;
 pub mod web;
 
 /// Start-up and command errors, where the message is what matters.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type BoxResult<T> = Result<T, BoxError>;
+pub use callsign_core::{BoxError, BoxResult};

@@ -420,7 +420,6 @@ async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
         ("provider", "twilio"),
         ("twilio_sid", "AC0123456789abcdef0123456789abcdef"),
         ("twilio_auth_token", TWILIO_TOKEN),
-        ("sms_source", "messaging_service"),
         ("twilio_from", ""),
         ("twilio_messaging_service_sid", "MG0123456789abcdef0123456789abcdef"),
         ("hook_url", ""),
@@ -434,7 +433,7 @@ async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
     assert_eq!(p, json!({"provider": "auth0"}));
 
     let mut with_from = twilio;
-    with_from[4] = ("twilio_from", "+14155550100");
+    with_from[3] = ("twilio_from", "+14155550100");
     b.submit(PAGE, "/dashboard/mfa/phone/provider", &with_from).await.assert_redirect("/dashboard/mfa/phone#provider");
     let (_, p) = t.get(&token, "/api/v2/guardian/factors/phone/selected-provider").await;
     assert_eq!(p, json!({"provider": "twilio"}));
@@ -451,20 +450,20 @@ async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
     page.assert_has("A token is stored (****cdef). Leave blank to keep it.");
     page.assert_has(r#"id="p-twilio" name="provider" value="twilio" checked"#);
 
-    // Saving again with the token left blank keeps it; From is the SMS source now.
+    // Saving again with the token left blank keeps it; a cleared Messaging Service SID makes From the SMS source.
     let keep = [
         ("provider", "twilio"),
         ("twilio_sid", "AC0123456789abcdef0123456789abcdef"),
         ("twilio_auth_token", ""),
-        ("sms_source", "from"),
         ("twilio_from", "+14155550100"),
-        ("twilio_messaging_service_sid", "MG0123456789abcdef0123456789abcdef"),
+        ("twilio_messaging_service_sid", ""),
     ];
     b.submit(PAGE, "/dashboard/mfa/phone/provider", &keep).await.assert_redirect("/dashboard/mfa/phone#provider");
     let (_, tw) = t.get(&token, "/api/v2/guardian/factors/phone/providers/twilio").await;
     assert_eq!(tw["auth_token"], "****cdef");
     assert_eq!(tw["messaging_service_sid"], Value::Null);
-    let name = callsign_server::mfa::config::GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret().unwrap();
+    let cfg = callsign_core::guardian::GuardianConfig::load(&t.app).await.unwrap();
+    let name = cfg.provider("twilio")["auth_token_secret"].as_str().unwrap().to_owned();
     let secret = t.app.store.get_secret(&name).await.unwrap().unwrap();
     let plain = t.app.keyring.open(&secret.name, &secret.sealed).unwrap();
     assert_eq!(String::from_utf8_lossy(&plain), TWILIO_TOKEN);
@@ -518,7 +517,7 @@ async fn the_custom_webhook_provider_and_its_secrets() {
     let (_, p) = t.get(&token, "/api/v2/guardian/factors/phone/selected-provider").await;
     assert_eq!(p, json!({"provider": "phone-message-hook"}));
 
-    let created = b.submit(PAGE, "/dashboard/mfa/phone/hook-secrets", &[]).await;
+    let created = b.submit(PAGE, "/dashboard/mfa/phone/secrets", &[("provider", "phone-message-hook")]).await;
     assert_eq!(created.status, 200);
     created.assert_has("it is not shown again");
     let at = created.body.find("whsec_").expect("the new secret is shown once");
@@ -528,9 +527,10 @@ async fn the_custom_webhook_provider_and_its_secrets() {
     let again = b.get(PAGE).await;
     assert!(!again.has(&secret), "the secret shows only once");
     again.assert_has(&id);
-    b.submit(PAGE, "/dashboard/mfa/phone/hook-secrets/delete", &[("id", &id)])
+    // Without `provider`, the form is about the first provider with generated secrets (the webhook).
+    b.submit(PAGE, "/dashboard/mfa/phone/secrets/delete", &[("id", &id)])
         .await
-        .assert_redirect("/dashboard/mfa/phone#secrets");
+        .assert_redirect("/dashboard/mfa/phone#hook-secrets");
     let (_, h) = t.get(&token, "/api/v2/guardian/factors/phone/providers/phone-message-hook").await;
     assert_eq!(h["secrets"], json!([]));
     assert_tenant_update(&t, &token, json!({"phone-message-hook": {"secret_deleted": id}})).await;
@@ -561,11 +561,7 @@ async fn templates_preview_and_save_and_invalid_liquid_names_the_field() {
     preview.assert_has("Login code 1.2.3.4.5.6");
     preview.assert_has("(not saved yet)");
     let (_, tpl) = t.get(&token, "/api/v2/guardian/factors/phone/templates").await;
-    assert_eq!(
-        tpl["verification_message"],
-        callsign_server::mfa::templates::DEFAULT_VERIFICATION,
-        "preview saves nothing"
-    );
+    assert_eq!(tpl["verification_message"], callsign_core::templates::DEFAULT_VERIFICATION, "preview saves nothing");
 
     let invalid = b
         .submit(
@@ -578,7 +574,7 @@ async fn templates_preview_and_save_and_invalid_liquid_names_the_field() {
     invalid.assert_has("Invalid enrollment_message template:");
     invalid.assert_has("{% if %}oops");
     let (_, tpl) = t.get(&token, "/api/v2/guardian/factors/phone/templates").await;
-    assert_eq!(tpl["verification_message"], callsign_server::mfa::templates::DEFAULT_VERIFICATION);
+    assert_eq!(tpl["verification_message"], callsign_core::templates::DEFAULT_VERIFICATION);
 
     b.submit(
         PAGE,

@@ -1,5 +1,6 @@
 //! Delivery leases: a worker renews its claims while a send is in flight, so a slow provider is not raced by
-//! another worker (a second copy of the message), and a crashed worker's job is taken over after one lease.
+//! another worker (a second copy of the message), and a crashed worker's job is taken over after one lease. These
+//! tests run the server's workers in the background and wait for them in real time (`common::eventually`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
@@ -8,14 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use callsign_core::guardian::GuardianConfig;
 use callsign_domain::Clock;
 use callsign_server::config::Num;
-use callsign_server::mfa::config::GuardianConfig;
-use common::TestApp;
-use serde_json::{Value, json};
+use callsign_store::{Channel, JobStatus};
+use common::{PHONE, PW, TestApp, eventually, let_the_workers_poll};
+use serde_json::json;
 
-const PW: &str = "Str0ng-Passw0rd";
-const PHONE: &str = "+14155552671";
 const HOOK: &str = "/api/v2/guardian/factors/phone/providers/phone-message-hook";
 /// The lease these tests run with (the shortest allowed is 2 s): renewed every second of real time.
 const LEASE_SECS: u64 = 3;
@@ -44,56 +44,33 @@ impl Gate {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Gate { url: format!("http://{addr}/hook"), received, release }
+        Gate { url: format!("{}/hook", common::serve(app).await), received, release }
     }
     fn received(&self) -> usize {
         self.received.load(Ordering::SeqCst)
     }
     async fn wait_for(&self, n: usize) {
-        for _ in 0..400 {
-            if self.received() >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the endpoint did not get {n} requests in 10 s (got {})", self.received());
+        eventually(format!("the endpoint got {n} requests"), async || {
+            let got = self.received();
+            if got >= n { Ok(()) } else { Err(format!("{got} requests")) }
+        })
+        .await;
     }
-}
-
-async fn put(t: &TestApp, token: &str, path: &str, body: Value) -> u16 {
-    t.http.put(t.url(path)).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
 }
 
 /// A user, an application, the phone factor on with the custom provider aimed at `gate`, and an mfa_token.
 async fn setup(t: &TestApp, gate: &Gate) -> String {
     let admin = t.mgmt_token().await;
-    let (s, u) = t
-        .post(
-            &admin,
-            "/api/v2/users",
-            json!({"connection": "Username-Password-Authentication", "email": "ann@example.com", "password": PW}),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    let (s, c) = t
-        .post(
-            &admin,
-            "/api/v2/clients",
-            json!({"name": "app", "app_type": "regular_web", "grant_types": ["password", "http://auth0.com/oauth/grant-type/mfa-oob"]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{c}");
+    t.create_user(&admin, "ann@example.com").await;
+    let c = t.create_app(&admin, &["password", "http://auth0.com/oauth/grant-type/mfa-oob"]).await;
     let mut g = GuardianConfig::load(&t.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.policies = vec!["all-applications".into()];
     g.message_types = vec!["sms".into()];
     g.save(&t.app).await.unwrap();
-    assert_eq!(put(t, &admin, HOOK, json!({"url": gate.url})).await, 200);
+    assert_eq!(t.put(&admin, HOOK, json!({"url": gate.url})).await.0, 200);
     let selected = json!({"provider": "phone-message-hook"});
-    assert_eq!(put(t, &admin, "/api/v2/guardian/factors/phone/selected-provider", selected).await, 200);
+    assert_eq!(t.put(&admin, "/api/v2/guardian/factors/phone/selected-provider", selected).await.0, 200);
     let (s, v) = t.post(&admin, &format!("{HOOK}/secrets"), json!({})).await;
     assert_eq!(s, 201, "{v}");
     let (s, v) = t
@@ -103,22 +80,10 @@ async fn setup(t: &TestApp, gate: &Gate) -> String {
     v["mfa_token"].as_str().unwrap().to_owned()
 }
 
-/// The job once it has ended (waiting at most 10 s): the outcome is recorded just after the provider answers.
-async fn finished(t: &TestApp, id: &str) -> callsign_store::DeliveryJob {
-    for _ in 0..400 {
-        let j = t.app.store.get_job(id).await.unwrap().unwrap();
-        if j.status != "running" && j.status != "pending" {
-            return j;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("job {id} did not end within 10 s");
-}
-
 #[tokio::test]
 async fn a_slow_send_keeps_its_claim_past_the_lease() {
-    let t = TestApp::spawn_with(|r| r.delivery_lease_secs = Some(Num(LEASE_SECS))).await;
-    assert_eq!(callsign_server::mfa::delivery::lease_ms(&t.app), 3_000);
+    let t = TestApp::spawn_with_workers(|r| r.delivery_lease_secs = Some(Num(LEASE_SECS))).await;
+    assert_eq!(callsign_core::delivery::lease_ms(&t.app), 3_000);
     let gate = Gate::start().await;
     let mfa = setup(&t, &gate).await;
     let r = t
@@ -133,7 +98,7 @@ async fn a_slow_send_keeps_its_claim_past_the_lease() {
 
     // A worker has the job and is stuck in the provider's request.
     gate.wait_for(1).await;
-    let running = t.app.store.list_jobs(Some("running"), 10).await.unwrap();
+    let running = t.app.store.list_jobs(Some(JobStatus::Running), 10).await.unwrap();
     assert_eq!(running.len(), 1);
     let job = running[0].clone();
     let claimed_at = t.clock.now();
@@ -141,16 +106,14 @@ async fn a_slow_send_keeps_its_claim_past_the_lease() {
 
     // Two thirds into the lease (by the clock claims are counted with), a heartbeat moves the expiry on.
     t.clock.advance(Duration::from_secs(2));
-    let mut renewed = None;
-    for _ in 0..200 {
+    let renewed = eventually("the worker renewed its claim while the send was blocked", async || {
         let j = t.app.store.get_job(&job.id).await.unwrap().unwrap();
-        if j.claim_expires_at > job.claim_expires_at {
-            renewed = j.claim_expires_at;
-            break;
+        match j.claim_expires_at {
+            Some(at) if j.claim_expires_at > job.claim_expires_at => Ok(at),
+            other => Err(format!("the claim expires at {other:?}")),
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let renewed = renewed.expect("the worker renewed its claim within 5 s while the send was blocked");
+    })
+    .await;
     assert!(renewed >= claimed_at.plus(Duration::from_secs(2 + LEASE_SECS)), "now + lease");
 
     // Past the original expiry, nobody can take the job over: not another claimer, not the other worker.
@@ -158,14 +121,14 @@ async fn a_slow_send_keeps_its_claim_past_the_lease() {
     assert!(t.clock.now() > job.claim_expires_at.unwrap());
     let stolen = t.app.store.claim_jobs("intruder", t.clock.now(), 3_000, 10).await.unwrap();
     assert!(stolen.is_empty(), "a claim renewed while sending is not stale: {stolen:?}");
-    tokio::time::sleep(Duration::from_millis(1_200)).await; // the idle worker polls every second
+    let_the_workers_poll().await; // the idle worker looks, and must leave it alone
     let j = t.app.store.get_job(&job.id).await.unwrap().unwrap();
     assert_eq!((j.status.as_str(), j.claimed_by.as_deref(), j.attempts), ("running", job.claimed_by.as_deref(), 1));
     assert_eq!(gate.received(), 1, "the message went to the provider once");
 
     // The provider answers; the worker that sent it records the outcome (its claim was never lost).
     gate.release.add_permits(100);
-    let done = finished(&t, &job.id).await;
+    let done = t.finished(&job.id).await;
     assert_eq!((done.status.as_str(), done.attempts), ("sent", 1));
     assert_eq!(done.details["provider_response"]["status"], 200, "{}", done.details);
     assert_eq!(gate.received(), 1);
@@ -174,15 +137,16 @@ async fn a_slow_send_keeps_its_claim_past_the_lease() {
 
 #[tokio::test]
 async fn a_crashed_workers_job_is_taken_over_after_one_lease() {
-    let t = TestApp::spawn_with(|r| r.delivery_lease_secs = Some(Num(LEASE_SECS))).await;
-    let lease = callsign_server::mfa::delivery::lease_ms(&t.app);
-    let payload = callsign_server::mfa::delivery::Payload {
+    let t = TestApp::spawn_with_workers(|r| r.delivery_lease_secs = Some(Num(LEASE_SECS))).await;
+    let lease = callsign_core::delivery::lease_ms(&t.app);
+    let payload = callsign_core::delivery::Payload {
         to: PHONE.into(),
         text: "hello".into(),
         locale: "en".into(),
         from: None,
+        context: Default::default(),
     };
-    let mut job = callsign_server::mfa::delivery::new_job(&t.app, "sms", "auth0", &payload, None, None, None).unwrap();
+    let mut job = callsign_core::delivery::new_job(&t.app, Channel::Sms, "auth0", &payload, None, None, None).unwrap();
     // Due 30 s from now, so that the "crashed" worker, claiming with that time, takes it before the live ones.
     job.run_at = t.clock.now().plus(Duration::from_secs(30));
     t.app.store.enqueue_job(&job).await.unwrap();
@@ -190,13 +154,13 @@ async fn a_crashed_workers_job_is_taken_over_after_one_lease() {
 
     // Within the lease the claim holds (the live workers poll every second and leave it alone)...
     t.clock.set(job.run_at.plus(Duration::from_millis(2_900)));
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let_the_workers_poll().await;
     assert_eq!(t.app.store.count_dev_messages().await.unwrap(), 0);
     // ...and once it has lapsed without a heartbeat, a live worker sends the message.
     t.clock.advance(Duration::from_millis(101));
     let msgs = t.inbox(PHONE, 1).await;
     assert_eq!(msgs[0].text, "hello");
-    let done = finished(&t, &job.id).await;
+    let done = t.finished(&job.id).await;
     assert_eq!((done.status.as_str(), done.attempts), ("sent", 2));
     t.stop().await;
 }

@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Duration;
 
+use callsign_core::guardian::GuardianConfig;
+use callsign_core::templates::{DEFAULT_ENROLLMENT, DEFAULT_VERIFICATION};
 use callsign_domain::Timestamp;
 use callsign_domain::hash::token_hash;
-use callsign_server::mfa::config::GuardianConfig;
-use callsign_server::mfa::templates::{DEFAULT_ENROLLMENT, DEFAULT_VERIFICATION};
-use callsign_store::{DevMessage, Enrollment};
+use callsign_store::{Channel, DevMessage, Enrollment, EnrollmentKind, EnrollmentStatus};
 use common::{TestApp, enc};
 use serde_json::{Value, json};
 
@@ -241,9 +241,9 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     }
     let doc = t.app.store.get_setting("guardian").await.unwrap().unwrap();
     assert!(!doc.to_string().contains(TOKEN), "{doc}");
-    assert_eq!(doc["twilio"]["auth_token_set"], true);
-    assert_eq!(doc["twilio"]["sid"], "AC0123456789");
-    let name = GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret().unwrap();
+    assert_eq!(doc["providers"]["twilio"]["auth_token_set"], true);
+    assert_eq!(doc["providers"]["twilio"]["sid"], "AC0123456789");
+    let name = twilio_token_secret(&GuardianConfig::load(&t.app).await.unwrap()).unwrap();
     assert!(name.starts_with("guardian/twilio/auth_token/"), "{name}");
     let secret = t.app.store.get_secret(&name).await.unwrap().unwrap();
     assert!(!String::from_utf8_lossy(&secret.sealed.ciphertext).contains(TOKEN));
@@ -267,13 +267,13 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     assert_400(&put(&t, &token, phone, json!({"messaging_service_sid": ""})).await, "messaging_service_sid");
     assert_400(&put(&t, &token, phone, json!({"account": "x"})).await, "unknown field");
     assert_400(&put(&t, &token, phone, json!({"sid": 5})).await, "invalid type");
-    assert_eq!(GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret(), Some(name.clone()));
+    assert_eq!(twilio_token_secret(&GuardianConfig::load(&t.app).await.unwrap()), Some(name.clone()));
     assert_eq!(t.app.store.get_secret(&name).await.unwrap().unwrap(), secret, "a failed PUT leaves the token alone");
 
     // A short token is masked entirely. A new token gets a new secret; the old one is deleted.
     assert_eq!(put(&t, &token, phone, json!({"auth_token": "tiny"})).await, (200, json!({"auth_token": "****"})));
     assert_eq!(t.get(&token, phone).await.1["auth_token"], "****");
-    let tiny = GuardianConfig::load(&t.app).await.unwrap().twilio.token_secret().unwrap();
+    let tiny = twilio_token_secret(&GuardianConfig::load(&t.app).await.unwrap()).unwrap();
     assert_ne!(tiny, name);
     assert!(t.app.store.get_secret(&name).await.unwrap().is_none(), "the replaced token is deleted");
 
@@ -286,7 +286,7 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     );
     assert!(t.app.store.get_secret(&tiny).await.unwrap().is_none());
     let doc = t.app.store.get_setting("guardian").await.unwrap().unwrap();
-    assert_eq!(doc["twilio"]["auth_token_set"], false);
+    assert_eq!(doc["providers"]["twilio"]["auth_token_set"], false);
     // Clearing again is fine.
     assert_eq!(put(&t, &token, phone, json!({"auth_token": null})).await, (200, json!({"auth_token": null})));
 
@@ -484,7 +484,7 @@ async fn authentication_methods_crud_and_the_enrollment_views() {
                "authentication_methods": [{"id": format!("sms|{id}"), "type": "sms"}, {"id": format!("voice|{id}"), "type": "voice"}]})
     );
     let stored = t.app.store.get_enrollment(&id).await.unwrap().unwrap();
-    assert_eq!(stored.status, "confirmed");
+    assert_eq!(stored.status, EnrollmentStatus::Confirmed);
     assert_eq!(stored.user_id, user);
     assert_eq!(stored.phone_number.as_deref(), Some("+442071838750"));
 
@@ -584,7 +584,7 @@ async fn authentication_methods_crud_and_the_enrollment_views() {
         v["authentication_methods"],
         json!([{"id": format!("voice|{id}"), "type": "voice"}, {"id": format!("sms|{id}"), "type": "sms"}])
     );
-    assert_eq!(t.app.store.get_enrollment(&id).await.unwrap().unwrap().preferred_channel.as_deref(), Some("voice"));
+    assert_eq!(t.app.store.get_enrollment(&id).await.unwrap().unwrap().preferred_channel, Some(Channel::Voice));
     assert_400(&t.patch(&token, &one, json!({"preferred_authentication_method": "email"})).await, "No enum match");
     assert_400(&t.patch(&token, &one, json!({"phone_number": "+14155550100"})).await, "unknown field");
     assert_400(&t.patch(&token, &one, json!({"name": ""})).await, "on property name");
@@ -714,8 +714,8 @@ fn recovery(id: &str, user: &str) -> Enrollment {
     Enrollment {
         id: id.to_owned(),
         user_id: user.to_owned(),
-        kind: "recovery-code".into(),
-        status: "confirmed".into(),
+        kind: EnrollmentKind::RecoveryCode,
+        status: EnrollmentStatus::Confirmed,
         phone_number: None,
         preferred_channel: None,
         name: None,
@@ -934,7 +934,7 @@ async fn the_dev_inbox_lists_newest_first_and_filters_by_number() {
 /// (on SQLite here; the store's compare-and-set is in the conformance suite for both backends).
 #[tokio::test]
 async fn concurrent_configuration_writes_never_lose_a_change() {
-    use callsign_server::mfa::config::{ConfigConflict, GuardianConfig};
+    use callsign_core::guardian::{ConfigConflict, GuardianConfig};
     let t = TestApp::spawn().await;
     let mut a = GuardianConfig::load(&t.app).await.unwrap();
     let mut b = GuardianConfig::load(&t.app).await.unwrap();
@@ -956,30 +956,45 @@ async fn concurrent_configuration_writes_never_lose_a_change() {
 /// is not left behind.
 #[tokio::test]
 async fn a_refused_token_change_keeps_the_token_in_use() {
-    use callsign_server::mfa::config::GuardianConfig;
+    use callsign_core::guardian::GuardianConfig;
     let t = TestApp::spawn().await;
     let token = t.mgmt_token().await;
     let phone = "/api/v2/guardian/factors/phone/providers/twilio";
     let (s, v) = put(&t, &token, phone, json!({"sid": "AC1", "auth_token": "first-token-0001"})).await;
     assert_eq!(s, 200, "{v}");
     let before = GuardianConfig::load(&t.app).await.unwrap();
-    let first = before.twilio.token_secret().unwrap();
+    let first = twilio_token_secret(&before).unwrap();
     let secrets_before = t.app.store.list_secrets().await.unwrap().len();
     // Another writer changes the configuration after this request's read (simulated: an outdated read).
     let mut stale = GuardianConfig::load(&t.app).await.unwrap();
     let mut other = GuardianConfig::load(&t.app).await.unwrap();
     other.message_types = vec!["voice".into()];
     other.save(&t.app).await.unwrap();
-    stale.twilio.sid = Some("AC2".into());
-    let e = callsign_server::http::management::save_with_token(&t.app, &mut stale, Some(Some("second-token-0002")))
-        .await
-        .unwrap_err();
+    let kind = t.app.providers.get("twilio").unwrap();
+    let stale_before = stale.provider("twilio");
+    stale.providers.get_mut("twilio").unwrap().insert("sid".into(), json!("AC2"));
+    let secrets = [("auth_token".to_owned(), Some(zeroize::Zeroizing::new("second-token-0002".to_owned())))].into();
+    let e = callsign_server::http::management::phone_providers::save_with_secrets(
+        &t.app,
+        &mut stale,
+        kind,
+        &stale_before,
+        secrets,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status, 409);
     let now = GuardianConfig::load(&t.app).await.unwrap();
-    assert_eq!(now.twilio.token_secret(), Some(first.clone()));
-    assert_eq!(now.twilio.sid.as_deref(), Some("AC1"));
+    assert_eq!(twilio_token_secret(&now), Some(first.clone()));
+    assert_eq!(now.provider("twilio")["sid"], "AC1");
     assert_eq!(t.app.store.list_secrets().await.unwrap().len(), secrets_before, "no new secret left behind");
     let secret = t.app.store.get_secret(&first).await.unwrap().unwrap();
     assert_eq!(t.app.keyring.open(&first, &secret.sealed).unwrap().as_slice(), b"first-token-0001");
     t.stop().await;
+}
+
+/// The sealed secret that holds the Twilio auth token the configuration names.
+fn twilio_token_secret(cfg: &callsign_core::guardian::GuardianConfig) -> Option<String> {
+    let values = cfg.provider("twilio");
+    values.get("auth_token_secret").and_then(|v| v.as_str()).map(str::to_owned)
 }

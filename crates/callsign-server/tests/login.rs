@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
-use callsign_server::mfa::config::GuardianConfig;
+use callsign_core::guardian::GuardianConfig;
 use common::{TestApp, claims};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -4,8 +4,9 @@ mod common;
 
 use std::time::Duration;
 
+use callsign_core::guardian::GuardianConfig;
 use callsign_domain::Clock;
-use callsign_server::mfa::config::GuardianConfig;
+use callsign_store::{Channel, EnrollmentStatus, JobStatus};
 use common::mfa::{Ctx, PHONE, PW, setup, setup_app, setup_with};
 use common::{TestApp, claims};
 use serde_json::{Value, json};
@@ -290,7 +291,7 @@ async fn only_enabled_channels_and_no_mfa_without_policy() {
 async fn an_unavailable_provider_fails_visibly_without_retrying_and_payloads_are_erased() {
     let c = setup().await;
     c.enroll().await;
-    let jobs = c.t.app.store.list_jobs(Some("sent"), 10).await.unwrap();
+    let jobs = c.t.app.store.list_jobs(Some(JobStatus::Sent), 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].payload.is_none(), "the sealed message (with the code) is erased once the job is terminal");
     let mut g = GuardianConfig::load(&c.t.app).await.unwrap();
@@ -299,18 +300,11 @@ async fn an_unavailable_provider_fails_visibly_without_retrying_and_payloads_are
     let mfa = c.mfa_token().await;
     let (s, _) = c.challenge(&mfa, None).await;
     assert_eq!(s, 200, "the challenge is accepted; delivery fails afterwards");
-    let mut failures = Vec::new();
-    for _ in 0..200 {
-        failures = c.logs("gd_send_sms_failure").await;
-        if !failures.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let failures = c.logged("gd_send_sms_failure", 1).await;
     assert_eq!(failures.len(), 1);
     assert!(failures[0]["description"].as_str().unwrap().contains("twilio"), "{}", failures[0]);
     assert_eq!(failures[0]["details"]["attempts"], 1);
-    let failed = c.t.app.store.list_jobs(Some("failed"), 10).await.unwrap();
+    let failed = c.t.app.store.list_jobs(Some(JobStatus::Failed), 10).await.unwrap();
     assert_eq!((failed.len(), failed[0].attempts, failed[0].payload.is_none()), (1, 1, true));
 }
 
@@ -320,21 +314,14 @@ async fn the_development_provider_stops_at_its_cap() {
     c.enroll().await;
     let mfa = c.mfa_token().await;
     assert_eq!(c.challenge(&mfa, None).await.0, 200);
-    let mut failures = Vec::new();
-    for _ in 0..200 {
-        failures = c.logs("gd_send_sms_failure").await;
-        if !failures.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let failures = c.logged("gd_send_sms_failure", 1).await;
     assert!(failures[0]["description"].as_str().unwrap().contains("limit of 1 messages"), "{failures:?}");
     assert_eq!(c.t.app.store.count_dev_messages().await.unwrap(), 1);
 }
 
 #[tokio::test]
 async fn a_crashed_workers_claim_is_picked_up_again() {
-    let c = setup().await;
+    let c = setup_app(TestApp::spawn_with_workers(|_| {}).await, &["sms", "voice"]).await;
     let mfa = c.mfa_token().await;
     // Stop the real workers from racing us: claim the job as a "crashed" worker right after it is queued.
     let (s, _) = c
@@ -343,15 +330,21 @@ async fn a_crashed_workers_claim_is_picked_up_again() {
     assert_eq!(s, 200);
     // Either our workers already delivered it, or we can simulate a crash on a fresh job.
     c.t.inbox(PHONE, 1).await;
-    let job = callsign_server::mfa::delivery::new_job(
+    // The message is in the inbox a moment before the worker records the outcome; until then the enrollment's job
+    // is still claimed, and the "crashed" claim below (made 30 s on, past that lease) would take it too.
+    let enrollment = c.t.app.store.list_jobs(None, 10).await.unwrap();
+    assert_eq!(enrollment.len(), 1, "{enrollment:?}");
+    assert_eq!(c.t.finished(&enrollment[0].id).await.status, JobStatus::Sent);
+    let job = callsign_core::delivery::new_job(
         &c.t.app,
-        "sms",
+        Channel::Sms,
         "auth0",
-        &callsign_server::mfa::delivery::Payload {
+        &callsign_core::delivery::Payload {
             to: PHONE.into(),
             text: "hello".into(),
             locale: "en".into(),
             from: None,
+            context: Default::default(),
         },
         None,
         None,
@@ -368,7 +361,8 @@ async fn a_crashed_workers_claim_is_picked_up_again() {
     c.t.clock.advance(Duration::from_secs(30 + 61));
     let msgs = c.t.inbox(PHONE, 2).await;
     assert_eq!(msgs[0].text, "hello");
-    let done = c.t.app.store.get_job(&job.id).await.unwrap().unwrap();
+    // The message is in the inbox a moment before the worker records the outcome.
+    let done = c.t.finished(&job.id).await;
     assert_eq!((done.status.as_str(), done.attempts), ("sent", 2));
     assert!(
         !c.t.app
@@ -381,16 +375,17 @@ async fn a_crashed_workers_claim_is_picked_up_again() {
 
 #[tokio::test]
 async fn a_job_whose_workers_keep_dying_ends_failed() {
-    let c = setup().await;
-    let mut job = callsign_server::mfa::delivery::new_job(
+    let c = setup_app(TestApp::spawn_with_workers(|_| {}).await, &["sms", "voice"]).await;
+    let mut job = callsign_core::delivery::new_job(
         &c.t.app,
-        "sms",
+        Channel::Sms,
         "auth0",
-        &callsign_server::mfa::delivery::Payload {
+        &callsign_core::delivery::Payload {
             to: PHONE.into(),
             text: "doomed".into(),
             locale: "en".into(),
             from: None,
+            context: Default::default(),
         },
         None,
         None,
@@ -405,28 +400,21 @@ async fn a_job_whose_workers_keep_dying_ends_failed() {
         assert_eq!(c.t.app.store.claim_jobs("dies", at, 60_000, 1).await.unwrap().len(), 1);
         at = at.plus(Duration::from_secs(61));
     }
+    // A live worker takes it over once more, and gives up instead of sending.
     c.t.clock.set(at);
-    let mut done = None;
-    for _ in 0..200 {
-        let j = c.t.app.store.get_job(&job.id).await.unwrap().unwrap();
-        if j.status == "failed" {
-            done = Some(j);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let done = done.expect("the job ends failed");
+    let done = c.t.finished(&job.id).await;
+    assert_eq!(done.status, JobStatus::Failed, "the job ends failed");
     assert!(done.last_error.unwrap().contains("gave up"));
-    // The event is written just after the status: wait (bounded) for it.
-    let mut logged = false;
-    for _ in 0..200 {
-        if c.logs("gd_send_sms_failure").await.iter().any(|l| l["details"]["job_id"] == json!(job.id)) {
-            logged = true;
-            break;
+    // The event is written just after the status.
+    common::eventually("the terminal state is logged", async || {
+        let failures = c.logs("gd_send_sms_failure").await;
+        if failures.iter().any(|l| l["details"]["job_id"] == json!(job.id)) {
+            Ok(())
+        } else {
+            Err(format!("{} failure events, none for {}", failures.len(), job.id))
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(logged, "the terminal state is logged");
+    })
+    .await;
     assert!(
         c.t.app.store.list_dev_messages(Some(PHONE), callsign_store::Page::new(0, 10)).await.unwrap().items.is_empty()
     );
@@ -460,11 +448,14 @@ async fn an_associate_refused_by_the_send_limit_changes_nothing() {
     for i in 0..10 {
         assert_eq!(c.associate(&mfa, first.clone()).await.0, 200, "send {}", i + 1);
     }
-    let pending = |list: Vec<callsign_store::Enrollment>| -> Vec<(String, Option<String>, String)> {
+    let pending = |list: Vec<callsign_store::Enrollment>| -> Vec<(String, Option<String>, EnrollmentStatus)> {
         list.into_iter().map(|e| (e.id, e.phone_number, e.status)).collect()
     };
     let before = pending(c.t.app.store.list_enrollments(&c.user_id).await.unwrap());
-    assert!(before.iter().any(|e| e.1.as_deref() == Some("+14155552671") && e.2 == "pending"), "{before:?}");
+    assert!(
+        before.iter().any(|e| e.1.as_deref() == Some("+14155552671") && e.2 == EnrollmentStatus::Pending),
+        "{before:?}"
+    );
     let other = json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": "+14155550000"});
     let (s, v) = c.associate(&mfa, other).await;
     assert_eq!((s, v["error"].as_str()), (429, Some("too_many_attempts")), "{v}");

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, Method, Request, header};
 use base64::Engine;
+use callsign_core::guardian::GuardianConfig;
+use callsign_core::mfa::{AssociateRequest, ChallengeRequest, split_authenticator_id};
+use callsign_core::templates::{self, Vars};
 use callsign_domain::{ManualClock, OsRandom, Timestamp};
+use callsign_messaging::providers::{twilio, webhook};
 use callsign_server::config::{self, Config, Num, RawConfig, RawTls, StringList};
 use callsign_server::http::oauth::TokenRequest;
-use callsign_server::mfa::config::GuardianConfig;
-use callsign_server::mfa::service::{AssociateRequest, ChallengeRequest, split_authenticator_id};
-use callsign_server::mfa::templates::{self, Vars};
-use callsign_server::mfa::{twilio, webhook};
 use callsign_server::web::{cookies, i18n};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -495,7 +495,7 @@ const SETTINGS: &[&str] = &[
     "id_token_lifetime_secs",
     "dev_provider_cap",
     "delivery_workers",
-    "twilio_base_url",
+    "provider_base_urls",
     "tls",
 ];
 
@@ -623,7 +623,7 @@ fn arb_raw_config() -> impl Strategy<Value = RawConfig> {
                 id_token_lifetime_secs: i,
                 dev_provider_cap: cap,
                 delivery_workers: workers,
-                twilio_base_url: twilio,
+                provider_base_urls: twilio.map(|u| [("twilio".to_owned(), u)].into()),
                 tls: tls.map(|(c, k)| RawTls {
                     cert_file: c.then(|| "/c.pem".into()),
                     key_file: k.then(|| "/k.pem".into()),
@@ -699,7 +699,7 @@ proptest! {
             Ok(c) => {
                 prop_assert!(c.public_url.ends_with('/'));
                 prop_assert!(c.public_url.starts_with("http://") || c.public_url.starts_with("https://"));
-                prop_assert!(!c.twilio_base_url.ends_with('/'));
+                prop_assert!(c.provider_base_urls.values().all(|u| !u.ends_with('/')));
                 prop_assert!((1..=2_592_000).contains(&c.access_token_lifetime_secs));
                 prop_assert!((1..=2_592_000).contains(&c.id_token_lifetime_secs));
                 prop_assert!((1..=64).contains(&c.delivery_workers));
@@ -1260,7 +1260,7 @@ async fn fuzz_app(dir: &std::path::Path) -> (axum::Router, Known) {
         data_dir: Some(dir.join("data")),
         database_url: Some(format!("sqlite://{}/callsign.db", dir.display())),
         // Nothing the fuzzer does may reach the internet.
-        twilio_base_url: Some("http://127.0.0.1:9".into()),
+        provider_base_urls: Some([("twilio".to_owned(), "http://127.0.0.1:9".to_owned())].into()),
         ..Default::default()
     };
     let config = Config::resolve(raw).unwrap();

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use callsign_store::EnrollmentStatus;
 use common::TestApp;
 use common::mfa::{Ctx, PHONE, setup_app};
 use serde_json::Value;
@@ -247,7 +248,7 @@ async fn a_right_code_is_spent_by_exactly_one_grant(c: Ctx) {
             .store
             .bucket_peek(
                 &format!("otp-fail:{}", c.user_id),
-                callsign_server::mfa::service::FAILED_CODE_BUCKET,
+                callsign_core::mfa::FAILED_CODE_BUCKET,
                 callsign_domain::Clock::now(&c.t.clock),
             )
             .await
@@ -298,7 +299,7 @@ async fn send_limits_hold_under_parallel_challenges(c: Ctx) {
     let left =
         c.t.app
             .store
-            .bucket_peek(&send_key, callsign_server::mfa::service::SEND_BUCKET, callsign_domain::Clock::now(&c.t.clock))
+            .bucket_peek(&send_key, callsign_core::mfa::SEND_BUCKET, callsign_domain::Clock::now(&c.t.clock))
             .await
             .unwrap();
     assert_eq!(left.remaining, 9, "only the one call counts against the send limit");
@@ -371,7 +372,7 @@ async fn parallel_enrollments_leave_one_phone(c: Ctx) {
     }
     assert_eq!(confirmed, 1);
     let after = c.t.app.store.list_enrollments(&c.user_id).await.unwrap();
-    assert!(after.iter().all(|e| e.status == "confirmed") && after.len() == 2, "{after:?}");
+    assert!(after.iter().all(|e| e.status == EnrollmentStatus::Confirmed) && after.len() == 2, "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

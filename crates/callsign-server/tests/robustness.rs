@@ -375,3 +375,21 @@ async fn undecodable_paths_and_form_bodies_are_refused_in_each_apis_shape() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "invalid_request", "{v}");
 }
+
+/// The one callback route serves every provider with receipts; an unknown provider and one without receipts are 404
+/// with a message that says which (not the router's "Not Found").
+#[tokio::test]
+async fn callbacks_for_an_unknown_provider_or_one_without_receipts_are_404() {
+    let t = TestApp::spawn().await;
+    for (provider, message) in [
+        ("nexmo", "No such provider."),
+        ("phone-message-hook", "This provider does not send delivery receipts."),
+        ("auth0", "This provider does not send delivery receipts."),
+    ] {
+        let r = t.http.post(t.url(&format!("/callbacks/{provider}/status/job_1"))).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{provider}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["message"], message, "{provider}: {v}");
+    }
+    t.stop().await;
+}

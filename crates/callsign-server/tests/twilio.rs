@@ -15,13 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use base64::Engine;
-use callsign_server::mfa::delivery::{Outbound, Provider};
-use callsign_server::mfa::twilio::TwilioProvider;
-use common::TestApp;
+use common::{PHONE, PW, TestApp};
 use serde_json::{Value, json};
 
-const PW: &str = "Str0ng-Passw0rd";
-const PHONE: &str = "+14155552671";
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "f00dfeedf00dfeedf00dfeedf00dfeed";
 const FROM: &str = "+15005550006";
@@ -57,10 +53,7 @@ impl Fake {
         let fake = Fake::default();
         let app =
             Router::new().route("/2010-04-01/Accounts/{sid}/{resource}", post(fake_twilio)).with_state(fake.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (fake, format!("http://{addr}"))
+        (fake, common::serve(app).await)
     }
     /// Answer the next requests with these (status, body), then 201 again.
     fn then(&self, status: u16, body: Value) {
@@ -69,16 +62,13 @@ impl Fake {
     fn seen(&self) -> Vec<Seen> {
         self.0.lock().unwrap().seen.clone()
     }
-    /// Wait (bounded) until `n` requests came in.
-    async fn wait_for(&self, n: usize) -> Vec<Seen> {
-        for _ in 0..400 {
+    /// The requests once `t` has delivered at least `n` (see `TestApp::delivered`).
+    async fn wait_for(&self, t: &TestApp, n: usize) -> Vec<Seen> {
+        t.delivered(format!("the fake Twilio received {n} requests"), async || {
             let s = self.seen();
-            if s.len() >= n {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the fake Twilio did not receive {n} requests in 10 s: {:?}", self.seen());
+            if s.len() >= n { Ok(s) } else { Err(format!("{s:?}")) }
+        })
+        .await
     }
 }
 
@@ -143,39 +133,30 @@ struct Ctx {
     secret: String,
 }
 
-async fn put(t: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = t.http.put(t.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
 /// A server aimed at a fake Twilio, the phone factor on (SMS and voice), Twilio configured and selected through
-/// the Management API; `messaging_service` adds a Messaging Service SID (used for SMS only).
+/// the Management API; `messaging_service` adds a Messaging Service SID (used for SMS only). The test drives
+/// delivery.
 async fn setup(messaging_service: bool) -> Ctx {
     let (fake, base) = Fake::start().await;
-    setup_at(fake, base, messaging_service).await
+    setup_at(fake, base, messaging_service, false).await
+}
+
+/// [`setup`] with the delivery workers running in the background (the retry tests: a retry is picked up by a
+/// worker once it is due).
+async fn setup_with_workers() -> Ctx {
+    let (fake, base) = Fake::start().await;
+    setup_at(fake, base, false, true).await
 }
 
 /// [`setup`] against any Twilio-shaped server (`fake` is then only a placeholder when `base` is not its URL).
-async fn setup_at(fake: Fake, base: String, messaging_service: bool) -> Ctx {
-    let t = TestApp::spawn_with(|raw| raw.twilio_base_url = Some(base)).await;
+async fn setup_at(fake: Fake, base: String, messaging_service: bool, workers: bool) -> Ctx {
+    let config = |raw: &mut callsign_server::config::RawConfig| {
+        raw.provider_base_urls = Some([("twilio".to_owned(), base.to_owned())].into());
+    };
+    let t = if workers { TestApp::spawn_with_workers(config).await } else { TestApp::spawn_with(config).await };
     let admin = t.mgmt_token().await;
-    let (s, u) = t
-        .post(
-            &admin,
-            "/api/v2/users",
-            json!({"connection": "Username-Password-Authentication", "email": "ann@example.com", "password": PW}),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    let (s, c) = t
-        .post(
-            &admin,
-            "/api/v2/clients",
-            json!({"name": "app", "app_type": "regular_web", "grant_types": ["password", "http://auth0.com/oauth/grant-type/mfa-oob"]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{c}");
+    t.create_user(&admin, "ann@example.com").await;
+    let c = t.create_app(&admin, &["password", "http://auth0.com/oauth/grant-type/mfa-oob"]).await;
     let mut twilio = json!({"sid": SID, "auth_token": TOKEN, "from": FROM});
     if messaging_service {
         twilio["messaging_service_sid"] = json!(MG);
@@ -187,7 +168,7 @@ async fn setup_at(fake: Fake, base: String, messaging_service: bool) -> Ctx {
         ("/api/v2/guardian/factors/phone/providers/twilio", twilio),
         ("/api/v2/guardian/factors/phone/selected-provider", json!({"provider": "twilio"})),
     ] {
-        let (s, v) = put(&t, &admin, path, body).await;
+        let (s, v) = t.put(&admin, path, body).await;
         assert_eq!(s, 200, "{path}: {v}");
     }
     Ctx {
@@ -239,30 +220,19 @@ impl Ctx {
             .await
     }
     async fn logs(&self, ty: &str) -> Vec<Value> {
-        let (_, v) = self.t.get(&self.admin, &format!("/api/v2/logs?q=type:{ty}&per_page=100")).await;
-        v.as_array().unwrap().clone()
+        self.t.logs(&self.admin, ty).await
     }
-    /// Wait (bounded) until `n` events of type `ty` are logged.
+    /// At least `n` events of type `ty`, once delivery has logged them.
     async fn wait_logs(&self, ty: &str, n: usize) -> Vec<Value> {
-        for _ in 0..400 {
-            let l = self.logs(ty).await;
-            if l.len() >= n {
-                return l;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{n} `{ty}` events were not logged in 10 s");
+        self.t.logged(&self.admin, ty, n).await
     }
-    /// Wait (bounded) until the job reaches `status`.
+    /// The job once it is `status` (after delivery).
     async fn wait_job(&self, id: &str, status: &str) -> callsign_store::DeliveryJob {
-        for _ in 0..400 {
-            let j = self.t.app.store.get_job(id).await.unwrap().unwrap();
-            if j.status == status {
-                return j;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("job {id} did not become {status}");
+        self.t.job_when(id, status, |j| j.status.as_str() == status).await
+    }
+    /// The fake's requests once at least `n` were delivered.
+    async fn sent(&self, n: usize) -> Vec<Seen> {
+        self.fake.wait_for(&self.t, n).await
     }
 }
 
@@ -285,7 +255,7 @@ async fn enroll_by_sms_and_log_in_by_voice_through_twilio() {
     // Enrollment by SMS: through the Messaging Service, with a status callback for the job.
     let mfa = c.mfa_token().await;
     let a = c.associate(&mfa, "sms").await;
-    let seen = c.fake.wait_for(1).await;
+    let seen = c.sent(1).await;
     let sms = &seen[0];
     assert_eq!((sms.resource.as_str(), sms.status), ("Messages.json", 201));
     assert_eq!(sms.get("To"), Some(PHONE));
@@ -316,7 +286,7 @@ async fn enroll_by_sms_and_log_in_by_voice_through_twilio() {
         .unwrap()
         .to_owned();
     let ch = c.challenge(&mfa, &voice_id).await;
-    let seen = c.fake.wait_for(2).await;
+    let seen = c.sent(2).await;
     let call = &seen[1];
     assert_eq!((call.resource.as_str(), call.status), ("Calls.json", 201));
     assert_eq!(call.get("To"), Some(PHONE));
@@ -345,19 +315,19 @@ async fn enroll_by_sms_and_log_in_by_voice_through_twilio() {
 #[tokio::test]
 async fn sms_uses_from_without_a_messaging_service_and_voice_speaks_the_language() {
     let c = setup(false).await;
-    let (s, v) = put(
-        &c.t,
-        &c.admin,
-        "/api/v2/guardian/factors/phone/templates",
-        json!({"enrollment_message": "{{code}} <& enroll", "verification_message": "{{code}} verify"}),
-    )
-    .await;
+    let (s, v) =
+        c.t.put(
+            &c.admin,
+            "/api/v2/guardian/factors/phone/templates",
+            json!({"enrollment_message": "{{code}} <& enroll", "verification_message": "{{code}} verify"}),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "voice").await;
-    let seen = c.fake.wait_for(2).await;
+    let seen = c.sent(2).await;
     let sms = seen.iter().find(|s| s.resource == "Messages.json").unwrap();
     assert_eq!((sms.get("From"), sms.get("MessagingServiceSid")), (Some(FROM), None));
     let call = seen.iter().find(|s| s.resource == "Calls.json").unwrap();
@@ -368,11 +338,11 @@ async fn sms_uses_from_without_a_messaging_service_and_voice_speaks_the_language
 
 #[tokio::test]
 async fn a_failing_twilio_is_retried_and_the_message_sent_once() {
-    let c = setup(false).await;
+    let c = setup_with_workers().await;
     c.fake.then(500, json!({"code": 20500, "message": "Internal Server Error", "status": 500}));
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
-    let first = c.fake.wait_for(1).await;
+    let first = c.sent(1).await;
     assert_eq!(first[0].status, 500);
     let job = job_of(first[0].get("StatusCallback").unwrap());
     let j = c.wait_job(&job, "pending").await;
@@ -382,14 +352,14 @@ async fn a_failing_twilio_is_retried_and_the_message_sent_once() {
 
     // The retry is due 2 s later (by the manual clock); a worker looks at least once a second.
     c.t.clock.advance(Duration::from_secs(3));
-    let seen = c.fake.wait_for(2).await;
+    let seen = c.sent(2).await;
     assert_eq!(seen[1].status, 201);
     let j = c.wait_job(&job, "sent").await;
     assert_eq!(j.attempts, 2);
     let sent = c.wait_logs("gd_send_sms", 1).await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0]["details"]["attempts"], 2);
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    common::let_the_workers_poll().await;
     let accepted = c.fake.seen().iter().filter(|s| s.status == 201).count();
     assert_eq!((c.fake.seen().len(), accepted), (2, 1), "one failed attempt, one message accepted");
     assert!(c.logs("gd_send_sms_failure").await.is_empty());
@@ -398,11 +368,11 @@ async fn a_failing_twilio_is_retried_and_the_message_sent_once() {
 
 #[tokio::test]
 async fn a_rate_limited_send_is_retried() {
-    let c = setup(false).await;
+    let c = setup_with_workers().await;
     c.fake.then(429, json!({"code": 20429, "message": "Too Many Requests", "status": 429}));
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
-    let first = c.fake.wait_for(1).await;
+    let first = c.sent(1).await;
     let job = job_of(first[0].get("StatusCallback").unwrap());
     assert_eq!(c.wait_job(&job, "pending").await.attempts, 1);
     c.t.clock.advance(Duration::from_secs(3));
@@ -428,12 +398,12 @@ async fn an_invalid_number_fails_once_without_retry() {
     assert!(d["provider_error"]["message"].as_str().unwrap().contains("not a valid phone number"), "{d}");
     assert!(failures[0]["description"].as_str().unwrap().contains("21211"), "{}", failures[0]);
 
-    // Final: no second attempt, however long one waits.
+    // Final: no second attempt, however long one waits: ten minutes on, no job is due.
     let job = job_of(c.fake.seen()[0].get("StatusCallback").unwrap());
     let j = c.wait_job(&job, "failed").await;
     assert_eq!((j.attempts, j.payload.is_none()), (1, true));
     c.t.clock.advance(Duration::from_secs(600));
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(c.t.deliver_now().await, 0, "nothing is left to send");
     assert_eq!(c.fake.seen().len(), 1);
     assert_eq!(c.logs("gd_send_sms_failure").await.len(), 1);
     assert!(c.logs("gd_send_sms").await.is_empty());
@@ -444,7 +414,7 @@ async fn an_invalid_number_fails_once_without_retry() {
 async fn an_unconfigured_twilio_fails_naming_what_is_missing() {
     let c = setup(false).await;
     let (s, v) =
-        put(&c.t, &c.admin, "/api/v2/guardian/factors/phone/providers/twilio", json!({"auth_token": null})).await;
+        c.t.put(&c.admin, "/api/v2/guardian/factors/phone/providers/twilio", json!({"auth_token": null})).await;
     assert_eq!(s, 200, "{v}");
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
@@ -468,21 +438,21 @@ async fn voice_with_twilio_needs_a_from_number() {
         assert!(r.1["message"].as_str().unwrap().starts_with("Voice requires a From number ("), "{}", r.1);
     };
     // Removing From while voice is on and Twilio selected.
-    says(&put(&c.t, &c.admin, twilio, json!({"from": null})).await);
+    says(&c.t.put(&c.admin, twilio, json!({"from": null})).await);
     assert_eq!(c.t.get(&c.admin, twilio).await.1["from"], FROM, "unchanged");
     // Without voice it is fine (SMS goes through the Messaging Service)…
-    assert_eq!(put(&c.t, &c.admin, types, json!({"message_types": ["sms"]})).await.0, 200);
-    assert_eq!(put(&c.t, &c.admin, twilio, json!({"from": null})).await.0, 200);
+    assert_eq!(c.t.put(&c.admin, types, json!({"message_types": ["sms"]})).await.0, 200);
+    assert_eq!(c.t.put(&c.admin, twilio, json!({"from": null})).await.0, 200);
     // …but voice cannot be turned on again without From.
-    says(&put(&c.t, &c.admin, types, json!({"message_types": ["sms", "voice"]})).await);
+    says(&c.t.put(&c.admin, types, json!({"message_types": ["sms", "voice"]})).await);
     // Selecting Twilio while voice is on, with no From, is refused too.
-    assert_eq!(put(&c.t, &c.admin, provider, json!({"provider": "auth0"})).await.0, 200);
-    assert_eq!(put(&c.t, &c.admin, types, json!({"message_types": ["voice"]})).await.0, 200);
-    says(&put(&c.t, &c.admin, provider, json!({"provider": "twilio"})).await);
+    assert_eq!(c.t.put(&c.admin, provider, json!({"provider": "auth0"})).await.0, 200);
+    assert_eq!(c.t.put(&c.admin, types, json!({"message_types": ["voice"]})).await.0, 200);
+    says(&c.t.put(&c.admin, provider, json!({"provider": "twilio"})).await);
     assert_eq!(c.t.get(&c.admin, provider).await.1["provider"], "auth0");
     // With From everything goes.
-    assert_eq!(put(&c.t, &c.admin, twilio, json!({"from": FROM})).await.0, 200);
-    assert_eq!(put(&c.t, &c.admin, provider, json!({"provider": "twilio"})).await.0, 200);
+    assert_eq!(c.t.put(&c.admin, twilio, json!({"from": FROM})).await.0, 200);
+    assert_eq!(c.t.put(&c.admin, provider, json!({"provider": "twilio"})).await.0, 200);
     c.t.stop().await;
 }
 
@@ -525,7 +495,7 @@ async fn status_callbacks_must_be_signed_and_are_recorded() {
     let c = setup(false).await;
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
-    let seen = c.fake.wait_for(1).await;
+    let seen = c.sent(1).await;
     let callback = seen[0].get("StatusCallback").unwrap().to_owned();
     let job = job_of(&callback);
     c.wait_job(&job, "sent").await;
@@ -623,7 +593,8 @@ async fn status_callbacks_must_be_signed_and_are_recorded() {
 #[tokio::test]
 async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
     let (fake, base) = Fake::start().await;
-    let t = TestApp::spawn_with(|raw| raw.twilio_base_url = Some(base)).await;
+    let t =
+        TestApp::spawn_with(|raw| raw.provider_base_urls = Some([("twilio".to_owned(), base.to_owned())].into())).await;
     let admin = t.mgmt_token().await;
     let (s, p) = t
         .post(
@@ -652,7 +623,7 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
     // try: a real test message through Twilio, logged as a test send.
     let (s, v) = t.post(&admin, &format!("/api/v2/branding/phone/providers/{id}/try"), json!({"to": PHONE})).await;
     assert_eq!((s, v["message"].as_str()), (202, Some("Test notification successfully sent for processing")), "{v}");
-    let seen = fake.wait_for(1).await;
+    let seen = fake.wait_for(&t, 1).await;
     assert_eq!((seen[0].resource.as_str(), seen[0].get("To")), ("Messages.json", Some(PHONE)));
     assert_eq!(seen[0].get("MessagingServiceSid"), Some(MG));
     assert!(seen[0].get("Body").unwrap().starts_with("This is a test message from"), "{:?}", seen[0]);
@@ -664,7 +635,7 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
         )
         .await;
     assert_eq!(s, 202, "{v}");
-    let seen = fake.wait_for(2).await;
+    let seen = fake.wait_for(&t, 2).await;
     assert_eq!((seen[1].resource.as_str(), seen[1].get("From")), ("Calls.json", Some(FROM)));
     let (_, logs) = t.get(&admin, "/api/v2/logs?q=type:gd_send_sms&per_page=10").await;
     assert_eq!(logs[0]["details"]["test"], true, "{logs}");
@@ -687,23 +658,13 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
         )
         .await;
     assert_eq!(s, 201, "{tpl}");
-    let (s, u) = t
-        .post(
-            &admin,
-            "/api/v2/users",
-            json!({"connection": "Username-Password-Authentication", "email": "bo@example.com", "password": PW}),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    let (s, c) = t
-        .post(&admin, "/api/v2/clients", json!({"name": "app", "app_type": "regular_web", "grant_types": ["password", "http://auth0.com/oauth/grant-type/mfa-oob"]}))
-        .await;
-    assert_eq!(s, 201, "{c}");
+    t.create_user(&admin, "bo@example.com").await;
+    let c = t.create_app(&admin, &["password", "http://auth0.com/oauth/grant-type/mfa-oob"]).await;
     for (path, body) in [
         ("/api/v2/guardian/factors/sms", json!({"enabled": true})),
         ("/api/v2/guardian/policies", json!(["all-applications"])),
     ] {
-        let (s, v) = put(&t, &admin, path, body).await;
+        let (s, v) = t.put(&admin, path, body).await;
         assert_eq!(s, 200, "{path}: {v}");
     }
     let (s, v) = t
@@ -721,7 +682,7 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{channel}");
-        let seen = fake.wait_for(n).await;
+        let seen = fake.wait_for(&t, n).await;
         let last = &seen[n - 1];
         assert_eq!(last.get("From"), Some("+15005550009"), "the template's sender: {last:?}");
         if channel == "sms" {
@@ -738,8 +699,7 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
     assert_eq!((s, &v["disabled"]), (200, &json!(true)), "{v}");
     let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/selected-provider").await;
     assert_eq!(g["provider"], "auth0");
-    let (s, v) =
-        put(&t, &admin, "/api/v2/guardian/factors/phone/selected-provider", json!({"provider": "twilio"})).await;
+    let (s, v) = t.put(&admin, "/api/v2/guardian/factors/phone/selected-provider", json!({"provider": "twilio"})).await;
     assert_eq!(s, 200, "{v}");
     let (_, v) = t.get(&admin, &format!("/api/v2/branding/phone/providers/{id}")).await;
     assert_eq!(v["disabled"], false, "selecting Twilio in Guardian enables the provider: {v}");
@@ -763,16 +723,28 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
 #[ignore = "needs Prism: run sdk-tests/prism/run.sh"]
 async fn prism_contract() {
     let prism = std::env::var("CALLSIGN_TEST_PRISM_URL").expect("CALLSIGN_TEST_PRISM_URL (see sdk-tests/prism/run.sh)");
-    let t = TestApp::spawn_with(|raw| raw.twilio_base_url = Some(prism)).await;
+    let t = TestApp::spawn_with(|raw| raw.provider_base_urls = Some([("twilio".to_owned(), prism.to_owned())].into()))
+        .await;
     let admin = t.mgmt_token().await;
     let twilio = "/api/v2/guardian/factors/phone/providers/twilio";
-    let (s, v) = put(&t, &admin, twilio, json!({"sid": SID, "auth_token": TOKEN, "from": FROM})).await;
+    let (s, v) = t.put(&admin, twilio, json!({"sid": SID, "auth_token": TOKEN, "from": FROM})).await;
     assert_eq!(s, 200, "{v}");
+    // The provider as delivery builds it: through the registry, from the stored settings.
     let send = |channel: &'static str, text: &'static str| {
         let app = t.app.clone();
         async move {
-            let msg = Outbound { job_id: "job_prism", channel, to: PHONE, text, locale: "fr", from: None };
-            TwilioProvider.send(&app, &msg).await
+            let cfg = callsign_core::guardian::GuardianConfig::load(&app).await.unwrap();
+            let provider = callsign_core::providers::build(&app, &cfg, "twilio").await.unwrap();
+            let msg = callsign_messaging::Message {
+                id: "job_prism".into(),
+                channel: channel.parse().unwrap(),
+                to: callsign_domain::phone::PhoneNumber::parse(PHONE).unwrap(),
+                text: text.into(),
+                locale: "fr".into(),
+                from: None,
+                context: Default::default(),
+            };
+            provider.send(&msg).await.map(|r| r.details)
         }
     };
     let sms = send("sms", "123456 is your verification code for Callsign").await;
@@ -783,7 +755,7 @@ async fn prism_contract() {
     assert!(call["sid"].is_string(), "{call}");
 
     // The Messaging Service form of an SMS is valid too.
-    let (s, _) = put(&t, &admin, twilio, json!({"messaging_service_sid": MG})).await;
+    let (s, _) = t.put(&admin, twilio, json!({"messaging_service_sid": MG})).await;
     assert_eq!(s, 200);
     let sms = send("sms", "654321 is your verification code for Callsign").await;
     let sms = sms.unwrap_or_else(|e| panic!("SMS (Messaging Service) through Prism: {} {}", e.message, e.details));
@@ -800,7 +772,7 @@ async fn prism_contract() {
 #[ignore = "needs Prism: run sdk-tests/prism/run.sh"]
 async fn prism_enroll_and_challenge_flow() {
     let prism = std::env::var("CALLSIGN_TEST_PRISM_URL").expect("CALLSIGN_TEST_PRISM_URL (see sdk-tests/prism/run.sh)");
-    let c = setup_at(Fake::default(), prism, true).await;
+    let c = setup_at(Fake::default(), prism, true, false).await;
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
     let sent = c.wait_logs("gd_send_sms", 1).await;

@@ -13,15 +13,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use callsign_core::guardian::GuardianConfig;
 use callsign_domain::Clock;
-use callsign_server::mfa::config::GuardianConfig;
-use common::TestApp;
+use callsign_store::JobStatus;
+use common::{PHONE, PW, TestApp};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-const PW: &str = "Str0ng-Passw0rd";
-const PHONE: &str = "+14155552671";
 const HOOK: &str = "/api/v2/guardian/factors/phone/providers/phone-message-hook";
 
 // --- the receiver -------------------------------------------------------------------------------------------------
@@ -100,10 +99,7 @@ impl Receiver {
     async fn start() -> Receiver {
         let state = Arc::new(Mutex::new(RxState::default()));
         let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { url: format!("http://{addr}/hook"), state }
+        Receiver { url: format!("{}/hook", common::serve(app).await), state }
     }
     fn trust(&self, secret: &str) {
         self.state.lock().unwrap().secrets.push(secret.to_owned());
@@ -114,16 +110,13 @@ impl Receiver {
     fn received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
-    /// Wait (bounded) until `n` requests arrived.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
-        for _ in 0..400 {
+    /// The requests once `t` has delivered at least `n` (see `TestApp::delivered`).
+    async fn wait_for(&self, t: &TestApp, n: usize) -> Vec<Received> {
+        t.delivered(format!("the receiver got {n} requests"), async || {
             let r = self.received();
-            if r.len() >= n {
-                return r;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the receiver did not get {n} requests in 10 s; got {:?}", self.received());
+            if r.len() >= n { Ok(r) } else { Err(format!("{r:?}")) }
+        })
+        .await
     }
 }
 
@@ -138,25 +131,17 @@ struct Ctx {
     rx: Receiver,
 }
 
+/// A user, an application, the phone factor on (SMS and voice) with the custom provider aimed at a fresh
+/// receiver. The test drives delivery.
 async fn setup() -> Ctx {
-    let t = TestApp::spawn().await;
+    setup_on(TestApp::spawn().await).await
+}
+
+/// [`setup`] on `t` (e.g. with the delivery workers running).
+async fn setup_on(t: TestApp) -> Ctx {
     let admin = t.mgmt_token().await;
-    let (s, u) = t
-        .post(
-            &admin,
-            "/api/v2/users",
-            json!({"connection": "Username-Password-Authentication", "email": "ann@example.com", "password": PW}),
-        )
-        .await;
-    assert_eq!(s, 201, "{u}");
-    let (s, c) = t
-        .post(
-            &admin,
-            "/api/v2/clients",
-            json!({"name": "app", "app_type": "regular_web", "grant_types": ["password", "http://auth0.com/oauth/grant-type/mfa-oob"]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{c}");
+    let u = t.create_user(&admin, "ann@example.com").await;
+    let c = t.create_app(&admin, &["password", "http://auth0.com/oauth/grant-type/mfa-oob"]).await;
     let mut g = GuardianConfig::load(&t.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.policies = vec!["all-applications".into()];
@@ -176,19 +161,6 @@ async fn setup() -> Ctx {
         user_id: u["user_id"].as_str().unwrap().to_owned(),
         rx,
         t,
-    }
-}
-
-trait Put {
-    async fn put(&self, token: &str, path: &str, body: Value) -> (u16, Value);
-}
-
-impl Put for TestApp {
-    async fn put(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.put(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
-        let s = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (s, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 }
 
@@ -258,18 +230,15 @@ impl Ctx {
         (r.status().as_u16(), r.json().await.unwrap())
     }
     async fn logs(&self, ty: &str) -> Vec<Value> {
-        let (_, v) = self.t.get(&self.admin, &format!("/api/v2/logs?q=type:{ty}&per_page=100")).await;
-        v.as_array().unwrap().clone()
+        self.t.logs(&self.admin, ty).await
     }
+    /// At least `n` events of type `ty`, once delivery has logged them.
     async fn wait_logs(&self, ty: &str, n: usize) -> Vec<Value> {
-        for _ in 0..400 {
-            let l = self.logs(ty).await;
-            if l.len() >= n {
-                return l;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("no {n} {ty} events in 10 s");
+        self.t.logged(&self.admin, ty, n).await
+    }
+    /// The receiver's requests once at least `n` were delivered.
+    async fn received(&self, n: usize) -> Vec<Received> {
+        self.rx.wait_for(&self.t, n).await
     }
 }
 
@@ -285,7 +254,7 @@ async fn enrollment_and_challenge_post_signed_send_phone_message_events() {
     // Enrollment by SMS.
     let mfa = c.mfa_token().await;
     let a = c.associate(&mfa, "sms").await;
-    let got = c.rx.wait_for(1).await;
+    let got = c.received(1).await;
     let r = &got[0];
     assert_eq!(r.verified_by.len(), 1, "{r:?}");
     assert_eq!(r.signatures.len(), 1);
@@ -323,7 +292,7 @@ async fn enrollment_and_challenge_post_signed_send_phone_message_events() {
     };
     let voice = auths.as_array().unwrap().iter().find(|a| a["id"].as_str().unwrap().starts_with("voice|")).unwrap();
     let ch = c.challenge(&mfa, voice["id"].as_str().unwrap()).await;
-    let got = c.rx.wait_for(2).await;
+    let got = c.received(2).await;
     let r = &got[1];
     assert_eq!(r.verified_by.len(), 1);
     assert_ne!(r.id, got[0].id, "each message has its own webhook-id");
@@ -344,16 +313,18 @@ async fn enrollment_and_challenge_post_signed_send_phone_message_events() {
 
 #[tokio::test]
 async fn a_503_is_retried_with_the_same_webhook_id() {
-    let c = setup().await;
+    // A worker picks the retry up once it is due.
+    let c = setup_on(TestApp::spawn_with_workers(|_| {}).await).await;
     c.new_secret().await;
     c.rx.script(&[(503, "busy")]);
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
-    c.rx.wait_for(1).await;
-    // Backoff after the first attempt is 2 s of server time.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let first = c.received(1).await;
+    // Backoff after the first attempt is 2 s of server time, counted from when the worker records the retry.
+    let job = c.t.job_when(&first[0].id, "rescheduled", |j| j.status == JobStatus::Pending && j.attempts == 1).await;
+    assert_eq!(job.run_at, c.t.clock.now().plus(Duration::from_secs(2)));
     c.t.clock.advance(Duration::from_secs(3));
-    let got = c.rx.wait_for(2).await;
+    let got = c.received(2).await;
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].id, got[1].id, "a retry keeps its webhook-id");
     assert_ne!(got[0].timestamp, got[1].timestamp, "each attempt is signed at its own time");
@@ -380,12 +351,12 @@ async fn a_400_is_final() {
     assert_eq!(d["provider_error"]["status"], 400, "{d}");
     assert_eq!(d["provider_error"]["body"], "invalid recipient for this tenant", "{d}");
     assert!(failures[0]["description"].as_str().unwrap().contains("400"), "{}", failures[0]);
-    // No retry, however long we wait.
+    // No retry, however long we wait: ten minutes on, no job is due.
     c.t.clock.advance(Duration::from_secs(600));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(c.t.deliver_now().await, 0, "nothing is left to send");
     assert_eq!(c.rx.received().len(), 1);
     assert_eq!(c.logs("gd_send_sms_failure").await.len(), 1);
-    let failed = c.t.app.store.list_jobs(Some("failed"), 10).await.unwrap();
+    let failed = c.t.app.store.list_jobs(Some(JobStatus::Failed), 10).await.unwrap();
     assert_eq!((failed.len(), failed[0].attempts), (1, 1));
 }
 
@@ -396,7 +367,7 @@ async fn two_secrets_both_sign_and_a_deleted_one_stops() {
     let (new_id, new) = c.new_secret().await;
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
-    let got = c.rx.wait_for(1).await;
+    let got = c.received(1).await;
     let r = &got[0];
     assert_eq!(r.signatures.len(), 2, "{r:?}");
     // Each signature verifies with exactly one of the secrets.
@@ -423,7 +394,7 @@ async fn two_secrets_both_sign_and_a_deleted_one_stops() {
     assert!(c.t.app.store.get_secret(&format!("guardian/phone-message-hook/secret/{old_id}")).await.unwrap().is_none());
     let mfa = c.mfa_token().await;
     c.associate(&mfa, "sms").await;
-    let got = c.rx.wait_for(2).await;
+    let got = c.received(2).await;
     let r = &got[1];
     assert_eq!(r.signatures.len(), 1);
     assert_eq!(r.verified_by, vec![new.clone()]);

@@ -110,7 +110,7 @@ impl PostgresStore {
         self.jobs.notify_one();
     }
 
-    /// `Store::wait_for_jobs`: until a job is announced by any node, or enqueued through this store, or `max_ms`
+    /// `JobStore::wait_for_jobs`: until a job is announced by any node, or enqueued through this store, or `max_ms`
     /// passes. If the database cannot be listened to, the wait simply lasts `max_ms`.
     async fn wait_for_new_jobs(&self, max_ms: u64) {
         tokio::select! {

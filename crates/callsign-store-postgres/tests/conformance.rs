@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use callsign_domain::Timestamp;
 use callsign_domain::seal::Sealed;
-use callsign_store::{DeliveryJob, Store};
+use callsign_store::{Channel, DeliveryJob, JobStatus, JobStore, Store};
 use callsign_store_postgres::PostgresStore;
 use callsign_testkit::Fixture;
 
@@ -107,13 +107,13 @@ async fn unmigrated_schema_is_not_ready() {
 fn job(id: &str) -> DeliveryJob {
     DeliveryJob {
         id: id.to_owned(),
-        channel: "sms".into(),
+        channel: Channel::Sms,
         user_id: None,
         enrollment_id: None,
         challenge_id: None,
         provider: "auth0".into(),
         payload: Some(Sealed { key_id: "k1".into(), nonce: vec![1; 12], ciphertext: b"sealed".to_vec() }),
-        status: "pending".into(),
+        status: JobStatus::Pending,
         attempts: 0,
         max_attempts: 5,
         run_at: Timestamp::from_millis(1_000),

@@ -90,7 +90,7 @@ impl SqliteStore {
         self.jobs.notify_one();
     }
 
-    /// `Store::wait_for_jobs`: until a job is enqueued through this store (or a clone of it), or `max_ms` passes.
+    /// `JobStore::wait_for_jobs`: until a job is enqueued through this store (or a clone of it), or `max_ms` passes.
     async fn wait_for_new_jobs(&self, max_ms: u64) {
         tokio::select! {
             () = self.jobs.notified() => {}

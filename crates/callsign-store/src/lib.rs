@@ -1,5 +1,7 @@
-//! The storage seam: one narrow async trait, implemented once per backend
-//! (`callsign-store-sqlite`, `callsign-store-postgres`). Nothing above this crate knows which one it talks to.
+//! The storage seam: one async trait per area (secrets, settings, signing keys, identity, logs, the phone factor,
+//! the delivery outbox, rate limits, the dev inbox, transients), and [`Store`], their sum, implemented once per
+//! backend (`callsign-store-sqlite`, `callsign-store-postgres`). Nothing above this crate knows which one it talks
+//! to, and an area can get a second implementation of its own (a Redis [`RateLimiter`]) without touching the rest.
 #![forbid(unsafe_code)]
 
 pub mod bucket;
@@ -8,6 +10,8 @@ pub mod sql;
 
 use async_trait::async_trait;
 use callsign_domain::Timestamp;
+pub use callsign_domain::channel::Channel;
+pub use callsign_domain::kinds::{EnrollmentKind, EnrollmentStatus, JobStatus, UnknownName};
 pub use callsign_domain::seal::Sealed;
 pub use models::*;
 
@@ -25,8 +29,24 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The whole storage seam: every area below, plus what concerns the database as a whole. A backend implements each
+/// area trait and this one; callers hold an `Arc<dyn Store>` and call any area's methods on it. Where one area is
+/// handed out on its own (the rate limiter in `callsign_core::Core`), the `Arc<dyn Store>` is upcast to it, so that
+/// area can also come from a second implementation (a Redis [`RateLimiter`]) without touching the rest.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store:
+    SecretStore
+    + SettingStore
+    + KeyStore
+    + IdentityStore
+    + LogStore
+    + MfaStore
+    + JobStore
+    + RateLimiter
+    + DevInboxStore
+    + TransientStore
+    + std::fmt::Debug
+{
     /// `"sqlite"` or `"postgres"`, for logs and metrics.
     fn backend(&self) -> &'static str;
 
@@ -34,15 +54,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn migrate(&self) -> StoreResult<()>;
     /// Ok when the database answers and every migration this build knows is applied.
     async fn check_ready(&self) -> StoreResult<()>;
+}
 
-    // --- sealed secrets (reversible secrets, AEAD-encrypted by the caller) ---
+/// Sealed secrets: reversible secrets, AEAD-encrypted by the caller (the store never sees plaintext).
+#[async_trait]
+pub trait SecretStore: Send + Sync {
     async fn get_secret(&self, name: &str) -> StoreResult<Option<SealedSecret>>;
     /// Insert or replace.
     async fn put_secret(&self, secret: &SealedSecret) -> StoreResult<()>;
     async fn list_secrets(&self) -> StoreResult<Vec<SealedSecret>>;
     async fn delete_secret(&self, name: &str) -> StoreResult<()>;
+}
 
-    // --- settings: small JSON documents by key (tenant settings, and later factor configuration) ---
+/// Settings: small JSON documents by key (tenant settings, the Guardian configuration, start-up latches).
+#[async_trait]
+pub trait SettingStore: Send + Sync {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>>;
     async fn put_setting(&self, key: &str, value: &serde_json::Value, at: Timestamp) -> StoreResult<()>;
     /// Insert only if the key is absent; true when this call inserted it (a cross-node "first start" latch).
@@ -56,8 +82,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         value: &serde_json::Value,
         at: Timestamp,
     ) -> StoreResult<bool>;
+}
 
-    // --- signing keys ---
+/// Signing keys: the public part as a row, the private part as a sealed secret.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
     /// Store a new signing key and its sealed private part in one transaction. When `retire_others` is true,
     /// every key without `retired_at` gets `retired_at = key.created_at` in the same transaction.
     async fn add_signing_key(&self, key: &SigningKey, private: &SealedSecret, retire_others: bool) -> StoreResult<()>;
@@ -65,7 +94,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
     /// Delete a key row and its secret (after it is no longer published).
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+}
 
+/// Identity: applications, their client grants, and users.
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
     // --- applications ---
     /// Conflict("client_id") if the id exists.
     async fn create_client(&self, client: &Client) -> StoreResult<()>;
@@ -99,13 +132,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_user(&self, user_id: &str) -> StoreResult<()>;
     /// Atomically `logins_count += 1`, `last_login = at`. NotFound if absent.
     async fn record_login(&self, user_id: &str, at: Timestamp) -> StoreResult<()>;
+}
 
-    // --- log events ---
+/// Log events (the audit log behind `/api/v2/logs`).
+#[async_trait]
+pub trait LogStore: Send + Sync {
     async fn insert_log(&self, event: &LogEvent) -> StoreResult<()>;
     async fn get_log(&self, log_id: &str) -> StoreResult<Option<LogEvent>>;
     /// See [`LogQuery`] for ordering.
     async fn list_logs(&self, query: &LogQuery) -> StoreResult<Listed<LogEvent>>;
+}
 
+/// The phone factor's state: enrollments (authenticators), `mfa_token`s, challenges, enrollment tickets. The
+/// methods that start a challenge also queue its delivery job (in the same transaction), which the
+/// [`JobStore`] then hands to workers.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
     // --- MFA enrollments (authenticators) ---
     /// Conflict("id") if the id exists. The user must exist (Other otherwise).
     async fn create_enrollment(&self, enrollment: &Enrollment) -> StoreResult<()>;
@@ -120,8 +162,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_user_enrollments(&self, user_id: &str) -> StoreResult<u64>;
     /// In one transaction: delete the user's enrollments of `kind` (and their challenges) and create `new`.
     /// Returns the ids removed. On any error (e.g. Conflict("id")) nothing changes.
-    async fn replace_user_enrollments(&self, user_id: &str, kind: &str, new: &[Enrollment])
-    -> StoreResult<Vec<String>>;
+    async fn replace_user_enrollments(
+        &self,
+        user_id: &str,
+        kind: EnrollmentKind,
+        new: &[Enrollment],
+    ) -> StoreResult<Vec<String>>;
     /// Start a phone enrollment, in one transaction that holds the user's row: when the user already has a
     /// confirmed phone, write nothing and return false; otherwise delete the user's pending enrollments (and their
     /// challenges), store `phone` and `recovery` (pending) and the enrollment's first `challenge` with its delivery
@@ -156,18 +202,29 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn get_mfa_token(&self, token_hash: &str) -> StoreResult<Option<MfaToken>>;
     async fn delete_mfa_token(&self, token_hash: &str) -> StoreResult<()>;
 
-    // --- challenges and the delivery outbox ---
+    // --- challenges ---
     /// Insert the challenge and (when given) its delivery job in one transaction, then wake waiting workers
     /// (on PostgreSQL also on other nodes: NOTIFY in the same transaction).
     async fn create_challenge(&self, challenge: &Challenge, job: Option<&DeliveryJob>) -> StoreResult<()>;
-    /// Insert a job on its own (test messages), waking workers likewise.
-    async fn enqueue_job(&self, job: &DeliveryJob) -> StoreResult<()>;
     async fn get_challenge(&self, id: &str) -> StoreResult<Option<Challenge>>;
     /// Spend a challenge: mark it consumed if it is unconsumed and `expires_at > at`. With `mfa_token` (the hash of
     /// the mfa_token the grant presented), that unexpired token is deleted in the same transaction, and the call
     /// succeeds only if both happen: a token is spent once even by grants naming different challenges. True when this
     /// call spent it; of racing callers exactly one gets true, and a false changes nothing.
     async fn consume_challenge(&self, id: &str, mfa_token: Option<&str>, at: Timestamp) -> StoreResult<bool>;
+
+    // --- enrollment tickets ---
+    async fn create_ticket(&self, ticket: &EnrollmentTicket) -> StoreResult<()>;
+    /// Mark used and return it, only if it exists, is unused and `expires_at > at`.
+    async fn consume_ticket(&self, ticket_hash: &str, at: Timestamp) -> StoreResult<Option<EnrollmentTicket>>;
+}
+
+/// The delivery outbox: durable jobs, claimed by workers under a lease. (Jobs that belong to a challenge are
+/// queued with it, by [`MfaStore::create_challenge`] and [`MfaStore::begin_phone_enrollment`].)
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Insert a job on its own (test messages), waking workers likewise.
+    async fn enqueue_job(&self, job: &DeliveryJob) -> StoreResult<()>;
     /// Claim up to `limit` jobs that are `pending` with `run_at <= now`, or `running` with an expired claim
     /// (a crashed worker's). Claimed jobs become `running`, `claimed_by = worker`, `claim_expires_at = now + lease`,
     /// `attempts += 1`. No job is handed to two workers, also across processes (SKIP LOCKED on PostgreSQL).
@@ -187,39 +244,45 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome, at: Timestamp) -> StoreResult<bool>;
     async fn get_job(&self, id: &str) -> StoreResult<Option<DeliveryJob>>;
     /// Jobs in the given status (all when None), oldest first; for tests and operators.
-    async fn list_jobs(&self, status: Option<&str>, limit: u32) -> StoreResult<Vec<DeliveryJob>>;
+    async fn list_jobs(&self, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<DeliveryJob>>;
     /// Append `receipt` (a delivery receipt from the provider) to the job's `details.receipts` array, whatever the
     /// job's status; when `receipt` is an object it gets `received_at` (RFC 3339 of `at`) unless it has one.
     /// Read-modify-write in one transaction. False when there is no such job.
     async fn record_job_receipt(&self, id: &str, receipt: &serde_json::Value, at: Timestamp) -> StoreResult<bool>;
     /// Wait until a job may be ready (a new job was enqueued) or `max_ms` passes. Spurious wake-ups are fine.
     async fn wait_for_jobs(&self, max_ms: u64);
+}
 
-    // --- rate-limit buckets (atomic across nodes sharing the database) ---
+/// Rate-limit token buckets, keyed by a string (`send:<user>`, `otp-fail:<user>`…), with the arithmetic of
+/// [`bucket`]. Every call must be atomic across every node that shares the limiter: the SQL backends hold the
+/// bucket's row for the read-refill-write. `Debug` so that it can be held on its own (`callsign_core::Core`).
+#[async_trait]
+pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// Refill by elapsed time, then take one token if there is one.
     async fn bucket_take(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
     /// Refill by elapsed time and report, taking nothing.
     async fn bucket_peek(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
-    /// Refill by elapsed time, then put one token back (never above the capacity): undoes a [`Store::bucket_take`]
-    /// whose request turned out not to count (a right code). Atomic like `bucket_take`.
+    /// Refill by elapsed time, then put one token back (never above the capacity): undoes a
+    /// [`RateLimiter::bucket_take`] whose request turned out not to count (a right code). Atomic like `bucket_take`.
     async fn bucket_give_back(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
     /// Forget a bucket (it is full again).
     async fn bucket_reset(&self, key: &str) -> StoreResult<()>;
+}
 
-    // --- development provider inbox ---
+/// The development provider's inbox.
+#[async_trait]
+pub trait DevInboxStore: Send + Sync {
     async fn insert_dev_message(&self, message: &DevMessage) -> StoreResult<()>;
     /// Newest first (the last stored first within a millisecond), optionally only those to one number.
     async fn list_dev_messages(&self, to: Option<&str>, page: Page) -> StoreResult<Listed<DevMessage>>;
     /// Every message ever recorded (the lifetime cap counts these).
     async fn count_dev_messages(&self) -> StoreResult<u64>;
+}
 
-    // --- enrollment tickets ---
-    async fn create_ticket(&self, ticket: &EnrollmentTicket) -> StoreResult<()>;
-    /// Mark used and return it, only if it exists, is unused and `expires_at > at`.
-    async fn consume_ticket(&self, ticket_hash: &str, at: Timestamp) -> StoreResult<Option<EnrollmentTicket>>;
-
-    // --- transients: short-lived server-side records (browser sessions, login transactions, authorization codes,
-    // one-time links), keyed by `(kind, key)` where `key` is normally a hash of a random token ---
+/// Transients: short-lived server-side records (browser sessions, login transactions, authorization codes,
+/// one-time links), keyed by `(kind, key)` where `key` is normally a hash of a random token.
+#[async_trait]
+pub trait TransientStore: Send + Sync {
     /// Insert or replace.
     async fn put_transient(
         &self,

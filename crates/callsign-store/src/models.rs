@@ -1,4 +1,6 @@
 use callsign_domain::Timestamp;
+use callsign_domain::channel::Channel;
+use callsign_domain::kinds::{EnrollmentKind, EnrollmentStatus, JobStatus};
 use callsign_domain::seal::Sealed;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -182,13 +184,13 @@ pub struct Enrollment {
     pub id: String,
     pub user_id: String,
     /// `phone` or `recovery-code`.
-    pub kind: String,
+    pub kind: EnrollmentKind,
     /// `pending` until the first successful verification, then `confirmed`.
-    pub status: String,
+    pub status: EnrollmentStatus,
     /// E.164, for phones.
     pub phone_number: Option<String>,
     /// `sms` or `voice`, for phones.
-    pub preferred_channel: Option<String>,
+    pub preferred_channel: Option<Channel>,
     pub name: Option<String>,
     /// Token hash of the recovery code, for `recovery-code`.
     pub secret_hash: Option<String>,
@@ -217,7 +219,7 @@ pub struct Challenge {
     pub user_id: String,
     pub enrollment_id: String,
     /// `sms` or `voice`.
-    pub channel: String,
+    pub channel: Channel,
     /// Keyed hash (HMAC) of the 6-digit code; the code itself is never stored in clear.
     pub code_hash: String,
     /// The mfa_token this challenge belongs to (token hash).
@@ -232,16 +234,17 @@ pub struct Challenge {
 pub struct DeliveryJob {
     pub id: String,
     /// `sms` or `voice`.
-    pub channel: String,
+    pub channel: Channel,
     pub user_id: Option<String>,
     pub enrollment_id: Option<String>,
     pub challenge_id: Option<String>,
-    /// The provider chosen when the job was created (`auth0` = the development provider, `twilio`, …).
+    /// The provider chosen when the job was created (`auth0` = the development provider, `twilio`, …). A name, not
+    /// an enum: providers are pluggable, and the name is checked where providers are looked up.
     pub provider: String,
     /// Sealed with the job id as context. None once the job is terminal.
     pub payload: Option<Sealed>,
     /// `pending`, `running`, `sent` or `failed`.
-    pub status: String,
+    pub status: JobStatus,
     pub attempts: i32,
     pub max_attempts: i32,
     /// Not to be claimed before this time.

@@ -7,8 +7,9 @@
 //! What is shared:
 //! - the statements (`const`s below),
 //! - the row shapes (tuples decoded with `sqlx::query_as`) and their mapping to the models,
-//! - the whole `Store` impl, through [`impl_sqlx_store!`](crate::impl_sqlx_store), expanded inside each backend
-//!   crate so that this crate does not depend on sqlx.
+//! - the whole implementation of [`Store`](crate::Store) and its area traits (one `impl` block per area), through
+//!   [`impl_sqlx_store!`](crate::impl_sqlx_store), expanded inside each backend crate so that this crate does not
+//!   depend on sqlx.
 //!
 //! What stays in each backend: pool setup, the migrations themselves (types differ: `BLOB`/`BYTEA`), turning
 //! a database error into a [`StoreError`] (unique-violation codes and constraint names differ), and the few places
@@ -16,6 +17,9 @@
 //! are woken). Those come into [`impl_sqlx_store!`](crate::impl_sqlx_store) as arguments; the statements they go
 //! into are still written once here ([`__sql_job_claim!`](crate::__sql_job_claim),
 //! [`__sql_bucket_select!`](crate::__sql_bucket_select)).
+use std::fmt::Display;
+use std::str::FromStr;
+
 use callsign_domain::seal::Sealed;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -428,6 +432,16 @@ pub fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> 
     serde_json::from_str(text).map_err(|e| StoreError::Other(format!("corrupt {what} in the database: {e}")))
 }
 
+/// A name from a `TEXT` column (an enrollment's `kind` or `status`, a channel, a job's `status`) as its enum; `what`
+/// names the column in the error (a name this build does not know is a corrupt row: `Other`).
+pub fn from_name<T>(what: &str, text: &str) -> StoreResult<T>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    text.parse().map_err(|e| StoreError::Other(format!("corrupt {what} in the database: {e}")))
+}
+
 /// A `COUNT(*)` as the model's total.
 pub fn total(count: i64) -> u64 {
     u64::try_from(count).unwrap_or(0)
@@ -509,20 +523,20 @@ pub fn enrollment_from_row(
         enrolled_at,
         last_auth,
     ): EnrollmentRow,
-) -> Enrollment {
-    Enrollment {
+) -> StoreResult<Enrollment> {
+    Ok(Enrollment {
+        kind: from_name("enrollment kind", &kind)?,
+        status: from_name("enrollment status", &status)?,
+        preferred_channel: preferred_channel.map(|c| from_name("enrollment channel", &c)).transpose()?,
         id,
         user_id,
-        kind,
-        status,
         phone_number,
-        preferred_channel,
         name,
         secret_hash,
         created_at: Timestamp::from_millis(created_at),
         enrolled_at: enrolled_at.map(Timestamp::from_millis),
         last_auth: last_auth.map(Timestamp::from_millis),
-    }
+    })
 }
 
 pub fn mfa_token_from_row(
@@ -541,18 +555,18 @@ pub fn mfa_token_from_row(
 
 pub fn challenge_from_row(
     (id, user_id, enrollment_id, channel, code_hash, mfa_token_hash, created_at, expires_at, consumed_at): ChallengeRow,
-) -> Challenge {
-    Challenge {
+) -> StoreResult<Challenge> {
+    Ok(Challenge {
+        channel: from_name("challenge channel", &channel)?,
         id,
         user_id,
         enrollment_id,
-        channel,
         code_hash,
         mfa_token_hash,
         created_at: Timestamp::from_millis(created_at),
         expires_at: Timestamp::from_millis(expires_at),
         consumed_at: consumed_at.map(Timestamp::from_millis),
-    }
+    })
 }
 
 /// The payload columns of a job (`key_id, nonce, ciphertext`), all NULL once it is erased.
@@ -571,14 +585,14 @@ pub fn job_from_row(row: JobRow) -> StoreResult<DeliveryJob> {
     };
     Ok(DeliveryJob {
         details: from_json("job details", &row.details)?,
+        channel: from_name("job channel", &row.channel)?,
+        status: from_name("job status", &row.status)?,
         id: row.id,
-        channel: row.channel,
         user_id: row.user_id,
         enrollment_id: row.enrollment_id,
         challenge_id: row.challenge_id,
         provider: row.provider,
         payload,
-        status: row.status,
         attempts: row.attempts,
         max_attempts: row.max_attempts,
         run_at: Timestamp::from_millis(row.run_at),
@@ -636,7 +650,12 @@ pub fn check_migrations<'a>(
     }
 }
 
-/// Implements [`Store`](crate::Store) for a sqlx-backed store, once for both backends.
+/// Implements [`Store`](crate::Store) and each of its area traits ([`SecretStore`](crate::SecretStore),
+/// [`SettingStore`](crate::SettingStore), [`KeyStore`](crate::KeyStore), [`IdentityStore`](crate::IdentityStore),
+/// [`LogStore`](crate::LogStore), [`MfaStore`](crate::MfaStore), [`JobStore`](crate::JobStore),
+/// [`RateLimiter`](crate::RateLimiter), [`DevInboxStore`](crate::DevInboxStore),
+/// [`TransientStore`](crate::TransientStore)), one `impl` block per area, for a sqlx-backed store, once for both
+/// backends.
 ///
 /// Expand it in a backend crate that depends on `sqlx` and `async-trait`:
 ///
@@ -654,7 +673,7 @@ pub fn check_migrations<'a>(
 ///     announce_jobs: SqliteStore::announce_jobs,   // async fn(&Self, &mut Connection) -> StoreResult<()>:
 ///                                                  // called inside the transaction that inserted a job
 ///     wake_workers: SqliteStore::wake_workers,     // fn(&Self): called after that transaction committed
-///     wait_for_jobs: SqliteStore::wait_for_new_jobs, // async fn(&Self, u64): `Store::wait_for_jobs`
+///     wait_for_jobs: SqliteStore::wait_for_new_jobs, // async fn(&Self, u64): `JobStore::wait_for_jobs`
 /// }
 /// ```
 ///
@@ -751,7 +770,7 @@ macro_rules! impl_sqlx_store {
                     .bind(e.kind.as_str())
                     .bind(e.status.as_str())
                     .bind(e.phone_number.as_deref())
-                    .bind(e.preferred_channel.as_deref())
+                    .bind(e.preferred_channel.map($crate::Channel::as_str))
                     .bind(e.name.as_deref())
                     .bind(e.secret_hash.as_deref())
                     .bind(e.created_at.millis())
@@ -880,9 +899,10 @@ macro_rules! impl_sqlx_store {
                     .map(|m| (m.version, m.checksum.as_ref()));
                 $crate::sql::check_migrations(known, &applied)
             }
+        }
 
-            // --- secrets ---
-
+        #[::async_trait::async_trait]
+        impl $crate::SecretStore for $store {
             async fn get_secret(&self, name: &str) -> $crate::StoreResult<Option<$crate::SealedSecret>> {
                 let row: Option<$crate::sql::SecretRow> = ::sqlx::query_as($crate::sql::SECRET_GET)
                     .bind(name)
@@ -915,9 +935,10 @@ macro_rules! impl_sqlx_store {
                 ::sqlx::query($crate::sql::SECRET_DELETE).bind(name).execute(&self.pool).await.map_err($map_error)?;
                 Ok(())
             }
+        }
 
-            // --- settings ---
-
+        #[::async_trait::async_trait]
+        impl $crate::SettingStore for $store {
             async fn get_setting(&self, key: &str) -> $crate::StoreResult<Option<$crate::sql::JsonValue>> {
                 let row: Option<(String,)> = ::sqlx::query_as($crate::sql::SETTING_GET)
                     .bind(key)
@@ -979,9 +1000,10 @@ macro_rules! impl_sqlx_store {
                     .map_err($map_error)?;
                 Ok(done.rows_affected() == 1)
             }
+        }
 
-            // --- signing keys ---
-
+        #[::async_trait::async_trait]
+        impl $crate::KeyStore for $store {
             async fn add_signing_key(
                 &self,
                 key: &$crate::SigningKey,
@@ -1042,7 +1064,10 @@ macro_rules! impl_sqlx_store {
                     .map_err($map_error)?;
                 tx.commit().await.map_err($map_error)
             }
+        }
 
+        #[::async_trait::async_trait]
+        impl $crate::IdentityStore for $store {
             // --- applications ---
 
             async fn create_client(&self, client: &$crate::Client) -> $crate::StoreResult<()> {
@@ -1289,9 +1314,10 @@ macro_rules! impl_sqlx_store {
                     .map_err($map_error)?;
                 if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
             }
+        }
 
-            // --- log events ---
-
+        #[::async_trait::async_trait]
+        impl $crate::LogStore for $store {
             async fn insert_log(&self, event: &$crate::LogEvent) -> $crate::StoreResult<()> {
                 ::sqlx::query($crate::sql::LOG_INSERT)
                     .bind(event.log_id.as_str())
@@ -1363,8 +1389,11 @@ macro_rules! impl_sqlx_store {
                     total: $crate::sql::total(count.0),
                 })
             }
+        }
 
-            // --- MFA enrollments ---
+        #[::async_trait::async_trait]
+        impl $crate::MfaStore for $store {
+            // --- enrollments ---
 
             async fn create_enrollment(&self, enrollment: &$crate::Enrollment) -> $crate::StoreResult<()> {
                 let mut conn = self.pool.acquire().await.map_err($map_error)?;
@@ -1377,7 +1406,7 @@ macro_rules! impl_sqlx_store {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err($map_error)?;
-                Ok(row.map($crate::sql::enrollment_from_row))
+                row.map($crate::sql::enrollment_from_row).transpose()
             }
 
             async fn list_enrollments(&self, user_id: &str) -> $crate::StoreResult<Vec<$crate::Enrollment>> {
@@ -1386,7 +1415,7 @@ macro_rules! impl_sqlx_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err($map_error)?;
-                Ok(rows.into_iter().map($crate::sql::enrollment_from_row).collect())
+                rows.into_iter().map($crate::sql::enrollment_from_row).collect()
             }
 
             async fn update_enrollment(&self, enrollment: &$crate::Enrollment) -> $crate::StoreResult<()> {
@@ -1396,7 +1425,7 @@ macro_rules! impl_sqlx_store {
                     .bind(enrollment.kind.as_str())
                     .bind(enrollment.status.as_str())
                     .bind(enrollment.phone_number.as_deref())
-                    .bind(enrollment.preferred_channel.as_deref())
+                    .bind(enrollment.preferred_channel.map($crate::Channel::as_str))
                     .bind(enrollment.name.as_deref())
                     .bind(enrollment.secret_hash.as_deref())
                     .bind(enrollment.created_at.millis())
@@ -1446,13 +1475,13 @@ macro_rules! impl_sqlx_store {
             async fn replace_user_enrollments(
                 &self,
                 user_id: &str,
-                kind: &str,
+                kind: $crate::EnrollmentKind,
                 new: &[$crate::Enrollment],
             ) -> $crate::StoreResult<Vec<String>> {
                 let mut tx = self.pool.begin().await.map_err($map_error)?;
                 let ids: Vec<(String,)> = ::sqlx::query_as($crate::sql::ENROLLMENT_IDS_OF_KIND)
                     .bind(user_id)
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .fetch_all(&mut *tx)
                     .await
                     .map_err($map_error)?;
@@ -1598,7 +1627,7 @@ macro_rules! impl_sqlx_store {
                 Ok(())
             }
 
-            // --- challenges and the delivery outbox ---
+            // --- challenges ---
 
             async fn create_challenge(
                 &self,
@@ -1617,21 +1646,13 @@ macro_rules! impl_sqlx_store {
                 Ok(())
             }
 
-            async fn enqueue_job(&self, job: &$crate::DeliveryJob) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
-                self.__callsign_insert_job(&mut *tx, job).await?;
-                tx.commit().await.map_err($map_error)?;
-                ($wake_workers)(self);
-                Ok(())
-            }
-
             async fn get_challenge(&self, id: &str) -> $crate::StoreResult<Option<$crate::Challenge>> {
                 let row: Option<$crate::sql::ChallengeRow> = ::sqlx::query_as($crate::sql::CHALLENGE_GET)
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err($map_error)?;
-                Ok(row.map($crate::sql::challenge_from_row))
+                row.map($crate::sql::challenge_from_row).transpose()
             }
 
             async fn consume_challenge(
@@ -1660,6 +1681,46 @@ macro_rules! impl_sqlx_store {
                 Ok(spent)
             }
 
+            // --- enrollment tickets ---
+
+            async fn create_ticket(&self, ticket: &$crate::EnrollmentTicket) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::TICKET_INSERT)
+                    .bind(ticket.ticket_hash.as_str())
+                    .bind(ticket.user_id.as_str())
+                    .bind(ticket.created_at.millis())
+                    .bind(ticket.expires_at.millis())
+                    .bind(ticket.used_at.map(|t| t.millis()))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn consume_ticket(
+                &self,
+                ticket_hash: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<Option<$crate::EnrollmentTicket>> {
+                let row: Option<$crate::sql::TicketRow> = ::sqlx::query_as($crate::sql::TICKET_CONSUME)
+                    .bind(ticket_hash)
+                    .bind(at.millis())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(row.map($crate::sql::ticket_from_row))
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::JobStore for $store {
+            async fn enqueue_job(&self, job: &$crate::DeliveryJob) -> $crate::StoreResult<()> {
+                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                self.__callsign_insert_job(&mut *tx, job).await?;
+                tx.commit().await.map_err($map_error)?;
+                ($wake_workers)(self);
+                Ok(())
+            }
+
             async fn claim_jobs(
                 &self,
                 worker: &str,
@@ -1682,6 +1743,21 @@ macro_rules! impl_sqlx_store {
                     .collect::<$crate::StoreResult<Vec<_>>>()?;
                 $crate::sql::sort_claimed(&mut jobs);
                 Ok(jobs)
+            }
+
+            async fn renew_claims(
+                &self,
+                worker: &str,
+                now: $crate::sql::Timestamp,
+                lease_ms: i64,
+            ) -> $crate::StoreResult<u64> {
+                let done = ::sqlx::query($crate::sql::JOB_RENEW_CLAIMS)
+                    .bind(worker)
+                    .bind(now.millis().saturating_add(lease_ms.max(0)))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected())
             }
 
             async fn finish_job(
@@ -1713,21 +1789,6 @@ macro_rules! impl_sqlx_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn renew_claims(
-                &self,
-                worker: &str,
-                now: $crate::sql::Timestamp,
-                lease_ms: i64,
-            ) -> $crate::StoreResult<u64> {
-                let done = ::sqlx::query($crate::sql::JOB_RENEW_CLAIMS)
-                    .bind(worker)
-                    .bind(now.millis().saturating_add(lease_ms.max(0)))
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(done.rows_affected())
-            }
-
             async fn get_job(&self, id: &str) -> $crate::StoreResult<Option<$crate::DeliveryJob>> {
                 let row = ::sqlx::query($crate::sql::JOB_GET)
                     .bind(id)
@@ -1740,11 +1801,11 @@ macro_rules! impl_sqlx_store {
 
             async fn list_jobs(
                 &self,
-                status: Option<&str>,
+                status: Option<$crate::JobStatus>,
                 limit: u32,
             ) -> $crate::StoreResult<Vec<$crate::DeliveryJob>> {
                 let rows = ::sqlx::query($crate::sql::JOB_LIST)
-                    .bind(status)
+                    .bind(status.map($crate::JobStatus::as_str))
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await
@@ -1783,9 +1844,10 @@ macro_rules! impl_sqlx_store {
             async fn wait_for_jobs(&self, max_ms: u64) {
                 ($wait_for_jobs)(self, max_ms).await
             }
+        }
 
-            // --- rate-limit buckets ---
-
+        #[::async_trait::async_trait]
+        impl $crate::RateLimiter for $store {
             async fn bucket_take(
                 &self,
                 key: &str,
@@ -1793,15 +1855,6 @@ macro_rules! impl_sqlx_store {
                 now: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<$crate::BucketState> {
                 self.__callsign_bucket_change(key, spec, now, $crate::bucket::take).await
-            }
-
-            async fn bucket_give_back(
-                &self,
-                key: &str,
-                spec: $crate::BucketSpec,
-                now: $crate::sql::Timestamp,
-            ) -> $crate::StoreResult<$crate::BucketState> {
-                self.__callsign_bucket_change(key, spec, now, $crate::bucket::give_back).await
             }
 
             async fn bucket_peek(
@@ -1819,13 +1872,23 @@ macro_rules! impl_sqlx_store {
                 Ok($crate::bucket::peek(spec, row.map($crate::sql::bucket_level_from_row), now))
             }
 
+            async fn bucket_give_back(
+                &self,
+                key: &str,
+                spec: $crate::BucketSpec,
+                now: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<$crate::BucketState> {
+                self.__callsign_bucket_change(key, spec, now, $crate::bucket::give_back).await
+            }
+
             async fn bucket_reset(&self, key: &str) -> $crate::StoreResult<()> {
                 ::sqlx::query($crate::sql::BUCKET_DELETE).bind(key).execute(&self.pool).await.map_err($map_error)?;
                 Ok(())
             }
+        }
 
-            // --- development provider inbox ---
-
+        #[::async_trait::async_trait]
+        impl $crate::DevInboxStore for $store {
             async fn insert_dev_message(&self, message: &$crate::DevMessage) -> $crate::StoreResult<()> {
                 ::sqlx::query($crate::sql::DEV_MESSAGE_INSERT)
                     .bind(message.id.as_str())
@@ -1867,38 +1930,10 @@ macro_rules! impl_sqlx_store {
                     ::sqlx::query_as($crate::sql::DEV_MESSAGE_COUNT).fetch_one(&self.pool).await.map_err($map_error)?;
                 Ok($crate::sql::total(count))
             }
+        }
 
-            // --- enrollment tickets ---
-
-            async fn create_ticket(&self, ticket: &$crate::EnrollmentTicket) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::TICKET_INSERT)
-                    .bind(ticket.ticket_hash.as_str())
-                    .bind(ticket.user_id.as_str())
-                    .bind(ticket.created_at.millis())
-                    .bind(ticket.expires_at.millis())
-                    .bind(ticket.used_at.map(|t| t.millis()))
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(())
-            }
-
-            async fn consume_ticket(
-                &self,
-                ticket_hash: &str,
-                at: $crate::sql::Timestamp,
-            ) -> $crate::StoreResult<Option<$crate::EnrollmentTicket>> {
-                let row: Option<$crate::sql::TicketRow> = ::sqlx::query_as($crate::sql::TICKET_CONSUME)
-                    .bind(ticket_hash)
-                    .bind(at.millis())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(row.map($crate::sql::ticket_from_row))
-            }
-
-            // --- transients ---
-
+        #[::async_trait::async_trait]
+        impl $crate::TransientStore for $store {
             async fn put_transient(
                 &self,
                 kind: &str,
@@ -1974,6 +2009,7 @@ macro_rules! impl_sqlx_store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Channel, EnrollmentKind, EnrollmentStatus, JobStatus};
 
     #[test]
     fn migrations_all_applied() {
@@ -2008,6 +2044,97 @@ mod tests {
     fn corrupt_document_is_other() {
         let row: ClientRow = ("c".into(), "h".into(), 1, 2, "not json".into());
         assert!(matches!(client_from_row(row), Err(StoreError::Other(_))));
+    }
+
+    fn enrollment_row(kind: &str, status: &str, channel: Option<&str>) -> EnrollmentRow {
+        let channel = channel.map(str::to_owned);
+        ("dev_1".into(), "u1".into(), kind.into(), status.into(), None, channel, None, None, 1, None, None)
+    }
+
+    #[test]
+    fn stored_names_map_to_enums_and_unknown_ones_are_corrupt() {
+        let e = enrollment_from_row(enrollment_row("recovery-code", "confirmed", Some("voice"))).expect("known names");
+        assert_eq!(
+            (e.kind, e.status, e.preferred_channel),
+            (EnrollmentKind::RecoveryCode, EnrollmentStatus::Confirmed, Some(Channel::Voice))
+        );
+        for (row, what) in [
+            (enrollment_row("totp", "pending", None), "corrupt enrollment kind in the database: `totp`"),
+            (enrollment_row("phone", "Pending", None), "corrupt enrollment status in the database: `Pending`"),
+            (enrollment_row("phone", "pending", Some("fax")), "corrupt enrollment channel in the database: `fax`"),
+        ] {
+            match enrollment_from_row(row) {
+                Err(StoreError::Other(m)) => assert!(m.starts_with(what), "{m}"),
+                other => panic!("expected a corrupt row, got {other:?}"),
+            }
+        }
+        let challenge = |channel: &str| -> ChallengeRow {
+            ("c".into(), "u1".into(), "dev_1".into(), channel.into(), "h".into(), None, 1, 2, None)
+        };
+        assert_eq!(challenge_from_row(challenge("sms")).map(|c| c.channel).ok(), Some(Channel::Sms));
+        assert!(
+            matches!(challenge_from_row(challenge("")), Err(StoreError::Other(m)) if m.contains("challenge channel"))
+        );
+        let job = |channel: &str, status: &str| JobRow {
+            id: "j".into(),
+            channel: channel.into(),
+            user_id: None,
+            enrollment_id: None,
+            challenge_id: None,
+            provider: "auth0".into(),
+            key_id: None,
+            nonce: None,
+            ciphertext: None,
+            status: status.into(),
+            attempts: 0,
+            max_attempts: 5,
+            run_at: 1,
+            claimed_by: None,
+            claim_expires_at: None,
+            last_error: None,
+            details: "{}".into(),
+            created_at: 1,
+            finished_at: None,
+        };
+        let j = job_from_row(job("voice", "running")).expect("known names");
+        assert_eq!((j.channel, j.status), (Channel::Voice, JobStatus::Running));
+        assert!(matches!(job_from_row(job("voice", "done")), Err(StoreError::Other(m)) if m.contains("`done`")));
+        assert!(matches!(job_from_row(job("email", "sent")), Err(StoreError::Other(m)) if m.contains("job channel")));
+    }
+
+    /// The statements spell out some names in SQL; they must be the enums' (the stored TEXT values).
+    #[test]
+    fn statements_spell_the_enum_names() {
+        let quoted = |name: &str| format!("'{name}'");
+        let phone = quoted(EnrollmentKind::Phone.as_str());
+        let recovery = quoted(EnrollmentKind::RecoveryCode.as_str());
+        let (pending, confirmed) =
+            (quoted(EnrollmentStatus::Pending.as_str()), quoted(EnrollmentStatus::Confirmed.as_str()));
+        for (statement, names) in [
+            (ENROLLMENT_COUNT_OTHER_CONFIRMED_PHONES, vec![&phone, &confirmed]),
+            (ENROLLMENT_DELETE_PENDING_CHALLENGES, vec![&pending]),
+            (ENROLLMENT_DELETE_PENDING, vec![&pending]),
+            (ENROLLMENT_CONFIRM_PHONE, vec![&confirmed, &phone, &pending]),
+            (ENROLLMENT_CONFIRM_RECOVERY, vec![&confirmed, &recovery, &pending]),
+            (ENROLLMENT_SPEND_SECRET, vec![&recovery, &confirmed]),
+        ] {
+            for name in names {
+                assert!(statement.contains(name.as_str()), "{name} in {statement}");
+            }
+        }
+        let job = |s: JobStatus| quoted(s.as_str());
+        let claim = crate::__sql_job_claim!("");
+        for (statement, names) in [
+            (claim, vec![job(JobStatus::Running), job(JobStatus::Pending)]),
+            (JOB_FINISH_SENT, vec![job(JobStatus::Sent), job(JobStatus::Running)]),
+            (JOB_FINISH_FAILED, vec![job(JobStatus::Failed), job(JobStatus::Running)]),
+            (JOB_RENEW_CLAIMS, vec![job(JobStatus::Running)]),
+            (JOB_RETRY, vec![job(JobStatus::Pending), job(JobStatus::Running)]),
+        ] {
+            for name in names {
+                assert!(statement.contains(name.as_str()), "{name} in {statement}");
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The behaviour every [`Store`] backend must have, one function per rule. Each takes a fresh, migrated store.
-//! Run them with [`conformance_suite!`](crate::conformance_suite).
+//! Run them with [`conformance_suite!`](crate::conformance_suite). The rate-limit rules (`buckets_*`) take only a
+//! [`RateLimiter`], so that any limiter, not only a store, can be held to them
+//! ([`rate_limiter_suite!`](crate::rate_limiter_suite)).
 // Test support: a failed expectation is a test failure, reported with its context.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -11,9 +13,10 @@ use std::time::Duration;
 use callsign_domain::Timestamp;
 use callsign_domain::seal::Sealed;
 use callsign_store::{
-    BucketSpec, BucketState, Challenge, Client, ClientGrant, ClientSpec, DeliveryJob, DevMessage, Enrollment,
-    EnrollmentTicket, GrantFilter, JobOutcome, Listed, LogBody, LogEvent, LogPaging, LogQuery, MfaToken, Page,
-    SealedSecret, SigningKey, Store, StoreError, StoreResult, User, UserFilter, UserProfile,
+    BucketSpec, BucketState, Challenge, Channel, Client, ClientGrant, ClientSpec, DeliveryJob, DevMessage, Enrollment,
+    EnrollmentKind, EnrollmentStatus, EnrollmentTicket, GrantFilter, JobOutcome, JobStatus, Listed, LogBody, LogEvent,
+    LogPaging, LogQuery, MfaToken, Page, RateLimiter, SealedSecret, SigningKey, Store, StoreError, StoreResult, User,
+    UserFilter, UserProfile,
 };
 use serde_json::json;
 
@@ -240,7 +243,7 @@ pub async fn settings_replace_is_compare_and_set(store: &dyn Store) {
     // What was read is what is compared: a read-modify-write succeeds once; a second writer holding the same
     // old document loses and the first write stays.
     let read = store.get_setting("guardian").await.expect("get").expect("present");
-    let v2 = json!({"provider": "twilio", "message_types": ["sms"], "n": 1.5});
+    let v2 = json!({"provider": "example-sms", "message_types": ["sms"], "n": 1.5});
     let v3 = json!({"provider": "auth0", "message_types": ["voice"], "n": 1.5});
     assert!(store.replace_setting("guardian", Some(&read), &v2, ts(2)).await.expect("first writer"));
     assert!(!store.replace_setting("guardian", Some(&read), &v3, ts(2)).await.expect("second writer"));
@@ -707,10 +710,10 @@ fn enrollment(id: &str, user_id: &str, created: i64) -> Enrollment {
     Enrollment {
         id: id.to_owned(),
         user_id: user_id.to_owned(),
-        kind: "phone".into(),
-        status: "pending".into(),
+        kind: EnrollmentKind::Phone,
+        status: EnrollmentStatus::Pending,
         phone_number: Some("+15555550100".into()),
-        preferred_channel: Some("sms".into()),
+        preferred_channel: Some(Channel::Sms),
         name: Some("Work phone".into()),
         secret_hash: None,
         created_at: ts(created),
@@ -736,7 +739,7 @@ fn challenge(id: &str, user_id: &str, enrollment_id: &str) -> Challenge {
         id: id.to_owned(),
         user_id: user_id.to_owned(),
         enrollment_id: enrollment_id.to_owned(),
-        channel: "sms".into(),
+        channel: Channel::Sms,
         code_hash: format!("hmac-of-code-{id}"),
         mfa_token_hash: Some("mfa-token-hash".into()),
         created_at: ts(1_000),
@@ -749,7 +752,7 @@ fn challenge(id: &str, user_id: &str, enrollment_id: &str) -> Challenge {
 fn job(id: &str, run_at: i64) -> DeliveryJob {
     DeliveryJob {
         id: id.to_owned(),
-        channel: "sms".into(),
+        channel: Channel::Sms,
         user_id: Some("u1".into()),
         enrollment_id: Some("dev_1".into()),
         challenge_id: None,
@@ -759,7 +762,7 @@ fn job(id: &str, run_at: i64) -> DeliveryJob {
             nonce: vec![9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 255, 128],
             ciphertext: format!("sealed message for {id}").into_bytes(),
         }),
-        status: "pending".into(),
+        status: JobStatus::Pending,
         attempts: 0,
         max_attempts: 5,
         run_at: ts(run_at),
@@ -835,8 +838,8 @@ pub async fn enrollments_crud(store: &dyn Store) {
     assert_conflict(store.create_enrollment(&enrollment("dev_1", "u1", 2_000)).await, "id");
 
     let mut confirmed = e.clone();
-    confirmed.status = "confirmed".into();
-    confirmed.preferred_channel = Some("voice".into());
+    confirmed.status = EnrollmentStatus::Confirmed;
+    confirmed.preferred_channel = Some(Channel::Voice);
     confirmed.name = None;
     confirmed.enrolled_at = Some(ts(1_500));
     confirmed.last_auth = Some(ts(1_600));
@@ -845,8 +848,8 @@ pub async fn enrollments_crud(store: &dyn Store) {
 
     // Recovery codes keep a hash and no phone.
     let recovery = Enrollment {
-        kind: "recovery-code".into(),
-        status: "confirmed".into(),
+        kind: EnrollmentKind::RecoveryCode,
+        status: EnrollmentStatus::Confirmed,
         phone_number: None,
         preferred_channel: None,
         name: None,
@@ -866,19 +869,25 @@ pub async fn enrollments_replace_is_all_or_nothing(store: &dyn Store) {
     for e in [enrollment("dev_a", "u1", 1_000), enrollment("dev_b", "u1", 1_001)] {
         store.create_enrollment(&e).await.expect("create phone");
     }
-    let recovery = Enrollment { kind: "recovery-code".into(), phone_number: None, ..enrollment("dev_r", "u1", 1_002) };
+    let recovery =
+        Enrollment { kind: EnrollmentKind::RecoveryCode, phone_number: None, ..enrollment("dev_r", "u1", 1_002) };
     store.create_enrollment(&recovery).await.expect("create recovery");
-    let removed =
-        store.replace_user_enrollments("u1", "phone", &[enrollment("dev_c", "u1", 2_000)]).await.expect("replace");
+    let removed = store
+        .replace_user_enrollments("u1", EnrollmentKind::Phone, &[enrollment("dev_c", "u1", 2_000)])
+        .await
+        .expect("replace");
     assert_eq!(removed, vec!["dev_a".to_owned(), "dev_b".to_owned()]);
     let ids = |l: Vec<Enrollment>| l.into_iter().map(|e| e.id).collect::<Vec<_>>();
     assert_eq!(ids(store.list_enrollments("u1").await.expect("list")), vec!["dev_r", "dev_c"], "other kinds stay");
     // A failure halfway (the second new one clashes with an existing id) changes nothing.
     let clash = [enrollment("dev_d", "u1", 3_000), enrollment("dev_r", "u1", 3_001)];
-    assert!(store.replace_user_enrollments("u1", "phone", &clash).await.is_err());
+    assert!(store.replace_user_enrollments("u1", EnrollmentKind::Phone, &clash).await.is_err());
     assert_eq!(ids(store.list_enrollments("u1").await.expect("list")), vec!["dev_r", "dev_c"]);
     // Replacing with nothing removes them all.
-    assert_eq!(store.replace_user_enrollments("u1", "phone", &[]).await.expect("clear"), vec!["dev_c".to_owned()]);
+    assert_eq!(
+        store.replace_user_enrollments("u1", EnrollmentKind::Phone, &[]).await.expect("clear"),
+        vec!["dev_c".to_owned()]
+    );
     assert_eq!(ids(store.list_enrollments("u1").await.expect("list")), vec!["dev_r"]);
 }
 
@@ -948,7 +957,7 @@ pub async fn phone_enrollments_start_and_confirm_one_at_a_time(store: &dyn Store
     store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
     let phone = |id: &str| enrollment(id, "u1", 10);
     let recovery = |id: &str| Enrollment {
-        kind: "recovery-code".into(),
+        kind: EnrollmentKind::RecoveryCode,
         phone_number: None,
         preferred_channel: None,
         name: None,
@@ -981,7 +990,7 @@ pub async fn phone_enrollments_start_and_confirm_one_at_a_time(store: &dyn Store
     assert!(!store.confirm_phone_enrollment("u2", "p2", ts(20)).await.expect("another user's"));
     assert!(store.confirm_phone_enrollment("u1", "p2", ts(20)).await.expect("confirm"));
     let all = store.list_enrollments("u1").await.expect("list");
-    assert!(all.iter().all(|e| e.status == "confirmed" && e.enrolled_at == Some(ts(20))), "{all:?}");
+    assert!(all.iter().all(|e| e.status == EnrollmentStatus::Confirmed && e.enrolled_at == Some(ts(20))), "{all:?}");
     assert_eq!(all[0].last_auth, Some(ts(20)));
     assert!(!store.confirm_phone_enrollment("u1", "p2", ts(21)).await.expect("again"));
 
@@ -1007,8 +1016,13 @@ pub async fn phone_enrollments_start_and_confirm_one_at_a_time(store: &dyn Store
         .collect();
     let wins = join_all(racers).await.into_iter().filter(|r| *r.as_ref().expect("confirm")).count();
     assert_eq!(wins, 1);
-    let confirmed =
-        store.list_enrollments("u2").await.expect("list").iter().filter(|e| e.status == "confirmed").count();
+    let confirmed = store
+        .list_enrollments("u2")
+        .await
+        .expect("list")
+        .iter()
+        .filter(|e| e.status == EnrollmentStatus::Confirmed)
+        .count();
     assert_eq!(confirmed, 1);
 
     // Racing starts: each replaces the one before, so one pending phone is left.
@@ -1029,8 +1043,8 @@ pub async fn phone_enrollments_start_and_confirm_one_at_a_time(store: &dyn Store
 pub async fn recovery_codes_are_spent_once(store: &dyn Store) {
     store.create_user(&user("u1", Some("a@example.com"), 1)).await.expect("create user");
     let rc = Enrollment {
-        kind: "recovery-code".into(),
-        status: "confirmed".into(),
+        kind: EnrollmentKind::RecoveryCode,
+        status: EnrollmentStatus::Confirmed,
         phone_number: None,
         preferred_channel: None,
         name: None,
@@ -1045,11 +1059,14 @@ pub async fn recovery_codes_are_spent_once(store: &dyn Store) {
     assert!(!store.spend_recovery_code("rc_1", "hash-0", "hash-2", None, ts(3_000)).await.expect("spent code"));
     assert!(!store.spend_recovery_code("ghost", "hash-1", "hash-2", None, ts(3_000)).await.expect("unknown"));
     // Only a confirmed recovery code: not a pending one, not a phone.
-    let pending = Enrollment { id: "rc_2".into(), status: "pending".into(), ..rc.clone() };
+    let pending = Enrollment { id: "rc_2".into(), status: EnrollmentStatus::Pending, ..rc.clone() };
     store.create_enrollment(&pending).await.expect("create pending");
     assert!(!store.spend_recovery_code("rc_2", "hash-0", "hash-9", None, ts(3_000)).await.expect("pending"));
-    let phone =
-        Enrollment { secret_hash: Some("p".into()), status: "confirmed".into(), ..enrollment("dev_1", "u1", 1) };
+    let phone = Enrollment {
+        secret_hash: Some("p".into()),
+        status: EnrollmentStatus::Confirmed,
+        ..enrollment("dev_1", "u1", 1)
+    };
     store.create_enrollment(&phone).await.expect("create phone");
     assert!(!store.spend_recovery_code("dev_1", "p", "q", None, ts(3_000)).await.expect("a phone"));
 
@@ -1199,7 +1216,7 @@ pub async fn jobs_enqueue_get_and_list(store: &dyn Store) {
         user_id: None,
         enrollment_id: None,
         payload: None,
-        status: "failed".into(),
+        status: JobStatus::Failed,
         last_error: Some("boom".into()),
         details: json!({"code": 21211, "more": [1, 2]}),
         finished_at: Some(ts(4_500)),
@@ -1215,9 +1232,9 @@ pub async fn jobs_enqueue_get_and_list(store: &dyn Store) {
     let two: Vec<String> = store.list_jobs(None, 2).await.expect("list 2").into_iter().map(|j| j.id).collect();
     assert_eq!(two, ["j1", "j2"]);
     let failed: Vec<String> =
-        store.list_jobs(Some("failed"), 10).await.expect("failed").into_iter().map(|j| j.id).collect();
+        store.list_jobs(Some(JobStatus::Failed), 10).await.expect("failed").into_iter().map(|j| j.id).collect();
     assert_eq!(failed, ["j4"]);
-    assert!(store.list_jobs(Some("sent"), 10).await.expect("sent").is_empty());
+    assert!(store.list_jobs(Some(JobStatus::Sent), 10).await.expect("sent").is_empty());
 }
 
 pub async fn jobs_claim_only_due_ones(store: &dyn Store) {
@@ -1228,13 +1245,13 @@ pub async fn jobs_claim_only_due_ones(store: &dyn Store) {
     let ids: Vec<&str> = claimed.iter().map(|j| j.id.as_str()).collect();
     assert_eq!(ids, ["a", "b"], "oldest run_at first, at most the limit");
     for j in &claimed {
-        assert_eq!(j.status, "running");
+        assert_eq!(j.status, JobStatus::Running);
         assert_eq!(j.attempts, 1);
         assert_eq!(j.claimed_by.as_deref(), Some("w1"));
         assert_eq!(j.claim_expires_at, Some(ts(30_500)));
         assert!(j.payload.is_some(), "the worker gets the payload");
     }
-    assert_eq!(store.get_job("a").await.expect("get a").map(|j| j.status), Some("running".into()));
+    assert_eq!(store.get_job("a").await.expect("get a").map(|j| j.status), Some(JobStatus::Running));
 
     let next = store.claim_jobs("w2", ts(500), 30_000, 10).await.expect("claim the rest");
     assert_eq!(next.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["c"]);
@@ -1242,8 +1259,8 @@ pub async fn jobs_claim_only_due_ones(store: &dyn Store) {
     // The late one once it is due; the claimed ones are not handed out again while their claims last.
     let late = store.claim_jobs("w3", ts(10_000), 30_000, 10).await.expect("claim late");
     assert_eq!(late.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), ["late"]);
-    assert_eq!(store.list_jobs(Some("running"), 10).await.expect("running").len(), 4);
-    assert!(store.list_jobs(Some("pending"), 10).await.expect("pending").is_empty());
+    assert_eq!(store.list_jobs(Some(JobStatus::Running), 10).await.expect("running").len(), 4);
+    assert!(store.list_jobs(Some(JobStatus::Pending), 10).await.expect("pending").is_empty());
 }
 
 pub async fn jobs_stale_claims_are_reclaimed(store: &dyn Store) {
@@ -1260,7 +1277,7 @@ pub async fn jobs_stale_claims_are_reclaimed(store: &dyn Store) {
     // w1's late answer no longer counts; w2's does.
     let sent = JobOutcome::Sent { details: json!({"sid": "SM1"}) };
     assert!(!store.finish_job("j1", "w1", &sent, ts(1_200)).await.expect("finish by the old worker"));
-    assert_eq!(store.get_job("j1").await.expect("get").map(|j| j.status), Some("running".into()));
+    assert_eq!(store.get_job("j1").await.expect("get").map(|j| j.status), Some(JobStatus::Running));
     assert!(store.finish_job("j1", "w2", &sent, ts(1_200)).await.expect("finish by the owner"));
 }
 
@@ -1309,7 +1326,7 @@ pub async fn jobs_finish_sent_and_failed_erase_the_payload(store: &dyn Store) {
     assert!(!store.finish_job("ok", "w2", &sent, ts(200)).await.expect("wrong worker"));
     assert!(store.finish_job("ok", "w1", &sent, ts(200)).await.expect("sent"));
     let ok = store.get_job("ok").await.expect("get ok").expect("kept");
-    assert_eq!(ok.status, "sent");
+    assert_eq!(ok.status, JobStatus::Sent);
     assert_eq!(ok.payload, None, "payload erased");
     assert_eq!(ok.details, json!({"sid": "SM123", "segments": 1}));
     assert_eq!(ok.finished_at, Some(ts(200)));
@@ -1319,7 +1336,7 @@ pub async fn jobs_finish_sent_and_failed_erase_the_payload(store: &dyn Store) {
     let failed = JobOutcome::Failed { error: "invalid number".into(), details: json!({"code": 21211}) };
     assert!(store.finish_job("ko", "w1", &failed, ts(250)).await.expect("failed"));
     let ko = store.get_job("ko").await.expect("get ko").expect("kept");
-    assert_eq!(ko.status, "failed");
+    assert_eq!(ko.status, JobStatus::Failed);
     assert_eq!(ko.payload, None, "payload erased");
     assert_eq!(ko.last_error.as_deref(), Some("invalid number"));
     assert_eq!(ko.details, json!({"code": 21211}));
@@ -1333,7 +1350,7 @@ pub async fn jobs_finish_sent_and_failed_erase_the_payload(store: &dyn Store) {
 }
 
 pub async fn jobs_record_receipts_in_their_details(store: &dyn Store) {
-    let r = json!({"provider": "twilio", "status": "sent"});
+    let r = json!({"provider": "example-sms", "status": "sent"});
     assert!(!store.record_job_receipt("ghost", &r, ts(100)).await.expect("unknown job"), "no such job");
 
     // A receipt may come while the job is still pending (details `null` or an object) or after it finished.
@@ -1343,25 +1360,25 @@ pub async fn jobs_record_receipts_in_their_details(store: &dyn Store) {
     let got = store.get_job("bare").await.expect("get bare").expect("kept");
     assert_eq!(
         got.details,
-        json!({"receipts": [{"provider": "twilio", "status": "sent", "received_at": ts(150).to_rfc3339()}]})
+        json!({"receipts": [{"provider": "example-sms", "status": "sent", "received_at": ts(150).to_rfc3339()}]})
     );
     assert_eq!((got.status.as_str(), got.payload), ("pending", bare.payload), "nothing else changes");
 
     store.enqueue_job(&job("j1", 100)).await.expect("enqueue");
     assert_eq!(store.claim_jobs("w1", ts(100), 30_000, 10).await.expect("claim").len(), 2);
-    let sent = JobOutcome::Sent { details: json!({"provider": "twilio", "provider_response": {"sid": "SM1"}}) };
+    let sent = JobOutcome::Sent { details: json!({"provider": "example-sms", "provider_response": {"sid": "SM1"}}) };
     assert!(store.finish_job("j1", "w1", &sent, ts(200)).await.expect("sent"));
     let delivered = json!({"status": "delivered", "error_code": null, "received_at": "2026-01-01T00:00:00Z"});
     assert!(store.record_job_receipt("j1", &r, ts(300)).await.expect("first receipt"));
     assert!(store.record_job_receipt("j1", &delivered, ts(400)).await.expect("second receipt"));
     let j = store.get_job("j1").await.expect("get").expect("kept");
-    assert_eq!(j.status, "sent");
+    assert_eq!(j.status, JobStatus::Sent);
     assert_eq!(j.finished_at, Some(ts(200)));
     assert_eq!(j.details["provider_response"], json!({"sid": "SM1"}), "earlier details are kept");
     assert_eq!(
         j.details["receipts"],
         json!([
-            {"provider": "twilio", "status": "sent", "received_at": ts(300).to_rfc3339()},
+            {"provider": "example-sms", "status": "sent", "received_at": ts(300).to_rfc3339()},
             {"status": "delivered", "error_code": null, "received_at": "2026-01-01T00:00:00Z"},
         ]),
         "appended in order; a receipt's own received_at is kept"
@@ -1375,7 +1392,7 @@ pub async fn jobs_retry_waits_for_its_time(store: &dyn Store) {
     assert!(!store.finish_job("j1", "w2", &retry, ts(200)).await.expect("wrong worker"));
     assert!(store.finish_job("j1", "w1", &retry, ts(200)).await.expect("retry"));
     let j = store.get_job("j1").await.expect("get").expect("kept");
-    assert_eq!(j.status, "pending");
+    assert_eq!(j.status, JobStatus::Pending);
     assert_eq!(j.run_at, ts(5_000));
     assert_eq!(j.last_error.as_deref(), Some("provider timeout"));
     assert_eq!((j.claimed_by, j.claim_expires_at, j.finished_at), (None, None, None));
@@ -1460,7 +1477,7 @@ pub async fn jobs_wait_wakes_on_enqueue(store: &dyn Store) {
 
 const BUCKET: BucketSpec = BucketSpec { capacity: 10, refill_every_ms: 1_000 };
 
-pub async fn buckets_take_until_empty_then_refill(store: &dyn Store) {
+pub async fn buckets_take_until_empty_then_refill(store: &dyn RateLimiter) {
     let t = 1_700_000_000_000;
     for n in (0..10).rev() {
         let state = store.bucket_take("ip:1", BUCKET, ts(t)).await.expect("take");
@@ -1486,7 +1503,7 @@ pub async fn buckets_take_until_empty_then_refill(store: &dyn Store) {
     assert_eq!(state, BucketState { allowed: true, remaining: 9, next_refill_at: Some(ts(t + 1_001_000)) });
 }
 
-pub async fn buckets_peek_does_not_consume_and_reset_refills(store: &dyn Store) {
+pub async fn buckets_peek_does_not_consume_and_reset_refills(store: &dyn RateLimiter) {
     let spec = BucketSpec { capacity: 2, refill_every_ms: 60_000 };
     let full = BucketState { allowed: true, remaining: 2, next_refill_at: None };
     assert_eq!(store.bucket_peek("k", spec, ts(1_000)).await.expect("peek unknown"), full);
@@ -1504,7 +1521,7 @@ pub async fn buckets_peek_does_not_consume_and_reset_refills(store: &dyn Store) 
     store.bucket_reset("never-used").await.expect("reset unknown");
 }
 
-pub async fn buckets_concurrent_takes_never_over_grant(store: &dyn Store) {
+pub async fn buckets_concurrent_takes_never_over_grant(store: &dyn RateLimiter) {
     let spec = BucketSpec { capacity: 5, refill_every_ms: 3_600_000 };
     let takes: Vec<Task<'_, StoreResult<BucketState>>> =
         (0..20).map(|_| Box::pin(store.bucket_take("otp:+15555550100", spec, ts(1_000))) as Task<'_, _>).collect();
@@ -1516,7 +1533,7 @@ pub async fn buckets_concurrent_takes_never_over_grant(store: &dyn Store) {
     assert_eq!(store.bucket_peek("otp:+15555550100", spec, ts(1_000)).await.expect("peek").remaining, 0);
 }
 
-pub async fn buckets_give_back_undoes_takes_up_to_capacity(store: &dyn Store) {
+pub async fn buckets_give_back_undoes_takes_up_to_capacity(store: &dyn RateLimiter) {
     let spec = BucketSpec { capacity: 5, refill_every_ms: 3_600_000 };
     for _ in 0..5 {
         assert!(store.bucket_take("k", spec, ts(1_000)).await.expect("take").allowed);

@@ -2,6 +2,8 @@
 //!
 //! [`conformance`] holds one async function per behaviour of the [`Store`] trait; [`conformance_suite!`] turns them
 //! into one `#[tokio::test]` each, run against a fresh store per test, so every backend is held to the same rules.
+//! [`rate_limiter_suite!`] does the same with the rate-limit rules for any [`RateLimiter`](callsign_store::RateLimiter)
+//! (a store is one; [`MemoryLimiter`] is another).
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -10,6 +12,9 @@ use std::sync::Arc;
 use callsign_store::Store;
 
 pub mod conformance;
+mod limiter;
+
+pub use limiter::MemoryLimiter;
 
 /// A store made for one test, with whatever must live as long as it (a temp dir) or be cleaned up after it
 /// (a PostgreSQL schema).
@@ -127,4 +132,49 @@ macro_rules! conformance_suite {
             }
         )*
     };
+}
+
+/// One `#[tokio::test]` per rate-limit rule in [`conformance`] (the `buckets_*` functions, which every store also
+/// runs through [`conformance_suite!`]), for a [`RateLimiter`](callsign_store::RateLimiter) that is not a store.
+///
+/// `$make` is called once per test: a function or closure taking no argument and returning a future of `Option<L>`,
+/// where `L` dereferences to a fresh limiter (`Box<dyn RateLimiter>`, `Arc<MemoryLimiter>`…); `None` skips the test.
+///
+/// ```ignore
+/// async fn fresh() -> Option<Box<dyn RateLimiter>> { Some(Box::new(MemoryLimiter::new())) }
+/// callsign_testkit::rate_limiter_suite!(fresh);
+/// ```
+#[macro_export]
+macro_rules! rate_limiter_suite {
+    ($make:expr) => {
+        $crate::rate_limiter_suite!(@tests $make;
+            buckets_take_until_empty_then_refill,
+            buckets_peek_does_not_consume_and_reset_refills,
+            buckets_concurrent_takes_never_over_grant,
+            buckets_give_back_undoes_takes_up_to_capacity,
+        );
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[::tokio::test]
+            async fn $name() {
+                let Some(limiter) = ($make)().await else { return };
+                $crate::conformance::$name(&*limiter).await;
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use callsign_store::RateLimiter;
+
+    use crate::MemoryLimiter;
+
+    async fn fresh() -> Option<Box<dyn RateLimiter>> {
+        Some(Box::new(MemoryLimiter::new()))
+    }
+
+    // The in-memory limiter keeps the rules the stores keep.
+    crate::rate_limiter_suite!(fresh);
 }

@@ -20,15 +20,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    CSRF_PURPOSE, DashSession, ROLE, client, csrf_ok, forbidden, internal, is_operator, load_session, message_page,
-    parse_form, see_other_with, start_session, ui,
+    CSRF_PURPOSE, DashSession, Page, ROLE, client, csrf_ok, forbidden, internal, is_operator, load_session,
+    message_page, parse_form, see_other_with, start_session, ui,
 };
 use crate::app::AppState;
 use crate::http::extract::RequestMeta;
 use crate::http::management::users::DB_CONNECTION;
 use crate::http::oauth::{self, LoginFailure};
-use crate::identity::events::{self, EventCtx};
 use crate::web::{csrf, session};
+use callsign_core::identity::events::{self, EventCtx};
 
 /// The setup link: store kind, lifetime, CSRF purpose.
 pub const SETUP_KIND: &str = "dashboard_setup";
@@ -104,18 +104,15 @@ pub async fn login_page(
     State(app): State<AppState>,
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<LoginQuery>,
-) -> Response {
-    let existing = match load_session(&app, &headers).await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+) -> Page {
+    let existing = load_session(&app, &headers).await.map_err(internal)?;
     let (token, cookie) = match existing {
-        Some((_, s)) if s.user_id.is_some() => return super::see_other("/dashboard"),
+        Some((_, s)) if s.user_id.is_some() => return Ok(super::see_other("/dashboard")),
         Some((token, _)) => (token, None),
-        None => match start_session(&app, &DashSession::default()).await {
-            Ok((t, c)) => (t, Some(c)),
-            Err(e) => return internal(e),
-        },
+        None => {
+            let (t, c) = start_session(&app, &DashSession::default()).await.map_err(internal)?;
+            (t, Some(c))
+        }
     };
     let info = q.signed_out.is_some().then_some("You have signed out.");
     let mut r = login_form(&app, &token, "", None, info).into_response();
@@ -124,46 +121,41 @@ pub async fn login_page(
     {
         r.headers_mut().append(axum::http::header::SET_COOKIE, v);
     }
-    r
+    Ok(r)
 }
 
-pub async fn login_submit(State(app): State<AppState>, req: Request) -> Response {
-    let (parts, bytes) = match body_bytes(req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn login_submit(State(app): State<AppState>, req: Request) -> Page {
+    let (parts, bytes) = body_bytes(req).await?;
     let meta = RequestMeta::from_parts(&parts.headers, &parts.extensions);
-    let (token, _) = match load_session(&app, &parts.headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return forbidden(),
-        Err(e) => return internal(e),
+    let Some((token, _)) = load_session(&app, &parts.headers).await.map_err(internal)? else {
+        return Err(forbidden());
     };
     if !csrf_ok(&app, CSRF_PURPOSE, &token, &bytes) {
-        return forbidden();
+        return Err(forbidden());
     }
-    let f: Credentials = match parse_form(&bytes) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let f: Credentials = parse_form(&bytes)?;
     let again =
         |status: StatusCode, msg: &str| (status, login_form(&app, &token, &f.email, Some(msg), None)).into_response();
     if f.email.trim().is_empty() || f.password.is_empty() {
-        return again(StatusCode::BAD_REQUEST, "Enter your email and password.");
+        return Ok(again(StatusCode::BAD_REQUEST, "Enter your email and password."));
     }
     let ip = meta.ip.clone().unwrap_or_else(|| "unknown".into());
-    match app.store.bucket_take(&format!("dashboard-login:{ip}"), LOGIN_BUCKET, app.clock.now()).await {
-        Ok(b) if !b.allowed => {
-            return again(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts. Wait a minute and try again.");
-        }
-        Ok(_) => {}
-        Err(e) => return internal(e),
+    let bucket = app
+        .limiter
+        .bucket_take(&format!("dashboard-login:{ip}"), LOGIN_BUCKET, app.clock.now())
+        .await
+        .map_err(internal)?;
+    if !bucket.allowed {
+        return Ok(again(StatusCode::TOO_MANY_REQUESTS, "Too many sign-in attempts. Wait a minute and try again."));
     }
     let dash = client();
     let user = match oauth::check_password(&app, &meta, &dash, &f.email, &f.password).await {
         Ok(u) => u,
-        Err(LoginFailure::WrongCredentials | LoginFailure::Blocked) => return again(StatusCode::BAD_REQUEST, WRONG),
-        Err(LoginFailure::Busy) => return again(StatusCode::SERVICE_UNAVAILABLE, BUSY),
-        Err(LoginFailure::Internal(e)) => return internal(e.description),
+        Err(LoginFailure::WrongCredentials | LoginFailure::Blocked) => {
+            return Ok(again(StatusCode::BAD_REQUEST, WRONG));
+        }
+        Err(LoginFailure::Busy) => return Ok(again(StatusCode::SERVICE_UNAVAILABLE, BUSY)),
+        Err(LoginFailure::Internal(e)) => return Err(internal(e.description)),
     };
     if !is_operator(&user) {
         let ctx = EventCtx {
@@ -176,7 +168,7 @@ pub async fn login_submit(State(app): State<AppState>, req: Request) -> Response
             ..Default::default()
         };
         events::record(&app, "f", &meta, ctx).await;
-        return again(StatusCode::BAD_REQUEST, WRONG);
+        return Ok(again(StatusCode::BAD_REQUEST, WRONG));
     }
     if let Err(e) = session::destroy(&app, super::SESSION_KIND, &token).await {
         tracing::warn!(error = %e, "could not delete the sign-in session");
@@ -185,37 +177,25 @@ pub async fn login_submit(State(app): State<AppState>, req: Request) -> Response
 }
 
 /// Start an operator's session (a new token: nothing from before the sign-in carries over) and go to the dashboard.
-async fn sign_in(app: &AppState, meta: &RequestMeta, user: &User) -> Response {
+async fn sign_in(app: &AppState, meta: &RequestMeta, user: &User) -> Page {
     let state =
         DashSession { user_id: Some(user.user_id.clone()), signed_in_ms: app.clock.now().millis(), flash: None };
-    let cookie = match start_session(app, &state).await {
-        Ok((_, c)) => c,
-        Err(e) => return internal(e),
-    };
-    if let Err(e) = app.store.record_login(&user.user_id, app.clock.now()).await {
-        return internal(e);
-    }
+    let (_, cookie) = start_session(app, &state).await.map_err(internal)?;
+    app.store.record_login(&user.user_id, app.clock.now()).await.map_err(internal)?;
     oauth::record_login_success(app, meta, &client(), user, json!({"dashboard": true})).await;
-    see_other_with("/dashboard", &[cookie])
+    Ok(see_other_with("/dashboard", &[cookie]))
 }
 
-pub async fn logout(State(app): State<AppState>, req: Request) -> Response {
-    let (parts, bytes) = match body_bytes(req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let token = match load_session(&app, &parts.headers).await {
-        Ok(Some((t, _))) => t,
-        Ok(None) => return super::see_other("/dashboard/login"),
-        Err(e) => return internal(e),
+pub async fn logout(State(app): State<AppState>, req: Request) -> Page {
+    let (parts, bytes) = body_bytes(req).await?;
+    let Some((token, _)) = load_session(&app, &parts.headers).await.map_err(internal)? else {
+        return Ok(super::see_other("/dashboard/login"));
     };
     if !csrf_ok(&app, CSRF_PURPOSE, &token, &bytes) {
-        return forbidden();
+        return Err(forbidden());
     }
-    if let Err(e) = session::destroy(&app, super::SESSION_KIND, &token).await {
-        return internal(e);
-    }
-    see_other_with("/dashboard/login?signed_out=1", &[super::clear_cookie(&app)])
+    session::destroy(&app, super::SESSION_KIND, &token).await.map_err(internal)?;
+    Ok(see_other_with("/dashboard/login?signed_out=1", &[super::clear_cookie(&app)]))
 }
 
 // --- the setup link -------------------------------------------------------------------------------------------------
@@ -260,62 +240,44 @@ pub async fn setup_page(State(app): State<AppState>, Path(token): Path<String>) 
     }
 }
 
-pub async fn setup_submit(State(app): State<AppState>, Path(token): Path<String>, req: Request) -> Response {
-    let (parts, bytes) = match body_bytes(req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn setup_submit(State(app): State<AppState>, Path(token): Path<String>, req: Request) -> Page {
+    let (parts, bytes) = body_bytes(req).await?;
     if !csrf_ok(&app, SETUP_CSRF, &token, &bytes) {
-        return forbidden();
+        return Err(forbidden());
     }
-    match session::load::<SetupLink>(&app, SETUP_KIND, &token).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return gone(),
-        Err(e) => return internal(e),
+    if session::load::<SetupLink>(&app, SETUP_KIND, &token).await.map_err(internal)?.is_none() {
+        return Err(gone());
     }
-    let f: Credentials = match parse_form(&bytes) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+    let f: Credentials = parse_form(&bytes)?;
     let again = |msg: &str| (StatusCode::BAD_REQUEST, setup_form(&app, &token, &f.email, Some(msg))).into_response();
-    let email = match Email::parse(&f.email) {
-        Ok(e) => e,
-        Err(_) => return again("Enter a valid email address."),
-    };
+    let Ok(email) = Email::parse(&f.email) else { return Ok(again("Enter a valid email address.")) };
     let meta = RequestMeta::from_parts(&parts.headers, &parts.extensions);
-    let existing = match app.store.get_user_by_email(email.as_str()).await {
-        Ok(u) => u,
-        Err(e) => return internal(e),
-    };
+    let existing = app.store.get_user_by_email(email.as_str()).await.map_err(internal)?;
     match &existing {
         Some(_) => match oauth::check_password(&app, &meta, &client(), email.as_str(), &f.password).await {
             Ok(_) => {}
             Err(LoginFailure::WrongCredentials) => {
-                return again(
+                return Ok(again(
                     "A user with this email exists, and this is not its password. Enter that user's current \
                      password to make it an operator.",
-                );
+                ));
             }
-            Err(LoginFailure::Blocked) => return again("This user is blocked; unblock it first."),
-            Err(LoginFailure::Busy) => return again(BUSY),
-            Err(LoginFailure::Internal(e)) => return internal(e.description),
+            Err(LoginFailure::Blocked) => return Ok(again("This user is blocked; unblock it first.")),
+            Err(LoginFailure::Busy) => return Ok(again(BUSY)),
+            Err(LoginFailure::Internal(e)) => return Err(internal(e.description)),
         },
         None => {
             if let Err(e) = check_password_policy(&f.password) {
-                return again(&format!("{e}. {POLICY_HINT}"));
+                return Ok(again(&format!("{e}. {POLICY_HINT}")));
             }
         }
     }
     // Use the link up (atomically: of two submissions at once, one wins).
-    let link = match session::take::<SetupLink>(&app, SETUP_KIND, &token).await {
-        Ok(Some(l)) => l,
-        Ok(None) => return gone(),
-        Err(e) => return internal(e),
+    let Some(link) = session::take::<SetupLink>(&app, SETUP_KIND, &token).await.map_err(internal)? else {
+        return Err(gone());
     };
-    let api = match super::api::Api::new(&app, &format!("{}@setup-link", super::CLIENT_ID), &parts).await {
-        Ok(a) => a,
-        Err(e) => return internal(e),
-    };
+    let api =
+        super::api::Api::new(&app, &format!("{}@setup-link", super::CLIENT_ID), &parts).await.map_err(internal)?;
     let result = match &existing {
         Some(u) => {
             let mut roles: Vec<Value> =
@@ -346,13 +308,12 @@ pub async fn setup_submit(State(app): State<AppState>, Path(token): Path<String>
             {
                 tracing::warn!(error = %e, "could not restore a setup link after a failed use");
             }
-            return again(&e.message);
+            return Ok(again(&e.message));
         }
     };
-    let user = match app.store.get_user(&user_id).await {
-        Ok(Some(u)) if is_operator(&u) => u,
-        Ok(_) => return internal("the operator created through the setup link cannot be read back"),
-        Err(e) => return internal(e),
+    let user = app.store.get_user(&user_id).await.map_err(internal)?;
+    let Some(user) = user.filter(is_operator) else {
+        return Err(internal("the operator created through the setup link cannot be read back"));
     };
     tracing::info!(user_id = %user.user_id, "a setup link made an operator");
     sign_in(&app, &meta, &user).await

@@ -1,6 +1,6 @@
 //! The development inbox: what the built-in provider "sent" (`GET /api/v2/dev-inbox`), newest first.
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use maud::html;
 use serde::Deserialize;
 use serde_json::Value;
@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::api::query;
 use super::ui::{self, Nav, s};
 use super::users::pager;
-use super::{Ctx, internal};
+use super::{Ctx, Page, internal};
 use crate::app::AppState;
 
 #[derive(Debug, Deserialize, Default)]
@@ -17,18 +17,12 @@ pub struct InboxQuery {
     page: Option<u32>,
 }
 
-pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<InboxQuery>) -> Response {
-    let api = match ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<InboxQuery>) -> Page {
+    let api = ctx.api(&app).await?;
     let page = q.page.unwrap_or(0);
     let path =
         format!("/dev-inbox?{}", query(&[("page", &page.to_string()), ("per_page", "25"), ("include_totals", "true")]));
-    let v = match api.get(&path).await {
-        Ok(v) => v,
-        Err(e) => return internal(e),
-    };
+    let v = api.get(&path).await.map_err(internal)?;
     let messages = v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
     let total = v.get("total").and_then(Value::as_u64).unwrap_or(0);
     let remaining = app.config.dev_provider_cap.saturating_sub(total);
@@ -60,5 +54,5 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<InboxQu
             (pager(page, total, &link))
         }
     };
-    ui::shell(&app, &ctx, Nav::Inbox, "Development inbox", body).into_response()
+    Ok(ui::shell(&app, &ctx, Nav::Inbox, "Development inbox", body).into_response())
 }

@@ -2,7 +2,7 @@
 //! details pretty-printed.
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use maud::html;
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::api::{query, seg};
 use super::ui::{self, Nav, s};
 use super::users::pager;
-use super::{Ctx, internal};
+use super::{Ctx, Page, internal};
 use crate::app::AppState;
 
 /// Event types offered in the filter (any other can be typed).
@@ -56,11 +56,8 @@ fn log_query(event_type: &str, user_id: &str) -> String {
     terms.join(" AND ")
 }
 
-pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
-    let api = match ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Page {
+    let api = ctx.api(&app).await?;
     let page = q.page.unwrap_or(0);
     let event_type = q.event_type.trim().to_owned();
     let user_id = q.user_id.trim().to_owned();
@@ -80,7 +77,7 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
             None,
         ),
         Err(e) if e.status < 500 => (Vec::new(), 0, Some(e.message)),
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     let link = |p: u32| {
         format!("/dashboard/logs?{}", query(&[("type", &event_type), ("user_id", &user_id), ("page", &p.to_string())]))
@@ -128,20 +125,21 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
             (pager(page, total, &link))
         }
     };
-    ui::shell(&app, &ctx, Nav::Logs, "Logs", body).into_response()
+    Ok(ui::shell(&app, &ctx, Nav::Logs, "Logs", body).into_response())
 }
 
-pub async fn show(State(app): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
-    let api = match ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn show(State(app): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Page {
+    let api = ctx.api(&app).await?;
     let e = match api.get(&format!("/logs/{}", seg(&id))).await {
         Ok(e) => e,
         Err(e) if e.status == 404 => {
-            return super::message_page(StatusCode::NOT_FOUND, "Log event not found", "The log event does not exist.");
+            return Err(super::message_page(
+                StatusCode::NOT_FOUND,
+                "Log event not found",
+                "The log event does not exist.",
+            ));
         }
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     let title = format!("Log event {}", s(&e, "type"));
     let body = html! {
@@ -156,7 +154,7 @@ pub async fn show(State(app): State<AppState>, ctx: Ctx, Path(id): Path<String>)
         h2 { "Event" }
         pre class="json" tabindex="0" aria-label="The event as JSON" { (ui::pretty(&e)) }
     };
-    ui::shell(&app, &ctx, Nav::Logs, &title, body).into_response()
+    Ok(ui::shell(&app, &ctx, Nav::Logs, &title, body).into_response())
 }
 
 #[cfg(test)]

@@ -63,8 +63,8 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/mfa/phone/factor", post(phone::set_factor))
         .route("/dashboard/mfa/phone/message-types", post(phone::set_message_types))
         .route("/dashboard/mfa/phone/provider", post(phone::set_provider))
-        .route("/dashboard/mfa/phone/hook-secrets", post(phone::create_hook_secret))
-        .route("/dashboard/mfa/phone/hook-secrets/delete", post(phone::delete_hook_secret))
+        .route("/dashboard/mfa/phone/secrets", post(phone::create_secret))
+        .route("/dashboard/mfa/phone/secrets/delete", post(phone::delete_secret))
         .route("/dashboard/mfa/phone/templates", post(phone::templates))
         .route("/dashboard/mfa/phone/test", post(phone::send_test))
         .route("/dashboard/mfa/phone/policy", post(phone::set_policy))
@@ -161,12 +161,10 @@ impl Ctx {
     }
 
     /// Remember `message` for the next page and answer a 303 to `location`.
-    pub async fn flash_and_go(&mut self, app: &AppState, message: impl Into<String>, location: &str) -> Response {
+    pub async fn flash_and_go(&mut self, app: &AppState, message: impl Into<String>, location: &str) -> Page {
         self.session.flash = Some(message.into());
-        if let Err(e) = session::save(app, SESSION_KIND, &self.token, &self.session, IDLE_SECS).await {
-            return internal(e);
-        }
-        see_other(location)
+        session::save(app, SESSION_KIND, &self.token, &self.session, IDLE_SECS).await.map_err(internal)?;
+        Ok(see_other(location))
     }
 }
 
@@ -249,6 +247,10 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
 }
 
 // --- responses ------------------------------------------------------------------------------------------------------
+
+/// What a dashboard page handler answers: the page, or (`Err`) the page of whatever stopped it (the sign-in
+/// redirect, a refused form, an internal error), so that a step can end the request with `?`.
+pub type Page = Result<Response, Response>;
 
 /// 303 See Other to `location` (after a form, and for pages that need a sign-in).
 pub fn see_other(location: &str) -> Response {

@@ -1,5 +1,7 @@
-//! Multi-factor Auth > Phone Message: the factor toggle, delivery methods, the provider (built-in, Twilio, custom
-//! webhook), the templates with a preview, "send a test message", and the MFA policy.
+//! Multi-factor Auth > Phone Message: the factor toggle, delivery methods, the provider, the templates with a
+//! preview, "send a test message", and the MFA policy. The provider form is drawn from the registry: one choice per
+//! provider kind, with the settings it declares (`ProviderKind::fields`) as inputs named `{form_id}_{field}`, and a
+//! secrets section for each provider with server-generated secrets. Nothing here names a provider.
 //!
 //! Every change is the Management API call an operator would make by hand (through [`super::api::Api`]):
 //!
@@ -7,8 +9,8 @@
 //! |---|---|
 //! | factor toggle | `PUT /guardian/factors/sms` |
 //! | delivery methods | `PUT /guardian/factors/phone/message-types` |
-//! | provider | `PUT /guardian/factors/phone/providers/twilio` or `PUT …/providers/phone-message-hook` (Twilio and custom), then `PUT /guardian/factors/phone/selected-provider` |
-//! | signing secrets | `POST …/phone-message-hook/secrets`, `DELETE …/phone-message-hook/secrets/{id}` |
+//! | provider | `PUT /guardian/factors/phone/providers/{provider}` (providers with settings), then `PUT /guardian/factors/phone/selected-provider` |
+//! | generated secrets | `POST …/providers/{provider}/secrets`, `DELETE …/providers/{provider}/secrets/{id}` |
 //! | templates | `PUT /guardian/factors/phone/templates` |
 //! | policy | `PUT /guardian/policies` |
 //!
@@ -16,21 +18,26 @@
 //! keeps what was typed (except secrets).
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use callsign_domain::phone::PhoneNumber;
+use callsign_messaging::{FieldKind, FieldSpec, ProviderKind};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use super::api::{Api, ApiFailure};
 use super::ui::{self, Nav};
-use super::{Ctx, Posted, internal};
+use super::{Ctx, Page, Posted, internal};
 use crate::app::AppState;
-use crate::mfa::templates;
+use callsign_core::templates;
 
 const PAGE: &str = "/dashboard/mfa/phone";
-const TWILIO: &str = "/guardian/factors/phone/providers/twilio";
-const HOOK: &str = "/guardian/factors/phone/providers/phone-message-hook";
+/// A provider's settings endpoint.
+fn settings_path(kind: &dyn ProviderKind) -> String {
+    format!("/guardian/factors/phone/providers/{}", super::api::seg(kind.name()))
+}
+
 /// The code shown in previews.
 const SAMPLE_CODE: &str = "123456";
 
@@ -52,7 +59,9 @@ struct View {
     templates: Option<(String, String)>,
     provider: Option<ProviderForm>,
     test: Option<TestForm>,
-    /// A signing secret just created: (id, secret), shown this once.
+    /// The provider whose generated secrets the error or the new secret is about.
+    secrets_of: Option<String>,
+    /// A generated secret just created: (id, secret), shown this once.
     new_secret: Option<(String, String)>,
 }
 
@@ -70,8 +79,9 @@ struct Settings {
     enabled: bool,
     message_types: Vec<String>,
     provider: String,
-    twilio: Value,
-    hook: Value,
+    /// Each provider's Management API view (`GET /guardian/factors/phone/providers/{name}`), by name, for the
+    /// providers with settings.
+    views: BTreeMap<String, Value>,
     enrollment: String,
     verification: String,
     /// Voice bodies set through the Unified Phone Experience (`/branding/phone/templates`), when they differ from
@@ -91,8 +101,10 @@ async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure
         .any(|f| f.get("name").and_then(Value::as_str) == Some("sms") && f.get("enabled") == Some(&json!(true)));
     let types = api.get("/guardian/factors/phone/message-types").await?;
     let provider = api.get("/guardian/factors/phone/selected-provider").await?;
-    let twilio = api.get(TWILIO).await?;
-    let hook = api.get(HOOK).await?;
+    let mut views = BTreeMap::new();
+    for kind in app.providers.kinds().filter(|k| !k.fields().is_empty()) {
+        views.insert(kind.name().to_owned(), api.get(&settings_path(kind)).await?);
+    }
     let tpl = api.get("/guardian/factors/phone/templates").await?;
     let upe = api.get("/branding/phone/templates").await?;
     let voice_of = |kind: &str| -> Option<String> {
@@ -112,8 +124,7 @@ async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure
         enabled,
         message_types: strings(types.get("message_types")),
         provider: ui::s(&provider, "provider").to_owned(),
-        twilio,
-        hook,
+        views,
         enrollment: ui::s(&tpl, "enrollment_message").to_owned(),
         verification: ui::s(&tpl, "verification_message").to_owned(),
         voice: (voice_of("otp_enroll"), voice_of("otp_verify")),
@@ -123,19 +134,13 @@ async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure
     })
 }
 
-pub async fn page(State(app): State<AppState>, ctx: Ctx) -> Response {
+pub async fn page(State(app): State<AppState>, ctx: Ctx) -> Page {
     render(&app, &ctx, StatusCode::OK, View::default()).await
 }
 
-async fn render(app: &AppState, ctx: &Ctx, status: StatusCode, view: View) -> Response {
-    let api = match ctx.api(app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let s = match read_settings(app, &api).await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+async fn render(app: &AppState, ctx: &Ctx, status: StatusCode, view: View) -> Page {
+    let api = ctx.api(app).await?;
+    let s = read_settings(app, &api).await.map_err(internal)?;
     let body = html! {
         p class="muted" { "Users prove who they are with a 6-digit code sent to their phone by SMS or a voice call." }
         (factor_section(app, ctx, &s, &view))
@@ -146,7 +151,7 @@ async fn render(app: &AppState, ctx: &Ctx, status: StatusCode, view: View) -> Re
         (test_section(app, ctx, &s, &view))
         (policy_section(app, ctx, &s, &view))
     };
-    (status, ui::shell(app, ctx, Nav::Phone, "Phone Message", body)).into_response()
+    Ok((status, ui::shell(app, ctx, Nav::Phone, "Phone Message", body)).into_response())
 }
 
 fn radio(name: &str, value: &str, checked: bool, label: &str, id: &str) -> Markup {
@@ -201,32 +206,33 @@ fn message_types_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> M
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(default)]
-pub struct ProviderForm {
-    provider: String,
-    twilio_sid: String,
-    twilio_auth_token: String,
-    sms_source: String,
-    twilio_from: String,
-    twilio_messaging_service_sid: String,
-    hook_url: String,
+/// The provider form as posted: `provider` (the chosen name) and `{form_id}_{field}` for each provider's settings.
+pub type ProviderForm = BTreeMap<String, String>;
+
+/// The form field of a provider's setting.
+fn field_id(kind: &dyn ProviderKind, field: &FieldSpec) -> String {
+    format!("{}_{}", kind.form_id(), field.name)
+}
+
+/// "A token is stored": the secret's label without its qualifiers ("Auth token" → "token").
+fn secret_noun(field: &FieldSpec) -> String {
+    field.label.rsplit(' ').next().unwrap_or(field.label).to_lowercase()
+}
+
+/// The settings fields of `kind` a form shows (generated secrets have their own section).
+fn form_fields(kind: &dyn ProviderKind) -> impl Iterator<Item = &'static FieldSpec> {
+    kind.fields().iter().filter(|f| !matches!(f.kind, FieldKind::GeneratedSecrets { .. }))
+}
+
+/// The field of `kind` holding server-generated secrets, if it has one.
+fn generated_secrets(kind: &dyn ProviderKind) -> Option<&'static FieldSpec> {
+    kind.fields().iter().find(|f| matches!(f.kind, FieldKind::GeneratedSecrets { .. }))
 }
 
 fn provider_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
     let posted = v.provider.as_ref();
-    let provider = posted.map_or(s.provider.as_str(), |p| p.provider.as_str());
-    let field = |posted_value: Option<&String>, stored: &str| -> String {
-        posted_value.cloned().unwrap_or_else(|| stored.to_owned())
-    };
-    let sid = field(posted.map(|p| &p.twilio_sid), ui::s(&s.twilio, "sid"));
-    let from = field(posted.map(|p| &p.twilio_from), ui::s(&s.twilio, "from"));
-    let mss = field(posted.map(|p| &p.twilio_messaging_service_sid), ui::s(&s.twilio, "messaging_service_sid"));
-    let source = posted
-        .map(|p| p.sms_source.clone())
-        .unwrap_or_else(|| if mss.is_empty() { "from".into() } else { "messaging_service".into() });
-    let masked_token = ui::s(&s.twilio, "auth_token");
-    let hook_url = field(posted.map(|p| &p.hook_url), ui::s(&s.hook, "url"));
+    let selected = posted.and_then(|p| p.get("provider")).map_or(s.provider.as_str(), String::as_str);
+    let dev = app.providers.default_provider().name();
     let cap = app.config.dev_provider_cap;
     html! {
         section class="panel" id="provider" aria-labelledby="provider-h" {
@@ -236,45 +242,25 @@ fn provider_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup
                 (ui::csrf(app, ctx))
                 fieldset {
                     legend { "Who delivers the messages" }
-                    (radio("provider", "auth0", provider == "auth0", "Built-in (development)", "p-auth0"))
-                    p class="hint" {
-                        "Messages are not delivered to phones: they appear in the "
-                        a href="/dashboard/inbox" { "development inbox" } ". "
-                        strong id="dev-remaining" { (s.dev_remaining) " of " (cap) " messages left" }
-                        " over this installation's life."
-                    }
-                    (radio("provider", "twilio", provider == "twilio", "Twilio", "p-twilio"))
-                    div class="sub" {
-                        label for="twilio_sid" { "Account SID" }
-                        input id="twilio_sid" name="twilio_sid" type="text" autocomplete="off" spellcheck="false" value=(sid);
-                        label for="twilio_auth_token" { "Auth token" }
-                        input id="twilio_auth_token" name="twilio_auth_token" type="password" autocomplete="new-password"
-                            aria-describedby="twilio-token-hint";
-                        p id="twilio-token-hint" class="hint" {
-                            @if masked_token.is_empty() { "No token is stored." }
-                            @else { "A token is stored (" (masked_token) "). Leave blank to keep it." }
+                    @for kind in app.providers.kinds() {
+                        (radio("provider", kind.name(), selected == kind.name(), kind.label(), &format!("p-{}", kind.form_id())))
+                        @if !kind.description().is_empty() || kind.name() == dev {
+                            p class="hint" {
+                                (kind.description())
+                                @if kind.name() == dev {
+                                    " " a href="/dashboard/inbox" { "Open the development inbox" } ". "
+                                    strong id="dev-remaining" { (s.dev_remaining) " of " (cap) " messages left" }
+                                    " over this installation's life."
+                                }
+                            }
                         }
-                        fieldset {
-                            legend { "SMS source" }
-                            (radio("sms_source", "from", source != "messaging_service", "The From number", "src-from"))
-                            (radio("sms_source", "messaging_service", source == "messaging_service", "A Messaging Service", "src-mss"))
-                        }
-                        label for="twilio_from" { "From number" }
-                        input id="twilio_from" name="twilio_from" type="tel" autocomplete="off" value=(from)
-                            aria-describedby="twilio-from-hint";
-                        p id="twilio-from-hint" class="hint" { "E.164, e.g. +14155550100. Voice calls always need it." }
-                        label for="twilio_messaging_service_sid" { "Messaging Service SID" }
-                        input id="twilio_messaging_service_sid" name="twilio_messaging_service_sid" type="text"
-                            autocomplete="off" spellcheck="false" value=(mss);
-                    }
-                    (radio("provider", "phone-message-hook", provider == "phone-message-hook", "Custom (signed webhook)", "p-hook"))
-                    div class="sub" {
-                        label for="hook_url" { "Webhook URL" }
-                        input id="hook_url" name="hook_url" type="url" autocomplete="off" value=(hook_url)
-                            aria-describedby="hook-url-hint";
-                        p id="hook-url-hint" class="hint" {
-                            "Callsign POSTs each message here, signed with the secrets below (Standard Webhooks). "
-                            "https only (http for localhost)."
+                        @let view = s.views.get(kind.name());
+                        @if form_fields(kind).next().is_some() {
+                            div class="sub" {
+                                @for field in form_fields(kind) {
+                                    (provider_field(kind, field, view, posted))
+                                }
+                            }
                         }
                     }
                 }
@@ -284,23 +270,87 @@ fn provider_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup
     }
 }
 
-fn secrets_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
-    let secrets: Vec<&Value> = s.hook.get("secrets").and_then(Value::as_array).into_iter().flatten().collect();
+/// One setting's label, input and help: what was typed (after a refused save), else the stored value; a secret is
+/// never filled in, only said to be stored (masked, as the Management API shows it).
+fn provider_field(
+    kind: &dyn ProviderKind,
+    field: &FieldSpec,
+    view: Option<&Value>,
+    posted: Option<&ProviderForm>,
+) -> Markup {
+    let id = field_id(kind, field);
+    let hint = format!("{id}-hint");
+    let stored = view.map_or("", |v| ui::s(v, field.name));
+    let value = posted.and_then(|p| p.get(&id)).map_or(stored, String::as_str);
+    let input_type = match field.kind {
+        FieldKind::Url => "url",
+        FieldKind::Phone => "tel",
+        FieldKind::Secret => "password",
+        _ => "text",
+    };
     html! {
-        section class="panel" id="secrets" aria-labelledby="secrets-h" {
-            h2 id="secrets-h" { "Custom provider signing secrets" }
-            (ui::error(v.error_in(Section::Secrets)))
-            @if let Some((id, secret)) = &v.new_secret {
+        label for=(id) { (field.label) }
+        @if field.kind == FieldKind::Secret {
+            input id=(id) name=(id) type="password" autocomplete="new-password" aria-describedby=(hint);
+            p id=(hint) class="hint" {
+                @if stored.is_empty() { "No " (secret_noun(field)) " is stored. " }
+                @else { "A " (secret_noun(field)) " is stored (" (stored) "). Leave blank to keep it. " }
+                (field.help) "."
+            }
+        } @else {
+            input id=(id) name=(id) type=(input_type) autocomplete="off" spellcheck="false" value=(value)
+                aria-describedby=(hint);
+            p id=(hint) class="hint" { (field.help) "." }
+        }
+    }
+}
+
+fn secrets_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
+    html! {
+        @for kind in app.providers.kinds() {
+            @if let Some(field) = generated_secrets(kind) {
+                (generated_secrets_section(app, ctx, s, v, kind, field))
+            }
+        }
+    }
+}
+
+/// A provider's server-generated secrets (the webhook's signing secrets): listed by id, created (shown once) and
+/// deleted through the provider's `…/secrets` endpoints.
+fn generated_secrets_section(
+    app: &AppState,
+    ctx: &Ctx,
+    s: &Settings,
+    v: &View,
+    kind: &dyn ProviderKind,
+    field: &FieldSpec,
+) -> Markup {
+    let secrets: Vec<&Value> = s
+        .views
+        .get(kind.name())
+        .and_then(|view| view.get(field.name))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let anchor = format!("{}-secrets", kind.form_id());
+    let noun = field.label.to_lowercase();
+    let one = noun.strip_suffix('s').unwrap_or(&noun).to_owned();
+    html! {
+        section class="panel" id=(anchor) aria-labelledby={ (anchor) "-h" } {
+            h2 id={ (anchor) "-h" } { (kind.label()) ": " (noun) }
+            (ui::error(v.error_in(Section::Secrets).filter(|_| v.secrets_of.as_deref() == Some(kind.name()))))
+            @if let Some((id, secret)) = v.new_secret.as_ref().filter(|_| v.secrets_of.as_deref() == Some(kind.name())) {
                 div class="alert ok" role="status" {
                     p { "Secret " code { (id) } " created. Copy it now: it is not shown again." }
                     code class="recovery" { (secret) }
                 }
             }
             @if secrets.is_empty() {
-                p { "No signing secret yet." }
+                p { "No " (one) " yet." }
             } @else {
                 table {
-                    caption class="visually-hidden" { "Signing secrets" }
+                    caption class="visually-hidden" { (field.label) }
                     thead { tr { th scope="col" { "Id" } th scope="col" { "Created" } th scope="col" { "Action" } } }
                     tbody {
                         @for sec in &secrets {
@@ -308,8 +358,9 @@ fn secrets_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup 
                                 td { code { (ui::s(sec, "id")) } }
                                 td { (ui::s(sec, "created_at")) }
                                 td {
-                                    form class="inline" method="post" action="/dashboard/mfa/phone/hook-secrets/delete" {
+                                    form class="inline" method="post" action="/dashboard/mfa/phone/secrets/delete" {
                                         (ui::csrf(app, ctx))
+                                        input type="hidden" name="provider" value=(kind.name());
                                         input type="hidden" name="id" value=(ui::s(sec, "id"));
                                         button type="submit" class="secondary small" aria-label={ "Delete secret " (ui::s(sec, "id")) } { "Delete" }
                                     }
@@ -319,10 +370,11 @@ fn secrets_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup 
                     }
                 }
             }
-            form method="post" action="/dashboard/mfa/phone/hook-secrets" {
+            form method="post" action="/dashboard/mfa/phone/secrets" {
                 (ui::csrf(app, ctx))
-                p class="hint" { "The newest two secrets sign each request; a third retires the oldest." }
-                button type="submit" class="secondary" { "Create a signing secret" }
+                input type="hidden" name="provider" value=(kind.name());
+                p class="hint" { (field.help) "." }
+                button type="submit" class="secondary" { "Create a " (one) }
             }
         }
     }
@@ -406,7 +458,7 @@ fn test_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
             (ui::error(v.error_in(Section::Test)))
             p class="hint" {
                 "Sends one message now through the selected provider ("
-                (provider_label(&s.provider)) ")."
+                (short_label(app, &s.provider)) ")."
             }
             form method="post" action="/dashboard/mfa/phone/test" {
                 (ui::csrf(app, ctx))
@@ -425,13 +477,9 @@ fn test_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
     }
 }
 
-fn provider_label(p: &str) -> &str {
-    match p {
-        "auth0" => "built-in",
-        "twilio" => "Twilio",
-        "phone-message-hook" => "custom webhook",
-        other => other,
-    }
+/// A provider's name inside a sentence; the stored name itself when this build does not know it.
+fn short_label<'a>(app: &AppState, name: &'a str) -> &'a str {
+    app.providers.get(name).map_or(name, |k| k.short_label())
 }
 
 fn policy_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
@@ -456,7 +504,7 @@ fn policy_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
 // --- changes --------------------------------------------------------------------------------------------------------
 
 /// After a change: the flash and a redirect, or the page again with the error in its section.
-async fn done(app: &AppState, mut ctx: Ctx, result: Result<String, View>, anchor: &str) -> Response {
+async fn done(app: &AppState, mut ctx: Ctx, result: Result<String, View>, anchor: &str) -> Page {
     match result {
         Ok(message) => ctx.flash_and_go(app, message, &format!("{PAGE}#{anchor}")).await,
         Err(view) => render(app, &ctx, StatusCode::BAD_REQUEST, view).await,
@@ -469,12 +517,9 @@ pub struct FactorForm {
     enabled: String,
 }
 
-pub async fn set_factor(State(app): State<AppState>, p: Posted<FactorForm>) -> Response {
+pub async fn set_factor(State(app): State<AppState>, p: Posted<FactorForm>) -> Page {
     let enabled = p.form.enabled == "true";
-    let api = match p.ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let api = p.ctx.api(&app).await?;
     let result = api
         .put("/guardian/factors/sms", &json!({"enabled": enabled}))
         .await
@@ -489,16 +534,13 @@ pub struct MessageTypesForm {
     message_types: String,
 }
 
-pub async fn set_message_types(State(app): State<AppState>, p: Posted<MessageTypesForm>) -> Response {
+pub async fn set_message_types(State(app): State<AppState>, p: Posted<MessageTypesForm>) -> Page {
     let types: Vec<&str> = match p.form.message_types.as_str() {
         "both" => vec!["sms", "voice"],
         "" => vec![],
         other => vec![other],
     };
-    let api = match p.ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let api = p.ctx.api(&app).await?;
     let result = api
         .put("/guardian/factors/phone/message-types", &json!({"message_types": types}))
         .await
@@ -512,97 +554,100 @@ fn blank_to_null(s: &str) -> Value {
     if t.is_empty() { Value::Null } else { json!(t) }
 }
 
-pub async fn set_provider(State(app): State<AppState>, p: Posted<ProviderForm>) -> Response {
+pub async fn set_provider(State(app): State<AppState>, p: Posted<ProviderForm>) -> Page {
     let f = p.form.clone();
-    let api = match p.ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let result = save_provider(&api, &f).await.map_err(|e| {
+    let api = p.ctx.api(&app).await?;
+    let result = save_provider(&app, &api, &f).await.map_err(|e| {
         // Keep what was typed, but never a secret.
-        let typed = ProviderForm { twilio_auth_token: String::new(), ..f.clone() };
+        let secret_ids: Vec<String> = app
+            .providers
+            .kinds()
+            .flat_map(|k| k.fields().iter().filter(|f| f.kind == FieldKind::Secret).map(move |f| field_id(k, f)))
+            .collect();
+        let typed = f.into_iter().filter(|(k, _)| !secret_ids.contains(k)).collect();
         View { provider: Some(typed), ..View::failed(Section::Provider, e) }
     });
     done(&app, p.ctx, result, "provider").await
 }
 
-async fn save_provider(api: &Api, f: &ProviderForm) -> Result<String, ApiFailure> {
-    match f.provider.as_str() {
-        "twilio" => {
-            let mss = if f.sms_source == "messaging_service" {
-                blank_to_null(&f.twilio_messaging_service_sid)
+/// Save the chosen provider's settings (`PUT …/providers/{name}`, blank fields as null, a secret only when one
+/// was typed), then select it.
+async fn save_provider(app: &AppState, api: &Api, f: &ProviderForm) -> Result<String, ApiFailure> {
+    let name = f.get("provider").map_or("", |s| s.trim());
+    let kind = app.providers.get(name).map_err(|e| ApiFailure { status: 400, message: e.to_string() })?;
+    let fields: Vec<&FieldSpec> = form_fields(kind).collect();
+    if !fields.is_empty() {
+        let mut body = serde_json::Map::new();
+        for field in fields {
+            let typed = f.get(&field_id(kind, field)).map_or("", String::as_str);
+            if field.kind == FieldKind::Secret {
+                if !typed.is_empty() {
+                    body.insert(field.name.to_owned(), json!(typed));
+                }
             } else {
-                Value::Null
-            };
-            if f.sms_source == "messaging_service" && mss.is_null() {
-                return Err(ApiFailure {
-                    status: 400,
-                    message: "Enter the Messaging Service SID, or choose the From number as the SMS source.".into(),
-                });
-            }
-            let mut body = json!({
-                "sid": blank_to_null(&f.twilio_sid),
-                "from": blank_to_null(&f.twilio_from),
-                "messaging_service_sid": mss,
-            });
-            if !f.twilio_auth_token.is_empty()
-                && let Some(o) = body.as_object_mut()
-            {
-                o.insert("auth_token".into(), json!(f.twilio_auth_token));
-            }
-            api.put(TWILIO, &body).await?;
-        }
-        "phone-message-hook" => {
-            let current = api.get(HOOK).await?;
-            if f.hook_url.trim() != ui::s(&current, "url") || current.get("url").is_none_or(Value::is_null) {
-                api.put(HOOK, &json!({"url": f.hook_url.trim()})).await?;
+                body.insert(field.name.to_owned(), blank_to_null(typed));
             }
         }
-        _ => {}
+        api.put(&settings_path(kind), &Value::Object(body)).await?;
     }
-    api.put("/guardian/factors/phone/selected-provider", &json!({"provider": f.provider})).await?;
-    Ok(format!("Provider saved: {}.", provider_label(&f.provider)))
-}
-
-/// A form with nothing but its CSRF token.
-#[derive(Debug, Deserialize, Default)]
-pub struct NoFields {}
-
-pub async fn create_hook_secret(State(app): State<AppState>, p: Posted<NoFields>) -> Response {
-    let api = match p.ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match api.post(&format!("{HOOK}/secrets"), &json!({})).await {
-        Ok(v) => {
-            let view = View {
-                new_secret: Some((ui::s(&v, "id").to_owned(), ui::s(&v, "secret").to_owned())),
-                ..Default::default()
-            };
-            render(&app, &p.ctx, StatusCode::OK, view).await
-        }
-        Err(e) => render(&app, &p.ctx, StatusCode::BAD_REQUEST, View::failed(Section::Secrets, e)).await,
-    }
+    api.put("/guardian/factors/phone/selected-provider", &json!({"provider": kind.name()})).await?;
+    Ok(format!("Provider saved: {}.", kind.short_label()))
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct SecretForm {
+    /// The provider (default: the first with generated secrets).
+    provider: String,
+    /// The secret to delete.
     id: String,
 }
 
-pub async fn delete_hook_secret(State(app): State<AppState>, p: Posted<SecretForm>) -> Response {
-    let api = match p.ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
+/// The provider a secrets form is about: the named one, else the first with generated secrets.
+fn secrets_provider(app: &AppState, name: &str) -> Result<&'static dyn ProviderKind, ApiFailure> {
+    let kind = if name.is_empty() {
+        app.providers.kinds().find(|k| generated_secrets(*k).is_some())
+    } else {
+        app.providers.get(name).ok().filter(|k| generated_secrets(*k).is_some())
     };
+    kind.ok_or_else(|| ApiFailure { status: 400, message: "This provider has no generated secrets.".to_owned() })
+}
+
+pub async fn create_secret(State(app): State<AppState>, p: Posted<SecretForm>) -> Page {
+    let api = p.ctx.api(&app).await?;
+    let failed = |e: ApiFailure, of: Option<String>| View { secrets_of: of, ..View::failed(Section::Secrets, e) };
+    let kind = match secrets_provider(&app, &p.form.provider) {
+        Ok(k) => k,
+        Err(e) => return render(&app, &p.ctx, StatusCode::BAD_REQUEST, failed(e, None)).await,
+    };
+    let of = Some(kind.name().to_owned());
+    match api.post(&format!("{}/secrets", settings_path(kind)), &json!({})).await {
+        Ok(v) => {
+            let view = View {
+                secrets_of: of,
+                new_secret: Some((ui::s(&v, "id").to_owned(), ui::s(&v, "secret").to_owned())),
+                ..Default::default()
+            };
+            render(&app, &p.ctx, StatusCode::OK, view).await
+        }
+        Err(e) => render(&app, &p.ctx, StatusCode::BAD_REQUEST, failed(e, of)).await,
+    }
+}
+
+pub async fn delete_secret(State(app): State<AppState>, p: Posted<SecretForm>) -> Page {
+    let api = p.ctx.api(&app).await?;
     let id = p.form.id.clone();
+    let kind = match secrets_provider(&app, &p.form.provider) {
+        Ok(k) => k,
+        Err(e) => return render(&app, &p.ctx, StatusCode::BAD_REQUEST, View::failed(Section::Secrets, e)).await,
+    };
+    let of = Some(kind.name().to_owned());
     let result = api
-        .delete(&format!("{HOOK}/secrets/{}", super::api::seg(&id)))
+        .delete(&format!("{}/secrets/{}", settings_path(kind), super::api::seg(&id)))
         .await
-        .map(|_| format!("Signing secret {id} deleted."))
-        .map_err(|e| View::failed(Section::Secrets, e));
-    done(&app, p.ctx, result, "secrets").await
+        .map(|_| format!("Secret {id} deleted."))
+        .map_err(|e| View { secrets_of: of, ..View::failed(Section::Secrets, e) });
+    done(&app, p.ctx, result, &format!("{}-secrets", kind.form_id())).await
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -618,7 +663,7 @@ fn unix_lines(s: &str) -> String {
     s.replace("\r\n", "\n")
 }
 
-pub async fn templates(State(app): State<AppState>, p: Posted<TemplatesForm>) -> Response {
+pub async fn templates(State(app): State<AppState>, p: Posted<TemplatesForm>) -> Page {
     let enrollment = unix_lines(&p.form.enrollment_message);
     let verification = unix_lines(&p.form.verification_message);
     let typed = Some((enrollment.clone(), verification.clone()));
@@ -627,10 +672,7 @@ pub async fn templates(State(app): State<AppState>, p: Posted<TemplatesForm>) ->
         let view = View { templates: typed, ..Default::default() };
         return render(&app, &p.ctx, StatusCode::OK, view).await;
     }
-    let api = match p.ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let api = p.ctx.api(&app).await?;
     let body = json!({"enrollment_message": enrollment, "verification_message": verification});
     let result = api
         .put("/guardian/factors/phone/templates", &body)
@@ -640,7 +682,7 @@ pub async fn templates(State(app): State<AppState>, p: Posted<TemplatesForm>) ->
     done(&app, p.ctx, result, "templates").await
 }
 
-pub async fn send_test(State(app): State<AppState>, p: Posted<TestForm>) -> Response {
+pub async fn send_test(State(app): State<AppState>, p: Posted<TestForm>) -> Page {
     let f = p.form.clone();
     let fail =
         |message: String| View { error: Some((Section::Test, message)), test: Some(f.clone()), ..Default::default() };
@@ -651,9 +693,9 @@ pub async fn send_test(State(app): State<AppState>, p: Posted<TestForm>) -> Resp
     };
     let friendly = match crate::http::management::tenant::load(&app).await {
         Ok(t) => t.friendly_name.unwrap_or_else(|| "Callsign".to_owned()),
-        Err(e) => return internal(e.message),
+        Err(e) => return Err(internal(e.message)),
     };
-    let text = crate::mfa::delivery::test_text(&friendly);
+    let text = callsign_core::delivery::test_text(&friendly);
     let result = super::test_message::send(&app, &p.ctx.meta(), &to, channel, &text)
         .await
         .map(|_| {
@@ -669,15 +711,12 @@ pub struct PolicyForm {
     policy: String,
 }
 
-pub async fn set_policy(State(app): State<AppState>, p: Posted<PolicyForm>) -> Response {
+pub async fn set_policy(State(app): State<AppState>, p: Posted<PolicyForm>) -> Page {
     let policies: Vec<&str> = match p.form.policy.as_str() {
         "never" => vec![],
         other => vec![other],
     };
-    let api = match p.ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let api = p.ctx.api(&app).await?;
     let result = api
         .put("/guardian/policies", &json!(policies))
         .await
@@ -693,7 +732,7 @@ pub async fn set_policy(State(app): State<AppState>, p: Posted<PolicyForm>) -> R
 mod tests {
     #[test]
     fn previews_render_sms_and_voice() {
-        let t = crate::mfa::templates::DEFAULT_VERIFICATION;
+        let t = callsign_core::templates::DEFAULT_VERIFICATION;
         assert_eq!(super::preview(t, "sms", "Acme").unwrap(), "123456 is your verification code for Acme");
         assert_eq!(super::preview(t, "voice", "Acme").unwrap(), "1.2.3.4.5.6 is your verification code for Acme");
         assert!(super::preview("{% if %}", "sms", "Acme").is_err());

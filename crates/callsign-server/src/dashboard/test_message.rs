@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::app::AppState;
 use crate::http::extract::RequestMeta;
-use crate::mfa::config::GuardianConfig;
-use crate::mfa::delivery::{TestMessage, send_test};
+use callsign_core::delivery::{TestMessage, send_test};
+use callsign_core::guardian::GuardianConfig;
 
 /// Send `text` to `to` on `channel` (`sms` or `voice`) through the selected provider; the provider's details on
 /// success, its error message on failure.

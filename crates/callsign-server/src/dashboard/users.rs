@@ -3,14 +3,14 @@
 //! (`DELETE /api/v2/users/{id}/authenticators`).
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use maud::html;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::api::{query, seg};
 use super::ui::{self, Nav, s};
-use super::{Ctx, Posted, has_role, internal};
+use super::{Ctx, Page, Posted, has_role, internal};
 use crate::app::AppState;
 
 const PER_PAGE: u32 = 25;
@@ -22,11 +22,8 @@ pub struct ListQuery {
     page: Option<u32>,
 }
 
-pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Response {
-    let api = match ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Page {
+    let api = ctx.api(&app).await?;
     let page = q.page.unwrap_or(0);
     let email = q.email.trim().to_owned();
     let filter = if email.is_empty() { String::new() } else { format!("email:\"{email}\"") };
@@ -46,7 +43,7 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
             None,
         ),
         Err(e) if e.status < 500 => (Vec::new(), 0, Some(e.message)),
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
     let link = |p: u32| format!("/dashboard/users?{}", query(&[("email", &email), ("page", &p.to_string())]));
     let body = html! {
@@ -82,7 +79,7 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
             (pager(page, total, &link))
         }
     };
-    ui::shell(&app, &ctx, Nav::Users, "Users", body).into_response()
+    Ok(ui::shell(&app, &ctx, Nav::Users, "Users", body).into_response())
 }
 
 /// "Previous / Next" links and where we are.
@@ -98,26 +95,21 @@ pub fn pager(page: u32, total: u64, link: &dyn Fn(u32) -> String) -> maud::Marku
     }
 }
 
-pub async fn show(State(app): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn show(State(app): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Page {
     render_user(&app, &ctx, &id, StatusCode::OK, None).await
 }
 
-async fn render_user(app: &AppState, ctx: &Ctx, id: &str, status: StatusCode, error: Option<&str>) -> Response {
-    let api = match ctx.api(app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn render_user(app: &AppState, ctx: &Ctx, id: &str, status: StatusCode, error: Option<&str>) -> Page {
+    let api = ctx.api(app).await?;
     let user = match api.get(&format!("/users/{}", seg(id))).await {
         Ok(u) => u,
         Err(e) if e.status == 404 => {
-            return super::message_page(StatusCode::NOT_FOUND, "User not found", "The user does not exist.");
+            return Err(super::message_page(StatusCode::NOT_FOUND, "User not found", "The user does not exist."));
         }
-        Err(e) => return internal(e),
+        Err(e) => return Err(internal(e)),
     };
-    let methods = match api.get(&format!("/users/{}/authentication-methods", seg(id))).await {
-        Ok(m) => m.as_array().cloned().unwrap_or_default(),
-        Err(e) => return internal(e),
-    };
+    let methods = api.get(&format!("/users/{}/authentication-methods", seg(id))).await.map_err(internal)?;
+    let methods = methods.as_array().cloned().unwrap_or_default();
     let operator = user.get("app_metadata").and_then(Value::as_object).is_some_and(has_role);
     let title = format!("User {}", s(&user, "email"));
     let body = html! {
@@ -167,24 +159,21 @@ async fn render_user(app: &AppState, ctx: &Ctx, id: &str, status: StatusCode, er
             }
         }
     };
-    (status, ui::shell(app, ctx, Nav::Users, &title, body)).into_response()
+    Ok((status, ui::shell(app, ctx, Nav::Users, &title, body)).into_response())
 }
 
 #[derive(Debug, Deserialize, Default)]
 pub struct NoFields {}
 
-pub async fn reset_mfa(State(app): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> Response {
+pub async fn reset_mfa(State(app): State<AppState>, Path(id): Path<String>, p: Posted<NoFields>) -> Page {
     let mut ctx = p.ctx;
-    let api = match ctx.api(&app).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    let api = ctx.api(&app).await?;
     match api.delete(&format!("/users/{}/authenticators", seg(&id))).await {
         Ok(_) => {
             let to = format!("/dashboard/users/{}", seg(&id));
             ctx.flash_and_go(&app, "MFA reset: every enrolled factor of this user was removed.", &to).await
         }
         Err(e) if e.status < 500 => render_user(&app, &ctx, &id, StatusCode::BAD_REQUEST, Some(&e.message)).await,
-        Err(e) => internal(e),
+        Err(e) => Err(internal(e)),
     }
 }

@@ -29,7 +29,7 @@ impl ApiError {
     pub fn busy() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "Too many requests in progress; try again shortly.")
             .code("temporarily_unavailable")
-            .retry_after(crate::identity::passwords::RETRY_AFTER_SECS)
+            .retry_after(callsign_core::identity::passwords::RETRY_AFTER_SECS)
     }
     pub fn code(mut self, code: &'static str) -> Self {
         self.error_code = Some(code);
@@ -37,6 +37,18 @@ impl ApiError {
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message).code("invalid_body")
+    }
+    /// 400 `invalid_body`: `Payload validation error: '<msg>' on property <prop>.` (Auth0's wording).
+    pub fn invalid_property(prop: &str, msg: impl std::fmt::Display) -> Self {
+        Self::bad_request(format!("Payload validation error: '{msg}' on property {prop}."))
+    }
+    /// 400 `invalid_body`: `Payload validation error: 'Missing required property: <prop>'.`
+    pub fn missing_property(prop: &str) -> Self {
+        Self::bad_request(format!("Payload validation error: 'Missing required property: {prop}'."))
+    }
+    /// 400 `invalid_body`: `Payload validation error: '<msg>'.` (no single property).
+    pub fn invalid_payload(msg: impl std::fmt::Display) -> Self {
+        Self::bad_request(format!("Payload validation error: '{msg}'."))
     }
     pub fn invalid_query(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message).code("invalid_query_string")
@@ -88,8 +100,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::identity::passwords::Busy> for ApiError {
-    fn from(_: crate::identity::passwords::Busy) -> Self {
+impl From<callsign_core::identity::passwords::Busy> for ApiError {
+    fn from(_: callsign_core::identity::passwords::Busy) -> Self {
         ApiError::busy()
     }
 }
@@ -117,7 +129,7 @@ impl OAuthError {
             "temporarily_unavailable",
             "Too many requests in progress; try again shortly.",
         );
-        e.retry_after = Some(crate::identity::passwords::RETRY_AFTER_SECS);
+        e.retry_after = Some(callsign_core::identity::passwords::RETRY_AFTER_SECS);
         e
     }
     pub fn invalid_request(description: impl Into<String>) -> Self {
@@ -130,6 +142,30 @@ impl OAuthError {
     pub fn with(mut self, key: &str, value: Value) -> Self {
         self.extra.insert(key.to_owned(), value);
         self
+    }
+}
+
+/// The one place a service's error becomes Auth0's Authentication API error: its class picks the status code.
+impl From<callsign_core::AuthError> for OAuthError {
+    fn from(e: callsign_core::AuthError) -> Self {
+        use callsign_core::Status;
+        let status = match e.status {
+            Status::BadRequest => StatusCode::BAD_REQUEST,
+            Status::Unauthorized => StatusCode::UNAUTHORIZED,
+            Status::Forbidden => StatusCode::FORBIDDEN,
+            Status::NotFound => StatusCode::NOT_FOUND,
+            Status::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Status::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Status::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Status::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        OAuthError { status, error: e.error, description: e.description, extra: e.extra, retry_after: e.retry_after }
+    }
+}
+
+impl From<callsign_core::mfa::MfaError> for OAuthError {
+    fn from(e: callsign_core::mfa::MfaError) -> Self {
+        OAuthError::from(callsign_core::AuthError::from(e))
     }
 }
 

@@ -186,11 +186,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// Who sent the request, for log events.
+/// Who sent the request (for log events and message languages): the services' [`callsign_core::Origin`], read from
+/// the connection and the headers (`User-Agent`, `x-request-language`). Dereferences to the origin, so `&meta` goes
+/// wherever a service wants `&Origin`.
 #[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+pub struct RequestMeta(pub callsign_core::Origin);
+
+impl std::ops::Deref for RequestMeta {
+    type Target = callsign_core::Origin;
+    fn deref(&self) -> &callsign_core::Origin {
+        &self.0
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
@@ -204,8 +210,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 impl RequestMeta {
     pub fn from_parts(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Self {
         let ip = extensions.get::<ConnectInfo<super::PeerAddr>>().map(|c| c.0.0.ip().to_string());
-        let user_agent = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(512).collect());
-        RequestMeta { ip, user_agent }
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let user_agent = text(USER_AGENT.as_str()).map(|s| s.chars().take(512).collect());
+        let language = text("x-request-language").map(|s| s.chars().take(64).collect());
+        RequestMeta(callsign_core::Origin { ip, user_agent, language })
     }
 }
 

@@ -1,4 +1,4 @@
-//! `/mfa/*`: the MFA API's HTTP surface. Parsing and auth here; the flows are in `crate::mfa::service`.
+//! `/mfa/*`: the MFA API's HTTP surface. Parsing and auth here; the flows are in `callsign_core::mfa`.
 use axum::Router;
 use axum::extract::State;
 use axum::http::header::AUTHORIZATION;
@@ -9,7 +9,7 @@ use axum::routing::{delete, get, post};
 use super::error::OAuthError;
 use super::extract::{AuthBody, AuthPath, RequestMeta};
 use crate::app::AppState;
-use crate::mfa::service;
+use callsign_core::mfa;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -31,10 +31,10 @@ fn bearer(headers: &HeaderMap) -> Result<String, OAuthError> {
         })
 }
 
-fn reply(r: Result<serde_json::Value, OAuthError>) -> Response {
+fn reply<T: serde::Serialize>(r: Result<T, callsign_core::AuthError>) -> Response {
     match r {
         Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => OAuthError::from(e).into_response(),
     }
 }
 
@@ -42,29 +42,23 @@ async fn associate(
     State(app): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    AuthBody(req): AuthBody<service::AssociateRequest>,
-) -> Response {
-    let token = match bearer(&headers) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    reply(service::associate(&app, &meta, &headers, &token, req).await)
+    AuthBody(req): AuthBody<mfa::AssociateRequest>,
+) -> Result<Response, OAuthError> {
+    let token = bearer(&headers)?;
+    Ok(reply(mfa::associate(&app, &meta, &token, req).await))
 }
 
 async fn challenge(
     State(app): State<AppState>,
     meta: RequestMeta,
-    headers: HeaderMap,
-    AuthBody(req): AuthBody<service::ChallengeRequest>,
+    AuthBody(req): AuthBody<mfa::ChallengeRequest>,
 ) -> Response {
-    reply(service::challenge(&app, &meta, &headers, req).await)
+    reply(mfa::challenge(&app, &meta, req).await)
 }
 
-async fn list(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    match bearer(&headers) {
-        Ok(t) => reply(service::list_authenticators(&app, &t).await),
-        Err(e) => e.into_response(),
-    }
+async fn list(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, OAuthError> {
+    let token = bearer(&headers)?;
+    Ok(reply(mfa::list_authenticators(&app, &token).await))
 }
 
 async fn remove(
@@ -72,12 +66,8 @@ async fn remove(
     meta: RequestMeta,
     headers: HeaderMap,
     AuthPath(id): AuthPath<String>,
-) -> Response {
-    match bearer(&headers) {
-        Ok(t) => match service::delete_authenticator(&app, &meta, &t, &id).await {
-            Ok(()) => StatusCode::NO_CONTENT.into_response(),
-            Err(e) => e.into_response(),
-        },
-        Err(e) => e.into_response(),
-    }
+) -> Result<StatusCode, OAuthError> {
+    let token = bearer(&headers)?;
+    mfa::delete_authenticator(&app, &meta, &token, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

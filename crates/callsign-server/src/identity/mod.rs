@@ -1,5 +1,3 @@
-//! The parts of an authorization server the phone factor stands on: keys and tokens, applications, users, logs.
+//! First-start bootstrap (the Management client and the dashboard's setup link). Keys, tokens, passwords and log
+//! events are services in `callsign-core` (`callsign_core::identity`).
 pub mod bootstrap;
-pub mod events;
-pub mod passwords;
-pub mod signing;

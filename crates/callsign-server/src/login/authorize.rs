@@ -40,10 +40,7 @@ pub struct SsoSession {
 /// The longest `state`/`nonce` kept (they travel back in URLs and tokens).
 const MAX_PARAM: usize = 2048;
 
-/// A PKCE code challenge or verifier: 43–128 characters of `[A-Za-z0-9-._~]` (RFC 7636 §4.1).
-pub fn is_pkce_string(s: &str) -> bool {
-    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-}
+pub use callsign_core::grants::is_pkce_string;
 
 /// Whether a client cannot keep a secret and so must use PKCE.
 pub fn is_public(client: &callsign_store::Client) -> bool {
@@ -174,7 +171,9 @@ pub async fn authorize(
         tx.auth_time = Some(s.auth_time);
         tx.amr = s.amr.clone();
         let mut tx = super::Tx { token, state: tx };
-        let mut resp = super::flow::after_first_factor(&app, &meta, &mut tx, &user, StatusCode::FOUND).await;
+        let mut resp = super::flow::after_first_factor(&app, &meta, &mut tx, &user, StatusCode::FOUND)
+            .await
+            .unwrap_or_else(|error_page| error_page);
         // Still a page to show (the second factor): the browser needs the transaction's cookie.
         let needs_pages =
             resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/"));

@@ -10,21 +10,21 @@ use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use callsign_domain::phone::{PhoneNumber, mask};
-use callsign_store::{Client, Enrollment, User};
+use callsign_store::{Channel, Client, Enrollment, EnrollmentKind, EnrollmentStatus, User};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::authorize::SsoSession;
 use super::pages::{self, CodeView, Ctx, EnrollView};
 use super::token::AuthzCode;
-use super::{Flash, SealedText, SentCode, Step, Tx, countries, texts};
+use super::{Flash, Page, SealedText, SentCode, Step, Tx, countries, texts};
 use crate::app::AppState;
 use crate::http::error::OAuthError;
 use crate::http::extract::RequestMeta;
 use crate::http::oauth::{self, LoginFailure};
-use crate::mfa::config::GuardianConfig;
-use crate::mfa::service::{self, MfaError, Subject};
 use crate::web::{cookies, csrf, session};
+use callsign_core::guardian::GuardianConfig;
+use callsign_core::mfa::{self, MfaError, Subject};
 
 /// Every field any login form posts.
 #[derive(Debug, Deserialize, Default)]
@@ -90,11 +90,9 @@ fn ctx<'a>(app: &AppState, tx: &'a Tx) -> Ctx<'a> {
     Ctx { lang: &tx.state.lang, t: tx.state.texts(), csrf: tx.csrf(app) }
 }
 
-async fn save_and_go(app: &AppState, tx: &Tx, status: StatusCode, step: Step) -> Response {
-    match tx.save(app).await {
-        Ok(()) => super::redirect(status, step.path(), &[]),
-        Err(e) => super::internal(&tx.state.lang, e),
-    }
+async fn save_and_go(app: &AppState, tx: &Tx, status: StatusCode, step: Step) -> Page {
+    tx.save(app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
+    Ok(super::redirect(status, step.path(), &[]))
 }
 
 async fn tx_user(app: &AppState, headers: &HeaderMap, tx: &Tx) -> Result<User, Response> {
@@ -118,7 +116,7 @@ async fn tx_client(app: &AppState, tx: &Tx) -> Result<Option<Client>, Response> 
 async fn tx_enrollment(app: &AppState, headers: &HeaderMap, tx: &Tx, user: &User) -> Result<Enrollment, Response> {
     let Some(id) = tx.state.enrollment_id.as_deref() else { return Err(expired(headers)) };
     match app.store.get_enrollment(id).await {
-        Ok(Some(e)) if e.user_id == user.user_id && e.kind == "phone" => Ok(e),
+        Ok(Some(e)) if e.user_id == user.user_id && e.kind == EnrollmentKind::Phone => Ok(e),
         Ok(_) => Err(expired(headers)),
         Err(e) => Err(super::internal(&tx.state.lang, e)),
     }
@@ -167,35 +165,28 @@ pub async fn after_first_factor(
     tx: &mut Tx,
     user: &User,
     status: StatusCode,
-) -> Response {
+) -> Page {
     let lang = tx.state.lang.clone();
-    match needs_second_factor(app, &tx.state.amr).await {
-        Ok(false) => return finish(app, meta, tx, user, status).await,
-        Ok(true) => {}
-        Err(e) => return super::internal(&lang, e),
+    if !needs_second_factor(app, &tx.state.amr).await.map_err(|e| super::internal(&lang, e))? {
+        return finish(app, meta, tx, user, status).await;
     }
-    let g = match guardian(tx, app).await {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let enrollments = match app.store.list_enrollments(&user.user_id).await {
-        Ok(e) => e,
-        Err(e) => return super::internal(&lang, e),
-    };
-    let Some(phone) = enrollments.into_iter().find(|e| e.kind == "phone" && e.status == "confirmed") else {
+    let g = guardian(tx, app).await?;
+    let enrollments = app.store.list_enrollments(&user.user_id).await.map_err(|e| super::internal(&lang, e))?;
+    let Some(phone) =
+        enrollments.into_iter().find(|e| e.kind == EnrollmentKind::Phone && e.status == EnrollmentStatus::Confirmed)
+    else {
         tx.state.step = Step::Enroll;
         return save_and_go(app, tx, status, Step::Enroll).await;
     };
     let enabled = channels(&g);
-    let channel = phone.preferred_channel.clone().filter(|c| enabled.contains(c)).unwrap_or_else(|| enabled[0].clone());
+    let channel = phone
+        .preferred_channel
+        .map(|c| c.as_str().to_owned())
+        .filter(|c| enabled.contains(c))
+        .unwrap_or_else(|| enabled[0].clone());
     tx.state.enrollment_id = Some(phone.id.clone());
-    let client = match tx_client(app, tx).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = send(app, meta, tx, user, client.as_ref(), &phone, &channel).await {
-        return r;
-    }
+    let client = tx_client(app, tx).await?;
+    send(app, meta, tx, user, client.as_ref(), &phone, &channel).await?;
     tx.state.step = Step::Code;
     save_and_go(app, tx, status, Step::Code).await
 }
@@ -216,7 +207,12 @@ async fn send(
         Ok(g) => g,
         Err(e) => return Err(super::internal(&tx.state.lang, e)),
     };
-    match service::send_challenge(app, meta, subject, enrollment, channel, &g, Some(&tx.state.lang)).await {
+    // One of `channels(g)`: always a channel.
+    let ch = match channel.parse::<Channel>() {
+        Ok(ch) => ch,
+        Err(e) => return Err(super::internal(&tx.state.lang, e)),
+    };
+    match mfa::send_challenge(app, meta, subject, enrollment, ch, &g, Some(&tx.state.lang)).await {
         Ok(oob_code) => {
             let to = enrollment.phone_number.as_deref().map(mask).unwrap_or_default();
             tx.state.sent = Some(SentCode { oob_code, channel: channel.to_owned(), to });
@@ -237,43 +233,36 @@ async fn send(
 
 /// The login is complete: for `/authorize`, count the login, start the SSO session, and send an authorization code
 /// to the application; for an enrollment ticket, show "done".
-async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, status: StatusCode) -> Response {
+async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, status: StatusCode) -> Page {
     let lang = tx.state.lang.clone();
     let Some(a) = tx.state.authz.clone() else {
         tx.state.step = Step::Done;
         tx.state.sent = None;
         return save_and_go(app, tx, status, Step::Done).await;
     };
-    let client = match tx_client(app, tx).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().bad_client),
-        Err(r) => return r,
+    let Some(client) = tx_client(app, tx).await? else {
+        return Err(super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().bad_client));
     };
     // The transaction ends here, taken from the store in one statement: of two requests finishing the same login at
     // once (a double submit), exactly one gets an authorization code.
-    match session::take::<serde_json::Value>(app, super::TX_KIND, &tx.token).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().session_expired);
-        }
-        Err(e) => return super::internal(&lang, e),
+    let taken = session::take::<serde_json::Value>(app, super::TX_KIND, &tx.token)
+        .await
+        .map_err(|e| super::internal(&lang, e))?;
+    if taken.is_none() {
+        return Err(super::error_page(StatusCode::BAD_REQUEST, &lang, tx.state.texts().session_expired));
     }
     let now = app.clock.now();
     let auth_time = tx.state.auth_time.unwrap_or_else(|| now.seconds());
     let amr = tx.state.amr.clone();
-    if let Err(e) = app.store.record_login(&user.user_id, now).await {
-        return super::internal(&lang, e);
-    }
+    app.store.record_login(&user.user_id, now).await.map_err(|e| super::internal(&lang, e))?;
     oauth::record_login_success(app, meta, &client, user, json!({"amr": amr})).await;
     let secure = crate::web::secure_cookies(app);
     let sso = SsoSession { user_id: user.user_id.clone(), auth_time, amr: amr.clone() };
     // The SSO session lasts SSO_TTL_SECS from the password, not from its latest use: reusing it for another
     // application does not extend it.
     let ttl = sso_ttl(auth_time, now.seconds());
-    let sso_cookie = match session::create(app, super::SSO_KIND, &sso, ttl).await {
-        Ok(t) => cookies::set(super::SSO_COOKIE, &t, "/", ttl, secure),
-        Err(e) => return super::internal(&lang, e),
-    };
+    let sso_token = session::create(app, super::SSO_KIND, &sso, ttl).await.map_err(|e| super::internal(&lang, e))?;
+    let sso_cookie = cookies::set(super::SSO_COOKIE, &sso_token, "/", ttl, secure);
     let code = AuthzCode {
         client_id: a.client_id.clone(),
         redirect_uri: a.redirect_uri.clone(),
@@ -285,16 +274,15 @@ async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, st
         auth_time,
         amr,
     };
-    let code = match session::create(app, super::CODE_KIND, &code, super::CODE_TTL_SECS).await {
-        Ok(c) => c,
-        Err(e) => return super::internal(&lang, e),
-    };
+    let code = session::create(app, super::CODE_KIND, &code, super::CODE_TTL_SECS)
+        .await
+        .map_err(|e| super::internal(&lang, e))?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = a.state.as_deref() {
         params.push(("state", s));
     }
     let location = super::with_query(&a.redirect_uri, &params);
-    super::redirect(status, &location, &[sso_cookie, cookies::clear(super::TX_COOKIE, super::TX_PATH, secure)])
+    Ok(super::redirect(status, &location, &[sso_cookie, cookies::clear(super::TX_COOKIE, super::TX_PATH, secure)]))
 }
 
 /// What is left of an SSO session that started at `auth_time` (unix seconds), at `now`; at least one second.
@@ -310,13 +298,10 @@ fn render_login(app: &AppState, tx: &Tx, status: StatusCode, email: &str, error:
     super::page(status, pages::login(&ctx(app, tx), name, email, error))
 }
 
-pub async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let tx = match get_tx(&app, &headers, &[Step::Login]).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
+pub async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Page {
+    let tx = get_tx(&app, &headers, &[Step::Login]).await?;
     let hint = tx.state.login_hint.clone().unwrap_or_default();
-    render_login(&app, &tx, StatusCode::OK, &hint, None)
+    Ok(render_login(&app, &tx, StatusCode::OK, &hint, None))
 }
 
 pub async fn login_submit(
@@ -324,53 +309,44 @@ pub async fn login_submit(
     meta: RequestMeta,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Login]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (mut tx, f) = post_tx(&app, &headers, form, &[Step::Login]).await?;
     let t = tx.state.texts();
     let email = f.email.unwrap_or_default();
     let password = f.password.unwrap_or_default();
     if email.trim().is_empty() || password.is_empty() {
-        return render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.missing_credentials));
+        return Ok(render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.missing_credentials)));
     }
-    let client = match tx_client(&app, &tx).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return expired(&headers),
-        Err(r) => return r,
-    };
+    let Some(client) = tx_client(&app, &tx).await? else { return Err(expired(&headers)) };
     let user = match oauth::check_password(&app, &meta, &client, &email, &password).await {
         Ok(u) => u,
         Err(LoginFailure::WrongCredentials) => {
-            return render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.wrong_credentials));
+            return Ok(render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.wrong_credentials)));
         }
         Err(LoginFailure::Blocked) => {
-            return render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked));
+            return Ok(render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked)));
         }
         Err(LoginFailure::Busy) => {
             let mut r = render_login(&app, &tx, StatusCode::SERVICE_UNAVAILABLE, &email, Some(t.busy));
             r.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(crate::identity::passwords::RETRY_AFTER_SECS),
+                axum::http::HeaderValue::from(callsign_core::identity::passwords::RETRY_AFTER_SECS),
             );
-            return r;
+            return Ok(r);
         }
-        Err(LoginFailure::Internal(e)) => return super::internal(&tx.state.lang, e.description),
+        Err(LoginFailure::Internal(e)) => return Err(super::internal(&tx.state.lang, e.description)),
     };
     tx.state.user_id = Some(user.user_id.clone());
     tx.state.auth_time = Some(now_secs(&app));
     tx.state.amr = vec!["pwd".to_owned()];
-    let cookie = match tx.rotate(&app).await {
-        Ok(c) => c,
-        Err(e) => return super::internal(&tx.state.lang, e),
-    };
-    let resp = after_first_factor(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await;
+    let cookie = tx.rotate(&app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
+    // An error page (never a redirect to one of the pages) goes out as it is, without the cookie.
+    let resp = after_first_factor(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await?;
     // Finished at once (no second factor): the transaction and its cookie are already gone.
     if resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/")) {
-        super::with_cookie(resp, &cookie)
+        Ok(super::with_cookie(resp, &cookie))
     } else {
-        resp
+        Ok(resp)
     }
 }
 
@@ -401,19 +377,13 @@ fn render_enroll(
     super::page(status, pages::enroll(&ctx(app, tx), &view))
 }
 
-pub async fn enroll_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let tx = match get_tx(&app, &headers, &[Step::Enroll]).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
-    let g = match guardian(&tx, &app).await {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
+pub async fn enroll_page(State(app): State<AppState>, headers: HeaderMap) -> Page {
+    let tx = get_tx(&app, &headers, &[Step::Enroll]).await?;
+    let g = guardian(&tx, &app).await?;
     if !g.phone_enabled() {
-        return super::error_page(StatusCode::CONFLICT, &tx.state.lang, tx.state.texts().phone_unavailable);
+        return Err(super::error_page(StatusCode::CONFLICT, &tx.state.lang, tx.state.texts().phone_unavailable));
     }
-    render_enroll(&app, &tx, &g, StatusCode::OK, None, None)
+    Ok(render_enroll(&app, &tx, &g, StatusCode::OK, None, None))
 }
 
 pub async fn enroll_submit(
@@ -421,18 +391,12 @@ pub async fn enroll_submit(
     meta: RequestMeta,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Enroll]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (mut tx, f) = post_tx(&app, &headers, form, &[Step::Enroll]).await?;
     let t = tx.state.texts();
-    let g = match guardian(&tx, &app).await {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
+    let g = guardian(&tx, &app).await?;
     if !g.phone_enabled() {
-        return super::error_page(StatusCode::CONFLICT, &tx.state.lang, t.phone_unavailable);
+        return Err(super::error_page(StatusCode::CONFLICT, &tx.state.lang, t.phone_unavailable));
     }
     let enabled = channels(&g);
     let channel = f.channel.filter(|c| enabled.contains(c)).unwrap_or_else(|| enabled[0].clone());
@@ -442,37 +406,29 @@ pub async fn enroll_submit(
         .unwrap_or_else(|| countries::default_region(tx.state.accept_language.as_deref(), &tx.state.lang).to_owned());
     let raw_phone = f.phone.unwrap_or_default();
     let entered = EnrollForm { country: &country, phone: &raw_phone, channel: &channel };
-    let phone = match PhoneNumber::parse_in(&raw_phone, &country) {
-        Ok(p) => p,
-        Err(_) => return render_enroll(&app, &tx, &g, StatusCode::BAD_REQUEST, Some(entered), Some(t.invalid_phone)),
+    let Ok(phone) = PhoneNumber::parse_in(&raw_phone, &country) else {
+        return Ok(render_enroll(&app, &tx, &g, StatusCode::BAD_REQUEST, Some(entered), Some(t.invalid_phone)));
     };
-    let user = match tx_user(&app, &headers, &tx).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let client = match tx_client(&app, &tx).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let user = tx_user(&app, &headers, &tx).await?;
+    let client = tx_client(&app, &tx).await?;
     let binding = tx.binding();
     let subject = Subject { user: &user, client: client.as_ref(), binding: &binding, mfa_token: None };
-    let enrolled = match service::start_enrollment(&app, &meta, subject, &phone, &channel, Some(&tx.state.lang)).await {
+    // One of `channels(g)`: always a channel.
+    let ch = channel.parse::<Channel>().map_err(|e| super::internal(&tx.state.lang, e))?;
+    let enrolled = match mfa::start_enrollment(&app, &meta, subject, &phone, ch, Some(&tx.state.lang)).await {
         Ok(e) => e,
         Err(e) => {
             let (status, text) = match e {
                 MfaError::TooManySms => (StatusCode::TOO_MANY_REQUESTS, t.too_many_sms),
                 MfaError::TooManyVoice => (StatusCode::TOO_MANY_REQUESTS, t.too_many_voice),
                 MfaError::AlreadyEnrolled => (StatusCode::CONFLICT, t.already_enrolled),
-                other => return super::internal(&tx.state.lang, OAuthError::from(other).description),
+                other => return Err(super::internal(&tx.state.lang, OAuthError::from(other).description)),
             };
-            return render_enroll(&app, &tx, &g, status, Some(entered), Some(text));
+            return Ok(render_enroll(&app, &tx, &g, status, Some(entered), Some(text)));
         }
     };
-    tx.state.recovery_code = match enrolled.recovery_code.as_deref().map(|c| SealedText::seal(&app, &binding, c)) {
-        None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => return super::internal(&tx.state.lang, e),
-    };
+    let sealed = enrolled.recovery_code.as_deref().map(|c| SealedText::seal(&app, &binding, c)).transpose();
+    tx.state.recovery_code = sealed.map_err(|e| super::internal(&tx.state.lang, e))?;
     tx.state.enrollment_id = Some(enrolled.enrollment.id.clone());
     tx.state.sent = Some(SentCode { oob_code: enrolled.oob_code, channel: channel.clone(), to: phone.masked() });
     tx.state.last_sent_ms = Some(app.clock.now().millis());
@@ -488,27 +444,18 @@ async fn render_code(
     tx: &mut Tx,
     status: StatusCode,
     error: Option<&str>,
-) -> Response {
+) -> Page {
     let t = tx.state.texts();
-    let g = match guardian(tx, app).await {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let user = match tx_user(app, headers, tx).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let enrollment = match tx_enrollment(app, headers, tx, &user).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    let enrolling = enrollment.status == "pending";
+    let g = guardian(tx, app).await?;
+    let user = tx_user(app, headers, tx).await?;
+    let enrollment = tx_enrollment(app, headers, tx, &user).await?;
+    let enrolling = enrollment.status == EnrollmentStatus::Pending;
     let channel = tx
         .state
         .sent
         .as_ref()
         .map(|s| s.channel.clone())
-        .or(enrollment.preferred_channel.clone())
+        .or(enrollment.preferred_channel.map(|c| c.as_str().to_owned()))
         .unwrap_or_else(|| "sms".into());
     let cooldown = cooldown_left(app, tx);
     // A one-off message from the previous request, shown once.
@@ -524,10 +471,8 @@ async fn render_code(
         }
         None => (None, None),
     };
-    if flash.is_some()
-        && let Err(e) = tx.save(app).await
-    {
-        return super::internal(&tx.state.lang, e);
+    if flash.is_some() {
+        tx.save(app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
     }
     let view = CodeView {
         sent: tx.state.sent.as_ref(),
@@ -540,14 +485,11 @@ async fn render_code(
         enrolling,
         can_recover: !enrolling && g.factor_enabled("recovery-code"),
     };
-    super::page(status, pages::code(&ctx(app, tx), &view))
+    Ok(super::page(status, pages::code(&ctx(app, tx), &view)))
 }
 
-pub async fn code_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let mut tx = match get_tx(&app, &headers, &[Step::Code]).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
+pub async fn code_page(State(app): State<AppState>, headers: HeaderMap) -> Page {
+    let mut tx = get_tx(&app, &headers, &[Step::Code]).await?;
     render_code(&app, &headers, &mut tx, StatusCode::OK, None).await
 }
 
@@ -556,11 +498,8 @@ pub async fn code_submit(
     meta: RequestMeta,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Code]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (mut tx, f) = post_tx(&app, &headers, form, &[Step::Code]).await?;
     let t = tx.state.texts();
     let code: String = f.code.unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() != callsign_domain::otp::CODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -569,31 +508,22 @@ pub async fn code_submit(
     let Some(sent) = tx.state.sent.clone() else {
         return render_code(&app, &headers, &mut tx, StatusCode::BAD_REQUEST, Some(t.expired_code)).await;
     };
-    let user = match tx_user(&app, &headers, &tx).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let client = match tx_client(&app, &tx).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let user = tx_user(&app, &headers, &tx).await?;
+    let client = tx_client(&app, &tx).await?;
     let binding = tx.binding();
-    let challenge = match service::find_challenge(&app, &sent.oob_code, &binding).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return render_code(&app, &headers, &mut tx, StatusCode::BAD_REQUEST, Some(t.expired_code)).await;
-        }
-        Err(e) => return super::internal(&tx.state.lang, OAuthError::from(e).description),
+    let found = mfa::find_challenge(&app, &sent.oob_code, &binding).await;
+    let Some(challenge) = found.map_err(|e| super::internal(&tx.state.lang, OAuthError::from(e).description))? else {
+        return render_code(&app, &headers, &mut tx, StatusCode::BAD_REQUEST, Some(t.expired_code)).await;
     };
     let subject = Subject { user: &user, client: client.as_ref(), binding: &binding, mfa_token: None };
-    let verified = match service::verify_challenge(&app, &meta, subject, &challenge, &code).await {
+    let verified = match mfa::verify_challenge(&app, &meta, subject, &challenge, &code).await {
         Ok(v) => v,
         Err(e) => {
             let (status, text) = match e {
                 MfaError::WrongCode => (StatusCode::BAD_REQUEST, t.wrong_code),
                 MfaError::CodeExpired => (StatusCode::BAD_REQUEST, t.expired_code),
                 MfaError::TooManyFailures => (StatusCode::TOO_MANY_REQUESTS, t.too_many_failures),
-                other => return super::internal(&tx.state.lang, OAuthError::from(other).description),
+                other => return Err(super::internal(&tx.state.lang, OAuthError::from(other).description)),
             };
             return render_code(&app, &headers, &mut tx, status, Some(text)).await;
         }
@@ -615,25 +545,18 @@ pub async fn resend(
     meta: RequestMeta,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Code]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let g = match guardian(&tx, &app).await {
-        Ok(g) => g,
-        Err(r) => return r,
-    };
-    let user = match tx_user(&app, &headers, &tx).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let enrollment = match tx_enrollment(&app, &headers, &tx, &user).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (mut tx, f) = post_tx(&app, &headers, form, &[Step::Code]).await?;
+    let g = guardian(&tx, &app).await?;
+    let user = tx_user(&app, &headers, &tx).await?;
+    let enrollment = tx_enrollment(&app, &headers, &tx, &user).await?;
     let enabled = channels(&g);
-    let current = tx.state.sent.as_ref().map(|s| s.channel.clone()).or(enrollment.preferred_channel.clone());
+    let current = tx
+        .state
+        .sent
+        .as_ref()
+        .map(|s| s.channel.clone())
+        .or(enrollment.preferred_channel.map(|c| c.as_str().to_owned()));
     let channel = f
         .channel
         .filter(|c| enabled.contains(c))
@@ -643,14 +566,9 @@ pub async fn resend(
         tx.state.flash = Some(Flash::TooSoon);
         return save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::Code).await;
     }
-    let client = match tx_client(&app, &tx).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let client = tx_client(&app, &tx).await?;
     tx.state.flash = None;
-    if let Err(r) = send(&app, &meta, &mut tx, &user, client.as_ref(), &enrollment, &channel).await {
-        return r;
-    }
+    send(&app, &meta, &mut tx, &user, client.as_ref(), &enrollment, &channel).await?;
     if tx.state.flash.is_none() {
         tx.state.flash = Some(Flash::NewCodeSent);
     }
@@ -662,21 +580,12 @@ pub async fn change_number(
     State(app): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, _) = match post_tx(&app, &headers, form, &[Step::Code]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let user = match tx_user(&app, &headers, &tx).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let enrollment = match tx_enrollment(&app, &headers, &tx, &user).await {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
-    if enrollment.status != "pending" {
-        return super::redirect(StatusCode::SEE_OTHER, Step::Code.path(), &[]);
+) -> Page {
+    let (mut tx, _) = post_tx(&app, &headers, form, &[Step::Code]).await?;
+    let user = tx_user(&app, &headers, &tx).await?;
+    let enrollment = tx_enrollment(&app, &headers, &tx, &user).await?;
+    if enrollment.status != EnrollmentStatus::Pending {
+        return Ok(super::redirect(StatusCode::SEE_OTHER, Step::Code.path(), &[]));
     }
     tx.state.sent = None;
     tx.state.flash = None;
@@ -691,21 +600,16 @@ async fn may_recover(app: &AppState, headers: &HeaderMap, tx: &Tx) -> Result<Use
     let g = guardian(tx, app).await?;
     let user = tx_user(app, headers, tx).await?;
     let enrollment = tx_enrollment(app, headers, tx, &user).await?;
-    if enrollment.status != "confirmed" || !g.factor_enabled("recovery-code") {
+    if enrollment.status != EnrollmentStatus::Confirmed || !g.factor_enabled("recovery-code") {
         return Err(super::redirect(StatusCode::SEE_OTHER, Step::Code.path(), &[]));
     }
     Ok(user)
 }
 
-pub async fn recovery_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let tx = match get_tx(&app, &headers, &[Step::Code]).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
-    if let Err(r) = may_recover(&app, &headers, &tx).await {
-        return r;
-    }
-    super::page(StatusCode::OK, pages::recovery(&ctx(&app, &tx), None))
+pub async fn recovery_page(State(app): State<AppState>, headers: HeaderMap) -> Page {
+    let tx = get_tx(&app, &headers, &[Step::Code]).await?;
+    may_recover(&app, &headers, &tx).await?;
+    Ok(super::page(StatusCode::OK, pages::recovery(&ctx(&app, &tx), None)))
 }
 
 pub async fn recovery_submit(
@@ -713,55 +617,38 @@ pub async fn recovery_submit(
     meta: RequestMeta,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, f) = match post_tx(&app, &headers, form, &[Step::Code]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (mut tx, f) = post_tx(&app, &headers, form, &[Step::Code]).await?;
     let t = tx.state.texts();
-    let user = match may_recover(&app, &headers, &tx).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let client = match tx_client(&app, &tx).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let user = may_recover(&app, &headers, &tx).await?;
+    let client = tx_client(&app, &tx).await?;
     let binding = tx.binding();
     let subject = Subject { user: &user, client: client.as_ref(), binding: &binding, mfa_token: None };
     let presented = f.recovery_code.unwrap_or_default();
-    let fresh = match service::verify_recovery_code(&app, &meta, subject, &presented).await {
+    let fresh = match mfa::verify_recovery_code(&app, &meta, subject, &presented).await {
         Ok(fresh) => fresh,
         Err(e) => {
             let (status, text) = match e {
                 MfaError::WrongRecoveryCode => (StatusCode::BAD_REQUEST, t.wrong_recovery),
                 MfaError::TooManyRecoveryFailures => (StatusCode::TOO_MANY_REQUESTS, t.too_many_failures),
-                other => return super::internal(&tx.state.lang, OAuthError::from(other).description),
+                other => return Err(super::internal(&tx.state.lang, OAuthError::from(other).description)),
             };
-            return super::page(status, pages::recovery(&ctx(&app, &tx), Some(text)));
+            return Ok(super::page(status, pages::recovery(&ctx(&app, &tx), Some(text))));
         }
     };
-    tx.state.recovery_code = match SealedText::seal(&app, &binding, &fresh) {
-        Ok(s) => Some(s),
-        Err(e) => return super::internal(&tx.state.lang, e),
-    };
+    let sealed = SealedText::seal(&app, &binding, &fresh).map_err(|e| super::internal(&tx.state.lang, e))?;
+    tx.state.recovery_code = Some(sealed);
     add_amr(&mut tx, "mfa");
     tx.state.sent = None;
     tx.state.step = Step::ShowRecovery;
     save_and_go(&app, &tx, StatusCode::SEE_OTHER, Step::ShowRecovery).await
 }
 
-pub async fn show_recovery_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let tx = match get_tx(&app, &headers, &[Step::ShowRecovery]).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
-    let code = match tx.state.recovery_code.as_ref().map(|s| s.open(&app, &tx.binding())) {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => return super::internal(&tx.state.lang, e),
-        None => return expired(&headers),
-    };
-    super::page(StatusCode::OK, pages::show_recovery(&ctx(&app, &tx), &code))
+pub async fn show_recovery_page(State(app): State<AppState>, headers: HeaderMap) -> Page {
+    let tx = get_tx(&app, &headers, &[Step::ShowRecovery]).await?;
+    let Some(sealed) = &tx.state.recovery_code else { return Err(expired(&headers)) };
+    let code = sealed.open(&app, &tx.binding()).map_err(|e| super::internal(&tx.state.lang, e))?;
+    Ok(super::page(StatusCode::OK, pages::show_recovery(&ctx(&app, &tx), &code)))
 }
 
 pub async fn show_recovery_submit(
@@ -769,15 +656,9 @@ pub async fn show_recovery_submit(
     meta: RequestMeta,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, _) = match post_tx(&app, &headers, form, &[Step::ShowRecovery]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let user = match tx_user(&app, &headers, &tx).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (mut tx, _) = post_tx(&app, &headers, form, &[Step::ShowRecovery]).await?;
+    let user = tx_user(&app, &headers, &tx).await?;
     tx.state.recovery_code = None;
     finish(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await
 }

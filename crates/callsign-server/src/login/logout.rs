@@ -10,8 +10,8 @@ use super::authorize::SsoSession;
 use super::{pages, texts};
 use crate::app::AppState;
 use crate::http::extract::RequestMeta;
-use crate::identity::events::{self, EventCtx};
 use crate::web::{cookies, session};
+use callsign_core::identity::events::{self, EventCtx};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]

@@ -4,7 +4,7 @@
 //!
 //! A login transaction is a server-side session (kind [`TX_KIND`]) behind the `cs_login` cookie: it holds the
 //! `/authorize` request and how far the person got. Every form carries a CSRF token bound to that session. The
-//! second factor goes through the same service functions as the MFA API (`crate::mfa::service`), with challenges
+//! second factor goes through the same service functions as the MFA API (`callsign_core::mfa`), with challenges
 //! bound to the transaction instead of an mfa_token. See docs/LOGIN.md.
 pub mod authorize;
 pub mod countries;
@@ -40,11 +40,8 @@ pub const SSO_KIND: &str = "sso";
 pub const SSO_COOKIE: &str = "cs_sso";
 pub const SSO_TTL_SECS: u64 = 3 * 24 * 3600;
 /// Authorization codes: single use, 5 minutes.
-pub const CODE_KIND: &str = "authz_code";
-pub const CODE_TTL_SECS: u64 = 5 * 60;
+pub use callsign_core::sessions::{CODE_KIND, CODE_TTL_SECS, REFRESH_KIND, REFRESH_TTL_SECS};
 /// Refresh tokens (scope `offline_access`): rotated on every use, 30 days.
-pub const REFRESH_KIND: &str = "refresh_token";
-pub const REFRESH_TTL_SECS: u64 = 30 * 24 * 3600;
 /// The server-enforced wait between two codes on the same channel.
 pub const RESEND_COOLDOWN_SECS: i64 = 30;
 /// The CSRF purpose of the login forms.
@@ -249,6 +246,10 @@ pub fn negotiate(ui_locales: Option<&str>, headers: &HeaderMap) -> &'static str 
 }
 
 // --- responses -----------------------------------------------------------------------------------------------------
+
+/// What a login page handler answers: the page, or (`Err`) the page of whatever stopped it (an expired transaction,
+/// a refused form, an internal error), so that a step can end the request with `?`.
+pub type Page = Result<Response, Response>;
 
 /// An HTML page with a status.
 pub fn page(status: StatusCode, markup: Markup) -> Response {

@@ -9,14 +9,15 @@ use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use callsign_domain::hash::token_hash;
+use callsign_store::{EnrollmentKind, EnrollmentStatus};
 use serde::Deserialize;
 
 use super::flow::{Fields, post_tx};
 use super::pages::{self, Ctx};
-use super::{LoginTx, Step, texts};
+use super::{LoginTx, Page, Step, texts};
 use crate::app::AppState;
-use crate::mfa::config::GuardianConfig;
 use crate::web::session;
+use callsign_core::guardian::GuardianConfig;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
@@ -69,11 +70,8 @@ pub async fn intro_submit(
     State(app): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<Fields>, FormRejection>,
-) -> Response {
-    let (mut tx, _) = match post_tx(&app, &headers, form, &[Step::TicketStart]).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (mut tx, _) = post_tx(&app, &headers, form, &[Step::TicketStart]).await?;
     let lang = tx.state.lang.clone();
     let t = tx.state.texts();
     let invalid = |tx: &super::Tx| {
@@ -87,45 +85,33 @@ pub async fn intro_submit(
     };
     // What does not depend on the ticket is checked before it is spent: with the phone factor off, the same link
     // works once an operator turns it on.
-    match GuardianConfig::load(&app).await {
-        Ok(g) if g.phone_enabled() => {}
-        Ok(_) => return super::error_page(StatusCode::CONFLICT, &lang, t.phone_unavailable),
-        Err(e) => return super::internal(&lang, e),
+    let g = GuardianConfig::load(&app).await.map_err(|e| super::internal(&lang, e))?;
+    if !g.phone_enabled() {
+        return Err(super::error_page(StatusCode::CONFLICT, &lang, t.phone_unavailable));
     }
     let Some(hash) = tx.state.ticket_hash.take() else {
         invalid(&tx).await;
-        return super::error_page(StatusCode::BAD_REQUEST, &lang, t.ticket_invalid);
+        return Err(super::error_page(StatusCode::BAD_REQUEST, &lang, t.ticket_invalid));
     };
-    let ticket = match app.store.consume_ticket(&hash, app.clock.now()).await {
-        Ok(Some(ticket)) => ticket,
-        Ok(None) => {
-            invalid(&tx).await;
-            return super::error_page(StatusCode::BAD_REQUEST, &lang, t.ticket_invalid);
-        }
-        Err(e) => return super::internal(&lang, e),
+    let consumed = app.store.consume_ticket(&hash, app.clock.now()).await;
+    let Some(ticket) = consumed.map_err(|e| super::internal(&lang, e))? else {
+        invalid(&tx).await;
+        return Err(super::error_page(StatusCode::BAD_REQUEST, &lang, t.ticket_invalid));
     };
-    let user = match app.store.get_user(&ticket.user_id).await {
-        Ok(Some(u)) if !u.profile.blocked => u,
-        Ok(_) => {
-            invalid(&tx).await;
-            return super::error_page(StatusCode::BAD_REQUEST, &lang, t.ticket_invalid);
-        }
-        Err(e) => return super::internal(&lang, e),
+    let user = app.store.get_user(&ticket.user_id).await.map_err(|e| super::internal(&lang, e))?;
+    let Some(user) = user.filter(|u| !u.profile.blocked) else {
+        invalid(&tx).await;
+        return Err(super::error_page(StatusCode::BAD_REQUEST, &lang, t.ticket_invalid));
     };
-    match app.store.list_enrollments(&user.user_id).await {
-        Ok(list) if list.iter().any(|e| e.kind == "phone" && e.status == "confirmed") => {
-            invalid(&tx).await;
-            return super::error_page(StatusCode::CONFLICT, &lang, t.already_enrolled);
-        }
-        Ok(_) => {}
-        Err(e) => return super::internal(&lang, e),
+    let list = app.store.list_enrollments(&user.user_id).await.map_err(|e| super::internal(&lang, e))?;
+    if list.iter().any(|e| e.kind == EnrollmentKind::Phone && e.status == EnrollmentStatus::Confirmed) {
+        invalid(&tx).await;
+        return Err(super::error_page(StatusCode::CONFLICT, &lang, t.already_enrolled));
     }
     tx.state.user_id = Some(user.user_id);
     tx.state.step = Step::Enroll;
-    match tx.rotate(&app).await {
-        Ok(cookie) => super::redirect(StatusCode::SEE_OTHER, Step::Enroll.path(), &[cookie]),
-        Err(e) => super::internal(&lang, e),
-    }
+    let cookie = tx.rotate(&app).await.map_err(|e| super::internal(&lang, e))?;
+    Ok(super::redirect(StatusCode::SEE_OTHER, Step::Enroll.path(), &[cookie]))
 }
 
 pub async fn done_page(State(app): State<AppState>, headers: HeaderMap) -> Response {

@@ -5,7 +5,8 @@ pub mod cookies;
 pub mod csrf;
 pub mod i18n;
 pub mod layout;
-pub mod session;
+/// Store-backed sessions and single-use tokens (a service in `callsign-core`).
+pub use callsign_core::sessions as session;
 
 use axum::Router;
 use axum::extract::Request;

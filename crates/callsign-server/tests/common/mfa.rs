@@ -2,13 +2,11 @@
 //! server with a user, an application allowed the password and MFA grants, and the SMS and recovery-code factors on.
 use std::time::Duration;
 
-use callsign_server::mfa::config::GuardianConfig;
+use callsign_core::guardian::GuardianConfig;
 use serde_json::{Value, json};
 
 use super::TestApp;
-
-pub const PW: &str = "Str0ng-Passw0rd";
-pub const PHONE: &str = "+14155552671";
+pub use super::{PHONE, PW};
 
 pub struct Ctx {
     pub t: TestApp,
@@ -24,22 +22,17 @@ pub async fn setup_with(f: impl FnOnce(&mut callsign_server::config::RawConfig),
 
 pub async fn setup_app(t: TestApp, message_types: &[&str]) -> Ctx {
     let admin = t.mgmt_token().await;
-    let (s, u) = t
-        .post(
+    let u = t.create_user(&admin, "ann@example.com").await;
+    let c = t
+        .create_app(
             &admin,
-            "/api/v2/users",
-            json!({"connection": "Username-Password-Authentication", "email": "ann@example.com", "password": PW}),
+            &[
+                "password",
+                "http://auth0.com/oauth/grant-type/mfa-oob",
+                "http://auth0.com/oauth/grant-type/mfa-recovery-code",
+            ],
         )
         .await;
-    assert_eq!(s, 201, "{u}");
-    let (s, c) = t
-        .post(
-            &admin,
-            "/api/v2/clients",
-            json!({"name": "app", "app_type": "regular_web", "grant_types": ["password", "http://auth0.com/oauth/grant-type/mfa-oob", "http://auth0.com/oauth/grant-type/mfa-recovery-code"]}),
-        )
-        .await;
-    assert_eq!(s, 201, "{c}");
     let mut g = GuardianConfig::load(&t.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.factors.insert("recovery-code".into(), true);
@@ -115,8 +108,11 @@ impl Ctx {
         v.as_array().unwrap().iter().map(|l| l["type"].as_str().unwrap().to_owned()).collect()
     }
     pub async fn logs(&self, ty: &str) -> Vec<Value> {
-        let (_, v) = self.t.get(&self.admin, &format!("/api/v2/logs?q=type:{ty}&per_page=100")).await;
-        v.as_array().unwrap().clone()
+        self.t.logs(&self.admin, ty).await
+    }
+    /// At least `n` events of type `ty`, once delivery has logged them.
+    pub async fn logged(&self, ty: &str, n: usize) -> Vec<Value> {
+        self.t.logged(&self.admin, ty, n).await
     }
     /// Enroll by SMS and confirm; returns (enrollment bare id, recovery code).
     pub async fn enroll(&self) -> (String, String) {

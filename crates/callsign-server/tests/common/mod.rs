@@ -1,14 +1,24 @@
 //! A real server on port 0 with a fresh database, a manual clock and the bootstrap credentials at hand.
+//!
+//! Delivery jobs (SMS, voice) are not run in the background unless a test asks for workers
+//! ([`TestApp::spawn_with_workers`]): a test drives them with [`TestApp::deliver_now`] (or a helper built on
+//! [`TestApp::delivered`], such as [`TestApp::inbox`]), which runs every due job to completion in the test's own
+//! task, so what a send leaves behind (the dev inbox, the job's state, the `gd_send_*` event) is there when it
+//! returns. Tests about the workers themselves (leases, retries picked up when due, crashed workers) start workers
+//! and wait for them in real time, always through [`eventually`].
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod mfa;
 
+use std::fmt::Display;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use callsign_domain::{ManualClock, OsRandom, Timestamp};
 use callsign_server::app::AppState;
 use callsign_server::config::{Config, RawConfig};
+use callsign_store::RateLimiter;
 use serde_json::{Value, json};
 
 pub struct TestApp {
@@ -28,6 +38,48 @@ pub struct TestApp {
 /// 2026-01-01T00:00:00Z
 pub const START: Timestamp = Timestamp(1_767_225_600_000);
 
+/// The password of the users the tests create.
+pub const PW: &str = "Str0ng-Passw0rd";
+/// The phone number the tests enroll.
+pub const PHONE: &str = "+14155552671";
+
+/// How long [`eventually`] waits for background work before it fails the test.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Poll `check` (every 25 ms of real time) until it gives `Ok`; after [`WAIT`], fail the test naming `what` and the
+/// last `Err` (what was seen instead). The one bounded wait of these tests: only for what happens in the background
+/// in real time (delivery workers, a server's own timers); a test without workers drives its delivery jobs instead
+/// ([`TestApp::deliver_now`], [`TestApp::delivered`]).
+pub async fn eventually<T>(what: impl Display, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let last = match check().await {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting until {what} (last seen: {last})"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Let every idle delivery worker look at the queue at least once (a worker waits at most one second between looks,
+/// `callsign_jobs::Runner::run_worker`). For checks that something did *not* happen in the background, which no
+/// polling can observe; only in tests started with workers.
+pub async fn let_the_workers_poll() {
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+}
+
+/// Serve `app` on a free local port (a fake provider, a webhook receiver); returns `http://127.0.0.1:<port>`.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(|_| {}).await
@@ -35,7 +87,18 @@ impl TestApp {
 
     /// Spawn with the configuration adjusted by `f` (data_dir and database_url default to a temp dir).
     pub async fn spawn_with(f: impl FnOnce(&mut RawConfig)) -> TestApp {
-        Self::spawn_on(false, f).await
+        Self::spawn_on(false, None, false, f).await
+    }
+
+    /// [`spawn_with`](Self::spawn_with), with the server's delivery workers running in the background (as in
+    /// `callsign serve`): for tests of the workers themselves. Their waits go through [`eventually`].
+    pub async fn spawn_with_workers(f: impl FnOnce(&mut RawConfig)) -> TestApp {
+        Self::spawn_on(false, None, true, f).await
+    }
+
+    /// Spawn (on SQLite) with rate limits taken from `limiter` instead of the store.
+    pub async fn spawn_with_limiter(limiter: Arc<dyn RateLimiter>) -> TestApp {
+        Self::spawn_on(false, Some(limiter), false, |_| {}).await
     }
 
     /// The same server on PostgreSQL (a fresh schema), when `CALLSIGN_TEST_POSTGRES_URL` is set. Without it: None,
@@ -46,10 +109,15 @@ impl TestApp {
             eprintln!("skipped: CALLSIGN_TEST_POSTGRES_URL is not set");
             return None;
         }
-        Some(Self::spawn_on(true, |_| {}).await)
+        Some(Self::spawn_on(true, None, false, |_| {}).await)
     }
 
-    async fn spawn_on(postgres: bool, f: impl FnOnce(&mut RawConfig)) -> TestApp {
+    async fn spawn_on(
+        postgres: bool,
+        limiter: Option<Arc<dyn RateLimiter>>,
+        workers: bool,
+        f: impl FnOnce(&mut RawConfig),
+    ) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -63,7 +131,6 @@ impl TestApp {
         let config = Config::resolve(raw).unwrap();
         let clock = ManualClock::new(START);
         let (app, report) = if postgres {
-            use std::sync::atomic::{AtomicU32, Ordering};
             static N: AtomicU32 = AtomicU32::new(0);
             let url = std::env::var("CALLSIGN_TEST_POSTGRES_URL").unwrap();
             let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().subsec_nanos();
@@ -71,13 +138,19 @@ impl TestApp {
             let store = callsign_store_postgres::PostgresStore::connect_with_schema(&url, &schema).await.unwrap();
             callsign_store::Store::migrate(&store).await.unwrap();
             AppState::with_store(config, Arc::new(store), Arc::new(clock.clone()), Arc::new(OsRandom)).await.unwrap()
+        } else if let Some(limiter) = limiter {
+            let store = callsign_server::db::open_store(&config.database_url).await.unwrap();
+            store.migrate().await.unwrap();
+            AppState::with_store_and_limiter(config, store, limiter, Arc::new(clock.clone()), Arc::new(OsRandom))
+                .await
+                .unwrap()
         } else {
             AppState::start(config, Arc::new(clock.clone()), Arc::new(OsRandom)).await.unwrap()
         };
         let creds_path = report.bootstrap_file.expect("first start writes bootstrap credentials");
         let creds: Value = serde_json::from_str(&std::fs::read_to_string(creds_path).unwrap()).unwrap();
         let (stop_workers, workers_rx) = tokio::sync::watch::channel(false);
-        let workers = callsign_server::mfa::delivery::spawn_workers(&app, workers_rx);
+        let workers = if workers { callsign_core::delivery::spawn_workers(&app.core, workers_rx) } else { Vec::new() };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(callsign_server::http::serve(app.clone(), listener, None, async move {
             let _ = rx.await;
@@ -121,6 +194,32 @@ impl TestApp {
             .unwrap();
         assert_eq!(r.status(), 200);
         r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Create the user `email` (password [`PW`]) in the database connection; returns the user.
+    pub async fn create_user(&self, token: &str, email: &str) -> Value {
+        let (s, u) = self
+            .post(
+                token,
+                "/api/v2/users",
+                json!({"connection": "Username-Password-Authentication", "email": email, "password": PW}),
+            )
+            .await;
+        assert_eq!(s, 201, "{u}");
+        u
+    }
+
+    /// Create the `regular_web` application `app` allowed `grant_types`; returns the client (with its secret).
+    pub async fn create_app(&self, token: &str, grant_types: &[&str]) -> Value {
+        let (s, c) = self
+            .post(
+                token,
+                "/api/v2/clients",
+                json!({"name": "app", "app_type": "regular_web", "grant_types": grant_types}),
+            )
+            .await;
+        assert_eq!(s, 201, "{c}");
+        c
     }
 
     /// A Management token holding exactly `scopes` (via a fresh client and grant).
@@ -171,6 +270,9 @@ impl TestApp {
     pub async fn patch(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
         Self::finish(self.http.patch(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()).await
     }
+    pub async fn put(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        Self::finish(self.http.put(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()).await
+    }
     pub async fn delete(&self, token: &str, path: &str) -> (u16, Value) {
         Self::finish(self.http.delete(self.url(path)).bearer_auth(token).send().await.unwrap()).await
     }
@@ -192,16 +294,78 @@ impl TestApp {
         }
     }
 
-    /// Wait (bounded) until the dev inbox holds `n` messages to `to`; returns them newest first.
-    pub async fn inbox(&self, to: &str, n: usize) -> Vec<callsign_store::DevMessage> {
-        for _ in 0..200 {
-            let l = self.app.store.list_dev_messages(Some(to), callsign_store::Page::new(0, 100)).await.unwrap();
-            if l.items.len() >= n {
-                return l.items;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+    /// Whether the server's delivery workers run (see [`spawn_with_workers`](Self::spawn_with_workers)).
+    pub fn has_workers(&self) -> bool {
+        !self.workers.is_empty()
+    }
+
+    /// Run every delivery job that is due now (by the manual clock) to its outcome, in this task: sent, failed, or
+    /// rescheduled for a retry, with its event logged. Returns how many jobs were processed. (Claims are atomic in
+    /// the store, so with workers running each job is still processed once, by whoever claimed it.)
+    pub async fn deliver_now(&self) -> usize {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let worker = format!("test-{}", N.fetch_add(1, Ordering::SeqCst));
+        callsign_core::delivery::run_pending_jobs(&self.app.core, &worker).await.expect("run the due delivery jobs")
+    }
+
+    /// What a delivery left behind, read by `check` (`Err` says what is there instead). Without workers: every due
+    /// job is run first ([`deliver_now`](Self::deliver_now)) and `check` must hold at once. With workers: waits until
+    /// it holds ([`eventually`]); jobs are left to the workers.
+    pub async fn delivered<T>(&self, what: impl Display, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+        if self.has_workers() {
+            return eventually(what, check).await;
         }
-        panic!("the dev inbox did not receive {n} messages to {to} in 5 s");
+        self.deliver_now().await;
+        match check().await {
+            Ok(v) => v,
+            Err(last) => panic!("not so after running every due delivery job: {what} (seen: {last})"),
+        }
+    }
+
+    /// The dev inbox once it holds at least `n` messages to `to` (see [`delivered`](Self::delivered)), newest first.
+    pub async fn inbox(&self, to: &str, n: usize) -> Vec<callsign_store::DevMessage> {
+        self.delivered(format!("the dev inbox holds {n} messages to {to}"), async || {
+            let l = self.app.store.list_dev_messages(Some(to), callsign_store::Page::new(0, 100)).await.unwrap();
+            if l.items.len() >= n { Ok(l.items) } else { Err(format!("{} messages", l.items.len())) }
+        })
+        .await
+    }
+
+    /// The delivery job `id` once `done` holds for it (see [`delivered`](Self::delivered)).
+    pub async fn job_when(
+        &self,
+        id: &str,
+        what: &str,
+        done: impl Fn(&callsign_store::DeliveryJob) -> bool,
+    ) -> callsign_store::DeliveryJob {
+        self.delivered(format!("job {id} is {what}"), async || {
+            let j = self.app.store.get_job(id).await.unwrap().expect("the job exists");
+            if done(&j) { Ok(j) } else { Err(format!("{} after {} attempts", j.status.as_str(), j.attempts)) }
+        })
+        .await
+    }
+
+    /// The delivery job `id` once it has ended: no longer pending or running (see [`delivered`](Self::delivered)).
+    /// (A worker records the outcome just after the provider answers, and logs the event just after that.)
+    pub async fn finished(&self, id: &str) -> callsign_store::DeliveryJob {
+        use callsign_store::JobStatus;
+        self.job_when(id, "finished", |j| j.status != JobStatus::Running && j.status != JobStatus::Pending).await
+    }
+
+    /// The events of type `ty`, newest first (the log API, as an operator sees them).
+    pub async fn logs(&self, token: &str, ty: &str) -> Vec<Value> {
+        let (s, v) = self.get(token, &format!("/api/v2/logs?q=type:{ty}&per_page=100")).await;
+        assert_eq!(s, 200, "{v}");
+        v.as_array().unwrap().clone()
+    }
+
+    /// At least `n` events of type `ty` once delivery has logged them (see [`delivered`](Self::delivered)).
+    pub async fn logged(&self, token: &str, ty: &str, n: usize) -> Vec<Value> {
+        self.delivered(format!("{n} `{ty}` events are logged"), async || {
+            let l = self.logs(token, ty).await;
+            if l.len() >= n { Ok(l) } else { Err(format!("{} events", l.len())) }
+        })
+        .await
     }
 
     /// The 6-digit code in the newest dev-inbox message to `to` (after `n` messages arrived).

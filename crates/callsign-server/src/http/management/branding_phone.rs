@@ -29,7 +29,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::Path;
-use super::guardian::{check_voice_from, load, save, save_with_token};
+use super::guardian::{check_selection, load, save};
+use super::phone_providers::{problem, save_with_secrets};
 use super::{
     CreatePhoneProviders, CreatePhoneTemplates, DeletePhoneProviders, DeletePhoneTemplates, Mgmt, ReadPhoneProviders,
     ReadPhoneTemplates, UpdatePhoneProviders, UpdatePhoneTemplates, lenient,
@@ -37,9 +38,12 @@ use super::{
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Query, RequestMeta};
-use crate::mfa::config::{GuardianConfig, PhoneProviderRecord, PhoneTemplateRecord, TwilioSettings};
-use crate::mfa::delivery::{TestMessage, send_test};
-use crate::mfa::templates;
+use callsign_core::delivery::{TestMessage, send_test};
+use callsign_core::guardian::{GuardianConfig, PhoneProviderRecord, PhoneTemplateRecord};
+use callsign_core::templates;
+use callsign_messaging::{FieldKind, ProviderKind, Required};
+use std::collections::BTreeMap;
+use zeroize::Zeroizing;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -52,20 +56,11 @@ pub fn routes() -> Router<AppState> {
         .route("/branding/phone/templates/{id}/try", post(try_template))
 }
 
-const PROVIDER_NAMES: &[&str] = &["twilio", "custom"];
 const NOT_FOUND: &str = "Notification Resource not found";
 const TEMPLATE_NOT_FOUND: &str = "Phone template does not exist";
 const TRY_ACCEPTED: &str = "Test notification successfully sent for processing";
 /// The code a template test message carries.
 pub const SAMPLE_CODE: &str = "123456";
-
-fn invalid(prop: &str, msg: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(format!("Payload validation error: '{msg}' on property {prop}."))
-}
-
-fn missing(prop: &str) -> ApiError {
-    ApiError::bad_request(format!("Payload validation error: 'Missing required property: {prop}'."))
-}
 
 fn too_few() -> ApiError {
     ApiError::bad_request("Payload validation error: 'Too few properties defined (0), must be at least 1'.")
@@ -92,29 +87,30 @@ fn tenant(app: &AppState) -> String {
 
 /// A string of `min..=max` characters without control characters.
 fn string_in(prop: &str, v: &Value, min: usize, max: usize) -> Result<String, ApiError> {
-    let s = v.as_str().ok_or_else(|| invalid(prop, "Expected type string"))?;
+    let s = v.as_str().ok_or_else(|| ApiError::invalid_property(prop, "Expected type string"))?;
     let n = s.chars().count();
     if n < min {
-        return Err(invalid(prop, format!("String is too short ({min} chars min)")));
+        return Err(ApiError::invalid_property(prop, format!("String is too short ({min} chars min)")));
     }
     if n > max {
-        return Err(invalid(prop, format!("String is too long ({max} chars max)")));
+        return Err(ApiError::invalid_property(prop, format!("String is too long ({max} chars max)")));
     }
     if !prop.contains("body") && s.chars().any(char::is_control) {
-        return Err(invalid(prop, "String contains control characters"));
+        return Err(ApiError::invalid_property(prop, "String contains control characters"));
     }
     Ok(s.to_owned())
 }
 
 fn object<'a>(prop: &str, v: &'a Value) -> Result<&'a Map<String, Value>, ApiError> {
-    v.as_object().ok_or_else(|| invalid(prop, "Expected type object"))
+    v.as_object().ok_or_else(|| ApiError::invalid_property(prop, "Expected type object"))
 }
 
 fn only_keys(prop: &str, o: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
     match o.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => {
-            Err(invalid(prop, format!("Additional properties not allowed: {k}; allowed are {}", allowed.join(", "))))
-        }
+        Some(k) => Err(ApiError::invalid_property(
+            prop,
+            format!("Additional properties not allowed: {k}; allowed are {}", allowed.join(", ")),
+        )),
         None => Ok(()),
     }
 }
@@ -141,40 +137,44 @@ fn delivery_methods(cfg: &GuardianConfig) -> Vec<&'static str> {
     out
 }
 
-fn provider_disabled(cfg: &GuardianConfig, rec: &PhoneProviderRecord) -> bool {
-    cfg.provider != rec.guardian_provider()
+/// The provider kind a record names (its UPE name).
+fn kind_of(app: &AppState, rec: &PhoneProviderRecord) -> Result<&'static dyn ProviderKind, ApiError> {
+    app.providers.by_upe_name(&rec.name).map_err(ApiError::internal)
+}
+
+fn provider_disabled(app: &AppState, cfg: &GuardianConfig, rec: &PhoneProviderRecord) -> bool {
+    rec.guardian_provider(&app.providers) != Some(cfg.provider.as_str())
 }
 
 fn provider_view(app: &AppState, cfg: &GuardianConfig, rec: &PhoneProviderRecord) -> Value {
-    let mut conf = Map::new();
-    if rec.name == "twilio" {
-        let t = &cfg.twilio;
-        for (k, v) in [("sid", &t.sid), ("default_from", &t.from), ("mssid", &t.messaging_service_sid)] {
-            if let Some(v) = v {
-                conf.insert(k.to_owned(), json!(v));
-            }
-        }
-    }
+    let mut conf = match app.providers.by_upe_name(&rec.name) {
+        Ok(kind) => kind.upe_configuration(&cfg.provider(kind.name())),
+        Err(_) => Map::new(),
+    };
     conf.insert("delivery_methods".into(), json!(delivery_methods(cfg)));
     json!({
         "id": rec.id,
         "tenant": tenant(app),
         "name": rec.name,
         "channel": "phone",
-        "disabled": provider_disabled(cfg, rec),
+        "disabled": provider_disabled(app, cfg, rec),
         "configuration": conf,
         "created_at": rec.created_at,
         "updated_at": rec.updated_at,
     })
 }
 
-/// Apply a provider's `configuration` (validated as a whole: it replaces the previous one).
-fn apply_configuration(name: &str, conf: &Value, cfg: &mut GuardianConfig) -> Result<Value, ApiError> {
+/// Apply a provider's `configuration` (validated as a whole: it replaces the previous one): its
+/// `delivery_methods` are the phone factor's message types, the rest is the provider's own.
+fn apply_configuration(kind: &dyn ProviderKind, conf: &Value, cfg: &mut GuardianConfig) -> Result<Value, ApiError> {
     let o = object("configuration", conf)?;
-    let methods = o.get("delivery_methods").ok_or_else(|| missing("configuration.delivery_methods"))?;
-    let methods = methods.as_array().ok_or_else(|| invalid("configuration.delivery_methods", "Expected type array"))?;
+    let methods =
+        o.get("delivery_methods").ok_or_else(|| ApiError::missing_property("configuration.delivery_methods"))?;
+    let methods = methods
+        .as_array()
+        .ok_or_else(|| ApiError::invalid_property("configuration.delivery_methods", "Expected type array"))?;
     if methods.is_empty() {
-        return Err(invalid("configuration.delivery_methods", "Array is too short (0), minimum 1"));
+        return Err(ApiError::invalid_property("configuration.delivery_methods", "Array is too short (0), minimum 1"));
     }
     let mut types = Vec::new();
     for m in methods {
@@ -182,7 +182,7 @@ fn apply_configuration(name: &str, conf: &Value, cfg: &mut GuardianConfig) -> Re
             Some("text") => types.push("sms".to_owned()),
             Some("voice") => types.push("voice".to_owned()),
             _ => {
-                return Err(invalid(
+                return Err(ApiError::invalid_property(
                     "configuration.delivery_methods",
                     format!("No enum match for: {m}; expected \"text\" or \"voice\""),
                 ));
@@ -190,50 +190,48 @@ fn apply_configuration(name: &str, conf: &Value, cfg: &mut GuardianConfig) -> Re
         }
     }
     let types = super::guardian::normalize_message_types(&types)?;
-    if name == "twilio" {
-        only_keys("configuration", o, &["sid", "default_from", "mssid", "delivery_methods"])?;
-        let sid = string_in("configuration.sid", o.get("sid").ok_or_else(|| missing("configuration.sid"))?, 1, 255)?;
-        let opt = |k: &str, max: usize| -> Result<Option<String>, ApiError> {
-            match o.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => string_in(&format!("configuration.{k}"), v, 1, max).map(Some),
-            }
-        };
-        let from = opt("default_from", 64)?;
-        let mssid = opt("mssid", 255)?;
-        if from.is_none() && mssid.is_none() {
-            return Err(invalid(
-                "configuration",
-                "Twilio needs a sender: set default_from (a phone number) or mssid (a Messaging Service SID)",
-            ));
-        }
-        cfg.twilio.sid = Some(sid);
-        cfg.twilio.from = from;
-        cfg.twilio.messaging_service_sid = mssid;
-    } else {
-        only_keys("configuration", o, &["delivery_methods"])?;
-    }
+    let mut values = cfg.provider(kind.name());
+    kind.apply_upe_configuration(o, &mut values).map_err(problem)?;
+    cfg.providers.insert(kind.name().to_owned(), values);
     cfg.message_types = types.clone();
     Ok(json!({"delivery_methods": types}))
 }
 
-/// A provider's `credentials`: Twilio's auth token, or nothing for `custom`.
-fn check_credentials(name: &str, creds: &Value) -> Result<Option<String>, ApiError> {
-    let o = object("credentials", creds)?;
-    if name == "twilio" {
-        only_keys("credentials", o, &["auth_token"])?;
-        let t = o.get("auth_token").ok_or_else(|| missing("credentials.auth_token"))?;
-        Ok(Some(string_in("credentials.auth_token", t, 1, 255)?))
-    } else {
-        only_keys("credentials", o, &[])?;
-        Ok(None)
-    }
+/// A provider's `credentials`: the secrets they set, by field (Twilio's auth token; nothing for `custom`).
+fn check_credentials(
+    kind: &dyn ProviderKind,
+    creds: &Value,
+) -> Result<BTreeMap<String, Option<Zeroizing<String>>>, ApiError> {
+    Ok(kind.upe_credentials(creds).map_err(problem)?.into_iter().map(|(k, v)| (k, Some(v))).collect())
 }
 
-fn check_name(v: Option<String>) -> Result<String, ApiError> {
-    let n = v.ok_or_else(|| missing("name"))?;
-    if !PROVIDER_NAMES.contains(&n.as_str()) {
-        return Err(invalid("name", format!("No enum match for: \"{n}\"; expected \"twilio\" or \"custom\"")));
+/// The secret fields a provider always needs that are neither stored nor given now: `credentials.<field>`.
+fn missing_credentials(
+    kind: &dyn ProviderKind,
+    values: &Map<String, Value>,
+    given: &BTreeMap<String, Option<Zeroizing<String>>>,
+) -> Result<(), ApiError> {
+    let stored: Vec<String> = kind.sealed_secrets(values).into_iter().map(|(k, _)| k).collect();
+    for f in kind.fields() {
+        if f.kind == FieldKind::Secret
+            && f.required == Required::Always
+            && !stored.iter().any(|s| s == f.name)
+            && !given.contains_key(f.name)
+        {
+            return Err(ApiError::missing_property(&format!("credentials.{}", f.name)));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(app: &AppState, v: Option<String>) -> Result<String, ApiError> {
+    let n = v.ok_or_else(|| ApiError::missing_property("name"))?;
+    if app.providers.by_upe_name(&n).is_err() {
+        let names: Vec<String> = app.providers.upe_names().iter().map(|n| format!("\"{n}\"")).collect();
+        return Err(ApiError::invalid_property(
+            "name",
+            format!("No enum match for: \"{n}\"; expected {}", names.join(" or ")),
+        ));
     }
     Ok(n)
 }
@@ -251,7 +249,7 @@ async fn list_providers(
     let providers: Vec<Value> = cfg
         .phone_provider
         .iter()
-        .filter(|p| q.disabled.is_none_or(|d| d == provider_disabled(&cfg, p)))
+        .filter(|p| q.disabled.is_none_or(|d| d == provider_disabled(&app, &cfg, p)))
         .map(|p| {
             let mut v = provider_view(&app, &cfg, p);
             v["credentials"] = Value::Null;
@@ -286,25 +284,28 @@ async fn create_provider(
     meta: RequestMeta,
     Body(b): Body<ProviderBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let name = check_name(b.name)?;
-    let credentials = b.credentials.ok_or_else(|| missing("credentials"))?;
-    let token = check_credentials(&name, &credentials)?;
-    let conf = b.configuration.ok_or_else(|| missing("configuration"))?;
+    let name = check_name(&app, b.name)?;
+    let kind = app.providers.by_upe_name(&name).map_err(ApiError::internal)?;
+    let credentials = b.credentials.ok_or_else(|| ApiError::missing_property("credentials"))?;
+    let secrets = check_credentials(kind, &credentials)?;
+    let conf = b.configuration.ok_or_else(|| ApiError::missing_property("configuration"))?;
     let mut cfg = load(&app).await?;
     if cfg.phone_provider.is_some() {
         return Err(ApiError::conflict("Custom phone provider conflict.").code("phone_provider_conflict"));
     }
-    let applied = apply_configuration(&name, &conf, &mut cfg)?;
+    let before = cfg.provider(kind.name());
+    let applied = apply_configuration(kind, &conf, &mut cfg)?;
+    missing_credentials(kind, &cfg.provider(kind.name()), &secrets)?;
     let at = now(&app);
     let rec =
         PhoneProviderRecord { id: new_id(&app, "pro_"), name: name.clone(), created_at: at.clone(), updated_at: at };
     let disabled = b.disabled.unwrap_or(false);
     if !disabled {
-        cfg.provider = rec.guardian_provider().to_owned();
+        cfg.provider = kind.name().to_owned();
     }
-    check_voice_from(&cfg)?;
+    check_selection(&app, &cfg)?;
     cfg.phone_provider = Some(rec.clone());
-    save_with_token(&app, &mut cfg, token.as_deref().map(Some)).await?;
+    save_with_secrets(&app, &mut cfg, kind, &before, secrets).await?;
     changed(
         &app,
         &meta,
@@ -327,26 +328,26 @@ async fn patch_provider(
     }
     let mut cfg = load(&app).await?;
     let mut rec = find_provider(&cfg, &id)?.clone();
-    let was_selected = !provider_disabled(&cfg, &rec);
+    let was_selected = !provider_disabled(&app, &cfg, &rec);
     let mut details = Map::new();
     if let Some(n) = b.name {
-        let n = check_name(Some(n))?;
+        let n = check_name(&app, Some(n))?;
         if n != rec.name && b.configuration.is_none() {
-            return Err(missing("configuration"));
+            return Err(ApiError::missing_property("configuration"));
         }
         details.insert("name".into(), json!(n));
         rec.name = n;
     }
-    let token = match &b.credentials {
-        Some(c) => check_credentials(&rec.name, c)?,
-        None => None,
+    let kind = kind_of(&app, &rec)?;
+    let before = cfg.provider(kind.name());
+    let secrets = match &b.credentials {
+        Some(c) => check_credentials(kind, c)?,
+        None => BTreeMap::new(),
     };
     if let Some(conf) = &b.configuration {
-        details.insert("configuration".into(), apply_configuration(&rec.name, conf, &mut cfg)?);
+        details.insert("configuration".into(), apply_configuration(kind, conf, &mut cfg)?);
     }
-    if rec.name == "twilio" && token.is_none() && !cfg.twilio.auth_token_set {
-        return Err(missing("credentials.auth_token"));
-    }
+    missing_credentials(kind, &cfg.provider(kind.name()), &secrets)?;
     let selected = match b.disabled {
         Some(d) => {
             details.insert("disabled".into(), json!(d));
@@ -355,17 +356,18 @@ async fn patch_provider(
         None => was_selected,
     };
     if selected {
-        cfg.provider = rec.guardian_provider().to_owned();
+        cfg.provider = kind.name().to_owned();
     } else if was_selected {
-        cfg.provider = "auth0".to_owned();
+        cfg.provider = app.providers.default_provider().name().to_owned();
     }
-    check_voice_from(&cfg)?;
-    if token.is_some() {
-        details.insert("credentials".into(), json!({"auth_token": "set"}));
+    check_selection(&app, &cfg)?;
+    if !secrets.is_empty() {
+        let set: Map<String, Value> = secrets.keys().map(|k| (k.clone(), json!("set"))).collect();
+        details.insert("credentials".into(), Value::Object(set));
     }
     rec.updated_at = now(&app);
     cfg.phone_provider = Some(rec.clone());
-    save_with_token(&app, &mut cfg, token.as_deref().map(Some)).await?;
+    save_with_secrets(&app, &mut cfg, kind, &before, secrets).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"provider": {"id": rec.id, "changed": details}})).await;
     Ok(Json(provider_view(&app, &cfg, &rec)))
 }
@@ -378,17 +380,19 @@ async fn delete_provider(
 ) -> Result<StatusCode, ApiError> {
     let mut cfg = load(&app).await?;
     let rec = find_provider(&cfg, &id)?.clone();
-    if !provider_disabled(&cfg, &rec) {
-        cfg.provider = "auth0".to_owned();
+    if !provider_disabled(&app, &cfg, &rec) {
+        cfg.provider = app.providers.default_provider().name().to_owned();
     }
     cfg.phone_provider = None;
-    if rec.name == "twilio" {
-        // The settings go with the provider, and the token with them (after the save).
-        cfg.twilio = TwilioSettings::default();
-        save_with_token(&app, &mut cfg, Some(None)).await?;
-    } else {
-        save(&app, &mut cfg).await?;
-    }
+    // What the record showed goes with it (the provider says what: Twilio's settings and token), its secrets after
+    // the save.
+    let kind = kind_of(&app, &rec)?;
+    let before = cfg.provider(kind.name());
+    let mut values = before.clone();
+    let forgotten = kind.forget_upe(&mut values);
+    cfg.providers.insert(kind.name().to_owned(), values);
+    let secrets = forgotten.iter().map(|f| ((*f).to_owned(), None)).collect();
+    save_with_secrets(&app, &mut cfg, kind, &before, secrets).await?;
     changed(&app, &meta, &m.caller.client_id, json!({"provider": {"id": rec.id, "deleted": true}})).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -402,13 +406,13 @@ struct TryBody {
 
 /// `(E.164 number, channel)` of a try request.
 fn check_try(b: TryBody) -> Result<(PhoneNumber, &'static str), ApiError> {
-    let to = string_in("to", &json!(b.to.ok_or_else(|| missing("to"))?), 1, 16)?;
-    let to = PhoneNumber::parse(&to).map_err(|e| invalid("to", e))?;
+    let to = string_in("to", &json!(b.to.ok_or_else(|| ApiError::missing_property("to"))?), 1, 16)?;
+    let to = PhoneNumber::parse(&to).map_err(|e| ApiError::invalid_property("to", e))?;
     let channel = match b.delivery_method.as_deref() {
         None | Some("text") => "sms",
         Some("voice") => "voice",
         Some(other) => {
-            return Err(invalid(
+            return Err(ApiError::invalid_property(
                 "delivery_method",
                 format!("No enum match for: \"{other}\"; expected \"text\" or \"voice\""),
             ));
@@ -441,9 +445,9 @@ async fn try_provider(
     let rec = find_provider(&cfg, &id)?.clone();
     let (to, channel) = check_try(b)?;
     let tenant = super::tenant::load(&app).await?;
-    let text = crate::mfa::delivery::test_text(tenant.friendly_name.as_deref().unwrap_or("Callsign"));
+    let text = callsign_core::delivery::test_text(tenant.friendly_name.as_deref().unwrap_or("Callsign"));
     let msg = TestMessage {
-        provider: rec.guardian_provider(),
+        provider: kind_of(&app, &rec)?.name(),
         source: "branding/phone/providers/try",
         client_id: Some(&m.caller.client_id),
         to: to.e164(),
@@ -527,7 +531,10 @@ fn apply_content(
         None => {}
         Some(Value::String(s)) if s == "liquid" => {}
         Some(other) => {
-            return Err(invalid("content.syntax", format!("No enum match for: {other}; expected \"liquid\"")));
+            return Err(ApiError::invalid_property(
+                "content.syntax",
+                format!("No enum match for: {other}; expected \"liquid\""),
+            ));
         }
     }
     if let Some(f) = o.get("from") {
@@ -612,9 +619,9 @@ async fn create_template(
     meta: RequestMeta,
     Body(b): Body<CreateTemplateBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let kind = b.kind.ok_or_else(|| missing("type"))?;
+    let kind = b.kind.ok_or_else(|| ApiError::missing_property("type"))?;
     if !templates::UPE_TYPES.contains(&kind.as_str()) {
-        return Err(invalid(
+        return Err(ApiError::invalid_property(
             "type",
             format!("No enum match for: \"{kind}\"; expected one of {}", templates::UPE_TYPES.join(", ")),
         ));
@@ -669,7 +676,10 @@ async fn patch_template(
         let mut details = match &b.content {
             Some(c) => {
                 if c.as_object().is_some_and(Map::is_empty) {
-                    return Err(invalid("content", "Too few properties defined (0), must be at least 1"));
+                    return Err(ApiError::invalid_property(
+                        "content",
+                        "Too few properties defined (0), must be at least 1",
+                    ));
                 }
                 apply_content(kind, c, cfg, rec)?
             }
@@ -785,11 +795,15 @@ mod tests {
 
     #[test]
     fn configuration_maps_to_guardian_settings() {
+        let registry = callsign_messaging::Registry::builtin();
+        let twilio = registry.by_upe_name("twilio").unwrap();
+        let custom = registry.by_upe_name("custom").unwrap();
         let mut cfg = GuardianConfig::default();
         let conf = json!({"sid": "AC1", "default_from": "+15550001111", "delivery_methods": ["voice", "text"]});
-        apply_configuration("twilio", &conf, &mut cfg).unwrap();
-        assert_eq!(cfg.twilio.sid.as_deref(), Some("AC1"));
-        assert_eq!(cfg.twilio.from.as_deref(), Some("+15550001111"));
+        apply_configuration(twilio, &conf, &mut cfg).unwrap();
+        let values = cfg.provider(twilio.name());
+        assert_eq!(values["sid"], "AC1");
+        assert_eq!(values["from"], "+15550001111");
         assert_eq!(cfg.message_types, vec!["sms".to_owned(), "voice".to_owned()]);
         for bad in [
             json!({"sid": "AC1", "delivery_methods": ["text"]}),
@@ -799,19 +813,23 @@ mod tests {
             json!({"sid": "AC1", "default_from": "+1", "delivery_methods": ["text"], "extra": 1}),
             json!("AC1"),
         ] {
-            assert_eq!(apply_configuration("twilio", &bad, &mut cfg).unwrap_err().status, 400, "{bad}");
+            assert_eq!(apply_configuration(twilio, &bad, &mut cfg).unwrap_err().status, 400, "{bad}");
         }
-        assert!(apply_configuration("custom", &json!({"delivery_methods": ["text"]}), &mut cfg).is_ok());
-        assert!(apply_configuration("custom", &json!({"delivery_methods": ["text"], "sid": "x"}), &mut cfg).is_err());
+        assert!(apply_configuration(custom, &json!({"delivery_methods": ["text"]}), &mut cfg).is_ok());
+        assert!(apply_configuration(custom, &json!({"delivery_methods": ["text"], "sid": "x"}), &mut cfg).is_err());
     }
 
     #[test]
     fn credentials_are_checked_per_provider() {
-        assert_eq!(check_credentials("twilio", &json!({"auth_token": "tok"})).unwrap().as_deref(), Some("tok"));
-        assert!(check_credentials("twilio", &json!({})).is_err());
-        assert!(check_credentials("twilio", &json!({"auth_token": ""})).is_err());
-        assert!(check_credentials("custom", &json!({})).unwrap().is_none());
-        assert!(check_credentials("custom", &json!({"auth_token": "x"})).is_err());
+        let registry = callsign_messaging::Registry::builtin();
+        let twilio = registry.by_upe_name("twilio").unwrap();
+        let custom = registry.by_upe_name("custom").unwrap();
+        let tok = check_credentials(twilio, &json!({"auth_token": "tok"})).unwrap();
+        assert_eq!(tok["auth_token"].as_ref().map(|t| t.as_str()), Some("tok"));
+        assert!(check_credentials(twilio, &json!({})).is_err());
+        assert!(check_credentials(twilio, &json!({"auth_token": ""})).is_err());
+        assert!(check_credentials(custom, &json!({})).unwrap().is_empty());
+        assert!(check_credentials(custom, &json!({"auth_token": "x"})).is_err());
     }
 
     #[test]

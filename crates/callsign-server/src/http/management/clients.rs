@@ -76,10 +76,6 @@ struct Fields {
     client_metadata: Option<Map<String, Value>>,
 }
 
-fn invalid(prop: &str, msg: &str) -> ApiError {
-    ApiError::bad_request(format!("Payload validation error: '{msg}' on property {prop}."))
-}
-
 fn check_urls(prop: &str, urls: &[String]) -> Result<(), ApiError> {
     for u in urls {
         let ok =
@@ -89,7 +85,7 @@ fn check_urls(prop: &str, urls: &[String]) -> Result<(), ApiError> {
             !rest.is_empty() && s.len() > 1 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".+-".contains(c))
         });
         if !ok && !custom {
-            return Err(invalid(prop, &format!("`{u}` is not an absolute URL")));
+            return Err(ApiError::invalid_property(prop, format!("`{u}` is not an absolute URL")));
         }
     }
     Ok(())
@@ -99,28 +95,28 @@ fn check_urls(prop: &str, urls: &[String]) -> Result<(), ApiError> {
 fn apply(spec: &mut ClientSpec, f: Fields) -> Result<(), ApiError> {
     if let Some(n) = f.name {
         if n.trim().is_empty() || n.chars().count() > 255 {
-            return Err(invalid("name", "String is empty or longer than 255 characters"));
+            return Err(ApiError::invalid_property("name", "String is empty or longer than 255 characters"));
         }
         spec.name = n;
     }
     if let Some(d) = f.description {
         if d.chars().count() > 140 {
-            return Err(invalid("description", "String is too long (140 chars max)"));
+            return Err(ApiError::invalid_property("description", "String is too long (140 chars max)"));
         }
         spec.description = Some(d);
     }
     if let Some(t) = f.app_type {
         if !APP_TYPES.contains(&t.as_str()) {
-            return Err(invalid(
+            return Err(ApiError::invalid_property(
                 "app_type",
-                &format!("No enum match for: \"{t}\"; expected one of {}", APP_TYPES.join(", ")),
+                format!("No enum match for: \"{t}\"; expected one of {}", APP_TYPES.join(", ")),
             ));
         }
         spec.app_type = Some(t);
     }
     if let Some(g) = f.grant_types {
         if let Some(bad) = g.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
-            return Err(invalid("grant_types", &format!("No enum match for: \"{bad}\"")));
+            return Err(ApiError::invalid_property("grant_types", format!("No enum match for: \"{bad}\"")));
         }
         spec.grant_types = g;
     }
@@ -141,13 +137,16 @@ fn apply(spec: &mut ClientSpec, f: Fields) -> Result<(), ApiError> {
     }
     if let Some(m) = f.token_endpoint_auth_method {
         if !AUTH_METHODS.contains(&m.as_str()) {
-            return Err(invalid("token_endpoint_auth_method", &format!("No enum match for: \"{m}\"")));
+            return Err(ApiError::invalid_property(
+                "token_endpoint_auth_method",
+                format!("No enum match for: \"{m}\""),
+            ));
         }
         spec.token_endpoint_auth_method = m;
     }
     if let Some(m) = f.client_metadata {
         if m.values().any(|v| !v.is_string()) || m.len() > 10 {
-            return Err(invalid("client_metadata", "at most 10 keys, each with a string value"));
+            return Err(ApiError::invalid_property("client_metadata", "at most 10 keys, each with a string value"));
         }
         spec.client_metadata = m;
     }

@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use callsign_domain::hash::token_hash;
 use callsign_domain::phone::{PhoneNumber, mask};
 use callsign_domain::rng::{ALNUM, from_alphabet};
-use callsign_store::{Enrollment, EnrollmentTicket, StoreError};
+use callsign_store::{Channel, Enrollment, EnrollmentKind, EnrollmentStatus, EnrollmentTicket, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -32,7 +32,7 @@ use super::{
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Query, RequestMeta};
-use crate::identity::events::{self, EventCtx};
+use callsign_core::identity::events::{self, EventCtx};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -53,20 +53,19 @@ pub fn routes() -> Router<AppState> {
 /// How long an enrollment ticket is valid (Auth0 does not say; reference §13 item 3).
 pub const TICKET_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
-const PHONE: &str = "phone";
-const RECOVERY_CODE: &str = "recovery-code";
-const CHANNELS: &[&str] = &["sms", "voice"];
+const PHONE: EnrollmentKind = EnrollmentKind::Phone;
+const RECOVERY_CODE: EnrollmentKind = EnrollmentKind::RecoveryCode;
 
 // ------------------------------------------------------------------------------------------------------------
 // Ids and errors
 // ------------------------------------------------------------------------------------------------------------
 
 /// The prefixes an API id may carry, and the enrollment kind each names.
-const PREFIXES: &[(&str, &str)] =
+const PREFIXES: &[(&str, EnrollmentKind)] =
     &[("phone|", PHONE), ("sms|", PHONE), ("voice|", PHONE), ("recovery-code|", RECOVERY_CODE)];
 
 /// An API id → (bare store id, the kind its prefix names). None when it is not an enrollment id at all.
-pub fn parse_id(id: &str) -> Option<(&str, Option<&'static str>)> {
+pub fn parse_id(id: &str) -> Option<(&str, Option<EnrollmentKind>)> {
     let (bare, kind) =
         PREFIXES.iter().find_map(|(p, k)| id.strip_prefix(p).map(|rest| (rest, Some(*k)))).unwrap_or((id, None));
     let suffix = bare.strip_prefix("dev_")?;
@@ -86,14 +85,6 @@ fn user_not_found() -> ApiError {
 
 fn method_not_found() -> ApiError {
     ApiError::not_found("The authentication method could not be found.").code("inexistent_authentication_method")
-}
-
-fn invalid(prop: &str, msg: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(format!("Payload validation error: '{msg}' on property {prop}."))
-}
-
-fn missing(prop: &str) -> ApiError {
-    ApiError::bad_request(format!("Payload validation error: 'Missing required property: {prop}'."))
 }
 
 /// Look an enrollment up by API id; `user_id` (when given) must own it.
@@ -133,8 +124,8 @@ async fn record(app: &AppState, code: &str, meta: &RequestMeta, client_id: &str,
     .await;
 }
 
-fn preferred(e: &Enrollment) -> &str {
-    e.preferred_channel.as_deref().unwrap_or("sms")
+fn preferred(e: &Enrollment) -> Channel {
+    e.preferred_channel.unwrap_or(Channel::Sms)
 }
 
 /// The API id of an enrollment as `/guardian/enrollments` and `/users/{id}/enrollments` speak of it: the phone's
@@ -215,7 +206,10 @@ async fn user_enrollments(
     require_user(&app, &user_id, user_not_found).await?;
     let list = app.store.list_enrollments(&user_id).await?;
     Ok(Json(Value::Array(
-        list.iter().filter(|e| e.kind == PHONE && e.status == "confirmed").map(render_user_enrollment).collect(),
+        list.iter()
+            .filter(|e| e.kind == PHONE && e.status == EnrollmentStatus::Confirmed)
+            .map(render_user_enrollment)
+            .collect(),
     )))
 }
 
@@ -229,7 +223,7 @@ pub fn render_method(e: &Enrollment, read: bool) -> Value {
     let mut v = json!({"id": format!("{}|{}", e.kind, e.id), "type": e.kind});
     let Some(o) = v.as_object_mut() else { return v };
     if read {
-        o.insert("confirmed".into(), json!(e.status == "confirmed"));
+        o.insert("confirmed".into(), json!(e.status == EnrollmentStatus::Confirmed));
     }
     if let Some(n) = &e.name {
         o.insert("name".into(), json!(n));
@@ -245,7 +239,7 @@ pub fn render_method(e: &Enrollment, read: bool) -> Value {
         let first = preferred(e);
         o.insert("preferred_authentication_method".into(), json!(first));
         let mut channels = vec![first];
-        channels.extend(CHANNELS.iter().copied().filter(|c| *c != first));
+        channels.extend(Channel::ALL.iter().copied().filter(|c| *c != first));
         o.insert(
             "authentication_methods".into(),
             json!(channels.iter().map(|c| json!({"id": format!("{c}|{}", e.id), "type": c})).collect::<Vec<_>>()),
@@ -312,7 +306,7 @@ struct NewMethod {
 #[derive(Debug)]
 struct PhoneMethod {
     phone: PhoneNumber,
-    preferred: String,
+    preferred: Channel,
     name: Option<String>,
 }
 
@@ -322,31 +316,33 @@ const METHOD_TYPES: &[&str] = &["phone", "email", "totp", "webauthn-roaming", "p
 fn check_name(name: Option<String>) -> Result<Option<String>, ApiError> {
     match name {
         Some(n) if n.is_empty() || n.chars().count() > 20 || n.chars().any(char::is_control) => {
-            Err(invalid("name", "String must be 1 to 20 characters"))
+            Err(ApiError::invalid_property("name", "String must be 1 to 20 characters"))
         }
         other => Ok(other),
     }
 }
 
-fn check_preferred(p: Option<String>) -> Result<Option<String>, ApiError> {
-    match p {
-        Some(p) if !CHANNELS.contains(&p.as_str()) => Err(invalid(
-            "preferred_authentication_method",
-            format!("No enum match for: \"{p}\"; expected one of sms, voice"),
-        )),
-        other => Ok(other),
-    }
+fn check_preferred(p: Option<String>) -> Result<Option<Channel>, ApiError> {
+    p.map(|p| {
+        p.parse::<Channel>().map_err(|_| {
+            ApiError::invalid_property(
+                "preferred_authentication_method",
+                format!("No enum match for: \"{p}\"; expected one of sms, voice"),
+            )
+        })
+    })
+    .transpose()
 }
 
 fn check_new(m: NewMethod) -> Result<PhoneMethod, ApiError> {
-    let kind = m.kind.ok_or_else(|| missing("type"))?;
+    let kind = m.kind.ok_or_else(|| ApiError::missing_property("type"))?;
     if !METHOD_TYPES.contains(&kind.as_str()) {
-        return Err(invalid(
+        return Err(ApiError::invalid_property(
             "type",
             format!("No enum match for: \"{kind}\"; expected one of {}", METHOD_TYPES.join(", ")),
         ));
     }
-    if kind != PHONE {
+    if kind != PHONE.as_str() {
         return Err(ApiError::bad_request(format!(
             "Callsign does not support authentication methods of type `{kind}` yet; only `phone` can be created."
         ))
@@ -360,17 +356,17 @@ fn check_new(m: NewMethod) -> Result<PhoneMethod, ApiError> {
         ("relying_party_identifier", &m.relying_party_identifier),
     ] {
         if v.is_some() {
-            return Err(invalid(prop, "Property is not allowed for type phone"));
+            return Err(ApiError::invalid_property(prop, "Property is not allowed for type phone"));
         }
     }
-    let raw = m.phone_number.ok_or_else(|| missing("phone_number"))?;
+    let raw = m.phone_number.ok_or_else(|| ApiError::missing_property("phone_number"))?;
     if raw.chars().count() < 2 || raw.chars().count() > 30 {
-        return Err(invalid("phone_number", "String must be 2 to 30 characters"));
+        return Err(ApiError::invalid_property("phone_number", "String must be 2 to 30 characters"));
     }
-    let phone = PhoneNumber::parse(&raw).map_err(|e| invalid("phone_number", e))?;
+    let phone = PhoneNumber::parse(&raw).map_err(|e| ApiError::invalid_property("phone_number", e))?;
     Ok(PhoneMethod {
         phone,
-        preferred: check_preferred(m.preferred_authentication_method)?.unwrap_or_else(|| "sms".to_owned()),
+        preferred: check_preferred(m.preferred_authentication_method)?.unwrap_or(Channel::Sms),
         name: check_name(m.name)?,
     })
 }
@@ -380,8 +376,8 @@ fn new_enrollment(app: &AppState, user_id: &str, m: PhoneMethod) -> Enrollment {
     Enrollment {
         id: format!("dev_{}", from_alphabet(app.rng.as_ref(), ALNUM, 16)),
         user_id: user_id.to_owned(),
-        kind: PHONE.to_owned(),
-        status: "confirmed".to_owned(),
+        kind: PHONE,
+        status: EnrollmentStatus::Confirmed,
         phone_number: Some(m.phone.e164().to_owned()),
         preferred_channel: Some(m.preferred),
         name: m.name,
@@ -570,15 +566,15 @@ const TICKET_FACTORS: &[&str] =
     &["push-notification", "phone", "email", "otp", "webauthn-roaming", "webauthn-platform"];
 
 fn check_ticket(b: &TicketBody) -> Result<String, ApiError> {
-    let user_id = b.user_id.clone().filter(|u| !u.is_empty()).ok_or_else(|| missing("user_id"))?;
+    let user_id = b.user_id.clone().filter(|u| !u.is_empty()).ok_or_else(|| ApiError::missing_property("user_id"))?;
     if let Some(f) = &b.factor {
         if !TICKET_FACTORS.contains(&f.as_str()) {
-            return Err(invalid(
+            return Err(ApiError::invalid_property(
                 "factor",
                 format!("No enum match for: \"{f}\"; expected one of {}", TICKET_FACTORS.join(", ")),
             ));
         }
-        if f != PHONE {
+        if f != PHONE.as_str() {
             return Err(ApiError::bad_request(format!(
                 "Callsign does not support enrolling the `{f}` factor yet; use `phone`."
             ))
@@ -592,10 +588,10 @@ fn check_ticket(b: &TicketBody) -> Result<String, ApiError> {
         .code("unsupported_send_mail"));
     }
     if b.email.as_ref().is_some_and(|e| e.chars().count() > 320) {
-        return Err(invalid("email", "String is too long (320 chars max)"));
+        return Err(ApiError::invalid_property("email", "String is too long (320 chars max)"));
     }
     if b.email_locale.as_ref().is_some_and(|e| e.chars().count() > 64) {
-        return Err(invalid("email_locale", "String is too long (64 chars max)"));
+        return Err(ApiError::invalid_property("email_locale", "String is too long (64 chars max)"));
     }
     let _ = b.allow_multiple_enrollments;
     Ok(user_id)
@@ -633,14 +629,14 @@ mod tests {
 
     use super::*;
 
-    fn phone(preferred: &str) -> Enrollment {
+    fn phone(preferred: Channel) -> Enrollment {
         Enrollment {
             id: "dev_abcDEF0123456789".into(),
             user_id: "auth0|u1".into(),
-            kind: PHONE.into(),
-            status: "confirmed".into(),
+            kind: PHONE,
+            status: EnrollmentStatus::Confirmed,
             phone_number: Some("+442071838750".into()),
-            preferred_channel: Some(preferred.into()),
+            preferred_channel: Some(preferred),
             name: Some("Desk".into()),
             secret_hash: None,
             created_at: Timestamp(1_767_225_600_000),
@@ -663,7 +659,7 @@ mod tests {
 
     #[test]
     fn methods_render_like_the_wire() {
-        let e = phone("sms");
+        let e = phone(Channel::Sms);
         assert_eq!(
             render_method(&e, false),
             json!({"id": "phone|dev_abcDEF0123456789", "type": "phone", "name": "Desk", "phone_number": "+442071838750",
@@ -671,7 +667,7 @@ mod tests {
                    "authentication_methods": [{"id": "sms|dev_abcDEF0123456789", "type": "sms"},
                                               {"id": "voice|dev_abcDEF0123456789", "type": "voice"}]})
         );
-        let r = render_method(&phone("voice"), true);
+        let r = render_method(&phone(Channel::Voice), true);
         assert_eq!(r["phone_number"], "XXXXXXXXX8750");
         assert_eq!(r["confirmed"], true);
         assert_eq!(r["authentication_methods"][0]["type"], "voice");
@@ -692,7 +688,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ok.phone.e164(), "+14155552671");
-        assert_eq!(ok.preferred, "sms");
+        assert_eq!(ok.preferred, Channel::Sms);
         let e = check_new(NewMethod { kind: Some("totp".into()), ..Default::default() }).unwrap_err();
         assert!(e.message.contains("does not support"), "{}", e.message);
         assert!(check_new(NewMethod { kind: Some("x".into()), ..Default::default() }).is_err());

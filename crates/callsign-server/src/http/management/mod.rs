@@ -6,12 +6,9 @@ mod enrollments;
 mod grants;
 mod guardian;
 mod logs;
-mod phone_hook;
+pub mod phone_providers;
 pub mod tenant;
 pub mod users;
-
-/// Saving the Guardian configuration together with the Twilio token (used by tests).
-pub use guardian::save_with_token;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -28,7 +25,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::extract::RequestMeta;
 use crate::app::AppState;
-use crate::identity::events::{self, EventCtx};
+use callsign_core::identity::events::{self, EventCtx};
 
 pub fn router(app: AppState) -> Router<AppState> {
     Router::new()
@@ -38,7 +35,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(logs::routes())
         .merge(tenant::routes())
         .merge(guardian::routes())
-        .merge(phone_hook::routes())
+        .merge(phone_providers::routes())
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())

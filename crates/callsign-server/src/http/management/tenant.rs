@@ -2,7 +2,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Mgmt, ReadTenant, UpdateTenant};
@@ -14,19 +14,7 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/tenants/settings", get(read).patch(update))
 }
 
-const KEY: &str = "tenant";
-
-/// Stored settings; absent fields take defaults on read.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct TenantSettings {
-    pub friendly_name: Option<String>,
-    pub support_email: Option<String>,
-    pub support_url: Option<String>,
-    pub picture_url: Option<String>,
-    pub default_locale: Option<String>,
-    pub enabled_locales: Option<Vec<String>>,
-}
+pub use callsign_core::tenant::TenantSettings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,10 +28,7 @@ struct Patch {
 }
 
 pub async fn load(app: &AppState) -> Result<TenantSettings, ApiError> {
-    Ok(match app.store.get_setting(KEY).await? {
-        Some(v) => serde_json::from_value(v).map_err(ApiError::internal)?,
-        None => TenantSettings::default(),
-    })
+    callsign_core::tenant::load(app).await.map_err(ApiError::internal)
 }
 
 fn render(s: TenantSettings) -> Value {
@@ -133,7 +118,6 @@ async fn update(
             "Payload validation error: 'default_locale `{default}` must be one of enabled_locales'."
         )));
     }
-    let v = serde_json::to_value(&s).map_err(ApiError::internal)?;
-    app.store.put_setting(KEY, &v, app.clock.now()).await?;
+    callsign_core::tenant::save(&app, &s).await.map_err(ApiError::internal)?;
     Ok(Json(render(s)))
 }

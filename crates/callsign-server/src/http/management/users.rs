@@ -95,15 +95,11 @@ struct Fields {
     app_metadata: Option<Map<String, Value>>,
 }
 
-fn invalid(msg: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(format!("Payload validation error: '{msg}'."))
-}
-
 /// E.164: `+`, then 2 to 15 digits, not starting with 0. (Full number checks come with the phone factor.)
 fn check_phone(p: &str) -> Result<(), ApiError> {
     let digits = p.strip_prefix('+').unwrap_or("");
     if digits.len() < 2 || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
-        return Err(invalid(format!(
+        return Err(ApiError::invalid_payload(format!(
             "Object didn't pass validation for format phone-number: {p}' on property phone_number (use E.164, e.g. +14155550100)"
         )));
     }
@@ -143,7 +139,9 @@ fn apply_profile(p: &mut UserProfile, f: &mut Fields) -> Result<(), ApiError> {
     ] {
         if let Some(v) = val {
             if v.chars().count() > 300 {
-                return Err(invalid(format!("String is too long (300 chars max)' on property {prop}")));
+                return Err(ApiError::invalid_payload(format!(
+                    "String is too long (300 chars max)' on property {prop}"
+                )));
             }
             *slot = Some(v);
         }
@@ -171,19 +169,23 @@ async fn create(
     State(app): State<AppState>,
     Body(mut f): Body<Fields>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let connection = f.connection.take().ok_or_else(|| invalid("Missing required property: connection"))?;
+    let connection =
+        f.connection.take().ok_or_else(|| ApiError::invalid_payload("Missing required property: connection"))?;
     check_connection(&connection)?;
-    let email = Email::parse(f.email.as_deref().ok_or_else(|| invalid("Missing required property: email"))?)
-        .map_err(|e| invalid(format!("{e}' on property email")))?;
-    let password = f.password.take().ok_or_else(|| invalid("Missing required property: password"))?;
+    let email =
+        Email::parse(f.email.as_deref().ok_or_else(|| ApiError::invalid_payload("Missing required property: email"))?)
+            .map_err(|e| ApiError::invalid_payload(format!("{e}' on property email")))?;
+    let password = f.password.take().ok_or_else(|| ApiError::invalid_payload("Missing required property: password"))?;
     check_password_policy(&password)
         .map_err(|e| ApiError::bad_request(e.to_string()).code("password_strength_error"))?;
     if f.username.is_some() {
-        return Err(invalid("Cannot set username for connection without requires_username"));
+        return Err(ApiError::invalid_payload("Cannot set username for connection without requires_username"));
     }
     let user_id = match f.user_id.take() {
         Some(id) if !id.is_empty() && id.chars().count() <= 128 && !id.contains('|') => format!("auth0|{id}"),
-        Some(_) => return Err(invalid("user_id must be 1-128 characters without `|`' on property user_id")),
+        Some(_) => {
+            return Err(ApiError::invalid_payload("user_id must be 1-128 characters without `|`' on property user_id"));
+        }
         None => callsign_domain::ids::user_id(app.rng.as_ref()),
     };
     let now = app.clock.now();
@@ -287,13 +289,13 @@ async fn update(
         check_connection(&c)?;
     }
     if f.user_id.is_some() || f.username.is_some() || f.verify_email.is_some() && f.email.is_none() {
-        return Err(invalid("user_id and username cannot be changed; verify_email needs email"));
+        return Err(ApiError::invalid_payload("user_id and username cannot be changed; verify_email needs email"));
     }
     if f.password.is_some() && f.email.is_some() {
         return Err(ApiError::bad_request("Cannot update password and email simultaneously"));
     }
     if let Some(e) = f.email.take() {
-        let email = Email::parse(&e).map_err(|e| invalid(format!("{e}' on property email")))?;
+        let email = Email::parse(&e).map_err(|e| ApiError::invalid_payload(format!("{e}' on property email")))?;
         if user.email.as_deref() != Some(email.as_str()) && f.email_verified.is_none() {
             user.profile.email_verified = false;
         }

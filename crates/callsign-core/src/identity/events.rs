@@ -2,8 +2,8 @@
 use callsign_store::{LogBody, LogEvent};
 use serde_json::Value;
 
-use crate::app::AppState;
-use crate::http::extract::RequestMeta;
+use crate::Core;
+use crate::Origin;
 
 /// Auth0's description for an event code (reference §7.3; identity events from Auth0's log code list).
 pub fn description(code: &str) -> &'static str {
@@ -63,7 +63,7 @@ pub struct EventCtx {
 }
 
 /// Record an event. A failure to log is itself logged, never turned into a failed request.
-pub async fn record(app: &AppState, code: &str, meta: &RequestMeta, ctx: EventCtx) {
+pub async fn record(app: &Core, code: &str, meta: &Origin, ctx: EventCtx) {
     let now = app.clock.now();
     let event = LogEvent {
         log_id: callsign_domain::ids::log_id(app.rng.as_ref(), now),

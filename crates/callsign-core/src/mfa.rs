@@ -2,23 +2,24 @@
 //! Errors are Authentication-API shaped; the choices made where Auth0 is unconfirmed are listed in docs/API.md.
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
 use callsign_domain::hash::{token_hash, token_matches};
 use callsign_domain::otp::{self, OtpCode};
 use callsign_domain::phone::{PhoneNumber, mask};
-use callsign_store::{BucketSpec, Challenge, Client, Enrollment, MfaToken, User};
-use serde::Deserialize;
+use callsign_store::{
+    BucketSpec, Challenge, Channel, Client, Enrollment, EnrollmentKind, EnrollmentStatus, MfaToken, User,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::config::GuardianConfig;
-use super::delivery::{self, Payload};
-use super::templates;
-use super::webhook;
-use crate::app::AppState;
-use crate::http::error::OAuthError;
-use crate::http::extract::RequestMeta;
-use crate::http::oauth::{self, TokenRequest};
+use crate::Core;
+use crate::Origin;
+use crate::delivery::{self, Payload};
+use crate::error::{AuthError, Status};
+use crate::grants::{self, TokenRequest, TokenResponse};
+use crate::guardian::GuardianConfig;
 use crate::identity::events::{self, EventCtx};
+use crate::templates;
+use callsign_messaging::{Action, MessageContext};
 
 pub const GRANT_MFA_OOB: &str = "http://auth0.com/oauth/grant-type/mfa-oob";
 pub const GRANT_MFA_OTP: &str = "http://auth0.com/oauth/grant-type/mfa-otp";
@@ -38,16 +39,16 @@ pub const TOO_MANY_SMS: &str = "Too many SMS sent by the user. Wait for some min
 pub const TOO_MANY_VOICE: &str = "Too many phone calls made to the user. Wait for some minutes before retrying.";
 pub const TOO_MANY_FAILURES: &str = "Too many failed codes. Wait for some minutes before retrying.";
 
-fn err(status: StatusCode, error: &'static str, description: impl Into<String>) -> OAuthError {
-    OAuthError::new(status, error, description)
+fn err(status: Status, error: &'static str, description: impl Into<String>) -> AuthError {
+    AuthError::new(status, error, description)
 }
 
-fn too_many(description: &str) -> OAuthError {
-    err(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", description)
+fn too_many(description: &str) -> AuthError {
+    err(Status::TooManyRequests, "too_many_attempts", description)
 }
 
 /// Why a second-factor step was refused. The MFA API turns it into its Authentication-API error
-/// (`From<MfaError> for OAuthError`); the login pages into a sentence in the user's language.
+/// (`From<MfaError> for AuthError`); the login pages into a sentence in the user's language.
 #[derive(Debug)]
 pub enum MfaError {
     /// The per-user send limit (SMS, or any message when the channel is SMS).
@@ -67,35 +68,35 @@ pub enum MfaError {
     /// A phone is already confirmed for this user.
     AlreadyEnrolled,
     /// Anything else, already in its API shape (store failures are opaque 500s).
-    Other(OAuthError),
+    Other(AuthError),
 }
 
-impl From<MfaError> for OAuthError {
-    fn from(e: MfaError) -> OAuthError {
+impl From<MfaError> for AuthError {
+    fn from(e: MfaError) -> AuthError {
         match e {
             MfaError::TooManySms => too_many(TOO_MANY_SMS),
             MfaError::TooManyVoice => too_many(TOO_MANY_VOICE),
             MfaError::TooManyFailures | MfaError::TooManyRecoveryFailures => too_many(TOO_MANY_FAILURES),
-            MfaError::WrongCode => err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid binding_code."),
+            MfaError::WrongCode => err(Status::Forbidden, "invalid_grant", "Invalid binding_code."),
             MfaError::CodeExpired => {
-                err(StatusCode::FORBIDDEN, "invalid_grant", "The oob_code has expired or was already used.")
+                err(Status::Forbidden, "invalid_grant", "The oob_code has expired or was already used.")
             }
-            MfaError::WrongRecoveryCode => err(StatusCode::FORBIDDEN, "invalid_grant", "Invalid recovery_code."),
-            MfaError::AlreadyEnrolled => err(StatusCode::FORBIDDEN, "access_denied", "User is already enrolled."),
+            MfaError::WrongRecoveryCode => err(Status::Forbidden, "invalid_grant", "Invalid recovery_code."),
+            MfaError::AlreadyEnrolled => err(Status::Forbidden, "access_denied", "User is already enrolled."),
             MfaError::Other(e) => e,
         }
     }
 }
 
-impl From<OAuthError> for MfaError {
-    fn from(e: OAuthError) -> MfaError {
+impl From<AuthError> for MfaError {
+    fn from(e: AuthError) -> MfaError {
         MfaError::Other(e)
     }
 }
 
 impl From<callsign_store::StoreError> for MfaError {
     fn from(e: callsign_store::StoreError) -> MfaError {
-        MfaError::Other(OAuthError::from(e))
+        MfaError::Other(AuthError::from(e))
     }
 }
 
@@ -103,13 +104,29 @@ impl From<callsign_store::StoreError> for MfaError {
 
 /// The password was right and a second factor is required: issue an `mfa_token` and answer 403 `mfa_required`.
 pub async fn require_mfa(
-    app: &AppState,
-    meta: &RequestMeta,
+    app: &Core,
+    meta: &Origin,
     client: &Client,
     user: &User,
     audience: Option<String>,
     scope: Option<String>,
-) -> Result<Value, OAuthError> {
+) -> AuthError {
+    match issue_mfa_token(app, meta, client, user, audience, scope).await {
+        Ok(raw) => {
+            err(Status::Forbidden, "mfa_required", "Multifactor authentication required").with("mfa_token", json!(raw))
+        }
+        Err(e) => e,
+    }
+}
+
+async fn issue_mfa_token(
+    app: &Core,
+    meta: &Origin,
+    client: &Client,
+    user: &User,
+    audience: Option<String>,
+    scope: Option<String>,
+) -> Result<String, AuthError> {
     let now = app.clock.now();
     let raw = format!("mfa_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 43));
     app.store
@@ -124,7 +141,7 @@ pub async fn require_mfa(
         })
         .await?;
     events::record(app, "mfar", meta, ctx(Some(client), user)).await;
-    Err(err(StatusCode::FORBIDDEN, "mfa_required", "Multifactor authentication required").with("mfa_token", json!(raw)))
+    Ok(raw)
 }
 
 pub(crate) fn ctx(client: Option<&Client>, user: &User) -> EventCtx {
@@ -175,17 +192,17 @@ impl MfaSession {
 
 /// Look up a presented mfa_token. Unknown → 403 `invalid_grant` "Malformed mfa_token"; past its lifetime →
 /// 401 `expired_token` "mfa_token is expired".
-pub async fn resolve_mfa_token(app: &AppState, raw: &str) -> Result<MfaSession, OAuthError> {
+pub async fn resolve_mfa_token(app: &Core, raw: &str) -> Result<MfaSession, AuthError> {
     resolve_mfa_token_for(app, raw, None).await
 }
 
 /// [`resolve_mfa_token`] when the caller already loaded (and authenticated) a client: when it is the token's, it is
 /// used instead of being read again.
-async fn resolve_mfa_token_for(app: &AppState, raw: &str, known: Option<&Client>) -> Result<MfaSession, OAuthError> {
-    let malformed = || err(StatusCode::FORBIDDEN, "invalid_grant", "Malformed mfa_token");
+async fn resolve_mfa_token_for(app: &Core, raw: &str, known: Option<&Client>) -> Result<MfaSession, AuthError> {
+    let malformed = || err(Status::Forbidden, "invalid_grant", "Malformed mfa_token");
     let token = app.store.get_mfa_token(&token_hash(raw.trim())).await?.ok_or_else(malformed)?;
     if token.expires_at <= app.clock.now() {
-        return Err(err(StatusCode::UNAUTHORIZED, "expired_token", "mfa_token is expired"));
+        return Err(err(Status::Unauthorized, "expired_token", "mfa_token is expired"));
     }
     let user = app.store.get_user(&token.user_id).await?.ok_or_else(malformed)?;
     let client = match known.filter(|c| c.client_id == token.client_id) {
@@ -196,10 +213,10 @@ async fn resolve_mfa_token_for(app: &AppState, raw: &str, known: Option<&Client>
 }
 
 /// If the caller also authenticated as a client, it must be the one the mfa_token was issued to.
-fn check_client(session: &MfaSession, client: Option<&Client>) -> Result<(), OAuthError> {
+fn check_client(session: &MfaSession, client: Option<&Client>) -> Result<(), AuthError> {
     match client {
         Some(c) if c.client_id != session.client.client_id => {
-            Err(OAuthError::invalid_request("mfa_token not issued to this client"))
+            Err(AuthError::invalid_request("mfa_token not issued to this client"))
         }
         _ => Ok(()),
     }
@@ -215,21 +232,16 @@ pub fn split_authenticator_id(id: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn new_enrollment_id(app: &AppState) -> String {
+fn new_enrollment_id(app: &Core) -> String {
     format!("dev_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 16))
 }
 
 // --- sending a code ------------------------------------------------------------------------------------------------
 
 /// Apply the per-user send limits for a new message on `channel`. Each limit is counted by an atomic take in the
-/// store (never a read then a write), so parallel requests cannot pass it together: a voice call takes from the
+/// limiter (never a read then a write), so parallel requests cannot pass it together: a voice call takes from the
 /// voice bucket first and from the send bucket second, and gives the voice token back when the second refuses.
-async fn check_send_limits(
-    app: &AppState,
-    meta: &RequestMeta,
-    subject: Subject<'_>,
-    channel: &str,
-) -> Result<(), MfaError> {
+async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, channel: Channel) -> Result<(), MfaError> {
     let now = app.clock.now();
     let user = subject.user;
     let refuse = |code: &'static str, text: &'static str| {
@@ -238,13 +250,13 @@ async fn check_send_limits(
         async move { events::record(app, code, meta, c).await }
     };
     let voice_key = format!("voice-send:{}", user.user_id);
-    if channel == "voice" && !app.store.bucket_take(&voice_key, VOICE_BUCKET, now).await?.allowed {
+    if channel == Channel::Voice && !app.limiter.bucket_take(&voice_key, VOICE_BUCKET, now).await?.allowed {
         refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
         return Err(MfaError::TooManyVoice);
     }
-    let s = app.store.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
+    let s = app.limiter.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
     if !s.allowed {
-        if channel == "voice" {
+        if channel == Channel::Voice {
             give_back(app, &voice_key, VOICE_BUCKET).await;
             refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
             return Err(MfaError::TooManyVoice);
@@ -257,8 +269,8 @@ async fn check_send_limits(
 
 /// Return a token taken from a bucket by a request that turned out not to count. A failure here costs the user one
 /// attempt at most, so it is logged rather than failing a request whose real work is done.
-async fn give_back(app: &AppState, key: &str, spec: BucketSpec) {
-    if let Err(e) = app.store.bucket_give_back(key, spec, app.clock.now()).await {
+async fn give_back(app: &Core, key: &str, spec: BucketSpec) {
+    if let Err(e) = app.limiter.bucket_give_back(key, spec, app.clock.now()).await {
         tracing::warn!(error = %e, "could not give a rate-limit token back");
     }
 }
@@ -266,7 +278,7 @@ async fn give_back(app: &AppState, key: &str, spec: BucketSpec) {
 /// What a code message is: its channel, enrollment or verification, the configuration it is sent under (read once
 /// per request by the caller), and the language asked for.
 struct CodeMessage<'a> {
-    channel: &'a str,
+    channel: Channel,
     enrolling: bool,
     guardian: &'a GuardianConfig,
     requested_locale: Option<&'a str>,
@@ -275,12 +287,12 @@ struct CodeMessage<'a> {
 /// Generate a code, render the message, and commit the challenge and its delivery job together. Returns the
 /// `oob_code` (the challenge's id is its token hash).
 async fn send_code(
-    app: &AppState,
-    meta: &RequestMeta,
+    app: &Core,
+    meta: &Origin,
     subject: Subject<'_>,
     enrollment: &Enrollment,
     m: CodeMessage<'_>,
-) -> Result<String, OAuthError> {
+) -> Result<String, AuthError> {
     let prepared = prepare_code(app, meta, subject, enrollment, m).await?;
     app.store.create_challenge(&prepared.challenge, Some(&prepared.job)).await?;
     Ok(prepared.oob_code)
@@ -295,33 +307,33 @@ struct PreparedCode {
 
 /// Generate a code and render its message into a challenge and a delivery job, storing nothing.
 async fn prepare_code(
-    app: &AppState,
-    meta: &RequestMeta,
+    app: &Core,
+    meta: &Origin,
     subject: Subject<'_>,
     enrollment: &Enrollment,
     m: CodeMessage<'_>,
-) -> Result<PreparedCode, OAuthError> {
+) -> Result<PreparedCode, AuthError> {
     let CodeMessage { channel, enrolling, guardian, requested_locale } = m;
     let phone =
-        enrollment.phone_number.clone().ok_or_else(|| OAuthError::internal("phone enrollment without a number"))?;
-    let tenant = crate::http::management::tenant::load(app).await.map_err(|e| OAuthError::internal(e.message))?;
-    let locale = pick_locale(&tenant, requested_locale);
+        enrollment.phone_number.clone().ok_or_else(|| AuthError::internal("phone enrollment without a number"))?;
+    let tenant = crate::tenant::load(app).await.map_err(AuthError::internal)?;
+    let locale = tenant.pick_locale(requested_locale);
     let locale = locale.as_str();
     let friendly = tenant.friendly_name.unwrap_or_else(|| "Callsign".into());
     let code = OtpCode::generate(app.rng.as_ref());
-    let (template, from) = guardian.code_message(enrolling, channel);
+    let (template, from) = guardian.code_message(enrolling, channel.as_str());
     let text = templates::render(
         &template,
         &templates::Vars {
             code: code.expose(),
-            message_type: channel,
+            message_type: channel.as_str(),
             locale,
             friendly_name: &friendly,
             support_email: tenant.support_email.as_deref().unwrap_or_default(),
             support_url: tenant.support_url.as_deref().unwrap_or_default(),
         },
     )
-    .map_err(|e| OAuthError::internal(format!("template: {e}")))?;
+    .map_err(|e| AuthError::internal(format!("template: {e}")))?;
     let oob_code =
         format!("oob_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 43));
     let challenge_id = token_hash(&oob_code);
@@ -330,57 +342,107 @@ async fn prepare_code(
         id: challenge_id.clone(),
         user_id: subject.user.user_id.clone(),
         enrollment_id: enrollment.id.clone(),
-        channel: channel.to_owned(),
+        channel,
         code_hash: code.hash(&app.otp_key, &challenge_id),
         mfa_token_hash: Some(subject.binding.to_owned()),
         created_at: now,
         expires_at: now.plus(CODE_LIFETIME),
         consumed_at: None,
     };
-    // The custom provider's event needs what only the request knows; it is sealed with the message.
-    let hook = (guardian.provider == webhook::PROVIDER).then(|| webhook::HookContext {
-        action: if enrolling { "enrollment" } else { "second-factor-authentication" }.to_owned(),
-        code: code.expose().to_owned(),
+    // What only the request knows, for providers that forward it (the custom webhook's event); sealed with the
+    // message and erased with it.
+    let context = MessageContext {
+        action: Some(if enrolling { Action::Enrollment } else { Action::SecondFactorAuthentication }),
+        code: Some(zeroize::Zeroizing::new(code.expose().to_owned())),
         client_id: subject.client.map(|c| c.client_id.clone()),
         client_name: subject.client.map(|c| c.spec.name.clone()),
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
         language: Some(locale.to_owned()),
-    });
-    let payload = Payload { to: phone, text, locale: locale.to_owned(), from };
+        user_id: Some(subject.user.user_id.clone()),
+        user: Some(event_user(subject.user)),
+        tenant_friendly_name: friendly.clone(),
+    };
+    let payload = Payload { to: phone, text, locale: locale.to_owned(), from, context };
     let job = delivery::new_job(
         app,
         channel,
         &guardian.provider,
-        &webhook::SealedPayload { payload: &payload, hook: hook.as_ref() },
+        &payload,
         Some(&subject.user.user_id),
         Some(&enrollment.id),
         Some(&challenge_id),
     )
-    .map_err(OAuthError::internal)?;
+    .map_err(AuthError::internal)?;
     Ok(PreparedCode { oob_code, challenge, job })
+}
+
+/// The Auth0 `user` object of a message's context (the custom provider's Send Phone Message event).
+fn event_user(u: &User) -> Value {
+    json!({
+        "user_id": u.user_id,
+        "email": u.email,
+        "email_verified": u.profile.email_verified,
+        "phone_number": u.profile.phone_number,
+        "phone_verified": u.profile.phone_verified,
+        "name": u.profile.name,
+        "nickname": u.profile.nickname,
+        "given_name": u.profile.given_name,
+        "family_name": u.profile.family_name,
+        "picture": u.profile.picture,
+        "created_at": u.created_at.to_rfc3339(),
+        "updated_at": u.updated_at.to_rfc3339(),
+        "last_login": u.last_login.map(|t| t.to_rfc3339()),
+        "logins_count": u.logins_count,
+        "identities": [{"connection": u.profile.connection, "provider": "auth0", "user_id": u.user_id.split_once('|').map_or(u.user_id.as_str(), |(_, id)| id), "isSocial": false}],
+        "user_metadata": u.profile.user_metadata,
+        "app_metadata": u.profile.app_metadata,
+    })
 }
 
 /// The message language for a requested one (`x-request-language` for the MFA API, the page language for the
 /// login pages): kept when it is one of the tenant's enabled locales, otherwise the tenant's default locale.
-pub async fn resolve_locale(app: &AppState, requested: Option<&str>) -> String {
-    let tenant = crate::http::management::tenant::load(app).await.ok().unwrap_or_default();
-    pick_locale(&tenant, requested)
+pub async fn resolve_locale(app: &Core, requested: Option<&str>) -> String {
+    let tenant = crate::tenant::load(app).await.ok().unwrap_or_default();
+    tenant.pick_locale(requested)
 }
 
-/// [`resolve_locale`] with the tenant settings at hand.
-fn pick_locale(tenant: &crate::http::management::tenant::TenantSettings, requested: Option<&str>) -> String {
-    let default = tenant.default_locale.clone().unwrap_or_else(|| "en".into());
-    let enabled = tenant.enabled_locales.clone().unwrap_or_else(|| vec![default.clone()]);
-    requested
-        .map(|s| s.split(',').next().unwrap_or("").trim().to_owned())
-        .filter(|l| enabled.iter().any(|e| e.eq_ignore_ascii_case(l)))
-        .unwrap_or(default)
+/// The requested message language of an MFA API call (`x-request-language`, in the request's origin).
+fn requested_language(meta: &Origin) -> Option<&str> {
+    meta.language.as_deref()
 }
 
-/// The requested message language of an MFA API call: `x-request-language`.
-fn requested_language(headers: &HeaderMap) -> Option<&str> {
-    headers.get("x-request-language").and_then(|v| v.to_str().ok())
+/// What `POST /mfa/associate` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssociateResponse {
+    pub authenticator_type: &'static str,
+    pub binding_method: &'static str,
+    pub oob_channel: String,
+    pub oob_code: String,
+    /// The user's first enrollment comes with a recovery code, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// What `POST /mfa/challenge` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChallengeResponse {
+    pub challenge_type: &'static str,
+    pub oob_code: String,
+    pub binding_method: &'static str,
+}
+
+/// One entry of `GET /mfa/authenticators`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Authenticator {
+    pub id: String,
+    pub authenticator_type: &'static str,
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oob_channel: Option<String>,
+    /// Phones only: the masked number (`null` when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Option<String>>,
 }
 
 // --- enrolling a phone ---------------------------------------------------------------------------------------------
@@ -398,16 +460,16 @@ pub struct Enrolled {
 /// enabled): applies the send limits, replaces a pending enrollment, creates the recovery code of a first
 /// enrollment when that factor is on, and sends the enrollment code. Logs `gd_start_enroll`.
 pub async fn start_enrollment(
-    app: &AppState,
-    meta: &RequestMeta,
+    app: &Core,
+    meta: &Origin,
     subject: Subject<'_>,
     phone: &PhoneNumber,
-    channel: &str,
+    channel: Channel,
     requested_locale: Option<&str>,
 ) -> Result<Enrolled, MfaError> {
-    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let guardian = GuardianConfig::load(app).await.map_err(AuthError::internal)?;
     let existing = app.store.list_enrollments(&subject.user.user_id).await?;
-    if existing.iter().any(|e| e.kind == "phone" && e.status == "confirmed") {
+    if existing.iter().any(|e| e.kind == EnrollmentKind::Phone && e.status == EnrollmentStatus::Confirmed) {
         return Err(MfaError::AlreadyEnrolled);
     }
     // The send limits first: a refused request changes nothing (a pending enrollment stays as it was).
@@ -416,10 +478,10 @@ pub async fn start_enrollment(
     let enrollment = Enrollment {
         id: new_enrollment_id(app),
         user_id: subject.user.user_id.clone(),
-        kind: "phone".into(),
-        status: "pending".into(),
+        kind: EnrollmentKind::Phone,
+        status: EnrollmentStatus::Pending,
         phone_number: Some(phone.e164().to_owned()),
-        preferred_channel: Some(channel.to_owned()),
+        preferred_channel: Some(channel),
         name: Some(phone.masked()),
         secret_hash: None,
         created_at: now,
@@ -427,7 +489,8 @@ pub async fn start_enrollment(
         last_auth: None,
     };
     // The first enrollment also gets a recovery code, shown this once.
-    let has_recovery = existing.iter().any(|e| e.kind == "recovery-code" && e.status == "confirmed");
+    let has_recovery =
+        existing.iter().any(|e| e.kind == EnrollmentKind::RecoveryCode && e.status == EnrollmentStatus::Confirmed);
     let (recovery, recovery_code) = if has_recovery || !guardian.factor_enabled("recovery-code") {
         (None, None)
     } else {
@@ -435,8 +498,8 @@ pub async fn start_enrollment(
         let e = Enrollment {
             id: new_enrollment_id(app),
             user_id: subject.user.user_id.clone(),
-            kind: "recovery-code".into(),
-            status: "pending".into(),
+            kind: EnrollmentKind::RecoveryCode,
+            status: EnrollmentStatus::Pending,
             phone_number: None,
             preferred_channel: None,
             name: None,
@@ -471,15 +534,15 @@ pub async fn start_enrollment(
 /// Send a (new) code to an enrolled phone on `channel`, within the send limits. For a pending enrollment it is
 /// the enrollment message again; for a confirmed one a verification message, logged as `gd_start_auth`.
 pub async fn send_challenge(
-    app: &AppState,
-    meta: &RequestMeta,
+    app: &Core,
+    meta: &Origin,
     subject: Subject<'_>,
     enrollment: &Enrollment,
-    channel: &str,
+    channel: Channel,
     guardian: &GuardianConfig,
     requested_locale: Option<&str>,
 ) -> Result<String, MfaError> {
-    let enrolling = enrollment.status == "pending";
+    let enrolling = enrollment.status == EnrollmentStatus::Pending;
     check_send_limits(app, meta, subject, channel).await?;
     let m = CodeMessage { channel, enrolling, guardian, requested_locale };
     let oob_code = send_code(app, meta, subject, enrollment, m).await?;
@@ -508,50 +571,51 @@ pub struct AssociateRequest {
 }
 
 pub async fn associate(
-    app: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
+    app: &Core,
+    meta: &Origin,
     bearer: &str,
     req: AssociateRequest,
-) -> Result<Value, OAuthError> {
+) -> Result<AssociateResponse, AuthError> {
     let session = resolve_mfa_token(app, bearer).await?;
     let client = match &req.client_id {
-        Some(id) => Some(oauth::authenticate_client(app, id, req.client_secret.as_deref()).await?),
+        Some(id) => Some(grants::authenticate_client(app, id, req.client_secret.as_deref()).await?),
         None => None,
     };
     check_client(&session, client.as_ref())?;
-    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let guardian = GuardianConfig::load(app).await.map_err(AuthError::internal)?;
     if !guardian.phone_enabled() {
         return Err(err(
-            StatusCode::FORBIDDEN,
+            Status::Forbidden,
             "unsupported_challenge_type",
             "The phone factor is not enabled for this tenant.",
         ));
     }
     if req.authenticator_types != ["oob"] {
-        return Err(OAuthError::invalid_request(
+        return Err(AuthError::invalid_request(
             "authenticator_types must be [\"oob\"]; Callsign enrolls phones (SMS or voice)",
         ));
     }
     let channel = match req.oob_channels.as_slice() {
-        [c] if c == "sms" || c == "voice" => c.clone(),
-        _ => return Err(OAuthError::invalid_request("oob_channels must be [\"sms\"] or [\"voice\"]")),
-    };
-    if !guardian.channel_enabled(&channel) {
-        return Err(OAuthError::invalid_request(format!(
+        [c] => c.parse::<Channel>().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| AuthError::invalid_request("oob_channels must be [\"sms\"] or [\"voice\"]"))?;
+    if !guardian.channel_enabled(channel.as_str()) {
+        return Err(AuthError::invalid_request(format!(
             "The {channel} channel is not enabled; enabled message types: {}",
             guardian.message_types.join(", ")
         )));
     }
     let phone = PhoneNumber::parse(req.phone_number.as_deref().unwrap_or(""))
-        .map_err(|e| OAuthError::invalid_request(format!("phone_number: {e}")))?;
-    let enrolled =
-        start_enrollment(app, meta, session.subject(), &phone, &channel, requested_language(headers)).await?;
-    let mut body = json!({"authenticator_type": "oob", "binding_method": "prompt", "oob_channel": channel, "oob_code": enrolled.oob_code});
-    if let Some(code) = enrolled.recovery_code {
-        body["recovery_codes"] = json!([code]);
-    }
-    Ok(body)
+        .map_err(|e| AuthError::invalid_request(format!("phone_number: {e}")))?;
+    let enrolled = start_enrollment(app, meta, session.subject(), &phone, channel, requested_language(meta)).await?;
+    Ok(AssociateResponse {
+        authenticator_type: "oob",
+        binding_method: "prompt",
+        oob_channel: channel.as_str().to_owned(),
+        oob_code: enrolled.oob_code,
+        recovery_codes: enrolled.recovery_code.map(|c| vec![c]),
+    })
 }
 
 // --- POST /mfa/challenge --------------------------------------------------------------------------------------------
@@ -566,31 +630,26 @@ pub struct ChallengeRequest {
     pub authenticator_id: Option<String>,
 }
 
-pub async fn challenge(
-    app: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
-    req: ChallengeRequest,
-) -> Result<Value, OAuthError> {
+pub async fn challenge(app: &Core, meta: &Origin, req: ChallengeRequest) -> Result<ChallengeResponse, AuthError> {
     let client_id =
-        req.client_id.clone().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: client_id"))?;
-    let client = oauth::authenticate_client(app, &client_id, req.client_secret.as_deref()).await?;
+        req.client_id.clone().ok_or_else(|| AuthError::invalid_request("Missing required parameter: client_id"))?;
+    let client = grants::authenticate_client(app, &client_id, req.client_secret.as_deref()).await?;
     let raw =
-        req.mfa_token.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: mfa_token"))?;
+        req.mfa_token.as_deref().ok_or_else(|| AuthError::invalid_request("Missing required parameter: mfa_token"))?;
     let session = resolve_mfa_token_for(app, raw, Some(&client)).await?;
     check_client(&session, Some(&client))?;
     let types: Vec<&str> =
         req.challenge_type.as_deref().map(|t| t.split_whitespace().collect()).unwrap_or_else(|| vec!["oob"]);
     let no_oob = || {
         err(
-            StatusCode::UNAUTHORIZED,
+            Status::Unauthorized,
             "unsupported_challenge_type",
             "User does not have any enrolled authenticator with the supported challenge type (oob)",
         )
     };
     if !types.contains(&"oob") {
         return Err(err(
-            StatusCode::UNAUTHORIZED,
+            Status::Unauthorized,
             "unsupported_challenge_type",
             format!(
                 "User does not have any enrolled authenticator with the supported challenge type ({})",
@@ -598,38 +657,39 @@ pub async fn challenge(
             ),
         ));
     }
-    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let guardian = GuardianConfig::load(app).await.map_err(AuthError::internal)?;
     let enrollments = app.store.list_enrollments(&session.user.user_id).await?;
-    let phones: Vec<&Enrollment> =
-        enrollments.iter().filter(|e| e.kind == "phone" && e.status == "confirmed").collect();
+    let phones: Vec<&Enrollment> = enrollments
+        .iter()
+        .filter(|e| e.kind == EnrollmentKind::Phone && e.status == EnrollmentStatus::Confirmed)
+        .collect();
     let (enrollment, channel) = match &req.authenticator_id {
         Some(id) => {
             let (t, bare) = split_authenticator_id(id);
             let e = phones.iter().find(|e| e.id == bare).ok_or_else(|| {
-                OAuthError::invalid_request("authenticator_id does not name an enrolled phone of this user")
+                AuthError::invalid_request("authenticator_id does not name an enrolled phone of this user")
             })?;
             let channel = match t {
-                Some("sms") => "sms".to_owned(),
-                Some("voice") => "voice".to_owned(),
-                _ => e.preferred_channel.clone().unwrap_or_else(|| "sms".into()),
+                Some("sms") => Channel::Sms,
+                Some("voice") => Channel::Voice,
+                _ => e.preferred_channel.unwrap_or(Channel::Sms),
             };
             (*e, channel)
         }
         None => {
             let e = phones.first().ok_or_else(no_oob)?;
-            (*e, e.preferred_channel.clone().unwrap_or_else(|| "sms".into()))
+            (*e, e.preferred_channel.unwrap_or(Channel::Sms))
         }
     };
     if !guardian.phone_enabled() {
         return Err(no_oob());
     }
-    if !guardian.channel_enabled(&channel) {
-        return Err(OAuthError::invalid_request(format!("The {channel} channel is not enabled")));
+    if !guardian.channel_enabled(channel.as_str()) {
+        return Err(AuthError::invalid_request(format!("The {channel} channel is not enabled")));
     }
     let oob_code =
-        send_challenge(app, meta, session.subject(), enrollment, &channel, &guardian, requested_language(headers))
-            .await?;
-    Ok(json!({"challenge_type": "oob", "oob_code": oob_code, "binding_method": "prompt"}))
+        send_challenge(app, meta, session.subject(), enrollment, channel, &guardian, requested_language(meta)).await?;
+    Ok(ChallengeResponse { challenge_type: "oob", oob_code, binding_method: "prompt" })
 }
 
 // --- verifying -------------------------------------------------------------------------------------------------------
@@ -644,7 +704,7 @@ pub struct Verified {
 }
 
 /// The challenge an `oob_code` names, when it was issued to `binding` (an mfa_token, a login transaction).
-pub async fn find_challenge(app: &AppState, oob_code: &str, binding: &str) -> Result<Option<Challenge>, MfaError> {
+pub async fn find_challenge(app: &Core, oob_code: &str, binding: &str) -> Result<Option<Challenge>, MfaError> {
     let challenge = app.store.get_challenge(&token_hash(oob_code.trim())).await?;
     Ok(challenge.filter(|c| c.mfa_token_hash.as_deref() == Some(binding)))
 }
@@ -659,8 +719,8 @@ pub async fn find_challenge(app: &AppState, oob_code: &str, binding: &str) -> Re
 /// outcome gives it back. So at most `FAILED_CODE_BUCKET.capacity` guesses are ever checked per bucket, however
 /// many arrive at once, and while the bucket is empty every verification is refused, even a right code.
 pub async fn verify_challenge(
-    app: &AppState,
-    meta: &RequestMeta,
+    app: &Core,
+    meta: &Origin,
     subject: Subject<'_>,
     challenge: &Challenge,
     code: &str,
@@ -672,7 +732,7 @@ pub async fn verify_challenge(
         async move { events::record(app, code, meta, c).await }
     };
     let bucket_key = format!("otp-fail:{}", subject.user.user_id);
-    let slot = app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+    let slot = app.limiter.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
     if !slot.allowed {
         log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), json!({"authenticator_id": auth_id})).await;
         return Err(MfaError::TooManyFailures);
@@ -702,7 +762,7 @@ pub async fn verify_challenge(
     // user: of two phones enrolled in parallel, only the first confirmed counts.
     let mut enrolled_now = false;
     if let Some(mut e) = app.store.get_enrollment(&challenge.enrollment_id).await? {
-        if e.status == "pending" {
+        if e.status == EnrollmentStatus::Pending {
             if !app.store.confirm_phone_enrollment(&e.user_id, &e.id, now).await? {
                 return Err(MfaError::CodeExpired);
             }
@@ -725,22 +785,22 @@ pub async fn verify_challenge(
 /// limit works as in [`verify_challenge`]: an attempt is checked only while it holds a token of the bucket, and a
 /// wrong code keeps it. Logs `gd_recovery_*`.
 pub async fn verify_recovery_code(
-    app: &AppState,
-    meta: &RequestMeta,
+    app: &Core,
+    meta: &Origin,
     subject: Subject<'_>,
     presented: &str,
 ) -> Result<String, MfaError> {
     let now = app.clock.now();
     let bucket_key = format!("recovery-fail:{}", subject.user.user_id);
-    if !app.store.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+    if !app.limiter.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
         events::record(app, "gd_recovery_rate_limit_exceed", meta, subject.ctx()).await;
         return Err(MfaError::TooManyRecoveryFailures);
     }
     let code = otp::normalize_recovery_code(presented);
     let enrollments = app.store.list_enrollments(&subject.user.user_id).await?;
     let found = enrollments.into_iter().find(|e| {
-        e.kind == "recovery-code"
-            && e.status == "confirmed"
+        e.kind == EnrollmentKind::RecoveryCode
+            && e.status == EnrollmentStatus::Confirmed
             && e.secret_hash.as_deref().is_some_and(|h| token_matches(&code, h))
     });
     let Some(rc) = found else {
@@ -770,16 +830,16 @@ pub async fn verify_recovery_code(
 // --- the MFA grants ----------------------------------------------------------------------------------------------
 
 async fn grant_session(
-    app: &AppState,
-    headers: &HeaderMap,
+    app: &Core,
+    basic: Option<&str>,
     req: &TokenRequest,
     grant: &str,
-) -> Result<MfaSession, OAuthError> {
-    let (id, secret) = oauth::presented_credentials(headers, req)?;
-    let client = oauth::authenticate_client(app, &id, secret.as_deref()).await?;
-    oauth::allows(&client, grant)?;
+) -> Result<MfaSession, AuthError> {
+    let (id, secret) = grants::presented_credentials(basic, req)?;
+    let client = grants::authenticate_client(app, &id, secret.as_deref()).await?;
+    grants::allows(&client, grant)?;
     let raw =
-        req.mfa_token.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: mfa_token"))?;
+        req.mfa_token.as_deref().ok_or_else(|| AuthError::invalid_request("Missing required parameter: mfa_token"))?;
     let session = resolve_mfa_token_for(app, raw, Some(&client)).await?;
     check_client(&session, Some(&client))?;
     Ok(session)
@@ -787,34 +847,34 @@ async fn grant_session(
 
 /// `mfa-oob`: verify the code (`binding_code`) of a challenge; confirms a pending enrollment on first success.
 pub async fn oob_grant(
-    app: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
+    app: &Core,
+    meta: &Origin,
+    basic: Option<&str>,
     req: &TokenRequest,
-) -> Result<Value, OAuthError> {
-    let session = grant_session(app, headers, req, GRANT_MFA_OOB).await?;
+) -> Result<TokenResponse, AuthError> {
+    let session = grant_session(app, basic, req, GRANT_MFA_OOB).await?;
     let subject = session.subject();
     let fail = |description: String| {
         let c = EventCtx { description: Some(description), ..subject.ctx() };
         async move { events::record(app, "feoobft", meta, c).await }
     };
     let oob_code =
-        req.oob_code.as_deref().ok_or_else(|| OAuthError::invalid_request("Missing required parameter: oob_code"))?;
+        req.oob_code.as_deref().ok_or_else(|| AuthError::invalid_request("Missing required parameter: oob_code"))?;
     let binding = req
         .binding_code
         .as_deref()
-        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: binding_code"))?;
-    let Some(challenge) = find_challenge(app, oob_code, subject.binding).await.map_err(OAuthError::from)? else {
+        .ok_or_else(|| AuthError::invalid_request("Missing required parameter: binding_code"))?;
+    let Some(challenge) = find_challenge(app, oob_code, subject.binding).await.map_err(AuthError::from)? else {
         fail("The oob_code doesn't match the mfa_token".into()).await;
-        return Err(OAuthError::invalid_request("The oob_code doesn't match the mfa_token"));
+        return Err(AuthError::invalid_request("The oob_code doesn't match the mfa_token"));
     };
     if let Err(e) = verify_challenge(app, meta, subject, &challenge, binding).await {
-        let e = OAuthError::from(e);
+        let e = AuthError::from(e);
         fail(e.description.clone()).await;
         return Err(e);
     }
     // The mfa_token was spent with the challenge, in the same transaction.
-    let body = oauth::issue_user_tokens(
+    let body = grants::issue_user_tokens(
         app,
         &session.client,
         &session.user,
@@ -828,25 +888,25 @@ pub async fn oob_grant(
 
 /// `mfa-recovery-code`: a recovery code stands in for the phone; a fresh one is returned, the old one is spent.
 pub async fn recovery_grant(
-    app: &AppState,
-    meta: &RequestMeta,
-    headers: &HeaderMap,
+    app: &Core,
+    meta: &Origin,
+    basic: Option<&str>,
     req: &TokenRequest,
-) -> Result<Value, OAuthError> {
-    let session = grant_session(app, headers, req, GRANT_MFA_RECOVERY).await?;
+) -> Result<TokenResponse, AuthError> {
+    let session = grant_session(app, basic, req, GRANT_MFA_RECOVERY).await?;
     let subject = session.subject();
-    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let guardian = GuardianConfig::load(app).await.map_err(AuthError::internal)?;
     if !guardian.factor_enabled("recovery-code") {
-        return Err(err(StatusCode::FORBIDDEN, "unauthorized_client", "The recovery-code factor is not enabled."));
+        return Err(err(Status::Forbidden, "unauthorized_client", "The recovery-code factor is not enabled."));
     }
     let presented = req
         .recovery_code
         .as_deref()
-        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: recovery_code"))?;
+        .ok_or_else(|| AuthError::invalid_request("Missing required parameter: recovery_code"))?;
     let fresh = match verify_recovery_code(app, meta, subject, presented).await {
         Ok(f) => f,
         Err(e) => {
-            let e = OAuthError::from(e);
+            let e = AuthError::from(e);
             let description =
                 if e.error == "invalid_grant" { "Invalid recovery_code.".to_owned() } else { e.description.clone() };
             events::record(app, "fercft", meta, EventCtx { description: Some(description), ..subject.ctx() }).await;
@@ -854,7 +914,7 @@ pub async fn recovery_grant(
         }
     };
     // The mfa_token was spent with the recovery code, in the same transaction.
-    let mut body = oauth::issue_user_tokens(
+    let mut body = grants::issue_user_tokens(
         app,
         &session.client,
         &session.user,
@@ -862,24 +922,24 @@ pub async fn recovery_grant(
         Some(&session.token.scope),
     )
     .await?;
-    body["recovery_code"] = json!(fresh);
+    body.recovery_code = Some(fresh);
     events::record(app, "sercft", meta, subject.ctx()).await;
     Ok(body)
 }
 
 // --- GET /mfa/authenticators, DELETE /mfa/authenticators/{id} --------------------------------------------------------
 
-pub async fn list_authenticators(app: &AppState, bearer: &str) -> Result<Value, OAuthError> {
+pub async fn list_authenticators(app: &Core, bearer: &str) -> Result<Vec<Authenticator>, AuthError> {
     let session = resolve_mfa_token(app, bearer).await?;
-    let guardian = GuardianConfig::load(app).await.map_err(OAuthError::internal)?;
+    let guardian = GuardianConfig::load(app).await.map_err(AuthError::internal)?;
     let mut out = Vec::new();
     let mut enrollments = app.store.list_enrollments(&session.user.user_id).await?;
     // Phones first, then the recovery code, each oldest first (the store's order).
-    enrollments.sort_by_key(|e| e.kind != "phone");
+    enrollments.sort_by_key(|e| e.kind != EnrollmentKind::Phone);
     for e in enrollments {
-        let active = e.status == "confirmed";
-        match e.kind.as_str() {
-            "phone" => {
+        let active = e.status == EnrollmentStatus::Confirmed;
+        match e.kind {
+            EnrollmentKind::Phone => {
                 let name = e.phone_number.as_deref().map(mask);
                 // A phone is listed once per channel it can be challenged on.
                 let mut channels: Vec<&str> = guardian.message_types.iter().map(String::as_str).collect();
@@ -887,22 +947,28 @@ pub async fn list_authenticators(app: &AppState, bearer: &str) -> Result<Value, 
                     channels.push("sms");
                 }
                 for ch in channels {
-                    out.push(json!({"id": format!("{ch}|{}", e.id), "authenticator_type": "oob", "active": active, "oob_channel": ch, "name": name}));
+                    out.push(Authenticator {
+                        id: format!("{ch}|{}", e.id),
+                        authenticator_type: "oob",
+                        active,
+                        oob_channel: Some(ch.to_owned()),
+                        name: Some(name.clone()),
+                    });
                 }
             }
-            "recovery-code" => out.push(json!({"id": format!("recovery-code|{}", e.id), "authenticator_type": "recovery-code", "active": active})),
-            _ => {}
+            EnrollmentKind::RecoveryCode => out.push(Authenticator {
+                id: format!("recovery-code|{}", e.id),
+                authenticator_type: "recovery-code",
+                active,
+                oob_channel: None,
+                name: None,
+            }),
         }
     }
-    Ok(Value::Array(out))
+    Ok(out)
 }
 
-pub async fn delete_authenticator(
-    app: &AppState,
-    meta: &RequestMeta,
-    bearer: &str,
-    id: &str,
-) -> Result<(), OAuthError> {
+pub async fn delete_authenticator(app: &Core, meta: &Origin, bearer: &str, id: &str) -> Result<(), AuthError> {
     let session = resolve_mfa_token(app, bearer).await?;
     let (_, bare) = split_authenticator_id(id);
     let e = app.store.get_enrollment(bare).await?;
@@ -910,8 +976,8 @@ pub async fn delete_authenticator(
         // An mfa_token proves only the password. Removing a confirmed factor with it would let whoever knows the
         // password swap in their own phone, so only pending (never confirmed) authenticators can go this way;
         // confirmed ones are removed through the Management API.
-        Some(e) if e.user_id == session.user.user_id && e.status == "confirmed" => Err(err(
-            StatusCode::FORBIDDEN,
+        Some(e) if e.user_id == session.user.user_id && e.status == EnrollmentStatus::Confirmed => Err(err(
+            Status::Forbidden,
             "access_denied",
             "A confirmed authenticator cannot be removed with an mfa_token; use the Management API.",
         )),
@@ -926,6 +992,6 @@ pub async fn delete_authenticator(
             .await;
             Ok(())
         }
-        _ => Err(err(StatusCode::NOT_FOUND, "not_found", "Authenticator not found.")),
+        _ => Err(err(Status::NotFound, "not_found", "Authenticator not found.")),
     }
 }

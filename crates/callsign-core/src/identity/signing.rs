@@ -12,7 +12,7 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{Map, Value, json};
 use tokio::sync::RwLock;
 
-use crate::app::AppState;
+use crate::Core;
 
 struct LoadedKey {
     kid: String,
@@ -77,12 +77,12 @@ fn secret_name(kid: &str) -> String {
 
 impl Signer {
     /// Longest lifetime of anything we sign: how long a retired key must stay published.
-    fn max_token_lifetime(app: &AppState) -> Duration {
-        Duration::from_secs(app.config.access_token_lifetime_secs.max(app.config.id_token_lifetime_secs))
+    fn max_token_lifetime(app: &Core) -> Duration {
+        Duration::from_secs(app.settings.access_token_lifetime_secs.max(app.settings.id_token_lifetime_secs))
     }
 
     /// Load keys from the store, dropping ones retired long enough that nothing they signed is still valid.
-    pub async fn reload(&self, app: &AppState) -> crate::BoxResult<()> {
+    pub async fn reload(&self, app: &Core) -> crate::BoxResult<()> {
         let now = app.clock.now();
         let keep_for = Self::max_token_lifetime(app);
         let mut loaded = Vec::new();
@@ -114,7 +114,7 @@ impl Signer {
     }
 
     /// Make sure a current (unretired) key exists, generating one on first start.
-    pub async fn ensure_current(&self, app: &AppState) -> crate::BoxResult<()> {
+    pub async fn ensure_current(&self, app: &Core) -> crate::BoxResult<()> {
         self.reload(app).await?;
         if self.keys.read().await.iter().any(|k| k.retired_at.is_none()) {
             return Ok(());
@@ -124,11 +124,11 @@ impl Signer {
     }
 
     /// Generate a new key and make it current; the previous ones stay published until their tokens expire.
-    pub async fn rotate(&self, app: &AppState) -> crate::BoxResult<String> {
+    pub async fn rotate(&self, app: &Core) -> crate::BoxResult<String> {
         self.add_new_key(app, true).await
     }
 
-    async fn add_new_key(&self, app: &AppState, retire_others: bool) -> crate::BoxResult<String> {
+    async fn add_new_key(&self, app: &Core, retire_others: bool) -> crate::BoxResult<String> {
         let rng = app.rng.clone();
         let (kid, der, n, e) = tokio::task::spawn_blocking(move || -> crate::BoxResult<_> {
             let key = rsa::RsaPrivateKey::new(&mut RngAdapter(rng.as_ref()), 2048)?;
@@ -182,7 +182,7 @@ impl Signer {
     }
 
     /// Check signature, issuer, audience and expiry (against the injected clock). Returns the claims.
-    pub async fn verify(&self, app: &AppState, token: &str, audience: &str) -> Result<Map<String, Value>, VerifyError> {
+    pub async fn verify(&self, app: &Core, token: &str, audience: &str) -> Result<Map<String, Value>, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.alg != Algorithm::RS256 {
             return Err(VerifyError::Signature);
@@ -216,7 +216,7 @@ impl Signer {
                 _ => VerifyError::Malformed,
             })?
             .claims;
-        if claims.get("iss").and_then(Value::as_str) != Some(app.config.issuer()) {
+        if claims.get("iss").and_then(Value::as_str) != Some(app.settings.issuer()) {
             return Err(VerifyError::Issuer);
         }
         let aud_ok = match claims.get("aud") {

@@ -1,38 +1,40 @@
-//! Server-side sessions: the browser holds a random token in a cookie; the store holds the JSON state under a
-//! hash of that token (kind = the session's purpose, e.g. `login`, `dashboard`), with an expiry.
+//! Store-backed opaque tokens: the holder keeps a random token (a browser in a cookie, an application as its
+//! authorization code or refresh token); the store holds a JSON state under a hash of that token (kind = its
+//! purpose, e.g. `login`, `dashboard`, `authz_code`), with an expiry. Single-use ones are [`take`]n in one statement.
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use crate::Core;
 
 /// The store key of a token: its SHA-256, hex. Tokens have 256 bits of entropy, so a plain hash is enough.
+/// Authorization codes of the code flow (single use, [`CODE_TTL_SECS`]).
+pub const CODE_KIND: &str = "authz_code";
+pub const CODE_TTL_SECS: u64 = 5 * 60;
+/// Refresh tokens (rotated on every use, [`REFRESH_TTL_SECS`]).
+pub const REFRESH_KIND: &str = "refresh_token";
+pub const REFRESH_TTL_SECS: u64 = 30 * 24 * 3600;
+
 pub fn key_of(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A fresh 256-bit token, base64url.
-pub fn new_token(app: &AppState) -> String {
+pub fn new_token(app: &Core) -> String {
     URL_SAFE_NO_PAD.encode(callsign_domain::rng::bytes::<32>(app.rng.as_ref()))
 }
 
 /// Store `value` under a new token for `ttl_secs`; returns the token for the cookie (or link).
-pub async fn create<T: Serialize>(app: &AppState, kind: &str, value: &T, ttl_secs: u64) -> crate::BoxResult<String> {
+pub async fn create<T: Serialize>(app: &Core, kind: &str, value: &T, ttl_secs: u64) -> crate::BoxResult<String> {
     let token = new_token(app);
     save(app, kind, &token, value, ttl_secs).await?;
     Ok(token)
 }
 
 /// Replace the state behind `token`, extending its life to `ttl_secs` from now.
-pub async fn save<T: Serialize>(
-    app: &AppState,
-    kind: &str,
-    token: &str,
-    value: &T,
-    ttl_secs: u64,
-) -> crate::BoxResult<()> {
+pub async fn save<T: Serialize>(app: &Core, kind: &str, token: &str, value: &T, ttl_secs: u64) -> crate::BoxResult<()> {
     let v = serde_json::to_value(value)?;
     let expires = app.clock.now().plus(std::time::Duration::from_secs(ttl_secs));
     app.store.put_transient(kind, &key_of(token), &v, expires).await?;
@@ -40,24 +42,27 @@ pub async fn save<T: Serialize>(
 }
 
 /// The state behind `token`, if it exists, has not expired and still has the expected shape.
-pub async fn load<T: DeserializeOwned>(app: &AppState, kind: &str, token: &str) -> crate::BoxResult<Option<T>> {
+pub async fn load<T: DeserializeOwned>(app: &Core, kind: &str, token: &str) -> crate::BoxResult<Option<T>> {
     let v = app.store.get_transient(kind, &key_of(token), app.clock.now()).await?;
     Ok(v.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 /// Remove and return the state: for single-use things (authorization codes, one-time links).
-pub async fn take<T: DeserializeOwned>(app: &AppState, kind: &str, token: &str) -> crate::BoxResult<Option<T>> {
+pub async fn take<T: DeserializeOwned>(app: &Core, kind: &str, token: &str) -> crate::BoxResult<Option<T>> {
     let v = app.store.take_transient(kind, &key_of(token), app.clock.now()).await?;
     Ok(v.and_then(|v| serde_json::from_value(v).ok()))
 }
 
-pub async fn destroy(app: &AppState, kind: &str, token: &str) -> crate::BoxResult<()> {
+pub async fn destroy(app: &Core, kind: &str, token: &str) -> crate::BoxResult<()> {
     app.store.delete_transient(kind, &key_of(token)).await?;
     Ok(())
 }
 
 /// Delete expired transients every few minutes until `stop` turns true.
-pub fn spawn_purger(app: &AppState, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_purger(
+    app: &std::sync::Arc<Core>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
     tokio::spawn(async move {
         loop {

@@ -1,40 +1,11 @@
-//! The Twilio provider (reference providers.md §1): SMS through `Messages.json`, voice through `Calls.json` with
-//! inline TwiML, both form-encoded with HTTP Basic auth (`AccountSid:AuthToken`), and delivery receipts through a
-//! `StatusCallback` that Twilio signs with `X-Twilio-Signature` (verified in `http::callbacks`).
-//!
-//! Errors: 5xx, HTTP 429 / code 20429 and network failures are retried; every other refusal (21211 invalid
-//! number, 21408 / 21215 / 13227 / 32205 geo permissions, 21606 bad `From`, 21219 unverified trial number, 20003
-//! authentication, other 4xx) is final. The failure event carries `provider_error: {code, message, status}`.
-//! The auth token never appears in a log line, an error or an answer.
+//! Twilio's wire rules, pure: the `X-Twilio-Signature`, the `<Say>` languages and TwiML, and its error bodies.
 use std::collections::{BTreeMap, BTreeSet};
 
-use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
-use zeroize::Zeroizing;
-
-use super::config::GuardianConfig;
-use super::delivery::{Outbound, Provider, SendError};
-use crate::app::AppState;
-
-pub const PROVIDER: &str = "twilio";
-/// Twilio's limit on inline TwiML.
-pub const MAX_TWIML: usize = 4000;
-/// How much of an error body is read.
-const ERROR_BODY_BYTES: usize = 4096;
-
-/// The callback path for a job, below the public URL (no leading slash).
-pub fn callback_path(job_id: &str) -> String {
-    format!("callbacks/twilio/status/{job_id}")
-}
-
-/// The full callback URL Twilio is given for a job (and signs).
-pub fn callback_url(app: &AppState, job_id: &str) -> String {
-    format!("{}{}", app.config.public_url, callback_path(job_id))
-}
 
 // --- X-Twilio-Signature -----------------------------------------------------------------------------------------
 
@@ -100,28 +71,10 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], given: &
     ok
 }
 
-/// The stored auth token, when one is set and can be opened.
-pub async fn auth_token(app: &AppState) -> Result<Option<Zeroizing<String>>, String> {
-    let cfg = GuardianConfig::load(app).await.map_err(|e| format!("cannot read the Guardian configuration: {e}"))?;
-    auth_token_of(app, &cfg).await
-}
-
-/// The auth token `cfg` names, when one is set and can be opened.
-pub async fn auth_token_of(app: &AppState, cfg: &GuardianConfig) -> Result<Option<Zeroizing<String>>, String> {
-    let Some(name) = cfg.twilio.token_secret() else { return Ok(None) };
-    let Some(secret) = app.store.get_secret(&name).await.map_err(|e| format!("the store is unavailable: {e}"))? else {
-        return Ok(None);
-    };
-    let plain = app
-        .keyring
-        .open(&name, &secret.sealed)
-        .map_err(|e| format!("the stored Twilio auth token cannot be opened: {e}"))?;
-    let token =
-        String::from_utf8(plain.to_vec()).map_err(|_| "the stored Twilio auth token is not UTF-8".to_owned())?;
-    Ok(Some(Zeroizing::new(token)))
-}
-
 // --- voice ------------------------------------------------------------------------------------------------------
+
+/// Twilio's limit on inline TwiML.
+pub const MAX_TWIML: usize = 4000;
 
 /// `<Say>` languages Twilio supports that Callsign passes through as given (case-normalised).
 const SAY_LANGUAGES: &[&str] = &[
@@ -196,7 +149,7 @@ pub fn twiml(text: &str, locale: &str) -> String {
 
 // --- errors -----------------------------------------------------------------------------------------------------
 
-/// What a Twilio error code means, for the operator reading the failure event.
+/// What a Twilio error code means, for the operator reading the failure event or a delivery receipt.
 pub fn code_hint(code: i64) -> Option<&'static str> {
     Some(match code {
         21211 => "the To number is not a valid phone number",
@@ -220,7 +173,7 @@ pub fn code_hint(code: i64) -> Option<&'static str> {
 
 /// Retried: server errors, rate limits (HTTP 429 or code 20429). Everything else Twilio refuses is final.
 pub fn is_retryable(http_status: u16, code: Option<i64>) -> bool {
-    http_status >= 500 || http_status == 429 || code == Some(20429)
+    crate::transport::status_is_retryable(http_status) || code == Some(20429)
 }
 
 /// `{code, message, status}` from a Twilio error body, legacy (`{code,message,more_info,status}`) or RFC 9457
@@ -244,160 +197,8 @@ pub fn parse_error(http_status: u16, body: &str) -> Value {
     json!({"code": code, "message": message, "status": status})
 }
 
-// --- the provider -----------------------------------------------------------------------------------------------
-
-/// `twilio`: SMS via `Messages.json`, voice via `Calls.json`.
-pub struct TwilioProvider;
-
-struct Creds {
-    sid: String,
-    token: Zeroizing<String>,
-    from: Option<String>,
-    messaging_service_sid: Option<String>,
-}
-
-fn nonempty(v: &Option<String>) -> Option<String> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
-async fn creds(app: &AppState, channel: &str) -> Result<Creds, SendError> {
-    let cfg = GuardianConfig::load(app).await.map_err(|e| SendError {
-        retryable: true,
-        message: format!("cannot read the Guardian configuration: {e}"),
-        details: Value::Null,
-    })?;
-    let t = &cfg.twilio;
-    let sid = nonempty(&t.sid);
-    let token =
-        auth_token_of(app, &cfg).await.map_err(|e| SendError { retryable: true, message: e, details: Value::Null })?;
-    let from = nonempty(&t.from);
-    let mss = nonempty(&t.messaging_service_sid);
-    let mut missing = Vec::new();
-    if sid.is_none() {
-        missing.push("sid");
-    }
-    if token.is_none() {
-        missing.push("auth_token");
-    }
-    if channel == "voice" && from.is_none() {
-        missing.push("from (voice calls need a From number even when SMS uses a Messaging Service)");
-    } else if channel != "voice" && from.is_none() && mss.is_none() {
-        missing.push("from or messaging_service_sid");
-    }
-    if !missing.is_empty() {
-        return Err(SendError::fatal(format!(
-            "the Twilio provider is not fully configured: missing {}; set it with PUT /api/v2/guardian/factors/phone/providers/twilio",
-            missing.join(", ")
-        )));
-    }
-    let (Some(sid), Some(token)) = (sid, token) else {
-        return Err(SendError::fatal("the Twilio provider is not fully configured"));
-    };
-    if !sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(SendError::fatal("the Twilio account SID is not valid (expected AC followed by 32 hex digits)"));
-    }
-    Ok(Creds { sid, token, from, messaging_service_sid: mss })
-}
-
-/// The first [`ERROR_BODY_BYTES`] bytes of a response body, as text.
-async fn body_head(mut resp: reqwest::Response) -> String {
-    let mut buf: Vec<u8> = Vec::new();
-    while buf.len() < ERROR_BODY_BYTES {
-        match resp.chunk().await {
-            Ok(Some(c)) => buf.extend_from_slice(&c),
-            _ => break,
-        }
-    }
-    buf.truncate(ERROR_BODY_BYTES);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-#[async_trait]
-impl Provider for TwilioProvider {
-    fn name(&self) -> &'static str {
-        PROVIDER
-    }
-
-    async fn send(&self, app: &AppState, msg: &Outbound<'_>) -> Result<Value, SendError> {
-        let c = creds(app, msg.channel).await?;
-        let callback = callback_url(app, msg.job_id);
-        let voice = msg.channel == "voice";
-        let mut form: Vec<(&str, String)> = vec![("To", msg.to.to_owned())];
-        let resource = if voice {
-            let twiml = twiml(msg.text, msg.locale);
-            if twiml.chars().count() > MAX_TWIML {
-                return Err(SendError::fatal(format!(
-                    "the voice message is too long for Twilio ({} characters of TwiML, at most {MAX_TWIML}); shorten the template",
-                    twiml.chars().count()
-                )));
-            }
-            form.push(("From", msg.from.map(str::to_owned).or_else(|| c.from.clone()).unwrap_or_default()));
-            form.push(("Twiml", twiml));
-            "Calls.json"
-        } else {
-            // A template's own sender wins over the account's Messaging Service or From.
-            match (msg.from, &c.messaging_service_sid) {
-                (Some(f), _) => form.push(("From", f.to_owned())),
-                (None, Some(mg)) => form.push(("MessagingServiceSid", mg.clone())),
-                (None, None) => form.push(("From", c.from.clone().unwrap_or_default())),
-            }
-            form.push(("Body", msg.text.to_owned()));
-            "Messages.json"
-        };
-        form.push(("StatusCallback", callback));
-        let url = format!("{}/2010-04-01/Accounts/{}/{resource}", app.config.twilio_base_url, c.sid);
-        let resp = app
-            .http
-            .post(&url)
-            .basic_auth(&c.sid, Some(c.token.as_str()))
-            .header("accept", "application/json")
-            .form(&form)
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(e) => {
-                let kind = if e.is_timeout() {
-                    "timed out"
-                } else if e.is_connect() {
-                    "could not connect"
-                } else {
-                    "request failed"
-                };
-                let e = e.without_url();
-                return Err(SendError {
-                    retryable: true,
-                    message: format!("Twilio {kind}: {e}"),
-                    details: json!({"code": null, "message": format!("Twilio {kind}"), "status": null}),
-                });
-            }
-        };
-        let status = resp.status();
-        if status.is_success() {
-            let body: Value = resp.json().await.unwrap_or(Value::Null);
-            let out = json!({"sid": body["sid"], "status": body["status"]});
-            return Ok(out);
-        }
-        let details = parse_error(status.as_u16(), &body_head(resp).await);
-        let code = details["code"].as_i64();
-        let what = if voice { "call" } else { "message" };
-        let mut message = format!("Twilio refused the {what} (HTTP {})", status.as_u16());
-        if let Some(code) = code {
-            message.push_str(&format!(", code {code}"));
-        }
-        if let Some(m) = details["message"].as_str() {
-            message.push_str(&format!(": {m}"));
-        }
-        if let Some(h) = code.and_then(code_hint) {
-            message.push_str(&format!(" ({h})"));
-        }
-        Err(SendError { retryable: is_retryable(status.as_u16(), code), message, details })
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -406,7 +207,7 @@ mod tests {
 
     #[test]
     fn twilio_signature_test_vector() {
-        // providers.md §1 (twilio-python's request validator tests).
+        // twilio-python's request validator tests.
         let params = p(&[
             ("CallSid", "CA1234567890ABCDE"),
             ("Caller", "+14158675309"),
@@ -437,6 +238,16 @@ mod tests {
         ));
         let with_port = signature("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &params);
         assert!(verify("12345", url, &params, &with_port));
+    }
+
+    #[test]
+    fn other_ports_are_taken_as_given() {
+        assert_eq!(port_variants("http://127.0.0.1:8080/x"), vec!["http://127.0.0.1:8080/x".to_owned()]);
+        assert_eq!(
+            port_variants("http://a.test/x?q=1"),
+            vec!["http://a.test/x?q=1".to_owned(), "http://a.test:80/x?q=1".to_owned()]
+        );
+        assert_eq!(port_variants("ftp://a.test/"), vec!["ftp://a.test/".to_owned()]);
     }
 
     #[test]

@@ -2,44 +2,19 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::templates;
-use crate::app::AppState;
+use crate::Core;
+use crate::templates;
 
 pub const SETTINGS_KEY: &str = "guardian";
-/// The sealed secret that held the Twilio auth token before tokens were versioned (still read for old
-/// installations); new tokens go under `<this>/<id>` (see [`TwilioSettings::token_secret`]).
-pub const TWILIO_TOKEN_SECRET: &str = "guardian/twilio/auth_token";
 
 /// Auth0's factor names, in Auth0's order.
 pub const FACTORS: &[&str] =
     &["sms", "push-notification", "otp", "email", "duo", "webauthn-roaming", "webauthn-platform", "recovery-code"];
 /// The factors Callsign implements; the rest are listed and cannot be enabled.
 pub const SUPPORTED_FACTORS: &[&str] = &["sms", "recovery-code"];
-pub const PROVIDERS: &[&str] = &["auth0", "twilio", "phone-message-hook"];
 pub const POLICIES: &[&str] = &["all-applications"];
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(default)]
-pub struct TwilioSettings {
-    pub sid: Option<String>,
-    pub from: Option<String>,
-    pub messaging_service_sid: Option<String>,
-    /// Whether an auth token is stored.
-    pub auth_token_set: bool,
-    /// The sealed secret that holds it (`guardian/twilio/auth_token/<id>`; each new token gets a new name, so the
-    /// configuration's compare-and-set switches token and settings together). `None` with `auth_token_set`:
-    /// [`TWILIO_TOKEN_SECRET`] (installations from before).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_token_secret: Option<String>,
-}
-
-impl TwilioSettings {
-    /// The name of the sealed secret holding the current auth token, if one is set.
-    pub fn token_secret(&self) -> Option<String> {
-        self.auth_token_set.then(|| self.auth_token_secret.clone().unwrap_or_else(|| TWILIO_TOKEN_SECRET.to_owned()))
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -47,19 +22,21 @@ pub struct GuardianConfig {
     pub factors: BTreeMap<String, bool>,
     /// `["sms"]`, `["voice"]` or `["sms","voice"]`.
     pub message_types: Vec<String>,
-    /// `auth0` (the development provider), `twilio`, `phone-message-hook`.
+    /// The selected provider, by its registry name (`callsign_messaging::Registry`).
     pub provider: String,
     pub enrollment_message: String,
     pub verification_message: String,
     /// `[]` (never) or `["all-applications"]`.
     pub policies: Vec<String>,
-    pub twilio: TwilioSettings,
-    /// The custom provider (`phone-message-hook`): where to POST the Send Phone Message event and which signing
-    /// secrets are active (see `mfa::webhook`).
-    #[serde(default)]
-    pub webhook: WebhookSettings,
+    /// Each provider's settings, by registry name, as the provider declares them (`ProviderKind::fields`): only
+    /// references to its secrets, which are sealed apart. Read and written through [`GuardianConfig::provider`].
+    pub providers: BTreeMap<String, Map<String, Value>>,
+    /// What an older document kept at the top level (a provider's settings before `providers` existed); moved into
+    /// `providers` on load and never written back.
+    #[serde(flatten, skip_serializing)]
+    pub legacy: Map<String, Value>,
     /// The Unified Phone Experience's provider record (`/api/v2/branding/phone/providers`): only its identity.
-    /// Everything else it shows is read from the settings above (see `http::management::branding_phone`).
+    /// Everything else it shows is read from the settings above (see the server's Unified Phone Experience API).
     #[serde(default)]
     pub phone_provider: Option<PhoneProviderRecord>,
     /// Customised Unified Phone Experience templates by type (`/api/v2/branding/phone/templates`). For
@@ -68,7 +45,7 @@ pub struct GuardianConfig {
     pub phone_templates: BTreeMap<String, PhoneTemplateRecord>,
     /// The stored document this was loaded from: [`GuardianConfig::save`] writes only over it (compare-and-set).
     #[serde(skip)]
-    pub(crate) loaded: Option<serde_json::Value>,
+    pub loaded: Option<serde_json::Value>,
 }
 
 /// Another writer changed the Guardian configuration between this request's read and its write; nothing was saved.
@@ -89,7 +66,7 @@ impl std::error::Error for ConfigConflict {}
 pub struct PhoneProviderRecord {
     /// `pro_` + 22 alphanumerics.
     pub id: String,
-    /// `twilio` or `custom` (the `phone-message-hook` provider).
+    /// The provider's Unified Phone Experience name (`ProviderKind::upe_name`).
     pub name: String,
     /// RFC 3339.
     pub created_at: String,
@@ -97,9 +74,9 @@ pub struct PhoneProviderRecord {
 }
 
 impl PhoneProviderRecord {
-    /// The Guardian provider this record is a view of.
-    pub fn guardian_provider(&self) -> &'static str {
-        if self.name == "twilio" { "twilio" } else { "phone-message-hook" }
+    /// The Guardian provider this record is a view of (`None` for a name no registered provider has).
+    pub fn guardian_provider(&self, registry: &callsign_messaging::Registry) -> Option<&'static str> {
+        registry.by_upe_name(&self.name).ok().map(|k| k.name())
     }
 }
 
@@ -120,36 +97,18 @@ pub struct PhoneTemplateRecord {
     pub updated_at: String,
 }
 
-/// The `phone-message-hook` provider's settings. The signing secrets themselves are sealed secrets
-/// (`guardian/phone-message-hook/secret/<id>`); only their ids and creation times are kept here.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(default)]
-pub struct WebhookSettings {
-    pub url: Option<String>,
-    /// The active signing secrets, oldest first; at most two.
-    pub secrets: Vec<WebhookSecretRef>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-#[serde(default)]
-pub struct WebhookSecretRef {
-    pub id: String,
-    /// RFC 3339.
-    pub created_at: String,
-}
-
 impl Default for GuardianConfig {
     fn default() -> Self {
         Self {
             factors: BTreeMap::new(),
             // Auth0 answers `[]` on a new tenant and then behaves as SMS; Callsign says what it does.
             message_types: vec!["sms".into()],
-            provider: "auth0".into(),
+            provider: callsign_messaging::Registry::builtin().default_provider().name().into(),
             enrollment_message: templates::DEFAULT_ENROLLMENT.into(),
             verification_message: templates::DEFAULT_VERIFICATION.into(),
             policies: Vec::new(),
-            twilio: TwilioSettings::default(),
-            webhook: WebhookSettings::default(),
+            providers: BTreeMap::new(),
+            legacy: Map::new(),
             phone_provider: None,
             phone_templates: BTreeMap::new(),
             loaded: None,
@@ -158,10 +117,11 @@ impl Default for GuardianConfig {
 }
 
 impl GuardianConfig {
-    pub async fn load(app: &AppState) -> Result<GuardianConfig, crate::BoxError> {
+    pub async fn load(app: &Core) -> Result<GuardianConfig, crate::BoxError> {
         Ok(match app.store.get_setting(SETTINGS_KEY).await? {
             Some(v) => {
                 let mut cfg: GuardianConfig = serde_json::from_value(v.clone())?;
+                cfg.adopt_legacy(&app.providers);
                 cfg.loaded = Some(v);
                 cfg
             }
@@ -169,9 +129,32 @@ impl GuardianConfig {
         })
     }
 
+    /// Move settings an older document kept at the top level (`twilio`, `webhook`, … as each provider declares,
+    /// `ProviderKind::legacy_settings_key`) under `providers`. A provider's settings already under `providers` win.
+    pub fn adopt_legacy(&mut self, registry: &callsign_messaging::Registry) {
+        for kind in registry.kinds() {
+            if let Some(key) = kind.legacy_settings_key()
+                && let Some(Value::Object(values)) = self.legacy.remove(key)
+            {
+                self.providers.entry(kind.name().to_owned()).or_insert(values);
+            }
+        }
+        self.legacy.clear();
+    }
+
+    /// The stored settings of provider `name` (empty when it has none).
+    pub fn provider(&self, name: &str) -> Map<String, Value> {
+        self.providers.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The selected message types as channels (unknown ones left out).
+    pub fn channels(&self) -> Vec<callsign_domain::Channel> {
+        self.message_types.iter().filter_map(|m| m.parse().ok()).collect()
+    }
+
     /// Write the configuration over the document it was loaded from. When another request (or node) changed it in
     /// between, nothing is written and the error is [`ConfigConflict`]: no change is ever silently lost.
-    pub async fn save(&mut self, app: &AppState) -> Result<(), crate::BoxError> {
+    pub async fn save(&mut self, app: &Core) -> Result<(), crate::BoxError> {
         let doc = serde_json::to_value(&*self)?;
         if !app.store.replace_setting(SETTINGS_KEY, self.loaded.as_ref(), &doc, app.clock.now()).await? {
             return Err(Box::new(ConfigConflict));

@@ -1,0 +1,360 @@
+//! Durable delivery of SMS and voice messages: jobs in the store, claimed by workers, sent through a provider,
+//! retried with backoff on retryable failures, and always ended in a logged terminal state.
+use async_trait::async_trait;
+use callsign_domain::Channel;
+use callsign_domain::Timestamp;
+use callsign_domain::phone::PhoneNumber;
+use callsign_jobs::{Attempt, Claimed, Handler, Outcome, Queue, Runner};
+use callsign_messaging::{Message, MessageContext, Route, Router, SendError};
+use callsign_store::{DeliveryJob, JobOutcome, JobStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::guardian::GuardianConfig;
+use crate::identity::events::{self, EventCtx};
+use crate::providers::{self, ProviderError};
+use crate::{Core, Origin};
+
+/// How long a claim holds by default before another worker may take the job over (a crashed worker's jobs come
+/// back); the running value is `delivery_lease_secs` ([`lease_ms`]). Workers renew it while they send.
+pub const DEFAULT_LEASE_MS: i64 = DEFAULT_LEASE_SECS as i64 * 1_000;
+/// The default of `delivery_lease_secs`.
+pub const DEFAULT_LEASE_SECS: u64 = 15;
+pub const MAX_ATTEMPTS: i32 = 5;
+
+/// What a job carries, sealed at rest: the recipient, the rendered text (which contains the code), and what only
+/// the request knew (for providers that forward it, the custom webhook). Jobs queued by an older version (without
+/// `context`) still open.
+#[derive(Serialize, Deserialize)]
+pub struct Payload {
+    pub to: String,
+    pub text: String,
+    pub locale: String,
+    /// The sender set on the message's template (Unified Phone Experience `content.from`); `None` = the
+    /// provider's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub context: MessageContext,
+}
+
+/// Build a job (payload sealed under the job id).
+pub fn new_job(
+    app: &Core,
+    channel: Channel,
+    provider: &str,
+    payload: &impl Serialize,
+    user_id: Option<&str>,
+    enrollment_id: Option<&str>,
+    challenge_id: Option<&str>,
+) -> crate::BoxResult<DeliveryJob> {
+    let now = app.clock.now();
+    let id = format!("job_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 24));
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(payload)?);
+    let sealed = app.keyring.seal(app.rng.as_ref(), &job_context(&id), &plain)?;
+    Ok(DeliveryJob {
+        id,
+        channel,
+        user_id: user_id.map(str::to_owned),
+        enrollment_id: enrollment_id.map(str::to_owned),
+        challenge_id: challenge_id.map(str::to_owned),
+        provider: provider.to_owned(),
+        payload: Some(sealed),
+        status: JobStatus::Pending,
+        attempts: 0,
+        max_attempts: MAX_ATTEMPTS,
+        run_at: now,
+        claimed_by: None,
+        claim_expires_at: None,
+        last_error: None,
+        details: Value::Null,
+        created_at: now,
+        finished_at: None,
+    })
+}
+
+/// The AEAD context a job's payload is sealed under.
+pub fn job_context(id: &str) -> String {
+    format!("job/{id}")
+}
+
+/// The message a job stands for.
+fn message(job: &DeliveryJob, p: Payload) -> Result<Message, String> {
+    let to = PhoneNumber::parse(&p.to).map_err(|e| format!("the job's recipient is not a phone number: {e}"))?;
+    Ok(Message {
+        id: job.id.clone(),
+        channel: job.channel,
+        to,
+        text: p.text,
+        locale: p.locale,
+        from: p.from,
+        context: p.context,
+    })
+}
+
+/// Send one claimed job through its provider (the [`callsign_jobs::Handler`] half of delivery): the provider is
+/// built from the configuration as it is now, through the registry (an unknown name fails, it is never another
+/// provider), and the router reports which provider handled the attempt.
+async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
+    let failed = |error: String| Attempt::Final { error, details: json!({"provider": job.provider}) };
+    let msg = match open_payload(app, job).and_then(|p| message(job, p)) {
+        Ok(m) => m,
+        Err(e) => return failed(e),
+    };
+    let guardian = match GuardianConfig::load(app).await {
+        Ok(g) => g,
+        Err(e) => {
+            let error = format!("cannot read the Guardian configuration: {e}");
+            return Attempt::Retryable { error, details: json!({"provider": job.provider}) };
+        }
+    };
+    let provider = match providers::build(app, &guardian, &job.provider).await {
+        Ok(p) => p,
+        Err(ProviderError::Store(e)) => {
+            let error = format!("the store is unavailable: {e}");
+            return Attempt::Retryable { error, details: json!({"provider": job.provider}) };
+        }
+        Err(ProviderError::Unknown(_)) => {
+            return failed(format!("the `{}` provider is not available in this version of Callsign", job.provider));
+        }
+        Err(e) => return failed(e.to_string()),
+    };
+    let attempt = Router::new(app.clock.clone()).send(&Route::single(provider), &msg).await;
+    match attempt.result {
+        Ok(receipt) => Attempt::Done(
+            json!({"provider": attempt.provider, "attempts": job.attempts, "provider_response": receipt.details}),
+        ),
+        Err(e) => {
+            let details = json!({"provider": attempt.provider, "attempts": job.attempts, "error": e.message, "provider_error": e.details});
+            if e.retryable {
+                Attempt::Retryable { error: e.message, details }
+            } else {
+                Attempt::Final { error: e.message, details }
+            }
+        }
+    }
+}
+
+/// The store's outcome for the runner's.
+fn job_outcome(outcome: &Outcome, job: &DeliveryJob) -> JobOutcome {
+    match outcome {
+        Outcome::Done(details) => JobOutcome::Sent { details: details.clone() },
+        Outcome::Retry { error, run_at } => JobOutcome::Retry { error: error.clone(), run_at: *run_at },
+        Outcome::Failed { error, details } => {
+            // Every failure names its provider (the runner's own "gave up" does not know it).
+            let mut details = details.clone();
+            if let Some(o) = details.as_object_mut() {
+                o.entry("provider").or_insert_with(|| json!(job.provider));
+            }
+            JobOutcome::Failed { error: error.clone(), details }
+        }
+    }
+}
+
+/// Delivery as a [`callsign_jobs`] queue (the store's `delivery_jobs`) and handler (send, then log the terminal
+/// state), over any handle on the services (`&Core` for tests, `Arc<Core>` for workers).
+pub struct Delivery<C>(pub C);
+
+#[async_trait]
+impl<C: std::ops::Deref<Target = Core> + Send + Sync> Queue for Delivery<C> {
+    type Job = DeliveryJob;
+
+    async fn claim(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Claimed<DeliveryJob>>, callsign_jobs::BoxError> {
+        let jobs = self.0.store.claim_jobs(worker, now, lease_ms, limit).await?;
+        Ok(jobs
+            .into_iter()
+            .map(|job| Claimed { id: job.id.clone(), attempts: job.attempts, max_attempts: job.max_attempts, job })
+            .collect())
+    }
+
+    async fn renew(&self, worker: &str, now: Timestamp, lease_ms: i64) -> Result<u64, callsign_jobs::BoxError> {
+        Ok(self.0.store.renew_claims(worker, now, lease_ms).await?)
+    }
+
+    async fn finish(
+        &self,
+        job: &Claimed<DeliveryJob>,
+        worker: &str,
+        outcome: &Outcome,
+        at: Timestamp,
+    ) -> Result<bool, callsign_jobs::BoxError> {
+        Ok(self.0.store.finish_job(&job.id, worker, &job_outcome(outcome, &job.job), at).await?)
+    }
+
+    async fn wait(&self, max_ms: u64) {
+        self.0.store.wait_for_jobs(max_ms).await
+    }
+}
+
+#[async_trait]
+impl<C: std::ops::Deref<Target = Core> + Send + Sync> Handler<DeliveryJob> for Delivery<C> {
+    async fn run(&self, job: &Claimed<DeliveryJob>) -> Attempt {
+        deliver(&self.0, &job.job).await
+    }
+
+    async fn finished(&self, job: &Claimed<DeliveryJob>, outcome: &Outcome) {
+        log_outcome(&self.0, &job.job, &job_outcome(outcome, &job.job)).await
+    }
+}
+
+/// The delivery runner over `app` (one claim batch of 10, the configured lease).
+pub fn runner<C: std::ops::Deref<Target = Core> + Clone + Send + Sync>(app: C) -> Runner<Delivery<C>, Delivery<C>> {
+    let lease_ms = lease_ms(&app);
+    let clock = app.clock.clone();
+    Runner { queue: Delivery(app.clone()), handler: Delivery(app), clock, lease_ms, batch: 10, name: "delivery" }
+}
+
+fn open_payload(app: &Core, job: &DeliveryJob) -> Result<Payload, String> {
+    let sealed = job.payload.as_ref().ok_or("the job has no payload")?;
+    let plain =
+        app.keyring.open(&job_context(&job.id), sealed).map_err(|e| format!("cannot open the job's payload: {e}"))?;
+    serde_json::from_slice(&plain).map_err(|e| format!("corrupt job payload: {e}"))
+}
+
+async fn log_outcome(app: &Core, job: &DeliveryJob, outcome: &JobOutcome) {
+    let (code, description, details) = match outcome {
+        JobOutcome::Retry { error, .. } => {
+            tracing::warn!(job = %job.id, provider = %job.provider, attempts = job.attempts, %error, "send failed; will retry");
+            return;
+        }
+        JobOutcome::Sent { details } => (format!("gd_send_{}", job.channel), None, details.clone()),
+        JobOutcome::Failed { error, details } => {
+            (format!("gd_send_{}_failure", job.channel), Some(error.clone()), details.clone())
+        }
+    };
+    tracing::info!(job = %job.id, provider = %job.provider, channel = %job.channel, event = %code, "delivery finished");
+    let mut details = details;
+    if let Some(o) = details.as_object_mut() {
+        o.insert("job_id".into(), json!(job.id));
+        o.insert("channel".into(), json!(job.channel));
+        if let Some(e) = &job.enrollment_id {
+            o.insert("authenticator_id".into(), json!(format!("{}|{e}", job.channel)));
+        }
+    }
+    events::record(
+        app,
+        &code,
+        &Origin::default(),
+        EventCtx { user_id: job.user_id.clone(), description, details, ..Default::default() },
+    )
+    .await;
+}
+
+/// The text of a provider test message.
+pub fn test_text(friendly_name: &str) -> String {
+    format!("This is a test message from {friendly_name}. Your phone provider works.")
+}
+
+/// A test message to send now (see [`send_test`]).
+pub struct TestMessage<'a> {
+    /// The provider, by registry name.
+    pub provider: &'a str,
+    /// Who asked: `dashboard`, `branding/phone/providers/try`, `branding/phone/templates/try`.
+    pub source: &'a str,
+    /// The Management API client (or the dashboard's) that asked.
+    pub client_id: Option<&'a str>,
+    pub to: &'a str,
+    /// `sms` or `voice`.
+    pub channel: &'a str,
+    pub text: &'a str,
+    pub from: Option<&'a str>,
+}
+
+/// A test message: sent now through its provider, outside the MFA flow (no challenge, no job, no retry), and
+/// logged as `gd_send_sms` / `gd_send_voice` (or `…_failure`) with `"test": true` and `source` in the details.
+/// Returns the provider's details, or its error message.
+pub async fn send_test(app: &Core, meta: &Origin, t: &TestMessage<'_>) -> Result<Value, String> {
+    let (channel, source) = (t.channel, t.source);
+    let id = format!("test_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 20));
+    let result = try_send(app, &id, t).await;
+    let name = result.as_ref().map_or_else(|(n, _)| n.clone(), |(n, _)| n.clone());
+    let (code, description, details) = match &result {
+        Ok((_, d)) => (
+            format!("gd_send_{channel}"),
+            Some(format!("Test message sent through the {name} provider")),
+            json!({"test": true, "source": source, "provider": name, "channel": channel, "provider_response": d}),
+        ),
+        Err((_, e)) => (
+            format!("gd_send_{channel}_failure"),
+            Some(e.message.clone()),
+            json!({"test": true, "source": source, "provider": name, "channel": channel, "error": e.message, "provider_error": e.details}),
+        ),
+    };
+    tracing::info!(provider = %name, channel, event = %code, "test message finished");
+    let client_id = t.client_id.map(str::to_owned);
+    events::record(app, &code, meta, EventCtx { client_id, description, details, ..Default::default() }).await;
+    result.map(|(_, d)| d).map_err(|(_, e)| e.message)
+}
+
+/// Build the test message's provider and send; the provider's name comes back with the outcome.
+async fn try_send(app: &Core, id: &str, t: &TestMessage<'_>) -> Result<(String, Value), (String, SendError)> {
+    let name = t.provider.to_owned();
+    let fail = |e: SendError| (name.clone(), e);
+    let channel: Channel = t
+        .channel
+        .parse()
+        .map_err(|e: callsign_domain::channel::UnknownChannel| fail(SendError::fatal(e.to_string())))?;
+    let to = PhoneNumber::parse(t.to).map_err(|e| fail(SendError::fatal(format!("not a phone number: {e}"))))?;
+    let guardian = GuardianConfig::load(app)
+        .await
+        .map_err(|e| fail(SendError::retryable(format!("cannot read the Guardian configuration: {e}"))))?;
+    let provider = providers::build(app, &guardian, t.provider).await.map_err(|e| match e {
+        ProviderError::Unknown(_) => fail(SendError::fatal(format!(
+            "the `{}` provider is not available in this version of Callsign",
+            t.provider
+        ))),
+        other => fail(SendError::fatal(other.to_string())),
+    })?;
+    let msg = Message {
+        id: id.to_owned(),
+        channel,
+        to,
+        text: t.text.to_owned(),
+        locale: "en".to_owned(),
+        from: t.from.map(str::to_owned),
+        context: MessageContext { tenant_friendly_name: friendly_name(app).await, ..Default::default() },
+    };
+    let attempt = Router::new(app.clock.clone()).send(&Route::single(provider), &msg).await;
+    let name = attempt.provider.to_owned();
+    attempt.result.map(|r| (name.clone(), r.details)).map_err(|e| (name, e))
+}
+
+/// The tenant's friendly name, for events that carry it.
+async fn friendly_name(app: &Core) -> String {
+    crate::tenant::load(app).await.map(|t| t.friendly_name().to_owned()).unwrap_or_else(|_| "Callsign".to_owned())
+}
+
+/// The configured claim lease (`delivery_lease_secs`) in milliseconds.
+pub fn lease_ms(app: &Core) -> i64 {
+    i64::try_from(app.settings.delivery_lease_secs).unwrap_or(300).saturating_mul(1_000)
+}
+
+/// Claim and deliver every job that is due now, until none is left (tests drain the queue with it). Returns how
+/// many were processed.
+pub async fn run_pending_jobs(app: &Core, worker: &str) -> crate::BoxResult<usize> {
+    runner(app).run_pending(worker).await
+}
+
+/// Start `settings.delivery_workers` workers; they stop when `stop` flips.
+pub fn spawn_workers(
+    app: &std::sync::Arc<Core>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let node = callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 8);
+    std::sync::Arc::new(runner(app.clone())).spawn(app.settings.delivery_workers, &node, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_lease_is_fifteen_seconds() {
+        assert_eq!(super::DEFAULT_LEASE_MS, 15_000);
+        assert_eq!(callsign_jobs::heartbeat_every(super::DEFAULT_LEASE_MS).as_millis(), 5_000);
+    }
+}

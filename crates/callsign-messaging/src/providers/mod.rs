@@ -1,0 +1,4 @@
+//! The built-in providers, one module each; the [`crate::Registry`] lists them.
+pub mod dev;
+pub mod twilio;
+pub mod webhook;

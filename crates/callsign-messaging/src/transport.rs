@@ -1,0 +1,84 @@
+//! What the HTTP providers share: the client, how a failed request is classified (retryable or final), and how
+//! much of an error body is kept.
+use std::time::Duration;
+
+use crate::kind::BuildError;
+
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The `User-Agent` of every provider request.
+pub const USER_AGENT: &str = concat!("Callsign/", env!("CARGO_PKG_VERSION"));
+
+/// The HTTP client providers share: 5 s to connect, 15 s per request, `User-Agent: Callsign/<version>`,
+/// redirects followed (reqwest's default: up to 10).
+pub fn client() -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| BuildError::new(format!("cannot build the HTTP client: {e}")))
+}
+
+/// A request that got no answer. Always retryable: the provider may be back in a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportFailure {
+    /// `timed out`, `could not connect` or `request failed`.
+    pub kind: &'static str,
+    /// The client's error text, without the URL (it may carry a secret or a path).
+    pub detail: String,
+}
+
+/// What kind of failure a client error is (see [`TransportFailure`]).
+pub fn transport_failure(e: reqwest::Error) -> TransportFailure {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    TransportFailure { kind, detail: e.without_url().to_string() }
+}
+
+/// Whether an HTTP status is worth trying again: server errors (5xx) and rate limits (429). Every other non-2xx
+/// answer (4xx, 3xx) is final.
+pub fn status_is_retryable(status: u16) -> bool {
+    status >= 500 || status == 429
+}
+
+/// The first `max_bytes` bytes of a response body (read no further), as text (lossy UTF-8).
+pub async fn body_excerpt(mut resp: reqwest::Response, max_bytes: usize) -> String {
+    let mut buf: Vec<u8> = Vec::new();
+    while buf.len() < max_bytes {
+        match resp.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    buf.truncate(max_bytes);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        for s in [500, 502, 503, 599, 429] {
+            assert!(status_is_retryable(s), "{s}");
+        }
+        for s in [300, 301, 400, 401, 403, 404, 409, 422] {
+            assert!(!status_is_retryable(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_client_builds() {
+        assert!(client().is_ok());
+        assert!(USER_AGENT.starts_with("Callsign/"));
+    }
+}
