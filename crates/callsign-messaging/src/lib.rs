@@ -34,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod callback;
+pub mod declared;
 pub mod kind;
 pub mod message;
 pub mod provider;
@@ -41,8 +42,10 @@ pub mod providers;
 pub mod registry;
 pub mod router;
 pub mod transport;
+pub mod voice;
 
 pub use callback::{Callback, CallbackError, CallbackOutcome, callback_path, callback_url};
+pub use declared::Declared;
 pub use kind::{
     BuildError, Deps, DevInbox, DevMessage, FieldKind, FieldProblem, FieldSpec, GeneratedSecret, GuardianUpdate,
     ProblemKind, ProviderKind, ProviderSettings, Required, SecretState,

@@ -25,6 +25,7 @@ const ARROWS: &[(&str, &[&str])] = &[
     ("callsign-store-sqlite", &["callsign-domain", "callsign-store"]),
     ("callsign-store-postgres", &["callsign-domain", "callsign-store"]),
     ("callsign-testkit", &["callsign-domain", "callsign-store"]),
+    ("callsign-fakes", &[]),
     ("callsign-jobs", &["callsign-domain"]),
     ("callsign-messaging", &["callsign-domain"]),
     ("callsign-core", &["callsign-domain", "callsign-store", "callsign-jobs", "callsign-messaging"]),
@@ -102,7 +103,9 @@ fn the_arrow_check_reads_real_dependencies() {
 /// Where provider names may appear.
 fn provider_home(path: &Path) -> bool {
     let p = path.to_string_lossy().replace('\\', "/");
-    p.contains("crates/callsign-messaging/src/providers/") || p.ends_with("crates/callsign-messaging/src/registry.rs")
+    p.contains("crates/callsign-messaging/src/providers/")
+        || p.ends_with("crates/callsign-messaging/src/registry.rs")
+        || p.contains("crates/callsign-fakes/src/")
 }
 
 fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {

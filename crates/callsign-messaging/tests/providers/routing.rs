@@ -11,10 +11,15 @@ use serde_json::json;
 use crate::{env, message};
 
 #[test]
-fn the_registry_knows_three_providers_and_nothing_else() {
+fn the_registry_knows_its_providers_and_nothing_else() {
     let r = Registry::builtin();
-    assert_eq!(r.names(), ["auth0", "twilio", "phone-message-hook"]);
-    assert_eq!(r.upe_names(), ["twilio", "custom"]);
+    assert_eq!(r.names()[..3], ["auth0", "twilio", "phone-message-hook"]);
+    assert_eq!(r.upe_names()[..2], ["twilio", "custom"]);
+    let integrated = &r.names()[3..];
+    assert!(integrated.windows(2).all(|w| w[0] < w[1]), "the integrated providers follow, in order: {integrated:?}");
+    for n in integrated {
+        assert!(r.upe_names().contains(n), "{n} is a UPE provider under its own name");
+    }
     assert_eq!(r.default_provider().name(), "auth0");
     for name in r.names() {
         assert_eq!(r.get(name).unwrap().name(), name);
@@ -22,11 +27,14 @@ fn the_registry_knows_three_providers_and_nothing_else() {
     assert_eq!(r.by_upe_name("custom").unwrap().name(), "phone-message-hook");
     assert_eq!(r.by_upe_name("twilio").unwrap().name(), "twilio");
     let e = r.get("twillio").err().unwrap();
-    assert_eq!(e.to_string(), "unknown phone provider `twillio`; the providers are auth0, twilio, phone-message-hook");
+    assert_eq!(e.to_string(), format!("unknown phone provider `twillio`; the providers are {}", r.names().join(", ")));
     assert!(r.get("").is_err() && r.get("Twilio").is_err());
     assert!(r.by_upe_name("auth0").is_err());
     for k in r.kinds() {
-        assert!(!k.label().is_empty());
+        assert!(!k.label().is_empty() && !k.description().is_empty(), "{}", k.name());
+        assert!(k.capabilities().supports(Channel::Sms), "{}", k.name());
+    }
+    for k in r.kinds().take(3) {
         for c in Channel::ALL {
             assert!(k.capabilities().supports(c), "{} {c}", k.name());
         }
