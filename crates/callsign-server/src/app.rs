@@ -105,7 +105,7 @@ impl AppState {
         let core =
             Core::start_with_limiter(config.core_settings(), store, limiter, clock, rng, Arc::new(keyring)).await?;
         for name in config.provider_base_urls.keys() {
-            core.providers.get(name).map_err(|e| format!("provider_base_urls.{name}: {e}"))?;
+            core.providers.get(name).map_err(|e| format!("providers.{name}: {e}"))?;
         }
         let app = AppState(Arc::new(AppInner { core, config, metrics: Arc::new(Metrics::new()) }));
         report.bootstrap_file = crate::identity::bootstrap::bootstrap_if_empty(&app).await?;

@@ -36,12 +36,32 @@ pub struct RawConfig {
     pub dev_provider_cap: Option<Num>,
     pub delivery_workers: Option<Num>,
     pub delivery_lease_secs: Option<Num>,
-    pub provider_base_urls: Option<std::collections::BTreeMap<String, String>>,
+    /// `[providers.<name>]`: per-provider server settings (today its API `base_url`).
+    pub providers: Option<std::collections::BTreeMap<String, RawProvider>>,
+    /// Deprecated: `providers.twilio.base_url` (which wins when both are set).
+    pub twilio_base_url: Option<String>,
     pub password_hash_concurrency: Option<Num>,
     pub password_hash_queue_ms: Option<Num>,
     pub dev_provider_log_messages: Option<Flag>,
     pub tls: Option<RawTls>,
     pub http: Option<RawHttp>,
+}
+
+/// `[providers.<name>]`: what the server (not the Management API) decides about a provider.
+#[derive(Debug, Default, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawProvider {
+    /// Where the provider's client sends instead of the provider's own API (a regional endpoint, a private
+    /// gateway, a test fake). An API caller cannot change it.
+    pub base_url: Option<String>,
+}
+
+impl RawConfig {
+    /// Aim provider `name` at `url` (`[providers.<name>] base_url`).
+    pub fn set_provider_base_url(&mut self, name: &str, url: impl Into<String>) {
+        self.providers.get_or_insert_with(Default::default).entry(name.to_owned()).or_default().base_url =
+            Some(url.into());
+    }
 }
 
 /// `[http]`: connection limits of the listener.
@@ -170,13 +190,17 @@ impl RawConfig {
             dev_provider_cap: over.dev_provider_cap.or(self.dev_provider_cap),
             delivery_workers: over.delivery_workers.or(self.delivery_workers),
             delivery_lease_secs: over.delivery_lease_secs.or(self.delivery_lease_secs),
-            provider_base_urls: match (self.provider_base_urls, over.provider_base_urls) {
+            providers: match (self.providers, over.providers) {
                 (Some(mut a), Some(b)) => {
-                    a.extend(b);
+                    for (name, p) in b {
+                        let e = a.entry(name).or_default();
+                        e.base_url = p.base_url.or(e.base_url.take());
+                    }
                     Some(a)
                 }
                 (a, b) => b.or(a),
             },
+            twilio_base_url: over.twilio_base_url.or(self.twilio_base_url),
             password_hash_concurrency: over.password_hash_concurrency.or(self.password_hash_concurrency),
             password_hash_queue_ms: over.password_hash_queue_ms.or(self.password_hash_queue_ms),
             dev_provider_log_messages: over.dev_provider_log_messages.or(self.dev_provider_log_messages),
@@ -509,10 +533,15 @@ impl Config {
             },
             provider_base_urls: {
                 let mut out = std::collections::BTreeMap::new();
-                for (name, u) in raw.provider_base_urls.unwrap_or_default() {
+                let legacy = raw.twilio_base_url.map(|u| ("twilio_base_url".to_owned(), "twilio".to_owned(), u));
+                let table = raw.providers.unwrap_or_default().into_iter().filter_map(|(name, p)| {
+                    p.base_url.map(|u| (format!("providers.{name}.base_url"), name, u))
+                });
+                // The deprecated key first, so `[providers.twilio] base_url` wins over it.
+                for (key, name, u) in legacy.into_iter().chain(table) {
                     let u = u.trim();
                     if !(u.starts_with("https://") || u.starts_with("http://")) || u.contains(char::is_whitespace) {
-                        return Err(err(format!("provider_base_urls.{name}: `{u}` must be an http(s) URL")));
+                        return Err(err(format!("{key}: `{u}` must be an http(s) URL")));
                     }
                     out.insert(name, u.trim_end_matches('/').to_owned());
                 }
@@ -650,10 +679,11 @@ max_connections = 1024
 # The largest request body in bytes (413 above it). /oauth/token and /mfa/* take at most 65536 of it.
 max_body_bytes = 1048576
 
-# Where a phone provider's API is, by provider name, instead of its own (change it only to aim a provider at a
-# test server). Environment: CALLSIGN_PROVIDER_BASE_URLS__<NAME>.
-[provider_base_urls]
-# <provider name> = "http://127.0.0.1:4010"
+# Per phone provider, by provider name: where its API is, instead of its own (a regional endpoint, a private
+# gateway, a test server). The Management API cannot change it. Environment: CALLSIGN_PROVIDERS__<NAME>__BASE_URL.
+# (twilio_base_url, from earlier versions, still sets Twilio's; [providers.twilio] base_url wins over it.)
+# [providers.<provider name>]
+# base_url = "http://127.0.0.1:4010"
 "#;
 
 #[cfg(test)]
@@ -762,11 +792,12 @@ mod tests {
         assert!(e.starts_with("encryption_keys:"), "{e}");
         let e = bad(RawConfig { log_format: Some("xml".into()), ..Default::default() });
         assert!(e.starts_with("log_format:"), "{e}");
-        let e = bad(RawConfig {
-            provider_base_urls: Some([("twilio".to_owned(), "api.twilio.com".to_owned())].into()),
-            ..Default::default()
-        });
-        assert!(e.starts_with("provider_base_urls.twilio:"), "{e}");
+        let mut r = RawConfig::default();
+        r.set_provider_base_url("twilio", "api.twilio.com");
+        let e = bad(r);
+        assert!(e.starts_with("providers.twilio.base_url:"), "{e}");
+        let e = bad(RawConfig { twilio_base_url: Some("api.twilio.com".into()), ..Default::default() });
+        assert!(e.starts_with("twilio_base_url:"), "{e}");
         let e = bad(RawConfig { delivery_workers: Some(Num(0)), ..Default::default() });
         assert!(e.starts_with("delivery_workers:"), "{e}");
         let e = bad(RawConfig { password_hash_concurrency: Some(Num(1_000)), ..Default::default() });

@@ -280,7 +280,7 @@ async fn documented_string_limits_are_the_enforced_ones() {
     let spec = load();
     // Nothing here should reach Twilio; if something did, it would find a closed port on this machine.
     let t = TestApp::spawn_with(|raw| {
-        raw.provider_base_urls = Some([("twilio".to_owned(), "http://127.0.0.1:9".to_owned())].into())
+        raw.set_provider_base_url("twilio", "http://127.0.0.1:9")
     })
     .await;
     let token = t.mgmt_token().await;

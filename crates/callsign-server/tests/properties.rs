@@ -16,7 +16,7 @@ use callsign_core::mfa::{AssociateRequest, ChallengeRequest, split_authenticator
 use callsign_core::templates::{self, Vars};
 use callsign_domain::{ManualClock, OsRandom, Timestamp};
 use callsign_messaging::providers::{twilio, webhook};
-use callsign_server::config::{self, Config, Num, RawConfig, RawTls, StringList};
+use callsign_server::config::{self, Config, Num, RawConfig, RawProvider, RawTls, StringList};
 use callsign_server::http::oauth::TokenRequest;
 use callsign_server::web::{cookies, i18n};
 use proptest::collection::{btree_map, vec};
@@ -495,7 +495,8 @@ const SETTINGS: &[&str] = &[
     "id_token_lifetime_secs",
     "dev_provider_cap",
     "delivery_workers",
-    "provider_base_urls",
+    "twilio_base_url",
+    "providers",
     "tls",
 ];
 
@@ -623,7 +624,8 @@ fn arb_raw_config() -> impl Strategy<Value = RawConfig> {
                 id_token_lifetime_secs: i,
                 dev_provider_cap: cap,
                 delivery_workers: workers,
-                provider_base_urls: twilio.map(|u| [("twilio".to_owned(), u)].into()),
+                twilio_base_url: twilio,
+                providers: None,
                 tls: tls.map(|(c, k)| RawTls {
                     cert_file: c.then(|| "/c.pem".into()),
                     key_file: k.then(|| "/k.pem".into()),
@@ -1260,7 +1262,9 @@ async fn fuzz_app(dir: &std::path::Path) -> (axum::Router, Known) {
         data_dir: Some(dir.join("data")),
         database_url: Some(format!("sqlite://{}/callsign.db", dir.display())),
         // Nothing the fuzzer does may reach the internet.
-        provider_base_urls: Some([("twilio".to_owned(), "http://127.0.0.1:9".to_owned())].into()),
+        providers: Some(
+            [("twilio".to_owned(), RawProvider { base_url: Some("http://127.0.0.1:9".to_owned()) })].into(),
+        ),
         ..Default::default()
     };
     let config = Config::resolve(raw).unwrap();

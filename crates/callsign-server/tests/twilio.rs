@@ -151,7 +151,7 @@ async fn setup_with_workers() -> Ctx {
 /// [`setup`] against any Twilio-shaped server (`fake` is then only a placeholder when `base` is not its URL).
 async fn setup_at(fake: Fake, base: String, messaging_service: bool, workers: bool) -> Ctx {
     let config = |raw: &mut callsign_server::config::RawConfig| {
-        raw.provider_base_urls = Some([("twilio".to_owned(), base.to_owned())].into());
+        raw.set_provider_base_url("twilio", base);
     };
     let t = if workers { TestApp::spawn_with_workers(config).await } else { TestApp::spawn_with(config).await };
     let admin = t.mgmt_token().await;
@@ -594,7 +594,7 @@ async fn status_callbacks_must_be_signed_and_are_recorded() {
 async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
     let (fake, base) = Fake::start().await;
     let t =
-        TestApp::spawn_with(|raw| raw.provider_base_urls = Some([("twilio".to_owned(), base.to_owned())].into())).await;
+        TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", base)).await;
     let admin = t.mgmt_token().await;
     let (s, p) = t
         .post(
@@ -723,7 +723,7 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
 #[ignore = "needs Prism: run sdk-tests/prism/run.sh"]
 async fn prism_contract() {
     let prism = std::env::var("CALLSIGN_TEST_PRISM_URL").expect("CALLSIGN_TEST_PRISM_URL (see sdk-tests/prism/run.sh)");
-    let t = TestApp::spawn_with(|raw| raw.provider_base_urls = Some([("twilio".to_owned(), prism.to_owned())].into()))
+    let t = TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", prism))
         .await;
     let admin = t.mgmt_token().await;
     let twilio = "/api/v2/guardian/factors/phone/providers/twilio";
