@@ -48,8 +48,23 @@ pub fn new_job(
     enrollment_id: Option<&str>,
     challenge_id: Option<&str>,
 ) -> crate::BoxResult<DeliveryJob> {
-    let now = app.clock.now();
     let id = format!("job_{}", callsign_domain::rng::from_alphabet(app.rng.as_ref(), callsign_domain::rng::ALNUM, 24));
+    new_job_with_id(app, id, channel, provider, payload, user_id, enrollment_id, challenge_id)
+}
+
+/// [`new_job`] with a given id.
+#[allow(clippy::too_many_arguments)]
+pub fn new_job_with_id(
+    app: &Core,
+    id: String,
+    channel: Channel,
+    provider: &str,
+    payload: &impl Serialize,
+    user_id: Option<&str>,
+    enrollment_id: Option<&str>,
+    challenge_id: Option<&str>,
+) -> crate::BoxResult<DeliveryJob> {
+    let now = app.clock.now();
     let plain = zeroize::Zeroizing::new(serde_json::to_vec(payload)?);
     let sealed = app.keyring.seal(app.rng.as_ref(), &job_context(&id), &plain)?;
     Ok(DeliveryJob {
@@ -92,9 +107,10 @@ fn message(job: &DeliveryJob, p: Payload) -> Result<Message, String> {
     })
 }
 
-/// Send one claimed job through its provider (the [`callsign_jobs::Handler`] half of delivery): the provider is
-/// built from the configuration as it is now, through the registry (an unknown name fails, it is never another
-/// provider), and the router reports which provider handled the attempt.
+/// Send one claimed job along its chain (the [`callsign_jobs::Handler`] half of delivery): the chain is the
+/// job's provider (the one selected when the code was sent) and its fallbacks, or a country route
+/// ([`crate::routing`]); each provider is built from the configuration as it is now, through the registry (an
+/// unknown name fails, it is never another provider), and the router reports every attempt.
 async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
     let failed = |error: String| Attempt::Final { error, details: json!({"provider": job.provider}) };
     let msg = match open_payload(app, job).and_then(|p| message(job, p)) {
@@ -108,31 +124,131 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
             return Attempt::Retryable { error, details: json!({"provider": job.provider}) };
         }
     };
-    let provider = match providers::build(app, &guardian, &job.provider).await {
-        Ok(p) => p,
-        Err(ProviderError::Store(e)) => {
-            let error = format!("the store is unavailable: {e}");
-            return Attempt::Retryable { error, details: json!({"provider": job.provider}) };
-        }
-        Err(ProviderError::Unknown(_)) => {
-            return failed(format!("the `{}` provider is not available in this version of Callsign", job.provider));
-        }
-        Err(e) => return failed(e.to_string()),
-    };
-    let attempt = Router::new(app.clock.clone()).send(&Route::single(provider), &msg).await;
-    match attempt.result {
-        Ok(receipt) => Attempt::Done(
-            json!({"provider": attempt.provider, "attempts": job.attempts, "provider_response": receipt.details}),
-        ),
-        Err(e) => {
-            let details = json!({"provider": attempt.provider, "attempts": job.attempts, "error": e.message, "provider_error": e.details});
-            if e.retryable {
-                Attempt::Retryable { error: e.message, details }
-            } else {
-                Attempt::Final { error: e.message, details }
+    let names = guardian.routing.chain_for(&job.provider, &msg.to, job.channel);
+    let mut chain = Vec::new();
+    for name in &names {
+        match providers::build(app, &guardian, name).await {
+            Ok(p) => chain.push(p),
+            Err(ProviderError::Store(e)) => {
+                let error = format!("the store is unavailable: {e}");
+                return Attempt::Retryable { error, details: json!({"provider": name}) };
             }
+            // A provider of a longer chain that cannot be built is left out (and said in the log); alone, it
+            // fails the send.
+            Err(e) if names.len() > 1 => {
+                tracing::warn!(job = %job.id, provider = %name, error = %e, "a provider of the chain cannot be built; skipped");
+            }
+            Err(ProviderError::Unknown(_)) => {
+                return failed(format!("the `{name}` provider is not available in this version of Callsign"));
+            }
+            Err(e) => return failed(e.to_string()),
         }
     }
+    let Some(route) = Route::chain(chain) else {
+        return failed(format!("no provider of the chain {} can be built", names.join(", ")));
+    };
+    let outcome = Router::new(app.clock.clone()).send_chain(&route, &msg, &app.health).await;
+    let with_chain = |mut d: Value| {
+        if names.len() > 1 {
+            d["chain"] = outcome.describe();
+        }
+        // A voice fallback says which SMS it follows, on the job and in its event.
+        if let Some(f) = job.details.get("fallback_for") {
+            d["fallback_for"] = f.clone();
+        }
+        d
+    };
+    if let Some(a) = outcome.delivered()
+        && let Ok(receipt) = &a.result
+    {
+        return Attempt::Done(with_chain(
+            json!({"provider": a.provider, "attempts": job.attempts, "provider_response": receipt.details}),
+        ));
+    }
+    let Some(last) = outcome.last_tried() else {
+        return failed("no provider of the chain was tried".into());
+    };
+    let Err(e) = &last.result else { return failed("the chain ended without a result".into()) };
+    let details = with_chain(
+        json!({"provider": last.provider, "attempts": job.attempts, "error": e.message, "provider_error": e.details}),
+    );
+    // Another try later is worth it when any provider of the chain failed in a way that may pass.
+    let retry = outcome.steps.iter().any(|(a, skip)| skip.is_none() && a.result.as_ref().is_err_and(|e| e.retryable))
+        && (e.retryable || callsign_messaging::is_provider_fault(e));
+    if retry {
+        Attempt::Retryable { error: e.message.clone(), details }
+    } else {
+        Attempt::Final { error: e.message.clone(), details }
+    }
+}
+
+/// The voice call that follows a failed SMS ([`crate::routing::VoiceFallback`]): the same code, read out, once
+/// (its job id is the SMS job's plus `_voice`, so a second trigger finds it queued and does nothing). Only when
+/// the fallback is on, voice is one of the message types, the SMS carried a code for an enrollment, and that
+/// code is still waiting to be used.
+pub async fn voice_fallback(app: &Core, sms: &DeliveryJob, why: &str) {
+    if let Err(e) = try_voice_fallback(app, sms, why).await {
+        tracing::warn!(job = %sms.id, error = %e, "the voice fallback of a failed SMS could not be queued");
+    }
+}
+
+async fn try_voice_fallback(app: &Core, sms: &DeliveryJob, why: &str) -> crate::BoxResult<()> {
+    if sms.channel != Channel::Sms || sms.enrollment_id.is_none() || sms.id.ends_with("_voice") {
+        return Ok(());
+    }
+    let guardian = GuardianConfig::load(app).await?;
+    if !guardian.routing.voice_fallback.enabled || !guardian.channels().contains(&Channel::Voice) {
+        return Ok(());
+    }
+    if let Some(cid) = &sms.challenge_id {
+        match app.store.get_challenge(cid).await? {
+            Some(c) if c.consumed_at.is_none() && c.expires_at.millis() > app.clock.now().millis() => {}
+            _ => return Ok(()),
+        }
+    }
+    let p = open_payload(app, sms)?;
+    let Some(code) = p.context.code.clone() else { return Ok(()) };
+    let enrolling = p.context.action == Some(callsign_messaging::Action::Enrollment);
+    let tenant = crate::tenant::load(app).await?;
+    let (template, from) = guardian.code_message(enrolling, Channel::Voice.as_str());
+    let text = crate::templates::render(
+        &template,
+        &crate::templates::Vars {
+            code: code.as_str(),
+            message_type: Channel::Voice.as_str(),
+            locale: &p.locale,
+            friendly_name: &p.context.tenant_friendly_name,
+            support_email: tenant.support_email.as_deref().unwrap_or_default(),
+            support_url: tenant.support_url.as_deref().unwrap_or_default(),
+        },
+    )?;
+    let payload = Payload { to: p.to, text, locale: p.locale, from, context: p.context };
+    let mut job = new_job_with_id(
+        app,
+        format!("{}_voice", sms.id),
+        Channel::Voice,
+        &guardian.provider,
+        &payload,
+        sms.user_id.as_deref(),
+        sms.enrollment_id.as_deref(),
+        sms.challenge_id.as_deref(),
+    )?;
+    job.details = json!({"fallback_for": sms.id, "reason": why});
+    match app.store.enqueue_job(&job).await {
+        Ok(()) => {
+            tracing::info!(job = %job.id, sms_job = %sms.id, reason = why, "voice fallback queued for a failed SMS");
+            Ok(())
+        }
+        Err(callsign_store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a delivery receipt's status says the message did not arrive.
+pub fn receipt_failed(receipt: &Value) -> bool {
+    receipt["status"].as_str().is_some_and(|s| {
+        matches!(s.to_ascii_lowercase().as_str(), "failed" | "undelivered" | "undeliverable" | "rejected" | "expired")
+    })
 }
 
 /// The store's outcome for the runner's.
@@ -199,7 +315,11 @@ impl<C: std::ops::Deref<Target = Core> + Send + Sync> Handler<DeliveryJob> for D
     }
 
     async fn finished(&self, job: &Claimed<DeliveryJob>, outcome: &Outcome) {
-        log_outcome(&self.0, &job.job, &job_outcome(outcome, &job.job)).await
+        let outcome = job_outcome(outcome, &job.job);
+        log_outcome(&self.0, &job.job, &outcome).await;
+        if let JobOutcome::Failed { .. } = outcome {
+            voice_fallback(&self.0, &job.job, "the SMS failed").await;
+        }
     }
 }
 

@@ -43,6 +43,9 @@ pub struct GuardianConfig {
     /// `otp_enroll` / `otp_verify` the text body is `enrollment_message` / `verification_message`, not kept here.
     #[serde(default)]
     pub phone_templates: BTreeMap<String, PhoneTemplateRecord>,
+    /// Fallback chains, country routes and the voice fallback (`crate::routing`).
+    #[serde(default, skip_serializing_if = "crate::routing::Routing::is_default")]
+    pub routing: crate::routing::Routing,
     /// The stored document this was loaded from: [`GuardianConfig::save`] writes only over it (compare-and-set).
     #[serde(skip)]
     pub loaded: Option<serde_json::Value>,
@@ -111,6 +114,7 @@ impl Default for GuardianConfig {
             legacy: Map::new(),
             phone_provider: None,
             phone_templates: BTreeMap::new(),
+            routing: Default::default(),
             loaded: None,
         }
     }

@@ -13,6 +13,7 @@ pub mod guardian;
 pub mod identity;
 pub mod mfa;
 pub mod providers;
+pub mod routing;
 pub mod sessions;
 pub mod templates;
 pub mod tenant;
@@ -96,6 +97,8 @@ pub struct Core {
     pub providers: callsign_messaging::Registry,
     /// What every provider is built with (HTTP client, clock, dev inbox…).
     pub provider_deps: callsign_messaging::Deps,
+    /// The providers' circuit breakers (per process; see `callsign_messaging::health`).
+    pub health: callsign_messaging::Health,
 }
 
 impl Core {
@@ -137,6 +140,7 @@ impl Core {
             settings.password_hash_concurrency,
             std::time::Duration::from_millis(settings.password_hash_queue_ms),
         );
+        let health = callsign_messaging::Health::new(clock.clone(), callsign_messaging::BreakerPolicy::default());
         let core = Arc::new(Core {
             settings,
             store,
@@ -149,6 +153,7 @@ impl Core {
             http,
             passwords,
             providers: callsign_messaging::Registry::builtin(),
+            health,
             provider_deps,
         });
         core.signer.ensure_current(&core).await?;

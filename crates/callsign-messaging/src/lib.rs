@@ -35,6 +35,7 @@
 
 pub mod callback;
 pub mod declared;
+pub mod health;
 pub mod kind;
 pub mod message;
 pub mod provider;
@@ -46,6 +47,7 @@ pub mod voice;
 
 pub use callback::{Callback, CallbackError, CallbackOutcome, callback_path, callback_url};
 pub use declared::Declared;
+pub use health::{BreakerPolicy, BreakerState, Health, Observed, ProviderHealth};
 pub use kind::{
     BuildError, Deps, DevInbox, DevMessage, FieldKind, FieldProblem, FieldSpec, GeneratedSecret, GuardianUpdate,
     ProblemKind, ProviderKind, ProviderSettings, Required, SecretState,
@@ -53,4 +55,4 @@ pub use kind::{
 pub use message::{Action, Message, MessageContext};
 pub use provider::{Capabilities, Provider, Receipt, SendError};
 pub use registry::{Registry, UnknownProvider};
-pub use router::{Attempt, Route, Router};
+pub use router::{Attempt, ChainOutcome, Route, Router, Skip, is_provider_fault};

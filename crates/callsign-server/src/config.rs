@@ -534,9 +534,11 @@ impl Config {
             provider_base_urls: {
                 let mut out = std::collections::BTreeMap::new();
                 let legacy = raw.twilio_base_url.map(|u| ("twilio_base_url".to_owned(), "twilio".to_owned(), u));
-                let table = raw.providers.unwrap_or_default().into_iter().filter_map(|(name, p)| {
-                    p.base_url.map(|u| (format!("providers.{name}.base_url"), name, u))
-                });
+                let table = raw
+                    .providers
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(name, p)| p.base_url.map(|u| (format!("providers.{name}.base_url"), name, u)));
                 // The deprecated key first, so `[providers.twilio] base_url` wins over it.
                 for (key, name, u) in legacy.into_iter().chain(table) {
                     let u = u.trim();

@@ -279,10 +279,7 @@ fn length(spec: &Value, pointer: &str, key: &str) -> Option<usize> {
 async fn documented_string_limits_are_the_enforced_ones() {
     let spec = load();
     // Nothing here should reach Twilio; if something did, it would find a closed port on this machine.
-    let t = TestApp::spawn_with(|raw| {
-        raw.set_provider_base_url("twilio", "http://127.0.0.1:9")
-    })
-    .await;
+    let t = TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", "http://127.0.0.1:9")).await;
     let token = t.mgmt_token().await;
 
     // Fixtures: a user with a phone method, a customised Unified Phone Experience template, and a Twilio provider

@@ -593,8 +593,7 @@ async fn status_callbacks_must_be_signed_and_are_recorded() {
 #[tokio::test]
 async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
     let (fake, base) = Fake::start().await;
-    let t =
-        TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", base)).await;
+    let t = TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", base)).await;
     let admin = t.mgmt_token().await;
     let (s, p) = t
         .post(
@@ -723,8 +722,7 @@ async fn a_branding_phone_provider_is_the_guardian_twilio_configuration() {
 #[ignore = "needs Prism: run sdk-tests/prism/run.sh"]
 async fn prism_contract() {
     let prism = std::env::var("CALLSIGN_TEST_PRISM_URL").expect("CALLSIGN_TEST_PRISM_URL (see sdk-tests/prism/run.sh)");
-    let t = TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", prism))
-        .await;
+    let t = TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", prism)).await;
     let admin = t.mgmt_token().await;
     let twilio = "/api/v2/guardian/factors/phone/providers/twilio";
     let (s, v) = t.put(&admin, twilio, json!({"sid": SID, "auth_token": TOKEN, "from": FROM})).await;

@@ -63,7 +63,14 @@ async fn status(
     let Some(job) = app.store.get_job(&job_id).await? else {
         return Err(ApiError::not_found("No such delivery job."));
     };
-    if job.provider != provider_name {
+    // The job's provider, or (after a failover) the provider of its chain that sent it.
+    let sent_by = |d: &Value| {
+        d["provider"].as_str() == Some(provider_name.as_str())
+            || d["chain"].as_array().is_some_and(|c| {
+                c.iter().any(|a| a["provider"].as_str() == Some(provider_name.as_str()) && a["outcome"] == "sent")
+            })
+    };
+    if job.provider != provider_name && !sent_by(&job.details) {
         return Err(ApiError::not_found("No such delivery job of this provider."));
     }
     if !app.store.record_job_receipt(&job.id, &outcome.receipt, app.clock.now()).await? {
@@ -77,6 +84,9 @@ async fn status(
         job.enrollment_id.as_ref().map_or(Value::Null, |e| json!(format!("{}|{e}", job.channel))),
     );
     tracing::info!(job = %job.id, status = ?outcome.receipt.get("status"), "delivery receipt recorded");
+    if callsign_core::delivery::receipt_failed(&outcome.receipt) {
+        callsign_core::delivery::voice_fallback(&app, &job, "the SMS delivery receipt says it failed").await;
+    }
     events::record(
         &app,
         "gd_delivery_receipt",

@@ -7,6 +7,7 @@ mod grants;
 mod guardian;
 mod logs;
 pub mod phone_providers;
+pub mod phone_routing;
 pub mod tenant;
 pub mod users;
 
@@ -36,6 +37,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(tenant::routes())
         .merge(guardian::routes())
         .merge(phone_providers::routes())
+        .merge(phone_routing::routes())
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
