@@ -1,0 +1,255 @@
+//! The integrated providers end to end, each against its strict local fake (`callsign-fakes`): selected and
+//! configured through the Management API, a code sent through `/mfa/associate` and `/mfa/challenge`, the fake
+//! receiving it in the provider's documented format, and the `mfa-oob` grant succeeding with the code the fake
+//! received. Then routing: a failover chain, a country route, the voice fallback, provider health, and the checks
+//! on a routing document. (Amazon SNS is tested against moto: `sdk-tests/moto/run.sh`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use callsign_fakes::{Delivered, Fake, Reply, Seen};
+use common::PHONE;
+use common::mfa::{Ctx, setup_with};
+use serde_json::{Value, json};
+
+/// The integrated providers with a Rust fake, and whether each has voice.
+const PROVIDERS: &[(&str, bool)] = &[("mitto", false), ("telesign", true)];
+
+async fn start(name: &str) -> Fake {
+    match name {
+        "mitto" => callsign_fakes::mitto::start().await,
+        "telesign" => callsign_fakes::telesign::start().await,
+        _ => unreachable!("{name}"),
+    }
+}
+
+fn settings(name: &str, _base: &str) -> Value {
+    match name {
+        "mitto" => callsign_fakes::mitto::settings(),
+        "telesign" => callsign_fakes::telesign::settings(),
+        _ => unreachable!("{name}"),
+    }
+}
+
+fn delivered(name: &str, s: &Seen) -> Option<Delivered> {
+    match name {
+        "mitto" => callsign_fakes::mitto::delivered(s),
+        "telesign" => callsign_fakes::telesign::delivered(s),
+        _ => unreachable!("{name}"),
+    }
+}
+
+fn unavailable(name: &str) -> Reply {
+    match name {
+        "mitto" => callsign_fakes::mitto::unavailable(),
+        "telesign" => callsign_fakes::telesign::unavailable(),
+        _ => unreachable!("{name}"),
+    }
+}
+
+fn bad_number(name: &str) -> Reply {
+    match name {
+        "mitto" => callsign_fakes::mitto::bad_number(),
+        "telesign" => callsign_fakes::telesign::bad_number(),
+        _ => unreachable!("{name}"),
+    }
+}
+
+/// The first six digits of a text (SMS carries the code; voice reads it digit by digit).
+fn code_in(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).take(6).collect()
+}
+
+/// An app with these providers configured (each aimed at its fake), `selected` selected, SMS and voice on.
+async fn app_with(names: &[&str], selected: &str) -> (Ctx, Vec<(String, Fake)>) {
+    let mut fakes = Vec::new();
+    for n in names {
+        fakes.push(((*n).to_owned(), start(n).await));
+    }
+    let urls: Vec<(String, String)> = fakes.iter().map(|(n, f)| (n.clone(), f.url.clone())).collect();
+    let c = setup_with(
+        move |raw| {
+            for (n, u) in &urls {
+                raw.set_provider_base_url(n, u.clone());
+            }
+        },
+        &["sms", "voice"],
+    )
+    .await;
+    for (n, f) in &fakes {
+        let (s, v) =
+            c.t.put(&c.admin, &format!("/api/v2/guardian/factors/phone/providers/{n}"), settings(n, &f.url)).await;
+        assert_eq!(s, 200, "{n}: {v}");
+        let view = c.t.get(&c.admin, &format!("/api/v2/guardian/factors/phone/providers/{n}")).await.1;
+        for (k, secret) in settings(n, &f.url).as_object().unwrap() {
+            if ["api_key", "api_password", "secret_access_key"].contains(&k.as_str()) {
+                assert!(!view.to_string().contains(secret.as_str().unwrap()), "{n}: {k} is masked: {view}");
+            }
+        }
+    }
+    let (s, v) =
+        c.t.put(&c.admin, "/api/v2/guardian/factors/phone/selected-provider", json!({"provider": selected})).await;
+    assert_eq!(s, 200, "{v}");
+    (c, fakes)
+}
+
+fn fake<'a>(fakes: &'a [(String, Fake)], name: &str) -> &'a Fake {
+    &fakes.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+/// The messages `name`'s fake accepted.
+fn received(fakes: &[(String, Fake)], name: &str) -> Vec<Delivered> {
+    fake(fakes, name).seen().iter().filter_map(|s| delivered(name, s)).collect()
+}
+
+/// Enroll `phone` on `channel`; returns (mfa_token, oob_code).
+async fn associate(c: &Ctx, phone: &str, channel: &str) -> (String, String) {
+    let mfa = c.mfa_token().await;
+    let (s, a) = c
+        .associate(&mfa, json!({"authenticator_types": ["oob"], "oob_channels": [channel], "phone_number": phone}))
+        .await;
+    assert_eq!(s, 200, "{a}");
+    (mfa, a["oob_code"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn every_integrated_provider_enrolls_and_logs_in_end_to_end() {
+    for &(name, voice) in PROVIDERS {
+        let (c, fakes) = app_with(&[name], name).await;
+        let (mfa, oob) = associate(&c, PHONE, "sms").await;
+        c.t.deliver_now().await;
+        let got = received(&fakes, name);
+        assert_eq!(got.len(), 1, "{name}: {:?}", fake(&fakes, name).seen());
+        assert_eq!((got[0].channel, got[0].to.as_str()), ("sms", PHONE), "{name}");
+        let (s, v) = c.verify(&mfa, &oob, &code_in(&got[0].text)).await;
+        assert_eq!(s, 200, "{name}: {v}");
+        assert!(v["access_token"].is_string());
+        let sent = c.logged("gd_send_sms", 1).await;
+        assert_eq!(sent[0]["details"]["provider"], name);
+
+        // Log in again with a challenge (the enrolled phone), by voice where the provider has it.
+        let mfa = c.mfa_token().await;
+        let auths = c.authenticators(&mfa).await;
+        let want = if voice { "voice" } else { "sms" };
+        let id = auths
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["oob_channel"] == want || (!voice && a["oob_channel"] == "sms"))
+            .map(|a| a["id"].as_str().unwrap().to_owned());
+        let (s, ch) = c.challenge(&mfa, id.as_deref()).await;
+        assert_eq!(s, 200, "{name}: {ch}");
+        c.t.deliver_now().await;
+        let got = received(&fakes, name);
+        assert_eq!(got.len(), 2, "{name}");
+        let (s, v) = c.verify(&mfa, ch["oob_code"].as_str().unwrap(), &code_in(&got[1].text)).await;
+        assert_eq!(s, 200, "{name}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_first_provider_hands_the_message_to_the_next_once() {
+    let (c, fakes) = app_with(&["mitto", "telesign"], "mitto").await;
+    let (s, v) =
+        c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", json!({"fallbacks": {"sms": ["telesign"]}})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["fallbacks"], json!({"sms": ["telesign"], "voice": []}));
+    fake(&fakes, "mitto").then(unavailable("mitto"));
+    let (mfa, oob) = associate(&c, PHONE, "sms").await;
+    c.t.deliver_now().await;
+    assert_eq!(fake(&fakes, "mitto").seen().len(), 1, "mitto was tried once");
+    let got = received(&fakes, "telesign");
+    assert_eq!(got.len(), 1, "the user gets one message, from telesign");
+    let (s, v) = c.verify(&mfa, &oob, &code_in(&got[0].text)).await;
+    assert_eq!(s, 200, "{v}");
+    let ev = &c.logged("gd_send_sms", 1).await[0];
+    assert_eq!(ev["details"]["provider"], "telesign");
+    let chain = ev["details"]["chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 2, "{chain:?}");
+    assert_eq!((chain[0]["provider"].as_str(), chain[0]["outcome"].as_str()), (Some("mitto"), Some("failed")));
+    assert_eq!(chain[0]["retryable"], true);
+    assert_eq!((chain[1]["provider"].as_str(), chain[1]["outcome"].as_str()), (Some("telesign"), Some("sent")));
+    let job_id = ev["details"]["job_id"].as_str().unwrap();
+    let job = c.t.app.store.get_job(job_id).await.unwrap().unwrap();
+    assert_eq!(job.details["chain"], ev["details"]["chain"], "the job shows both attempts");
+    // Health saw mitto fail once (one failure does not open its breaker).
+    let (s, h) = c.t.get(&c.admin, "/api/v2/guardian/factors/phone/health").await;
+    assert_eq!(s, 200, "{h}");
+    let m = h["providers"].as_array().unwrap().iter().find(|p| p["provider"] == "mitto").unwrap().clone();
+    assert_eq!((m["state"].as_str(), m["recent_failures"].as_u64()), (Some("closed"), Some(1)), "{m}");
+}
+
+#[tokio::test]
+async fn a_refused_number_does_not_move_on_and_the_voice_fallback_calls_once() {
+    let (c, fakes) = app_with(&["mitto", "telesign"], "mitto").await;
+    let body = json!({"fallbacks": {"sms": ["telesign"], "voice": ["telesign"]}, "voice_fallback": {"enabled": true}});
+    let (s, v) = c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", body).await;
+    assert_eq!(s, 200, "{v}");
+    fake(&fakes, "mitto").then(bad_number("mitto"));
+    let (mfa, oob) = associate(&c, PHONE, "sms").await;
+    c.t.deliver_now().await; // the SMS fails for good, and queues the voice call
+    c.t.deliver_now().await; // the voice call
+    let sms: Vec<Delivered> = received(&fakes, "telesign").into_iter().filter(|d| d.channel == "sms").collect();
+    assert!(sms.is_empty(), "a refused number is not sent to the next provider: {sms:?}");
+    let failure = &c.logged("gd_send_sms_failure", 1).await[0];
+    assert_eq!(failure["details"]["provider"], "mitto");
+    let calls: Vec<Delivered> = received(&fakes, "telesign").into_iter().filter(|d| d.channel == "voice").collect();
+    assert_eq!(calls.len(), 1, "one voice call");
+    let ev = &c.logged("gd_send_voice", 1).await[0];
+    assert_eq!(ev["details"]["fallback_for"], failure["details"]["job_id"], "logged as the fallback of the SMS");
+    // The same code, read out: it verifies the original challenge.
+    let (s, v) = c.verify(&mfa, &oob, &code_in(&calls[0].text)).await;
+    assert_eq!(s, 200, "{v}");
+    // Once only: running delivery again places no second call.
+    c.t.deliver_now().await;
+    assert_eq!(received(&fakes, "telesign").len(), 1);
+}
+
+#[tokio::test]
+async fn a_country_route_picks_its_own_chain() {
+    let (c, fakes) = app_with(&["mitto", "telesign"], "mitto").await;
+    let body = json!({"routes": [{"country": "gb", "sms": ["telesign"]}]});
+    let (s, v) = c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", body).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["routes"][0]["country"], "GB", "normalised");
+    let uk = "+447400123456";
+    associate(&c, uk, "sms").await;
+    c.t.deliver_now().await;
+    let seen = (fake(&fakes, "telesign").seen(), fake(&fakes, "mitto").seen(), c.logs("gd_send_sms_failure").await);
+    assert_eq!(received(&fakes, "telesign").iter().map(|d| d.to.as_str()).collect::<Vec<_>>(), [uk], "{seen:?}");
+    assert!(received(&fakes, "mitto").is_empty());
+}
+
+#[tokio::test]
+async fn routing_documents_are_checked() {
+    let (c, _fakes) = app_with(&["mitto"], "auth0").await;
+    let put = async |body: Value| c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", body).await;
+    for (body, needle) in [
+        (json!({"fallbacks": {"sms": ["nope"]}}), "No enum match for: \\\"nope\\\""),
+        (json!({"fallbacks": {"sms": ["telesign"]}}), "not configured for sms"),
+        (json!({"fallbacks": {"voice": ["mitto"]}}), "cannot send voice"),
+        (json!({"fallbacks": {"sms": ["auth0"]}}), "the chain would loop"),
+        (json!({"routes": [{"country": "GB", "sms": ["auth0", "auth0"]}]}), "named twice"),
+        (json!({"routes": [{"country": "GB"}]}), "the chain is empty"),
+        (json!({"routes": [{"country": "XX", "sms": ["auth0"]}]}), "routes[0].country"),
+        (json!({"routes": [{"sms": ["auth0"]}]}), "exactly one"),
+        (json!({"fallback": {}}), "unknown field `fallback`"),
+        (json!({"fallbacks": {"sms": "mitto"}}), "invalid type"),
+    ] {
+        let (s, v) = put(body.clone()).await;
+        assert_eq!(s, 400, "{body}: {v}");
+        assert!(v.to_string().contains(needle), "{body}: {v}");
+    }
+    let (s, v) = c.t.get(&c.admin, "/api/v2/guardian/factors/phone/routing").await;
+    assert_eq!(
+        (s, v),
+        (200, json!({"fallbacks": {"sms": [], "voice": []}, "routes": [], "voice_fallback": {"enabled": false}}))
+    );
+    let ok = json!({"fallbacks": {"sms": ["mitto"]}, "routes": [{"calling_code": "+44", "sms": ["mitto", "auth0"]}]});
+    let (s, v) = put(ok).await;
+    assert_eq!((s, &v["routes"][0]["calling_code"]), (200, &json!("44")), "{v}");
+    assert!(c.logs("gd_tenant_update").await.iter().any(|e| e["details"]["routing"] == v), "audited");
+    // The scopes are the Guardian ones.
+    let reader = c.t.token_with_scopes(&["read:guardian_factors"]).await;
+    assert_eq!(c.t.get(&reader, "/api/v2/guardian/factors/phone/health").await.0, 200);
+    assert_eq!(c.t.put(&reader, "/api/v2/guardian/factors/phone/routing", json!({})).await.0, 403);
+}
