@@ -3,6 +3,7 @@
 
 mod dev;
 mod fake;
+mod infobip;
 mod mitto;
 mod routing;
 mod telesign;
