@@ -1,5 +1,6 @@
 //! The built-in providers, one module each; the [`crate::Registry`] lists them.
 pub mod dev;
+pub mod esendex;
 pub mod infobip;
 pub mod mitto;
 pub mod telesign;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod dev;
+mod esendex;
 mod fake;
 mod infobip;
 mod mitto;
