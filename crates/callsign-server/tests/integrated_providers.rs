@@ -12,18 +12,22 @@ use common::mfa::{Ctx, setup_with};
 use serde_json::{Value, json};
 
 /// The integrated providers with a Rust fake, and whether each has voice.
-const PROVIDERS: &[(&str, bool)] = &[("mitto", false), ("telesign", true)];
+const PROVIDERS: &[(&str, bool)] = &[("esendex", true), ("infobip", true), ("mitto", false), ("telesign", true)];
 
 async fn start(name: &str) -> Fake {
     match name {
+        "esendex" => callsign_fakes::esendex::start().await,
+        "infobip" => callsign_fakes::infobip::start().await,
         "mitto" => callsign_fakes::mitto::start().await,
         "telesign" => callsign_fakes::telesign::start().await,
         _ => unreachable!("{name}"),
     }
 }
 
-fn settings(name: &str, _base: &str) -> Value {
+fn settings(name: &str, base: &str) -> Value {
     match name {
+        "esendex" => callsign_fakes::esendex::settings(),
+        "infobip" => callsign_fakes::infobip::settings_at(base),
         "mitto" => callsign_fakes::mitto::settings(),
         "telesign" => callsign_fakes::telesign::settings(),
         _ => unreachable!("{name}"),
@@ -32,6 +36,8 @@ fn settings(name: &str, _base: &str) -> Value {
 
 fn delivered(name: &str, s: &Seen) -> Option<Delivered> {
     match name {
+        "esendex" => callsign_fakes::esendex::delivered(s),
+        "infobip" => callsign_fakes::infobip::delivered(s),
         "mitto" => callsign_fakes::mitto::delivered(s),
         "telesign" => callsign_fakes::telesign::delivered(s),
         _ => unreachable!("{name}"),
@@ -40,6 +46,8 @@ fn delivered(name: &str, s: &Seen) -> Option<Delivered> {
 
 fn unavailable(name: &str) -> Reply {
     match name {
+        "esendex" => callsign_fakes::esendex::unavailable(),
+        "infobip" => callsign_fakes::infobip::unavailable(),
         "mitto" => callsign_fakes::mitto::unavailable(),
         "telesign" => callsign_fakes::telesign::unavailable(),
         _ => unreachable!("{name}"),
@@ -48,6 +56,8 @@ fn unavailable(name: &str) -> Reply {
 
 fn bad_number(name: &str) -> Reply {
     match name {
+        "esendex" => callsign_fakes::esendex::bad_number(),
+        "infobip" => callsign_fakes::infobip::bad_number(),
         "mitto" => callsign_fakes::mitto::bad_number(),
         "telesign" => callsign_fakes::telesign::bad_number(),
         _ => unreachable!("{name}"),
