@@ -213,8 +213,8 @@ mod tests {
             ],
             voice_fallback: VoiceFallback::default(),
         };
-        assert_eq!(r.chain_for("a", &n("+447700900123"), Channel::Sms), ["c", "a"]);
-        assert_eq!(r.chain_for("a", &n("+447700900123"), Channel::Voice), ["a"], "the route has no voice chain");
+        assert_eq!(r.chain_for("a", &n("+447400123456"), Channel::Sms), ["c", "a"]);
+        assert_eq!(r.chain_for("a", &n("+447400123456"), Channel::Voice), ["a"], "the route has no voice chain");
         assert_eq!(r.chain_for("a", &n("+14165550100"), Channel::Sms), ["b"]);
         assert_eq!(r.chain_for("a", &n("+14155552671"), Channel::Sms), ["a", "b"], "deduplicated");
     }

@@ -100,6 +100,12 @@ pub trait ProviderKind: Send + Sync {
         None
     }
 
+    /// The top-level server configuration key where older versions set this provider's API base URL (now
+    /// `[providers.<name>] base_url`, which wins). Default: none.
+    fn legacy_base_url_key(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The sealed secrets a build of these settings needs: `(key in ProviderSettings::secrets, sealed secret
     /// name)`. The caller opens each and hands it over decrypted; one that cannot be opened is left out. Default:
     /// none.

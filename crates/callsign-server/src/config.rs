@@ -533,7 +533,13 @@ impl Config {
             },
             provider_base_urls: {
                 let mut out = std::collections::BTreeMap::new();
-                let legacy = raw.twilio_base_url.map(|u| ("twilio_base_url".to_owned(), "twilio".to_owned(), u));
+                // The deprecated key belongs to the provider that declares it.
+                let legacy_owner = callsign_messaging::Registry::builtin()
+                    .kinds()
+                    .find(|k| k.legacy_base_url_key() == Some("twilio_base_url"))
+                    .map(|k| k.name().to_owned());
+                let legacy =
+                    raw.twilio_base_url.zip(legacy_owner).map(|(u, name)| ("twilio_base_url".to_owned(), name, u));
                 let table = raw
                     .providers
                     .unwrap_or_default()
@@ -683,7 +689,7 @@ max_body_bytes = 1048576
 
 # Per phone provider, by provider name: where its API is, instead of its own (a regional endpoint, a private
 # gateway, a test server). The Management API cannot change it. Environment: CALLSIGN_PROVIDERS__<NAME>__BASE_URL.
-# (twilio_base_url, from earlier versions, still sets Twilio's; [providers.twilio] base_url wins over it.)
+# (twilio_base_url, from earlier versions, is still read; [providers.<name>] base_url wins over it.)
 # [providers.<provider name>]
 # base_url = "http://127.0.0.1:4010"
 "#;
@@ -863,5 +869,29 @@ mod tests {
         assert!(e.starts_with("config file `c.toml`: listen:"), "{e}");
         let e = RawConfig::from_toml("[http]\nmax_connections = \"many\"", "f").unwrap_err().0;
         assert!(e.contains("http.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn provider_base_urls_come_from_providers_tables_env_and_the_old_twilio_key() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("CALLSIGN_PROVIDERS__SNS__BASE_URL", "http://127.0.0.1:5055/"),
+                ("CALLSIGN_TWILIO_BASE_URL", "http://old"),
+            ]),
+            RawConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.provider_base_urls.get("sns").map(String::as_str), Some("http://127.0.0.1:5055"));
+        assert_eq!(c.provider_base_urls.get("twilio").map(String::as_str), Some("http://old"));
+        let raw = RawConfig::from_toml(
+            "twilio_base_url = \"http://old\"\n[providers.twilio]\nbase_url = \"http://new\"\n",
+            "f",
+        )
+        .unwrap();
+        let c = Config::resolve(raw).unwrap();
+        assert_eq!(c.provider_base_urls.get("twilio").map(String::as_str), Some("http://new"), "the table wins");
+        let e = RawConfig::from_toml("[providers.twilio]\nbase = \"x\"\n", "f").unwrap_err().0;
+        assert!(e.contains("base"), "{e}");
     }
 }

@@ -245,6 +245,10 @@ impl ProviderKind for TwilioKind {
         Some(NAME)
     }
 
+    fn legacy_base_url_key(&self) -> Option<&'static str> {
+        Some("twilio_base_url")
+    }
+
     /// The auth token, when one is set: under `auth_token_secret`, or (installations from before versioned names)
     /// [`api::LEGACY_TOKEN_SECRET`].
     fn sealed_secrets(&self, values: &Map<String, Value>) -> Vec<(String, String)> {
