@@ -441,6 +441,7 @@ async fn try_send(app: &Core, id: &str, t: &TestMessage<'_>) -> Result<(String, 
         context: MessageContext { tenant_friendly_name: friendly_name(app).await, ..Default::default() },
     };
     let attempt = Router::new(app.clock.clone()).send(&Route::single(provider), &msg).await;
+    app.health.observe(attempt.provider, &attempt.result);
     let name = attempt.provider.to_owned();
     attempt.result.map(|r| (name.clone(), r.details)).map_err(|e| (name, e))
 }

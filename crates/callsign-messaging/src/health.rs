@@ -189,6 +189,16 @@ impl Health {
         }
     }
 
+    /// Record a send's result (see the module doc for what counts as the provider failing).
+    pub fn observe(&self, provider: &str, result: &Result<crate::provider::Receipt, crate::provider::SendError>) {
+        match result {
+            Err(e) if crate::router::is_provider_fault(e) => {
+                self.record(provider, Observed::Failed { timed_out: e.message.contains("timed out") }, Some(&e.message))
+            }
+            _ => self.record(provider, Observed::Working, None),
+        }
+    }
+
     /// How `provider` stands now.
     pub fn status(&self, provider: &str) -> ProviderHealth {
         let now = self.clock.now();

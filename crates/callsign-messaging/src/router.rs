@@ -163,7 +163,6 @@ impl Router {
     /// Each attempt's outcome is recorded in `health`. When every provider was skipped as unhealthy, the first
     /// one that can send the channel is tried anyway (a message is never dropped for health alone).
     pub async fn send_chain(&self, route: &Route, msg: &Message, health: &crate::health::Health) -> ChainOutcome {
-        use crate::health::Observed;
         let mut steps = Vec::new();
         let skipped = |p: &Arc<dyn Provider>| Attempt {
             provider: p.name(),
@@ -182,14 +181,8 @@ impl Router {
             }
             tried = true;
             let a = self.attempt(p, msg).await;
-            let (stop, observed, error) = match &a.result {
-                Ok(_) => (true, Observed::Working, None),
-                Err(e) if is_provider_fault(e) => {
-                    (false, Observed::Failed { timed_out: e.message.contains("timed out") }, Some(e.message.clone()))
-                }
-                Err(_) => (true, Observed::Working, None),
-            };
-            health.record(p.name(), observed, error.as_deref());
+            let stop = !matches!(&a.result, Err(e) if is_provider_fault(e));
+            health.observe(p.name(), &a.result);
             steps.push((a, None));
             if stop {
                 break;
@@ -197,11 +190,7 @@ impl Router {
         }
         if !tried && let Some(p) = route.providers().iter().find(|p| p.capabilities().supports(msg.channel)) {
             let a = self.attempt(p, msg).await;
-            let observed = match &a.result {
-                Err(e) if is_provider_fault(e) => Observed::Failed { timed_out: e.message.contains("timed out") },
-                _ => Observed::Working,
-            };
-            health.record(p.name(), observed, a.result.as_ref().err().map(|e| e.message.as_str()));
+            health.observe(p.name(), &a.result);
             steps.push((a, None));
         }
         if steps.iter().all(|(_, s)| s.is_some()) {

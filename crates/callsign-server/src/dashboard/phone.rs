@@ -254,6 +254,7 @@ fn provider_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup
                                 }
                             }
                         }
+                        (health_note(app, kind))
                         @let view = s.views.get(kind.name());
                         @if form_fields(kind).next().is_some() {
                             div class="sub" {
@@ -266,6 +267,29 @@ fn provider_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup
                 }
                 button type="submit" { "Save provider" }
             }
+        }
+    }
+}
+
+/// How a provider stands on this node (its circuit breaker), once it has sent anything.
+fn health_note(app: &AppState, kind: &dyn ProviderKind) -> Markup {
+    use callsign_messaging::BreakerState;
+    let h = app.health.status(kind.name());
+    if h.recent_sends == 0 && h.state == BreakerState::Closed {
+        return html! {};
+    }
+    let state = match h.state {
+        BreakerState::Closed => "Healthy",
+        BreakerState::Open => "Unhealthy: skipped by failover chains until it is probed again",
+        BreakerState::HalfOpen => "Being probed after failures",
+    };
+    html! {
+        p class="hint health" id=(format!("health-{}", kind.form_id())) {
+            strong { (state) } ". "
+            (h.recent_failures) " of " (h.recent_sends) " sends failed in the last minute"
+            @if h.recent_timeouts > 0 { " (" (h.recent_timeouts) " timed out)" }
+            @if let Some(e) = &h.last_error { ". Last error: " (e) }
+            "."
         }
     }
 }
