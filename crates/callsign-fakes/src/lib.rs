@@ -3,6 +3,7 @@
 //! is answered, or the default one. One module per provider builds a strict fake of its API on it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod clicksend;
 pub mod esendex;
 pub mod infobip;
 pub mod mitto;

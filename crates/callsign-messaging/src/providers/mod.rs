@@ -1,4 +1,5 @@
 //! The built-in providers, one module each; the [`crate::Registry`] lists them.
+pub mod clicksend;
 pub mod dev;
 pub mod esendex;
 pub mod infobip;

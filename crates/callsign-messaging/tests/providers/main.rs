@@ -1,6 +1,7 @@
 //! The providers against local fakes that check the documented wire format, the registry and the router.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod clicksend;
 mod dev;
 mod esendex;
 mod fake;
