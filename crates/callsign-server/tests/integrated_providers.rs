@@ -12,10 +12,11 @@ use common::mfa::{Ctx, setup_with};
 use serde_json::{Value, json};
 
 /// The integrated providers with a Rust fake, and whether each has voice.
-const PROVIDERS: &[(&str, bool)] = &[("esendex", true), ("infobip", true), ("mitto", false), ("telesign", true)];
+const PROVIDERS: &[(&str, bool)] = &[("clicksend", true), ("esendex", true), ("infobip", true), ("mitto", false), ("telesign", true)];
 
 async fn start(name: &str) -> Fake {
     match name {
+        "clicksend" => callsign_fakes::clicksend::start().await,
         "esendex" => callsign_fakes::esendex::start().await,
         "infobip" => callsign_fakes::infobip::start().await,
         "mitto" => callsign_fakes::mitto::start().await,
@@ -26,6 +27,7 @@ async fn start(name: &str) -> Fake {
 
 fn settings(name: &str, base: &str) -> Value {
     match name {
+        "clicksend" => callsign_fakes::clicksend::settings(),
         "esendex" => callsign_fakes::esendex::settings(),
         "infobip" => callsign_fakes::infobip::settings_at(base),
         "mitto" => callsign_fakes::mitto::settings(),
@@ -36,6 +38,7 @@ fn settings(name: &str, base: &str) -> Value {
 
 fn delivered(name: &str, s: &Seen) -> Option<Delivered> {
     match name {
+        "clicksend" => callsign_fakes::clicksend::delivered(s),
         "esendex" => callsign_fakes::esendex::delivered(s),
         "infobip" => callsign_fakes::infobip::delivered(s),
         "mitto" => callsign_fakes::mitto::delivered(s),
@@ -46,6 +49,7 @@ fn delivered(name: &str, s: &Seen) -> Option<Delivered> {
 
 fn unavailable(name: &str) -> Reply {
     match name {
+        "clicksend" => callsign_fakes::clicksend::unavailable(),
         "esendex" => callsign_fakes::esendex::unavailable(),
         "infobip" => callsign_fakes::infobip::unavailable(),
         "mitto" => callsign_fakes::mitto::unavailable(),
@@ -56,6 +60,7 @@ fn unavailable(name: &str) -> Reply {
 
 fn bad_number(name: &str) -> Reply {
     match name {
+        "clicksend" => callsign_fakes::clicksend::bad_number(),
         "esendex" => callsign_fakes::esendex::bad_number(),
         "infobip" => callsign_fakes::infobip::bad_number(),
         "mitto" => callsign_fakes::mitto::bad_number(),
