@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod mitto;
+pub mod sns;
 
 /// What an accepted provider request delivered: the channel (`sms` or `voice`), the recipient in E.164 (with
 /// `+`), and the text (the SMS body, or the script a voice call reads).

@@ -1,7 +1,7 @@
 //! The provider kinds this build knows. Adding a provider is adding its module under [`crate::providers`] and one
 //! line in [`Registry::builtin`].
 use crate::kind::ProviderKind;
-use crate::providers::{dev, mitto, twilio, webhook};
+use crate::providers::{dev, mitto, sns, twilio, webhook};
 
 /// A provider name nobody knows. Never a silent fallback: the caller fails the send or refuses the setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,7 +28,9 @@ impl Registry {
     /// The built-in kinds: the development provider (first: the default), Twilio, the custom webhook, then the
     /// integrated providers in alphabetical order.
     pub fn builtin() -> Self {
-        Self { kinds: vec![&dev::DevKind, &twilio::TwilioKind, &webhook::WebhookKind, &mitto::MittoKind] }
+        Self {
+            kinds: vec![&dev::DevKind, &twilio::TwilioKind, &webhook::WebhookKind, &mitto::MittoKind, &sns::SnsKind],
+        }
     }
 
     /// A registry of exactly these kinds (tests, builds with other providers); the first is the default.

@@ -5,6 +5,7 @@ mod dev;
 mod fake;
 mod mitto;
 mod routing;
+mod sns;
 mod twilio;
 mod webhook;
 
