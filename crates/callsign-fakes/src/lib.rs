@@ -7,6 +7,7 @@ pub mod clicksend;
 pub mod esendex;
 pub mod infobip;
 pub mod mitto;
+pub mod sns;
 pub mod telesign;
 
 /// What an accepted provider request delivered: the channel (`sms` or `voice`), the recipient in E.164 (with

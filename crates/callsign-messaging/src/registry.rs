@@ -1,7 +1,7 @@
 //! The provider kinds this build knows. Adding a provider is adding its module under [`crate::providers`] and one
 //! line in [`Registry::builtin`].
 use crate::kind::ProviderKind;
-use crate::providers::{clicksend, dev, esendex, infobip, mitto, telesign, twilio, webhook};
+use crate::providers::{clicksend, dev, esendex, infobip, mitto, sns, telesign, twilio, webhook};
 
 /// A provider name nobody knows. Never a silent fallback: the caller fails the send or refuses the setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +37,7 @@ impl Registry {
                 &esendex::EsendexKind,
                 &infobip::InfobipKind,
                 &mitto::MittoKind,
+                &sns::SnsKind,
                 &telesign::TelesignKind,
             ],
         }

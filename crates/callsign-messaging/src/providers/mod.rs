@@ -4,6 +4,7 @@ pub mod dev;
 pub mod esendex;
 pub mod infobip;
 pub mod mitto;
+pub mod sns;
 pub mod telesign;
 pub mod twilio;
 pub mod webhook;
