@@ -38,7 +38,7 @@ echo "== npm ci"
 rm -rf "$artifacts"; mkdir -p "$artifacts"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-NO_COLOR=1 CALLSIGN_PUBLIC_URL="$base/" "$bin" --database-url "sqlite://$work/callsign.db" --data-dir "$work/data" \
+NO_COLOR=1 CALLSIGN_PUBLIC_URL="$base/" CALLSIGN_PROVIDERS__MITTO__BASE_URL="http://127.0.0.1:9" "$bin" --database-url "sqlite://$work/callsign.db" --data-dir "$work/data" \
   --listen "127.0.0.1:$port" serve >"$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 150); do curl -sf "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done

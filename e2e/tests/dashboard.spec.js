@@ -75,6 +75,24 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await expect(page.getByLabel('Auth token')).toHaveValue('');
     await checkPage(page, '05 twilio selected');
 
+    // An integrated provider: Mitto, its own form; a test message through it fails (e2e/run.sh aims Mitto at a
+    // closed port) and the provider's health says so.
+    await page.getByLabel('Mitto', { exact: true }).check();
+    await page.locator('#mitto_api_key').fill('e2e-mitto-key-0123456789');
+    await page.locator('#mitto_from').fill('Callsign');
+    await page.getByRole('button', { name: 'Save provider' }).click();
+    await expect(flash(page)).toHaveText('Provider saved: Mitto.');
+    expect(await mgmt.get('/guardian/factors/phone/selected-provider')).toEqual({ provider: 'mitto' });
+    expect(await mgmt.get('/guardian/factors/phone/providers/mitto')).toEqual({ api_key: '****6789', from: 'Callsign' });
+    expect(await page.content()).not.toContain('e2e-mitto-key-0123456789');
+    await page.getByLabel('Phone number').fill(uniquePhone());
+    await page.getByLabel('SMS', { exact: true }).last().check();
+    await page.getByRole('button', { name: 'Send test message' }).click();
+    await expect(page.getByRole('alert')).toContainText('The provider did not send the message: Mitto could not connect');
+    await page.goto('/dashboard/mfa/phone');
+    await expect(page.locator('#health-mitto')).toContainText('1 of 1 sends failed in the last minute');
+    await checkPage(page, '05b mitto health');
+
     // Back to built-in, with its remaining-messages count.
     await page.getByLabel('Built-in (development)').check();
     await page.getByRole('button', { name: 'Save provider' }).click();

@@ -27,7 +27,7 @@ pub const SMS_PATH: &str = "/sms/3/messages";
 pub const VOICE_PATH: &str = "/tts/3/advanced";
 
 /// The Guardian `PUT /guardian/factors/phone/providers/infobip` body that works with the fake when the server
-/// configuration aims `provider_base_urls.infobip` at it (no `base_url`).
+/// configuration aims `[providers.infobip] base_url` at it (no `base_url`).
 pub fn settings() -> Value {
     json!({"api_key": API_KEY, "from": FROM})
 }

@@ -12,7 +12,8 @@ use common::mfa::{Ctx, setup_with};
 use serde_json::{Value, json};
 
 /// The integrated providers with a Rust fake, and whether each has voice.
-const PROVIDERS: &[(&str, bool)] = &[("clicksend", true), ("esendex", true), ("infobip", true), ("mitto", false), ("telesign", true)];
+const PROVIDERS: &[(&str, bool)] =
+    &[("clicksend", true), ("esendex", true), ("infobip", true), ("mitto", false), ("sns", false), ("telesign", true)];
 
 async fn start(name: &str) -> Fake {
     match name {
@@ -20,6 +21,7 @@ async fn start(name: &str) -> Fake {
         "esendex" => callsign_fakes::esendex::start().await,
         "infobip" => callsign_fakes::infobip::start().await,
         "mitto" => callsign_fakes::mitto::start().await,
+        "sns" => callsign_fakes::sns::start().await,
         "telesign" => callsign_fakes::telesign::start().await,
         _ => unreachable!("{name}"),
     }
@@ -31,6 +33,7 @@ fn settings(name: &str, base: &str) -> Value {
         "esendex" => callsign_fakes::esendex::settings(),
         "infobip" => callsign_fakes::infobip::settings_at(base),
         "mitto" => callsign_fakes::mitto::settings(),
+        "sns" => callsign_fakes::sns::settings(),
         "telesign" => callsign_fakes::telesign::settings(),
         _ => unreachable!("{name}"),
     }
@@ -42,6 +45,7 @@ fn delivered(name: &str, s: &Seen) -> Option<Delivered> {
         "esendex" => callsign_fakes::esendex::delivered(s),
         "infobip" => callsign_fakes::infobip::delivered(s),
         "mitto" => callsign_fakes::mitto::delivered(s),
+        "sns" => callsign_fakes::sns::delivered(s),
         "telesign" => callsign_fakes::telesign::delivered(s),
         _ => unreachable!("{name}"),
     }
@@ -53,6 +57,7 @@ fn unavailable(name: &str) -> Reply {
         "esendex" => callsign_fakes::esendex::unavailable(),
         "infobip" => callsign_fakes::infobip::unavailable(),
         "mitto" => callsign_fakes::mitto::unavailable(),
+        "sns" => callsign_fakes::sns::unavailable(),
         "telesign" => callsign_fakes::telesign::unavailable(),
         _ => unreachable!("{name}"),
     }
@@ -64,6 +69,7 @@ fn bad_number(name: &str) -> Reply {
         "esendex" => callsign_fakes::esendex::bad_number(),
         "infobip" => callsign_fakes::infobip::bad_number(),
         "mitto" => callsign_fakes::mitto::bad_number(),
+        "sns" => callsign_fakes::sns::bad_number(),
         "telesign" => callsign_fakes::telesign::bad_number(),
         _ => unreachable!("{name}"),
     }

@@ -5,7 +5,7 @@
 //! Settings: `username` (the API username), secret `api_key`, optional `from` (a dedicated number or a registered
 //! alpha tag; a template's own `from` wins; without one ClickSend picks the account's default sender). The
 //! endpoint is `https://rest.clicksend.com` unless the server configuration overrides it
-//! (`provider_base_urls.clicksend`, e.g. a test fake); an API caller cannot change it.
+//! (`[providers.clicksend] base_url`, e.g. a test fake); an API caller cannot change it.
 //!
 //! What is sent: SMS `{"to": "+E164", "body", "from"?, "source": "callsign", "custom_string": <message id>}`;
 //! voice `{"to", "body": <script said twice>, "voice", "lang", "source": "callsign", "custom_string": <message id>,

@@ -11,7 +11,7 @@
 //! replaces `origination_number`, anything else `sender_id` (it must then be a valid sender id).
 //!
 //! The endpoint is `https://sns.{region}.amazonaws.com` (`…amazonaws.com.cn` for a `cn-` region) unless the server
-//! configuration overrides it (`provider_base_urls.sns`, e.g. a VPC endpoint or moto); an API caller cannot
+//! configuration overrides it (`[providers.sns] base_url`, e.g. a VPC endpoint or moto); an API caller cannot
 //! change it. The region is checked (lowercase letters, digits, single hyphens) before it goes into a host name.
 //!
 //! Answers: HTTP 200 `<PublishResponse>` with a `<MessageId>` is a success (SNS accepted the message; it says

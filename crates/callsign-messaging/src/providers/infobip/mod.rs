@@ -6,7 +6,7 @@
 //! Settings: `base_url` (the account's own API address, `https://<id>.api.infobip.com`), secret `api_key`,
 //! `from` (the sender; a template's own `from` wins). SMS goes without `sender` when none is set (Infobip then uses
 //! the account's default); voice needs `from` (a number: Infobip's caller id), and [`InfobipKind::check_selection`]
-//! refuses voice on without it. When the server configuration sets `provider_base_urls.infobip`
+//! refuses voice on without it. When the server configuration sets `[providers.infobip] base_url`
 //! (`Deps::base_urls`), it wins over the setting, which is then not needed (tests, a private gateway). The setting
 //! itself must be an `https://` address on an `infobip.com` host (or a loopback address, for local tests): the API
 //! key goes to that address, so a Management API caller must not be able to aim it anywhere else.
@@ -138,7 +138,7 @@ pub fn is_allowed_base_url(url: &str) -> bool {
 
 const BASE_URL_RULE: &str = "the Infobip base URL must be your account's https://<id>.api.infobip.com address \
      (the API key is sent there); a test server or private gateway is set in the server configuration \
-     (provider_base_urls.infobip) instead";
+     ([providers.infobip] base_url) instead";
 
 /// What a send on `channels` lacks: the declared problems, then a `base_url` that is not Infobip's; with a
 /// configuration override, nothing about `base_url` (the override is used).

@@ -7,7 +7,7 @@
 //! UUID-shaped) and `Authorization: TSA {customer_id}:{base64(HMAC-SHA256(base64decode(api_key),
 //! string_to_sign))}`, see [`wire::string_to_sign`]). Another `auth_method` is refused by the Guardian `PUT` (and
 //! the UPE configuration) and reported by `check`. The endpoint is `https://rest-api.telesign.com` unless the
-//! server configuration overrides it (`provider_base_urls.telesign`, e.g. `https://rest-ww.telesign.com` for
+//! server configuration overrides it (`[providers.telesign] base_url`, e.g. `https://rest-ww.telesign.com` for
 //! enterprise accounts, or a test fake); an API caller cannot change it.
 //!
 //! What is sent: SMS `phone_number` (digits, no `+`), `message`, `message_type=OTP`, `sender_id` when there is one,
