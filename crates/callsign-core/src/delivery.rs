@@ -244,13 +244,6 @@ async fn try_voice_fallback(app: &Core, sms: &DeliveryJob, why: &str) -> crate::
     }
 }
 
-/// Whether a delivery receipt's status says the message did not arrive.
-pub fn receipt_failed(receipt: &Value) -> bool {
-    receipt["status"].as_str().is_some_and(|s| {
-        matches!(s.to_ascii_lowercase().as_str(), "failed" | "undelivered" | "undeliverable" | "rejected" | "expired")
-    })
-}
-
 /// The store's outcome for the runner's.
 fn job_outcome(outcome: &Outcome, job: &DeliveryJob) -> JobOutcome {
     match outcome {

@@ -9,8 +9,9 @@
 //!   provider itself (credentials, incomplete settings) or an open circuit breaker moves the message to the next
 //!   provider; a refusal of the number ends it.
 //! - `voice_fallback.enabled`: an SMS that ends failed (every provider tried and the retries spent, or a final
-//!   refusal), or whose delivery receipt says failed or undelivered, is followed by one voice call with the same
-//!   code, when voice is one of the message types. It is never chained (a voice call never falls back).
+//!   refusal) is followed by one voice call with the same code, when voice is one of the message types. It is
+//!   never chained (a voice call never falls back). A failed delivery receipt does not trigger it: the code is
+//!   erased from the job once the SMS is handed to the provider.
 use callsign_domain::Channel;
 use callsign_domain::phone::PhoneNumber;
 use serde::{Deserialize, Serialize};

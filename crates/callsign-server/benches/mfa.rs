@@ -356,7 +356,8 @@ async fn prepare(s: &Server, sizes: Sizes) -> Prepared {
     let mut users = Vec::with_capacity(sizes.users());
     for u in 0..sizes.users() {
         let user_id = callsign_domain::ids::user_id(&OsRandom);
-        let phone = format!("+1555{u:07}");
+        // Valid numbers (a +1 555 area code is not one, and delivery parses the recipient).
+        let phone = format!("+1415{:07}", 5_550_000 + u);
         store
             .create_user(&User {
                 user_id: user_id.clone(),
@@ -483,7 +484,11 @@ async fn run(backend: Backend, sizes: Sizes) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let failed = s.app.store.list_jobs(Some(JobStatus::Failed), 1000).await.unwrap().len();
+    let failed_jobs = s.app.store.list_jobs(Some(JobStatus::Failed), 1000).await.unwrap();
+    let failed = failed_jobs.len();
+    if let Some(j) = failed_jobs.first() {
+        println!("{label:<9} a failed job: {}", j.last_error.as_deref().unwrap_or("(no error recorded)"));
+    }
     println!(
         "{label:<9} delivery   {delivered} of {sent} messages in the dev inbox {:.2} s after the last challenge answered; {failed} failed jobs (not timed, not a throughput figure)",
         drained_from.elapsed().as_secs_f64()

@@ -107,7 +107,9 @@ impl AppState {
         for name in config.provider_base_urls.keys() {
             core.providers.get(name).map_err(|e| format!("providers.{name}: {e}"))?;
         }
-        let app = AppState(Arc::new(AppInner { core, config, metrics: Arc::new(Metrics::new()) }));
+        let metrics = Arc::new(Metrics::new());
+        metrics.watch_health(core.health.clone(), core.providers.names().into_iter().map(str::to_owned).collect());
+        let app = AppState(Arc::new(AppInner { core, config, metrics }));
         report.bootstrap_file = crate::identity::bootstrap::bootstrap_if_empty(&app).await?;
         Ok((app, report))
     }

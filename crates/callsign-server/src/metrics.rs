@@ -24,8 +24,18 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Each phone provider's circuit breaker: 0 closed (healthy), 1 half-open (probing), 2 open (skipped).
+    provider_state: Family<ProviderLabels, Gauge>,
+    /// Each provider's failed sends in the breaker's window.
+    provider_failures: Family<ProviderLabels, Gauge>,
+    health: std::sync::OnceLock<(callsign_messaging::Health, Vec<String>)>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
     /// Open HTTP connections.
@@ -59,10 +69,48 @@ impl Metrics {
         );
         let connections = Gauge::default();
         registry.register("http_connections_open", "Open HTTP connections", connections.clone());
-        Self { registry, requests, latency, connections }
+        let provider_state = Family::<ProviderLabels, Gauge>::default();
+        registry.register(
+            "phone_provider_circuit_state",
+            "Phone provider circuit breaker on this node: 0 closed (healthy), 1 half-open (probing), 2 open (skipped)",
+            provider_state.clone(),
+        );
+        let provider_failures = Family::<ProviderLabels, Gauge>::default();
+        registry.register(
+            "phone_provider_recent_failures",
+            "Phone provider sends that failed in the circuit breaker's window (60 s) on this node",
+            provider_failures.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            connections,
+            provider_state,
+            provider_failures,
+            health: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Report these providers' health (read at every scrape).
+    pub fn watch_health(&self, health: callsign_messaging::Health, providers: Vec<String>) {
+        let _ = self.health.set((health, providers));
     }
 
     pub fn encode(&self) -> String {
+        if let Some((health, names)) = self.health.get() {
+            for name in names {
+                let h = health.status(name);
+                let labels = ProviderLabels { provider: name.clone() };
+                let state = match h.state {
+                    callsign_messaging::BreakerState::Closed => 0,
+                    callsign_messaging::BreakerState::HalfOpen => 1,
+                    callsign_messaging::BreakerState::Open => 2,
+                };
+                self.provider_state.get_or_create(&labels).set(state);
+                self.provider_failures.get_or_create(&labels).set(i64::try_from(h.recent_failures).unwrap_or(i64::MAX));
+            }
+        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             tracing::error!("failed to encode metrics");

@@ -197,6 +197,9 @@ async fn a_failing_first_provider_hands_the_message_to_the_next_once() {
     assert_eq!(s, 200, "{h}");
     let m = h["providers"].as_array().unwrap().iter().find(|p| p["provider"] == "mitto").unwrap().clone();
     assert_eq!((m["state"].as_str(), m["recent_failures"].as_u64()), (Some("closed"), Some(1)), "{m}");
+    let metrics = c.t.app.metrics.encode();
+    assert!(metrics.contains("callsign_phone_provider_recent_failures{provider=\"mitto\"} 1"), "{metrics}");
+    assert!(metrics.contains("callsign_phone_provider_circuit_state{provider=\"mitto\"} 0"), "{metrics}");
 }
 
 #[tokio::test]
@@ -273,4 +276,44 @@ async fn routing_documents_are_checked() {
     let reader = c.t.token_with_scopes(&["read:guardian_factors"]).await;
     assert_eq!(c.t.get(&reader, "/api/v2/guardian/factors/phone/health").await.0, 200);
     assert_eq!(c.t.put(&reader, "/api/v2/guardian/factors/phone/routing", json!({})).await.0, 403);
+}
+
+#[tokio::test]
+async fn a_signed_receipt_is_recorded_and_a_forged_one_refused() {
+    use callsign_fakes::telesign;
+    let (c, fakes) = app_with(&["telesign"], "telesign").await;
+    let (s, v) =
+        c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", json!({"voice_fallback": {"enabled": true}})).await;
+    assert_eq!(s, 200, "{v}");
+    let (mfa, oob) = associate(&c, PHONE, "sms").await;
+    c.t.deliver_now().await;
+    let sent = &c.logged("gd_send_sms", 1).await[0];
+    let job_id = sent["details"]["job_id"].as_str().unwrap().to_owned();
+    let reference = sent["details"]["provider_response"]["reference_id"].as_str().unwrap().to_owned();
+    let url = c.t.url(&format!("/callbacks/telesign/status/{job_id}"));
+    let post = async |body: Vec<u8>, headers: &[(String, String)]| {
+        let mut r = c.t.http.post(&url).body(body);
+        for (k, v) in headers {
+            r = r.header(k, v);
+        }
+        r.send().await.unwrap().status().as_u16()
+    };
+    // A forged receipt (the body changed after signing) is refused and changes nothing.
+    let (body, headers) = telesign::receipt(&reference, 200, "Delivered to handset", Some(&job_id));
+    let forged = String::from_utf8(body).unwrap().replace("Delivered", "Xelivered").into_bytes();
+    assert_eq!(post(forged, &headers).await, 403);
+    let (body, headers) = telesign::receipt(&reference, 207, "Error delivering SMS to handset", Some(&job_id));
+    assert_eq!(post(body, &headers).await, 204);
+    let job = c.t.app.store.get_job(&job_id).await.unwrap().unwrap();
+    let receipts = job.details["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0]["status"], "failed");
+    assert_eq!(c.logs("gd_delivery_receipt").await[0]["details"]["status"], "failed");
+    // A failed receipt does not place a call (the code was erased from the job once the SMS was sent); the code
+    // the SMS carried still verifies.
+    c.t.deliver_now().await;
+    assert!(received(&fakes, "telesign").iter().all(|d| d.channel == "sms"));
+    let sms = received(&fakes, "telesign");
+    let (s, v) = c.verify(&mfa, &oob, &code_in(&sms[0].text)).await;
+    assert_eq!(s, 200, "{v}");
 }

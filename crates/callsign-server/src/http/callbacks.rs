@@ -84,9 +84,6 @@ async fn status(
         job.enrollment_id.as_ref().map_or(Value::Null, |e| json!(format!("{}|{e}", job.channel))),
     );
     tracing::info!(job = %job.id, status = ?outcome.receipt.get("status"), "delivery receipt recorded");
-    if callsign_core::delivery::receipt_failed(&outcome.receipt) {
-        callsign_core::delivery::voice_fallback(&app, &job, "the SMS delivery receipt says it failed").await;
-    }
     events::record(
         &app,
         "gd_delivery_receipt",
