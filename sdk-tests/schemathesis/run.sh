@@ -47,7 +47,7 @@ trap cleanup EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
 # Twilio's API is aimed at the discard port of the loopback: a send through it fails at once, and locally.
-CALLSIGN_PUBLIC_URL="$base/" CALLSIGN_LOG_LEVEL=warn CALLSIGN_PROVIDER_BASE_URLS__TWILIO="http://127.0.0.1:9" \
+CALLSIGN_PUBLIC_URL="$base/" CALLSIGN_LOG_LEVEL=warn CALLSIGN_PROVIDERS__TWILIO__BASE_URL="http://127.0.0.1:9" CALLSIGN_PROVIDERS__CLICKSEND__BASE_URL="http://127.0.0.1:9" CALLSIGN_PROVIDERS__ESENDEX__BASE_URL="http://127.0.0.1:9" CALLSIGN_PROVIDERS__INFOBIP__BASE_URL="http://127.0.0.1:9" CALLSIGN_PROVIDERS__MITTO__BASE_URL="http://127.0.0.1:9" CALLSIGN_PROVIDERS__SNS__BASE_URL="http://127.0.0.1:9" CALLSIGN_PROVIDERS__TELESIGN__BASE_URL="http://127.0.0.1:9" \
   "$bin" --database-url "sqlite://$work/callsign.db" --data-dir "$work/data" --listen "127.0.0.1:$port" serve \
   2>"$work/server.log" &
 pid=$!
