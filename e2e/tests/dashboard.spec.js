@@ -100,6 +100,37 @@ test('an operator signs in with the setup link and configures Phone Message', as
     expect(await mgmt.get('/guardian/factors/phone/selected-provider')).toEqual({ provider: 'auth0' });
     await expect(page.locator('#dev-remaining')).toContainText('messages left');
 
+    // Routing: Mitto as the SMS fallback and for one country, the voice fallback after 60 s without a receipt.
+    await page.getByLabel('SMS fallbacks, in order').fill('mitto');
+    await page.getByLabel('Country routes, one per line, first match wins').fill('GB sms=mitto');
+    await page.getByLabel('Call with the same code when an SMS fails').check();
+    await page.locator('#routing-timeout').fill('60');
+    await page.getByRole('button', { name: 'Save routing' }).click();
+    await expect(flash(page)).toHaveText('Routing saved.');
+    expect(await mgmt.get('/guardian/factors/phone/routing')).toEqual({
+      fallbacks: { sms: ['mitto'], voice: [] },
+      routes: [{ country: 'GB', sms: ['mitto'], voice: [] }],
+      voice_fallback: { enabled: true, receipt_timeout_seconds: 60 },
+    });
+    await expect(page.getByLabel('Country routes, one per line, first match wins')).toHaveValue('GB sms=mitto');
+    // Mitto has no voice: the API's refusal is shown in the section, and nothing changes.
+    await page.getByLabel('Voice fallbacks, in order').fill('mitto');
+    await page.getByRole('button', { name: 'Save routing' }).click();
+    await expect(page.getByRole('alert')).toContainText('cannot send voice');
+    await checkPage(page, '05c routing error');
+    expect((await mgmt.get('/guardian/factors/phone/routing')).fallbacks.voice).toEqual([]);
+    // Cleared again, so that the login tests deliver through the built-in provider alone.
+    await page.goto('/dashboard/mfa/phone');
+    await page.getByLabel('SMS fallbacks, in order').fill('');
+    await page.getByLabel('Country routes, one per line, first match wins').fill('');
+    await page.getByLabel('Call with the same code when an SMS fails').uncheck();
+    await page.locator('#routing-timeout').fill('');
+    await page.getByRole('button', { name: 'Save routing' }).click();
+    await expect(flash(page)).toHaveText('Routing saved.');
+    expect(await mgmt.get('/guardian/factors/phone/routing')).toEqual({
+      fallbacks: { sms: [], voice: [] }, routes: [], voice_fallback: { enabled: false },
+    });
+
     // A template: an invalid one is refused with the field named, a preview renders SMS and voice, then save.
     const verification = page.getByLabel('Verification message');
     await verification.fill('{% if %}broken');

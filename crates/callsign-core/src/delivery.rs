@@ -113,6 +113,11 @@ fn message(job: &DeliveryJob, p: Payload) -> Result<Message, String> {
 /// unknown name fails, it is never another provider), and the router reports every attempt.
 async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
     let failed = |error: String| Attempt::Final { error, details: json!({"provider": job.provider}) };
+    if let Some(why) = fallback_unwanted(app, job).await {
+        let mut details = job.details.clone();
+        details["cancelled"] = json!(why);
+        return Attempt::Cancelled(details);
+    }
     let msg = match open_payload(app, job).and_then(|p| message(job, p)) {
         Ok(m) => m,
         Err(e) => return failed(e),
@@ -149,12 +154,13 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
     };
     let outcome = Router::new(app.clock.clone()).send_chain(&route, &msg, &app.health).await;
     let with_chain = |mut d: Value| {
-        if names.len() > 1 {
-            d["chain"] = outcome.describe();
-        }
-        // A voice fallback says which SMS it follows, on the job and in its event.
-        if let Some(f) = job.details.get("fallback_for") {
-            d["fallback_for"] = f.clone();
+        // Every attempt, with its provider, outcome and latency (one step for a chain of one).
+        d["chain"] = outcome.describe();
+        // A voice fallback says which SMS it follows and why, on the job and in its event.
+        for k in ["fallback_for", "reason"] {
+            if let Some(v) = job.details.get("fallback_for").and(job.details.get(k)) {
+                d[k] = v.clone();
+            }
         }
         d
     };
@@ -183,31 +189,153 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
 }
 
 /// The voice call that follows a failed SMS ([`crate::routing::VoiceFallback`]): the same code, read out, once
-/// (its job id is the SMS job's plus `_voice`, so a second trigger finds it queued and does nothing). Only when
+/// (its job id is the SMS job's plus `_voice`, so a second trigger finds it and only moves it to now). Only when
 /// the fallback is on, voice is one of the message types, the SMS carried a code for an enrollment, and that
 /// code is still waiting to be used.
 pub async fn voice_fallback(app: &Core, sms: &DeliveryJob, why: &str) {
-    if let Err(e) = try_voice_fallback(app, sms, why).await {
-        tracing::warn!(job = %sms.id, error = %e, "the voice fallback of a failed SMS could not be queued");
+    let now = app.clock.now();
+    match fallback_job(app, sms, why, |_| Some(now)).await {
+        Ok(Some(job)) => match app.store.enqueue_job(&job).await {
+            Ok(()) => {
+                tracing::info!(job = %job.id, sms_job = %sms.id, reason = why, "voice fallback queued for a failed SMS")
+            }
+            // A standby call already waits: it is due now.
+            Err(callsign_store::StoreError::Conflict(_)) => expedite_fallback(app, &sms.id, why).await,
+            Err(e) => {
+                tracing::warn!(job = %sms.id, error = %e, "the voice fallback of a failed SMS could not be queued")
+            }
+        },
+        Ok(None) => {}
+        Err(e) => tracing::warn!(job = %sms.id, error = %e, "the voice fallback of a failed SMS could not be queued"),
     }
 }
 
-async fn try_voice_fallback(app: &Core, sms: &DeliveryJob, why: &str) -> crate::BoxResult<()> {
+/// After an SMS was handed to a provider that sends delivery receipts: the standby voice call of
+/// [`crate::routing::VoiceFallback`], queued for the receipt deadline (`receipt_timeout_seconds` after now, or
+/// the code's expiry when that comes first or no deadline is set). A delivered receipt cancels it
+/// ([`receipt_recorded`]); a failed one makes it due now; the code being used or expiring first cancels it when it
+/// comes up ([`fallback_unwanted`]). `sent` is the SMS job's details (`provider` is who sent it).
+pub async fn arm_voice_fallback(app: &Core, sms: &DeliveryJob, sent: &Value) {
+    let Some(by) = sent["provider"].as_str() else { return };
+    if !app.providers.get(by).is_ok_and(|k| k.capabilities().receipts) {
+        return;
+    }
+    let now = app.clock.now();
+    let result = fallback_job(app, sms, "", |g| {
+        let secs = g.routing.voice_fallback.receipt_timeout_seconds;
+        Some(secs.map_or(Timestamp::from_millis(i64::MAX), |s| now.plus(std::time::Duration::from_secs(s.into()))))
+    })
+    .await;
+    let job = match result {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(job = %sms.id, error = %e, "the standby voice fallback could not be queued");
+            return;
+        }
+    };
+    match app.store.enqueue_job(&job).await {
+        Ok(()) | Err(callsign_store::StoreError::Conflict(_)) => {
+            tracing::debug!(job = %job.id, sms_job = %sms.id, "standby voice fallback queued until the receipt deadline");
+        }
+        Err(e) => tracing::warn!(job = %sms.id, error = %e, "the standby voice fallback could not be queued"),
+    }
+}
+
+/// A delivery receipt was recorded for `job`: for an SMS with a standby voice call, a delivered receipt cancels
+/// the call and a failed one makes it due now. Of a cancel racing a worker's claim exactly one wins (the store's
+/// `cancel_pending_job`), so the call is placed or not, once.
+pub async fn receipt_recorded(app: &Core, job: &DeliveryJob, state: callsign_messaging::ReceiptState) {
+    use callsign_messaging::ReceiptState;
+    if job.channel != Channel::Sms {
+        return;
+    }
+    match state {
+        ReceiptState::InProgress => {}
+        ReceiptState::Failed => expedite_fallback(app, &job.id, "the delivery receipt said the SMS failed").await,
+        ReceiptState::Delivered => {
+            let id = fallback_id(&job.id);
+            let Ok(Some(standby)) = app.store.get_job(&id).await else { return };
+            let mut details = standby.details.clone();
+            details["cancelled"] = json!("the SMS was delivered");
+            match app.store.cancel_pending_job(&id, &details, app.clock.now()).await {
+                Ok(true) => {
+                    tracing::info!(job = %id, sms_job = %job.id, "standby voice fallback cancelled: the SMS was delivered")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(job = %id, error = %e, "the standby voice fallback could not be cancelled"),
+            }
+        }
+    }
+}
+
+/// Make the standby call of SMS job `sms_id` due now (when it still waits), saying why.
+async fn expedite_fallback(app: &Core, sms_id: &str, why: &str) {
+    let id = fallback_id(sms_id);
+    let Ok(Some(standby)) = app.store.get_job(&id).await else { return };
+    let mut details = standby.details.clone();
+    details["reason"] = json!(why);
+    match app.store.reschedule_pending_job(&id, app.clock.now(), &details).await {
+        Ok(true) => tracing::info!(job = %id, sms_job = %sms_id, reason = why, "voice fallback due now"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(job = %id, error = %e, "the standby voice fallback could not be moved"),
+    }
+}
+
+/// The id of the voice fallback of SMS job `sms_id`.
+pub fn fallback_id(sms_id: &str) -> String {
+    format!("{sms_id}_voice")
+}
+
+/// Why a voice fallback should not be placed any more, when that is so: its code was used or expired, or its SMS
+/// was delivered after all. `None` for every other job.
+async fn fallback_unwanted(app: &Core, job: &DeliveryJob) -> Option<&'static str> {
+    let sms_id = job.details.get("fallback_for")?.as_str()?;
+    if let Some(cid) = &job.challenge_id {
+        match app.store.get_challenge(cid).await {
+            Ok(Some(c)) if c.consumed_at.is_some() => return Some("the code was used"),
+            Ok(Some(c)) if c.expires_at.millis() <= app.clock.now().millis() => return Some("the code expired"),
+            Ok(None) => return Some("the code expired"),
+            _ => {}
+        }
+    }
+    let delivered = |d: &Value| d["receipts"].as_array().is_some_and(|r| r.iter().any(|r| r["state"] == "delivered"));
+    match app.store.get_job(sms_id).await {
+        Ok(Some(sms)) if delivered(&sms.details) => Some("the SMS was delivered"),
+        _ => None,
+    }
+}
+
+/// The voice fallback job of `sms` (not queued), due at `run_at(guardian)` or the code's expiry if that is
+/// earlier; `None` when there is none to place (see [`voice_fallback`]).
+async fn fallback_job(
+    app: &Core,
+    sms: &DeliveryJob,
+    why: &str,
+    run_at: impl FnOnce(&GuardianConfig) -> Option<Timestamp>,
+) -> crate::BoxResult<Option<DeliveryJob>> {
     if sms.channel != Channel::Sms || sms.enrollment_id.is_none() || sms.id.ends_with("_voice") {
-        return Ok(());
+        return Ok(None);
     }
     let guardian = GuardianConfig::load(app).await?;
     if !guardian.routing.voice_fallback.enabled || !guardian.channels().contains(&Channel::Voice) {
-        return Ok(());
+        return Ok(None);
     }
+    let Some(mut due) = run_at(&guardian) else { return Ok(None) };
     if let Some(cid) = &sms.challenge_id {
         match app.store.get_challenge(cid).await? {
-            Some(c) if c.consumed_at.is_none() && c.expires_at.millis() > app.clock.now().millis() => {}
-            _ => return Ok(()),
+            Some(c) if c.consumed_at.is_none() && c.expires_at.millis() > app.clock.now().millis() => {
+                if c.expires_at.millis() < due.millis() {
+                    due = c.expires_at;
+                }
+            }
+            _ => return Ok(None),
         }
+    } else if due.millis() == i64::MAX {
+        return Ok(None);
     }
     let p = open_payload(app, sms)?;
-    let Some(code) = p.context.code.clone() else { return Ok(()) };
+    let Some(code) = p.context.code.clone() else { return Ok(None) };
     let enrolling = p.context.action == Some(callsign_messaging::Action::Enrollment);
     let tenant = crate::tenant::load(app).await?;
     let (template, from) = guardian.code_message(enrolling, Channel::Voice.as_str());
@@ -225,7 +353,7 @@ async fn try_voice_fallback(app: &Core, sms: &DeliveryJob, why: &str) -> crate::
     let payload = Payload { to: p.to, text, locale: p.locale, from, context: p.context };
     let mut job = new_job_with_id(
         app,
-        format!("{}_voice", sms.id),
+        fallback_id(&sms.id),
         Channel::Voice,
         &guardian.provider,
         &payload,
@@ -233,15 +361,17 @@ async fn try_voice_fallback(app: &Core, sms: &DeliveryJob, why: &str) -> crate::
         sms.enrollment_id.as_deref(),
         sms.challenge_id.as_deref(),
     )?;
-    job.details = json!({"fallback_for": sms.id, "reason": why});
-    match app.store.enqueue_job(&job).await {
-        Ok(()) => {
-            tracing::info!(job = %job.id, sms_job = %sms.id, reason = why, "voice fallback queued for a failed SMS");
-            Ok(())
+    job.run_at = due;
+    let why = if why.is_empty() {
+        match guardian.routing.voice_fallback.receipt_timeout_seconds {
+            Some(s) => format!("no delivery receipt within {s} s"),
+            None => "no delivery receipt before the code expired".to_owned(),
         }
-        Err(callsign_store::StoreError::Conflict(_)) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    } else {
+        why.to_owned()
+    };
+    job.details = json!({"fallback_for": sms.id, "reason": why});
+    Ok(Some(job))
 }
 
 /// The store's outcome for the runner's.
@@ -257,6 +387,7 @@ fn job_outcome(outcome: &Outcome, job: &DeliveryJob) -> JobOutcome {
             }
             JobOutcome::Failed { error: error.clone(), details }
         }
+        Outcome::Cancelled(details) => JobOutcome::Cancelled { details: details.clone() },
     }
 }
 
@@ -310,8 +441,10 @@ impl<C: std::ops::Deref<Target = Core> + Send + Sync> Handler<DeliveryJob> for D
     async fn finished(&self, job: &Claimed<DeliveryJob>, outcome: &Outcome) {
         let outcome = job_outcome(outcome, &job.job);
         log_outcome(&self.0, &job.job, &outcome).await;
-        if let JobOutcome::Failed { .. } = outcome {
-            voice_fallback(&self.0, &job.job, "the SMS failed").await;
+        match &outcome {
+            JobOutcome::Failed { .. } => voice_fallback(&self.0, &job.job, "the SMS failed").await,
+            JobOutcome::Sent { details } => arm_voice_fallback(&self.0, &job.job, details).await,
+            _ => {}
         }
     }
 }
@@ -334,6 +467,11 @@ async fn log_outcome(app: &Core, job: &DeliveryJob, outcome: &JobOutcome) {
     let (code, description, details) = match outcome {
         JobOutcome::Retry { error, .. } => {
             tracing::warn!(job = %job.id, provider = %job.provider, attempts = job.attempts, %error, "send failed; will retry");
+            return;
+        }
+        // Nothing was sent: no send event (the job keeps why).
+        JobOutcome::Cancelled { details } => {
+            tracing::info!(job = %job.id, channel = %job.channel, reason = ?details.get("cancelled"), "delivery cancelled");
             return;
         }
         JobOutcome::Sent { details } => (format!("gd_send_{}", job.channel), None, details.clone()),

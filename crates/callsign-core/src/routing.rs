@@ -9,9 +9,11 @@
 //!   provider itself (credentials, incomplete settings) or an open circuit breaker moves the message to the next
 //!   provider; a refusal of the number ends it.
 //! - `voice_fallback.enabled`: an SMS that ends failed (every provider tried and the retries spent, or a final
-//!   refusal) is followed by one voice call with the same code, when voice is one of the message types. It is
-//!   never chained (a voice call never falls back). A failed delivery receipt does not trigger it: the code is
-//!   erased from the job once the SMS is handed to the provider.
+//!   refusal) is followed by one voice call with the same code, when voice is one of the message types. So is an
+//!   SMS handed to a provider that sends delivery receipts, when its receipt says failed, or when no receipt says
+//!   delivered within `voice_fallback.receipt_timeout_seconds` (when set): such an SMS leaves a standby call
+//!   (`crate::delivery::arm_voice_fallback`) that a delivered receipt, or the code being used or expiring first,
+//!   cancels. It is never chained (a voice call never falls back), and placed at most once.
 use callsign_domain::Channel;
 use callsign_domain::phone::PhoneNumber;
 use serde::{Deserialize, Serialize};
@@ -82,11 +84,18 @@ impl CountryRoute {
     }
 }
 
+/// The shortest and longest wait for a delivery receipt before the voice fallback calls.
+pub const RECEIPT_TIMEOUT_SECONDS: std::ops::RangeInclusive<u32> = 10..=3_600;
+
 /// The voice fallback of a failed SMS.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoiceFallback {
     pub enabled: bool,
+    /// Call when no receipt has said "delivered" this long after a provider with receipts took the SMS. `None`:
+    /// only a failed send or a failed receipt calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_timeout_seconds: Option<u32>,
 }
 
 impl Routing {
@@ -184,6 +193,18 @@ impl Routing {
                 check_chain(&format!("{prop}.{c}"), r.chain(c), c, true)?;
             }
         }
+        if let Some(t) = self.voice_fallback.receipt_timeout_seconds
+            && !RECEIPT_TIMEOUT_SECONDS.contains(&t)
+        {
+            return Err((
+                "voice_fallback.receipt_timeout_seconds".into(),
+                format!(
+                    "must be from {} to {} seconds",
+                    RECEIPT_TIMEOUT_SECONDS.start(),
+                    RECEIPT_TIMEOUT_SECONDS.end()
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -258,6 +279,13 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(e.0, "routes[0].calling_code");
+        for t in [0, 9, 3_601] {
+            let e = bad(Routing {
+                voice_fallback: VoiceFallback { enabled: true, receipt_timeout_seconds: Some(t) },
+                ..Default::default()
+            });
+            assert_eq!(e.0, "voice_fallback.receipt_timeout_seconds", "{t}");
+        }
         let mut ok = Routing {
             routes: vec![
                 route("gb", &["b", "a"]),
@@ -265,6 +293,7 @@ mod tests {
             ],
             ..Default::default()
         };
+        ok.voice_fallback = VoiceFallback { enabled: true, receipt_timeout_seconds: Some(60) };
         ok.validate("a", known).unwrap();
         assert_eq!(ok.routes[0].country.as_deref(), Some("GB"), "normalised");
         assert_eq!(ok.routes[1].calling_code.as_deref(), Some("44"));

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A text that is not one of a vocabulary's names. The message says which vocabulary, the text, and what was
-/// expected: ``"`archived` is not a job status; expected `pending`, `running`, `sent` or `failed`"``.
+/// expected: ``"`archived` is not a job status; expected `pending`, `running`, `sent`, `failed` or `cancelled`"``.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{value}` is not {what}; expected {expected}")]
 pub struct UnknownName {
@@ -102,7 +102,7 @@ names! {
 
 names! {
     /// Where a delivery job stands.
-    pub enum JobStatus ("a job status", expected "`pending`, `running`, `sent` or `failed`") {
+    pub enum JobStatus ("a job status", expected "`pending`, `running`, `sent`, `failed` or `cancelled`") {
         /// Waiting to be claimed (new, or back after a retryable failure).
         Pending = "pending",
         /// Claimed by a worker, under a lease.
@@ -111,6 +111,9 @@ names! {
         Sent = "sent",
         /// Terminal: given up on.
         Failed = "failed",
+        /// Terminal: no longer wanted, nothing sent (a standby voice fallback whose SMS was delivered, or whose
+        /// code was used or expired first).
+        Cancelled = "cancelled",
     }
 }
 
@@ -141,7 +144,7 @@ mod tests {
         let statuses: Vec<&str> = EnrollmentStatus::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(statuses, ["pending", "confirmed"]);
         let jobs: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
-        assert_eq!(jobs, ["pending", "running", "sent", "failed"]);
+        assert_eq!(jobs, ["pending", "running", "sent", "failed", "cancelled"]);
     }
 
     #[test]
@@ -154,7 +157,10 @@ mod tests {
     #[test]
     fn other_text_is_refused_and_named() {
         let e = "archived".parse::<JobStatus>().unwrap_err();
-        assert_eq!(e.to_string(), "`archived` is not a job status; expected `pending`, `running`, `sent` or `failed`");
+        assert_eq!(
+            e.to_string(),
+            "`archived` is not a job status; expected `pending`, `running`, `sent`, `failed` or `cancelled`"
+        );
         let e = EnrollmentKind::try_from("recovery_code").unwrap_err();
         assert_eq!(e.to_string(), "`recovery_code` is not an enrollment kind; expected `phone` or `recovery-code`");
         assert_eq!(e.value, "recovery_code");

@@ -39,6 +39,9 @@ pub enum Attempt {
     Retryable { error: String, details: Value },
     /// Failed for good.
     Final { error: String, details: Value },
+    /// No longer wanted (what it was for happened another way); `details` are kept with the job. Terminal, and not
+    /// a failure: a delivery handler logs no send event for it.
+    Cancelled(Value),
 }
 
 /// What the runner records: the retry policy applied to an [`Attempt`].
@@ -54,6 +57,8 @@ pub enum Outcome {
         error: String,
         details: Value,
     },
+    /// Terminal: no longer wanted ([`Attempt::Cancelled`]).
+    Cancelled(Value),
 }
 
 impl Outcome {
@@ -113,6 +118,7 @@ pub fn heartbeat_every(lease_ms: i64) -> Duration {
 pub fn outcome_of(attempt: Attempt, attempts: i32, max: i32, now: Timestamp) -> Outcome {
     match attempt {
         Attempt::Done(d) => Outcome::Done(d),
+        Attempt::Cancelled(d) => Outcome::Cancelled(d),
         Attempt::Retryable { error, .. } if attempts < max => {
             Outcome::Retry { error, run_at: now.plus(backoff(attempts)) }
         }
@@ -268,6 +274,9 @@ mod tests {
         let fin = Attempt::Final { error: "bad number".into(), details: Value::Null };
         assert!(matches!(outcome_of(fin, 1, 5, now), Outcome::Failed { .. }));
         assert_eq!(outcome_of(Attempt::Done(json!(1)), 1, 5, now), Outcome::Done(json!(1)));
+        let cancelled = outcome_of(Attempt::Cancelled(json!({"why": "used"})), 5, 5, now);
+        assert_eq!(cancelled, Outcome::Cancelled(json!({"why": "used"})));
+        assert!(cancelled.is_terminal());
     }
 
     type J = Claimed<()>;

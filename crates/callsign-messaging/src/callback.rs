@@ -36,21 +36,56 @@ impl Callback<'_> {
     }
 }
 
+/// Where a receipt says the message is, in the provider's words mapped to three states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptState {
+    /// On its way (queued, sent to the carrier, delivered to a gateway): more receipts may follow.
+    InProgress,
+    /// Reached the handset (a call: answered).
+    Delivered,
+    /// Will not arrive (undelivered, rejected, expired, blocked; a call not answered, busy).
+    Failed,
+}
+
+impl ReceiptState {
+    /// The name kept in a stored receipt's `state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptState::InProgress => "in_progress",
+            ReceiptState::Delivered => "delivered",
+            ReceiptState::Failed => "failed",
+        }
+    }
+}
+
 /// A verified receipt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallbackOutcome {
-    /// What is appended to the job's `details.receipts`: `{provider, status, error_code, sid, …}`.
+    /// What is appended to the job's `details.receipts`: `{provider, status, state, error_code, sid, …}` (`state` is
+    /// [`CallbackOutcome::state`]'s name, set by [`CallbackOutcome::new`]).
     pub receipt: Value,
     /// What the provider's error code means, for people (the `gd_delivery_receipt` event's `error_hint`).
     pub hint: Option<&'static str>,
+    /// What the receipt means for the message (the voice fallback acts on it).
+    pub state: ReceiptState,
 }
 
 impl CallbackOutcome {
-    /// The `gd_delivery_receipt` event's details that come from the receipt: `provider`, `status`, `error_code`,
+    /// A receipt in `state`; `receipt` gets its `state` name.
+    pub fn new(mut receipt: Value, state: ReceiptState, hint: Option<&'static str>) -> Self {
+        if let Some(o) = receipt.as_object_mut() {
+            o.insert("state".into(), Value::String(state.as_str().to_owned()));
+        }
+        CallbackOutcome { receipt, hint, state }
+    }
+}
+
+impl CallbackOutcome {
+    /// The `gd_delivery_receipt` event's details that come from the receipt: `provider`, `status`, `state`, `error_code`,
     /// `sid`, and `error_hint` when there is one. The caller adds `job_id`, `channel` and `authenticator_id`.
     pub fn event_details(&self) -> Map<String, Value> {
         let mut d = Map::new();
-        for k in ["provider", "status", "error_code", "sid"] {
+        for k in ["provider", "status", "state", "error_code", "sid"] {
             d.insert(k.to_owned(), self.receipt.get(k).cloned().unwrap_or(Value::Null));
         }
         if let Some(h) = self.hint {
@@ -80,5 +115,13 @@ mod tests {
     fn urls_are_below_the_public_url() {
         assert_eq!(callback_url("https://a.example/", "p", "job_1"), "https://a.example/callbacks/p/status/job_1");
         assert_eq!(callback_url("https://a.example/x", "p", "j"), "https://a.example/x/callbacks/p/status/j");
+    }
+
+    #[test]
+    fn a_receipt_carries_its_state() {
+        let o = CallbackOutcome::new(serde_json::json!({"status": "undelivered"}), ReceiptState::Failed, None);
+        assert_eq!(o.receipt["state"], "failed");
+        assert_eq!(o.event_details()["state"], "failed");
+        assert_eq!(ReceiptState::InProgress.as_str(), "in_progress");
     }
 }

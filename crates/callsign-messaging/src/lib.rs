@@ -45,7 +45,7 @@ pub mod router;
 pub mod transport;
 pub mod voice;
 
-pub use callback::{Callback, CallbackError, CallbackOutcome, callback_path, callback_url};
+pub use callback::{Callback, CallbackError, CallbackOutcome, ReceiptState, callback_path, callback_url};
 pub use declared::Declared;
 pub use health::{BreakerPolicy, BreakerState, Health, Observed, ProviderHealth};
 pub use kind::{

@@ -43,6 +43,15 @@ pub fn transport_failure(e: reqwest::Error) -> TransportFailure {
     TransportFailure { kind, detail: e.without_url().to_string() }
 }
 
+/// The [`SendError`](crate::SendError) of a request to `label`'s API that got no answer: retryable, with the
+/// client's error (without the URL) in the message, and `{code: null, message: "<label> <kind>", status: null}` as
+/// the provider details every HTTP provider logs.
+pub fn failed_request(label: &str, e: reqwest::Error) -> crate::SendError {
+    let f = transport_failure(e);
+    crate::SendError::retryable(format!("{label} {}: {}", f.kind, f.detail))
+        .with_details(serde_json::json!({"code": null, "message": format!("{label} {}", f.kind), "status": null}))
+}
+
 /// Whether an HTTP status is worth trying again: server errors (5xx) and rate limits (429). Every other non-2xx
 /// answer (4xx, 3xx) is final.
 pub fn status_is_retryable(status: u16) -> bool {

@@ -407,6 +407,62 @@ async fn the_factor_message_types_and_policy_change_through_the_management_api()
 }
 
 #[tokio::test]
+async fn routing_is_edited_on_the_phone_page() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let (s, v) =
+        t.put(&token, "/api/v2/guardian/factors/phone/providers/telesign", callsign_fakes::telesign::settings()).await;
+    assert_eq!(s, 200, "{v}");
+    let page = b.get(PAGE).await;
+    page.assert_has("Routing and failover");
+    let form = [
+        ("sms_fallbacks", "telesign"),
+        ("voice_fallbacks", ""),
+        ("routes", "gb sms=telesign\r\n\r\n+1416 sms=telesign,auth0"),
+        ("voice_fallback", "on"),
+        ("receipt_timeout_seconds", "45"),
+    ];
+    b.submit(PAGE, "/dashboard/mfa/phone/routing", &form).await.assert_redirect("/dashboard/mfa/phone#routing");
+    let (_, r) = t.get(&token, "/api/v2/guardian/factors/phone/routing").await;
+    assert_eq!(
+        r,
+        json!({"fallbacks": {"sms": ["telesign"], "voice": []},
+               "routes": [{"country": "GB", "sms": ["telesign"], "voice": []},
+                          {"calling_code": "1416", "sms": ["telesign", "auth0"], "voice": []}],
+               "voice_fallback": {"enabled": true, "receipt_timeout_seconds": 45}})
+    );
+    assert_tenant_update(&t, &token, json!({"routing": r})).await;
+    let page = b.get(PAGE).await;
+    page.assert_has("Routing saved.");
+    page.assert_has("GB sms=telesign\n+1416 sms=telesign,auth0");
+    page.assert_has(r#"name="receipt_timeout_seconds" min="10" max="3600" value="45""#);
+
+    // The API's refusal is shown in the section, and what was typed is kept.
+    let bad = b.submit(PAGE, "/dashboard/mfa/phone/routing", &[("routes", "XX sms=telesign")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("routes[0].country");
+    bad.assert_has("XX sms=telesign");
+    let bad = b.submit(PAGE, "/dashboard/mfa/phone/routing", &[("sms_fallbacks", "mitto")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("not configured for sms");
+    // A line the form cannot read is refused before the API.
+    let bad = b.submit(PAGE, "/dashboard/mfa/phone/routing", &[("routes", "GB telesign")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("Route line 1");
+    assert_eq!(t.get(&token, "/api/v2/guardian/factors/phone/routing").await.1, r, "unchanged by refused saves");
+
+    // Five provider failures in a row open Telesign's breaker: the page says it is skipped.
+    for _ in 0..5 {
+        t.app.health.observe("telesign", &Err(callsign_messaging::SendError::retryable("Telesign answered 503")));
+    }
+    let page = b.get(PAGE).await;
+    page.assert_has("Unhealthy: skipped by failover chains until it is probed again");
+    page.assert_has("5 of 5 sends failed in the last minute. Last error: Telesign answered 503.");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
     let t = TestApp::spawn().await;
     let token = t.mgmt_token().await;

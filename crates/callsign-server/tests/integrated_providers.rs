@@ -8,7 +8,7 @@ mod common;
 
 use callsign_fakes::{Delivered, Fake, Reply, Seen};
 use common::PHONE;
-use common::mfa::{Ctx, setup_with};
+use common::mfa::{Ctx, setup_postgres_with, setup_with};
 use serde_json::{Value, json};
 
 /// The integrated providers with a Rust fake, and whether each has voice.
@@ -82,20 +82,26 @@ fn code_in(text: &str) -> String {
 
 /// An app with these providers configured (each aimed at its fake), `selected` selected, SMS and voice on.
 async fn app_with(names: &[&str], selected: &str) -> (Ctx, Vec<(String, Fake)>) {
+    app_on(false, names, selected).await.expect("SQLite")
+}
+
+/// [`app_with`] on SQLite or PostgreSQL (None when PostgreSQL is not configured: skipped).
+async fn app_on(postgres: bool, names: &[&str], selected: &str) -> Option<(Ctx, Vec<(String, Fake)>)> {
     let mut fakes = Vec::new();
     for n in names {
         fakes.push(((*n).to_owned(), start(n).await));
     }
     let urls: Vec<(String, String)> = fakes.iter().map(|(n, f)| (n.clone(), f.url.clone())).collect();
-    let c = setup_with(
-        move |raw| {
-            for (n, u) in &urls {
-                raw.set_provider_base_url(n, u.clone());
-            }
-        },
-        &["sms", "voice"],
-    )
-    .await;
+    let aim = move |raw: &mut callsign_server::config::RawConfig| {
+        for (n, u) in &urls {
+            raw.set_provider_base_url(n, u.clone());
+        }
+    };
+    let c = if postgres {
+        setup_postgres_with(aim, &["sms", "voice"]).await?
+    } else {
+        setup_with(aim, &["sms", "voice"]).await
+    };
     for (n, f) in &fakes {
         let (s, v) =
             c.t.put(&c.admin, &format!("/api/v2/guardian/factors/phone/providers/{n}"), settings(n, &f.url)).await;
@@ -110,7 +116,7 @@ async fn app_with(names: &[&str], selected: &str) -> (Ctx, Vec<(String, Fake)>) 
     let (s, v) =
         c.t.put(&c.admin, "/api/v2/guardian/factors/phone/selected-provider", json!({"provider": selected})).await;
     assert_eq!(s, 200, "{v}");
-    (c, fakes)
+    Some((c, fakes))
 }
 
 fn fake<'a>(fakes: &'a [(String, Fake)], name: &str) -> &'a Fake {
@@ -146,6 +152,13 @@ async fn every_integrated_provider_enrolls_and_logs_in_end_to_end() {
         assert!(v["access_token"].is_string());
         let sent = c.logged("gd_send_sms", 1).await;
         assert_eq!(sent[0]["details"]["provider"], name);
+        // A chain of one still records its attempt, with its latency.
+        let chain = sent[0]["details"]["chain"].as_array().unwrap();
+        assert_eq!(
+            (chain.len(), chain[0]["provider"].as_str(), chain[0]["outcome"].as_str()),
+            (1, Some(name), Some("sent"))
+        );
+        assert!(chain[0]["duration_ms"].is_u64(), "{chain:?}");
 
         // Log in again with a challenge (the enrolled phone), by voice where the provider has it.
         let mfa = c.mfa_token().await;
@@ -220,6 +233,13 @@ async fn a_refused_number_does_not_move_on_and_the_voice_fallback_calls_once() {
     assert_eq!(calls.len(), 1, "one voice call");
     let ev = &c.logged("gd_send_voice", 1).await[0];
     assert_eq!(ev["details"]["fallback_for"], failure["details"]["job_id"], "logged as the fallback of the SMS");
+    // The selected provider (Mitto) has no voice: the call's chain skips it for that reason, then Telesign calls.
+    let chain = ev["details"]["chain"].as_array().unwrap();
+    assert_eq!(
+        chain.iter().map(|a| (a["provider"].as_str(), a["outcome"].as_str(), a["reason"].as_str())).collect::<Vec<_>>(),
+        [(Some("mitto"), Some("skipped"), Some("channel")), (Some("telesign"), Some("sent"), None)],
+        "{chain:?}"
+    );
     // The same code, read out: it verifies the original challenge.
     let (s, v) = c.verify(&mfa, &oob, &code_in(&calls[0].text)).await;
     assert_eq!(s, 200, "{v}");
@@ -258,6 +278,11 @@ async fn routing_documents_are_checked() {
         (json!({"routes": [{"sms": ["auth0"]}]}), "exactly one"),
         (json!({"fallback": {}}), "unknown field `fallback`"),
         (json!({"fallbacks": {"sms": "mitto"}}), "invalid type"),
+        (
+            json!({"voice_fallback": {"enabled": true, "receipt_timeout_seconds": 5}}),
+            "voice_fallback.receipt_timeout_seconds",
+        ),
+        (json!({"voice_fallback": {"enabled": true, "receipt_timeout_seconds": -1}}), "invalid value"),
     ] {
         let (s, v) = put(body.clone()).await;
         assert_eq!(s, 400, "{body}: {v}");
@@ -278,42 +303,173 @@ async fn routing_documents_are_checked() {
     assert_eq!(c.t.put(&reader, "/api/v2/guardian/factors/phone/routing", json!({})).await.0, 403);
 }
 
-#[tokio::test]
-async fn a_signed_receipt_is_recorded_and_a_forged_one_refused() {
-    use callsign_fakes::telesign;
-    let (c, fakes) = app_with(&["telesign"], "telesign").await;
-    let (s, v) =
-        c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", json!({"voice_fallback": {"enabled": true}})).await;
+/// Post a Telesign receipt for `job_id` with status `code`; returns the HTTP status.
+async fn telesign_receipt(c: &Ctx, job_id: &str, reference: &str, code: i64, forge: bool) -> u16 {
+    let (body, headers) = callsign_fakes::telesign::receipt(reference, code, "Receipt from the fake", Some(job_id));
+    let body = if forge { String::from_utf8(body).unwrap().replace("Receipt", "Xeceipt").into_bytes() } else { body };
+    let mut r = c.t.http.post(c.t.url(&format!("/callbacks/telesign/status/{job_id}"))).body(body);
+    for (k, v) in &headers {
+        r = r.header(k, v);
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+/// Telesign selected, SMS and voice on, the voice fallback on with `routing`'s `voice_fallback` extras; one SMS
+/// sent. Returns the context, the fakes, (mfa_token, oob_code), the SMS job id and its Telesign reference.
+async fn telesign_sms_with_fallback(extra: Value) -> (Ctx, Vec<(String, Fake)>, (String, String), String, String) {
+    telesign_sms_on(false, extra).await.expect("SQLite")
+}
+
+/// [`telesign_sms_with_fallback`] on SQLite or PostgreSQL.
+async fn telesign_sms_on(
+    postgres: bool,
+    extra: Value,
+) -> Option<(Ctx, Vec<(String, Fake)>, (String, String), String, String)> {
+    let (c, fakes) = app_on(postgres, &["telesign"], "telesign").await?;
+    let mut fallback = json!({"enabled": true});
+    fallback.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let (s, v) = c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", json!({"voice_fallback": fallback})).await;
     assert_eq!(s, 200, "{v}");
-    let (mfa, oob) = associate(&c, PHONE, "sms").await;
+    let pair = associate(&c, PHONE, "sms").await;
     c.t.deliver_now().await;
     let sent = &c.logged("gd_send_sms", 1).await[0];
     let job_id = sent["details"]["job_id"].as_str().unwrap().to_owned();
     let reference = sent["details"]["provider_response"]["reference_id"].as_str().unwrap().to_owned();
-    let url = c.t.url(&format!("/callbacks/telesign/status/{job_id}"));
-    let post = async |body: Vec<u8>, headers: &[(String, String)]| {
-        let mut r = c.t.http.post(&url).body(body);
-        for (k, v) in headers {
-            r = r.header(k, v);
-        }
-        r.send().await.unwrap().status().as_u16()
-    };
+    Some((c, fakes, pair, job_id, reference))
+}
+
+fn calls(fakes: &[(String, Fake)]) -> Vec<Delivered> {
+    received(fakes, "telesign").into_iter().filter(|d| d.channel == "voice").collect()
+}
+
+#[tokio::test]
+async fn a_signed_receipt_is_recorded_and_a_failed_one_places_the_voice_call_once() {
+    let (c, fakes, (mfa, oob), job_id, reference) = telesign_sms_with_fallback(json!({})).await;
+    // The SMS left a standby call, due when the code expires (no receipt deadline is set).
+    let standby = c.t.app.store.get_job(&format!("{job_id}_voice")).await.unwrap().expect("standby call");
+    assert_eq!(standby.status, callsign_store::JobStatus::Pending);
+    assert!(standby.run_at.millis() > c.t.app.clock.now().millis(), "not due yet");
+    assert_eq!(standby.details["reason"], "no delivery receipt before the code expired");
+    assert_eq!(c.t.deliver_now().await, 0, "nothing due");
     // A forged receipt (the body changed after signing) is refused and changes nothing.
-    let (body, headers) = telesign::receipt(&reference, 200, "Delivered to handset", Some(&job_id));
-    let forged = String::from_utf8(body).unwrap().replace("Delivered", "Xelivered").into_bytes();
-    assert_eq!(post(forged, &headers).await, 403);
-    let (body, headers) = telesign::receipt(&reference, 207, "Error delivering SMS to handset", Some(&job_id));
-    assert_eq!(post(body, &headers).await, 204);
+    assert_eq!(telesign_receipt(&c, &job_id, &reference, 200, true).await, 403);
+    assert_eq!(c.t.app.store.get_job(&job_id).await.unwrap().unwrap().details.get("receipts"), None);
+    // A failed receipt is recorded, and places the call now: the same code, read out, logged as the fallback.
+    assert_eq!(telesign_receipt(&c, &job_id, &reference, 207, false).await, 204);
     let job = c.t.app.store.get_job(&job_id).await.unwrap().unwrap();
     let receipts = job.details["receipts"].as_array().unwrap();
     assert_eq!(receipts.len(), 1, "{receipts:?}");
-    assert_eq!(receipts[0]["status"], "failed");
+    assert_eq!((receipts[0]["status"].as_str(), receipts[0]["state"].as_str()), (Some("failed"), Some("failed")));
     assert_eq!(c.logs("gd_delivery_receipt").await[0]["details"]["status"], "failed");
-    // A failed receipt does not place a call (the code was erased from the job once the SMS was sent); the code
-    // the SMS carried still verifies.
     c.t.deliver_now().await;
-    assert!(received(&fakes, "telesign").iter().all(|d| d.channel == "sms"));
+    let placed = calls(&fakes);
+    assert_eq!(placed.len(), 1, "one call");
     let sms = received(&fakes, "telesign");
-    let (s, v) = c.verify(&mfa, &oob, &code_in(&sms[0].text)).await;
+    assert_eq!(code_in(&placed[0].text), code_in(&sms[0].text), "the same code");
+    let ev = &c.logged("gd_send_voice", 1).await[0];
+    assert_eq!(ev["details"]["fallback_for"], json!(job_id));
+    assert_eq!(ev["details"]["reason"], "the delivery receipt said the SMS failed");
+    // A second failed receipt places no second call.
+    assert_eq!(telesign_receipt(&c, &job_id, &reference, 210, false).await, 204);
+    c.t.deliver_now().await;
+    assert_eq!(calls(&fakes).len(), 1);
+    let (s, v) = c.verify(&mfa, &oob, &code_in(&placed[0].text)).await;
     assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn no_receipt_within_the_deadline_places_the_call() {
+    let (c, fakes, (mfa, oob), job_id, _) = telesign_sms_with_fallback(json!({"receipt_timeout_seconds": 30})).await;
+    let (s, v) = c.t.get(&c.admin, "/api/v2/guardian/factors/phone/routing").await;
+    assert_eq!((s, &v["voice_fallback"]), (200, &json!({"enabled": true, "receipt_timeout_seconds": 30})));
+    c.t.clock.advance(std::time::Duration::from_secs(29));
+    c.t.deliver_now().await;
+    assert!(calls(&fakes).is_empty(), "not before the deadline");
+    c.t.clock.advance(std::time::Duration::from_secs(2));
+    c.t.deliver_now().await;
+    let placed = calls(&fakes);
+    assert_eq!(placed.len(), 1);
+    let ev = &c.logged("gd_send_voice", 1).await[0];
+    assert_eq!(
+        (ev["details"]["fallback_for"].as_str(), ev["details"]["reason"].as_str()),
+        (Some(job_id.as_str()), Some("no delivery receipt within 30 s"))
+    );
+    let (s, v) = c.verify(&mfa, &oob, &code_in(&placed[0].text)).await;
+    assert_eq!(s, 200, "{v}");
+}
+
+#[tokio::test]
+async fn a_delivered_receipt_or_a_used_code_cancels_the_standby_call() {
+    // Delivered: the standby call is cancelled at once, logs nothing, and never runs.
+    let (c, fakes, _, job_id, reference) = telesign_sms_with_fallback(json!({"receipt_timeout_seconds": 30})).await;
+    assert_eq!(telesign_receipt(&c, &job_id, &reference, 200, false).await, 204);
+    let standby = c.t.app.store.get_job(&format!("{job_id}_voice")).await.unwrap().unwrap();
+    assert_eq!(standby.status, callsign_store::JobStatus::Cancelled);
+    assert_eq!((standby.details["cancelled"].as_str(), standby.payload), (Some("the SMS was delivered"), None));
+    c.t.clock.advance(std::time::Duration::from_secs(60));
+    c.t.deliver_now().await;
+    assert!(calls(&fakes).is_empty());
+    assert!(c.logs("gd_send_voice").await.is_empty() && c.logs("gd_send_voice_failure").await.is_empty());
+    // A late failed receipt does not bring it back.
+    assert_eq!(telesign_receipt(&c, &job_id, &reference, 207, false).await, 204);
+    c.t.deliver_now().await;
+    assert!(calls(&fakes).is_empty());
+
+    // Used: the user typed the SMS code before the deadline; at the deadline the call is cancelled, not placed.
+    let (c, fakes, (mfa, oob), job_id, _) = telesign_sms_with_fallback(json!({"receipt_timeout_seconds": 30})).await;
+    let sms = received(&fakes, "telesign");
+    assert_eq!(c.verify(&mfa, &oob, &code_in(&sms[0].text)).await.0, 200);
+    c.t.clock.advance(std::time::Duration::from_secs(31));
+    assert_eq!(c.t.deliver_now().await, 1, "the standby call came up");
+    assert!(calls(&fakes).is_empty());
+    let standby = c.t.app.store.get_job(&format!("{job_id}_voice")).await.unwrap().unwrap();
+    assert_eq!(
+        (standby.status, standby.details["cancelled"].as_str()),
+        (callsign_store::JobStatus::Cancelled, Some("the code was used"))
+    );
+    assert!(c.logs("gd_send_voice").await.is_empty());
+
+    // A provider without receipts (Mitto) leaves no standby call: only a failed send calls.
+    let (c, _fakes) = app_with(&["mitto", "telesign"], "mitto").await;
+    let body = json!({"fallbacks": {"voice": ["telesign"]}, "voice_fallback": {"enabled": true, "receipt_timeout_seconds": 30}});
+    assert_eq!(c.t.put(&c.admin, "/api/v2/guardian/factors/phone/routing", body).await.0, 200);
+    associate(&c, PHONE, "sms").await;
+    c.t.deliver_now().await;
+    let sent = &c.logged("gd_send_sms", 1).await[0];
+    let job_id = sent["details"]["job_id"].as_str().unwrap();
+    assert_eq!(c.t.app.store.get_job(&format!("{job_id}_voice")).await.unwrap(), None);
+}
+
+/// Many failed receipts at once, with delivery running beside them: one call, one event.
+async fn racing_failed_receipts_place_one_call(c: Ctx, fakes: Vec<(String, Fake)>, job_id: String, reference: String) {
+    let c = std::sync::Arc::new(c);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (c, job_id, reference) = (c.clone(), job_id.clone(), reference.clone());
+        tasks.push(tokio::spawn(async move {
+            let status = telesign_receipt(&c, &job_id, &reference, if i % 2 == 0 { 207 } else { 210 }, false).await;
+            c.t.deliver_now().await;
+            status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 204);
+    }
+    c.t.deliver_now().await;
+    assert_eq!(calls(&fakes).len(), 1, "exactly one call");
+    assert_eq!(c.logs("gd_send_voice").await.len(), 1, "exactly one event");
+    let job = c.t.app.store.get_job(&job_id).await.unwrap().unwrap();
+    assert_eq!(job.details["receipts"].as_array().unwrap().len(), 8, "every receipt kept");
+}
+
+#[tokio::test]
+async fn racing_failed_receipts_place_one_call_on_sqlite() {
+    let (c, fakes, _, job_id, reference) = telesign_sms_with_fallback(json!({})).await;
+    racing_failed_receipts_place_one_call(c, fakes, job_id, reference).await;
+}
+
+#[tokio::test]
+async fn racing_failed_receipts_place_one_call_on_postgres() {
+    let Some((c, fakes, _, job_id, reference)) = telesign_sms_on(true, json!({})).await else { return };
+    racing_failed_receipts_place_one_call(c, fakes, job_id, reference).await;
 }

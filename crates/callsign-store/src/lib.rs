@@ -242,6 +242,18 @@ pub trait JobStore: Send + Sync {
     /// End or reschedule a claimed job. Only applies while `claimed_by = worker` and status is `running`;
     /// returns false otherwise (the claim was lost). Terminal outcomes erase the payload and set `finished_at`.
     async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome, at: Timestamp) -> StoreResult<bool>;
+    /// Cancel a job that is still `pending` (not claimed): status `cancelled`, `details` replaced, payload erased,
+    /// `finished_at = at`. True when this call cancelled it; a job that is claimed, running or terminal is left
+    /// alone (false). Of a cancel racing a claim exactly one wins, also across processes.
+    async fn cancel_pending_job(&self, id: &str, details: &serde_json::Value, at: Timestamp) -> StoreResult<bool>;
+    /// Move a job that is still `pending` to `run_at` (earlier or later) with `details` replaced, then wake workers.
+    /// False (nothing changed) when it is not pending.
+    async fn reschedule_pending_job(
+        &self,
+        id: &str,
+        run_at: Timestamp,
+        details: &serde_json::Value,
+    ) -> StoreResult<bool>;
     async fn get_job(&self, id: &str) -> StoreResult<Option<DeliveryJob>>;
     /// Jobs in the given status (all when None), oldest first; for tests and operators.
     async fn list_jobs(&self, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<DeliveryJob>>;

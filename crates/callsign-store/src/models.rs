@@ -243,7 +243,7 @@ pub struct DeliveryJob {
     pub provider: String,
     /// Sealed with the job id as context. None once the job is terminal.
     pub payload: Option<Sealed>,
-    /// `pending`, `running`, `sent` or `failed`.
+    /// `pending`, `running`, `sent`, `failed` or `cancelled`.
     pub status: JobStatus,
     pub attempts: i32,
     pub max_attempts: i32,
@@ -267,6 +267,8 @@ pub enum JobOutcome {
     Failed { error: String, details: Value },
     /// Try again at `run_at` (status back to `pending`).
     Retry { error: String, run_at: Timestamp },
+    /// Terminal, nothing sent: status `cancelled`.
+    Cancelled { details: Value },
 }
 
 /// A token bucket's parameters: `capacity` tokens, one more every `refill_every_ms`.

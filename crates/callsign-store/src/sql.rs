@@ -251,6 +251,16 @@ pub const JOB_FINISH_SENT: &str = "UPDATE delivery_jobs SET status = 'sent', det
 pub const JOB_FINISH_FAILED: &str = "UPDATE delivery_jobs SET status = 'failed', last_error = $3, details = $4, \
      finished_at = $5, key_id = NULL, nonce = NULL, ciphertext = NULL \
      WHERE id = $1 AND claimed_by = $2 AND status = 'running'";
+/// `$1` = id, `$2` = details, `$3` = when. Only a pending job; erases the payload.
+pub const JOB_CANCEL_PENDING: &str = "UPDATE delivery_jobs SET status = 'cancelled', details = $2, finished_at = $3, \
+     key_id = NULL, nonce = NULL, ciphertext = NULL WHERE id = $1 AND status = 'pending'";
+/// `$1` = id, `$2` = run_at, `$3` = details. Only a pending job.
+pub const JOB_RESCHEDULE_PENDING: &str =
+    "UPDATE delivery_jobs SET run_at = $2, details = $3 WHERE id = $1 AND status = 'pending'";
+/// `$1` = id, `$2` = worker, `$3` = details, `$4` = when. Erases the payload.
+pub const JOB_FINISH_CANCELLED: &str = "UPDATE delivery_jobs SET status = 'cancelled', details = $3, \
+     finished_at = $4, key_id = NULL, nonce = NULL, ciphertext = NULL \
+     WHERE id = $1 AND claimed_by = $2 AND status = 'running'";
 /// A job's details, read to change them, `$1` = id. `$lock` is the backend's row lock (as for buckets).
 #[doc(hidden)]
 #[macro_export]
@@ -1784,9 +1794,50 @@ macro_rules! impl_sqlx_store {
                         .bind(worker)
                         .bind(error.as_str())
                         .bind(run_at.millis()),
+                    $crate::JobOutcome::Cancelled { details } => ::sqlx::query($crate::sql::JOB_FINISH_CANCELLED)
+                        .bind(id)
+                        .bind(worker)
+                        .bind($crate::sql::to_json("job details", details)?)
+                        .bind(at.millis()),
                 };
                 let done = query.execute(&self.pool).await.map_err($map_error)?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn cancel_pending_job(
+                &self,
+                id: &str,
+                details: &$crate::sql::JsonValue,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::JOB_CANCEL_PENDING)
+                    .bind(id)
+                    .bind($crate::sql::to_json("job details", details)?)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn reschedule_pending_job(
+                &self,
+                id: &str,
+                run_at: $crate::sql::Timestamp,
+                details: &$crate::sql::JsonValue,
+            ) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::JOB_RESCHEDULE_PENDING)
+                    .bind(id)
+                    .bind(run_at.millis())
+                    .bind($crate::sql::to_json("job details", details)?)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let moved = done.rows_affected() == 1;
+                if moved {
+                    ($wake_workers)(self);
+                }
+                Ok(moved)
             }
 
             async fn get_job(&self, id: &str) -> $crate::StoreResult<Option<$crate::DeliveryJob>> {
@@ -2130,6 +2181,9 @@ mod tests {
             (JOB_FINISH_FAILED, vec![job(JobStatus::Failed), job(JobStatus::Running)]),
             (JOB_RENEW_CLAIMS, vec![job(JobStatus::Running)]),
             (JOB_RETRY, vec![job(JobStatus::Pending), job(JobStatus::Running)]),
+            (JOB_FINISH_CANCELLED, vec![job(JobStatus::Cancelled), job(JobStatus::Running)]),
+            (JOB_CANCEL_PENDING, vec![job(JobStatus::Cancelled), job(JobStatus::Pending)]),
+            (JOB_RESCHEDULE_PENDING, vec![job(JobStatus::Pending)]),
         ] {
             for name in names {
                 assert!(statement.contains(name.as_str()), "{name} in {statement}");

@@ -1626,6 +1626,77 @@ pub async fn jobs_a_claimed_job_finishes_once(store: &dyn Store) {
     assert_eq!(wins, 1, "the terminal event is logged once");
 }
 
+pub async fn jobs_cancel_and_reschedule_only_pending_ones(store: &dyn Store) {
+    store.enqueue_job(&job("standby", 50_000)).await.expect("enqueue standby");
+    store.enqueue_job(&job("busy", 1_000)).await.expect("enqueue busy");
+    // Rescheduling moves a pending job (earlier here) and replaces its details; workers can then claim it.
+    assert!(store.claim_jobs("w1", ts(2_000), 30_000, 10).await.expect("claim").iter().all(|j| j.id == "busy"));
+    let moved = json!({"reason": "failed receipt"});
+    assert!(store.reschedule_pending_job("standby", ts(2_000), &moved).await.expect("reschedule"));
+    let j = store.get_job("standby").await.expect("get").expect("kept");
+    assert_eq!((j.status, j.run_at, j.details), (JobStatus::Pending, ts(2_000), moved));
+    assert!(!store.reschedule_pending_job("busy", ts(9_000), &json!({})).await.expect("running"), "claimed");
+    assert!(!store.reschedule_pending_job("ghost", ts(9_000), &json!({})).await.expect("ghost"));
+    assert_eq!(store.get_job("busy").await.expect("get").expect("kept").run_at, ts(1_000), "untouched");
+
+    // Cancelling ends a pending job without sending: the payload goes, it is never claimed, and only once.
+    let why = json!({"cancelled": "the SMS was delivered"});
+    assert!(!store.cancel_pending_job("busy", &why, ts(2_500)).await.expect("running"), "a claimed job stays");
+    assert!(store.cancel_pending_job("standby", &why, ts(2_500)).await.expect("cancel"));
+    let j = store.get_job("standby").await.expect("get").expect("kept");
+    assert_eq!((j.status, j.payload, j.finished_at), (JobStatus::Cancelled, None, Some(ts(2_500))));
+    assert_eq!(j.details, why);
+    assert!(!store.cancel_pending_job("standby", &why, ts(2_600)).await.expect("twice"), "already cancelled");
+    assert!(!store.reschedule_pending_job("standby", ts(2_600), &json!({})).await.expect("terminal"));
+    assert!(store.claim_jobs("w2", ts(20_000), 30_000, 10).await.expect("claim").is_empty(), "never claimed");
+    assert_eq!(store.list_jobs(Some(JobStatus::Cancelled), 10).await.expect("list").len(), 1);
+
+    // A claimed job ends cancelled through its worker, also erasing the payload.
+    let outcome = JobOutcome::Cancelled { details: json!({"cancelled": "the code was used"}) };
+    assert!(!store.finish_job("busy", "w2", &outcome, ts(3_000)).await.expect("wrong worker"));
+    assert!(store.finish_job("busy", "w1", &outcome, ts(3_000)).await.expect("finish"));
+    let j = store.get_job("busy").await.expect("get").expect("kept");
+    assert_eq!((j.status, j.payload), (JobStatus::Cancelled, None));
+    assert_eq!(j.details["cancelled"], "the code was used");
+}
+
+/// A standby job (a voice fallback waiting for a receipt) that is due, raced by workers claiming it and by
+/// receipts cancelling it: exactly one side wins, so the call is placed or cancelled, never both, never twice.
+pub async fn jobs_cancel_racing_claims_has_one_winner(store: &dyn Store) {
+    for round in 0..5 {
+        let id = format!("standby-{round}");
+        store.enqueue_job(&job(&id, 1_000)).await.expect("enqueue");
+        let why = json!({"cancelled": "delivered"});
+        let mut racers: Vec<Task<'_, (bool, bool)>> = Vec::new();
+        for w in 0..4 {
+            let worker = format!("w{round}-{w}");
+            racers.push(Box::pin(async move {
+                let claimed = store.claim_jobs(&worker, ts(5_000), 60_000, 10).await.expect("claim");
+                (claimed.iter().any(|j| j.id.starts_with("standby-")), false)
+            }));
+        }
+        for _ in 0..4 {
+            let (id, why) = (id.clone(), why.clone());
+            racers.push(Box::pin(async move {
+                (false, store.cancel_pending_job(&id, &why, ts(5_000)).await.expect("cancel"))
+            }));
+        }
+        let results = join_all(racers).await;
+        let claims = results.iter().filter(|r| r.0).count();
+        let cancels = results.iter().filter(|r| r.1).count();
+        assert_eq!(claims + cancels, 1, "round {round}: {claims} claims and {cancels} cancels won");
+        let j = store.get_job(&id).await.expect("get").expect("kept");
+        let expected = if claims == 1 { JobStatus::Running } else { JobStatus::Cancelled };
+        assert_eq!(j.status, expected, "round {round}");
+        if claims == 1 {
+            // Finish it so that the next round's claims only see the next job.
+            let done = JobOutcome::Sent { details: json!({}) };
+            let worker = j.claimed_by.clone().expect("claimed");
+            assert!(store.finish_job(&id, &worker, &done, ts(5_001)).await.expect("finish"));
+        }
+    }
+}
+
 // --- development provider inbox ---
 
 pub async fn dev_messages_newest_first_filtered_and_counted(store: &dyn Store) {

@@ -111,6 +111,8 @@ macro_rules! conformance_suite {
             jobs_concurrent_claims_hand_out_each_job_once,
             jobs_concurrent_receipts_are_all_kept,
             jobs_a_claimed_job_finishes_once,
+            jobs_cancel_and_reschedule_only_pending_ones,
+            jobs_cancel_racing_claims_has_one_winner,
             jobs_wait_wakes_on_enqueue,
             buckets_take_until_empty_then_refill,
             buckets_peek_does_not_consume_and_reset_refills,

@@ -37,7 +37,7 @@ use crate::declared::{Declared, declared_kind};
 use crate::kind::{BuildError, Deps, FieldKind, FieldProblem, FieldSpec, ProviderKind, ProviderSettings, Required};
 use crate::message::Message;
 use crate::provider::{Capabilities, Provider, Receipt, SendError};
-use crate::transport::{body_excerpt, status_is_retryable, transport_failure};
+use crate::transport::{body_excerpt, failed_request, status_is_retryable};
 use crate::voice::{pick_language, spoken_twice};
 
 /// The Guardian name.
@@ -252,11 +252,7 @@ impl Provider for ClicksendProvider {
             .json(&body)
             .send()
             .await
-            .map_err(|e| {
-                let f = transport_failure(e);
-                SendError::retryable(format!("ClickSend {}: {}", f.kind, f.detail))
-                    .with_details(json!({"code": null, "message": format!("ClickSend {}", f.kind), "status": null}))
-            })?;
+            .map_err(|e| failed_request("ClickSend", e))?;
         let status = resp.status().as_u16();
         let text = body_excerpt(resp, BODY_BYTES).await;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);

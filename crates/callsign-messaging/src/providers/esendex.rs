@@ -40,7 +40,7 @@ use crate::declared::{Declared, declared_kind};
 use crate::kind::{BuildError, Deps, FieldKind, FieldProblem, FieldSpec, ProviderKind, ProviderSettings, Required};
 use crate::message::Message;
 use crate::provider::{Capabilities, Provider, Receipt, SendError};
-use crate::transport::{body_excerpt, status_is_retryable, transport_failure};
+use crate::transport::{body_excerpt, failed_request, status_is_retryable};
 use crate::voice::{pick_language, spoken_twice};
 
 /// The Guardian name.
@@ -317,11 +317,7 @@ impl Provider for EsendexProvider {
             .body(self.body(account, msg))
             .send()
             .await
-            .map_err(|e| {
-                let f = transport_failure(e);
-                SendError::retryable(format!("Esendex {}: {}", f.kind, f.detail))
-                    .with_details(json!({"code": null, "message": format!("Esendex {}", f.kind), "status": null}))
-            })?;
+            .map_err(|e| failed_request("Esendex", e))?;
         let status = resp.status().as_u16();
         let text = body_excerpt(resp, ERROR_BODY_BYTES).await;
         if (200..300).contains(&status) {

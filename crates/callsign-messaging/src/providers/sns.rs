@@ -40,7 +40,7 @@ use crate::declared::{Declared, declared_kind};
 use crate::kind::{BuildError, Deps, FieldKind, FieldProblem, FieldSpec, ProviderKind, ProviderSettings, Required};
 use crate::message::Message;
 use crate::provider::{Capabilities, Provider, Receipt, SendError};
-use crate::transport::{body_excerpt, status_is_retryable, transport_failure};
+use crate::transport::{body_excerpt, failed_request, status_is_retryable};
 
 /// The Guardian name.
 pub const NAME: &str = "sns";
@@ -403,11 +403,7 @@ impl Provider for SnsProvider {
         for (k, v) in &signed {
             req = req.header(k.as_str(), v.as_str());
         }
-        let resp = req.body(body).send().await.map_err(|e| {
-            let f = transport_failure(e);
-            SendError::retryable(format!("Amazon SNS {}: {}", f.kind, f.detail))
-                .with_details(json!({"code": null, "message": format!("Amazon SNS {}", f.kind), "status": null}))
-        })?;
+        let resp = req.body(body).send().await.map_err(|e| failed_request("Amazon SNS", e))?;
         let status = resp.status().as_u16();
         let text = body_excerpt(resp, ERROR_BODY_BYTES).await;
         let is_error = text.contains("<ErrorResponse") || text.contains("<Error>");

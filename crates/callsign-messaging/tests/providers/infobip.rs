@@ -470,14 +470,14 @@ fn delivery_reports_are_taken_by_correlation() {
     let out = p.parse_callback(&cb(JOB, &url, &h, &infobip::receipt(JOB, &sid, true))).unwrap();
     assert_eq!(
         out.receipt,
-        json!({"provider": "infobip", "status": "DELIVERED/DELIVERED_TO_HANDSET", "error_code": null, "sid": sid})
+        json!({"provider": "infobip", "status": "DELIVERED/DELIVERED_TO_HANDSET", "state": "delivered", "error_code": null, "sid": sid})
     );
     assert_eq!(out.hint, None);
 
     let out = p.parse_callback(&cb(JOB, &url, &h, &infobip::receipt(JOB, &sid, false))).unwrap();
     assert_eq!(
         out.receipt,
-        json!({"provider": "infobip", "status": "UNDELIVERABLE/UNDELIVERABLE_NOT_DELIVERED", "error_code": 27,
+        json!({"provider": "infobip", "status": "UNDELIVERABLE/UNDELIVERABLE_NOT_DELIVERED", "state": "failed", "error_code": 27,
                "sid": sid, "error_message": "EC_ABSENT_SUBSCRIBER: Absent Subscriber"})
     );
     assert_eq!(out.hint, Some("the handset is switched off or out of coverage"));
@@ -488,6 +488,7 @@ fn delivery_reports_are_taken_by_correlation() {
         "status": {"groupId": 5, "groupName": "REJECTED", "id": 12, "name": "REJECTED_NOT_ENOUGH_CREDITS"}}]});
     let out = p.parse_callback(&cb(JOB, &url, &h, body.to_string().as_bytes())).unwrap();
     assert_eq!(out.receipt["status"], "REJECTED/REJECTED_NOT_ENOUGH_CREDITS");
+    assert_eq!(out.state, callsign_messaging::ReceiptState::Failed);
     assert_eq!(out.hint, Some("the Infobip account is out of credit"));
 
     // A voice report (`CallsReportResponse`) reads the same (the error id here is made up).

@@ -345,7 +345,7 @@ fn receipts_must_be_signed_and_read_as_delivery_states() {
     let out = p.parse_callback(&callback(&headers, &body)).unwrap();
     assert_eq!(
         out.receipt,
-        json!({"provider": "telesign", "status": "delivered", "error_code": null, "sid": "REF1", "status_code": 200,
+        json!({"provider": "telesign", "status": "delivered", "state": "delivered", "error_code": null, "sid": "REF1", "status_code": 200,
                "description": "Delivered to handset", "updated_on": "2026-01-01T00:00:05.000000Z"})
     );
     assert_eq!(out.hint, None);
@@ -357,13 +357,14 @@ fn receipts_must_be_signed_and_read_as_delivery_states() {
     assert!(out.hint.unwrap().contains("temporary phone error"));
     assert_eq!(
         Value::Object(out.event_details()),
-        json!({"provider": "telesign", "status": "failed", "error_code": 210, "sid": "REF2", "error_hint": out.hint.unwrap()})
+        json!({"provider": "telesign", "status": "failed", "state": "failed", "error_code": 210, "sid": "REF2", "error_hint": out.hint.unwrap()})
     );
     for (code, status) in [(107, "busy"), (101, "not_answered"), (130, "blocked"), (230, "blocked"), (106, "failed")] {
         let (body, headers) = telesign::receipt("REF3", code, "x", None);
         let out = p.parse_callback(&callback(&headers, &body)).unwrap();
         assert_eq!((out.receipt["status"].as_str(), &out.receipt["error_code"]), (Some(status), &json!(code)));
         assert!(out.hint.is_some(), "{code}");
+        assert_eq!(out.state, callsign_messaging::ReceiptState::Failed, "{code}");
     }
     for (code, status) in
         [(203, "delivered_to_gateway"), (290, "in_progress"), (100, "answered"), (103, "call_in_progress")]
@@ -374,6 +375,8 @@ fn receipts_must_be_signed_and_read_as_delivery_states() {
             (out.receipt["status"].as_str(), &out.receipt["error_code"], out.hint),
             (Some(status), &Value::Null, None)
         );
+        let delivered = code == 100;
+        assert_eq!(out.state == callsign_messaging::ReceiptState::Delivered, delivered, "{code}");
     }
     // Only X-TS-Authorization is enough, and the bare signature is taken too.
     let (body, headers) = telesign::receipt("REF5", 200, "Delivered to handset", Some(JOB));

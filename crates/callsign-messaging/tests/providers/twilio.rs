@@ -396,9 +396,10 @@ fn status_callbacks_must_be_signed_and_read_as_receipts() {
     let out = p.parse_callback(&callback(CALLBACK, &h, &body)).unwrap();
     assert_eq!(
         out.receipt,
-        json!({"provider": "twilio", "status": "delivered", "error_code": null, "sid": "SM00000000000000000000000000000001"})
+        json!({"provider": "twilio", "status": "delivered", "state": "delivered", "error_code": null, "sid": "SM00000000000000000000000000000001"})
     );
     assert_eq!(out.hint, None);
+    assert_eq!(out.state, callsign_messaging::ReceiptState::Delivered);
 
     // An undelivered call with an error code, a duration and a message; signed over a URL with a query string
     // and the default port written out.
@@ -419,20 +420,32 @@ fn status_callbacks_must_be_signed_and_read_as_receipts() {
     let out = p.parse_callback(&callback(&url, &h, &body)).unwrap();
     assert_eq!(
         out.receipt,
-        json!({"provider": "twilio", "status": "failed", "error_code": 30003, "sid": "CA00000000000000000000000000000001",
+        json!({"provider": "twilio", "status": "failed", "state": "failed", "error_code": 30003, "sid": "CA00000000000000000000000000000001",
                "call_duration": "0", "error_message": "Unreachable destination handset"})
     );
+    assert_eq!(out.state, callsign_messaging::ReceiptState::Failed);
     assert_eq!(out.hint, Some("the handset is unreachable"));
     assert_eq!(
         Value::Object(out.event_details()),
-        json!({"provider": "twilio", "status": "failed", "error_code": 30003, "sid": "CA00000000000000000000000000000001",
+        json!({"provider": "twilio", "status": "failed", "state": "failed", "error_code": 30003, "sid": "CA00000000000000000000000000000001",
                "error_hint": "the handset is unreachable"})
     );
     // A non-numeric error code is kept as text.
     let params = [("SmsSid", "SM1"), ("SmsStatus", "undelivered"), ("ErrorCode", "x1")];
     let (h, body) = (sig(twilio_signature(TOKEN, CALLBACK, &params)), form(&params));
     let out = p.parse_callback(&callback(CALLBACK, &h, &body)).unwrap();
-    assert_eq!(out.receipt, json!({"provider": "twilio", "status": "undelivered", "error_code": "x1", "sid": "SM1"}));
+    assert_eq!(
+        out.receipt,
+        json!({"provider": "twilio", "status": "undelivered", "state": "failed", "error_code": "x1", "sid": "SM1"})
+    );
+    // A status on the way is neither delivered nor failed.
+    let params = [("MessageSid", "SM2"), ("MessageStatus", "sent")];
+    let (h, body) = (sig(twilio_signature(TOKEN, CALLBACK, &params)), form(&params));
+    let out = p.parse_callback(&callback(CALLBACK, &h, &body)).unwrap();
+    assert_eq!(
+        (out.state, &out.receipt["state"]),
+        (callsign_messaging::ReceiptState::InProgress, &json!("in_progress"))
+    );
 
     // Without an auth token nothing can be verified: refused.
     let e = env(&[]);

@@ -63,6 +63,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/mfa/phone/factor", post(phone::set_factor))
         .route("/dashboard/mfa/phone/message-types", post(phone::set_message_types))
         .route("/dashboard/mfa/phone/provider", post(phone::set_provider))
+        .route("/dashboard/mfa/phone/routing", post(phone::set_routing))
         .route("/dashboard/mfa/phone/secrets", post(phone::create_secret))
         .route("/dashboard/mfa/phone/secrets/delete", post(phone::delete_secret))
         .route("/dashboard/mfa/phone/templates", post(phone::templates))

@@ -11,6 +11,7 @@
 //! | delivery methods | `PUT /guardian/factors/phone/message-types` |
 //! | provider | `PUT /guardian/factors/phone/providers/{provider}` (providers with settings), then `PUT /guardian/factors/phone/selected-provider` |
 //! | generated secrets | `POST …/providers/{provider}/secrets`, `DELETE …/providers/{provider}/secrets/{id}` |
+//! | routing and failover | `PUT /guardian/factors/phone/routing` |
 //! | templates | `PUT /guardian/factors/phone/templates` |
 //! | policy | `PUT /guardian/policies` |
 //!
@@ -46,6 +47,7 @@ enum Section {
     Factor,
     MessageTypes,
     Provider,
+    Routing,
     Secrets,
     Templates,
     Test,
@@ -59,6 +61,8 @@ struct View {
     templates: Option<(String, String)>,
     provider: Option<ProviderForm>,
     test: Option<TestForm>,
+    /// The routing form as typed (after a refused save).
+    routing: Option<RoutingForm>,
     /// The provider whose generated secrets the error or the new secret is about.
     secrets_of: Option<String>,
     /// A generated secret just created: (id, secret), shown this once.
@@ -90,6 +94,8 @@ struct Settings {
     policies: Vec<String>,
     friendly_name: String,
     dev_remaining: u64,
+    /// `GET /guardian/factors/phone/routing`.
+    routing: Value,
 }
 
 async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure> {
@@ -115,6 +121,7 @@ async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure
         (text != voice).then(|| voice.to_owned())
     };
     let policies = api.get("/guardian/policies").await?;
+    let routing = api.get("/guardian/factors/phone/routing").await?;
     let tenant = api.get("/tenants/settings").await?;
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
@@ -131,6 +138,7 @@ async fn read_settings(app: &AppState, api: &Api) -> Result<Settings, ApiFailure
         policies: strings(Some(&policies)),
         friendly_name: ui::s(&tenant, "friendly_name").to_owned(),
         dev_remaining: app.config.dev_provider_cap.saturating_sub(used),
+        routing,
     })
 }
 
@@ -146,6 +154,7 @@ async fn render(app: &AppState, ctx: &Ctx, status: StatusCode, view: View) -> Pa
         (factor_section(app, ctx, &s, &view))
         (message_types_section(app, ctx, &s, &view))
         (provider_section(app, ctx, &s, &view))
+        (routing_section(app, ctx, &s, &view))
         (secrets_section(app, ctx, &s, &view))
         (templates_section(app, ctx, &s, &view))
         (test_section(app, ctx, &s, &view))
@@ -266,6 +275,87 @@ fn provider_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup
                     }
                 }
                 button type="submit" { "Save provider" }
+            }
+        }
+    }
+}
+
+/// The routing form's fields from the stored document: comma lists, one route per line, the fallback switch.
+fn routing_form_of(doc: &Value) -> RoutingForm {
+    let list = |v: &Value| -> String {
+        v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+    };
+    let routes = doc["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let matcher = match (r["country"].as_str(), r["calling_code"].as_str()) {
+                (Some(c), _) => c.to_owned(),
+                (None, Some(cc)) => format!("+{cc}"),
+                (None, None) => String::new(),
+            };
+            let mut line = matcher;
+            for c in ["sms", "voice"] {
+                let l = list(&r[c]).replace(", ", ",");
+                if !l.is_empty() {
+                    line.push_str(&format!(" {c}={l}"));
+                }
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    RoutingForm {
+        sms_fallbacks: list(&doc["fallbacks"]["sms"]),
+        voice_fallbacks: list(&doc["fallbacks"]["voice"]),
+        routes,
+        voice_fallback: if doc["voice_fallback"]["enabled"] == json!(true) { "on".into() } else { String::new() },
+        receipt_timeout_seconds: doc["voice_fallback"]["receipt_timeout_seconds"]
+            .as_u64()
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+/// Failover chains, country routes and the voice fallback (`/guardian/factors/phone/routing`).
+fn routing_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
+    let f = v.routing.clone().unwrap_or_else(|| routing_form_of(&s.routing));
+    let names: Vec<&str> = app.providers.kinds().map(|k| k.name()).collect();
+    // Examples drawn from the registry: the first two providers that are not the development one.
+    let dev = app.providers.default_provider().name();
+    let ex: Vec<&str> = names.iter().copied().filter(|n| *n != dev).take(2).collect();
+    let (a, b) = (ex.first().copied().unwrap_or(dev), ex.get(1).copied().unwrap_or(dev));
+    let (sms_example, voice_example) = (format!("e.g. {a}, {b}"), format!("e.g. {b}"));
+    let routes_example = format!("GB sms={a},{b}\n+1416 sms={b} voice={b}");
+    html! {
+        section class="panel" id="routing" aria-labelledby="routing-h" {
+            h2 id="routing-h" { "Routing and failover" }
+            p class="muted" {
+                "The selected provider is tried first, then its fallbacks. A provider that fails (an outage, "
+                "throttling, its credentials) hands the message to the next one; a refused number does not. "
+                "Providers: " code { (names.join(", ")) } "."
+            }
+            (ui::error(v.error_in(Section::Routing)))
+            form method="post" action="/dashboard/mfa/phone/routing" {
+                (ui::csrf(app, ctx))
+                label for="routing-sms" { "SMS fallbacks, in order" }
+                input type="text" id="routing-sms" name="sms_fallbacks" value=(f.sms_fallbacks) placeholder=(sms_example);
+                label for="routing-voice" { "Voice fallbacks, in order" }
+                input type="text" id="routing-voice" name="voice_fallbacks" value=(f.voice_fallbacks) placeholder=(voice_example);
+                label for="routing-routes" { "Country routes, one per line, first match wins" }
+                textarea id="routing-routes" name="routes" rows="4" placeholder=(routes_example) { (f.routes) }
+                p class="hint" {
+                    "A line is an ISO country (" code { "GB" } ") or a calling-code prefix (" code { "+1416" } "), then "
+                    code { "sms=" } " and/or " code { "voice=" } " with the providers to try, in order."
+                }
+                label class="choice" for="routing-fallback" {
+                    input type="checkbox" id="routing-fallback" name="voice_fallback" value="on" checked[f.voice_fallback == "on"];
+                    "Call with the same code when an SMS fails"
+                }
+                label for="routing-timeout" { "…or when no delivery receipt arrives within (seconds, blank for never)" }
+                input type="number" id="routing-timeout" name="receipt_timeout_seconds" min="10" max="3600" value=(f.receipt_timeout_seconds);
+                button type="submit" { "Save routing" }
             }
         }
     }
@@ -729,6 +819,75 @@ pub async fn send_test(State(app): State<AppState>, p: Posted<TestForm>) -> Page
     done(&app, p.ctx, result, "test").await
 }
 
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct RoutingForm {
+    sms_fallbacks: String,
+    voice_fallbacks: String,
+    routes: String,
+    voice_fallback: String,
+    receipt_timeout_seconds: String,
+}
+
+/// A comma (or space) separated list of provider names.
+fn name_list(s: &str) -> Vec<String> {
+    s.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+}
+
+/// The routing document a form stands for, or what is wrong with a line (said with its number).
+fn routing_document(f: &RoutingForm) -> Result<Value, String> {
+    let mut routes = Vec::new();
+    for (i, line) in f.routes.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let mut words = line.split_whitespace();
+        let matcher = words.next().unwrap_or_default();
+        let mut route = serde_json::Map::new();
+        if let Some(cc) = matcher.strip_prefix('+') {
+            route.insert("calling_code".into(), json!(cc));
+        } else if matcher.bytes().all(|b| b.is_ascii_digit()) {
+            route.insert("calling_code".into(), json!(matcher));
+        } else {
+            route.insert("country".into(), json!(matcher));
+        }
+        for w in words {
+            match w.split_once('=') {
+                Some((c @ ("sms" | "voice"), list)) => {
+                    route.insert(c.into(), json!(name_list(list)));
+                }
+                _ => {
+                    return Err(format!("Route line {}: `{w}` is not `sms=provider,…` or `voice=provider,…`.", i + 1));
+                }
+            }
+        }
+        routes.push(Value::Object(route));
+    }
+    let mut fallback = json!({"enabled": f.voice_fallback == "on"});
+    let t = f.receipt_timeout_seconds.trim();
+    if !t.is_empty() {
+        let n: u32 = t.parse().map_err(|_| format!("The receipt wait `{t}` is not a whole number of seconds."))?;
+        fallback["receipt_timeout_seconds"] = json!(n);
+    }
+    Ok(json!({
+        "fallbacks": {"sms": name_list(&f.sms_fallbacks), "voice": name_list(&f.voice_fallbacks)},
+        "routes": routes,
+        "voice_fallback": fallback,
+    }))
+}
+
+pub async fn set_routing(State(app): State<AppState>, p: Posted<RoutingForm>) -> Page {
+    let f = p.form.clone();
+    let api = p.ctx.api(&app).await?;
+    let result = match routing_document(&f) {
+        Ok(doc) => api
+            .put("/guardian/factors/phone/routing", &doc)
+            .await
+            .map(|_| "Routing saved.".to_owned())
+            .map_err(|e| e.message),
+        Err(e) => Err(e),
+    }
+    .map_err(|message| View { routing: Some(f), error: Some((Section::Routing, message)), ..Default::default() });
+    done(&app, p.ctx, result, "routing").await
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct PolicyForm {
@@ -761,5 +920,27 @@ mod tests {
         assert_eq!(super::preview(t, "voice", "Acme").unwrap(), "1.2.3.4.5.6 is your verification code for Acme");
         assert!(super::preview("{% if %}", "sms", "Acme").is_err());
         assert_eq!(super::unix_lines("a\r\nb"), "a\nb");
+    }
+
+    #[test]
+    fn the_routing_form_round_trips_the_document() {
+        use serde_json::json;
+        let doc = json!({
+            "fallbacks": {"sms": ["telesign", "infobip"], "voice": ["telesign"]},
+            "routes": [{"country": "GB", "sms": ["esendex", "twilio"], "voice": []},
+                       {"calling_code": "1416", "sms": ["telesign"], "voice": ["telesign"]}],
+            "voice_fallback": {"enabled": true, "receipt_timeout_seconds": 60}
+        });
+        let f = super::routing_form_of(&doc);
+        assert_eq!(f.routes, "GB sms=esendex,twilio\n+1416 sms=telesign voice=telesign");
+        assert_eq!(f.sms_fallbacks, "telesign, infobip");
+        let back = super::routing_document(&f).unwrap();
+        assert_eq!(back["routes"][0], json!({"country": "GB", "sms": ["esendex", "twilio"]}));
+        assert_eq!(back["routes"][1], json!({"calling_code": "1416", "sms": ["telesign"], "voice": ["telesign"]}));
+        assert_eq!((&back["fallbacks"], &back["voice_fallback"]), (&doc["fallbacks"], &doc["voice_fallback"]));
+        let bad = super::RoutingForm { routes: "GB esendex".into(), ..Default::default() };
+        assert!(super::routing_document(&bad).unwrap_err().contains("Route line 1"));
+        let bad = super::RoutingForm { receipt_timeout_seconds: "soon".into(), ..Default::default() };
+        assert!(super::routing_document(&bad).unwrap_err().contains("whole number"));
     }
 }

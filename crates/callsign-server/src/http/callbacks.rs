@@ -3,7 +3,8 @@
 //! The provider checks the request itself (`Provider::parse_callback`: Twilio's `X-Twilio-Signature` over the
 //! public URL of this endpoint and every posted parameter); anything it does not accept is refused with 403 and
 //! not read further. A verified callback appends the receipt (`{provider, status, error_code, sid, …}`) to the
-//! job's `details.receipts` and records a `gd_delivery_receipt` log event.
+//! job's `details.receipts`, records a `gd_delivery_receipt` log event, and lets the voice fallback act on it
+//! (`callsign_core::delivery::receipt_recorded`).
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -76,6 +77,8 @@ async fn status(
     if !app.store.record_job_receipt(&job.id, &outcome.receipt, app.clock.now()).await? {
         return Err(ApiError::not_found("No such delivery job."));
     }
+    // A delivered receipt cancels the SMS's standby voice call; a failed one places it now.
+    callsign_core::delivery::receipt_recorded(&app, &job, outcome.state).await;
     let mut details = outcome.event_details();
     details.insert("job_id".into(), json!(job.id));
     details.insert("channel".into(), json!(job.channel));

@@ -20,6 +20,15 @@ pub async fn setup_with(f: impl FnOnce(&mut callsign_server::config::RawConfig),
     setup_app(TestApp::spawn_with(f).await, message_types).await
 }
 
+/// [`setup_with`] on PostgreSQL (None, said skipped, without `CALLSIGN_TEST_POSTGRES_URL`).
+#[allow(dead_code)] // not every test binary runs on PostgreSQL
+pub async fn setup_postgres_with(
+    f: impl FnOnce(&mut callsign_server::config::RawConfig),
+    message_types: &[&str],
+) -> Option<Ctx> {
+    Some(setup_app(TestApp::spawn_postgres_with(f).await?, message_types).await)
+}
+
 pub async fn setup_app(t: TestApp, message_types: &[&str]) -> Ctx {
     let admin = t.mgmt_token().await;
     let u = t.create_user(&admin, "ann@example.com").await;

@@ -104,12 +104,17 @@ impl TestApp {
     /// The same server on PostgreSQL (a fresh schema), when `CALLSIGN_TEST_POSTGRES_URL` is set. Without it: None,
     /// after saying the test was skipped; in CI (`CI=true`) a missing URL is a failure.
     pub async fn spawn_postgres() -> Option<TestApp> {
+        Self::spawn_postgres_with(|_| {}).await
+    }
+
+    /// [`spawn_postgres`](Self::spawn_postgres) with the configuration changed by `f` first.
+    pub async fn spawn_postgres_with(f: impl FnOnce(&mut RawConfig)) -> Option<TestApp> {
         if std::env::var("CALLSIGN_TEST_POSTGRES_URL").is_err() {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "CALLSIGN_TEST_POSTGRES_URL must be set in CI");
             eprintln!("skipped: CALLSIGN_TEST_POSTGRES_URL is not set");
             return None;
         }
-        Some(Self::spawn_on(true, None, false, |_| {}).await)
+        Some(Self::spawn_on(true, None, false, f).await)
     }
 
     async fn spawn_on(

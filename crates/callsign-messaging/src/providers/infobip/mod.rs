@@ -43,12 +43,12 @@ use callsign_domain::Channel;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::callback::{Callback, CallbackError, CallbackOutcome, callback_url};
+use crate::callback::{Callback, CallbackError, CallbackOutcome, ReceiptState, callback_url};
 use crate::declared::{Declared, declared_kind};
 use crate::kind::{BuildError, Deps, FieldKind, FieldProblem, FieldSpec, ProviderKind, ProviderSettings, Required};
 use crate::message::Message;
 use crate::provider::{Capabilities, Provider, Receipt, SendError};
-use crate::transport::{body_excerpt, status_is_retryable, transport_failure};
+use crate::transport::{body_excerpt, failed_request, status_is_retryable};
 
 pub mod wire;
 
@@ -270,11 +270,7 @@ impl Provider for InfobipProvider {
             .json(&body)
             .send()
             .await
-            .map_err(|e| {
-                let f = transport_failure(e);
-                SendError::retryable(format!("Infobip {}: {}", f.kind, f.detail))
-                    .with_details(json!({"code": null, "message": format!("Infobip {}", f.kind), "status": null}))
-            })?;
+            .map_err(|e| failed_request("Infobip", e))?;
         let status = resp.status().as_u16();
         let text = body_excerpt(resp, ERROR_BODY_BYTES).await;
         if (200..300).contains(&status) {
@@ -358,7 +354,12 @@ impl Provider for InfobipProvider {
             .and_then(|e| e["name"].as_str())
             .and_then(wire::hint)
             .or_else(|| r["status"]["name"].as_str().and_then(wire::hint));
-        Ok(CallbackOutcome { receipt, hint })
+        let state = match wire::group_of(&r["status"]).as_deref() {
+            Some("DELIVERED") => ReceiptState::Delivered,
+            Some("UNDELIVERABLE" | "EXPIRED" | "REJECTED") => ReceiptState::Failed,
+            _ => ReceiptState::InProgress,
+        };
+        Ok(CallbackOutcome::new(receipt, state, hint))
     }
 }
 

@@ -44,14 +44,14 @@ use callsign_domain::{Channel, Clock, RandomSource};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use crate::callback::{Callback, CallbackError, CallbackOutcome, callback_url};
+use crate::callback::{Callback, CallbackError, CallbackOutcome, ReceiptState, callback_url};
 use crate::declared::{Declared, declared_kind};
 use crate::kind::{
     BuildError, Deps, FieldKind, FieldProblem, FieldSpec, GuardianUpdate, ProviderKind, ProviderSettings, Required,
 };
 use crate::message::Message;
 use crate::provider::{Capabilities, Provider, Receipt, SendError};
-use crate::transport::{body_excerpt, status_is_retryable, transport_failure};
+use crate::transport::{body_excerpt, failed_request, status_is_retryable};
 
 pub mod wire;
 
@@ -334,11 +334,7 @@ impl Provider for TelesignProvider {
             }
             _ => req.basic_auth(customer_id, Some(api_key.as_str())),
         };
-        let resp = req.body(body).send().await.map_err(|e| {
-            let f = transport_failure(e);
-            SendError::retryable(format!("Telesign {}: {}", f.kind, f.detail))
-                .with_details(json!({"code": null, "message": format!("Telesign {}", f.kind), "status": null}))
-        })?;
+        let resp = req.body(body).send().await.map_err(|e| failed_request("Telesign", e))?;
         let status = resp.status().as_u16();
         let text = body_excerpt(resp, ERROR_BODY_BYTES).await;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -403,7 +399,12 @@ impl Provider for TelesignProvider {
             "updated_on": v["status"]["updated_on"],
         });
         let hint = code.filter(|_| failed).and_then(wire::receipt_hint);
-        Ok(CallbackOutcome { receipt, hint })
+        let state = match (status, failed) {
+            (_, true) => ReceiptState::Failed,
+            ("delivered" | "answered", _) => ReceiptState::Delivered,
+            _ => ReceiptState::InProgress,
+        };
+        Ok(CallbackOutcome::new(receipt, state, hint))
     }
 }
 

@@ -22,7 +22,7 @@ use callsign_domain::{Channel, RandomSource};
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
-use crate::callback::{Callback, CallbackError, CallbackOutcome, callback_url};
+use crate::callback::{Callback, CallbackError, CallbackOutcome, ReceiptState, callback_url};
 use crate::kind::{
     BuildError, Deps, FieldKind, FieldProblem, FieldSpec, GuardianUpdate, ProblemKind, ProviderKind, ProviderSettings,
     Required, SecretState,
@@ -305,6 +305,15 @@ pub struct TwilioProvider {
     public_url: String,
 }
 
+/// Twilio's message and call statuses as receipt states.
+fn receipt_state(status: Option<&str>) -> ReceiptState {
+    match status {
+        Some("delivered" | "read" | "completed") => ReceiptState::Delivered,
+        Some("undelivered" | "failed" | "busy" | "no-answer" | "canceled") => ReceiptState::Failed,
+        _ => ReceiptState::InProgress,
+    }
+}
+
 fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
@@ -361,12 +370,7 @@ impl Provider for TwilioProvider {
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
-                let f = crate::transport::transport_failure(e);
-                return Err(SendError {
-                    retryable: true,
-                    message: format!("Twilio {}: {}", f.kind, f.detail),
-                    details: json!({"code": null, "message": format!("Twilio {}", f.kind), "status": null}),
-                });
+                return Err(crate::transport::failed_request("Twilio", e));
             }
         };
         let status = resp.status().as_u16();
@@ -428,6 +432,6 @@ impl Provider for TwilioProvider {
             receipt["error_message"] = json!(m);
         }
         let hint = receipt["error_code"].as_i64().and_then(code_hint);
-        Ok(CallbackOutcome { receipt, hint })
+        Ok(CallbackOutcome::new(receipt, receipt_state(status), hint))
     }
 }
