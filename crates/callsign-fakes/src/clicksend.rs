@@ -72,20 +72,9 @@ const SMS_FIELDS: &[&str] = &[
     "from_email",
     "exclude_no_sender_id_recipients",
 ];
-/// The voice send's documented properties.
-const VOICE_FIELDS: &[&str] = &[
-    "to",
-    "body",
-    "voice",
-    "custom_string",
-    "country",
-    "source",
-    "list_id",
-    "lang",
-    "schedule",
-    "require_input",
-    "machine_detection",
-];
+/// `SendVoiceMessageRequestMessagesInner`'s properties (the generated request model of `clicksend-client` 6.0.2;
+/// older prose docs also list `custom_string`, `country`, `schedule`, `require_input`, which that model does not).
+const VOICE_FIELDS: &[&str] = &["source", "body", "to", "voice", "lang", "machine_detection"];
 const INT_FIELDS: &[&str] = &["schedule", "contact_id", "require_input", "machine_detection"];
 const FLAG_FIELDS: &[&str] = &["require_input", "machine_detection"];
 const BOOL_FIELDS: &[&str] = &["exclude_no_sender_id_recipients"];

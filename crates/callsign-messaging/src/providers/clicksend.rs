@@ -8,7 +8,7 @@
 //! (`[providers.clicksend] base_url`, e.g. a test fake); an API caller cannot change it.
 //!
 //! What is sent: SMS `{"to": "+E164", "body", "from"?, "source": "callsign", "custom_string": <message id>}`;
-//! voice `{"to", "body": <script said twice>, "voice", "lang", "source": "callsign", "custom_string": <message id>,
+//! voice `{"to", "body": <script said twice>, "voice", "lang", "source": "callsign",
 //! "machine_detection": 0}`. `lang` is picked from the message's locale among the languages ClickSend documents
 //! for `/v3/voice/send` ([`VOICE_LANGUAGES`], default `en-us`); `voice` is `female`, except for `pt-pt` whose only
 //! documented voice is `male`. Voice calls carry no sender (the voice request has no documented `from`).
@@ -218,8 +218,10 @@ impl ClicksendProvider {
             }
         }
         m.insert("source".into(), json!(SOURCE));
-        m.insert("custom_string".into(), json!(msg.id));
-        if msg.channel == Channel::Voice {
+        // ClickSend's generated request model has `custom_string` on SMS only (checked by sdk-tests/models).
+        if msg.channel == Channel::Sms {
+            m.insert("custom_string".into(), json!(msg.id));
+        } else {
             m.insert("machine_detection".into(), json!(0));
         }
         Value::Object(m)

@@ -76,7 +76,6 @@ async fn a_voice_call_reads_the_script_twice_in_the_message_language() {
             "voice": "female",
             "lang": "fr-ca",
             "source": "callsign",
-            "custom_string": m.id,
             "machine_detection": 0,
         }]}),
         "no sender on a voice call: the voice request has none"
@@ -339,4 +338,23 @@ fn the_guardian_view_masks_the_key_and_an_update_is_checked() {
     assert_eq!(e.field, "username");
     assert!(e.api_message().contains("Expected type string but found type number"), "{e:?}");
     assert_eq!(values["username"], clicksend::USERNAME, "a refused update changes nothing");
+}
+
+/// The bodies Callsign sends (an SMS, a call), written to `$CALLSIGN_MODEL_BODIES_DIR` for `sdk-tests/models/run.sh`
+/// to check with ClickSend's generated request models (`clicksend-client`).
+#[tokio::test]
+#[ignore = "needs ClickSend's Python models: see sdk-tests/models/run.sh"]
+async fn bodies_for_clicksends_generated_models() {
+    let dir = std::path::PathBuf::from(std::env::var("CALLSIGN_MODEL_BODIES_DIR").expect("CALLSIGN_MODEL_BODIES_DIR"));
+    let fake = clicksend::start().await;
+    let p = provider(&fake.url, good());
+    p.send(&message(Channel::Sms, "123456 is your code")).await.unwrap();
+    let mut call = message(Channel::Voice, "Your code is 1, 2, 3, 4, 5, 6.");
+    call.locale = "fr-CA".into();
+    p.send(&call).await.unwrap();
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 2);
+    for (s, name) in seen.iter().zip(["clicksend-sms.json", "clicksend-voice.json"]) {
+        std::fs::write(dir.join(name), &s.body).unwrap();
+    }
 }

@@ -545,3 +545,21 @@ fn it_is_registered_with_sms_voice_and_receipts() {
     let at = |n: &str| names.iter().position(|x| *x == n).unwrap();
     assert!(at("phone-message-hook") < at("infobip") && at("infobip") < at("mitto"), "{names:?}");
 }
+
+/// The bodies Callsign sends (an SMS with and without a sender, a call), written to `$CALLSIGN_MODEL_BODIES_DIR` for
+/// `sdk-tests/models/run.sh` to check with Infobip's generated request models (`infobip-api-python-client`).
+#[tokio::test]
+#[ignore = "needs Infobip's Python models: see sdk-tests/models/run.sh"]
+async fn bodies_for_infobips_generated_models() {
+    let dir = std::path::PathBuf::from(std::env::var("CALLSIGN_MODEL_BODIES_DIR").expect("CALLSIGN_MODEL_BODIES_DIR"));
+    let fake = infobip::start().await;
+    let p = good(&fake.url);
+    p.send(&message(Channel::Sms, "123456 is your code")).await.unwrap();
+    provider(&fake.url, json!({}), Some(infobip::API_KEY)).send(&message(Channel::Sms, "654321 is it")).await.unwrap();
+    p.send(&message(Channel::Voice, "Your code is 1, 2, 3, 4, 5, 6.")).await.unwrap();
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 3);
+    for (s, name) in seen.iter().zip(["infobip-sms.json", "infobip-sms-no-from.json", "infobip-voice.json"]) {
+        std::fs::write(dir.join(name), &s.body).unwrap();
+    }
+}
