@@ -229,6 +229,8 @@ pub enum LoginFailure {
     Blocked,
     /// Every password-hashing slot stayed busy: nothing was checked, nothing is logged; try again shortly.
     Busy,
+    /// Suspicious IP throttling blocks the caller's address (too many failed logins from it): nothing was checked.
+    IpBlocked,
     Internal(AuthError),
 }
 
@@ -238,6 +240,7 @@ impl From<LoginFailure> for AuthError {
             LoginFailure::WrongCredentials => wrong_credentials(),
             LoginFailure::Blocked => AuthError::new(Status::Unauthorized, "unauthorized", "user is blocked"),
             LoginFailure::Busy => AuthError::busy(),
+            LoginFailure::IpBlocked => crate::attack::Refusal::Blocked(crate::attack::Stage::PreLogin).into(),
             LoginFailure::Internal(e) => e,
         }
     }
@@ -253,6 +256,19 @@ pub async fn check_password(
     username: &str,
     password: &str,
 ) -> Result<User, LoginFailure> {
+    use crate::attack::{self, Refusal, Stage};
+    // A blocked address is refused before any password work (right password or not).
+    attack::check(app, meta, Stage::PreLogin).await.map_err(|r| match r {
+        Refusal::Blocked(_) => LoginFailure::IpBlocked,
+        Refusal::Unavailable(e) => {
+            tracing::error!(error = %e, "suspicious IP throttling cannot be checked; the login is refused");
+            LoginFailure::Busy
+        }
+    })?;
+    // A failed login counts against the caller's address (a refusal here only logs: the login fails anyway).
+    let count_failure = async || {
+        let _ = attack::count(app, meta, Stage::PreLogin).await;
+    };
     let user = app
         .store
         .get_user_by_email(&username.trim().to_lowercase())
@@ -276,10 +292,12 @@ pub async fn check_password(
     let user = match (user, ok) {
         (None, _) => {
             events::record(app, "fu", meta, ctx(None, None)).await;
+            count_failure().await;
             return Err(LoginFailure::WrongCredentials);
         }
         (Some(u), false) => {
             events::record(app, "fp", meta, ctx(Some(u.user_id), None)).await;
+            count_failure().await;
             return Err(LoginFailure::WrongCredentials);
         }
         (Some(u), true) => u,

@@ -6,6 +6,7 @@
 //! [`error::AuthError`] / [`mfa::MfaError`], which the HTTP layer maps to Auth0's wire shapes in one place.
 #![forbid(unsafe_code)]
 
+pub mod attack;
 pub mod delivery;
 pub mod error;
 pub mod grants;

@@ -55,6 +55,8 @@ pub enum MfaError {
     TooManySms,
     /// The per-user voice-call limit.
     TooManyVoice,
+    /// Suspicious IP throttling: the caller's address asked for too many messages (`pre-phone-message`).
+    TooManyFromNetwork,
     /// The wrong-code bucket is empty.
     TooManyFailures,
     /// The code does not match the challenge.
@@ -76,6 +78,7 @@ impl From<MfaError> for AuthError {
         match e {
             MfaError::TooManySms => too_many(TOO_MANY_SMS),
             MfaError::TooManyVoice => too_many(TOO_MANY_VOICE),
+            MfaError::TooManyFromNetwork => too_many(crate::attack::TOO_MANY_MESSAGES),
             MfaError::TooManyFailures | MfaError::TooManyRecoveryFailures => too_many(TOO_MANY_FAILURES),
             MfaError::WrongCode => err(Status::Forbidden, "invalid_grant", "Invalid binding_code."),
             MfaError::CodeExpired => {
@@ -249,13 +252,30 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
             EventCtx { description: Some(text.into()), details: json!({"reason": "rate_limited"}), ..subject.ctx() };
         async move { events::record(app, code, meta, c).await }
     };
+    // The caller's address first (suspicious IP throttling, `pre-phone-message`): one IP cannot make Callsign send
+    // more than its bucket allows across all accounts and numbers. Given back when a per-user limit refuses.
+    use crate::attack::{self, Refusal, Stage};
+    match attack::count(app, meta, Stage::PrePhoneMessage).await {
+        Ok(()) => {}
+        Err(Refusal::Blocked(_)) => {
+            let failure = if channel == Channel::Voice { "gd_send_voice_failure" } else { "gd_send_sms_failure" };
+            refuse(failure, crate::attack::TOO_MANY_MESSAGES).await;
+            return Err(MfaError::TooManyFromNetwork);
+        }
+        Err(Refusal::Unavailable(e)) => {
+            tracing::error!(error = %e, "suspicious IP throttling cannot be checked; the message is refused");
+            return Err(MfaError::Other(AuthError::busy()));
+        }
+    }
     let voice_key = format!("voice-send:{}", user.user_id);
     if channel == Channel::Voice && !app.limiter.bucket_take(&voice_key, VOICE_BUCKET, now).await?.allowed {
+        attack::uncount(app, meta, Stage::PrePhoneMessage).await;
         refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
         return Err(MfaError::TooManyVoice);
     }
     let s = app.limiter.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
     if !s.allowed {
+        attack::uncount(app, meta, Stage::PrePhoneMessage).await;
         if channel == Channel::Voice {
             give_back(app, &voice_key, VOICE_BUCKET).await;
             refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod hash;
 pub mod ids;
 pub mod kinds;
+pub mod net;
 pub mod otp;
 pub mod phone;
 pub mod rng;

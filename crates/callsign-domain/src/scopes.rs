@@ -36,6 +36,10 @@ pub const CREATE_PHONE_TEMPLATES: &str = "create:phone_templates";
 pub const READ_PHONE_TEMPLATES: &str = "read:phone_templates";
 pub const UPDATE_PHONE_TEMPLATES: &str = "update:phone_templates";
 pub const DELETE_PHONE_TEMPLATES: &str = "delete:phone_templates";
+pub const READ_ATTACK_PROTECTION: &str = "read:attack_protection";
+pub const UPDATE_ATTACK_PROTECTION: &str = "update:attack_protection";
+pub const READ_ANOMALY_BLOCKS: &str = "read:anomaly_blocks";
+pub const DELETE_ANOMALY_BLOCKS: &str = "delete:anomaly_blocks";
 /// Callsign's own: read the development provider's inbox (`GET /api/v2/dev-inbox`).
 pub const READ_DEV_INBOX: &str = "read:dev_inbox";
 
@@ -78,6 +82,10 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     UPDATE_PHONE_TEMPLATES,
     DELETE_PHONE_TEMPLATES,
     READ_DEV_INBOX,
+    READ_ATTACK_PROTECTION,
+    UPDATE_ATTACK_PROTECTION,
+    READ_ANOMALY_BLOCKS,
+    DELETE_ANOMALY_BLOCKS,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

@@ -43,6 +43,8 @@ pub struct RawConfig {
     pub password_hash_concurrency: Option<Num>,
     pub password_hash_queue_ms: Option<Num>,
     pub dev_provider_log_messages: Option<Flag>,
+    /// CIDR blocks of the reverse proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Option<StringList>,
     pub tls: Option<RawTls>,
     pub http: Option<RawHttp>,
 }
@@ -204,6 +206,7 @@ impl RawConfig {
             password_hash_concurrency: over.password_hash_concurrency.or(self.password_hash_concurrency),
             password_hash_queue_ms: over.password_hash_queue_ms.or(self.password_hash_queue_ms),
             dev_provider_log_messages: over.dev_provider_log_messages.or(self.dev_provider_log_messages),
+            trusted_proxies: over.trusted_proxies.or(self.trusted_proxies),
             tls,
             http,
         }
@@ -324,6 +327,9 @@ pub struct Config {
     pub password_hash_queue_ms: u64,
     /// Log the full number and text of every development-provider message (codes included). Off by default.
     pub dev_provider_log_messages: bool,
+    /// The reverse proxies in front of Callsign: only when the connection comes from one of them are the
+    /// forwarding headers read for the client's address (`http::client_ip`). Empty: the socket peer is the client.
+    pub trusted_proxies: Vec<callsign_domain::net::Cidr>,
     pub tls: Option<TlsFiles>,
     pub http: HttpLimits,
 }
@@ -526,6 +532,18 @@ impl Config {
                 n => return Err(err(format!("password_hash_queue_ms: must be between 0 and 60000, got {n}"))),
             },
             dev_provider_log_messages: raw.dev_provider_log_messages.is_some_and(|f| f.0),
+            trusted_proxies: {
+                let list = raw.trusted_proxies.map(|l| l.0).unwrap_or_default();
+                let mut out = Vec::new();
+                for entry in list.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+                    out.push(
+                        entry
+                            .parse()
+                            .map_err(|e: callsign_domain::net::NotACidr| err(format!("trusted_proxies: {e}")))?,
+                    );
+                }
+                out
+            },
             http: resolve_http(raw.http.unwrap_or_default())?,
             delivery_lease_secs: match raw.delivery_lease_secs.map_or(DEFAULT_DELIVERY_LEASE_SECS, |n| n.0) {
                 n @ 2..=300 => n,
@@ -667,6 +685,12 @@ password_hash_queue_ms = 1000
 # Log the full phone number and text (the code) of every development-provider message at INFO. Off: the log says
 # only that a message was recorded, with the number masked; read codes in the dev inbox.
 dev_provider_log_messages = false
+
+# The reverse proxies (load balancers) in front of Callsign, as addresses or CIDR blocks. Only a connection from one
+# of them has its X-Forwarded-For / Forwarded header read for the client's address (right to left, skipping these
+# proxies); without them the connection's own address is the client, so a client cannot choose its address by
+# sending the header. Environment: CALLSIGN_TRUSTED_PROXIES="10.0.0.0/8,192.0.2.7".
+trusted_proxies = []
 
 # HTTPS with a PEM certificate chain and private key. Unset: plain HTTP.
 [tls]
@@ -812,6 +836,11 @@ mod tests {
         assert!(e.starts_with("password_hash_concurrency:"), "{e}");
         let e = bad(RawConfig { password_hash_queue_ms: Some(Num(60_001)), ..Default::default() });
         assert!(e.starts_with("password_hash_queue_ms:"), "{e}");
+        let e = bad(RawConfig { trusted_proxies: Some(StringList(vec!["10.0.0.0/33".into()])), ..Default::default() });
+        assert!(e.starts_with("trusted_proxies:") && e.contains("10.0.0.0/33"), "{e}");
+        let raw = RawConfig::from_env(env(&[("CALLSIGN_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")])).unwrap();
+        let c = Config::resolve(raw).unwrap();
+        assert_eq!(c.trusted_proxies.iter().map(|n| n.to_string()).collect::<Vec<_>>(), ["10.0.0.0/8", "192.0.2.7/32"]);
         let e = bad(RawConfig {
             http: Some(RawHttp { header_read_timeout_secs: Some(Num(0)), ..Default::default() }),
             ..Default::default()

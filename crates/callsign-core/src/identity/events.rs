@@ -44,6 +44,10 @@ pub fn description(code: &str) -> &'static str {
         "sertft" => "Refresh Token for Access Token",
         "fertft" => "Failed Exchange of Refresh Token for Access Token",
         "slo" => "Success Logout",
+        "limit_mu" => {
+            "An IP address is blocked because it attempted too many failed logins without a successful login."
+        }
+        "ublkdu" => "User block setup by anomaly detection has been released",
         _ => "",
     }
 }

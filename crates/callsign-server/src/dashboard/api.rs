@@ -64,6 +64,7 @@ pub struct Api {
     router: axum::Router,
     token: String,
     peer: Option<ConnectInfo<PeerAddr>>,
+    client_ip: Option<crate::http::client_ip::ClientIp>,
     user_agent: Option<HeaderValue>,
 }
 
@@ -86,6 +87,7 @@ impl Api {
             router: crate::http::management::router(app.clone()).with_state(app.clone()),
             token,
             peer: parts.extensions.get::<ConnectInfo<PeerAddr>>().cloned(),
+            client_ip: parts.extensions.get::<crate::http::client_ip::ClientIp>().copied(),
             user_agent: parts.headers.get(USER_AGENT).cloned(),
         })
     }
@@ -106,6 +108,9 @@ impl Api {
         let mut req = req.map_err(ApiFailure::internal)?;
         if let Some(p) = &self.peer {
             req.extensions_mut().insert(*p);
+        }
+        if let Some(ip) = self.client_ip {
+            req.extensions_mut().insert(ip);
         }
         let resp = match self.router.clone().oneshot(req).await {
             Ok(r) => r,

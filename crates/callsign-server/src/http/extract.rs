@@ -209,7 +209,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 
 impl RequestMeta {
     pub fn from_parts(headers: &axum::http::HeaderMap, extensions: &axum::http::Extensions) -> Self {
-        let ip = extensions.get::<ConnectInfo<super::PeerAddr>>().map(|c| c.0.0.ip().to_string());
+        // The resolved client (behind trusted proxies, `client_ip`), else the connection's peer.
+        let ip = extensions.get::<super::client_ip::ClientIp>().map(|c| c.0.to_string()).or_else(|| {
+            extensions.get::<ConnectInfo<super::PeerAddr>>().map(|c| c.0.0.ip().to_canonical().to_string())
+        });
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let user_agent = text(USER_AGENT.as_str()).map(|s| s.chars().take(512).collect());
         let language = text("x-request-language").map(|s| s.chars().take(64).collect());

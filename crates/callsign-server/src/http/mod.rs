@@ -1,5 +1,6 @@
 //! The HTTP surfaces. Handlers are thin: parse, call a service, map the result.
 pub mod callbacks;
+pub mod client_ip;
 pub mod conn;
 pub mod error;
 pub mod extract;
@@ -40,6 +41,10 @@ pub fn router(app: AppState) -> Router {
         })
         // Bodies are read (and limited in size and time) once, before routing; axum's own limit would only repeat it.
         .layer(axum::middleware::from_fn_with_state(app.config.http, limits::guard_body))
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(app.config.trusted_proxies.clone()),
+            client_ip::resolve_layer,
+        ))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(app)
 }

@@ -219,7 +219,7 @@ async fn send(
             tx.state.last_sent_ms = Some(app.clock.now().millis());
             Ok(())
         }
-        Err(MfaError::TooManySms) => {
+        Err(MfaError::TooManySms | MfaError::TooManyFromNetwork) => {
             tx.state.flash = Some(Flash::TooManySms);
             Ok(())
         }
@@ -326,6 +326,9 @@ pub async fn login_submit(
         Err(LoginFailure::Blocked) => {
             return Ok(render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked)));
         }
+        Err(LoginFailure::IpBlocked) => {
+            return Ok(render_login(&app, &tx, StatusCode::TOO_MANY_REQUESTS, &email, Some(t.ip_blocked)));
+        }
         Err(LoginFailure::Busy) => {
             let mut r = render_login(&app, &tx, StatusCode::SERVICE_UNAVAILABLE, &email, Some(t.busy));
             r.headers_mut().insert(
@@ -419,7 +422,7 @@ pub async fn enroll_submit(
         Ok(e) => e,
         Err(e) => {
             let (status, text) = match e {
-                MfaError::TooManySms => (StatusCode::TOO_MANY_REQUESTS, t.too_many_sms),
+                MfaError::TooManySms | MfaError::TooManyFromNetwork => (StatusCode::TOO_MANY_REQUESTS, t.too_many_sms),
                 MfaError::TooManyVoice => (StatusCode::TOO_MANY_REQUESTS, t.too_many_voice),
                 MfaError::AlreadyEnrolled => (StatusCode::CONFLICT, t.already_enrolled),
                 other => return Err(super::internal(&tx.state.lang, OAuthError::from(other).description)),

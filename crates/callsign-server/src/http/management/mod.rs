@@ -1,4 +1,5 @@
 //! The Management API (`/api/v2`): RS256 bearer tokens for the Management audience, a scope per endpoint.
+mod attack_protection;
 mod branding_phone;
 mod clients;
 mod dev_inbox;
@@ -41,6 +42,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
+        .merge(attack_protection::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
@@ -167,6 +169,10 @@ scope_sets! {
     UpdatePhoneTemplates => [sc::UPDATE_PHONE_TEMPLATES],
     DeletePhoneTemplates => [sc::DELETE_PHONE_TEMPLATES],
     ReadDevInbox => [sc::READ_DEV_INBOX],
+    ReadAttackProtection => [sc::READ_ATTACK_PROTECTION],
+    UpdateAttackProtection => [sc::UPDATE_ATTACK_PROTECTION],
+    ReadAnomalyBlocks => [sc::READ_ANOMALY_BLOCKS],
+    DeleteAnomalyBlocks => [sc::DELETE_ANOMALY_BLOCKS],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.

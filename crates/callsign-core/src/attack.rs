@@ -1,0 +1,376 @@
+//! Attack protection (reference §6): suspicious IP throttling, kept in the settings document `attack_protection`
+//! and written through `/api/v2/attack-protection/suspicious-ip-throttling`.
+//!
+//! Each stage is a token bucket per client IP: `max_attempts` tokens, one more every `rate` milliseconds (Auth0's
+//! meaning of the two numbers). What takes a token:
+//! - `pre-login`: a failed login (wrong password or unknown user) through the password grant, the login page or the
+//!   dashboard. An IP whose bucket is empty is refused before its password is even checked (429
+//!   `too_many_attempts`), right password or not, until a token refills or an operator unblocks it.
+//! - `pre-user-registration`: every sign-up attempt (stored and validated now; counted once sign-up exists).
+//! - `pre-phone-message` (a Callsign extension): every SMS or voice message a request asks for (`/mfa/associate`,
+//!   `/mfa/challenge`, the login pages), across all accounts and numbers, so that one IP cannot make Callsign send
+//!   more than `max_attempts` messages before waiting `rate` per further one.
+//!
+//! A refusal writes one `limit_mu` event per block (a second bucket of one token per stage and IP, refilling at the
+//! stage's rate, says whether this block was logged already), with `details.stage`; `admin_notification` marks it
+//! `details.notify_admin` and logs a warning for the operator's alerting. Without the `block` shield nothing is
+//! refused: the events still say what would have been. Allowlisted addresses and networks are never counted.
+//! Counting is atomic in the limiter (the database, or Redis across nodes), so parallel requests cannot slip past.
+use std::net::IpAddr;
+
+use callsign_domain::net::Cidr;
+use callsign_store::BucketSpec;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::error::{AuthError, Status};
+use crate::identity::events::{self, EventCtx};
+use crate::{Core, Origin};
+
+pub const SETTINGS_KEY: &str = "attack_protection";
+/// The most allowlist entries (Auth0's limit).
+pub const MAX_ALLOWLIST: usize = 100;
+/// Auth0's message for a blocked IP.
+pub const BLOCKED: &str =
+    "We have detected suspicious login behavior and further attempts will be blocked. Contact the administrator.";
+/// The message when an IP asked for too many phone messages.
+pub const TOO_MANY_MESSAGES: &str =
+    "Too many messages were requested from this network. Wait for some minutes before retrying.";
+
+/// One stage's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageLimit {
+    pub max_attempts: u32,
+    /// Milliseconds between two attempts granted once the bucket is empty.
+    pub rate: u64,
+}
+
+impl StageLimit {
+    fn spec(self) -> BucketSpec {
+        BucketSpec { capacity: self.max_attempts, refill_every_ms: i64::try_from(self.rate).unwrap_or(i64::MAX) }
+    }
+}
+
+/// The stages, with Auth0's names on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stages {
+    #[serde(rename = "pre-login")]
+    pub pre_login: StageLimit,
+    #[serde(rename = "pre-user-registration")]
+    pub pre_user_registration: StageLimit,
+    #[serde(rename = "pre-phone-message")]
+    pub pre_phone_message: StageLimit,
+}
+
+/// Which stage a request is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    PreLogin,
+    PreUserRegistration,
+    PrePhoneMessage,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::PreLogin, Stage::PreUserRegistration, Stage::PrePhoneMessage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::PreLogin => "pre-login",
+            Stage::PreUserRegistration => "pre-user-registration",
+            Stage::PrePhoneMessage => "pre-phone-message",
+        }
+    }
+
+    /// The allowed `(max_attempts, rate)` ranges (Auth0's for its two stages).
+    pub fn ranges(self) -> (std::ops::RangeInclusive<u32>, std::ops::RangeInclusive<u64>) {
+        match self {
+            Stage::PreLogin => (1..=2_500, 34_560..=86_400_000),
+            Stage::PreUserRegistration => (1..=72_000, 1_200..=86_400_000),
+            Stage::PrePhoneMessage => (1..=10_000, 1_000..=86_400_000),
+        }
+    }
+}
+
+impl Stages {
+    pub fn get(&self, stage: Stage) -> StageLimit {
+        match stage {
+            Stage::PreLogin => self.pre_login,
+            Stage::PreUserRegistration => self.pre_user_registration,
+            Stage::PrePhoneMessage => self.pre_phone_message,
+        }
+    }
+
+    pub fn get_mut(&mut self, stage: Stage) -> &mut StageLimit {
+        match stage {
+            Stage::PreLogin => &mut self.pre_login,
+            Stage::PreUserRegistration => &mut self.pre_user_registration,
+            Stage::PrePhoneMessage => &mut self.pre_phone_message,
+        }
+    }
+}
+
+/// Suspicious IP throttling, in Auth0's shape (plus the `pre-phone-message` stage).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throttling {
+    pub enabled: bool,
+    /// `block` and/or `admin_notification`.
+    pub shields: Vec<String>,
+    /// Addresses and CIDR blocks never counted, as given (checked on write).
+    pub allowlist: Vec<String>,
+    pub stage: Stages,
+}
+
+impl Default for Throttling {
+    /// On, blocking and notifying; 100 failed logins per IP then one per 864 s (100 a day, Auth0's default); 50
+    /// sign-ups per IP then one per 1.2 s (50 a minute: the seed's figure); 50 phone messages per IP then one per
+    /// 72 s (50 an hour).
+    fn default() -> Self {
+        Throttling {
+            enabled: true,
+            shields: vec!["block".into(), "admin_notification".into()],
+            allowlist: Vec::new(),
+            stage: Stages {
+                pre_login: StageLimit { max_attempts: 100, rate: 864_000 },
+                pre_user_registration: StageLimit { max_attempts: 50, rate: 1_200 },
+                pre_phone_message: StageLimit { max_attempts: 50, rate: 72_000 },
+            },
+        }
+    }
+}
+
+impl Throttling {
+    /// Check every value (the Management API's 400 names the property): shields, the allowlist (at most 100
+    /// IPv4 / IPv6 addresses or CIDR blocks), and each stage's ranges.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (i, s) in self.shields.iter().enumerate() {
+            if s != "block" && s != "admin_notification" {
+                return Err((format!("shields[{i}]"), format!("`{s}` is not one of block, admin_notification")));
+            }
+        }
+        if self.allowlist.len() > MAX_ALLOWLIST {
+            return Err(("allowlist".into(), format!("at most {MAX_ALLOWLIST} entries")));
+        }
+        for (i, a) in self.allowlist.iter().enumerate() {
+            a.parse::<Cidr>().map_err(|e| (format!("allowlist[{i}]"), e.to_string()))?;
+        }
+        for stage in Stage::ALL {
+            let (attempts, rate) = stage.ranges();
+            let l = self.stage.get(stage);
+            if !attempts.contains(&l.max_attempts) {
+                return Err((
+                    format!("stage.{}.max_attempts", stage.as_str()),
+                    format!("must be from {} to {}", attempts.start(), attempts.end()),
+                ));
+            }
+            if !rate.contains(&l.rate) {
+                return Err((
+                    format!("stage.{}.rate", stage.as_str()),
+                    format!("must be from {} to {} milliseconds", rate.start(), rate.end()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn allowlisted(&self, ip: IpAddr) -> bool {
+        self.allowlist.iter().filter_map(|a| a.parse::<Cidr>().ok()).any(|n| n.contains(ip))
+    }
+
+    fn blocks(&self) -> bool {
+        self.shields.iter().any(|s| s == "block")
+    }
+}
+
+/// The stored document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttackProtection {
+    pub suspicious_ip_throttling: Throttling,
+}
+
+pub async fn load(app: &Core) -> crate::BoxResult<AttackProtection> {
+    Ok(match app.store.get_setting(SETTINGS_KEY).await? {
+        Some(v) => serde_json::from_value(v)?,
+        None => AttackProtection::default(),
+    })
+}
+
+pub async fn save(app: &Core, settings: &AttackProtection) -> crate::BoxResult<()> {
+    let v = serde_json::to_value(settings)?;
+    app.store.put_setting(SETTINGS_KEY, &v, app.clock.now()).await?;
+    Ok(())
+}
+
+/// An IP that throttling refuses at `stage`.
+#[derive(Debug)]
+pub enum Refusal {
+    Blocked(Stage),
+    /// The settings or the limiter could not be read: refused (fail closed), said as a 503 by the caller.
+    Unavailable(String),
+}
+
+impl From<Refusal> for AuthError {
+    fn from(r: Refusal) -> AuthError {
+        match r {
+            Refusal::Blocked(Stage::PrePhoneMessage) => {
+                AuthError::new(Status::TooManyRequests, "too_many_attempts", TOO_MANY_MESSAGES)
+            }
+            Refusal::Blocked(_) => AuthError::new(Status::TooManyRequests, "too_many_attempts", BLOCKED),
+            Refusal::Unavailable(_) => AuthError::busy(),
+        }
+    }
+}
+
+fn bucket_key(stage: Stage, ip: IpAddr) -> String {
+    format!("ip:{}:{ip}", stage.as_str())
+}
+
+fn logged_key(stage: Stage, ip: IpAddr) -> String {
+    format!("ip-blocked:{}:{ip}", stage.as_str())
+}
+
+/// The origin's address, when it has one that parses.
+fn ip_of(origin: &Origin) -> Option<IpAddr> {
+    origin.ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()).map(|ip| ip.to_canonical())
+}
+
+/// The settings and the address throttling counts `origin` under: `None` when it is off, or the IP is allowlisted or unknown.
+async fn applies(app: &Core, origin: &Origin) -> Result<Option<(Throttling, IpAddr)>, Refusal> {
+    let Some(ip) = ip_of(origin) else { return Ok(None) };
+    let t = load(app).await.map_err(|e| Refusal::Unavailable(e.to_string()))?.suspicious_ip_throttling;
+    if !t.enabled || t.allowlisted(ip) {
+        return Ok(None);
+    }
+    Ok(Some((t, ip)))
+}
+
+/// Refuse (when `block` is on) an IP whose bucket at `stage` is empty, without taking a token (the login check
+/// before the password is looked at). Writes `limit_mu` once per block.
+pub async fn check(app: &Core, origin: &Origin, stage: Stage) -> Result<(), Refusal> {
+    let Some((t, ip)) = applies(app, origin).await? else { return Ok(()) };
+    let spec = t.stage.get(stage).spec();
+    let state = app
+        .limiter
+        .bucket_peek(&bucket_key(stage, ip), spec, app.clock.now())
+        .await
+        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    if state.allowed {
+        return Ok(());
+    }
+    refused(app, origin, &t, stage, ip).await
+}
+
+/// Take a token at `stage` for `origin` (a failed login, a message asked for); refused (when `block` is on) when
+/// there is none. Writes `limit_mu` once per block.
+pub async fn count(app: &Core, origin: &Origin, stage: Stage) -> Result<(), Refusal> {
+    let Some((t, ip)) = applies(app, origin).await? else { return Ok(()) };
+    let spec = t.stage.get(stage).spec();
+    let state = app
+        .limiter
+        .bucket_take(&bucket_key(stage, ip), spec, app.clock.now())
+        .await
+        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    if state.allowed {
+        return Ok(());
+    }
+    refused(app, origin, &t, stage, ip).await
+}
+
+/// Give back a token taken by [`count`] for a request that did not go on (another limit refused it).
+pub async fn uncount(app: &Core, origin: &Origin, stage: Stage) {
+    let Ok(Some((t, ip))) = applies(app, origin).await else { return };
+    if let Err(e) =
+        app.limiter.bucket_give_back(&bucket_key(stage, ip), t.stage.get(stage).spec(), app.clock.now()).await
+    {
+        tracing::warn!(error = %e, "could not give an IP throttling token back");
+    }
+}
+
+async fn refused(app: &Core, origin: &Origin, t: &Throttling, stage: Stage, ip: IpAddr) -> Result<(), Refusal> {
+    let marker = BucketSpec { capacity: 1, refill_every_ms: t.stage.get(stage).spec().refill_every_ms };
+    let first = app.limiter.bucket_take(&logged_key(stage, ip), marker, app.clock.now()).await.is_ok_and(|s| s.allowed);
+    if first {
+        let notify = t.shields.iter().any(|s| s == "admin_notification");
+        if notify {
+            tracing::warn!(%ip, stage = stage.as_str(), "suspicious IP throttling: an IP is blocked (admin notification)");
+        }
+        let description = match stage {
+            Stage::PreLogin => "Too many failed logins from this IP address".to_owned(),
+            Stage::PreUserRegistration => "Too many sign-ups from this IP address".to_owned(),
+            Stage::PrePhoneMessage => "Too many phone messages requested from this IP address".to_owned(),
+        };
+        let details =
+            json!({"stage": stage.as_str(), "blocked": t.blocks(), "notify_admin": notify, "ip": ip.to_string()});
+        events::record(
+            app,
+            "limit_mu",
+            origin,
+            EventCtx { description: Some(description), details, ..Default::default() },
+        )
+        .await;
+    }
+    if t.blocks() { Err(Refusal::Blocked(stage)) } else { Ok(()) }
+}
+
+/// Whether `ip` is blocked now at any stage (`GET /anomaly/blocks/ips/{ip}`): its bucket is empty and `block` is
+/// on. An allowlisted IP is never blocked.
+pub async fn is_blocked(app: &Core, ip: IpAddr) -> crate::BoxResult<bool> {
+    let ip = ip.to_canonical();
+    let t = load(app).await?.suspicious_ip_throttling;
+    if !t.enabled || !t.blocks() || t.allowlisted(ip) {
+        return Ok(false);
+    }
+    for stage in Stage::ALL {
+        let spec = t.stage.get(stage).spec();
+        if !app.limiter.bucket_peek(&bucket_key(stage, ip), spec, app.clock.now()).await?.allowed {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Unblock `ip` at every stage (its buckets are full again) and write `ublkdu`.
+pub async fn unblock(app: &Core, origin: &Origin, ip: IpAddr, client_id: Option<String>) -> crate::BoxResult<()> {
+    let ip = ip.to_canonical();
+    for stage in Stage::ALL {
+        app.limiter.bucket_reset(&bucket_key(stage, ip)).await?;
+        app.limiter.bucket_reset(&logged_key(stage, ip)).await?;
+    }
+    let ctx = EventCtx {
+        client_id,
+        description: Some(format!("IP address {ip} unblocked")),
+        details: json!({"ip": ip.to_string()}),
+        ..Default::default()
+    };
+    events::record(app, "ublkdu", origin, ctx).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid_and_bad_values_name_their_property() {
+        Throttling::default().validate().unwrap();
+        let bad = |f: &dyn Fn(&mut Throttling)| {
+            let mut t = Throttling::default();
+            f(&mut t);
+            t.validate().unwrap_err().0
+        };
+        assert_eq!(bad(&|t| t.shields = vec!["email".into()]), "shields[0]");
+        assert_eq!(bad(&|t| t.allowlist = vec!["10.0.0.0/8".into(), "10.0.0.0/40".into()]), "allowlist[1]");
+        assert_eq!(bad(&|t| t.allowlist = vec!["10.0.0.1".into(); 101]), "allowlist");
+        assert_eq!(bad(&|t| t.stage.pre_login.max_attempts = 0), "stage.pre-login.max_attempts");
+        assert_eq!(bad(&|t| t.stage.pre_login.rate = 1_000), "stage.pre-login.rate");
+        assert_eq!(
+            bad(&|t| t.stage.pre_user_registration.max_attempts = 72_001),
+            "stage.pre-user-registration.max_attempts"
+        );
+        assert_eq!(bad(&|t| t.stage.pre_phone_message.rate = 999), "stage.pre-phone-message.rate");
+        let t = Throttling { allowlist: vec!["192.0.2.0/24".into(), "2001:db8::1".into()], ..Default::default() };
+        t.validate().unwrap();
+        assert!(t.allowlisted("192.0.2.9".parse().unwrap()) && !t.allowlisted("192.0.3.9".parse().unwrap()));
+    }
+}

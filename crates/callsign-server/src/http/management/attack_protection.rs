@@ -1,0 +1,130 @@
+//! Attack protection (reference §6), in Auth0's shapes:
+//!
+//! - `GET|PATCH /api/v2/attack-protection/suspicious-ip-throttling` (`read:` / `update:attack_protection`): the
+//!   settings of `callsign_core::attack` (`enabled`, `shields`, `allowlist`, `stage.pre-login`,
+//!   `stage.pre-user-registration`, and Callsign's `stage.pre-phone-message`). A PATCH changes only what it names;
+//!   an unknown field, an unknown shield, a bad address or CIDR, a 101st allowlist entry or an out-of-range
+//!   `max_attempts` / `rate` is a 400 naming the property.
+//! - `GET /api/v2/anomaly/blocks/ips/{ip}` (`read:anomaly_blocks`): 200 with no body when the address is blocked
+//!   now at any stage, 404 when not; `DELETE` (`delete:anomaly_blocks`): unblocks it (204) and logs `ublkdu`. An
+//!   `{ip}` that is not an IPv4 or IPv6 address is a 400.
+use std::net::IpAddr;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use callsign_core::attack::{self, Stage, StageLimit, Throttling};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{DeleteAnomalyBlocks, Mgmt, ReadAnomalyBlocks, ReadAttackProtection, UpdateAttackProtection};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Path, RequestMeta};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/attack-protection/suspicious-ip-throttling", get(read).patch(update))
+        .route("/anomaly/blocks/ips/{ip}", get(is_blocked).delete(unblock))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitPatch {
+    max_attempts: Option<u32>,
+    rate: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StagePatch {
+    #[serde(rename = "pre-login")]
+    pre_login: Option<LimitPatch>,
+    #[serde(rename = "pre-user-registration")]
+    pre_user_registration: Option<LimitPatch>,
+    #[serde(rename = "pre-phone-message")]
+    pre_phone_message: Option<LimitPatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Patch {
+    enabled: Option<bool>,
+    shields: Option<Vec<String>>,
+    allowlist: Option<Vec<String>>,
+    stage: Option<StagePatch>,
+}
+
+fn view(t: &Throttling) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+async fn read(_: Mgmt<ReadAttackProtection>, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = attack::load(&app).await.map_err(ApiError::internal)?;
+    Ok(Json(view(&s.suspicious_ip_throttling)))
+}
+
+fn apply(limit: &mut StageLimit, p: Option<LimitPatch>) {
+    if let Some(p) = p {
+        limit.max_attempts = p.max_attempts.unwrap_or(limit.max_attempts);
+        limit.rate = p.rate.unwrap_or(limit.rate);
+    }
+}
+
+async fn update(
+    _: Mgmt<UpdateAttackProtection>,
+    State(app): State<AppState>,
+    Body(body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let p: Patch = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
+    let mut s = attack::load(&app).await.map_err(ApiError::internal)?;
+    let t = &mut s.suspicious_ip_throttling;
+    if let Some(v) = p.enabled {
+        t.enabled = v;
+    }
+    if let Some(v) = p.shields {
+        t.shields = v;
+    }
+    if let Some(v) = p.allowlist {
+        t.allowlist = v.into_iter().map(|a| a.trim().to_owned()).collect();
+    }
+    if let Some(st) = p.stage {
+        apply(t.stage.get_mut(Stage::PreLogin), st.pre_login);
+        apply(t.stage.get_mut(Stage::PreUserRegistration), st.pre_user_registration);
+        apply(t.stage.get_mut(Stage::PrePhoneMessage), st.pre_phone_message);
+    }
+    t.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
+    attack::save(&app, &s).await.map_err(ApiError::internal)?;
+    Ok(Json(view(&s.suspicious_ip_throttling)))
+}
+
+fn ip_of(s: &str) -> Result<IpAddr, ApiError> {
+    s.parse::<IpAddr>().map_err(|_| {
+        ApiError::bad_request(format!("Path validation error: '`{s}` is not an IPv4 or IPv6 address' on property id."))
+    })
+}
+
+async fn is_blocked(
+    _: Mgmt<ReadAnomalyBlocks>,
+    State(app): State<AppState>,
+    Path(ip): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ip = ip_of(&ip)?;
+    if attack::is_blocked(&app, ip).await.map_err(ApiError::internal)? {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::not_found("Not Found"))
+    }
+}
+
+async fn unblock(
+    m: Mgmt<DeleteAnomalyBlocks>,
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    Path(ip): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let ip = ip_of(&ip)?;
+    attack::unblock(&app, &meta, ip, Some(m.caller.client_id.clone())).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}

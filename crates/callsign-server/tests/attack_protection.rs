@@ -1,0 +1,235 @@
+//! Suspicious IP throttling (reference §6): the settings endpoint and its checks, failed logins per IP blocking
+//! that IP (right password or not) until an operator unblocks it, the per-IP cap on phone messages across
+//! accounts, the allowlist, and the client address behind trusted proxies (spoofed headers from anyone else are
+//! ignored).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use common::mfa::{Ctx, PHONE, PW, setup_postgres_with, setup_with};
+use serde_json::{Value, json};
+
+const THROTTLING: &str = "/api/v2/attack-protection/suspicious-ip-throttling";
+
+/// A context whose server believes `X-Forwarded-For` from loopback (the tests' own address), so each test can
+/// speak as several clients.
+async fn behind_proxy() -> Ctx {
+    setup_with(trust_loopback, &["sms", "voice"]).await
+}
+
+fn trust_loopback(raw: &mut callsign_server::config::RawConfig) {
+    raw.trusted_proxies = Some(callsign_server::config::StringList(vec!["127.0.0.1".into()]));
+}
+
+/// The password grant for `user` with `password`, from `ip` (through the trusted proxy) or the direct address.
+async fn login_as(c: &Ctx, user: &str, password: &str, ip: Option<&str>) -> (u16, Value) {
+    let body = json!({"grant_type": "password", "client_id": c.cid, "client_secret": c.secret, "username": user, "password": password});
+    let mut r = c.t.http.post(c.t.url("/oauth/token")).json(&body);
+    if let Some(ip) = ip {
+        r = r.header("x-forwarded-for", ip);
+    }
+    let r = r.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_settings_are_auth0s_and_bad_input_is_refused_by_name() {
+    let c = setup_with(|_| {}, &["sms"]).await;
+    let (s, v) = c.t.get(&c.admin, THROTTLING).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"enabled": true, "shields": ["block", "admin_notification"], "allowlist": [],
+               "stage": {"pre-login": {"max_attempts": 100, "rate": 864000},
+                         "pre-user-registration": {"max_attempts": 50, "rate": 1200},
+                         "pre-phone-message": {"max_attempts": 50, "rate": 72000}}})
+    );
+    // A PATCH changes what it names and answers the whole document.
+    let (s, v) =
+        c.t.patch(
+            &c.admin,
+            THROTTLING,
+            json!({"allowlist": ["10.0.0.0/8", "2001:db8::1"], "stage": {"pre-login": {"max_attempts": 5}}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["stage"]["pre-login"], json!({"max_attempts": 5, "rate": 864000}));
+    assert_eq!(v["allowlist"], json!(["10.0.0.0/8", "2001:db8::1"]));
+    assert_eq!(v["enabled"], true);
+    for (body, needle) in [
+        (json!({"allowlist": ["10.0.0.0/33"]}), "allowlist[0]"),
+        (json!({"allowlist": ["not-an-ip"]}), "allowlist[0]"),
+        (json!({"allowlist": vec!["192.0.2.1"; 101]}), "at most 100"),
+        (json!({"shields": ["block", "email"]}), "shields[1]"),
+        (json!({"stage": {"pre-login": {"max_attempts": 0}}}), "stage.pre-login.max_attempts"),
+        (json!({"stage": {"pre-login": {"max_attempts": 2501}}}), "stage.pre-login.max_attempts"),
+        (json!({"stage": {"pre-login": {"rate": 100}}}), "stage.pre-login.rate"),
+        (
+            json!({"stage": {"pre-user-registration": {"max_attempts": 72001}}}),
+            "stage.pre-user-registration.max_attempts",
+        ),
+        (json!({"stage": {"pre-phone-message": {"rate": 999}}}), "stage.pre-phone-message.rate"),
+        (json!({"stage": {"pre-logon": {"rate": 100000}}}), "unknown field `pre-logon`"),
+        (json!({"enabled": "yes"}), "invalid type"),
+        (json!({"mode": "x"}), "unknown field `mode`"),
+    ] {
+        let (s, v) = c.t.patch(&c.admin, THROTTLING, body.clone()).await;
+        assert_eq!((s, v["statusCode"].as_u64()), (400, Some(400)), "{body}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(needle), "{body}: {v}");
+    }
+    assert_eq!(c.t.get(&c.admin, THROTTLING).await.1["stage"]["pre-login"]["max_attempts"], 5, "unchanged by refusals");
+    // Scopes: Auth0's.
+    let reader = c.t.token_with_scopes(&["read:attack_protection"]).await;
+    assert_eq!(c.t.get(&reader, THROTTLING).await.0, 200);
+    assert_eq!(c.t.patch(&reader, THROTTLING, json!({"enabled": false})).await.0, 403);
+    assert_eq!(c.t.get(&reader, "/api/v2/anomaly/blocks/ips/192.0.2.1").await.0, 403);
+    let (s, v) = c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/not-an-ip").await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/192.0.2.1").await.0, 404, "not blocked");
+}
+
+#[tokio::test]
+async fn failed_logins_block_the_ip_until_unblocked_and_other_ips_still_log_in() {
+    let c = behind_proxy().await;
+    let (s, v) =
+        c.t.patch(
+            &c.admin,
+            THROTTLING,
+            json!({"stage": {"pre-login": {"max_attempts": 3, "rate": 864000}}, "allowlist": ["198.51.100.9"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (bad, good) = (Some("203.0.113.5"), Some("198.51.100.77"));
+    for i in 0..3 {
+        let (s, v) = login_as(&c, "ann@example.com", "wrong password 1A!", bad).await;
+        assert_eq!((s, v["error"].as_str()), (403, Some("invalid_grant")), "failure {i}: {v}");
+    }
+    // Blocked now: refused before the password is looked at, the right one included, several times.
+    for _ in 0..3 {
+        let (s, v) = login_as(&c, "ann@example.com", PW, bad).await;
+        assert_eq!((s, v["error"].as_str()), (429, Some("too_many_attempts")), "{v}");
+        assert!(v["error_description"].as_str().unwrap().contains("suspicious login behavior"), "{v}");
+    }
+    let blocks = c.logs("limit_mu").await;
+    assert_eq!(blocks.len(), 1, "one limit_mu per block, not per refused request: {blocks:?}");
+    assert_eq!(
+        (blocks[0]["ip"].as_str(), blocks[0]["details"]["stage"].as_str()),
+        (Some("203.0.113.5"), Some("pre-login"))
+    );
+    assert_eq!(blocks[0]["details"]["notify_admin"], true);
+    // Another address is not affected (the policy requires MFA: the right password gets mfa_required).
+    let (s, v) = login_as(&c, "ann@example.com", PW, good).await;
+    assert_eq!((s, v["error"].as_str()), (403, Some("mfa_required")), "{v}");
+    // An allowlisted address is never counted.
+    for _ in 0..5 {
+        let (s, v) = login_as(&c, "ann@example.com", "wrong password 1A!", Some("198.51.100.9")).await;
+        assert_eq!(s, 403, "{v}");
+    }
+    assert_eq!(c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/198.51.100.9").await.0, 404);
+    // The operator sees the block and lifts it.
+    assert_eq!(c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/203.0.113.5").await.0, 200);
+    assert_eq!(c.t.delete(&c.admin, "/api/v2/anomaly/blocks/ips/203.0.113.5").await.0, 204);
+    assert_eq!(c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/203.0.113.5").await.0, 404);
+    assert_eq!(c.logs("ublkdu").await.len(), 1);
+    let (s, v) = login_as(&c, "ann@example.com", PW, bad).await;
+    assert_eq!((s, v["error"].as_str()), (403, Some("mfa_required")), "let in again: {v}");
+    // Switched off, nothing is counted or refused.
+    assert_eq!(c.t.patch(&c.admin, THROTTLING, json!({"enabled": false})).await.0, 200);
+    for _ in 0..5 {
+        assert_eq!(login_as(&c, "ann@example.com", "wrong password 1A!", bad).await.0, 403);
+    }
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_header_from_an_untrusted_peer_does_not_escape_a_block() {
+    // No trusted proxies: the connection's own address is the client, whatever X-Forwarded-For says.
+    let c = setup_with(|_| {}, &["sms"]).await;
+    assert_eq!(c.t.patch(&c.admin, THROTTLING, json!({"stage": {"pre-login": {"max_attempts": 2}}})).await.0, 200);
+    for (i, spoof) in ["1.1.1.1", "2.2.2.2"].iter().enumerate() {
+        let (s, v) = login_as(&c, "ann@example.com", "wrong password 1A!", Some(spoof)).await;
+        assert_eq!(s, 403, "failure {i}: {v}");
+    }
+    let (s, v) = login_as(&c, "ann@example.com", PW, Some("3.3.3.3")).await;
+    assert_eq!((s, v["error"].as_str()), (429, Some("too_many_attempts")), "{v}");
+    let blocks = c.logs("limit_mu").await;
+    assert_eq!(blocks[0]["ip"], "127.0.0.1", "the block is on the real address");
+    assert_eq!(c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/127.0.0.1").await.0, 200);
+}
+
+#[tokio::test]
+async fn one_ip_cannot_send_more_than_its_cap_across_many_accounts() {
+    one_ip_cap(behind_proxy().await).await;
+}
+
+#[tokio::test]
+async fn one_ip_cannot_send_more_than_its_cap_across_many_accounts_on_postgres() {
+    let Some(c) = setup_postgres_with(trust_loopback, &["sms", "voice"]).await else { return };
+    one_ip_cap(c).await;
+}
+
+/// 100 enrollments at once from one address over 20 accounts, with a cap of 10: exactly 10 are sent.
+async fn one_ip_cap(c: Ctx) {
+    const ACCOUNTS: usize = 20;
+    const PER_ACCOUNT: usize = 5;
+    const CAP: usize = 10;
+    let (s, v) = c
+        .t
+        .patch(&c.admin, THROTTLING, json!({"stage": {"pre-phone-message": {"max_attempts": CAP, "rate": 3600000}}}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mut tokens = Vec::new();
+    for i in 0..ACCOUNTS {
+        let email = format!("user{i}@example.com");
+        c.t.create_user(&c.admin, &email).await;
+        let (s, v) = login_as(&c, &email, PW, Some("192.0.2.200")).await;
+        assert_eq!(s, 403, "{v}");
+        tokens.push(v["mfa_token"].as_str().unwrap().to_owned());
+    }
+    // 100 enrollments (each sends a code), from one address, all at once, over 20 accounts and 100 numbers.
+    let mut tasks = Vec::new();
+    for (i, mfa) in tokens.iter().enumerate() {
+        for j in 0..PER_ACCOUNT {
+            let (http, url, mfa) = (c.t.http.clone(), c.t.url("/mfa/associate"), mfa.clone());
+            let phone = format!("+1415555{:04}", i * PER_ACCOUNT + j);
+            tasks.push(tokio::spawn(async move {
+                let body = json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": phone});
+                let r = http
+                    .post(url)
+                    .bearer_auth(mfa)
+                    .header("x-forwarded-for", "203.0.113.50")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status().as_u16();
+                (s, r.json::<Value>().await.unwrap())
+            }));
+        }
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let (s, v) = t.await.unwrap();
+        match s {
+            200 => ok += 1,
+            429 => assert_eq!(v["error"], "too_many_attempts", "{v}"),
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert_eq!(ok, CAP, "exactly the cap was sent");
+    c.t.deliver_now().await;
+    let sent = c.t.app.store.count_dev_messages().await.unwrap();
+    assert_eq!(sent as usize, CAP, "no more messages than the cap left");
+    assert_eq!(c.logs("limit_mu").await.len(), 1, "one block, one event");
+    // Another address still gets its message.
+    let mfa = c.mfa_token().await;
+    let body = json!({"authenticator_types": ["oob"], "oob_channels": ["sms"], "phone_number": PHONE});
+    let r =
+        c.t.http
+            .post(c.t.url("/mfa/associate"))
+            .bearer_auth(&mfa)
+            .header("x-forwarded-for", "198.51.100.1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
