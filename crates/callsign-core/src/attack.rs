@@ -182,11 +182,79 @@ impl Throttling {
     }
 }
 
+/// Brute-force protection, in Auth0's shape: failed logins into one account (from one IP, or from anywhere with
+/// `count_per_identifier`) block that pair after `max_attempts` in a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BruteForce {
+    pub enabled: bool,
+    /// `block` and/or `user_notification`.
+    pub shields: Vec<String>,
+    /// `count_per_identifier_and_ip` or `count_per_identifier`.
+    pub mode: String,
+    pub allowlist: Vec<String>,
+    pub max_attempts: u32,
+}
+
+/// The most failed logins in a row `max_attempts` may allow.
+pub const MAX_BRUTE_FORCE_ATTEMPTS: u32 = 100;
+/// A brute-force block lifts by itself after this long (one attempt back), or at once when an operator unblocks it
+/// or the user logs in from elsewhere (per identifier and IP).
+pub const BRUTE_FORCE_REFILL_MS: i64 = 86_400_000;
+/// Auth0's message for a blocked account (without its sentence about an email: Callsign sends none).
+pub const ACCOUNT_BLOCKED: &str = "Your account has been blocked after multiple consecutive login attempts.";
+
+impl Default for BruteForce {
+    fn default() -> Self {
+        BruteForce {
+            enabled: true,
+            shields: vec!["block".into(), "user_notification".into()],
+            mode: "count_per_identifier_and_ip".into(),
+            allowlist: Vec::new(),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl BruteForce {
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (i, s) in self.shields.iter().enumerate() {
+            if s != "block" && s != "user_notification" {
+                return Err((format!("shields[{i}]"), format!("`{s}` is not one of block, user_notification")));
+            }
+        }
+        if self.mode != "count_per_identifier_and_ip" && self.mode != "count_per_identifier" {
+            return Err((
+                "mode".into(),
+                format!("`{}` is not one of count_per_identifier_and_ip, count_per_identifier", self.mode),
+            ));
+        }
+        if self.allowlist.len() > MAX_ALLOWLIST {
+            return Err(("allowlist".into(), format!("at most {MAX_ALLOWLIST} entries")));
+        }
+        for (i, a) in self.allowlist.iter().enumerate() {
+            a.parse::<Cidr>().map_err(|e| (format!("allowlist[{i}]"), e.to_string()))?;
+        }
+        if !(1..=MAX_BRUTE_FORCE_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(("max_attempts".into(), format!("must be from 1 to {MAX_BRUTE_FORCE_ATTEMPTS}")));
+        }
+        Ok(())
+    }
+
+    fn per_ip(&self) -> bool {
+        self.mode == "count_per_identifier_and_ip"
+    }
+
+    fn spec(&self) -> BucketSpec {
+        BucketSpec { capacity: self.max_attempts, refill_every_ms: BRUTE_FORCE_REFILL_MS }
+    }
+}
+
 /// The stored document.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AttackProtection {
     pub suspicious_ip_throttling: Throttling,
+    pub brute_force_protection: BruteForce,
 }
 
 pub async fn load(app: &Core) -> crate::BoxResult<AttackProtection> {
@@ -347,6 +415,151 @@ pub async fn unblock(app: &Core, origin: &Origin, ip: IpAddr, client_id: Option<
     Ok(())
 }
 
+// --- brute-force protection -------------------------------------------------------------------------------------
+
+/// The transient kind that remembers which addresses an identifier is blocked from (for `/user-blocks`).
+const BLOCKS_INDEX: &str = "brute-force-blocks";
+
+fn identifier_of(identifier: &str) -> String {
+    identifier.trim().to_lowercase()
+}
+
+fn bf_key(identifier: &str, ip: Option<IpAddr>) -> String {
+    match ip {
+        Some(ip) => format!("bf:{identifier}:{ip}"),
+        None => format!("bf:{identifier}"),
+    }
+}
+
+/// Which address a login into `identifier` from `origin` is counted under (`None`: per identifier only), or
+/// nothing at all (off, or allowlisted).
+async fn bf_applies(app: &Core, origin: &Origin) -> Result<Option<(BruteForce, Option<IpAddr>)>, Refusal> {
+    let b = load(app).await.map_err(|e| Refusal::Unavailable(e.to_string()))?.brute_force_protection;
+    let ip = ip_of(origin);
+    if !b.enabled
+        || ip.is_some_and(|ip| b.allowlist.iter().filter_map(|a| a.parse::<Cidr>().ok()).any(|n| n.contains(ip)))
+    {
+        return Ok(None);
+    }
+    let counted = if b.per_ip() { ip } else { None };
+    Ok(Some((b, counted)))
+}
+
+/// Whether logins into `identifier` from `origin` are blocked now (checked before the password is).
+pub async fn account_blocked(app: &Core, origin: &Origin, identifier: &str) -> Result<bool, Refusal> {
+    let Some((b, ip)) = bf_applies(app, origin).await? else { return Ok(false) };
+    if !b.shields.iter().any(|s| s == "block") {
+        return Ok(false);
+    }
+    let id = identifier_of(identifier);
+    let state = app
+        .limiter
+        .bucket_peek(&bf_key(&id, ip), b.spec(), app.clock.now())
+        .await
+        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    Ok(!state.allowed)
+}
+
+/// A wrong password for the existing account `identifier` (user `user_id`): count it; the failure that empties the
+/// bucket writes `limit_wc` (once per block) and remembers the block for `/user-blocks`.
+pub async fn account_failure(app: &Core, origin: &Origin, identifier: &str, user_id: &str) {
+    let Ok(Some((b, ip))) = bf_applies(app, origin).await else { return };
+    let id = identifier_of(identifier);
+    let now = app.clock.now();
+    let Ok(state) = app.limiter.bucket_take(&bf_key(&id, ip), b.spec(), now).await else { return };
+    if state.remaining > 0 && state.allowed {
+        return;
+    }
+    let marker = BucketSpec { capacity: 1, refill_every_ms: BRUTE_FORCE_REFILL_MS };
+    if !app.limiter.bucket_take(&format!("bf-logged:{}", bf_key(&id, ip)), marker, now).await.is_ok_and(|s| s.allowed) {
+        return;
+    }
+    remember_block(app, &id, ip).await;
+    let notify = b.shields.iter().any(|s| s == "user_notification");
+    let details = json!({"identifier": id, "ip": ip.map(|i| i.to_string()), "mode": b.mode, "max_attempts": b.max_attempts,
+        "blocked": b.shields.iter().any(|s| s == "block"), "notify_user": notify});
+    let ctx = EventCtx {
+        user_id: Some(user_id.to_owned()),
+        user_name: Some(id.clone()),
+        description: Some(format!("Blocked after {} failed logins in a row", b.max_attempts)),
+        details,
+        ..Default::default()
+    };
+    events::record(app, "limit_wc", origin, ctx).await;
+}
+
+/// A successful login into `identifier`: its failures in a row start again from zero.
+pub async fn account_success(app: &Core, origin: &Origin, identifier: &str) {
+    let Ok(Some((_, ip))) = bf_applies(app, origin).await else { return };
+    if let Err(e) = app.limiter.bucket_reset(&bf_key(&identifier_of(identifier), ip)).await {
+        tracing::warn!(error = %e, "could not reset a brute-force counter after a successful login");
+    }
+}
+
+async fn remember_block(app: &Core, id: &str, ip: Option<IpAddr>) {
+    let now = app.clock.now();
+    let mut ips: Vec<String> = match app.store.get_transient(BLOCKS_INDEX, id, now).await {
+        Ok(Some(v)) => serde_json::from_value(v["ips"].clone()).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let entry = ip.map_or_else(String::new, |i| i.to_string());
+    if !ips.contains(&entry) {
+        ips.push(entry);
+    }
+    let expires = now.plus(std::time::Duration::from_secs(30 * 86_400));
+    if let Err(e) = app.store.put_transient(BLOCKS_INDEX, id, &json!({"ips": ips}), expires).await {
+        tracing::warn!(error = %e, "could not remember a brute-force block");
+    }
+}
+
+/// The blocks on `identifier` now: `(identifier, ip)` pairs (`ip` empty for a per-identifier block).
+pub async fn account_blocks(app: &Core, identifier: &str) -> crate::BoxResult<Vec<(String, String)>> {
+    let id = identifier_of(identifier);
+    let b = load(app).await?.brute_force_protection;
+    let now = app.clock.now();
+    let ips: Vec<String> = match app.store.get_transient(BLOCKS_INDEX, &id, now).await? {
+        Some(v) => serde_json::from_value(v["ips"].clone()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for ip in ips {
+        let parsed = ip.parse::<IpAddr>().ok();
+        if !app.limiter.bucket_peek(&bf_key(&id, parsed), b.spec(), now).await?.allowed {
+            out.push((id.clone(), ip));
+        }
+    }
+    Ok(out)
+}
+
+/// Lift every block on `identifier` (every address it was blocked from) and write `ublkdu`.
+pub async fn unblock_account(
+    app: &Core,
+    origin: &Origin,
+    identifier: &str,
+    client_id: Option<String>,
+) -> crate::BoxResult<()> {
+    let id = identifier_of(identifier);
+    let now = app.clock.now();
+    let ips: Vec<String> = match app.store.get_transient(BLOCKS_INDEX, &id, now).await? {
+        Some(v) => serde_json::from_value(v["ips"].clone()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    for ip in ips.iter().map(|i| i.parse::<IpAddr>().ok()).chain([None]) {
+        app.limiter.bucket_reset(&bf_key(&id, ip)).await?;
+        app.limiter.bucket_reset(&format!("bf-logged:{}", bf_key(&id, ip))).await?;
+    }
+    app.store.delete_transient(BLOCKS_INDEX, &id).await?;
+    let ctx = EventCtx {
+        client_id,
+        user_name: Some(id.clone()),
+        description: Some(format!("Login blocks on {id} released")),
+        details: json!({"identifier": id}),
+        ..Default::default()
+    };
+    events::record(app, "ublkdu", origin, ctx).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +585,24 @@ mod tests {
         let t = Throttling { allowlist: vec!["192.0.2.0/24".into(), "2001:db8::1".into()], ..Default::default() };
         t.validate().unwrap();
         assert!(t.allowlisted("192.0.2.9".parse().unwrap()) && !t.allowlisted("192.0.3.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn brute_force_settings_are_checked() {
+        BruteForce::default().validate().unwrap();
+        let bad = |f: &dyn Fn(&mut BruteForce)| {
+            let mut b = BruteForce::default();
+            f(&mut b);
+            b.validate().unwrap_err().0
+        };
+        assert_eq!(bad(&|b| b.mode = "per_ip".into()), "mode");
+        assert_eq!(bad(&|b| b.shields = vec!["admin_notification".into()]), "shields[0]");
+        assert_eq!(bad(&|b| b.max_attempts = 0), "max_attempts");
+        assert_eq!(bad(&|b| b.max_attempts = 101), "max_attempts");
+        assert_eq!(bad(&|b| b.allowlist = vec!["x".into()]), "allowlist[0]");
+        // A document written before brute-force protection existed still reads, with its defaults.
+        let old: AttackProtection =
+            serde_json::from_value(serde_json::json!({"suspicious_ip_throttling": Throttling::default()})).unwrap();
+        assert_eq!(old.brute_force_protection, BruteForce::default());
     }
 }

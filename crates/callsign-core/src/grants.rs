@@ -231,6 +231,8 @@ pub enum LoginFailure {
     Busy,
     /// Suspicious IP throttling blocks the caller's address (too many failed logins from it): nothing was checked.
     IpBlocked,
+    /// Brute-force protection blocks this account (from this address): nothing was checked.
+    AccountBlocked,
     Internal(AuthError),
 }
 
@@ -241,6 +243,9 @@ impl From<LoginFailure> for AuthError {
             LoginFailure::Blocked => AuthError::new(Status::Unauthorized, "unauthorized", "user is blocked"),
             LoginFailure::Busy => AuthError::busy(),
             LoginFailure::IpBlocked => crate::attack::Refusal::Blocked(crate::attack::Stage::PreLogin).into(),
+            LoginFailure::AccountBlocked => {
+                AuthError::new(Status::TooManyRequests, "too_many_attempts", crate::attack::ACCOUNT_BLOCKED)
+            }
             LoginFailure::Internal(e) => e,
         }
     }
@@ -265,6 +270,15 @@ pub async fn check_password(
             LoginFailure::Busy
         }
     })?;
+    // So is an account that brute-force protection blocks (from this address, in the default mode).
+    match attack::account_blocked(app, meta, username).await {
+        Ok(false) => {}
+        Ok(true) => return Err(LoginFailure::AccountBlocked),
+        Err(e) => {
+            tracing::error!(error = ?e, "brute-force protection cannot be checked; the login is refused");
+            return Err(LoginFailure::Busy);
+        }
+    }
     // A failed login counts against the caller's address (a refusal here only logs: the login fails anyway).
     let count_failure = async || {
         let _ = attack::count(app, meta, Stage::PreLogin).await;
@@ -296,12 +310,14 @@ pub async fn check_password(
             return Err(LoginFailure::WrongCredentials);
         }
         (Some(u), false) => {
-            events::record(app, "fp", meta, ctx(Some(u.user_id), None)).await;
+            events::record(app, "fp", meta, ctx(Some(u.user_id.clone()), None)).await;
             count_failure().await;
+            attack::account_failure(app, meta, username, &u.user_id).await;
             return Err(LoginFailure::WrongCredentials);
         }
         (Some(u), true) => u,
     };
+    attack::account_success(app, meta, username).await;
     if user.profile.blocked {
         events::record(app, "f", meta, ctx(Some(user.user_id.clone()), Some("user is blocked".into()))).await;
         return Err(LoginFailure::Blocked);

@@ -233,3 +233,95 @@ async fn one_ip_cap(c: Ctx) {
             .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+const BRUTE_FORCE: &str = "/api/v2/attack-protection/brute-force-protection";
+const WRONG: &str = "wrong password 1A!";
+
+#[tokio::test]
+async fn ten_failed_logins_block_the_account_from_that_ip_until_unblocked() {
+    let c = behind_proxy().await;
+    let (s, v) = c.t.get(&c.admin, BRUTE_FORCE).await;
+    assert_eq!(
+        (s, v),
+        (
+            200,
+            json!({"enabled": true, "shields": ["block", "user_notification"], "mode": "count_per_identifier_and_ip", "allowlist": [], "max_attempts": 10})
+        )
+    );
+    let (a, b) = (Some("203.0.113.10"), Some("198.51.100.10"));
+    // A success starts the count again: 9 wrong, 1 right, 9 wrong is not a block.
+    for _ in 0..9 {
+        assert_eq!(login_as(&c, "ann@example.com", WRONG, a).await.0, 403);
+    }
+    assert_eq!(login_as(&c, "ann@example.com", PW, a).await.1["error"], "mfa_required");
+    for _ in 0..9 {
+        assert_eq!(login_as(&c, "ann@example.com", WRONG, a).await.0, 403);
+    }
+    assert_eq!(login_as(&c, "ann@example.com", PW, a).await.1["error"], "mfa_required", "not blocked yet");
+    // Ten in a row: the 11th attempt is refused, the right password included, from that address only.
+    for i in 0..10 {
+        let (s, v) = login_as(&c, "ann@example.com", WRONG, a).await;
+        assert_eq!((s, v["error"].as_str()), (403, Some("invalid_grant")), "failure {i}: {v}");
+    }
+    for _ in 0..3 {
+        let (s, v) = login_as(&c, "ann@example.com", PW, a).await;
+        assert_eq!((s, v["error"].as_str()), (429, Some("too_many_attempts")), "{v}");
+        assert_eq!(v["error_description"], "Your account has been blocked after multiple consecutive login attempts.");
+    }
+    assert_eq!(login_as(&c, "ann@example.com", PW, b).await.1["error"], "mfa_required", "another address still works");
+    let events = c.logs("limit_wc").await;
+    assert_eq!(events.len(), 1, "one limit_wc per block: {events:?}");
+    assert_eq!(
+        (events[0]["user_id"].as_str(), events[0]["ip"].as_str()),
+        (Some(c.user_id.as_str()), Some("203.0.113.10"))
+    );
+    // The operator sees the block, by user and by identifier, and lifts it.
+    let expected = json!({"blocked_for": [{"identifier": "ann@example.com", "ip": "203.0.113.10"}]});
+    let user_blocks = format!("/api/v2/user-blocks/{}", c.user_id.replace('|', "%7C"));
+    assert_eq!(c.t.get(&c.admin, &user_blocks).await, (200, expected.clone()));
+    assert_eq!(c.t.get(&c.admin, "/api/v2/user-blocks?identifier=Ann@Example.com").await, (200, expected));
+    assert_eq!(c.t.delete(&c.admin, &user_blocks).await.0, 204);
+    assert_eq!(c.t.get(&c.admin, &user_blocks).await, (200, json!({"blocked_for": []})));
+    assert_eq!(c.logs("ublkdu").await.len(), 1);
+    assert_eq!(login_as(&c, "ann@example.com", PW, a).await.1["error"], "mfa_required", "let in again");
+    // Bad input.
+    assert_eq!(c.t.get(&c.admin, "/api/v2/user-blocks/auth0%7Cnobody").await.0, 404);
+    assert_eq!(c.t.get(&c.admin, "/api/v2/user-blocks").await.0, 400, "identifier is required");
+    for (body, needle) in [
+        (json!({"mode": "per_ip"}), "mode"),
+        (json!({"max_attempts": 0}), "max_attempts"),
+        (json!({"max_attempts": 101}), "max_attempts"),
+        (json!({"shields": ["admin_notification"]}), "shields[0]"),
+        (json!({"allowlist": ["10.0.0.0/8", "nope"]}), "allowlist[1]"),
+        (json!({"stage": {}}), "unknown field `stage`"),
+    ] {
+        let (s, v) = c.t.patch(&c.admin, BRUTE_FORCE, body.clone()).await;
+        assert_eq!(s, 400, "{body}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(needle), "{body}: {v}");
+    }
+    let reader = c.t.token_with_scopes(&["read:attack_protection"]).await;
+    assert_eq!(c.t.patch(&reader, BRUTE_FORCE, json!({"max_attempts": 5})).await.0, 403);
+    assert_eq!(c.t.get(&reader, &user_blocks).await.0, 403, "user blocks need read:users");
+}
+
+#[tokio::test]
+async fn per_identifier_mode_blocks_the_account_from_everywhere() {
+    let c = behind_proxy().await;
+    let (s, v) = c.t.patch(&c.admin, BRUTE_FORCE, json!({"mode": "count_per_identifier", "max_attempts": 3})).await;
+    assert_eq!((s, v["max_attempts"].as_u64()), (200, Some(3)), "{v}");
+    for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        assert_eq!(login_as(&c, "ann@example.com", WRONG, Some(ip)).await.0, 403);
+    }
+    let (s, v) = login_as(&c, "ann@example.com", PW, Some("198.51.100.200")).await;
+    assert_eq!((s, v["error"].as_str()), (429, Some("too_many_attempts")), "{v}");
+    let (s, v) = c.t.get(&c.admin, "/api/v2/user-blocks?identifier=ann@example.com").await;
+    assert_eq!((s, v), (200, json!({"blocked_for": [{"identifier": "ann@example.com", "ip": ""}]})));
+    assert_eq!(c.t.delete(&c.admin, "/api/v2/user-blocks?identifier=ann@example.com").await.0, 204);
+    assert_eq!(login_as(&c, "ann@example.com", PW, Some("198.51.100.200")).await.1["error"], "mfa_required");
+    // Off: nothing counted.
+    assert_eq!(c.t.patch(&c.admin, BRUTE_FORCE, json!({"enabled": false})).await.0, 200);
+    for _ in 0..5 {
+        assert_eq!(login_as(&c, "ann@example.com", WRONG, Some("203.0.113.1")).await.0, 403);
+    }
+    assert_eq!(login_as(&c, "ann@example.com", PW, Some("203.0.113.1")).await.1["error"], "mfa_required");
+}

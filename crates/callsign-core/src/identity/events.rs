@@ -48,6 +48,9 @@ pub fn description(code: &str) -> &'static str {
             "An IP address is blocked because it attempted too many failed logins without a successful login."
         }
         "ublkdu" => "User block setup by anomaly detection has been released",
+        "limit_wc" => {
+            "An IP address is blocked because it reached the maximum failed login attempts into a single account."
+        }
         _ => "",
     }
 }

@@ -158,6 +158,9 @@ pub async fn login_submit(State(app): State<AppState>, req: Request) -> Page {
         Err(LoginFailure::IpBlocked) => {
             return Ok(again(StatusCode::TOO_MANY_REQUESTS, callsign_core::attack::BLOCKED));
         }
+        Err(LoginFailure::AccountBlocked) => {
+            return Ok(again(StatusCode::TOO_MANY_REQUESTS, callsign_core::attack::ACCOUNT_BLOCKED));
+        }
         Err(LoginFailure::Internal(e)) => return Err(internal(e.description)),
     };
     if !is_operator(&user) {
@@ -268,6 +271,7 @@ pub async fn setup_submit(State(app): State<AppState>, Path(token): Path<String>
             Err(LoginFailure::Blocked) => return Ok(again("This user is blocked; unblock it first.")),
             Err(LoginFailure::Busy) => return Ok(again(BUSY)),
             Err(LoginFailure::IpBlocked) => return Ok(again(callsign_core::attack::BLOCKED)),
+            Err(LoginFailure::AccountBlocked) => return Ok(again(callsign_core::attack::ACCOUNT_BLOCKED)),
             Err(LoginFailure::Internal(e)) => return Err(internal(e.description)),
         },
         None => {

@@ -329,6 +329,9 @@ pub async fn login_submit(
         Err(LoginFailure::IpBlocked) => {
             return Ok(render_login(&app, &tx, StatusCode::TOO_MANY_REQUESTS, &email, Some(t.ip_blocked)));
         }
+        Err(LoginFailure::AccountBlocked) => {
+            return Ok(render_login(&app, &tx, StatusCode::TOO_MANY_REQUESTS, &email, Some(t.account_blocked)));
+        }
         Err(LoginFailure::Busy) => {
             let mut r = render_login(&app, &tx, StatusCode::SERVICE_UNAVAILABLE, &email, Some(t.busy));
             r.headers_mut().insert(

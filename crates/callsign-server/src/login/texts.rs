@@ -14,6 +14,8 @@ pub struct Texts {
     pub blocked: &'static str,
     /// Suspicious IP throttling refused this network (too many failed logins).
     pub ip_blocked: &'static str,
+    /// Brute-force protection blocked this account.
+    pub account_blocked: &'static str,
     pub missing_credentials: &'static str,
     pub enroll_title: &'static str,
     pub enroll_intro: &'static str,
@@ -81,6 +83,7 @@ pub const EN: Texts = Texts {
     wrong_credentials: "Wrong email or password.",
     blocked: "Your account has been blocked. Contact the administrator.",
     ip_blocked: "We have detected suspicious login behavior and further attempts will be blocked. Contact the administrator.",
+    account_blocked: "Your account has been blocked after multiple consecutive login attempts.",
     missing_credentials: "Enter your email address and your password.",
     enroll_title: "Secure your account",
     enroll_intro: "Enter your phone number. We will send you a code to check it.",
@@ -148,6 +151,7 @@ pub const FR: Texts = Texts {
     wrong_credentials: "Adresse e-mail ou mot de passe incorrect.",
     blocked: "Votre compte a été bloqué. Contactez l’administrateur.",
     ip_blocked: "Nous avons détecté des tentatives de connexion suspectes ; les suivantes seront bloquées. Contactez l’administrateur.",
+    account_blocked: "Votre compte a été bloqué après plusieurs tentatives de connexion consécutives.",
     missing_credentials: "Saisissez votre adresse e-mail et votre mot de passe.",
     enroll_title: "Sécurisez votre compte",
     enroll_intro: "Saisissez votre numéro de téléphone. Nous vous enverrons un code pour le vérifier.",
@@ -215,6 +219,7 @@ pub const ES: Texts = Texts {
     wrong_credentials: "Correo electrónico o contraseña incorrectos.",
     blocked: "Su cuenta ha sido bloqueada. Póngase en contacto con el administrador.",
     ip_blocked: "Hemos detectado un comportamiento de inicio de sesión sospechoso y se bloquearán más intentos. Póngase en contacto con el administrador.",
+    account_blocked: "Su cuenta ha sido bloqueada tras varios intentos de inicio de sesión consecutivos.",
     missing_credentials: "Introduzca su correo electrónico y su contraseña.",
     enroll_title: "Proteja su cuenta",
     enroll_intro: "Introduzca su número de teléfono. Le enviaremos un código para verificarlo.",

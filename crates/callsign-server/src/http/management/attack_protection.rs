@@ -8,25 +8,35 @@
 //! - `GET /api/v2/anomaly/blocks/ips/{ip}` (`read:anomaly_blocks`): 200 with no body when the address is blocked
 //!   now at any stage, 404 when not; `DELETE` (`delete:anomaly_blocks`): unblocks it (204) and logs `ublkdu`. An
 //!   `{ip}` that is not an IPv4 or IPv6 address is a 400.
+//! - `GET|PATCH /api/v2/attack-protection/brute-force-protection` (`read:` / `update:attack_protection`):
+//!   `enabled`, `shields` (`block`, `user_notification`), `mode` (`count_per_identifier_and_ip`,
+//!   `count_per_identifier`), `allowlist`, `max_attempts` (1–100, default 10).
+//! - `GET /api/v2/user-blocks/{user_id}` and `GET /api/v2/user-blocks?identifier=` (`read:users`):
+//!   `{"blocked_for": [{"identifier", "ip"}]}`; `DELETE` of either (`update:users`): 204, the blocks lifted, `ublkdu`.
 use std::net::IpAddr;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use callsign_core::attack::{self, Stage, StageLimit, Throttling};
+use callsign_core::attack::{self, BruteForce, Stage, StageLimit, Throttling};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{DeleteAnomalyBlocks, Mgmt, ReadAnomalyBlocks, ReadAttackProtection, UpdateAttackProtection};
+use super::{
+    DeleteAnomalyBlocks, Mgmt, ReadAnomalyBlocks, ReadAttackProtection, ReadUsers, UpdateAttackProtection, UpdateUsers,
+};
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{Body, Path, RequestMeta};
+use crate::http::extract::{Body, Path, Query, RequestMeta};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/attack-protection/suspicious-ip-throttling", get(read).patch(update))
         .route("/anomaly/blocks/ips/{ip}", get(is_blocked).delete(unblock))
+        .route("/attack-protection/brute-force-protection", get(read_bf).patch(update_bf))
+        .route("/user-blocks", get(blocks_by_identifier).delete(unblock_identifier))
+        .route("/user-blocks/{id}", get(blocks_of_user).delete(unblock_user))
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,5 +136,121 @@ async fn unblock(
 ) -> Result<StatusCode, ApiError> {
     let ip = ip_of(&ip)?;
     attack::unblock(&app, &meta, ip, Some(m.caller.client_id.clone())).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- brute-force protection -------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BfPatch {
+    enabled: Option<bool>,
+    shields: Option<Vec<String>>,
+    mode: Option<String>,
+    allowlist: Option<Vec<String>>,
+    max_attempts: Option<u32>,
+}
+
+fn bf_view(b: &BruteForce) -> Value {
+    serde_json::to_value(b).unwrap_or(Value::Null)
+}
+
+async fn read_bf(_: Mgmt<ReadAttackProtection>, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = attack::load(&app).await.map_err(ApiError::internal)?;
+    Ok(Json(bf_view(&s.brute_force_protection)))
+}
+
+async fn update_bf(
+    _: Mgmt<UpdateAttackProtection>,
+    State(app): State<AppState>,
+    Body(body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let p: BfPatch = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
+    let mut s = attack::load(&app).await.map_err(ApiError::internal)?;
+    let b = &mut s.brute_force_protection;
+    if let Some(v) = p.enabled {
+        b.enabled = v;
+    }
+    if let Some(v) = p.shields {
+        b.shields = v;
+    }
+    if let Some(v) = p.mode {
+        b.mode = v;
+    }
+    if let Some(v) = p.allowlist {
+        b.allowlist = v.into_iter().map(|a| a.trim().to_owned()).collect();
+    }
+    if let Some(v) = p.max_attempts {
+        b.max_attempts = v;
+    }
+    b.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
+    attack::save(&app, &s).await.map_err(ApiError::internal)?;
+    Ok(Json(bf_view(&s.brute_force_protection)))
+}
+
+fn blocked_for(list: Vec<(String, String)>) -> Value {
+    let items: Vec<Value> =
+        list.into_iter().map(|(identifier, ip)| serde_json::json!({"identifier": identifier, "ip": ip})).collect();
+    serde_json::json!({"blocked_for": items})
+}
+
+/// The email a user logs in with (404 when there is no such user, or it has none).
+async fn identifier_of_user(app: &AppState, id: &str) -> Result<String, ApiError> {
+    let user = app.store.get_user(id).await?.ok_or_else(|| ApiError::not_found("The user does not exist."))?;
+    user.email.ok_or_else(|| ApiError::not_found("The user has no email to be blocked by."))
+}
+
+#[derive(Debug, Deserialize)]
+struct IdentifierQuery {
+    identifier: Option<String>,
+}
+
+fn required_identifier(q: IdentifierQuery) -> Result<String, ApiError> {
+    q.identifier
+        .filter(|i| !i.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("Query validation error: 'Missing required property: identifier'."))
+}
+
+async fn blocks_of_user(
+    _: Mgmt<ReadUsers>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let identifier = identifier_of_user(&app, &id).await?;
+    Ok(Json(blocked_for(attack::account_blocks(&app, &identifier).await.map_err(ApiError::internal)?)))
+}
+
+async fn blocks_by_identifier(
+    _: Mgmt<ReadUsers>,
+    State(app): State<AppState>,
+    Query(q): Query<IdentifierQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let identifier = required_identifier(q)?;
+    Ok(Json(blocked_for(attack::account_blocks(&app, &identifier).await.map_err(ApiError::internal)?)))
+}
+
+async fn unblock_user(
+    m: Mgmt<UpdateUsers>,
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let identifier = identifier_of_user(&app, &id).await?;
+    attack::unblock_account(&app, &meta, &identifier, Some(m.caller.client_id.clone()))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unblock_identifier(
+    m: Mgmt<UpdateUsers>,
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    Query(q): Query<IdentifierQuery>,
+) -> Result<StatusCode, ApiError> {
+    let identifier = required_identifier(q)?;
+    attack::unblock_account(&app, &meta, &identifier, Some(m.caller.client_id.clone()))
+        .await
+        .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
