@@ -131,6 +131,26 @@ test('an operator signs in with the setup link and configures Phone Message', as
       fallbacks: { sms: [], voice: [] }, routes: [], voice_fallback: { enabled: false },
     });
 
+    // Attack Protection: its own page in the navigation; a limit saved, a bad one refused, an address looked up.
+    await page.getByRole('link', { name: 'Attack Protection' }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Attack Protection');
+    await page.locator('#pre-phone-message-max').fill('200');
+    await page.getByLabel('Never throttle these addresses or CIDR blocks (one per line, at most 100)').fill('10.0.0.0/8');
+    await page.getByRole('button', { name: 'Save throttling' }).click();
+    await expect(flash(page)).toHaveText('Suspicious IP throttling saved.');
+    const throttling = await mgmt.get('/attack-protection/suspicious-ip-throttling');
+    expect(throttling.stage['pre-phone-message'].max_attempts).toBe(200);
+    expect(throttling.allowlist).toEqual(['10.0.0.0/8']);
+    await page.locator('#pre-login-rate').fill('5');
+    await page.getByRole('button', { name: 'Save throttling' }).click();
+    await expect(page.getByRole('alert')).toContainText('stage.pre-login.rate');
+    await checkPage(page, '05d attack protection error');
+    await page.goto('/dashboard/security/attack-protection');
+    await page.getByLabel('Address', { exact: true }).fill('203.0.113.77');
+    await page.getByRole('button', { name: 'Look up' }).click();
+    await expect(page.locator('#lookup-result')).toHaveText('203.0.113.77 is not blocked.');
+    await page.goto('/dashboard/mfa/phone');
+
     // A template: an invalid one is refused with the field named, a preview renders SMS and voice, then save.
     const verification = page.getByLabel('Verification message');
     await verification.fill('{% if %}broken');

@@ -407,6 +407,86 @@ async fn the_factor_message_types_and_policy_change_through_the_management_api()
 }
 
 #[tokio::test]
+async fn attack_protection_is_set_and_blocks_lifted_on_its_page() {
+    const AP: &str = "/dashboard/security/attack-protection";
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(AP).await;
+    page.assert_has("Suspicious IP throttling");
+    page.assert_has("Brute-force protection");
+    page.assert_has("No address or account has been blocked.");
+    let mut form = vec![
+        ("enabled", "on"),
+        ("block", "on"),
+        ("pre-login_max_attempts", "2"),
+        ("pre-login_rate", "864000"),
+        ("pre-user-registration_max_attempts", "50"),
+        ("pre-user-registration_rate", "1200"),
+        ("pre-phone-message_max_attempts", "40"),
+        ("pre-phone-message_rate", "90000"),
+        ("allowlist", "10.0.0.0/8\r\n\r\n192.0.2.1"),
+    ];
+    b.submit(AP, "/dashboard/security/attack-protection/throttling", &form)
+        .await
+        .assert_redirect(&format!("{AP}#throttling"));
+    let (_, v) = t.get(&token, "/api/v2/attack-protection/suspicious-ip-throttling").await;
+    assert_eq!(
+        v,
+        json!({"enabled": true, "shields": ["block"], "allowlist": ["10.0.0.0/8", "192.0.2.1"],
+               "stage": {"pre-login": {"max_attempts": 2, "rate": 864000}, "pre-user-registration": {"max_attempts": 50, "rate": 1200},
+                         "pre-phone-message": {"max_attempts": 40, "rate": 90000}}})
+    );
+    b.get(AP).await.assert_has("Suspicious IP throttling saved.");
+    // The API's refusal is shown in its section.
+    form[3] = ("pre-login_rate", "5");
+    let bad = b.submit(AP, "/dashboard/security/attack-protection/throttling", &form).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("stage.pre-login.rate");
+    // Brute force.
+    let bf = [
+        ("enabled", "on"),
+        ("block", "on"),
+        ("max_attempts", "3"),
+        ("mode", "count_per_identifier"),
+        ("allowlist", ""),
+    ];
+    b.submit(AP, "/dashboard/security/attack-protection/brute-force", &bf)
+        .await
+        .assert_redirect(&format!("{AP}#brute-force"));
+    let (_, v) = t.get(&token, "/api/v2/attack-protection/brute-force-protection").await;
+    assert_eq!(
+        (v["max_attempts"].as_u64(), v["mode"].as_str(), &v["shields"]),
+        (Some(3), Some("count_per_identifier"), &json!(["block"]))
+    );
+    // Two failed logins block this address; the page finds it and lifts the block.
+    t.create_user(&token, "eve@example.com").await;
+    let app = t.create_app(&token, &["password"]).await;
+    let login = async |pw: &str| {
+        t.token_request(json!({"grant_type": "password", "client_id": app["client_id"], "client_secret": app["client_secret"], "username": "eve@example.com", "password": pw})).await
+    };
+    assert_eq!(login("wrong password 1A!").await.0, 403);
+    assert_eq!(login("wrong password 1A!").await.0, 403);
+    assert_eq!(login(common::PW).await.0, 429);
+    let page = b.get(&format!("{AP}?ip=127.0.0.1")).await;
+    page.assert_has("127.0.0.1 is blocked.");
+    page.assert_has("limit_mu");
+    b.submit(AP, "/dashboard/security/attack-protection/unblock", &[("ip", "127.0.0.1")])
+        .await
+        .assert_redirect(&format!("{AP}#blocks"));
+    b.get(AP).await.assert_has("127.0.0.1 is unblocked.");
+    assert_eq!(t.get(&token, "/api/v2/anomaly/blocks/ips/127.0.0.1").await.0, 404);
+    b.get(&format!("{AP}?ip=127.0.0.1")).await.assert_has("127.0.0.1 is not blocked.");
+    b.submit(AP, "/dashboard/security/attack-protection/unblock-account", &[("identifier", "eve@example.com")])
+        .await
+        .assert_redirect(&format!("{AP}#blocks"));
+    let bad = b.submit(AP, "/dashboard/security/attack-protection/unblock", &[("ip", "nope")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("not an IPv4 or IPv6 address");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn routing_is_edited_on_the_phone_page() {
     let t = TestApp::spawn().await;
     let token = t.mgmt_token().await;

@@ -33,6 +33,10 @@ pub const SCOPES: &[&str] = &[
     sc::READ_DEV_INBOX,
     sc::READ_TENANT_SETTINGS,
     sc::READ_PHONE_TEMPLATES,
+    sc::READ_ATTACK_PROTECTION,
+    sc::UPDATE_ATTACK_PROTECTION,
+    sc::READ_ANOMALY_BLOCKS,
+    sc::DELETE_ANOMALY_BLOCKS,
 ];
 
 /// How long a dashboard token lives (it is minted per page request).

@@ -11,6 +11,7 @@
 //!
 //! See docs/DASHBOARD.md.
 pub mod api;
+mod attack;
 pub mod auth;
 mod inbox;
 mod logs;
@@ -69,6 +70,11 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/mfa/phone/templates", post(phone::templates))
         .route("/dashboard/mfa/phone/test", post(phone::send_test))
         .route("/dashboard/mfa/phone/policy", post(phone::set_policy))
+        .route("/dashboard/security/attack-protection", get(attack::page))
+        .route("/dashboard/security/attack-protection/throttling", post(attack::set_throttling))
+        .route("/dashboard/security/attack-protection/brute-force", post(attack::set_brute_force))
+        .route("/dashboard/security/attack-protection/unblock", post(attack::unblock))
+        .route("/dashboard/security/attack-protection/unblock-account", post(attack::unblock_account))
         .route("/dashboard/users", get(users::list))
         .route("/dashboard/users/{id}", get(users::show))
         .route("/dashboard/users/{id}/reset-mfa", post(users::reset_mfa))

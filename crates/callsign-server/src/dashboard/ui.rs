@@ -10,6 +10,7 @@ use crate::web::layout;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Phone,
+    Attack,
     Users,
     Logs,
     Inbox,
@@ -17,6 +18,7 @@ pub enum Nav {
 
 const LINKS: &[(Nav, &str, &str)] = &[
     (Nav::Phone, "/dashboard/mfa/phone", "Multi-factor Auth: Phone Message"),
+    (Nav::Attack, "/dashboard/security/attack-protection", "Attack Protection"),
     (Nav::Users, "/dashboard/users", "Users"),
     (Nav::Logs, "/dashboard/logs", "Logs"),
     (Nav::Inbox, "/dashboard/inbox", "Development inbox"),
