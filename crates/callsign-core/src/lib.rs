@@ -12,6 +12,7 @@ pub mod grants;
 pub mod guardian;
 pub mod identity;
 pub mod mfa;
+pub mod origins;
 pub mod providers;
 pub mod routing;
 pub mod sessions;

@@ -63,7 +63,6 @@ pub fn routes() -> Router<AppState> {
         .route("/mfa/enrollment", get(ticket::start))
         .route("/v2/logout", get(logout::logout))
         .route("/oidc/logout", get(logout::oidc_logout))
-        .route("/userinfo", get(token::userinfo).post(token::userinfo))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
 }
 

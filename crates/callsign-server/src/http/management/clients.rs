@@ -52,6 +52,7 @@ pub fn render(c: &Client) -> Value {
         "callbacks": s.callbacks,
         "allowed_logout_urls": s.allowed_logout_urls,
         "web_origins": s.web_origins,
+        "allowed_origins": s.allowed_origins,
         "is_first_party": s.is_first_party,
         "token_endpoint_auth_method": s.token_endpoint_auth_method,
         "client_metadata": s.client_metadata,
@@ -71,6 +72,7 @@ struct Fields {
     callbacks: Option<Vec<String>>,
     allowed_logout_urls: Option<Vec<String>>,
     web_origins: Option<Vec<String>>,
+    allowed_origins: Option<Vec<String>>,
     is_first_party: Option<bool>,
     token_endpoint_auth_method: Option<String>,
     client_metadata: Option<Map<String, Value>>,
@@ -131,6 +133,10 @@ fn apply(spec: &mut ClientSpec, f: Fields) -> Result<(), ApiError> {
     if let Some(u) = f.web_origins {
         check_urls("web_origins", &u)?;
         spec.web_origins = u;
+    }
+    if let Some(u) = f.allowed_origins {
+        check_urls("allowed_origins", &u)?;
+        spec.allowed_origins = u;
     }
     if let Some(b) = f.is_first_party {
         spec.is_first_party = b;
