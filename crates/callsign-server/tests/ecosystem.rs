@@ -215,3 +215,102 @@ async fn userinfo_takes_the_token_from_the_header_the_query_or_a_form_body() {
     .await;
     assert_eq!(s, 401);
 }
+
+// --- /oauth/revoke ------------------------------------------------------------------------------------------------
+
+impl Ctx {
+    /// A refresh token of ann for `client` (as the code flow stores one).
+    async fn refresh_token_for(&self, client: &Value) -> String {
+        let user = self.t.app.store.get_user_by_email("ann@example.com").await.unwrap().unwrap();
+        let grant = callsign_core::grants::RefreshGrant {
+            client_id: client["client_id"].as_str().unwrap().to_owned(),
+            user_id: user.user_id,
+            scope: "openid offline_access".into(),
+            audience: None,
+            auth_time: common::START.seconds(),
+            amr: vec!["pwd".into()],
+        };
+        callsign_core::sessions::create(
+            &self.t.app.core,
+            callsign_core::sessions::REFRESH_KIND,
+            &grant,
+            callsign_core::sessions::REFRESH_TTL_SECS,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn refresh(&self, client: &Value, rt: &str) -> (u16, Value) {
+        let mut body = json!({"grant_type": "refresh_token", "client_id": client["client_id"], "refresh_token": rt});
+        if let Some(s) = client.get("client_secret") {
+            body["client_secret"] = s.clone();
+        }
+        self.t.token_request(body).await
+    }
+
+    async fn revoke(&self, body: Value) -> (u16, String) {
+        let r = self.t.http.post(self.t.url("/oauth/revoke")).json(&body).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_no_longer_refreshes() {
+    let c = setup().await;
+    // A public client (the SPA) revokes with its client_id alone; a confidential one needs its secret.
+    let spa_rt = c.refresh_token_for(&c.spa).await;
+    let web_rt = c.refresh_token_for(&c.web).await;
+    let (s, body) = c.revoke(json!({"client_id": c.spa["client_id"], "token": spa_rt})).await;
+    assert_eq!((s, body.as_str()), (200, ""));
+    let (s, b) = c.refresh(&c.spa, &spa_rt).await;
+    assert_eq!((s, b["error"].as_str()), (403, Some("invalid_grant")), "{b}");
+
+    let (s, b) = c.revoke(json!({"client_id": c.web["client_id"], "token": web_rt})).await;
+    assert_eq!(s, 401, "{b}");
+    assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["error"], "invalid_client");
+    let (s, b) = c.revoke(json!({"client_id": c.web["client_id"], "client_secret": "wrong", "token": web_rt})).await;
+    assert_eq!(s, 401, "{b}");
+    // Nothing was revoked by the refused requests: the token still works (and rotates).
+    let (s, b) = c.refresh(&c.web, &web_rt).await;
+    assert_eq!(s, 200, "{b}");
+    let rotated = b["refresh_token"].as_str().unwrap().to_owned();
+    // client_secret_basic works too; the form body is accepted as at the token endpoint.
+    let r =
+        c.t.http
+            .post(c.t.url("/oauth/revoke"))
+            .basic_auth(c.web["client_id"].as_str().unwrap(), c.web["client_secret"].as_str())
+            .form(&[("token", rotated.as_str()), ("token_type_hint", "refresh_token")])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, _) = c.refresh(&c.web, &rotated).await;
+    assert_eq!(s, 403);
+    let logs = c.t.logs(&c.admin, "srrt").await;
+    assert_eq!(logs.len(), 2, "{logs:?}");
+}
+
+#[tokio::test]
+async fn revoking_answers_200_for_unknown_and_foreign_tokens_and_keeps_them() {
+    let c = setup().await;
+    let web_rt = c.refresh_token_for(&c.web).await;
+    // Another client's token: 200, and the token is not revoked.
+    let (s, body) = c.revoke(json!({"client_id": c.spa["client_id"], "token": web_rt})).await;
+    assert_eq!((s, body.as_str()), (200, ""));
+    let (s, b) = c.refresh(&c.web, &web_rt).await;
+    assert_eq!(s, 200, "{b}");
+    // Unknown tokens and access tokens: 200, nothing happens.
+    let at = c.user_token().await;
+    for token in ["no-such-token", at.as_str()] {
+        let (s, body) = c.revoke(json!({"client_id": c.spa["client_id"], "token": token})).await;
+        assert_eq!((s, body.as_str()), (200, ""));
+    }
+    let (s, b) = c.revoke(json!({"client_id": c.spa["client_id"]})).await;
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["error"], "invalid_request");
+    assert!(c.t.logs(&c.admin, "srrt").await.is_empty());
+    // Discovery names the endpoint (the Next.js SDK revokes at logout when it is listed).
+    let d: Value =
+        c.t.http.get(c.t.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(d["revocation_endpoint"], format!("{}/oauth/revoke", c.t.base));
+}

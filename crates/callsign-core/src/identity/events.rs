@@ -44,6 +44,7 @@ pub fn description(code: &str) -> &'static str {
         "sertft" => "Refresh Token for Access Token",
         "fertft" => "Failed Exchange of Refresh Token for Access Token",
         "slo" => "Success Logout",
+        "srrt" => "Successful Refresh Token revocation",
         _ => "",
     }
 }

@@ -50,6 +50,7 @@ fn browser_api() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
         .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
         .route("/userinfo", get(crate::login::token::userinfo).post(crate::login::token::userinfo))
         .merge(mfa::routes())
 }

@@ -17,6 +17,7 @@ pub async fn openid_configuration(State(app): State<AppState>) -> impl IntoRespo
         "authorization_endpoint": format!("{base}authorize"),
         "token_endpoint": format!("{base}oauth/token"),
         "userinfo_endpoint": format!("{base}userinfo"),
+        "revocation_endpoint": format!("{base}oauth/revoke"),
         "jwks_uri": format!("{base}.well-known/jwks.json"),
         "end_session_endpoint": format!("{base}oidc/logout"),
         "response_types_supported": ["code"],
