@@ -780,3 +780,57 @@ pub async fn revoke(app: &Core, meta: &Origin, basic: Option<&str>, req: &Revoke
     }
     Ok(())
 }
+
+// --- the ID token of the implicit and hybrid flows (`/authorize` with `response_type=id_token` / `code id_token`) ---
+
+/// OpenID Connect's `c_hash`: base64url of the left half of SHA-256 of the code (the ID tokens are RS256).
+pub fn c_hash(code: &str) -> String {
+    let digest = Sha256::digest(code.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// What the front-channel ID token is about.
+#[derive(Debug, Clone)]
+pub struct FrontChannelLogin<'a> {
+    pub scope: &'a str,
+    pub nonce: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    /// The authorization code issued with it (hybrid flow): adds `c_hash`.
+    pub code: Option<&'a str>,
+}
+
+/// The ID token `/authorize` returns itself (implicit and hybrid flows): `iss`, `sub`, `aud` = the client, `iat`,
+/// `exp`, `nonce` (required for these flows), `auth_time`, `amr`, the profile claims of the scope, and `c_hash` with
+/// a code. No access token comes with it, so the claims are in the ID token. Does not count a login (the login
+/// flow does).
+pub async fn front_channel_id_token(
+    app: &Core,
+    client: &Client,
+    user: &User,
+    login: &FrontChannelLogin<'_>,
+) -> Result<String, AuthError> {
+    let secs = app.clock.now().seconds();
+    let scopes: Vec<String> = callsign_domain::scopes::split(login.scope)
+        .into_iter()
+        .filter(|s| CODE_FLOW_SCOPES.contains(&s.as_str()))
+        .collect();
+    let mut id = Map::new();
+    id.insert("iss".into(), json!(app.settings.issuer()));
+    id.insert("sub".into(), json!(user.user_id));
+    id.insert("aud".into(), json!(client.client_id));
+    id.insert("iat".into(), json!(secs));
+    id.insert("exp".into(), json!(secs + app.settings.id_token_lifetime_secs as i64));
+    id.insert("nonce".into(), json!(login.nonce));
+    id.insert("auth_time".into(), json!(login.auth_time));
+    if !login.amr.is_empty() {
+        id.insert("amr".into(), json!(login.amr));
+    }
+    if let Some(code) = login.code {
+        id.insert("c_hash".into(), json!(c_hash(code)));
+    }
+    for (k, v) in profile_claims(user, &scopes) {
+        id.insert(k, v);
+    }
+    app.signer.sign(&id).await.map_err(AuthError::internal)
+}

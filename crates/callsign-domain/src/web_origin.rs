@@ -22,7 +22,13 @@ pub fn of(url: &str) -> Option<String> {
         Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
         _ => (authority.as_str(), None),
     };
-    if host.is_empty() {
+    let ipv6 = host.starts_with('[') && host.ends_with(']');
+    let host_ok = if ipv6 {
+        host.len() > 2 && host[1..host.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if host.is_empty() || !host_ok {
         return None;
     }
     match port {
@@ -37,12 +43,13 @@ pub fn of(url: &str) -> Option<String> {
 /// with an optional `*.` wildcard for subdomains as the first label of the host).
 pub fn matches(pattern: &str, origin: &str) -> bool {
     let Some(origin) = of(origin) else { return false };
-    let Some(pattern) = of(pattern) else { return false };
-    if pattern == origin {
-        return true;
+    if let Some(pattern) = of(pattern) {
+        return pattern == origin;
     }
-    let Some((scheme, host)) = pattern.split_once("://") else { return false };
-    let Some(suffix) = host.strip_prefix("*.") else { return false };
+    // `scheme://*.rest`: the origin of `scheme://rest`, with a subdomain in front.
+    let Some((scheme, rest)) = pattern.split_once("://") else { return false };
+    let Some(base) = rest.strip_prefix("*.").and_then(|r| of(&format!("{scheme}://{r}"))) else { return false };
+    let Some((scheme, suffix)) = base.split_once("://") else { return false };
     let Some(rest) = origin.strip_prefix(scheme).and_then(|r| r.strip_prefix("://")) else { return false };
     // `*.example.com` (port included in `suffix`) matches `<label(s)>.example.com`, never `example.com` itself.
     rest.strip_suffix(suffix)
@@ -61,7 +68,17 @@ mod tests {
         assert_eq!(of("http://localhost:3000/").as_deref(), Some("http://localhost:3000"));
         assert_eq!(of("http://[::1]:8080/x").as_deref(), Some("http://[::1]:8080"));
         assert_eq!(of("http://[::1]").as_deref(), Some("http://[::1]"));
-        for bad in ["null", "app.example", "com.example.app://cb", "https://", "https://u@app.example", "https://a:b"] {
+        for bad in [
+            "null",
+            "app.example",
+            "com.example.app://cb",
+            "https://",
+            "https://u@app.example",
+            "https://a:b",
+            "https://a.example;script-src",
+            "https://*.example",
+            "https://a,b",
+        ] {
             assert_eq!(of(bad), None, "{bad}");
         }
     }

@@ -314,3 +314,355 @@ async fn revoking_answers_200_for_unknown_and_foreign_tokens_and_keeps_them() {
         c.t.http.get(c.t.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(d["revocation_endpoint"], format!("{}/oauth/revoke", c.t.base));
 }
+
+// --- the login flows: response types and modes ----------------------------------------------------------------------
+
+const WEB_CALLBACK: &str = "https://web.example/callback";
+const NONCE: &str = "n-0S6_WzA2Mj";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-some-more-entropy";
+
+/// A browser: a cookie jar, no redirects followed.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    jar: std::collections::BTreeMap<String, String>,
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+impl Answer {
+    /// The value of the first `attr="…"` after `after` in the body.
+    fn attr_after(&self, after: &str, attr: &str) -> Option<String> {
+        let at = self.body.find(after)?;
+        let rest = &self.body[at..];
+        let start = rest.find(&format!("{attr}=\"",))? + attr.len() + 2;
+        let end = rest[start..].find('"')? + start;
+        Some(unescape(&rest[start..end]))
+    }
+    /// A form_post page's hidden field.
+    fn field(&self, name: &str) -> Option<String> {
+        self.attr_after(&format!("name=\"{name}\""), "value")
+    }
+    fn form_action(&self) -> Option<String> {
+        self.attr_after("<form method=\"post\"", "action")
+    }
+    /// A web_message page's message and target origin.
+    fn web_message(&self) -> Option<(Value, String)> {
+        let msg = self.attr_after("id=\"cs-web-message\"", "data-message")?;
+        let origin = self.attr_after("id=\"cs-web-message\"", "data-origin")?;
+        Some((serde_json::from_str(&msg).unwrap(), origin))
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_owned())
+    }
+    /// A redirect's query (or fragment) parameter.
+    fn param(&self, name: &str) -> Option<String> {
+        let loc = self.location.as_deref()?;
+        let q = loc.split_once(['?', '#'])?.1;
+        serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+    fn csrf(&self) -> String {
+        self.field("csrf").unwrap_or_else(|| panic!("no csrf field in {}", self.body))
+    }
+}
+
+impl Browser {
+    fn new(t: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            base: t.base.clone(),
+            jar: Default::default(),
+        }
+    }
+
+    async fn finish(&mut self, r: reqwest::Response) -> Answer {
+        for c in r.headers().get_all(reqwest::header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (name, value) = c.split(';').next().unwrap().split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
+        let headers = r.headers().clone();
+        Answer { status, location, headers, body: r.text().await.unwrap() }
+    }
+
+    fn cookies(&self) -> String {
+        self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> Answer {
+        let r = self.http.get(format!("{}{path}", self.base)).header("cookie", self.cookies()).send().await.unwrap();
+        self.finish(r).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookies())
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        self.finish(r).await
+    }
+
+    /// `/authorize` with `params`, then the login page and the password (no second factor in these tests): the
+    /// answer that ends the login.
+    async fn log_in(&mut self, params: &[(&str, &str)]) -> Answer {
+        let r = self.get(&authorize(params)).await;
+        assert_eq!((r.status, r.location.as_deref()), (302, Some("/u/login")), "{}", r.body);
+        let p = self.get("/u/login").await;
+        assert_eq!(p.status, 200, "{}", p.body);
+        let csrf = p.csrf();
+        self.post("/u/login", &[("email", "ann@example.com"), ("password", PW), ("csrf", &csrf)]).await
+    }
+}
+
+fn authorize(params: &[(&str, &str)]) -> String {
+    format!("/authorize?{}", serde_urlencoded::to_string(params).unwrap())
+}
+
+fn challenge() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
+}
+
+impl Ctx {
+    fn web_params<'a>(&'a self, response_type: &'a str, mode: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        let mut p = vec![
+            ("client_id", self.web["client_id"].as_str().unwrap()),
+            ("redirect_uri", WEB_CALLBACK),
+            ("response_type", response_type),
+            ("scope", "openid profile email"),
+            ("nonce", NONCE),
+            ("state", "st-1"),
+        ];
+        if let Some(m) = mode {
+            p.push(("response_mode", m));
+        }
+        p
+    }
+}
+
+fn c_hash(code: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(code.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..16])
+}
+
+#[tokio::test]
+async fn express_openid_connects_default_id_token_by_form_post_works() {
+    let c = setup().await;
+    let mut b = Browser::new(&c.t);
+    let r = b.log_in(&c.web_params("id_token", Some("form_post"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.form_action().as_deref(), Some(WEB_CALLBACK), "{}", r.body);
+    assert!(r.body.contains("data-auto-submit"));
+    assert_eq!(r.field("state").as_deref(), Some("st-1"));
+    assert_eq!(r.field("code"), None);
+    let id_token = r.field("id_token").expect("an id_token field");
+    let claims = common::claims(&id_token);
+    assert_eq!(claims["aud"], c.web["client_id"]);
+    assert_eq!(claims["nonce"], NONCE);
+    assert_eq!(claims["email"], "ann@example.com");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert!(claims["auth_time"].is_i64() && claims.get("c_hash").is_none(), "{claims}");
+    assert_eq!(claims["iss"], c.t.app.config.public_url);
+    // The page is not frameable, and the SSO session started.
+    assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+    assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    assert!(b.jar.contains_key("cs_sso"));
+    // The ID token verifies against the JWKS.
+    let jwks: Value = c.t.http.get(c.t.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let kid = common::header(&id_token)["kid"].as_str().unwrap().to_owned();
+    let jwk = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[c.web["client_id"].as_str().unwrap()]);
+    v.validate_exp = false; // the tests' clock is in the past
+    jsonwebtoken::decode::<Value>(&id_token, &key, &v).unwrap();
+
+    // Without a mode, an ID token comes in the fragment (never the query).
+    let r = b.get(&authorize(&c.web_params("id_token", None))).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let loc = r.location.clone().unwrap();
+    assert!(loc.starts_with(&format!("{WEB_CALLBACK}#")), "{loc}");
+    assert_eq!(common::claims(&r.param("id_token").unwrap())["nonce"], NONCE);
+}
+
+#[tokio::test]
+async fn id_token_response_types_need_a_nonce_the_implicit_grant_and_no_query_mode() {
+    let c = setup().await;
+    let mut b = Browser::new(&c.t);
+    // No nonce: the error is posted back like the answer would have been.
+    let mut p = c.web_params("id_token", Some("form_post"));
+    p.retain(|(k, _)| *k != "nonce");
+    let r = b.get(&authorize(&p)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.form_action().as_deref(), Some(WEB_CALLBACK));
+    assert_eq!(r.field("error").as_deref(), Some("invalid_request"));
+    assert!(r.field("error_description").unwrap().contains("nonce"));
+    assert_eq!(r.field("state").as_deref(), Some("st-1"));
+    // id_token by query is refused, by query.
+    let r = b.get(&authorize(&c.web_params("id_token", Some("query")))).await;
+    assert_eq!((r.status, r.param("error").as_deref()), (302, Some("invalid_request")));
+    assert!(r.location.unwrap().starts_with(&format!("{WEB_CALLBACK}?")));
+    // Response types Callsign does not issue.
+    for rt in ["token", "id_token token", "code token"] {
+        let r = b.get(&authorize(&c.web_params(rt, Some("form_post")))).await;
+        assert_eq!(r.field("error").as_deref(), Some("unsupported_response_type"), "{rt}");
+    }
+    let r = b.get(&authorize(&c.web_params("code", Some("form_pots")))).await;
+    assert_eq!((r.status, r.param("error").as_deref()), (302, Some("invalid_request")));
+    // A client without the implicit grant may not get ID tokens from /authorize.
+    let id = c.web["client_id"].as_str().unwrap();
+    let (s, _) = c
+        .t
+        .patch(&c.admin, &format!("/api/v2/clients/{id}"), json!({"grant_types": ["authorization_code", "password"]}))
+        .await;
+    assert_eq!(s, 200);
+    for rt in ["id_token", "code id_token"] {
+        let r = b.get(&authorize(&c.web_params(rt, None))).await;
+        assert_eq!(r.param("error").as_deref(), Some("unauthorized_client"), "{rt}");
+    }
+}
+
+#[tokio::test]
+async fn the_hybrid_flow_answers_a_code_and_an_id_token_with_its_c_hash() {
+    let c = setup().await;
+    let mut b = Browser::new(&c.t);
+    let r = b.log_in(&c.web_params("code id_token", Some("form_post"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let code = r.field("code").expect("a code");
+    let claims = common::claims(&r.field("id_token").expect("an id_token"));
+    assert_eq!(claims["c_hash"], c_hash(&code));
+    assert_eq!(claims["nonce"], NONCE);
+    // The code exchanges like any other (a confidential client: no PKCE needed).
+    let (s, t) =
+        c.t.token_request(json!({"grant_type": "authorization_code", "client_id": c.web["client_id"],
+                               "client_secret": c.web["client_secret"], "code": code, "redirect_uri": WEB_CALLBACK}))
+            .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(common::claims(t["id_token"].as_str().unwrap())["nonce"], NONCE);
+    assert_eq!(claims["sub"], common::claims(t["id_token"].as_str().unwrap())["sub"]);
+    // By fragment, the default for this type.
+    let r = b.get(&authorize(&c.web_params("code id_token", None))).await;
+    assert_eq!(r.status, 302);
+    let code = r.param("code").unwrap();
+    assert_eq!(common::claims(&r.param("id_token").unwrap())["c_hash"], c_hash(&code));
+}
+
+// --- silent authentication: prompt=none&response_mode=web_message ---------------------------------------------------
+
+impl Ctx {
+    fn spa_params<'a>(&'a self, challenge: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut p = vec![
+            ("client_id", self.spa["client_id"].as_str().unwrap()),
+            ("redirect_uri", "https://spa.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid profile email"),
+            ("state", "st-spa"),
+            ("nonce", NONCE),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        for (k, v) in extra {
+            p.retain(|(pk, _)| pk != k);
+            p.push((k, v));
+        }
+        p
+    }
+}
+
+#[tokio::test]
+async fn silent_authentication_posts_the_answer_to_the_applications_origin_only() {
+    let c = setup().await;
+    let ch = challenge();
+    let silent = [("prompt", "none"), ("response_mode", "web_message")];
+    let mut b = Browser::new(&c.t);
+    // No session yet: login_required, posted to the SPA's origin, in a page only that origin may frame.
+    let r = b.get(&authorize(&c.spa_params(&ch, &silent))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (msg, origin) = r.web_message().expect("a web_message page");
+    assert_eq!(origin, SPA_ORIGIN);
+    assert_eq!(msg["type"], "authorization_response");
+    assert_eq!(msg["response"]["error"], "login_required");
+    assert_eq!(msg["response"]["state"], "st-spa");
+    assert_eq!(r.header("x-frame-options"), None);
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(csp.contains(&format!("frame-ancestors {SPA_ORIGIN}")) && !csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+
+    // Log in (redirect mode), then ask silently: a code, posted the same way, that exchanges with PKCE.
+    let r = b.log_in(&c.spa_params(&ch, &[])).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.param("code").is_some());
+    let r = b.get(&authorize(&c.spa_params(&ch, &silent))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (msg, origin) = r.web_message().expect("a web_message page");
+    assert_eq!(origin, SPA_ORIGIN);
+    assert_eq!(msg["response"]["state"], "st-spa");
+    let code = msg["response"]["code"].as_str().expect("a code").to_owned();
+    let (s, t) =
+        c.t.token_request(json!({"grant_type": "authorization_code", "client_id": c.spa["client_id"], "code": code,
+                               "redirect_uri": "https://spa.example/cb", "code_verifier": VERIFIER}))
+            .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(common::claims(t["id_token"].as_str().unwrap())["nonce"], NONCE);
+
+    // Every other page still refuses to be framed.
+    for path in ["/u/login", "/v2/logout"] {
+        let r = b.get(path).await;
+        assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_callback_outside_the_web_origins_gets_no_web_message() {
+    let c = setup().await;
+    let id = c.spa["client_id"].as_str().unwrap();
+    // A registered callback whose origin is allowed for CORS but is not a web origin.
+    let cb = format!("{OTHER_ORIGIN}/cb");
+    let (s, b) =
+        c.t.patch(&c.admin, &format!("/api/v2/clients/{id}"), json!({"callbacks": ["https://spa.example/cb", cb]}))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    let ch = challenge();
+    let mut b = Browser::new(&c.t);
+    let r = b
+        .get(&authorize(
+            &c.spa_params(&ch, &[("prompt", "none"), ("response_mode", "web_message"), ("redirect_uri", &cb)]),
+        ))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.web_message().is_none(), "{}", r.body);
+    assert!(r.location.is_none());
+    assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+    assert!(r.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    // The same callback by redirect is fine.
+    let r = b.get(&authorize(&c.spa_params(&ch, &[("prompt", "none"), ("redirect_uri", &cb)]))).await;
+    assert_eq!((r.status, r.param("error").as_deref()), (302, Some("login_required")));
+}
