@@ -666,3 +666,141 @@ async fn a_callback_outside_the_web_origins_gets_no_web_message() {
     let r = b.get(&authorize(&c.spa_params(&ch, &[("prompt", "none"), ("redirect_uri", &cb)]))).await;
     assert_eq!((r.status, r.param("error").as_deref()), (302, Some("login_required")));
 }
+
+// --- configuration as code (a0deploy) -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_client_read_back_as_a_write_is_accepted_and_changes_nothing() {
+    let c = setup().await;
+    let id = c.web["client_id"].as_str().unwrap();
+    let (s, read) = c.t.get(&c.admin, &format!("/api/v2/clients/{id}")).await;
+    assert_eq!(s, 200);
+    // What a0deploy sends back: the read, read-only fields included (and Auth0's own read-only fields).
+    let mut body = read.clone();
+    body["tenant"] = json!("callsign");
+    body["signing_keys"] = json!([{"cert": "x"}]);
+    body["callback_url_template"] = json!(false);
+    let (s, after) = c.t.patch(&c.admin, &format!("/api/v2/clients/{id}"), body.clone()).await;
+    assert_eq!(s, 200, "{after}");
+    for k in ["client_id", "name", "callbacks", "grant_types", "created_at", "global", "allowed_origins"] {
+        assert_eq!(after[k], read[k], "{k}");
+    }
+    // A client_id in the body names nothing: the path's client is the one updated.
+    body["client_id"] = json!("someone-else");
+    body["name"] = json!("Renamed");
+    let (s, after) = c.t.patch(&c.admin, &format!("/api/v2/clients/{id}"), body.clone()).await;
+    assert_eq!((s, after["client_id"].as_str(), after["name"].as_str()), (200, Some(id), Some("Renamed")));
+    // Creating from an exported file works too; the new client gets its own id and timestamps.
+    body["name"] = json!("Copy");
+    let (s, created) = c.t.post(&c.admin, "/api/v2/clients", body).await;
+    assert_eq!(s, 201, "{created}");
+    assert_ne!(created["client_id"], json!(id));
+    assert_ne!(created["client_id"], json!("someone-else"));
+    // Fields Callsign does not know are still refused.
+    let (s, b) = c.t.patch(&c.admin, &format!("/api/v2/clients/{id}"), json!({"jwt_configuration": {}})).await;
+    assert_eq!(s, 400, "{b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_of_different_guardian_settings_all_succeed() {
+    let c = setup().await;
+    let t = std::sync::Arc::new(c.t);
+    for round in 0..6 {
+        let on = round % 2 == 0;
+        let mut writes: Vec<(&str, Value)> = callsign_core::guardian::FACTORS
+            .iter()
+            .map(|f| {
+                let enable = on && callsign_core::guardian::SUPPORTED_FACTORS.contains(f);
+                (*f, json!({"enabled": enable}))
+            })
+            .collect();
+        writes.push((
+            "message-types",
+            json!({"message_types": if on { json!(["sms", "voice"]) } else { json!(["sms"]) }}),
+        ));
+        writes.push((
+            "templates",
+            json!({"enrollment_message": format!("enroll {round} {{{{code}}}}"),
+                                         "verification_message": format!("verify {round} {{{{code}}}}")}),
+        ));
+        writes.push(("policies", if on { json!(["all-applications"]) } else { json!([]) }));
+        let mut set = tokio::task::JoinSet::new();
+        for (what, body) in writes.clone() {
+            let (t, token) = (t.clone(), c.admin.clone());
+            set.spawn(async move {
+                let path = match what {
+                    "message-types" => "/api/v2/guardian/factors/phone/message-types".to_owned(),
+                    "templates" => "/api/v2/guardian/factors/phone/templates".to_owned(),
+                    "policies" => "/api/v2/guardian/policies".to_owned(),
+                    f => format!("/api/v2/guardian/factors/{f}"),
+                };
+                (what, t.put(&token, &path, body).await)
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            let (what, (s, b)) = r.unwrap();
+            assert_eq!(s, 200, "round {round}, {what}: {b}");
+        }
+        // Every write is in the configuration.
+        let g = callsign_core::guardian::GuardianConfig::load(&t.app).await.unwrap();
+        assert_eq!(g.factor_enabled("sms"), on, "round {round}");
+        assert_eq!(g.factor_enabled("recovery-code"), on, "round {round}");
+        assert_eq!(g.channel_enabled("voice"), on, "round {round}");
+        assert_eq!(g.policies.is_empty(), !on, "round {round}");
+        assert_eq!(g.enrollment_message, format!("enroll {round} {{{{code}}}}"));
+        for f in callsign_core::guardian::FACTORS {
+            assert!(g.factors.contains_key(*f), "round {round}: {f}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_types_callsign_does_not_have_answer_as_an_empty_auth0_tenant() {
+    let c = setup().await;
+    let t = &c.t;
+    for (path, want) in [
+        ("/api/v2/rules", json!([])),
+        ("/api/v2/rules-configs", json!([])),
+        ("/api/v2/hooks", json!([])),
+        ("/api/v2/organizations", json!([])),
+        ("/api/v2/roles", json!([])),
+        ("/api/v2/custom-domains", json!([])),
+        ("/api/v2/forms", json!([])),
+        ("/api/v2/flows", json!([])),
+        ("/api/v2/flows/vault/connections", json!([])),
+        ("/api/v2/self-service-profiles", json!([])),
+        ("/api/v2/network-acls", json!([])),
+        ("/api/v2/actions/actions", json!({"actions": [], "total": 0, "page": 0, "per_page": 50})),
+        ("/api/v2/actions/triggers", json!({"triggers": []})),
+        (
+            "/api/v2/prompts",
+            json!({"universal_login_experience": "new", "identifier_first": false, "webauthn_platform_first_factor": false}),
+        ),
+        ("/api/v2/prompts/login/custom-text/en", json!({})),
+        ("/api/v2/prompts/login/partials", json!({})),
+        ("/api/v2/branding", json!({})),
+        ("/api/v2/migrations", json!({"flags": {}})),
+    ] {
+        let (s, v) = t.get(&c.admin, path).await;
+        assert_eq!((s, &v), (200, &want), "{path}");
+    }
+    let (s, v) = t.get(&c.admin, "/api/v2/roles?include_totals=true&per_page=10").await;
+    assert_eq!((s, v), (200, json!({"start": 0, "limit": 10, "length": 0, "total": 0, "roles": []})));
+    let (s, v) = t.get(&c.admin, "/api/v2/rules?per_page=1000").await;
+    assert_eq!(s, 400, "{v}");
+    // Writing the defaults back (an import of an export) is accepted; changing them is refused, not dropped.
+    let prompts = json!({"universal_login_experience": "new", "identifier_first": false});
+    assert_eq!(t.patch(&c.admin, "/api/v2/prompts", prompts).await.0, 200);
+    let (s, v) = t.patch(&c.admin, "/api/v2/prompts", json!({"identifier_first": true})).await;
+    assert_eq!((s, v["errorCode"].as_str()), (400, Some("operation_not_supported")), "{v}");
+    assert_eq!(t.put(&c.admin, "/api/v2/prompts/login/custom-text/en", json!({})).await.0, 200);
+    let (s, _) = t.put(&c.admin, "/api/v2/prompts/login/custom-text/en", json!({"login": {"title": "Hi"}})).await;
+    assert_eq!(s, 400);
+    assert_eq!(t.patch(&c.admin, "/api/v2/branding", json!({})).await.0, 200);
+    assert_eq!(t.patch(&c.admin, "/api/v2/branding", json!({"colors": {"primary": "#000"}})).await.0, 400);
+    assert_eq!(t.patch(&c.admin, "/api/v2/migrations", json!({"flags": {}})).await.0, 200);
+    // Each type needs its own read scope, like Auth0's.
+    let limited = t.token_with_scopes(&["read:clients"]).await;
+    let (s, v) = t.get(&limited, "/api/v2/rules").await;
+    assert_eq!(s, 403, "{v}");
+}

@@ -8,6 +8,7 @@ use callsign_domain::hash::token_hash;
 use callsign_domain::ids;
 use callsign_store::{Client, ClientSpec};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
 use super::Path;
@@ -76,6 +77,22 @@ struct Fields {
     is_first_party: Option<bool>,
     token_endpoint_auth_method: Option<String>,
     client_metadata: Option<Map<String, Value>>,
+    // Read-only fields a read answers (and Auth0's own), accepted and ignored on writes: configuration-as-code tools
+    // (`a0deploy import`) send back what they exported.
+    #[serde(rename = "client_id")]
+    _client_id: Option<IgnoredAny>,
+    #[serde(rename = "global")]
+    _global: Option<IgnoredAny>,
+    #[serde(rename = "created_at")]
+    _created_at: Option<IgnoredAny>,
+    #[serde(rename = "updated_at")]
+    _updated_at: Option<IgnoredAny>,
+    #[serde(rename = "tenant")]
+    _tenant: Option<IgnoredAny>,
+    #[serde(rename = "signing_keys")]
+    _signing_keys: Option<IgnoredAny>,
+    #[serde(rename = "callback_url_template")]
+    _callback_url_template: Option<IgnoredAny>,
 }
 
 fn check_urls(prop: &str, urls: &[String]) -> Result<(), ApiError> {

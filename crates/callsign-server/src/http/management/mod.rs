@@ -1,4 +1,5 @@
 //! The Management API (`/api/v2`): RS256 bearer tokens for the Management audience, a scope per endpoint.
+mod absent;
 mod branding_phone;
 mod clients;
 mod dev_inbox;
@@ -41,6 +42,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
+        .merge(absent::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
@@ -167,6 +169,28 @@ scope_sets! {
     UpdatePhoneTemplates => [sc::UPDATE_PHONE_TEMPLATES],
     DeletePhoneTemplates => [sc::DELETE_PHONE_TEMPLATES],
     ReadDevInbox => [sc::READ_DEV_INBOX],
+    ReadResourceServers => [sc::READ_RESOURCE_SERVERS],
+    CreateResourceServers => [sc::CREATE_RESOURCE_SERVERS],
+    UpdateResourceServers => [sc::UPDATE_RESOURCE_SERVERS],
+    DeleteResourceServers => [sc::DELETE_RESOURCE_SERVERS],
+    ReadRules => [sc::READ_RULES],
+    ReadRulesConfigs => [sc::READ_RULES_CONFIGS],
+    ReadHooks => [sc::READ_HOOKS],
+    ReadActions => [sc::READ_ACTIONS],
+    ReadOrganizations => [sc::READ_ORGANIZATIONS],
+    ReadRoles => [sc::READ_ROLES],
+    ReadCustomDomains => [sc::READ_CUSTOM_DOMAINS],
+    ReadPrompts => [sc::READ_PROMPTS],
+    UpdatePrompts => [sc::UPDATE_PROMPTS],
+    ReadBranding => [sc::READ_BRANDING],
+    UpdateBranding => [sc::UPDATE_BRANDING],
+    ReadMigrations => [sc::READ_MIGRATIONS],
+    UpdateMigrations => [sc::UPDATE_MIGRATIONS],
+    ReadForms => [sc::READ_FORMS],
+    ReadFlows => [sc::READ_FLOWS],
+    ReadFlowsVaultConnections => [sc::READ_FLOWS_VAULT_CONNECTIONS],
+    ReadSelfServiceProfiles => [sc::READ_SELF_SERVICE_PROFILES],
+    ReadNetworkAcls => [sc::READ_NETWORK_ACLS],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.
