@@ -322,12 +322,8 @@ async fn password(
             None => return Err(AuthError::invalid_request("Missing required parameter: realm")),
         }
     }
-    if req.audience.as_deref() == Some(app.settings.management_audience().as_str()) {
-        return Err(AuthError::new(
-            Status::Forbidden,
-            "access_denied",
-            "Management API tokens are issued to applications through client_credentials, not to users",
-        ));
+    if let Some(a) = req.audience.as_deref().filter(|a| !a.is_empty()) {
+        crate::resource_servers::for_user_audience(app, a).await?;
     }
     let username =
         req.username.clone().ok_or_else(|| AuthError::invalid_request("Missing required parameter: username"))?;
@@ -390,18 +386,27 @@ pub async fn issue_tokens(
     opts: &TokenOptions<'_>,
 ) -> Result<TokenResponse, AuthError> {
     let now = app.clock.now();
+    let audience = audience.filter(|a| !a.is_empty());
+    // An audience must be one of the operator's resource servers: its scopes may be asked for, its lifetime holds.
+    let api = match audience {
+        Some(a) => Some(crate::resource_servers::for_user_audience(app, a).await?),
+        None => None,
+    };
     let requested = callsign_domain::scopes::split(scope.unwrap_or("openid"));
-    let scopes: Vec<String> = requested.into_iter().filter(|s| opts.allowed_scopes.contains(&s.as_str())).collect();
+    let scopes: Vec<String> = requested
+        .into_iter()
+        .filter(|s| opts.allowed_scopes.contains(&s.as_str()) || api.as_ref().is_some_and(|r| r.has_scope(s)))
+        .collect();
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let scope = scopes.join(" ");
     let userinfo = format!("{}userinfo", app.settings.public_url);
-    let aud = match audience.filter(|a| !a.is_empty()) {
+    let aud = match audience {
         Some(a) if has("openid") => json!([a, userinfo]),
         Some(a) => json!(a),
         None => json!(userinfo),
     };
     let secs = now.seconds();
-    let lifetime = app.settings.access_token_lifetime_secs;
+    let lifetime = api.as_ref().map_or(app.settings.access_token_lifetime_secs, |r| r.token_lifetime);
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(app.settings.issuer()));
     claims.insert("sub".into(), json!(user.user_id));
@@ -540,8 +545,13 @@ async fn issue(
         auth_time: Some(grant.auth_time),
         amr: &grant.amr,
     };
-    // `offline_access` stays in the scope only when a refresh token comes with it.
-    let may_refresh = client.spec.grant_types.iter().any(|g| g == "refresh_token");
+    // `offline_access` stays in the scope only when a refresh token comes with it: the client has the grant, and the
+    // API asked for (if any) allows offline access.
+    let api_allows = match grant.audience.as_deref().filter(|a| !a.is_empty()) {
+        Some(a) => crate::resource_servers::for_user_audience(app, a).await?.allow_offline_access,
+        None => true,
+    };
+    let may_refresh = api_allows && client.spec.grant_types.iter().any(|g| g == "refresh_token");
     let scope: Vec<String> = callsign_domain::scopes::split(&grant.scope)
         .into_iter()
         .filter(|s| may_refresh || s != "offline_access")

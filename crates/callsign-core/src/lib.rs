@@ -14,6 +14,7 @@ pub mod identity;
 pub mod mfa;
 pub mod origins;
 pub mod providers;
+pub mod resource_servers;
 pub mod routing;
 pub mod sessions;
 pub mod templates;

@@ -804,3 +804,155 @@ async fn the_types_callsign_does_not_have_answer_as_an_empty_auth0_tenant() {
     let (s, v) = t.get(&limited, "/api/v2/rules").await;
     assert_eq!(s, 403, "{v}");
 }
+
+// --- resource servers and audience= -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn resource_servers_are_created_read_updated_and_deleted() {
+    let c = setup().await;
+    let t = &c.t;
+    let (s, list) = t.get(&c.admin, "/api/v2/resource-servers").await;
+    assert_eq!(s, 200, "{list}");
+    let mgmt = list.as_array().unwrap().iter().find(|r| r["is_system"] == true).expect("the Management API").clone();
+    assert_eq!(mgmt["identifier"], t.audience());
+    assert!(mgmt["scopes"].as_array().unwrap().iter().any(|s| s["value"] == "read:users"));
+    let (s, r) = t
+        .post(
+            &c.admin,
+            "/api/v2/resource-servers",
+            json!({"name": "Orders", "identifier": "https://api.example/",
+              "scopes": [{"value": "read:orders", "description": "Read orders"}]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(
+        (r["signing_alg"].as_str(), r["token_lifetime"].as_u64(), r["token_lifetime_for_web"].as_u64()),
+        (Some("RS256"), Some(86400), Some(7200))
+    );
+    assert_eq!((r["allow_offline_access"].as_bool(), r["is_system"].as_bool()), (Some(false), Some(false)));
+    let id = r["id"].as_str().unwrap().to_owned();
+    // By id, and by identifier (URL-encoded), as Auth0 allows.
+    assert_eq!(t.get(&c.admin, &format!("/api/v2/resource-servers/{id}")).await.1, r);
+    assert_eq!(t.get(&c.admin, "/api/v2/resource-servers/https%3A%2F%2Fapi.example%2F").await.1, r);
+    let (s, v) = t
+        .post(&c.admin, "/api/v2/resource-servers", json!({"name": "Again", "identifier": "https://api.example/"}))
+        .await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = t.post(&c.admin, "/api/v2/resource-servers", json!({"name": "M", "identifier": t.audience()})).await;
+    assert_eq!(s, 409, "{v}");
+    for bad in [
+        json!({"identifier": "https://x.example/"}),
+        json!({"name": "X"}),
+        json!({"name": "X", "identifier": "https://x.example/", "signing_alg": "HS256"}),
+        json!({"name": "X", "identifier": "https://x.example/", "token_lifetime": 60, "token_lifetime_for_web": 120}),
+        json!({"name": "X", "identifier": "https://x.example/", "scopes": [{"value": "a b"}]}),
+        json!({"name": "X", "identifier": "https://x.example/", "unknown": 1}),
+    ] {
+        let (s, v) = t.post(&c.admin, "/api/v2/resource-servers", bad.clone()).await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    let (s, u) = t
+        .patch(
+            &c.admin,
+            &format!("/api/v2/resource-servers/{id}"),
+            json!({"token_lifetime": 600, "token_lifetime_for_web": 300, "allow_offline_access": true}),
+        )
+        .await;
+    assert_eq!(
+        (s, u["token_lifetime"].as_u64(), u["allow_offline_access"].as_bool()),
+        (200, Some(600), Some(true)),
+        "{u}"
+    );
+    assert_eq!(u["scopes"], r["scopes"]);
+    // What a read answers can be written back (a0deploy); the identifier cannot change.
+    assert_eq!(t.patch(&c.admin, &format!("/api/v2/resource-servers/{id}"), u.clone()).await.0, 200);
+    let (s, _) =
+        t.patch(&c.admin, &format!("/api/v2/resource-servers/{id}"), json!({"identifier": "https://other/"})).await;
+    assert_eq!(s, 400);
+    // The Management API cannot be changed or deleted.
+    let mid = mgmt["id"].as_str().unwrap();
+    assert_eq!(t.patch(&c.admin, &format!("/api/v2/resource-servers/{mid}"), json!({"name": "x"})).await.0, 403);
+    assert_eq!(t.delete(&c.admin, &format!("/api/v2/resource-servers/{mid}")).await.0, 403);
+    let (s, v) = t.get(&c.admin, "/api/v2/resource-servers?include_totals=true").await;
+    assert_eq!((s, v["total"].as_u64()), (200, Some(2)));
+    assert_eq!(t.delete(&c.admin, &format!("/api/v2/resource-servers/{id}")).await.0, 204);
+    assert_eq!(t.get(&c.admin, &format!("/api/v2/resource-servers/{id}")).await.0, 404);
+    assert_eq!(t.delete(&c.admin, &format!("/api/v2/resource-servers/{id}")).await.0, 404);
+    let limited = t.token_with_scopes(&["read:clients"]).await;
+    assert_eq!(t.get(&limited, "/api/v2/resource-servers").await.0, 403);
+}
+
+#[tokio::test]
+async fn an_spa_gets_an_access_token_for_the_operators_own_api() {
+    let c = setup().await;
+    let (s, api) =
+        c.t.post(
+            &c.admin,
+            "/api/v2/resource-servers",
+            json!({"name": "Orders", "identifier": "https://api.example/",
+              "scopes": [{"value": "read:orders"}], "token_lifetime": 600}),
+        )
+        .await;
+    assert_eq!(s, 201, "{api}");
+    let ch = challenge();
+    let scope = "openid profile read:orders write:orders offline_access";
+    let mut b = Browser::new(&c.t);
+    let r = b.log_in(&c.spa_params(&ch, &[("audience", "https://api.example/"), ("scope", scope)])).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let code = r.param("code").expect("a code");
+    let exchange = |code: String| {
+        let c = &c;
+        async move {
+            c.t.token_request(json!({"grant_type": "authorization_code", "client_id": c.spa["client_id"], "code": code,
+                                      "redirect_uri": "https://spa.example/cb", "code_verifier": VERIFIER}))
+                .await
+        }
+    };
+    let (s, tok) = exchange(code).await;
+    assert_eq!(s, 200, "{tok}");
+    let at = common::claims(tok["access_token"].as_str().unwrap());
+    assert_eq!(at["aud"], json!(["https://api.example/", format!("{}userinfo", c.t.app.config.public_url)]));
+    // The API's scopes may be asked for, unknown ones are dropped; its lifetime holds; no offline access by default.
+    assert_eq!(at["scope"], "openid profile read:orders");
+    assert_eq!(at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(), 600);
+    assert_eq!(tok["expires_in"], 600);
+    assert!(tok.get("refresh_token").is_none(), "{tok}");
+    // The token still reads /userinfo (its audience includes it).
+    let r = c.t.http.get(c.t.url("/userinfo")).bearer_auth(tok["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // With offline access allowed, a refresh token comes too.
+    let id = api["id"].as_str().unwrap();
+    assert_eq!(
+        c.t.patch(&c.admin, &format!("/api/v2/resource-servers/{id}"), json!({"allow_offline_access": true})).await.0,
+        200
+    );
+    let r = b.get(&authorize(&c.spa_params(&ch, &[("audience", "https://api.example/"), ("scope", scope)]))).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let (s, tok) = exchange(r.param("code").unwrap()).await;
+    assert_eq!(s, 200, "{tok}");
+    assert!(tok["refresh_token"].is_string(), "{tok}");
+    assert!(
+        common::claims(tok["access_token"].as_str().unwrap())["scope"].as_str().unwrap().contains("offline_access")
+    );
+
+    // An audience that is no resource server is refused, at /authorize and by the password grant.
+    let r = b.get(&authorize(&c.spa_params(&ch, &[("audience", "https://unknown.example/")]))).await;
+    assert_eq!(r.param("error").as_deref(), Some("access_denied"));
+    assert_eq!(r.param("error_description").as_deref(), Some("Service not found: https://unknown.example/"));
+    let (s, v) =
+        c.t.token_request(
+            json!({"grant_type": "password", "client_id": c.web["client_id"], "client_secret": c.web["client_secret"],
+                               "username": "ann@example.com", "password": PW, "audience": "https://unknown.example/"}),
+        )
+        .await;
+    assert_eq!((s, v["error"].as_str()), (403, Some("access_denied")), "{v}");
+    let (s, v) =
+        c.t.token_request(
+            json!({"grant_type": "password", "client_id": c.web["client_id"], "client_secret": c.web["client_secret"],
+                               "username": "ann@example.com", "password": PW, "audience": "https://api.example/",
+                               "scope": "openid read:orders"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(common::claims(v["access_token"].as_str().unwrap())["scope"], "openid read:orders");
+}

@@ -148,11 +148,14 @@ pub async fn authorize(
         (Some(c), Some(_)) => Some(c.to_owned()),
     };
     let audience = p.audience.clone().filter(|a| !a.is_empty());
-    if audience.as_deref() == Some(app.config.management_audience().as_str()) {
-        return back(
-            "access_denied",
-            "Management API tokens are issued to applications through client_credentials, not to users",
-        );
+    if let Some(a) = audience.as_deref() {
+        // One of the operator's APIs (resource servers); never the Management API.
+        if let Err(e) = callsign_core::resource_servers::for_user_audience(&app, a).await {
+            if e.error == "access_denied" {
+                return back("access_denied", &e.description);
+            }
+            return super::internal(lang, e.description);
+        }
     }
     let scope = p.scope.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "openid".into());
     let authz = AuthzRequest {

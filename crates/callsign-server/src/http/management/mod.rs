@@ -9,6 +9,7 @@ mod guardian;
 mod logs;
 pub mod phone_providers;
 pub mod phone_routing;
+mod resource_servers;
 pub mod tenant;
 pub mod users;
 
@@ -43,6 +44,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
         .merge(absent::routes())
+        .merge(resource_servers::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
