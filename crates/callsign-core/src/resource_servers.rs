@@ -58,7 +58,8 @@ struct Document {
 pub fn management_api(app: &Core) -> ResourceServer {
     ResourceServer {
         id: MANAGEMENT_API_ID.to_owned(),
-        name: "Management API".to_owned(),
+        // Auth0's name for it: configuration-as-code tools recognise (and leave out) the Management API by it.
+        name: "Auth0 Management API".to_owned(),
         identifier: app.settings.management_audience(),
         scopes: scopes::ALL_MANAGEMENT
             .iter()

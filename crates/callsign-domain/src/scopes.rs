@@ -64,6 +64,10 @@ pub const READ_FLOWS: &str = "read:flows";
 pub const READ_FLOWS_VAULT_CONNECTIONS: &str = "read:flows_vault_connections";
 pub const READ_SELF_SERVICE_PROFILES: &str = "read:self_service_profiles";
 pub const READ_NETWORK_ACLS: &str = "read:network_acls";
+pub const READ_TOKEN_EXCHANGE_PROFILES: &str = "read:token_exchange_profiles";
+pub const READ_USER_ATTRIBUTE_PROFILES: &str = "read:user_attribute_profiles";
+pub const READ_CONNECTION_PROFILES: &str = "read:connection_profiles";
+pub const READ_EVENT_STREAMS: &str = "read:event_streams";
 
 /// Every scope the Management API knows; the bootstrap client holds all of them.
 pub const ALL_MANAGEMENT: &[&str] = &[
@@ -126,6 +130,10 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     READ_FLOWS_VAULT_CONNECTIONS,
     READ_SELF_SERVICE_PROFILES,
     READ_NETWORK_ACLS,
+    READ_TOKEN_EXCHANGE_PROFILES,
+    READ_USER_ATTRIBUTE_PROFILES,
+    READ_CONNECTION_PROFILES,
+    READ_EVENT_STREAMS,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

@@ -780,6 +780,10 @@ async fn the_types_callsign_does_not_have_answer_as_an_empty_auth0_tenant() {
         ("/api/v2/prompts/login/partials", json!({})),
         ("/api/v2/branding", json!({})),
         ("/api/v2/migrations", json!({"flags": {}})),
+        ("/api/v2/token-exchange-profiles?take=50", json!({"token_exchange_profiles": []})),
+        ("/api/v2/user-attribute-profiles?take=10", json!({"user_attribute_profiles": []})),
+        ("/api/v2/connection-profiles?take=10", json!({"connection_profiles": []})),
+        ("/api/v2/event-streams?take=50", json!({"eventStreams": []})),
     ] {
         let (s, v) = t.get(&c.admin, path).await;
         assert_eq!((s, &v), (200, &want), "{path}");
@@ -815,6 +819,8 @@ async fn resource_servers_are_created_read_updated_and_deleted() {
     assert_eq!(s, 200, "{list}");
     let mgmt = list.as_array().unwrap().iter().find(|r| r["is_system"] == true).expect("the Management API").clone();
     assert_eq!(mgmt["identifier"], t.audience());
+    // Auth0's name: a0deploy recognises the Management API by it and leaves it out of exports.
+    assert_eq!(mgmt["name"], "Auth0 Management API");
     assert!(mgmt["scopes"].as_array().unwrap().iter().any(|s| s["value"] == "read:users"));
     let (s, r) = t
         .post(

@@ -12,6 +12,7 @@ use super::{
     ReadHooks, ReadMigrations, ReadNetworkAcls, ReadOrganizations, ReadPrompts, ReadRoles, ReadRules, ReadRulesConfigs,
     ReadSelfServiceProfiles, UpdateBranding, UpdateMigrations, UpdatePrompts,
 };
+use super::{ReadConnectionProfiles, ReadEventStreams, ReadTokenExchangeProfiles, ReadUserAttributeProfiles};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Body, Path, Query};
@@ -36,6 +37,10 @@ pub fn routes() -> Router<AppState> {
         .route("/flows/vault/connections", get(vault_connections))
         .route("/self-service-profiles", get(self_service_profiles))
         .route("/network-acls", get(network_acls))
+        .route("/token-exchange-profiles", get(token_exchange_profiles))
+        .route("/user-attribute-profiles", get(user_attribute_profiles))
+        .route("/connection-profiles", get(connection_profiles))
+        .route("/event-streams", get(event_streams))
 }
 
 /// An empty list, paged like every Management list (a bare `[]`, or the totals object with `include_totals`).
@@ -74,6 +79,25 @@ async fn custom_domains(_: Mgmt<ReadCustomDomains>) -> Json<Value> {
 async fn actions(_: Mgmt<ReadActions>, Query(p): Query<Paging>) -> Result<Json<Value>, ApiError> {
     p.page()?;
     Ok(Json(json!({"actions": [], "total": 0, "page": p.page.unwrap_or(0), "per_page": p.per_page.unwrap_or(50)})))
+}
+
+/// A checkpoint-paged list (`from`, `take`), always empty: `{"<type>": []}` with no `next`.
+macro_rules! empty_checkpoint_list {
+    ($($name:ident: $scope:ty => $key:literal),+ $(,)?) => {
+        $(
+            async fn $name(_: Mgmt<$scope>) -> Json<Value> {
+                Json(json!({ $key: [] }))
+            }
+        )+
+    };
+}
+
+empty_checkpoint_list! {
+    token_exchange_profiles: ReadTokenExchangeProfiles => "token_exchange_profiles",
+    user_attribute_profiles: ReadUserAttributeProfiles => "user_attribute_profiles",
+    connection_profiles: ReadConnectionProfiles => "connection_profiles",
+    // Auth0 names this list in camelCase.
+    event_streams: ReadEventStreams => "eventStreams",
 }
 
 async fn triggers(_: Mgmt<ReadActions>) -> Json<Value> {

@@ -193,6 +193,10 @@ scope_sets! {
     ReadFlowsVaultConnections => [sc::READ_FLOWS_VAULT_CONNECTIONS],
     ReadSelfServiceProfiles => [sc::READ_SELF_SERVICE_PROFILES],
     ReadNetworkAcls => [sc::READ_NETWORK_ACLS],
+    ReadTokenExchangeProfiles => [sc::READ_TOKEN_EXCHANGE_PROFILES],
+    ReadUserAttributeProfiles => [sc::READ_USER_ATTRIBUTE_PROFILES],
+    ReadConnectionProfiles => [sc::READ_CONNECTION_PROFILES],
+    ReadEventStreams => [sc::READ_EVENT_STREAMS],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.
