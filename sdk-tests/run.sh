@@ -52,3 +52,6 @@ echo "tour: 1 passed, 0 failed"
 
 echo "== Auth0 web middlewares (express-openid-connect, passport-auth0)"
 bash "$here/web/run.sh"
+
+echo "== auth0-deploy-cli (a0deploy): export, import, a modified import read back"
+bash "$here/a0deploy/run.sh"
