@@ -49,3 +49,9 @@ BASE="https://localhost:$port" DATA="$work/data" CURL_EXTRA="--cacert $work/cert
 grep -q 'gd_enrollment_complete' "$work/tour.log" || { cat "$work/tour.log"; echo "tour did not complete an enrollment"; exit 1; }
 tail -3 "$work/tour.log"
 echo "tour: 1 passed, 0 failed"
+
+echo "== Auth0 web middlewares (express-openid-connect, passport-auth0)"
+bash "$here/web/run.sh"
+
+echo "== auth0-deploy-cli (a0deploy): export, import, a modified import read back"
+bash "$here/a0deploy/run.sh"

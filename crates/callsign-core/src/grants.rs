@@ -356,12 +356,8 @@ async fn password(
             None => return Err(AuthError::invalid_request("Missing required parameter: realm")),
         }
     }
-    if req.audience.as_deref() == Some(app.settings.management_audience().as_str()) {
-        return Err(AuthError::new(
-            Status::Forbidden,
-            "access_denied",
-            "Management API tokens are issued to applications through client_credentials, not to users",
-        ));
+    if let Some(a) = req.audience.as_deref().filter(|a| !a.is_empty()) {
+        crate::resource_servers::for_user_audience(app, a).await?;
     }
     let username =
         req.username.clone().ok_or_else(|| AuthError::invalid_request("Missing required parameter: username"))?;
@@ -424,18 +420,27 @@ pub async fn issue_tokens(
     opts: &TokenOptions<'_>,
 ) -> Result<TokenResponse, AuthError> {
     let now = app.clock.now();
+    let audience = audience.filter(|a| !a.is_empty());
+    // An audience must be one of the operator's resource servers: its scopes may be asked for, its lifetime holds.
+    let api = match audience {
+        Some(a) => Some(crate::resource_servers::for_user_audience(app, a).await?),
+        None => None,
+    };
     let requested = callsign_domain::scopes::split(scope.unwrap_or("openid"));
-    let scopes: Vec<String> = requested.into_iter().filter(|s| opts.allowed_scopes.contains(&s.as_str())).collect();
+    let scopes: Vec<String> = requested
+        .into_iter()
+        .filter(|s| opts.allowed_scopes.contains(&s.as_str()) || api.as_ref().is_some_and(|r| r.has_scope(s)))
+        .collect();
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let scope = scopes.join(" ");
     let userinfo = format!("{}userinfo", app.settings.public_url);
-    let aud = match audience.filter(|a| !a.is_empty()) {
+    let aud = match audience {
         Some(a) if has("openid") => json!([a, userinfo]),
         Some(a) => json!(a),
         None => json!(userinfo),
     };
     let secs = now.seconds();
-    let lifetime = app.settings.access_token_lifetime_secs;
+    let lifetime = api.as_ref().map_or(app.settings.access_token_lifetime_secs, |r| r.token_lifetime);
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(app.settings.issuer()));
     claims.insert("sub".into(), json!(user.user_id));
@@ -574,8 +579,13 @@ async fn issue(
         auth_time: Some(grant.auth_time),
         amr: &grant.amr,
     };
-    // `offline_access` stays in the scope only when a refresh token comes with it.
-    let may_refresh = client.spec.grant_types.iter().any(|g| g == "refresh_token");
+    // `offline_access` stays in the scope only when a refresh token comes with it: the client has the grant, and the
+    // API asked for (if any) allows offline access.
+    let api_allows = match grant.audience.as_deref().filter(|a| !a.is_empty()) {
+        Some(a) => crate::resource_servers::for_user_audience(app, a).await?.allow_offline_access,
+        None => true,
+    };
+    let may_refresh = api_allows && client.spec.grant_types.iter().any(|g| g == "refresh_token");
     let scope: Vec<String> = callsign_domain::scopes::split(&grant.scope)
         .into_iter()
         .filter(|s| may_refresh || s != "offline_access")
@@ -760,4 +770,111 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         ));
     }
+}
+
+// --- token revocation (`POST /oauth/revoke`) ----------------------------------------------------------------------
+
+/// The body of `POST /oauth/revoke` (RFC 7009; Auth0 revokes refresh tokens only).
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct RevokeRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub token: Option<String>,
+    /// Accepted and ignored: only refresh tokens can be revoked (an access token is a JWT that lives until it
+    /// expires), so every token is looked up as one.
+    pub token_type_hint: Option<String>,
+}
+
+/// Revoke a refresh token, as Auth0 does: the client authenticates as at the token endpoint (401 `invalid_client`
+/// otherwise); a missing `token` is 400 `invalid_request`; a token that is unknown, expired, already used or revoked,
+/// or issued to another client is answered like a revoked one (`Ok`), and only a token of this client is removed.
+/// Logs `srrt` when a token was revoked.
+pub async fn revoke(app: &Core, meta: &Origin, basic: Option<&str>, req: &RevokeRequest) -> Result<(), AuthError> {
+    let as_token_request = TokenRequest {
+        client_id: req.client_id.clone(),
+        client_secret: req.client_secret.clone(),
+        ..Default::default()
+    };
+    let (id, secret) = presented_credentials(basic, &as_token_request)?;
+    let client = authenticate_client(app, &id, secret.as_deref())
+        .await
+        .map_err(|_| AuthError::new(Status::Unauthorized, "invalid_client", "Client authentication failed"))?;
+    let token = req
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AuthError::invalid_request("Missing required parameter: token"))?;
+    let Some(grant) =
+        sessions::load::<RefreshGrant>(app, sessions::REFRESH_KIND, token).await.map_err(AuthError::internal)?
+    else {
+        return Ok(());
+    };
+    if grant.client_id != client.client_id {
+        return Ok(());
+    }
+    // Taken in one statement: a concurrent refresh either ran before (and its new token lives on, as with any
+    // rotation) or finds the token gone.
+    let taken: Option<RefreshGrant> =
+        sessions::take(app, sessions::REFRESH_KIND, token).await.map_err(AuthError::internal)?;
+    if taken.is_some() {
+        let user = app.store.get_user(&grant.user_id).await.ok().flatten();
+        events::record(app, "srrt", meta, ctx(&client.client_id, Some(&client), user.as_ref(), None)).await;
+    }
+    Ok(())
+}
+
+// --- the ID token of the implicit and hybrid flows (`/authorize` with `response_type=id_token` / `code id_token`) ---
+
+/// OpenID Connect's `c_hash`: base64url of the left half of SHA-256 of the code (the ID tokens are RS256).
+pub fn c_hash(code: &str) -> String {
+    let digest = Sha256::digest(code.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// What the front-channel ID token is about.
+#[derive(Debug, Clone)]
+pub struct FrontChannelLogin<'a> {
+    pub scope: &'a str,
+    pub nonce: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    /// The authorization code issued with it (hybrid flow): adds `c_hash`.
+    pub code: Option<&'a str>,
+}
+
+/// The ID token `/authorize` returns itself (implicit and hybrid flows): `iss`, `sub`, `aud` = the client, `iat`,
+/// `exp`, `nonce` (required for these flows), `auth_time`, `amr`, the profile claims of the scope, and `c_hash` with
+/// a code. No access token comes with it, so the claims are in the ID token. Does not count a login (the login
+/// flow does).
+pub async fn front_channel_id_token(
+    app: &Core,
+    client: &Client,
+    user: &User,
+    login: &FrontChannelLogin<'_>,
+) -> Result<String, AuthError> {
+    let secs = app.clock.now().seconds();
+    let scopes: Vec<String> = callsign_domain::scopes::split(login.scope)
+        .into_iter()
+        .filter(|s| CODE_FLOW_SCOPES.contains(&s.as_str()))
+        .collect();
+    let mut id = Map::new();
+    id.insert("iss".into(), json!(app.settings.issuer()));
+    id.insert("sub".into(), json!(user.user_id));
+    id.insert("aud".into(), json!(client.client_id));
+    id.insert("iat".into(), json!(secs));
+    id.insert("exp".into(), json!(secs + app.settings.id_token_lifetime_secs as i64));
+    id.insert("nonce".into(), json!(login.nonce));
+    id.insert("auth_time".into(), json!(login.auth_time));
+    if !login.amr.is_empty() {
+        id.insert("amr".into(), json!(login.amr));
+    }
+    if let Some(code) = login.code {
+        id.insert("c_hash".into(), json!(c_hash(code)));
+    }
+    for (k, v) in profile_claims(user, &scopes) {
+        id.insert(k, v);
+    }
+    app.signer.sign(&id).await.map_err(AuthError::internal)
 }

@@ -120,7 +120,75 @@ impl Default for GuardianConfig {
     }
 }
 
+/// Why [`GuardianConfig::update`] saved nothing.
+#[derive(Debug)]
+pub enum UpdateError<E> {
+    /// The change refused itself (a validation error of the caller's).
+    Rejected(E),
+    /// Another writer changed a setting this change also changes ([`ConfigConflict`]).
+    Conflict,
+    Failed(crate::BoxError),
+}
+
+/// How many times [`GuardianConfig::update`] re-applies a change that lost a race to an unrelated write.
+pub const UPDATE_ATTEMPTS: usize = 16;
+
+/// The leaf paths (`factors.sms`, `message_types`, …; arrays count as leaves) where two JSON documents differ.
+pub fn changed_paths(a: &Value, b: &Value) -> Vec<String> {
+    fn walk(a: Option<&Value>, b: Option<&Value>, at: &str, out: &mut Vec<String>) {
+        match (a, b) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let path = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    walk(x.get(k), y.get(k), &path, out);
+                }
+            }
+            (x, y) if x != y => out.push(at.to_owned()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(Some(a), Some(b), "", &mut out);
+    out
+}
+
+/// Whether two sets of changed paths touch the same setting (equal paths, or one inside the other).
+pub fn overlap(mine: &[String], theirs: &[String]) -> bool {
+    let within = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."));
+    mine.iter().any(|m| theirs.iter().any(|t| within(m, t)))
+}
+
 impl GuardianConfig {
+    /// Load, apply `change`, save, and when another writer saved in between, apply the change again to what that
+    /// writer left, as long as the two changes touch different settings (two factors, a template and a policy…).
+    /// A concurrent change of the same setting is [`UpdateError::Conflict`], and nothing is saved. `change` must
+    /// depend only on the configuration it is given (it may run more than once).
+    pub async fn update<E>(
+        app: &Core,
+        mut change: impl FnMut(&mut GuardianConfig) -> Result<(), E>,
+    ) -> Result<GuardianConfig, UpdateError<E>> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut cfg = GuardianConfig::load(app).await.map_err(UpdateError::Failed)?;
+            let json = |c: &GuardianConfig| serde_json::to_value(c).map_err(|e| UpdateError::Failed(e.into()));
+            let base = json(&cfg)?;
+            change(&mut cfg).map_err(UpdateError::Rejected)?;
+            match cfg.save(app).await {
+                Ok(()) => return Ok(cfg),
+                Err(e) if e.is::<ConfigConflict>() => {
+                    let mine = changed_paths(&base, &json(&cfg)?);
+                    let fresh = GuardianConfig::load(app).await.map_err(UpdateError::Failed)?;
+                    let theirs = changed_paths(&base, &json(&fresh)?);
+                    if overlap(&mine, &theirs) {
+                        return Err(UpdateError::Conflict);
+                    }
+                }
+                Err(e) => return Err(UpdateError::Failed(e)),
+            }
+        }
+        Err(UpdateError::Conflict)
+    }
+
     pub async fn load(app: &Core) -> Result<GuardianConfig, crate::BoxError> {
         Ok(match app.store.get_setting(SETTINGS_KEY).await? {
             Some(v) => {
@@ -204,5 +272,32 @@ impl GuardianConfig {
     /// Whether a login must pass a second factor: a policy that says so and a factor that can do it.
     pub fn mfa_required(&self) -> bool {
         self.policies.iter().any(|p| p == "all-applications") && self.phone_enabled()
+    }
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changed_paths_name_the_leaves_that_differ() {
+        let a = json!({"factors": {"sms": false, "email": false}, "message_types": ["sms"], "provider": "auth0"});
+        let b =
+            json!({"factors": {"sms": true, "email": false}, "message_types": ["sms", "voice"], "provider": "auth0"});
+        assert_eq!(changed_paths(&a, &b), vec!["factors.sms".to_owned(), "message_types".to_owned()]);
+        assert_eq!(changed_paths(&a, &a), Vec::<String>::new());
+        let c = json!({"factors": {"sms": false, "email": false, "push": true}, "message_types": ["sms"], "provider": "auth0"});
+        assert_eq!(changed_paths(&a, &c), vec!["factors.push".to_owned()]);
+    }
+
+    #[test]
+    fn changes_overlap_only_on_the_same_setting() {
+        let p = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!(!overlap(&p(&["factors.sms"]), &p(&["factors.email"])));
+        assert!(overlap(&p(&["factors.sms"]), &p(&["factors.sms"])));
+        assert!(overlap(&p(&["providers.twilio"]), &p(&["providers.twilio.sid"])));
+        assert!(!overlap(&p(&["providers.twilio"]), &p(&["providers.twilio2"])));
+        assert!(!overlap(&p(&[]), &p(&["factors.sms"])));
     }
 }

@@ -14,6 +14,7 @@ pub mod scopes;
 pub mod seal;
 pub mod secret;
 pub mod user;
+pub mod web_origin;
 
 pub use channel::Channel;
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -43,6 +43,36 @@ pub const DELETE_ANOMALY_BLOCKS: &str = "delete:anomaly_blocks";
 /// Callsign's own: read the development provider's inbox (`GET /api/v2/dev-inbox`).
 pub const READ_DEV_INBOX: &str = "read:dev_inbox";
 
+/// Resource servers (`/api/v2/resource-servers`): the operator's own APIs, and the Management API itself.
+pub const READ_RESOURCE_SERVERS: &str = "read:resource_servers";
+pub const CREATE_RESOURCE_SERVERS: &str = "create:resource_servers";
+pub const UPDATE_RESOURCE_SERVERS: &str = "update:resource_servers";
+pub const DELETE_RESOURCE_SERVERS: &str = "delete:resource_servers";
+/// Read scopes of the Auth0 resource types Callsign does not have; their endpoints answer as an Auth0 tenant with
+/// none of them (empty lists, default settings), so that configuration-as-code tools export and import cleanly.
+pub const READ_RULES: &str = "read:rules";
+pub const READ_RULES_CONFIGS: &str = "read:rules_configs";
+pub const READ_HOOKS: &str = "read:hooks";
+pub const READ_ACTIONS: &str = "read:actions";
+pub const READ_ORGANIZATIONS: &str = "read:organizations";
+pub const READ_ROLES: &str = "read:roles";
+pub const READ_CUSTOM_DOMAINS: &str = "read:custom_domains";
+pub const READ_PROMPTS: &str = "read:prompts";
+pub const UPDATE_PROMPTS: &str = "update:prompts";
+pub const READ_BRANDING: &str = "read:branding";
+pub const UPDATE_BRANDING: &str = "update:branding";
+pub const READ_MIGRATIONS: &str = "read:migrations";
+pub const UPDATE_MIGRATIONS: &str = "update:migrations";
+pub const READ_FORMS: &str = "read:forms";
+pub const READ_FLOWS: &str = "read:flows";
+pub const READ_FLOWS_VAULT_CONNECTIONS: &str = "read:flows_vault_connections";
+pub const READ_SELF_SERVICE_PROFILES: &str = "read:self_service_profiles";
+pub const READ_NETWORK_ACLS: &str = "read:network_acls";
+pub const READ_TOKEN_EXCHANGE_PROFILES: &str = "read:token_exchange_profiles";
+pub const READ_USER_ATTRIBUTE_PROFILES: &str = "read:user_attribute_profiles";
+pub const READ_CONNECTION_PROFILES: &str = "read:connection_profiles";
+pub const READ_EVENT_STREAMS: &str = "read:event_streams";
+
 /// Every scope the Management API knows; the bootstrap client holds all of them.
 pub const ALL_MANAGEMENT: &[&str] = &[
     READ_CLIENTS,
@@ -86,6 +116,32 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     UPDATE_ATTACK_PROTECTION,
     READ_ANOMALY_BLOCKS,
     DELETE_ANOMALY_BLOCKS,
+    READ_RESOURCE_SERVERS,
+    CREATE_RESOURCE_SERVERS,
+    UPDATE_RESOURCE_SERVERS,
+    DELETE_RESOURCE_SERVERS,
+    READ_RULES,
+    READ_RULES_CONFIGS,
+    READ_HOOKS,
+    READ_ACTIONS,
+    READ_ORGANIZATIONS,
+    READ_ROLES,
+    READ_CUSTOM_DOMAINS,
+    READ_PROMPTS,
+    UPDATE_PROMPTS,
+    READ_BRANDING,
+    UPDATE_BRANDING,
+    READ_MIGRATIONS,
+    UPDATE_MIGRATIONS,
+    READ_FORMS,
+    READ_FLOWS,
+    READ_FLOWS_VAULT_CONNECTIONS,
+    READ_SELF_SERVICE_PROFILES,
+    READ_NETWORK_ACLS,
+    READ_TOKEN_EXCHANGE_PROFILES,
+    READ_USER_ATTRIBUTE_PROFILES,
+    READ_CONNECTION_PROFILES,
+    READ_EVENT_STREAMS,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

@@ -944,7 +944,8 @@ async fn discovery_advertises_the_code_flow() {
     assert_eq!(v["authorization_endpoint"], json!(format!("{}authorize", t.app.config.public_url)));
     assert_eq!(v["userinfo_endpoint"], json!(format!("{}userinfo", t.app.config.public_url)));
     assert_eq!(v["end_session_endpoint"], json!(format!("{}oidc/logout", t.app.config.public_url)));
-    assert_eq!(v["response_types_supported"], json!(["code"]));
+    assert_eq!(v["response_types_supported"], json!(["code", "id_token", "code id_token"]));
+    assert_eq!(v["response_modes_supported"], json!(["query", "fragment", "form_post", "web_message"]));
     assert_eq!(v["code_challenge_methods_supported"], json!(["S256"]));
     assert!(v["grant_types_supported"].as_array().unwrap().contains(&json!("authorization_code")));
 }

@@ -328,6 +328,37 @@ async fn documented_string_limits_are_the_enforced_ones() {
     let mut limits = vec![
         limit(&["ClientFields/properties/name"], post.clone(), "/api/v2/clients", Fill::Text, |v| json!({"name": v})),
         limit(
+            &["ResourceServerFields/properties/name"],
+            post.clone(),
+            "/api/v2/resource-servers",
+            Fill::Text,
+            |v| json!({"name": v, "identifier": format!("https://api-{}.example/", seq())}),
+        ),
+        limit(
+            &["ResourceServerFields/properties/identifier"],
+            post.clone(),
+            "/api/v2/resource-servers",
+            Fill::Text,
+            |v| json!({"name": "limits", "identifier": format!("{v}")}),
+        ),
+        limit(
+            &["ResourceServerFields/properties/scopes/items/properties/value"],
+            post.clone(),
+            "/api/v2/resource-servers",
+            Fill::Text,
+            |v| json!({"name": "limits", "identifier": format!("https://api-{}.example/", seq()), "scopes": [{"value": v}]}),
+        ),
+        limit(
+            &["ResourceServerFields/properties/scopes/items/properties/description"],
+            post.clone(),
+            "/api/v2/resource-servers",
+            Fill::Text,
+            |v| {
+                json!({"name": "limits", "identifier": format!("https://api-{}.example/", seq()),
+                       "scopes": [{"value": "read:x", "description": v}]})
+            },
+        ),
+        limit(
             &["ClientFields/properties/description"],
             post.clone(),
             "/api/v2/clients",

@@ -73,6 +73,8 @@ pub struct ClientSpec {
     pub callbacks: Vec<String>,
     pub allowed_logout_urls: Vec<String>,
     pub web_origins: Vec<String>,
+    /// Origins allowed to call the Authentication API cross-origin (CORS) besides `web_origins`.
+    pub allowed_origins: Vec<String>,
     pub is_first_party: bool,
     pub token_endpoint_auth_method: String,
     pub client_metadata: serde_json::Map<String, Value>,

@@ -66,6 +66,7 @@ fn client(id: &str, created: i64) -> Client {
             callbacks: vec!["https://example.com/cb".into()],
             allowed_logout_urls: vec![],
             web_origins: vec!["https://example.com".into()],
+            allowed_origins: vec!["https://other.example.com".into()],
             is_first_party: true,
             token_endpoint_auth_method: "client_secret_post".into(),
             client_metadata: metadata,

@@ -51,6 +51,7 @@ pub fn description(code: &str) -> &'static str {
         "limit_wc" => {
             "An IP address is blocked because it reached the maximum failed login attempts into a single account."
         }
+        "srrt" => "Successful Refresh Token revocation",
         _ => "",
     }
 }

@@ -2,6 +2,7 @@
 pub mod callbacks;
 pub mod client_ip;
 pub mod conn;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -25,10 +26,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/.well-known/jwks.json", get(wellknown::jwks))
-        .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
-        .route("/oauth/token", post(oauth::token))
-        .merge(mfa::routes())
+        .merge(browser_api())
         .merge(callbacks::routes())
         .merge(crate::login::routes())
         .merge(crate::dashboard::routes())
@@ -46,7 +44,20 @@ pub fn router(app: AppState) -> Router {
             client_ip::resolve_layer,
         ))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // Outermost, so that preflights are answered before routing (a route refuses OPTIONS with 405).
+        .layer(axum::middleware::from_fn_with_state(app.clone(), cors::cors))
         .with_state(app)
+}
+
+/// The Authentication API endpoints a page may call from its own origin (CORS: [`cors`]).
+fn browser_api() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/userinfo", get(crate::login::token::userinfo).post(crate::login::token::userinfo))
+        .merge(mfa::routes())
 }
 
 /// The client's address, for logs (a `ConnectInfo<PeerAddr>` in every request's extensions); plain and TLS alike.

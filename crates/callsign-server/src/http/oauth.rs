@@ -36,3 +36,16 @@ pub async fn token(
         Err(e) => OAuthError::from(e).into_response(),
     }
 }
+
+/// `POST /oauth/revoke`: revoke a refresh token ([`callsign_core::grants::revoke`]); 200 with an empty body.
+pub async fn revoke(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    super::extract::AuthBody(req): super::extract::AuthBody<callsign_core::grants::RevokeRequest>,
+) -> Response {
+    match callsign_core::grants::revoke(&app, &meta, basic_auth(&headers), &req).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => OAuthError::from(e).into_response(),
+    }
+}

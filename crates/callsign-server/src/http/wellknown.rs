@@ -17,10 +17,11 @@ pub async fn openid_configuration(State(app): State<AppState>) -> impl IntoRespo
         "authorization_endpoint": format!("{base}authorize"),
         "token_endpoint": format!("{base}oauth/token"),
         "userinfo_endpoint": format!("{base}userinfo"),
+        "revocation_endpoint": format!("{base}oauth/revoke"),
         "jwks_uri": format!("{base}.well-known/jwks.json"),
         "end_session_endpoint": format!("{base}oidc/logout"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_types_supported": ["code", "id_token", "code id_token"],
+        "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "code_challenge_methods_supported": ["S256"],
         "grant_types_supported": [
             "authorization_code",
@@ -36,7 +37,7 @@ pub async fn openid_configuration(State(app): State<AppState>) -> impl IntoRespo
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": ["openid", "profile", "email", "phone", "offline_access"],
-        "claims_supported": ["aud", "amr", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name", "nickname", "nonce", "phone_number", "phone_number_verified", "picture", "sub", "updated_at"],
+        "claims_supported": ["aud", "amr", "auth_time", "c_hash", "email", "email_verified", "exp", "iat", "iss", "name", "nickname", "nonce", "phone_number", "phone_number_verified", "picture", "sub", "updated_at"],
         "ui_locales_supported": crate::login::texts::LANGS,
         "request_parameter_supported": false,
     }))

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::respond::{ResponseMode, ResponseType, Target};
 use super::{AuthzRequest, LoginTx, Step, texts};
 use crate::app::AppState;
 use crate::http::extract::RequestMeta;
@@ -72,32 +73,61 @@ pub async fn authorize(
         return bad_redirect();
     }
 
-    // 2. From here on, errors go back to the application.
+    // 2. How the answer travels. A `web_message` answer is posted to the callback's origin, which must be one of the
+    //    client's web origins; otherwise nothing is posted anywhere (an error page).
     let state = p.state.clone().filter(|s| !s.is_empty());
-    let back = |error: &str, description: &str| {
-        let mut params = vec![("error", error), ("error_description", description)];
-        if let Some(s) = state.as_deref() {
-            params.push(("state", s));
-        }
-        super::redirect(StatusCode::FOUND, &super::with_query(&redirect_uri, &params), &[])
+    let response_type = p.response_type.as_deref().and_then(ResponseType::parse);
+    let asked_mode = match p.response_mode.as_deref().filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => match ResponseMode::parse(m) {
+            Some(mode) => Some(mode),
+            None => {
+                let target = Target { redirect_uri: redirect_uri.clone(), mode: ResponseMode::Query, web_origin: None };
+                return back(
+                    &target,
+                    state.as_deref(),
+                    "invalid_request",
+                    &format!("Unsupported response_mode: {m}"),
+                    lang,
+                );
+            }
+        },
     };
-    match p.response_type.as_deref() {
-        Some("code") => {}
-        None => return back("invalid_request", "Missing required parameter: response_type"),
-        Some(other) => {
+    let mode = asked_mode.unwrap_or_else(|| response_type.unwrap_or_default().default_mode());
+    let web_origin = if mode == ResponseMode::WebMessage {
+        match callsign_domain::web_origin::of(&redirect_uri) {
+            Some(o) if callsign_core::origins::web_origin_allowed(&client, &o) => Some(o),
+            _ => return super::error_page(StatusCode::BAD_REQUEST, lang, t.bad_web_origin),
+        }
+    } else {
+        None
+    };
+    let target = Target { redirect_uri: redirect_uri.clone(), mode, web_origin: web_origin.clone() };
+
+    // 3. From here on, errors go back to the application.
+    let back = |error: &str, description: &str| back(&target, state.as_deref(), error, description, lang);
+    let response_type = match (p.response_type.as_deref(), response_type) {
+        (_, Some(rt)) => rt,
+        (None, None) => return back("invalid_request", "Missing required parameter: response_type"),
+        (Some(other), None) => {
             return back("unsupported_response_type", &format!("Unsupported response type: {other}"));
         }
+    };
+    if let Some(g) = response_type.grants().iter().find(|g| !client.spec.grant_types.iter().any(|c| c == *g)) {
+        return back("unauthorized_client", &format!("Grant type '{g}' not allowed for the client."));
     }
-    if !client.spec.grant_types.iter().any(|g| g == "authorization_code") {
-        return back("unauthorized_client", "Grant type 'authorization_code' not allowed for the client.");
+    if response_type.has_id_token() && mode == ResponseMode::Query {
+        return back("invalid_request", "response_mode=query is not allowed with an id_token response type");
     }
-    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
-        return back("invalid_request", "Unsupported response_mode: only query is supported");
+    if response_type.has_id_token() && p.nonce.as_deref().is_none_or(str::is_empty) {
+        return back("invalid_request", "Missing required parameter: nonce (required with an id_token response type)");
     }
     if state.as_ref().is_some_and(|s| s.len() > MAX_PARAM) || p.nonce.as_ref().is_some_and(|s| s.len() > MAX_PARAM) {
         return back("invalid_request", "state and nonce must be at most 2048 characters");
     }
     let code_challenge = match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
+        // No code, nothing for PKCE to protect.
+        _ if !response_type.has_code() => None,
         (None, Some(_)) => return back("invalid_request", "code_challenge_method without code_challenge"),
         (None, None) if is_public(&client) => {
             return back(
@@ -118,11 +148,14 @@ pub async fn authorize(
         (Some(c), Some(_)) => Some(c.to_owned()),
     };
     let audience = p.audience.clone().filter(|a| !a.is_empty());
-    if audience.as_deref() == Some(app.config.management_audience().as_str()) {
-        return back(
-            "access_denied",
-            "Management API tokens are issued to applications through client_credentials, not to users",
-        );
+    if let Some(a) = audience.as_deref() {
+        // One of the operator's APIs (resource servers); never the Management API.
+        if let Err(e) = callsign_core::resource_servers::for_user_audience(&app, a).await {
+            if e.error == "access_denied" {
+                return back("access_denied", &e.description);
+            }
+            return super::internal(lang, e.description);
+        }
     }
     let scope = p.scope.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "openid".into());
     let authz = AuthzRequest {
@@ -134,6 +167,9 @@ pub async fn authorize(
         scope,
         audience,
         code_challenge,
+        response_type,
+        response_mode: mode,
+        web_origin,
     };
     let prompt: Vec<&str> = p.prompt.as_deref().unwrap_or("").split_whitespace().collect();
     let mut tx = LoginTx {
@@ -183,6 +219,15 @@ pub async fn authorize(
         return resp;
     }
     super::redirect(StatusCode::FOUND, Step::Login.path(), &[cookie])
+}
+
+/// A protocol error sent back to the application the way its answer would have gone.
+pub fn back(target: &Target, state: Option<&str>, error: &str, description: &str, lang: &str) -> Response {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    super::respond::send(target, &params, StatusCode::FOUND, &[], lang)
 }
 
 /// The user of a live SSO session, if the browser has one and the user may still log in.

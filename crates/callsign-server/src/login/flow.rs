@@ -263,26 +263,53 @@ async fn finish(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User, st
     let ttl = sso_ttl(auth_time, now.seconds());
     let sso_token = session::create(app, super::SSO_KIND, &sso, ttl).await.map_err(|e| super::internal(&lang, e))?;
     let sso_cookie = cookies::set(super::SSO_COOKIE, &sso_token, "/", ttl, secure);
-    let code = AuthzCode {
-        client_id: a.client_id.clone(),
-        redirect_uri: a.redirect_uri.clone(),
-        user_id: user.user_id.clone(),
-        scope: a.scope.clone(),
-        audience: a.audience.clone(),
-        nonce: a.nonce.clone(),
-        code_challenge: a.code_challenge.clone(),
-        auth_time,
-        amr,
+    let code = if a.response_type.has_code() {
+        let code = AuthzCode {
+            client_id: a.client_id.clone(),
+            redirect_uri: a.redirect_uri.clone(),
+            user_id: user.user_id.clone(),
+            scope: a.scope.clone(),
+            audience: a.audience.clone(),
+            nonce: a.nonce.clone(),
+            code_challenge: a.code_challenge.clone(),
+            auth_time,
+            amr: amr.clone(),
+        };
+        Some(
+            session::create(app, super::CODE_KIND, &code, super::CODE_TTL_SECS)
+                .await
+                .map_err(|e| super::internal(&lang, e))?,
+        )
+    } else {
+        None
     };
-    let code = session::create(app, super::CODE_KIND, &code, super::CODE_TTL_SECS)
-        .await
-        .map_err(|e| super::internal(&lang, e))?;
-    let mut params = vec![("code", code.as_str())];
+    let id_token = if a.response_type.has_id_token() {
+        let login = callsign_core::grants::FrontChannelLogin {
+            scope: &a.scope,
+            nonce: a.nonce.as_deref().unwrap_or(""),
+            auth_time,
+            amr: &amr,
+            code: code.as_deref(),
+        };
+        let token = callsign_core::grants::front_channel_id_token(app, &client, user, &login)
+            .await
+            .map_err(|e| super::internal(&lang, e.description))?;
+        Some(token)
+    } else {
+        None
+    };
+    let mut params = Vec::new();
+    if let Some(c) = code.as_deref() {
+        params.push(("code", c));
+    }
+    if let Some(t) = id_token.as_deref() {
+        params.push(("id_token", t));
+    }
     if let Some(s) = a.state.as_deref() {
         params.push(("state", s));
     }
-    let location = super::with_query(&a.redirect_uri, &params);
-    Ok(super::redirect(status, &location, &[sso_cookie, cookies::clear(super::TX_COOKIE, super::TX_PATH, secure)]))
+    let cookies = [sso_cookie, cookies::clear(super::TX_COOKIE, super::TX_PATH, secure)];
+    Ok(super::respond::send(&a.target(), &params, status, &cookies, &lang))
 }
 
 /// What is left of an SSO session that started at `auth_time` (unix seconds), at `now`; at least one second.

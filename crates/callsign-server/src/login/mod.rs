@@ -11,6 +11,7 @@ pub mod countries;
 pub mod flow;
 pub mod logout;
 pub mod pages;
+pub mod respond;
 pub mod texts;
 pub mod ticket;
 pub mod token;
@@ -63,7 +64,6 @@ pub fn routes() -> Router<AppState> {
         .route("/mfa/enrollment", get(ticket::start))
         .route("/v2/logout", get(logout::logout))
         .route("/oidc/logout", get(logout::oidc_logout))
-        .route("/userinfo", get(token::userinfo).post(token::userinfo))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
 }
 
@@ -79,6 +79,25 @@ pub struct AuthzRequest {
     pub audience: Option<String>,
     /// S256 challenge (PKCE).
     pub code_challenge: Option<String>,
+    /// What to answer and how (transactions stored before these existed read as the code flow by query).
+    #[serde(default)]
+    pub response_type: respond::ResponseType,
+    #[serde(default)]
+    pub response_mode: respond::ResponseMode,
+    /// For `web_message`: the origin the answer is posted to (the callback's, one of the client's `web_origins`).
+    #[serde(default)]
+    pub web_origin: Option<String>,
+}
+
+impl AuthzRequest {
+    /// Where this request's answer goes.
+    pub fn target(&self) -> respond::Target {
+        respond::Target {
+            redirect_uri: self.redirect_uri.clone(),
+            mode: self.response_mode,
+            web_origin: self.web_origin.clone(),
+        }
+    }
 }
 
 /// Where a transaction is.

@@ -24,18 +24,34 @@ use crate::app::AppState;
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// [`CSP`] with `frame-ancestors` naming `origin` instead of `'none'`.
+pub fn csp_framed_by(origin: &str) -> String {
+    CSP.replace("frame-ancestors 'none'", &format!("frame-ancestors {origin}"))
+}
+
 /// Security headers for HTML responses (`Cache-Control: no-store` too: pages carry CSRF tokens and personal data).
+/// Nothing may frame a page, except the `web_message` answer of silent authentication, which its application's
+/// origin (and only it) may frame ([`crate::login::respond::FrameAncestor`]); that page also leaves out
+/// `Cross-Origin-Opener-Policy`, so that a popup can still post to its opener.
 pub async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    let framed_by = res.extensions().get::<crate::login::respond::FrameAncestor>().map(|f| f.0.clone());
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, k: &'static str, v: &'static str| {
         h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
     };
-    set(h, "content-security-policy", CSP);
+    match framed_by.as_deref().and_then(|o| HeaderValue::from_str(&csp_framed_by(o)).ok()) {
+        Some(csp) => {
+            h.insert(HeaderName::from_static("content-security-policy"), csp);
+        }
+        None => {
+            set(h, "content-security-policy", CSP);
+            set(h, "x-frame-options", "DENY");
+            set(h, "cross-origin-opener-policy", "same-origin");
+        }
+    }
     set(h, "x-content-type-options", "nosniff");
-    set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");
-    set(h, "cross-origin-opener-policy", "same-origin");
     if !h.contains_key(CACHE_CONTROL) {
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

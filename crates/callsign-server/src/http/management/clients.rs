@@ -8,6 +8,7 @@ use callsign_domain::hash::token_hash;
 use callsign_domain::ids;
 use callsign_store::{Client, ClientSpec};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 
 use super::Path;
@@ -52,6 +53,7 @@ pub fn render(c: &Client) -> Value {
         "callbacks": s.callbacks,
         "allowed_logout_urls": s.allowed_logout_urls,
         "web_origins": s.web_origins,
+        "allowed_origins": s.allowed_origins,
         "is_first_party": s.is_first_party,
         "token_endpoint_auth_method": s.token_endpoint_auth_method,
         "client_metadata": s.client_metadata,
@@ -71,9 +73,26 @@ struct Fields {
     callbacks: Option<Vec<String>>,
     allowed_logout_urls: Option<Vec<String>>,
     web_origins: Option<Vec<String>>,
+    allowed_origins: Option<Vec<String>>,
     is_first_party: Option<bool>,
     token_endpoint_auth_method: Option<String>,
     client_metadata: Option<Map<String, Value>>,
+    // Read-only fields a read answers (and Auth0's own), accepted and ignored on writes: configuration-as-code tools
+    // (`a0deploy import`) send back what they exported.
+    #[serde(rename = "client_id")]
+    _client_id: Option<IgnoredAny>,
+    #[serde(rename = "global")]
+    _global: Option<IgnoredAny>,
+    #[serde(rename = "created_at")]
+    _created_at: Option<IgnoredAny>,
+    #[serde(rename = "updated_at")]
+    _updated_at: Option<IgnoredAny>,
+    #[serde(rename = "tenant")]
+    _tenant: Option<IgnoredAny>,
+    #[serde(rename = "signing_keys")]
+    _signing_keys: Option<IgnoredAny>,
+    #[serde(rename = "callback_url_template")]
+    _callback_url_template: Option<IgnoredAny>,
 }
 
 fn check_urls(prop: &str, urls: &[String]) -> Result<(), ApiError> {
@@ -131,6 +150,10 @@ fn apply(spec: &mut ClientSpec, f: Fields) -> Result<(), ApiError> {
     if let Some(u) = f.web_origins {
         check_urls("web_origins", &u)?;
         spec.web_origins = u;
+    }
+    if let Some(u) = f.allowed_origins {
+        check_urls("allowed_origins", &u)?;
+        spec.allowed_origins = u;
     }
     if let Some(b) = f.is_first_party {
         spec.is_first_party = b;

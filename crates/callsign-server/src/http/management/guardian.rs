@@ -61,6 +61,20 @@ pub(super) async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(),
     cfg.save(app).await.map_err(save_error)
 }
 
+/// Load, change and save the configuration, re-applying the change when an unrelated write got in between
+/// ([`GuardianConfig::update`]): concurrent writes of different settings (a0deploy's parallel factor updates) all
+/// succeed; a concurrent write of the same setting is 409 `concurrent_update`.
+pub(super) async fn update(
+    app: &AppState,
+    change: impl FnMut(&mut GuardianConfig) -> Result<(), ApiError>,
+) -> Result<GuardianConfig, ApiError> {
+    GuardianConfig::update(app, change).await.map_err(|e| match e {
+        guardian::UpdateError::Rejected(e) => e,
+        guardian::UpdateError::Conflict => save_error(Box::new(guardian::ConfigConflict)),
+        guardian::UpdateError::Failed(e) => ApiError::internal(e),
+    })
+}
+
 /// Record `gd_tenant_update` for a successful change. `details` names what changed, never a secret.
 pub(super) async fn changed(app: &AppState, meta: &RequestMeta, client_id: &str, details: Value) {
     events::record(
@@ -123,9 +137,11 @@ async fn set_factor(
     Body(b): Body<FactorBody>,
 ) -> Result<Json<Value>, ApiError> {
     let enabled = check_factor(&name, b.enabled)?;
-    let mut cfg = load(&app).await?;
-    cfg.factors.insert(name.clone(), enabled);
-    save(&app, &mut cfg).await?;
+    update(&app, |cfg| {
+        cfg.factors.insert(name.clone(), enabled);
+        Ok(())
+    })
+    .await?;
     changed(&app, &meta, &m.caller.client_id, json!({"factor": name, "enabled": enabled})).await;
     Ok(Json(json!({"enabled": enabled})))
 }
@@ -166,10 +182,11 @@ async fn set_message_types(
     Body(b): Body<MessageTypesBody>,
 ) -> Result<Json<Value>, ApiError> {
     let types = normalize_message_types(&b.message_types.ok_or_else(|| ApiError::missing_property("message_types"))?)?;
-    let mut cfg = load(&app).await?;
-    cfg.message_types = types.clone();
-    check_selection(&app, &cfg)?;
-    save(&app, &mut cfg).await?;
+    update(&app, |cfg| {
+        cfg.message_types = types.clone();
+        check_selection(&app, cfg)
+    })
+    .await?;
     changed(&app, &meta, &m.caller.client_id, json!({"message_types": types})).await;
     Ok(Json(json!({"message_types": types})))
 }
@@ -195,10 +212,11 @@ async fn set_provider(
     Body(b): Body<ProviderBody>,
 ) -> Result<Json<Value>, ApiError> {
     let provider = check_provider(&app, b.provider)?;
-    let mut cfg = load(&app).await?;
-    cfg.provider = provider.clone();
-    check_selection(&app, &cfg)?;
-    save(&app, &mut cfg).await?;
+    update(&app, |cfg| {
+        cfg.provider = provider.clone();
+        check_selection(&app, cfg)
+    })
+    .await?;
     changed(&app, &meta, &m.caller.client_id, json!({"provider": provider})).await;
     Ok(Json(json!({"provider": provider})))
 }
@@ -239,17 +257,20 @@ async fn set_templates(
 ) -> Result<Json<Value>, ApiError> {
     let enrollment = check_template("enrollment_message", b.enrollment_message)?;
     let verification = check_template("verification_message", b.verification_message)?;
-    let mut cfg = load(&app).await?;
     let mut which = Vec::new();
-    if cfg.enrollment_message != enrollment {
-        which.push("enrollment_message");
-    }
-    if cfg.verification_message != verification {
-        which.push("verification_message");
-    }
-    cfg.enrollment_message = enrollment;
-    cfg.verification_message = verification;
-    save(&app, &mut cfg).await?;
+    let cfg = update(&app, |cfg| {
+        which.clear();
+        if cfg.enrollment_message != enrollment {
+            which.push("enrollment_message");
+        }
+        if cfg.verification_message != verification {
+            which.push("verification_message");
+        }
+        cfg.enrollment_message = enrollment.clone();
+        cfg.verification_message = verification.clone();
+        Ok(())
+    })
+    .await?;
     changed(&app, &meta, &m.caller.client_id, json!({"templates": which})).await;
     Ok(Json(json!({
         "enrollment_message": cfg.enrollment_message,
@@ -301,9 +322,11 @@ async fn set_policies(
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let policies = check_policies(&body)?;
-    let mut cfg = load(&app).await?;
-    cfg.policies = policies.clone();
-    save(&app, &mut cfg).await?;
+    update(&app, |cfg| {
+        cfg.policies = policies.clone();
+        Ok(())
+    })
+    .await?;
     changed(&app, &meta, &m.caller.client_id, json!({"policies": policies})).await;
     Ok(Json(json!(policies)))
 }

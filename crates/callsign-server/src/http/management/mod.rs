@@ -1,5 +1,6 @@
 //! The Management API (`/api/v2`): RS256 bearer tokens for the Management audience, a scope per endpoint.
 mod attack_protection;
+mod absent;
 mod branding_phone;
 mod clients;
 mod dev_inbox;
@@ -9,6 +10,7 @@ mod guardian;
 mod logs;
 pub mod phone_providers;
 pub mod phone_routing;
+mod resource_servers;
 pub mod tenant;
 pub mod users;
 
@@ -43,6 +45,8 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
         .merge(attack_protection::routes())
+        .merge(absent::routes())
+        .merge(resource_servers::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
@@ -173,6 +177,32 @@ scope_sets! {
     UpdateAttackProtection => [sc::UPDATE_ATTACK_PROTECTION],
     ReadAnomalyBlocks => [sc::READ_ANOMALY_BLOCKS],
     DeleteAnomalyBlocks => [sc::DELETE_ANOMALY_BLOCKS],
+    ReadResourceServers => [sc::READ_RESOURCE_SERVERS],
+    CreateResourceServers => [sc::CREATE_RESOURCE_SERVERS],
+    UpdateResourceServers => [sc::UPDATE_RESOURCE_SERVERS],
+    DeleteResourceServers => [sc::DELETE_RESOURCE_SERVERS],
+    ReadRules => [sc::READ_RULES],
+    ReadRulesConfigs => [sc::READ_RULES_CONFIGS],
+    ReadHooks => [sc::READ_HOOKS],
+    ReadActions => [sc::READ_ACTIONS],
+    ReadOrganizations => [sc::READ_ORGANIZATIONS],
+    ReadRoles => [sc::READ_ROLES],
+    ReadCustomDomains => [sc::READ_CUSTOM_DOMAINS],
+    ReadPrompts => [sc::READ_PROMPTS],
+    UpdatePrompts => [sc::UPDATE_PROMPTS],
+    ReadBranding => [sc::READ_BRANDING],
+    UpdateBranding => [sc::UPDATE_BRANDING],
+    ReadMigrations => [sc::READ_MIGRATIONS],
+    UpdateMigrations => [sc::UPDATE_MIGRATIONS],
+    ReadForms => [sc::READ_FORMS],
+    ReadFlows => [sc::READ_FLOWS],
+    ReadFlowsVaultConnections => [sc::READ_FLOWS_VAULT_CONNECTIONS],
+    ReadSelfServiceProfiles => [sc::READ_SELF_SERVICE_PROFILES],
+    ReadNetworkAcls => [sc::READ_NETWORK_ACLS],
+    ReadTokenExchangeProfiles => [sc::READ_TOKEN_EXCHANGE_PROFILES],
+    ReadUserAttributeProfiles => [sc::READ_USER_ATTRIBUTE_PROFILES],
+    ReadConnectionProfiles => [sc::READ_CONNECTION_PROFILES],
+    ReadEventStreams => [sc::READ_EVENT_STREAMS],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.

@@ -45,4 +45,19 @@
       timer = setTimeout(refresh, 300);
     });
   });
+
+  // response_mode=form_post: the form carrying the authorization response posts itself to the application (its
+  // button does it without JavaScript).
+  document.querySelectorAll("form[data-auto-submit]").forEach(function (form) { form.submit(); });
+
+  // response_mode=web_message: post the authorization response to the page that opened or framed this one, for
+  // the one origin the server checked (data-origin); never to "*".
+  var wm = document.getElementById("cs-web-message");
+  if (wm) {
+    var target = window.opener || (window.parent !== window ? window.parent : null);
+    var origin = wm.getAttribute("data-origin");
+    if (target && origin && origin !== "*") {
+      target.postMessage(JSON.parse(wm.getAttribute("data-message")), origin);
+    }
+  }
 })();

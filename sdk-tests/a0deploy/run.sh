@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# auth0-deploy-cli (a0deploy), unmodified from the registry, against a real Callsign over HTTPS with a test
+# certificate: an export succeeds; importing it changes nothing (a second export is the same); an import of a
+# modified copy (a new application, a template change, the phone factor toggled) applies, and an export reads it back.
+# The types whose endpoints come with other issues (connections, attack protection, log streams, email) are left out
+# with AUTH0_EXCLUDED (docs/INTEGRATIONS.md). Needs: a built `callsign` binary (CALLSIGN_TEST_BIN), node + npm,
+# python3, openssl, curl.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${CALLSIGN_TEST_BIN:?set CALLSIGN_TEST_BIN to the callsign binary}"
+work="$(mktemp -d)"
+pid=""
+cleanup() { [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }; rm -rf "$work"; }
+trap cleanup EXIT
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+CALLSIGN_TLS__CERT_FILE="$work/cert.pem" CALLSIGN_TLS__KEY_FILE="$work/key.pem" CALLSIGN_PUBLIC_URL="https://localhost:$port/" \
+  "$bin" --database-url "sqlite://$work/callsign.db" --data-dir "$work/data" --listen "127.0.0.1:$port" serve \
+  2>"$work/server.log" &
+pid=$!
+for _ in $(seq 1 100); do curl -sf --cacert "$work/cert.pem" "https://localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf --cacert "$work/cert.pem" "https://localhost:$port/readyz" >/dev/null || { cat "$work/server.log"; exit 1; }
+
+creds="$work/data/bootstrap-credentials.json"
+python3 - "$creds" "$port" > "$work/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+print(json.dumps({
+    "AUTH0_DOMAIN": f"localhost:{sys.argv[2]}",
+    "AUTH0_CLIENT_ID": c["client_id"],
+    "AUTH0_CLIENT_SECRET": c["client_secret"],
+    "AUTH0_ALLOW_DELETE": False,
+    # Types with their own issues; organizations' import reads connections.
+    "AUTH0_EXCLUDED": ["databases", "connections", "attackProtection", "logStreams", "emailTemplates", "emailProvider",
+                       "supplementalSignals", "riskAssessment", "riskAssessments", "riskAssessmentsNewDevice",
+                       "rateLimitPolicies", "organizations"],
+}))
+PY
+
+cd "$here"
+npm install --no-audit --no-fund --loglevel=error >/dev/null
+a0() { NODE_EXTRA_CA_CERTS="$work/cert.pem" ./node_modules/.bin/a0deploy "$@" -c "$work/config.json" > "$work/a0deploy.log" 2>&1 \
+  || { cat "$work/a0deploy.log"; tail -30 "$work/server.log"; exit 1; }; }
+
+echo "== a0deploy export"
+a0 export --format yaml --output_folder "$work/first"
+echo "== a0deploy import of the export, then export again: the same tenant"
+a0 import --input_file "$work/first/tenant.yaml"
+a0 export --format yaml --output_folder "$work/second"
+node check.mjs same "$work/first/tenant.yaml" "$work/second/tenant.yaml"
+echo "== a0deploy import of a modified copy, read back by an export"
+node check.mjs modify "$work/second/tenant.yaml" "$work/modified/tenant.yaml"
+a0 import --input_file "$work/modified/tenant.yaml"
+a0 export --format yaml --output_folder "$work/third"
+node check.mjs modified "$work/second/tenant.yaml" "$work/third/tenant.yaml"
+echo "a0deploy: 3 passed, 0 failed"
