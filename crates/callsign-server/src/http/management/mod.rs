@@ -1,6 +1,6 @@
 //! The Management API (`/api/v2`): RS256 bearer tokens for the Management audience, a scope per endpoint.
-mod attack_protection;
 mod absent;
+mod attack_protection;
 mod branding_phone;
 mod clients;
 mod dev_inbox;
