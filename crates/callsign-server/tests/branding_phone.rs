@@ -360,3 +360,42 @@ async fn each_endpoint_checks_its_scope() {
     assert_eq!(s, 403);
     t.stop().await;
 }
+
+/// a0deploy creates and patches every template at once: writes of different templates must all succeed (each is
+/// re-applied over the others'), and only writes of the same template conflict.
+#[tokio::test]
+async fn parallel_writes_of_different_templates_all_succeed() {
+    let t = std::sync::Arc::new(TestApp::spawn().await);
+    let admin = t.mgmt_token().await;
+    let kinds = ["otp_verify", "otp_enroll", "change_password", "blocked_account", "password_breach"];
+    for round in 0..3 {
+        let mut tasks = Vec::new();
+        for kind in kinds {
+            let (t, admin) = (t.clone(), admin.clone());
+            tasks.push(tokio::spawn(async move {
+                let body = json!({"content": {"body": {"text": format!("{{{{ code }}}} {kind} {round}")}}});
+                if round == 0 {
+                    let mut b = body;
+                    b["type"] = json!(kind);
+                    t.post(&admin, "/api/v2/branding/phone/templates", b).await
+                } else {
+                    let (_, list) = t.get(&admin, "/api/v2/branding/phone/templates").await;
+                    let id = template(&list, kind)["id"].as_str().unwrap().to_owned();
+                    t.patch(&admin, &format!("/api/v2/branding/phone/templates/{id}"), body).await
+                }
+            }));
+        }
+        for task in tasks {
+            let (s, v) = task.await.unwrap();
+            assert!(s == 200 || s == 201, "round {round}: {s} {v}");
+        }
+        let (_, list) = t.get(&admin, "/api/v2/branding/phone/templates").await;
+        for kind in kinds {
+            assert_eq!(
+                template(&list, kind)["content"]["body"]["text"],
+                format!("{{{{ code }}}} {kind} {round}"),
+                "round {round}"
+            );
+        }
+    }
+}

@@ -626,25 +626,31 @@ async fn create_template(
             format!("No enum match for: \"{kind}\"; expected one of {}", templates::UPE_TYPES.join(", ")),
         ));
     }
-    let mut cfg = load(&app).await?;
-    if cfg.phone_templates.contains_key(&kind) {
-        return Err(ApiError::conflict("Phone template already configured for tenant").code("phone_template_conflict"));
-    }
     let at = now(&app);
-    let mut rec = PhoneTemplateRecord {
-        id: new_id(&app, "tem_"),
-        disabled: b.disabled.unwrap_or(false),
-        created_at: at.clone(),
-        updated_at: at,
-        ..Default::default()
-    };
-    let applied = match &b.content {
-        Some(c) => apply_content(&kind, c, &mut cfg, &mut rec)?,
-        None => json!({}),
-    };
-    let id = rec.id.clone();
-    cfg.phone_templates.insert(kind.clone(), rec);
-    save(&app, &mut cfg).await?;
+    let id = new_id(&app, "tem_");
+    let mut applied = json!({});
+    // Through `guardian::update`, so that creating different templates at once all succeed.
+    let cfg = super::guardian::update(&app, |cfg| {
+        if cfg.phone_templates.contains_key(&kind) {
+            return Err(
+                ApiError::conflict("Phone template already configured for tenant").code("phone_template_conflict")
+            );
+        }
+        let mut rec = PhoneTemplateRecord {
+            id: id.clone(),
+            disabled: b.disabled.unwrap_or(false),
+            created_at: at.clone(),
+            updated_at: at.clone(),
+            ..Default::default()
+        };
+        applied = match &b.content {
+            Some(c) => apply_content(&kind, c, cfg, &mut rec)?,
+            None => json!({}),
+        };
+        cfg.phone_templates.insert(kind.clone(), rec);
+        Ok(())
+    })
+    .await?;
     changed(
         &app,
         &meta,
@@ -701,15 +707,22 @@ async fn update_template(
     meta: &RequestMeta,
     client_id: &str,
     id: &str,
-    f: impl FnOnce(&str, &mut GuardianConfig, &mut PhoneTemplateRecord) -> Result<Value, ApiError>,
+    mut f: impl FnMut(&str, &mut GuardianConfig, &mut PhoneTemplateRecord) -> Result<Value, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut cfg = load(app).await?;
-    let kind = find_template(&cfg, id)?;
-    let mut rec = cfg.phone_templates.get(&kind).cloned().unwrap_or_default();
-    let mut details = f(&kind, &mut cfg, &mut rec)?;
-    rec.updated_at = now(app);
-    cfg.phone_templates.insert(kind.clone(), rec);
-    save(app, &mut cfg).await?;
+    // Through `guardian::update`: parallel writes of different templates (a0deploy's import) all succeed.
+    let at = now(app);
+    let mut result: Option<(String, Value)> = None;
+    let cfg = super::guardian::update(app, |cfg| {
+        let kind = find_template(cfg, id)?;
+        let mut rec = cfg.phone_templates.get(&kind).cloned().unwrap_or_default();
+        let details = f(&kind, cfg, &mut rec)?;
+        rec.updated_at = at.clone();
+        cfg.phone_templates.insert(kind.clone(), rec);
+        result = Some((kind, details));
+        Ok(())
+    })
+    .await?;
+    let Some((kind, mut details)) = result else { return Err(ApiError::internal("the template change did not run")) };
     if let Some(o) = details.as_object_mut() {
         o.insert("id".into(), json!(id));
         o.insert("type".into(), json!(kind));
