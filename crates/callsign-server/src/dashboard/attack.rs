@@ -257,13 +257,7 @@ pub async fn set_throttling(
                 json!({"max_attempts": number(f, &format!("{name}_max_attempts"))?, "rate": number(f, &format!("{name}_rate"))?}),
             );
         }
-        let mut shields = Vec::new();
-        if on("block") {
-            shields.push("block");
-        }
-        if on("admin_notification") {
-            shields.push("admin_notification");
-        }
+        let shields: Vec<&str> = ["block", "admin_notification"].into_iter().filter(|s| on(s)).collect();
         Ok(
             json!({"enabled": on("enabled"), "shields": shields, "allowlist": list_of(f.get("allowlist").map_or("", |s| s)), "stage": stage}),
         )
@@ -288,13 +282,7 @@ pub async fn set_brute_force(
     let f = &p.form;
     let on = |k: &str| f.get(k).is_some_and(|v| v == "on");
     let build = || -> Result<Value, String> {
-        let mut shields = Vec::new();
-        if on("block") {
-            shields.push("block");
-        }
-        if on("user_notification") {
-            shields.push("user_notification");
-        }
+        let shields: Vec<&str> = ["block", "user_notification"].into_iter().filter(|s| on(s)).collect();
         Ok(json!({"enabled": on("enabled"), "shields": shields, "max_attempts": number(f, "max_attempts")?,
             "mode": f.get("mode").map_or("", |s| s.as_str()), "allowlist": list_of(f.get("allowlist").map_or("", |s| s))}))
     };
