@@ -4,7 +4,8 @@
 //! Each stage is a token bucket per client IP: `max_attempts` tokens, one more every `rate` milliseconds (Auth0's
 //! meaning of the two numbers). What takes a token:
 //! - `pre-login`: a failed login (wrong password or unknown user) through the password grant, the login page or the
-//!   dashboard. An IP whose bucket is empty is refused before its password is even checked (429
+//!   dashboard. Every attempt takes a token before its password is checked and a right password gives it back, so
+//!   parallel guesses cannot pass the limit together. An IP whose bucket is empty is refused unchecked (429
 //!   `too_many_attempts`), right password or not, until a token refills or an operator unblocks it.
 //! - `pre-user-registration`: every sign-up attempt (stored and validated now; counted once sign-up exists).
 //! - `pre-phone-message` (a Callsign extension): every SMS or voice message a request asks for (`/mfa/associate`,
@@ -110,6 +111,22 @@ impl Stages {
     }
 }
 
+/// An allowlist: at most [`MAX_ALLOWLIST`] addresses or CIDR blocks, each one that parses.
+fn check_allowlist(list: &[String]) -> Result<(), (String, String)> {
+    if list.len() > MAX_ALLOWLIST {
+        return Err(("allowlist".into(), format!("at most {MAX_ALLOWLIST} entries")));
+    }
+    for (i, a) in list.iter().enumerate() {
+        a.parse::<Cidr>().map_err(|e| (format!("allowlist[{i}]"), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Whether an allowlist (checked on write) holds `ip`.
+fn allowlist_contains(list: &[String], ip: IpAddr) -> bool {
+    list.iter().filter_map(|a| a.parse::<Cidr>().ok()).any(|n| n.contains(ip))
+}
+
 /// Suspicious IP throttling, in Auth0's shape (plus the `pre-phone-message` stage).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Throttling {
@@ -148,12 +165,7 @@ impl Throttling {
                 return Err((format!("shields[{i}]"), format!("`{s}` is not one of block, admin_notification")));
             }
         }
-        if self.allowlist.len() > MAX_ALLOWLIST {
-            return Err(("allowlist".into(), format!("at most {MAX_ALLOWLIST} entries")));
-        }
-        for (i, a) in self.allowlist.iter().enumerate() {
-            a.parse::<Cidr>().map_err(|e| (format!("allowlist[{i}]"), e.to_string()))?;
-        }
+        check_allowlist(&self.allowlist)?;
         for stage in Stage::ALL {
             let (attempts, rate) = stage.ranges();
             let l = self.stage.get(stage);
@@ -174,7 +186,7 @@ impl Throttling {
     }
 
     fn allowlisted(&self, ip: IpAddr) -> bool {
-        self.allowlist.iter().filter_map(|a| a.parse::<Cidr>().ok()).any(|n| n.contains(ip))
+        allowlist_contains(&self.allowlist, ip)
     }
 
     fn blocks(&self) -> bool {
@@ -228,12 +240,7 @@ impl BruteForce {
                 format!("`{}` is not one of count_per_identifier_and_ip, count_per_identifier", self.mode),
             ));
         }
-        if self.allowlist.len() > MAX_ALLOWLIST {
-            return Err(("allowlist".into(), format!("at most {MAX_ALLOWLIST} entries")));
-        }
-        for (i, a) in self.allowlist.iter().enumerate() {
-            a.parse::<Cidr>().map_err(|e| (format!("allowlist[{i}]"), e.to_string()))?;
-        }
+        check_allowlist(&self.allowlist)?;
         if !(1..=MAX_BRUTE_FORCE_ATTEMPTS).contains(&self.max_attempts) {
             return Err(("max_attempts".into(), format!("must be from 1 to {MAX_BRUTE_FORCE_ATTEMPTS}")));
         }
@@ -313,24 +320,10 @@ async fn applies(app: &Core, origin: &Origin) -> Result<Option<(Throttling, IpAd
     Ok(Some((t, ip)))
 }
 
-/// Refuse (when `block` is on) an IP whose bucket at `stage` is empty, without taking a token (the login check
-/// before the password is looked at). Writes `limit_mu` once per block.
-pub async fn check(app: &Core, origin: &Origin, stage: Stage) -> Result<(), Refusal> {
-    let Some((t, ip)) = applies(app, origin).await? else { return Ok(()) };
-    let spec = t.stage.get(stage).spec();
-    let state = app
-        .limiter
-        .bucket_peek(&bucket_key(stage, ip), spec, app.clock.now())
-        .await
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    if state.allowed {
-        return Ok(());
-    }
-    refused(app, origin, &t, stage, ip).await
-}
-
-/// Take a token at `stage` for `origin` (a failed login, a message asked for); refused (when `block` is on) when
-/// there is none. Writes `limit_mu` once per block.
+/// Take a token at `stage` for `origin` before the work it limits (a password check, a message); refused (when
+/// `block` is on) when there is none. Taking first is what holds the limit under parallel requests: however many
+/// arrive at once, at most `max_attempts` get past. Writes `limit_mu` once per block. A request that turns out not
+/// to count (a right password) gives its token back with [`uncount`].
 pub async fn count(app: &Core, origin: &Origin, stage: Stage) -> Result<(), Refusal> {
     let Some((t, ip)) = applies(app, origin).await? else { return Ok(()) };
     let spec = t.stage.get(stage).spec();
@@ -345,7 +338,8 @@ pub async fn count(app: &Core, origin: &Origin, stage: Stage) -> Result<(), Refu
     refused(app, origin, &t, stage, ip).await
 }
 
-/// Give back a token taken by [`count`] for a request that did not go on (another limit refused it).
+/// Give back a token taken by [`count`] for a request that does not count (a right password, or a message another
+/// limit refused).
 pub async fn uncount(app: &Core, origin: &Origin, stage: Stage) {
     let Ok(Some((t, ip))) = applies(app, origin).await else { return };
     if let Err(e) =
@@ -445,47 +439,53 @@ async fn bf_applies(app: &Core, origin: &Origin) -> Result<Option<(BruteForce, O
     Ok(Some((b, counted)))
 }
 
-/// Whether logins into `identifier` from `origin` are blocked now (checked before the password is).
-pub async fn account_blocked(app: &Core, origin: &Origin, identifier: &str) -> Result<bool, Refusal> {
-    let Some((b, ip)) = bf_applies(app, origin).await? else { return Ok(false) };
-    if !b.shields.iter().any(|s| s == "block") {
-        return Ok(false);
-    }
-    let id = identifier_of(identifier);
-    let state = app
-        .limiter
-        .bucket_peek(&bf_key(&id, ip), b.spec(), app.clock.now())
-        .await
-        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-    Ok(!state.allowed)
-}
-
-/// A wrong password for the existing account `identifier` (user `user_id`): count it; the failure that empties the
-/// bucket writes `limit_wc` (once per block) and remembers the block for `/user-blocks`.
-pub async fn account_failure(app: &Core, origin: &Origin, identifier: &str, user_id: &str) {
-    let Ok(Some((b, ip))) = bf_applies(app, origin).await else { return };
+/// Take a token from `identifier`'s failed-login bucket (from `origin`'s address, in the default mode) before its
+/// password is checked, so that parallel guesses cannot pass the limit together: `false` when there is none and
+/// `block` is on (the login is refused unchecked). The first refusal of a block writes `limit_wc`; the take that
+/// empties the bucket remembers the block for `/user-blocks`. A right password resets the bucket
+/// ([`account_success`]); an unknown identifier gives its token back ([`account_give_back`]).
+pub async fn account_take(app: &Core, origin: &Origin, identifier: &str) -> Result<bool, Refusal> {
+    let Some((b, ip)) = bf_applies(app, origin).await? else { return Ok(true) };
     let id = identifier_of(identifier);
     let now = app.clock.now();
-    let Ok(state) = app.limiter.bucket_take(&bf_key(&id, ip), b.spec(), now).await else { return };
-    if state.remaining > 0 && state.allowed {
-        return;
+    let state = app
+        .limiter
+        .bucket_take(&bf_key(&id, ip), b.spec(), now)
+        .await
+        .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    if state.allowed {
+        if state.remaining == 0 {
+            remember_block(app, &id, ip).await;
+        }
+        return Ok(true);
     }
+    let block = b.shields.iter().any(|s| s == "block");
     let marker = BucketSpec { capacity: 1, refill_every_ms: BRUTE_FORCE_REFILL_MS };
-    if !app.limiter.bucket_take(&format!("bf-logged:{}", bf_key(&id, ip)), marker, now).await.is_ok_and(|s| s.allowed) {
-        return;
+    if app.limiter.bucket_take(&format!("bf-logged:{}", bf_key(&id, ip)), marker, now).await.is_ok_and(|s| s.allowed) {
+        let user_id = app.store.get_user_by_email(&id).await.ok().flatten().map(|u| u.user_id);
+        let notify = b.shields.iter().any(|s| s == "user_notification");
+        let details = json!({"identifier": id, "ip": ip.map(|i| i.to_string()), "mode": b.mode,
+            "max_attempts": b.max_attempts, "blocked": block, "notify_user": notify});
+        let ctx = EventCtx {
+            user_id,
+            user_name: Some(id.clone()),
+            description: Some(format!("Blocked after {} failed logins in a row", b.max_attempts)),
+            details,
+            ..Default::default()
+        };
+        events::record(app, "limit_wc", origin, ctx).await;
     }
-    remember_block(app, &id, ip).await;
-    let notify = b.shields.iter().any(|s| s == "user_notification");
-    let details = json!({"identifier": id, "ip": ip.map(|i| i.to_string()), "mode": b.mode, "max_attempts": b.max_attempts,
-        "blocked": b.shields.iter().any(|s| s == "block"), "notify_user": notify});
-    let ctx = EventCtx {
-        user_id: Some(user_id.to_owned()),
-        user_name: Some(id.clone()),
-        description: Some(format!("Blocked after {} failed logins in a row", b.max_attempts)),
-        details,
-        ..Default::default()
-    };
-    events::record(app, "limit_wc", origin, ctx).await;
+    Ok(!block)
+}
+
+/// Give back the token [`account_take`] took for a login that does not count: an identifier that is no account
+/// (brute-force protection counts failures into accounts), or a password that could not be checked.
+pub async fn account_give_back(app: &Core, origin: &Origin, identifier: &str) {
+    let Ok(Some((b, ip))) = bf_applies(app, origin).await else { return };
+    let key = bf_key(&identifier_of(identifier), ip);
+    if let Err(e) = app.limiter.bucket_give_back(&key, b.spec(), app.clock.now()).await {
+        tracing::warn!(error = %e, "could not give a brute-force token back");
+    }
 }
 
 /// A successful login into `identifier`: its failures in a row start again from zero.

@@ -262,38 +262,40 @@ pub async fn check_password(
     password: &str,
 ) -> Result<User, LoginFailure> {
     use crate::attack::{self, Refusal, Stage};
-    // A blocked address is refused before any password work (right password or not).
-    attack::check(app, meta, Stage::PreLogin).await.map_err(|r| match r {
+    // Suspicious IP throttling and brute-force protection each take a token before any password work, so that
+    // parallel guesses cannot pass a limit together; a blocked address or account is refused unchecked, the right
+    // password included. A right password gives the IP token back and resets the account's count.
+    attack::count(app, meta, Stage::PreLogin).await.map_err(|r| match r {
         Refusal::Blocked(_) => LoginFailure::IpBlocked,
         Refusal::Unavailable(e) => {
             tracing::error!(error = %e, "suspicious IP throttling cannot be checked; the login is refused");
             LoginFailure::Busy
         }
     })?;
-    // So is an account that brute-force protection blocks (from this address, in the default mode).
-    match attack::account_blocked(app, meta, username).await {
-        Ok(false) => {}
-        Ok(true) => return Err(LoginFailure::AccountBlocked),
+    match attack::account_take(app, meta, username).await {
+        Ok(true) => {}
+        Ok(false) => return Err(LoginFailure::AccountBlocked),
         Err(e) => {
             tracing::error!(error = ?e, "brute-force protection cannot be checked; the login is refused");
             return Err(LoginFailure::Busy);
         }
     }
-    // A failed login counts against the caller's address (a refusal here only logs: the login fails anyway).
-    let count_failure = async || {
-        let _ = attack::count(app, meta, Stage::PreLogin).await;
-    };
     let user = app
         .store
         .get_user_by_email(&username.trim().to_lowercase())
         .await
         .map_err(|e| LoginFailure::Internal(e.into()))?;
     // The same argon2 work whether or not the user exists.
-    let ok = app
-        .passwords
-        .verify(password.to_owned(), user.as_ref().and_then(|u| u.password_hash.clone()))
-        .await
-        .map_err(|_| LoginFailure::Busy)?;
+    let ok = match app.passwords.verify(password.to_owned(), user.as_ref().and_then(|u| u.password_hash.clone())).await
+    {
+        Ok(ok) => ok,
+        Err(_) => {
+            // Nothing was checked: the tokens go back.
+            attack::uncount(app, meta, Stage::PreLogin).await;
+            attack::account_give_back(app, meta, username).await;
+            return Err(LoginFailure::Busy);
+        }
+    };
     let ctx = |user_id: Option<String>, description: Option<String>| EventCtx {
         client_id: Some(client.client_id.clone()),
         client_name: Some(client.spec.name.clone()),
@@ -306,17 +308,16 @@ pub async fn check_password(
     let user = match (user, ok) {
         (None, _) => {
             events::record(app, "fu", meta, ctx(None, None)).await;
-            count_failure().await;
+            attack::account_give_back(app, meta, username).await;
             return Err(LoginFailure::WrongCredentials);
         }
         (Some(u), false) => {
-            events::record(app, "fp", meta, ctx(Some(u.user_id.clone()), None)).await;
-            count_failure().await;
-            attack::account_failure(app, meta, username, &u.user_id).await;
+            events::record(app, "fp", meta, ctx(Some(u.user_id), None)).await;
             return Err(LoginFailure::WrongCredentials);
         }
         (Some(u), true) => u,
     };
+    attack::uncount(app, meta, Stage::PreLogin).await;
     attack::account_success(app, meta, username).await;
     if user.profile.blocked {
         events::record(app, "f", meta, ctx(Some(user.user_id.clone()), Some("user is blocked".into()))).await;

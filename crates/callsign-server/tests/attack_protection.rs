@@ -325,3 +325,43 @@ async fn per_identifier_mode_blocks_the_account_from_everywhere() {
     }
     assert_eq!(login_as(&c, "ann@example.com", PW, Some("203.0.113.1")).await.1["error"], "mfa_required");
 }
+
+/// 20 wrong passwords at once from one address: the throttling cap (5) and then the brute-force cap (4) each let
+/// exactly that many passwords be checked; the rest are refused unchecked (no `fp` event).
+async fn parallel_guesses_pass_no_limit(c: Ctx) {
+    let c = std::sync::Arc::new(c);
+    let burst = async |c: &std::sync::Arc<Ctx>, ip: &'static str| {
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move { login_as(&c, "ann@example.com", WRONG, Some(ip)).await }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        let checked = out.iter().filter(|(s, v)| *s == 403 && v["error"] == "invalid_grant").count();
+        let refused = out.iter().filter(|(s, v)| *s == 429 && v["error"] == "too_many_attempts").count();
+        (checked, refused)
+    };
+    assert_eq!(c.t.patch(&c.admin, THROTTLING, json!({"stage": {"pre-login": {"max_attempts": 5}}})).await.0, 200);
+    assert_eq!(burst(&c, "203.0.113.30").await, (5, 15), "IP throttling");
+    assert_eq!(c.logs("fp").await.len(), 5, "only the allowed guesses were checked");
+    // Brute force, from a fresh address (throttling still allows 5 there): the account's cap of 4 holds.
+    assert_eq!(c.t.patch(&c.admin, BRUTE_FORCE, json!({"max_attempts": 4})).await.0, 200);
+    assert_eq!(c.t.patch(&c.admin, THROTTLING, json!({"enabled": false})).await.0, 200);
+    assert_eq!(burst(&c, "203.0.113.31").await, (4, 16), "brute force");
+    assert_eq!(c.logs("fp").await.len(), 9);
+    assert_eq!(c.logs("limit_wc").await.len(), 1);
+}
+
+#[tokio::test]
+async fn parallel_guesses_pass_no_limit_on_sqlite() {
+    parallel_guesses_pass_no_limit(behind_proxy().await).await;
+}
+
+#[tokio::test]
+async fn parallel_guesses_pass_no_limit_on_postgres() {
+    let Some(c) = setup_postgres_with(trust_loopback, &["sms", "voice"]).await else { return };
+    parallel_guesses_pass_no_limit(c).await;
+}
