@@ -36,6 +36,9 @@ pub const CREATE_PHONE_TEMPLATES: &str = "create:phone_templates";
 pub const READ_PHONE_TEMPLATES: &str = "read:phone_templates";
 pub const UPDATE_PHONE_TEMPLATES: &str = "update:phone_templates";
 pub const DELETE_PHONE_TEMPLATES: &str = "delete:phone_templates";
+/// The database connection (`/api/v2/connections`).
+pub const READ_CONNECTIONS: &str = "read:connections";
+pub const UPDATE_CONNECTIONS: &str = "update:connections";
 pub const READ_ATTACK_PROTECTION: &str = "read:attack_protection";
 pub const UPDATE_ATTACK_PROTECTION: &str = "update:attack_protection";
 pub const READ_ANOMALY_BLOCKS: &str = "read:anomaly_blocks";
@@ -112,6 +115,8 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     UPDATE_PHONE_TEMPLATES,
     DELETE_PHONE_TEMPLATES,
     READ_DEV_INBOX,
+    READ_CONNECTIONS,
+    UPDATE_CONNECTIONS,
     READ_ATTACK_PROTECTION,
     UPDATE_ATTACK_PROTECTION,
     READ_ANOMALY_BLOCKS,

@@ -1124,3 +1124,61 @@ async fn an_enrollment_ticket_is_spent_once_on_postgres() {
     let Some(t) = TestApp::spawn_postgres().await else { return };
     an_enrollment_ticket_is_spent_once(setup_app(t, &["sms"], true).await).await;
 }
+
+#[tokio::test]
+async fn signup_pages_create_the_account_and_continue_into_phone_enrollment() {
+    let c = setup(&["sms"]).await;
+    // Sign-up is off on a new install: no link, the hint and the page fall back to the login page.
+    let mut b = Browser::new(&c.t);
+    let p = c.start(&mut b, &[("screen_hint", "signup")]).await;
+    assert!(!p.has("signup-link"), "{}", p.body);
+    let r = b.get("/u/signup").await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/u/login")));
+
+    let (_, v) = c.t.get(&c.admin, "/api/v2/connections").await;
+    let id = v[0]["id"].as_str().unwrap().to_owned();
+    let (s, _) =
+        c.t.patch(&c.admin, &format!("/api/v2/connections/{id}"), json!({"options": {"disable_signup": false}})).await;
+    assert_eq!(s, 200);
+
+    // The login page links to sign-up, and sign-up back to login.
+    let mut b = Browser::new(&c.t);
+    let p = c.start(&mut b, &[]).await;
+    assert!(p.has(r#"href="/u/signup""#), "{}", p.body);
+    let p = b.get("/u/signup").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.has("<h1>Sign up</h1>") && p.has("Create your account to continue to Shop.") && p.has(r#"href="/u/login""#)
+    );
+    assert!(p.has(r#"autocomplete="new-password""#) && p.has(r#"aria-describedby="password-rules""#));
+    // A weak password and a taken address are said on the page, with what was typed kept.
+    let r = b.submit(&p, "/u/signup", &[("email", "new@example.com"), ("password", "weak")]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.has("This password is too weak.") && r.has(r#"value="new@example.com""#), "{}", r.body);
+    let r = b.submit(&r, "/u/signup", &[("email", "ann@example.com"), ("password", PW)]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.has("An account with this email already exists."), "{}", r.body);
+    // A CSRF-less post is refused.
+    assert_eq!(b.post("/u/signup", &[("email", "new@example.com"), ("password", PW)]).await.status, 403);
+
+    // screen_hint=signup opens the page directly; the account is created and the tenant's MFA policy asks for a
+    // phone, then the code, then the application gets its code.
+    let mut b = Browser::new(&c.t);
+    let r = b.get(&c.authorize_url(&[("screen_hint", "signup")])).await;
+    assert_eq!((r.status, r.location.as_deref()), (302, Some("/u/signup")));
+    let p = b.get("/u/signup").await;
+    let r = b.submit(&p, "/u/signup", &[("email", "new@example.com"), ("password", PW)]).await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/u/mfa/enroll")), "{}", r.body);
+    let p = b.get("/u/mfa/enroll").await;
+    c.t.clock.advance(Duration::from_millis(1));
+    let r = b.submit(&p, "/u/mfa/enroll", &[("country", "US"), ("phone", "(415) 555-2671"), ("channel", "sms")]).await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/u/mfa/code")), "{}", r.body);
+    let p = b.get("/u/mfa/code").await;
+    let code = c.t.code_for(PHONE, 1).await;
+    let r = b.submit(&p, "/u/mfa/code", &[("code", &code)]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let types = c.log_types().await;
+    assert!(types.contains(&"ss".to_owned()) && types.contains(&"gd_enrollment_complete".to_owned()), "{types:?}");
+    let (_, users) = c.t.get(&c.admin, "/api/v2/users-by-email?email=new@example.com").await;
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+}

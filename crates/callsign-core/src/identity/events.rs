@@ -52,6 +52,8 @@ pub fn description(code: &str) -> &'static str {
             "An IP address is blocked because it reached the maximum failed login attempts into a single account."
         }
         "srrt" => "Successful Refresh Token revocation",
+        "ss" => "Success Signup",
+        "fs" => "Failed Signup",
         _ => "",
     }
 }

@@ -22,9 +22,10 @@ pub const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 /// How long a browser may cache a preflight (Chromium caps it at two hours).
 pub const MAX_AGE_SECS: &str = "7200";
 
-/// Whether `path` is one of the endpoints with CORS (the MFA API, not the enrollment-ticket page under `/mfa/`).
+/// Whether `path` is one of the endpoints with CORS (the MFA API, not the enrollment-ticket page under `/mfa/`; sign-up,
+/// which auth0.js calls from the page).
 pub fn applies(path: &str) -> bool {
-    matches!(path, "/oauth/token" | "/oauth/revoke" | "/userinfo")
+    matches!(path, "/oauth/token" | "/oauth/revoke" | "/userinfo" | "/dbconnections/signup")
         || path.starts_with("/.well-known/")
         || (path.starts_with("/mfa/") && path != "/mfa/enrollment")
 }

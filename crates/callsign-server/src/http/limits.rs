@@ -30,7 +30,7 @@ impl Surface {
     pub fn of(path: &str) -> Surface {
         if path == "/api/v2" || path.starts_with("/api/v2/") {
             Surface::Management
-        } else if path.starts_with("/oauth/") || path.starts_with("/mfa/") {
+        } else if path.starts_with("/oauth/") || path.starts_with("/mfa/") || path.starts_with("/dbconnections/") {
             Surface::Authentication
         } else {
             Surface::Pages

@@ -3,6 +3,7 @@ pub mod callbacks;
 pub mod client_ip;
 pub mod conn;
 pub mod cors;
+pub mod dbconnections;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -56,6 +57,7 @@ fn browser_api() -> Router<AppState> {
         .route("/.well-known/openid-configuration", get(wellknown::openid_configuration))
         .route("/oauth/token", post(oauth::token))
         .route("/oauth/revoke", post(oauth::revoke))
+        .route("/dbconnections/signup", post(dbconnections::signup))
         .route("/userinfo", get(crate::login::token::userinfo).post(crate::login::token::userinfo))
         .merge(mfa::routes())
 }

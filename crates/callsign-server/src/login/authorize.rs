@@ -28,6 +28,8 @@ pub struct AuthorizeParams {
     pub ui_locales: Option<String>,
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
+    /// `signup` opens the sign-up page instead of the login page (when the connection allows sign-up).
+    pub screen_hint: Option<String>,
 }
 
 /// The single sign-on session behind `cs_sso`.
@@ -198,6 +200,10 @@ pub async fn authorize(
             Err(e) => return super::internal(lang, e),
         }
     }
+    // `screen_hint=signup`: the sign-up page, when the database connection takes sign-ups (else the login page).
+    if sso.is_none() && p.screen_hint.as_deref() == Some("signup") && super::flow::signup_open(&app).await {
+        tx.step = Step::Signup;
+    }
     let (token, cookie) = match super::create_tx(&app, &tx).await {
         Ok(x) => x,
         Err(e) => return super::internal(lang, e),
@@ -218,7 +224,7 @@ pub async fn authorize(
         }
         return resp;
     }
-    super::redirect(StatusCode::FOUND, Step::Login.path(), &[cookie])
+    super::redirect(StatusCode::FOUND, tx.step.path(), &[cookie])
 }
 
 /// A protocol error sent back to the application the way its answer would have gone.

@@ -320,15 +320,38 @@ fn sso_ttl(auth_time: i64, now: i64) -> u64 {
 
 // --- login ------------------------------------------------------------------------------------------------------------
 
-fn render_login(app: &AppState, tx: &Tx, status: StatusCode, email: &str, error: Option<&str>) -> Response {
+fn render_login(app: &AppState, tx: &Tx, status: StatusCode, email: &str, error: Option<&str>, open: bool) -> Response {
     let name = tx.state.authz.as_ref().map(|a| a.client_name.as_str()).unwrap_or("");
-    super::page(status, pages::login(&ctx(app, tx), name, email, error))
+    super::page(status, pages::login(&ctx(app, tx), name, email, error, open))
+}
+
+/// Whether the database connection takes public sign-ups (a login page links to the sign-up page then). An
+/// unreadable setting reads as closed.
+pub async fn signup_open(app: &AppState) -> bool {
+    match callsign_core::connections::load(app).await {
+        Ok(c) => !c.options.disable_signup,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the database connection; sign-up shown as closed");
+            false
+        }
+    }
+}
+
+/// Move the transaction to `step` (between the login and sign-up pages) and save it.
+async fn switch_to(app: &AppState, tx: &mut Tx, step: Step) -> Result<(), Response> {
+    if tx.state.step != step {
+        tx.state.step = step;
+        tx.save(app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
+    }
+    Ok(())
 }
 
 pub async fn login_page(State(app): State<AppState>, headers: HeaderMap) -> Page {
-    let tx = get_tx(&app, &headers, &[Step::Login]).await?;
+    let mut tx = get_tx(&app, &headers, &[Step::Login, Step::Signup]).await?;
+    switch_to(&app, &mut tx, Step::Login).await?;
     let hint = tx.state.login_hint.clone().unwrap_or_default();
-    Ok(render_login(&app, &tx, StatusCode::OK, &hint, None))
+    let open = signup_open(&app).await;
+    Ok(render_login(&app, &tx, StatusCode::OK, &hint, None, open))
 }
 
 pub async fn login_submit(
@@ -339,28 +362,29 @@ pub async fn login_submit(
 ) -> Page {
     let (mut tx, f) = post_tx(&app, &headers, form, &[Step::Login]).await?;
     let t = tx.state.texts();
+    let open = signup_open(&app).await;
     let email = f.email.unwrap_or_default();
     let password = f.password.unwrap_or_default();
     if email.trim().is_empty() || password.is_empty() {
-        return Ok(render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.missing_credentials)));
+        return Ok(render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.missing_credentials), open));
     }
     let Some(client) = tx_client(&app, &tx).await? else { return Err(expired(&headers)) };
     let user = match oauth::check_password(&app, &meta, &client, &email, &password).await {
         Ok(u) => u,
         Err(LoginFailure::WrongCredentials) => {
-            return Ok(render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.wrong_credentials)));
+            return Ok(render_login(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.wrong_credentials), open));
         }
         Err(LoginFailure::Blocked) => {
-            return Ok(render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked)));
+            return Ok(render_login(&app, &tx, StatusCode::UNAUTHORIZED, &email, Some(t.blocked), open));
         }
         Err(LoginFailure::IpBlocked) => {
-            return Ok(render_login(&app, &tx, StatusCode::TOO_MANY_REQUESTS, &email, Some(t.ip_blocked)));
+            return Ok(render_login(&app, &tx, StatusCode::TOO_MANY_REQUESTS, &email, Some(t.ip_blocked), open));
         }
         Err(LoginFailure::AccountBlocked) => {
-            return Ok(render_login(&app, &tx, StatusCode::TOO_MANY_REQUESTS, &email, Some(t.account_blocked)));
+            return Ok(render_login(&app, &tx, StatusCode::TOO_MANY_REQUESTS, &email, Some(t.account_blocked), open));
         }
         Err(LoginFailure::Busy) => {
-            let mut r = render_login(&app, &tx, StatusCode::SERVICE_UNAVAILABLE, &email, Some(t.busy));
+            let mut r = render_login(&app, &tx, StatusCode::SERVICE_UNAVAILABLE, &email, Some(t.busy), open);
             r.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(callsign_core::identity::passwords::RETRY_AFTER_SECS),
@@ -376,6 +400,84 @@ pub async fn login_submit(
     // An error page (never a redirect to one of the pages) goes out as it is, without the cookie.
     let resp = after_first_factor(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await?;
     // Finished at once (no second factor): the transaction and its cookie are already gone.
+    if resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/")) {
+        Ok(super::with_cookie(resp, &cookie))
+    } else {
+        Ok(resp)
+    }
+}
+
+// --- sign-up -----------------------------------------------------------------------------------------------------------
+
+fn render_signup(app: &AppState, tx: &Tx, status: StatusCode, email: &str, error: Option<&str>) -> Response {
+    let name = tx.state.authz.as_ref().map(|a| a.client_name.as_str()).unwrap_or("");
+    super::page(status, pages::signup(&ctx(app, tx), name, email, error))
+}
+
+pub async fn signup_page(State(app): State<AppState>, headers: HeaderMap) -> Page {
+    let mut tx = get_tx(&app, &headers, &[Step::Login, Step::Signup]).await?;
+    if !signup_open(&app).await {
+        switch_to(&app, &mut tx, Step::Login).await?;
+        return Ok(super::redirect(StatusCode::SEE_OTHER, Step::Login.path(), &[]));
+    }
+    switch_to(&app, &mut tx, Step::Signup).await?;
+    let hint = tx.state.login_hint.clone().unwrap_or_default();
+    Ok(render_signup(&app, &tx, StatusCode::OK, &hint, None))
+}
+
+/// Create the account (`callsign_core::connections::signup`: throttled per IP, `ss` / `fs`), then continue as after
+/// a password: phone enrollment when the tenant requires MFA, else back to the application.
+pub async fn signup_submit(
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, FormRejection>,
+) -> Page {
+    use callsign_core::connections::{Signup, SignupError};
+    let (mut tx, f) = post_tx(&app, &headers, form, &[Step::Signup]).await?;
+    let t = tx.state.texts();
+    let email = f.email.unwrap_or_default();
+    let password = f.password.unwrap_or_default();
+    if email.trim().is_empty() || password.is_empty() {
+        return Ok(render_signup(&app, &tx, StatusCode::BAD_REQUEST, &email, Some(t.missing_credentials)));
+    }
+    let Some(client) = tx_client(&app, &tx).await? else { return Err(expired(&headers)) };
+    let req = Signup {
+        client_id: client.client_id.clone(),
+        connection: callsign_core::identity::DB_CONNECTION.to_owned(),
+        email: email.clone(),
+        password,
+        ..Default::default()
+    };
+    let user = match callsign_core::connections::signup(&app, &meta, req).await {
+        Ok(u) => u,
+        Err(e) => {
+            let (status, message) = match &e {
+                SignupError::UserExists => (StatusCode::BAD_REQUEST, t.signup_exists),
+                SignupError::WeakPassword(_) => (StatusCode::BAD_REQUEST, t.signup_weak),
+                SignupError::Invalid(_) => (StatusCode::BAD_REQUEST, t.signup_invalid_email),
+                SignupError::Disabled | SignupError::UnknownConnection(_) | SignupError::UnknownClient => {
+                    (StatusCode::FORBIDDEN, t.signup_disabled)
+                }
+                SignupError::Blocked => (StatusCode::TOO_MANY_REQUESTS, t.signup_ip_blocked),
+                SignupError::Busy | SignupError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, t.busy),
+                SignupError::Internal(cause) => return Err(super::internal(&tx.state.lang, cause)),
+            };
+            let mut r = render_signup(&app, &tx, status, &email, Some(message));
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(callsign_core::identity::passwords::RETRY_AFTER_SECS),
+                );
+            }
+            return Ok(r);
+        }
+    };
+    tx.state.user_id = Some(user.user_id.clone());
+    tx.state.auth_time = Some(now_secs(&app));
+    tx.state.amr = vec!["pwd".to_owned()];
+    let cookie = tx.rotate(&app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
+    let resp = after_first_factor(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await?;
     if resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/")) {
         Ok(super::with_cookie(resp, &cookie))
     } else {

@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/authorize", get(authorize::authorize))
         .route("/u/login", get(flow::login_page).post(flow::login_submit))
+        .route("/u/signup", get(flow::signup_page).post(flow::signup_submit))
         .route("/u/mfa/enroll", get(flow::enroll_page).post(flow::enroll_submit))
         .route("/u/mfa/code", get(flow::code_page).post(flow::code_submit))
         .route("/u/mfa/resend", post(flow::resend))
@@ -106,6 +107,7 @@ impl AuthzRequest {
 pub enum Step {
     #[default]
     Login,
+    Signup,
     Enroll,
     Code,
     ShowRecovery,
@@ -117,6 +119,7 @@ impl Step {
     pub fn path(self) -> &'static str {
         match self {
             Step::Login => "/u/login",
+            Step::Signup => "/u/signup",
             Step::Enroll => "/u/mfa/enroll",
             Step::Code => "/u/mfa/code",
             Step::ShowRecovery => "/u/mfa/recovery-code",

@@ -57,7 +57,7 @@ fn field_error(id: &str, message: Option<&str>) -> Markup {
     }
 }
 
-pub fn login(c: &Ctx<'_>, app_name: &str, email: &str, error: Option<&str>) -> Markup {
+pub fn login(c: &Ctx<'_>, app_name: &str, email: &str, error: Option<&str>, signup_open: bool) -> Markup {
     let t = c.t;
     card(
         c.lang,
@@ -75,6 +75,34 @@ pub fn login(c: &Ctx<'_>, app_name: &str, email: &str, error: Option<&str>) -> M
                     aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "login-error")];
                 button type="submit" { (t.continue_) }
             }
+            @if signup_open {
+                p class="switch" { (t.no_account) " " a href=(Step::Signup.path()) id="signup-link" { (t.signup_link) } }
+            }
+        },
+    )
+}
+
+/// The sign-up page (the database connection allows public sign-up).
+pub fn signup(c: &Ctx<'_>, app_name: &str, email: &str, error: Option<&str>) -> Markup {
+    let t = c.t;
+    card(
+        c.lang,
+        t.signup_title,
+        html! {
+            p { (t.signup_intro.replace("{app}", app_name)) }
+            (field_error("signup-error", error))
+            form method="post" action=(Step::Signup.path()) {
+                (c.csrf_field())
+                label for="email" { (t.email) }
+                input type="email" id="email" name="email" value=(email) autocomplete="email" required
+                    aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| "signup-error")];
+                label for="password" { (t.password) }
+                input type="password" id="password" name="password" autocomplete="new-password" required minlength="8"
+                    aria-describedby="password-rules";
+                p class="hint" id="password-rules" { (t.password_rules) }
+                button type="submit" { (t.signup_button) }
+            }
+            p class="switch" { (t.have_account) " " a href=(Step::Login.path()) id="login-link" { (t.login_link) } }
         },
     )
 }

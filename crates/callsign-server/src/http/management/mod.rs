@@ -3,6 +3,7 @@ mod absent;
 mod attack_protection;
 mod branding_phone;
 mod clients;
+mod connections;
 mod dev_inbox;
 mod enrollments;
 mod grants;
@@ -45,6 +46,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
         .merge(attack_protection::routes())
+        .merge(connections::routes())
         .merge(absent::routes())
         .merge(resource_servers::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
@@ -173,6 +175,8 @@ scope_sets! {
     UpdatePhoneTemplates => [sc::UPDATE_PHONE_TEMPLATES],
     DeletePhoneTemplates => [sc::DELETE_PHONE_TEMPLATES],
     ReadDevInbox => [sc::READ_DEV_INBOX],
+    ReadConnections => [sc::READ_CONNECTIONS],
+    UpdateConnections => [sc::UPDATE_CONNECTIONS],
     ReadAttackProtection => [sc::READ_ATTACK_PROTECTION],
     UpdateAttackProtection => [sc::UPDATE_ATTACK_PROTECTION],
     ReadAnomalyBlocks => [sc::READ_ANOMALY_BLOCKS],

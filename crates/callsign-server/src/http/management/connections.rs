@@ -1,0 +1,113 @@
+//! `/api/v2/connections`: Callsign's one database connection (`Username-Password-Authentication`, strategy
+//! `auth0`), over `callsign_core::connections`.
+//!
+//! - `GET /connections` (`read:connections`): the connection in a list; `strategy` and `name` filter it (a strategy
+//!   or name that is not the database connection's gives an empty list), with the usual `page` / `per_page` /
+//!   `include_totals`.
+//! - `GET /connections/{id}` (`read:connections`): 404 `inexistent_connection` for another id.
+//! - `PATCH /connections/{id}` (`update:connections`): `display_name` and `options`; `options` are merged into the
+//!   current ones (a new install has `disable_signup: true`; `{"options":{"disable_signup":false}}` opens public
+//!   sign-up). The fixed options and the read-only properties (`name`, `strategy`, `realms`,
+//!   `is_domain_connection`, `id`) may be sent back as read, not changed; anything else is a 400 naming it.
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use callsign_core::connections::{self, ConnectionPatch};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Mgmt, Paging, ReadConnections, UpdateConnections};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, Path, Query};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/connections", get(list)).route("/connections/{id}", get(read).patch(update))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("The connection does not exist").code("inexistent_connection")
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct ListQuery {
+    strategy: Option<String>,
+    name: Option<String>,
+    fields: Option<String>,
+    include_fields: Option<String>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
+async fn list(
+    _: Mgmt<ReadConnections>,
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let page = q.paging.page()?;
+    let _ = (&q.fields, &q.include_fields);
+    let conn = connections::load(&app).await.map_err(ApiError::internal)?;
+    let matches = q.strategy.as_deref().is_none_or(|s| s.split(',').any(|s| s.trim() == "auth0"))
+        && q.name.as_deref().is_none_or(|n| n == conn.name());
+    let all: Vec<Value> = if matches { vec![conn.view()] } else { Vec::new() };
+    let total = all.len() as u64;
+    let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let items = all.into_iter().skip(start).collect();
+    Ok(Json(q.paging.wrap("connections", items, total)))
+}
+
+async fn read(
+    _: Mgmt<ReadConnections>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let conn = connections::load(&app).await.map_err(ApiError::internal)?;
+    if conn.id != id {
+        return Err(not_found());
+    }
+    Ok(Json(conn.view()))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct Patch {
+    display_name: Option<String>,
+    options: Option<Map<String, Value>>,
+    // Read-only: accepted when they are what a read answers.
+    id: Option<Value>,
+    name: Option<Value>,
+    strategy: Option<Value>,
+    realms: Option<Value>,
+    is_domain_connection: Option<Value>,
+}
+
+async fn update(
+    _: Mgmt<UpdateConnections>,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(p): Body<Patch>,
+) -> Result<Json<Value>, ApiError> {
+    let mut conn = connections::load(&app).await.map_err(ApiError::internal)?;
+    if conn.id != id {
+        return Err(not_found());
+    }
+    let current = conn.view();
+    for (prop, v) in [
+        ("id", &p.id),
+        ("name", &p.name),
+        ("strategy", &p.strategy),
+        ("realms", &p.realms),
+        ("is_domain_connection", &p.is_domain_connection),
+    ] {
+        if let Some(v) = v
+            && current[prop] != *v
+        {
+            return Err(ApiError::invalid_payload(format!("{prop} cannot be changed' on property {prop}")));
+        }
+    }
+    connections::apply(&mut conn, ConnectionPatch { display_name: p.display_name, options: p.options })
+        .map_err(|(prop, msg)| ApiError::invalid_payload(format!("{prop} {msg}' on property {prop}")))?;
+    connections::save(&app, &conn).await.map_err(ApiError::internal)?;
+    Ok(Json(conn.view()))
+}
