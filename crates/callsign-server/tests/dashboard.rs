@@ -819,6 +819,22 @@ async fn users_search_view_and_reset_mfa() {
     let after = b.get(&user_path).await;
     after.assert_has("No enrolled factor.");
     after.assert_has("MFA reset");
+
+    // Public sign-up: off on a new install, turned on and off again from the Users page.
+    b.get("/dashboard/users").await.assert_has("Off: only operators create accounts");
+    let on = b.submit("/dashboard/users", "/dashboard/users/signup", &[("open", "on")]).await;
+    on.assert_redirect("/dashboard/users");
+    let page = b.get("/dashboard/users").await;
+    page.assert_has("Public sign-up is on.");
+    page.assert_has("Turn sign-up off");
+    let (_, c) = t.get(&token, "/api/v2/connections").await;
+    assert_eq!(c[0]["options"]["disable_signup"], false, "{c}");
+    b.submit("/dashboard/users", "/dashboard/users/signup", &[("open", "off")])
+        .await
+        .assert_redirect("/dashboard/users");
+    let (_, c) = t.get(&token, "/api/v2/connections").await;
+    assert_eq!(c[0]["options"]["disable_signup"], true, "{c}");
+    assert_eq!(b.post("/dashboard/users/signup", &[("open", "on")]).await.status, 403, "no CSRF token");
     t.stop().await;
 }
 

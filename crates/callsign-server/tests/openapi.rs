@@ -493,6 +493,39 @@ async fn documented_string_limits_are_the_enforced_ones() {
         ));
     }
 
+    // Sign-up (open for this test) and the connection's display name.
+    let (s, v) = t.get(&token, "/api/v2/connections").await;
+    assert_eq!(s, 200, "{v}");
+    let connection = format!("/api/v2/connections/{}", v[0]["id"].as_str().unwrap());
+    let (s, v) = t.patch(&token, &connection, json!({"options": {"disable_signup": false}})).await;
+    assert_eq!(s, 200, "{v}");
+    limits.push(limit(
+        &["ConnectionUpdate/properties/display_name"],
+        patch.clone(),
+        &connection,
+        Fill::Text,
+        |v| json!({"display_name": v}),
+    ));
+    for field in ["given_name", "family_name", "name", "nickname", "picture", "user_metadata/additionalProperties"] {
+        let cid = t.client_id.clone();
+        limits.push(limit(
+            &[&format!("SignupRequest/properties/{field}")],
+            post.clone(),
+            "/dbconnections/signup",
+            Fill::Text,
+            move |v| {
+                let mut b = json!({"client_id": cid, "connection": "Username-Password-Authentication",
+                                   "email": format!("signup-{}@example.com", seq()), "password": "Str0ng-Passw0rd"});
+                if field.starts_with("user_metadata") {
+                    b["user_metadata"] = json!({ "note": v });
+                } else {
+                    b[field] = json!(v);
+                }
+                b
+            },
+        ));
+    }
+
     // Every documented maxLength is checked.
     let covered: Vec<&String> = limits.iter().flat_map(|l| &l.pointers).collect();
     let unchecked: Vec<String> = documented_max_lengths(&spec).into_iter().filter(|p| !covered.contains(&p)).collect();

@@ -76,6 +76,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/security/attack-protection/unblock", post(attack::unblock))
         .route("/dashboard/security/attack-protection/unblock-account", post(attack::unblock_account))
         .route("/dashboard/users", get(users::list))
+        .route("/dashboard/users/signup", post(users::set_signup))
         .route("/dashboard/users/{id}", get(users::show))
         .route("/dashboard/users/{id}/reset-mfa", post(users::reset_mfa))
         .route("/dashboard/logs", get(logs::list))

@@ -1,6 +1,7 @@
 //! Users: search by email (`GET /api/v2/users?q=email:"…"`), a user with their phone enrollments
 //! (`GET /api/v2/users/{id}` and `…/authentication-methods`, numbers masked), and "reset MFA"
-//! (`DELETE /api/v2/users/{id}/authenticators`).
+//! (`DELETE /api/v2/users/{id}/authenticators`); and whether the database connection takes public sign-ups
+//! (`GET|PATCH /api/v2/connections…`, `options.disable_signup`).
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -46,7 +47,25 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
         Err(e) => return Err(internal(e)),
     };
     let link = |p: u32| format!("/dashboard/users?{}", query(&[("email", &email), ("page", &p.to_string())]));
+    let connection = api.get("/connections").await.map_err(internal)?;
+    let open = connection.get(0).and_then(|c| c["options"]["disable_signup"].as_bool()).is_some_and(|d| !d);
     let body = html! {
+        section class="panel" aria-labelledby="signup-h" {
+            h2 id="signup-h" { "Public sign-up" }
+            p id="signup-state" {
+                @if open {
+                    "On: anyone can create an account on the login pages (" code { "/authorize?screen_hint=signup" }
+                    ") and through " code { "POST /dbconnections/signup" } ". Suspicious IP throttling limits sign-ups per IP."
+                } @else {
+                    "Off: only operators create accounts (here or through the Management API). This is the default."
+                }
+            }
+            form method="post" action="/dashboard/users/signup" {
+                (ui::csrf(&app, &ctx))
+                input type="hidden" name="open" value=(if open { "off" } else { "on" });
+                button type="submit" id="signup-toggle" { @if open { "Turn sign-up off" } @else { "Turn sign-up on" } }
+            }
+        }
         form method="get" action="/dashboard/users" role="search" class="filters" {
             label for="email" { "Email" }
             div class="row" {
@@ -174,6 +193,33 @@ pub async fn reset_mfa(State(app): State<AppState>, Path(id): Path<String>, p: P
             ctx.flash_and_go(&app, "MFA reset: every enrolled factor of this user was removed.", &to).await
         }
         Err(e) if e.status < 500 => render_user(&app, &ctx, &id, StatusCode::BAD_REQUEST, Some(&e.message)).await,
+        Err(e) => Err(internal(e)),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct SignupFields {
+    open: String,
+}
+
+/// Turn public sign-up on or off (`PATCH /api/v2/connections/{id}` with `options.disable_signup`).
+pub async fn set_signup(State(app): State<AppState>, p: Posted<SignupFields>) -> Page {
+    let mut ctx = p.ctx;
+    let open = match p.form.open.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return ctx.flash_and_go(&app, "Choose on or off.", "/dashboard/users").await,
+    };
+    let api = ctx.api(&app).await?;
+    let list = api.get("/connections").await.map_err(internal)?;
+    let id = list.get(0).map(|c| s(c, "id")).unwrap_or_default();
+    let body = serde_json::json!({"options": {"disable_signup": !open}});
+    match api.patch(&format!("/connections/{}", seg(&id)), &body).await {
+        Ok(_) => {
+            let message = if open { "Public sign-up is on." } else { "Public sign-up is off." };
+            ctx.flash_and_go(&app, message, "/dashboard/users").await
+        }
+        Err(e) if e.status < 500 => ctx.flash_and_go(&app, e.message, "/dashboard/users").await,
         Err(e) => Err(internal(e)),
     }
 }
