@@ -25,7 +25,7 @@ def test_signup_through_the_database_connection():
     assert [c["name"] for c in conns] == [DB]
     cid = conns[0]["id"]
     assert mgmt.connections.get(cid)["strategy"] == "auth0"
-    app = mgmt.clients.create({"name": "py-signup", "app_type": "regular_web", "grant_types": ["password"]})
+    app = mgmt.clients.create({"name": "py-signup", "app_type": "regular_web", "grant_types": ["password", "http://auth0.com/oauth/grant-type/password-realm"]})
     db = Database(DOMAIN, app["client_id"])
     email = f"py-signup-{uuid.uuid4().hex[:10]}@example.com"
 
