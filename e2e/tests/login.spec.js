@@ -4,7 +4,7 @@
 const { createHash, randomBytes } = require('node:crypto');
 const { test, expect } = require('../lib/fixtures');
 const { expectNoSeriousViolations } = require('../lib/a11y');
-const { oauthToken, uniquePhone, baseUrl } = require('../lib/mgmt');
+const { oauthToken, uniquePhone, uniqueEmail, baseUrl } = require('../lib/mgmt');
 const { shot } = require('../lib/shots');
 
 // The application's callback: a path on the Callsign host that answers 404; the browser's URL is what counts.
@@ -254,6 +254,46 @@ test.describe('Universal Login', () => {
     await page.goto('/v2/logout');
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('You are logged out');
     await checkPage(page, 'logged out');
+  });
+
+  test('sign-up: the login page links to it, the account is made and enrolls a phone', async ({ page, mgmt }) => {
+    await mgmt.enablePhoneMfa({ messageTypes: ['sms'] });
+    const [conn] = await mgmt.request('GET', '/connections');
+    await mgmt.request('PATCH', `/connections/${conn.id}`, { options: { disable_signup: false } });
+    try {
+      const app = await mgmt.createClient({ callbacks: [callback()] });
+      await page.goto(authorizeUrl(app.client_id, pkce()));
+      await page.getByRole('link', { name: 'Sign up' }).click();
+      await expect(page).toHaveURL(/\/u\/signup$/);
+      await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sign up');
+      await checkPage(page, 'signup 1 page');
+      const email = uniqueEmail('signup');
+      await page.getByLabel('Email address').fill(email);
+      // Long enough for the field's minlength, but only lower case letters: the server refuses it.
+      await page.getByLabel('Password').fill('weakpassword');
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await expect(page.getByRole('alert')).toHaveText('This password is too weak.');
+      await expect(page.getByLabel('Email address')).toHaveValue(email);
+      await checkPage(page, 'signup 2 weak password');
+      await page.getByLabel('Password').fill('E2e-Signup-Passw0rd!');
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await expect(page).toHaveURL(/\/u\/mfa\/enroll$/);
+      await expect(page.getByRole('heading', { level: 1 })).toHaveText('Secure your account');
+      const phone = uniquePhone();
+      const before = await mgmt.devInbox({ to: phone });
+      await page.getByLabel('Country').selectOption('US');
+      await page.getByLabel('Phone number').fill(phone.slice(2));
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await expect(page).toHaveURL(/\/u\/mfa\/code$/);
+      await page.getByLabel('Enter the 6-digit code').fill(await codeFor(mgmt, phone, before, 'sms'));
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.waitForURL((u) => u.href.startsWith(callback()));
+      expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
+      const users = await mgmt.request('GET', `/users-by-email?email=${encodeURIComponent(email)}`);
+      expect(users).toHaveLength(1);
+    } finally {
+      await mgmt.request('PATCH', `/connections/${conn.id}`, { options: { disable_signup: true } });
+    }
   });
 
   test('the pages speak French and Spanish', async ({ page, mgmt }) => {

@@ -256,12 +256,41 @@ impl BruteForce {
     }
 }
 
+/// Phone provider protection, in Auth0's shape: `default` (the flat per-user send limit, 10 then one per hour) or
+/// `exponential` (the per-user backoff of [`backoff_take`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneProviderProtection {
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl Default for PhoneProviderProtection {
+    fn default() -> Self {
+        PhoneProviderProtection { kind: "default".into() }
+    }
+}
+
+impl PhoneProviderProtection {
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.kind != "default" && self.kind != "exponential" {
+            return Err(("type".into(), format!("`{}` is not one of default, exponential", self.kind)));
+        }
+        Ok(())
+    }
+
+    pub fn exponential(&self) -> bool {
+        self.kind == "exponential"
+    }
+}
+
 /// The stored document.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AttackProtection {
     pub suspicious_ip_throttling: Throttling,
     pub brute_force_protection: BruteForce,
+    pub phone_provider_protection: PhoneProviderProtection,
 }
 
 pub async fn load(app: &Core) -> crate::BoxResult<AttackProtection> {
@@ -605,4 +634,22 @@ mod tests {
             serde_json::from_value(serde_json::json!({"suspicious_ip_throttling": Throttling::default()})).unwrap();
         assert_eq!(old.brute_force_protection, BruteForce::default());
     }
+}
+
+// --- phone provider protection: the exponential backoff -----------------------------------------------------------
+
+/// The exponential backoff of phone provider protection `exponential`: the first message to a user at once, then
+/// each further one at least 30 s after the one before, the wait doubling per message (30 s, 1, 2, 4, 8, 16, 32
+/// minutes) up to one hour; two hours without a message to the user start again from the first. One atomic call in
+/// the limiter (`RateLimiter::backoff_take`), so of parallel requests at one step exactly one is sent, on every node.
+pub const BACKOFF: callsign_store::BackoffSpec =
+    callsign_store::BackoffSpec { base_ms: 30_000, max_ms: 3_600_000, reset_after_ms: 7_200_000 };
+
+fn backoff_key(user_id: &str) -> String {
+    format!("send-exp:{user_id}")
+}
+
+/// One more message to `user_id` under the backoff.
+pub async fn backoff_take(app: &Core, user_id: &str) -> Result<callsign_store::BackoffState, callsign_store::StoreError> {
+    app.limiter.backoff_take(&backoff_key(user_id), BACKOFF, app.clock.now()).await
 }

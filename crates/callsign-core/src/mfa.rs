@@ -267,11 +267,41 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
             return Err(MfaError::Other(AuthError::busy()));
         }
     }
+    let exponential = match attack::load(app).await {
+        Ok(a) => a.phone_provider_protection.exponential(),
+        Err(e) => {
+            tracing::error!(error = %e, "phone provider protection cannot be read; the message is refused");
+            attack::uncount(app, meta, Stage::PrePhoneMessage).await;
+            return Err(MfaError::Other(AuthError::busy()));
+        }
+    };
     let voice_key = format!("voice-send:{}", user.user_id);
     if channel == Channel::Voice && !app.limiter.bucket_take(&voice_key, VOICE_BUCKET, now).await?.allowed {
         attack::uncount(app, meta, Stage::PrePhoneMessage).await;
         refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
         return Err(MfaError::TooManyVoice);
+    }
+    if exponential {
+        // Phone provider protection `exponential`: the per-user backoff replaces the flat send bucket.
+        let b = attack::backoff_take(app, &user.user_id).await?;
+        if b.allowed {
+            return Ok(());
+        }
+        attack::uncount(app, meta, Stage::PrePhoneMessage).await;
+        let (code, text, e) = if channel == Channel::Voice {
+            give_back(app, &voice_key, VOICE_BUCKET).await;
+            ("gd_send_voice_failure", TOO_MANY_VOICE, MfaError::TooManyVoice)
+        } else {
+            ("gd_send_sms_failure", TOO_MANY_SMS, MfaError::TooManySms)
+        };
+        let retry = b.retry_at.map(|t| t.to_rfc3339());
+        let c = EventCtx {
+            description: Some(text.into()),
+            details: json!({"reason": "rate_limited", "backoff": {"level": b.level, "wait_ms": b.wait_ms, "retry_at": retry}}),
+            ..subject.ctx()
+        };
+        events::record(app, code, meta, c).await;
+        return Err(e);
     }
     let s = app.limiter.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
     if !s.allowed {

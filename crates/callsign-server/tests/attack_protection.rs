@@ -365,3 +365,106 @@ async fn parallel_guesses_pass_no_limit_on_postgres() {
     let Some(c) = setup_postgres_with(trust_loopback, &["sms", "voice"]).await else { return };
     parallel_guesses_pass_no_limit(c).await;
 }
+
+const PPP: &str = "/api/v2/attack-protection/phone-provider-protection";
+
+#[tokio::test]
+async fn phone_provider_protection_is_auth0s_shape_and_refuses_other_types() {
+    let c = setup_with(|_| {}, &["sms"]).await;
+    assert_eq!(c.t.get(&c.admin, PPP).await, (200, json!({"type": "default"})));
+    assert_eq!(c.t.patch(&c.admin, PPP, json!({"type": "exponential"})).await, (200, json!({"type": "exponential"})));
+    assert_eq!(c.t.get(&c.admin, PPP).await.1, json!({"type": "exponential"}));
+    for (b, needle) in [
+        (json!({"type": "linear"}), "type"),
+        (json!({}), "missing field `type`"),
+        (json!({"type": "default", "window": 3}), "unknown field `window`"),
+    ] {
+        let (s, v) = c.t.patch(&c.admin, PPP, b.clone()).await;
+        assert_eq!(s, 400, "{b}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(needle), "{b}: {v}");
+    }
+    let reader = c.t.token_with_scopes(&["read:attack_protection"]).await;
+    assert_eq!(c.t.get(&reader, PPP).await.0, 200);
+    assert_eq!(c.t.patch(&reader, PPP, json!({"type": "default"})).await.0, 403);
+    // The other settings are untouched by this one's writes.
+    assert_eq!(c.t.get(&c.admin, THROTTLING).await.1["enabled"], true);
+}
+
+/// A challenge now: its status.
+async fn send_one(c: &Ctx) -> (u16, Value) {
+    let mfa = c.mfa_token().await;
+    c.challenge(&mfa, None).await
+}
+
+#[tokio::test]
+async fn exponential_backoff_doubles_each_wait_and_falls_back_when_quiet() {
+    let c = setup_with(|_| {}, &["sms"]).await;
+    c.enroll().await; // the enrollment's message is the first: the next one waits 30 s
+    assert_eq!(c.t.patch(&c.admin, PPP, json!({"type": "exponential"})).await.0, 200);
+    let sec = std::time::Duration::from_secs;
+    // In default mode the enrollment was counted in the flat bucket; the backoff starts from level 0 now.
+    assert_eq!(send_one(&c).await.0, 200, "the first message under the backoff is free");
+    for wait in [30, 60, 120, 240, 480, 960, 1920, 3600, 3600] {
+        let (s, v) = send_one(&c).await;
+        assert_eq!((s, v["error"].as_str()), (429, Some("too_many_attempts")), "before {wait} s: {v}");
+        assert_eq!(v["error_description"], "Too many SMS sent by the user. Wait for some minutes before retrying.");
+        c.t.clock.advance(sec(wait - 1));
+        assert_eq!(send_one(&c).await.0, 429, "one second before {wait} s");
+        c.t.clock.advance(sec(1));
+        let (s, v) = send_one(&c).await;
+        assert_eq!(s, 200, "after {wait} s: {v}");
+    }
+    let refused = c.logs("gd_send_sms_failure").await;
+    let last = &refused[0]["details"];
+    assert_eq!((last["reason"].as_str(), last["backoff"]["wait_ms"].as_i64()), (Some("rate_limited"), Some(3_600_000)));
+    // Two quiet hours start again: the next message is free and the one after waits 30 s.
+    c.t.clock.advance(sec(2 * 3600));
+    assert_eq!(send_one(&c).await.0, 200);
+    assert_eq!(send_one(&c).await.0, 429);
+    c.t.clock.advance(sec(30));
+    assert_eq!(send_one(&c).await.0, 200);
+    // Back to default: the flat bucket (10 an hour, not refilled yet by the clock's jumps) applies again.
+    assert_eq!(c.t.patch(&c.admin, PPP, json!({"type": "default"})).await.0, 200);
+    c.t.clock.advance(sec(10 * 3600));
+    for i in 0..10 {
+        assert_eq!(send_one(&c).await.0, 200, "default send {i}");
+    }
+    assert_eq!(send_one(&c).await.0, 429, "the 11th in default mode");
+}
+
+async fn parallel_challenges_under_the_backoff_send_one(c: Ctx) {
+    c.enroll().await;
+    assert_eq!(c.t.patch(&c.admin, PPP, json!({"type": "exponential"})).await.0, 200);
+    // Past the enrollment's own step (the backoff starts when it is turned on, from the flat bucket's count of 0).
+    c.t.clock.advance(std::time::Duration::from_secs(3 * 3600));
+    // Three rounds: at level 0, then (after the wait) at levels 1 and 2; each time 12 challenges at once send one.
+    for (round, wait) in [(0, 0), (1, 30), (2, 60)] {
+        c.t.clock.advance(std::time::Duration::from_secs(wait));
+        let mfa = c.mfa_token().await;
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let (http, url) = (c.t.http.clone(), c.t.url("/mfa/challenge"));
+            let b = json!({"client_id": c.cid, "client_secret": c.secret, "mfa_token": mfa, "challenge_type": "oob"});
+            tasks.push(tokio::spawn(async move { http.post(url).json(&b).send().await.unwrap().status().as_u16() }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap() == 200 {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 1, "round {round}: exactly one of 12 parallel challenges is sent");
+    }
+}
+
+#[tokio::test]
+async fn parallel_challenges_under_the_backoff_send_one_on_sqlite() {
+    parallel_challenges_under_the_backoff_send_one(setup_with(|_| {}, &["sms"]).await).await;
+}
+
+#[tokio::test]
+async fn parallel_challenges_under_the_backoff_send_one_on_postgres() {
+    let Some(c) = setup_postgres_with(|_| {}, &["sms"]).await else { return };
+    parallel_challenges_under_the_backoff_send_one(c).await;
+}
+

@@ -15,7 +15,7 @@
 //! cut down to it.
 use callsign_domain::Timestamp;
 
-use crate::{BucketSpec, BucketState};
+use crate::{BackoffSpec, BackoffState, BucketSpec, BucketState};
 
 /// What the database stores for a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +93,39 @@ pub fn give_back(spec: BucketSpec, stored: Option<Level>, now: Timestamp) -> (Bu
 pub fn peek(spec: BucketSpec, stored: Option<Level>, now: Timestamp) -> BucketState {
     let level = refill(spec, stored, now);
     state(spec, level, level.tokens > 0)
+}
+
+/// The wait an exponential backoff at `level` asks for: 0 at level 0, then `base_ms` doubling per level, at most
+/// `max_ms`.
+pub fn backoff_wait(spec: BackoffSpec, level: u32) -> i64 {
+    if level == 0 {
+        return 0;
+    }
+    spec.base_ms.max(0).saturating_mul(1_i64 << (level - 1).min(40)).min(spec.max_ms)
+}
+
+/// One more event under an exponential backoff, stored as a [`Level`] whose `tokens` count the events since the last
+/// reset and whose `updated_at` is the last event's time (no stored level: no event yet). Allowed when there was no
+/// event for `reset_after_ms` (the count starts again: level 0) or when the level's wait has passed since the last
+/// one; then the count goes up by one and the time is `now`. A refusal stores nothing new. Time running backwards
+/// waits as if no time had passed.
+pub fn backoff(spec: BackoffSpec, stored: Option<Level>, now: Timestamp) -> (BackoffState, Level) {
+    let (level, last) = match stored {
+        Some(l) if now.millis().saturating_sub(l.updated_at) < spec.reset_after_ms => {
+            (u32::try_from(l.tokens).unwrap_or(0), Some(l.updated_at))
+        }
+        _ => (0, None),
+    };
+    let wait_ms = backoff_wait(spec, level);
+    if let Some(last) = last {
+        let due = last.saturating_add(wait_ms);
+        if now.millis() < due {
+            let state = BackoffState { allowed: false, level, wait_ms, retry_at: Some(Timestamp::from_millis(due)) };
+            return (state, Level { tokens: i32::try_from(level).unwrap_or(i32::MAX), updated_at: last });
+        }
+    }
+    let after = Level { tokens: i32::try_from(level.saturating_add(1).min(62)).unwrap_or(62), updated_at: now.millis() };
+    (BackoffState { allowed: true, level, wait_ms, retry_at: None }, after)
 }
 
 #[cfg(test)]
@@ -194,5 +227,32 @@ mod tests {
         let huge = BucketSpec { capacity: u32::MAX, refill_every_ms: 1 };
         assert_eq!(refill(huge, None, at(0)).tokens, i32::MAX);
         assert_eq!(refill(huge, level(0, i64::MIN), at(i64::MAX)).tokens, i32::MAX);
+    }
+
+    const BACKOFF: BackoffSpec = BackoffSpec { base_ms: 1_000, max_ms: 5_000, reset_after_ms: 60_000 };
+
+    #[test]
+    fn backoff_waits_double_up_to_the_maximum_and_reset_after_quiet() {
+        let (s, l) = backoff(BACKOFF, None, at(100));
+        assert_eq!((s.allowed, s.level, s.wait_ms), (true, 0, 0));
+        assert_eq!(l, Level { tokens: 1, updated_at: 100 });
+        let (s, same) = backoff(BACKOFF, Some(l), at(1_099));
+        assert_eq!(s, BackoffState { allowed: false, level: 1, wait_ms: 1_000, retry_at: Some(at(1_100)) });
+        assert_eq!(same, l, "a refusal changes nothing");
+        let mut l = l;
+        let mut t = 100;
+        for (level, wait) in [(1, 1_000), (2, 2_000), (3, 4_000), (4, 5_000), (5, 5_000)] {
+            t += wait;
+            let (s, next) = backoff(BACKOFF, Some(l), at(t));
+            assert_eq!((s.allowed, s.level, s.wait_ms), (true, level, wait), "level {level}");
+            l = next;
+        }
+        // A minute without an event: level 0 again.
+        let (s, l) = backoff(BACKOFF, Some(l), at(t + 60_000));
+        assert_eq!((s.allowed, s.level), (true, 0));
+        assert_eq!(l.tokens, 1);
+        // A clock behind the last event waits the whole wait.
+        let (s, _) = backoff(BACKOFF, Some(l), at(t + 59_000));
+        assert!(!s.allowed);
     }
 }

@@ -277,8 +277,11 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// Refill by elapsed time, then put one token back (never above the capacity): undoes a
     /// [`RateLimiter::bucket_take`] whose request turned out not to count (a right code). Atomic like `bucket_take`.
     async fn bucket_give_back(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
-    /// Forget a bucket (it is full again).
+    /// Forget a bucket (it is full again), or a backoff (it starts again from the first event).
     async fn bucket_reset(&self, key: &str) -> StoreResult<()>;
+    /// One more event under an exponential backoff ([`bucket::backoff`]), atomic like `bucket_take`: of parallel
+    /// callers at one level exactly one is allowed. Its state lives under `key` like a bucket's.
+    async fn backoff_take(&self, key: &str, spec: BackoffSpec, now: Timestamp) -> StoreResult<BackoffState>;
 }
 
 /// The development provider's inbox.

@@ -280,6 +280,28 @@ pub struct BucketSpec {
     pub refill_every_ms: i64,
 }
 
+/// An exponential backoff's parameters (see [`crate::bucket::backoff`]): the first event is free, each further one
+/// must wait `base_ms` doubling per event, at most `max_ms`, since the one before; `reset_after_ms` without an event
+/// starts again from the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffSpec {
+    pub base_ms: i64,
+    pub max_ms: i64,
+    pub reset_after_ms: i64,
+}
+
+/// The result of [`crate::RateLimiter::backoff_take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffState {
+    pub allowed: bool,
+    /// Events counted before this one, since the last reset.
+    pub level: u32,
+    /// The wait that level asks for since the previous event (0 for the first).
+    pub wait_ms: i64,
+    /// For a refusal: when the wait is over.
+    pub retry_at: Option<Timestamp>,
+}
+
 /// The result of looking at or taking from a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketState {

@@ -746,19 +746,30 @@ macro_rules! impl_sqlx_store {
                     $crate::sql::Timestamp,
                 ) -> ($crate::BucketState, $crate::bucket::Level),
             ) -> $crate::StoreResult<$crate::BucketState> {
+                let full = $crate::bucket::full(spec, now);
+                self.__callsign_level_change(key, full, |stored| change(spec, Some(stored), now)).await
+            }
+
+            /// The one read-change-write of a row of `buckets`, in a transaction that holds it (a missing row is
+            /// inserted as `initial` first). Buckets and backoffs both go through here.
+            async fn __callsign_level_change<T>(
+                &self,
+                key: &str,
+                initial: $crate::bucket::Level,
+                change: impl FnOnce($crate::bucket::Level) -> (T, $crate::bucket::Level),
+            ) -> $crate::StoreResult<T> {
                 const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
                 let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
-                let full = $crate::bucket::full(spec, now);
                 ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
                     .bind(key)
-                    .bind(full.tokens)
-                    .bind(full.updated_at)
+                    .bind(initial.tokens)
+                    .bind(initial.updated_at)
                     .execute(&mut *tx)
                     .await
                     .map_err($map_error)?;
                 let row: $crate::sql::BucketRow =
                     ::sqlx::query_as(SELECT).bind(key).fetch_one(&mut *tx).await.map_err($map_error)?;
-                let (state, level) = change(spec, Some($crate::sql::bucket_level_from_row(row)), now);
+                let (out, level) = change($crate::sql::bucket_level_from_row(row));
                 ::sqlx::query($crate::sql::BUCKET_UPDATE)
                     .bind(key)
                     .bind(level.tokens)
@@ -767,7 +778,7 @@ macro_rules! impl_sqlx_store {
                     .await
                     .map_err($map_error)?;
                 tx.commit().await.map_err($map_error)?;
-                Ok(state)
+                Ok(out)
             }
 
             async fn __callsign_insert_enrollment(
@@ -1935,6 +1946,21 @@ macro_rules! impl_sqlx_store {
             async fn bucket_reset(&self, key: &str) -> $crate::StoreResult<()> {
                 ::sqlx::query($crate::sql::BUCKET_DELETE).bind(key).execute(&self.pool).await.map_err($map_error)?;
                 Ok(())
+            }
+
+            async fn backoff_take(
+                &self,
+                key: &str,
+                spec: $crate::BackoffSpec,
+                now: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<$crate::BackoffState> {
+                // A new row stands for "no event yet": a count of 0 dated long enough ago to have reset.
+                let initial = $crate::bucket::Level { tokens: 0, updated_at: i64::MIN / 2 };
+                self.__callsign_level_change(key, initial, |stored| {
+                    let stored = (stored.tokens > 0).then_some(stored);
+                    $crate::bucket::backoff(spec, stored, now)
+                })
+                .await
             }
         }
 

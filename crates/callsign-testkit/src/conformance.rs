@@ -1789,3 +1789,40 @@ pub async fn transients_take_once_under_races(store: &dyn Store) {
     let wins = join_all(racers).await.into_iter().filter(|r| r.as_ref().expect("take").is_some()).count();
     assert_eq!(wins, 1);
 }
+
+// --- exponential backoff ---
+
+const BACKOFF: callsign_store::BackoffSpec =
+    callsign_store::BackoffSpec { base_ms: 30_000, max_ms: 120_000, reset_after_ms: 3_600_000 };
+
+pub async fn backoff_waits_double_and_reset(store: &dyn RateLimiter) {
+    let t = 1_700_000_000_000;
+    let first = store.backoff_take("bo:1", BACKOFF, ts(t)).await.expect("first");
+    assert_eq!((first.allowed, first.level, first.wait_ms), (true, 0, 0));
+    let early = store.backoff_take("bo:1", BACKOFF, ts(t + 29_999)).await.expect("early");
+    assert_eq!((early.allowed, early.level, early.retry_at), (false, 1, Some(ts(t + 30_000))));
+    let mut at = t;
+    for (level, wait) in [(1, 30_000), (2, 60_000), (3, 120_000), (4, 120_000)] {
+        at += wait;
+        let s = store.backoff_take("bo:1", BACKOFF, ts(at - 1)).await.expect("one ms early");
+        assert!(!s.allowed, "level {level}, 1 ms early");
+        let s = store.backoff_take("bo:1", BACKOFF, ts(at)).await.expect("on time");
+        assert_eq!((s.allowed, s.level, s.wait_ms), (true, level, wait));
+    }
+    // Another key is its own; an hour of quiet starts again; a reset too.
+    assert!(store.backoff_take("bo:2", BACKOFF, ts(at)).await.expect("other").allowed);
+    let again = store.backoff_take("bo:1", BACKOFF, ts(at + 3_600_000)).await.expect("after quiet");
+    assert_eq!((again.allowed, again.level), (true, 0));
+    assert!(!store.backoff_take("bo:1", BACKOFF, ts(at + 3_600_001)).await.expect("next").allowed);
+    store.bucket_reset("bo:1").await.expect("reset");
+    assert!(store.backoff_take("bo:1", BACKOFF, ts(at + 3_600_001)).await.expect("after reset").allowed);
+}
+
+pub async fn backoff_concurrent_takes_allow_one(store: &dyn RateLimiter) {
+    for (round, at) in [(0, 1_000), (1, 31_000), (2, 91_000)] {
+        let takes: Vec<Task<'_, StoreResult<callsign_store::BackoffState>>> =
+            (0..16).map(|_| Box::pin(store.backoff_take("bo:race", BACKOFF, ts(at))) as Task<'_, _>).collect();
+        let states: Vec<_> = join_all(takes).await.into_iter().map(|r| r.expect("backoff take")).collect();
+        assert_eq!(states.iter().filter(|s| s.allowed).count(), 1, "round {round}: {states:?}");
+    }
+}

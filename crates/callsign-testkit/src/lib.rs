@@ -118,6 +118,8 @@ macro_rules! conformance_suite {
             buckets_peek_does_not_consume_and_reset_refills,
             buckets_concurrent_takes_never_over_grant,
             buckets_give_back_undoes_takes_up_to_capacity,
+            backoff_waits_double_and_reset,
+            backoff_concurrent_takes_allow_one,
             dev_messages_newest_first_filtered_and_counted,
             tickets_consume_once_and_not_after_expiry,
             transients_put_get_take_and_expire,
@@ -154,6 +156,8 @@ macro_rules! rate_limiter_suite {
             buckets_peek_does_not_consume_and_reset_refills,
             buckets_concurrent_takes_never_over_grant,
             buckets_give_back_undoes_takes_up_to_capacity,
+            backoff_waits_double_and_reset,
+            backoff_concurrent_takes_allow_one,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use callsign_domain::Timestamp;
 use callsign_store::bucket::{self, Level};
-use callsign_store::{BucketSpec, BucketState, RateLimiter, StoreResult};
+use callsign_store::{BackoffSpec, BackoffState, BucketSpec, BucketState, RateLimiter, StoreResult};
 
 /// Token buckets in this process's memory, with the same arithmetic as the stores ([`callsign_store::bucket`]).
 /// Every call holds one lock for its read-refill-write, so concurrent callers cannot both spend the last token;
@@ -61,5 +61,12 @@ impl RateLimiter for MemoryLimiter {
     async fn bucket_reset(&self, key: &str) -> StoreResult<()> {
         self.levels.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
         Ok(())
+    }
+
+    async fn backoff_take(&self, key: &str, spec: BackoffSpec, now: Timestamp) -> StoreResult<BackoffState> {
+        let mut levels = self.levels.lock().unwrap_or_else(PoisonError::into_inner);
+        let (state, level) = bucket::backoff(spec, levels.get(key).copied(), now);
+        levels.insert(key.to_owned(), level);
+        Ok(state)
     }
 }

@@ -11,6 +11,9 @@
 //! - `GET|PATCH /api/v2/attack-protection/brute-force-protection` (`read:` / `update:attack_protection`):
 //!   `enabled`, `shields` (`block`, `user_notification`), `mode` (`count_per_identifier_and_ip`,
 //!   `count_per_identifier`), `allowlist`, `max_attempts` (1–100, default 10).
+//! - `GET|PATCH /api/v2/attack-protection/phone-provider-protection` (`read:` / `update:attack_protection`):
+//!   `{"type": "default" | "exponential"}` (`callsign_core::attack::backoff_take` for the curve); always 200 (a new
+//!   install has `default`); another type or field is a 400.
 //! - `GET /api/v2/user-blocks/{user_id}` and `GET /api/v2/user-blocks?identifier=` (`read:users`):
 //!   `{"blocked_for": [{"identifier", "ip"}]}`; `DELETE` of either (`update:users`): 204, the blocks lifted, `ublkdu`.
 use std::net::IpAddr;
@@ -19,7 +22,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use callsign_core::attack::{self, BruteForce, Stage, StageLimit, Throttling};
+use callsign_core::attack::{self, BruteForce, PhoneProviderProtection, Stage, StageLimit, Throttling};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -35,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/attack-protection/suspicious-ip-throttling", get(read).patch(update))
         .route("/anomaly/blocks/ips/{ip}", get(is_blocked).delete(unblock))
         .route("/attack-protection/brute-force-protection", get(read_bf).patch(update_bf))
+        .route("/attack-protection/phone-provider-protection", get(read_ppp).patch(update_ppp))
         .route("/user-blocks", get(blocks_by_identifier).delete(unblock_identifier))
         .route("/user-blocks/{id}", get(blocks_of_user).delete(unblock_user))
 }
@@ -186,6 +190,26 @@ async fn update_bf(
     b.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
     attack::save(&app, &s).await.map_err(ApiError::internal)?;
     Ok(Json(bf_view(&s.brute_force_protection)))
+}
+
+// --- phone provider protection ------------------------------------------------------------------------------------
+
+async fn read_ppp(_: Mgmt<ReadAttackProtection>, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = attack::load(&app).await.map_err(ApiError::internal)?;
+    Ok(Json(serde_json::to_value(&s.phone_provider_protection).unwrap_or(Value::Null)))
+}
+
+async fn update_ppp(
+    _: Mgmt<UpdateAttackProtection>,
+    State(app): State<AppState>,
+    Body(body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let p: PhoneProviderProtection = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
+    p.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
+    let mut s = attack::load(&app).await.map_err(ApiError::internal)?;
+    s.phone_provider_protection = p;
+    attack::save(&app, &s).await.map_err(ApiError::internal)?;
+    Ok(Json(serde_json::to_value(&s.phone_provider_protection).unwrap_or(Value::Null)))
 }
 
 fn blocked_for(list: Vec<(String, String)>) -> Value {
