@@ -292,7 +292,7 @@ impl From<Refusal> for AuthError {
                 AuthError::new(Status::TooManyRequests, "too_many_attempts", TOO_MANY_MESSAGES)
             }
             Refusal::Blocked(_) => AuthError::new(Status::TooManyRequests, "too_many_attempts", BLOCKED),
-            Refusal::Unavailable(_) => AuthError::busy(),
+            Refusal::Unavailable(e) => AuthError::limiter_unavailable(e),
         }
     }
 }

@@ -79,11 +79,23 @@ impl RedisLimiter {
     /// The longest any call waits for Redis (connecting included) before it answers an error.
     pub const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 
+    /// Whether `url` is a Redis URL this build can use (without connecting, and without repeating the URL in the
+    /// error: it may hold a password).
+    pub fn check_url(url: &str) -> StoreResult<()> {
+        use redis::IntoConnectionInfo;
+        url.into_connection_info().map(|_| ()).map_err(|e| {
+            StoreError::Other(format!(
+                "not a Redis URL this build can use ({:?}); write it like redis://[:PASSWORD@]HOST[:PORT][/DB]",
+                e.kind()
+            ))
+        })
+    }
+
     /// A limiter on the Redis at `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` … if the build
     /// had TLS), with keys under `prefix`, from within a Tokio runtime. Only the URL is checked here; the connection is made on first use and
     /// remade whenever it is lost, so this succeeds while Redis is down (calls fail until it is back).
     pub fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
-        // The redis crate's parse errors do not repeat the URL; say only what kind of error it was, to be sure.
+        Self::check_url(url)?;
         let client = redis::Client::open(url)
             .map_err(|e| StoreError::Other(format!("Redis URL is not valid ({:?})", e.kind())))?;
         let config = ConnectionManagerConfig::new()
@@ -155,6 +167,10 @@ impl RateLimiter for RedisLimiter {
         let mut connection = self.connection.clone();
         let _: i64 = bounded(redis::cmd("DEL").arg(self.key(key)).query_async(&mut connection)).await?;
         Ok(())
+    }
+
+    async fn limiter_ready(&self) -> StoreResult<()> {
+        self.check_ready().await
     }
 }
 

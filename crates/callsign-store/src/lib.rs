@@ -279,6 +279,11 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     async fn bucket_give_back(&self, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState>;
     /// Forget a bucket (it is full again).
     async fn bucket_reset(&self, key: &str) -> StoreResult<()>;
+    /// Ok when the limiter answers (for `/readyz`). A store's buckets are as ready as the store, which reports
+    /// through [`Store::check_ready`]; a limiter of its own (Redis) says here whether it can be reached.
+    async fn limiter_ready(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// The development provider's inbox.
