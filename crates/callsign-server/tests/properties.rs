@@ -548,9 +548,26 @@ fn env_vars() -> impl Strategy<Value = Vec<(String, String)>> {
     vec((name, value), 0..6)
 }
 
+/// Settings the generators above do not write as keys, but whose errors [`names_a_setting`] must still accept.
+const MORE_SETTINGS: &[&str] = &[
+    "delivery_lease_secs",
+    "password_hash_concurrency",
+    "password_hash_queue_ms",
+    "dev_provider_log_messages",
+    "trusted_proxies",
+    "http.header_read_timeout_secs",
+    "http.idle_timeout_secs",
+    "http.body_timeout_secs",
+    "http.max_connections",
+    "http.max_body_bytes",
+];
+
 /// The message of a configuration error must start by naming a setting (or two, for an exclusive pair).
 fn names_a_setting(msg: &str) -> bool {
-    SETTINGS.iter().any(|s| msg.starts_with(&format!("{s}:")) || msg.starts_with(&format!("{s} and ")))
+    SETTINGS
+        .iter()
+        .chain(MORE_SETTINGS)
+        .any(|s| msg.starts_with(&format!("{s}:")) || msg.starts_with(&format!("{s} and ")))
 }
 
 fn opt<S: Strategy<Value = String>>(s: S) -> impl Strategy<Value = Option<String>> {
