@@ -277,6 +277,12 @@ pub async fn save(app: &Core, settings: &AttackProtection) -> crate::BoxResult<(
     Ok(())
 }
 
+/// A limiter call of an operator's read or unblock failed (Redis unreachable, …). The HTTP layer finds it in the
+/// error (`BoxError::downcast_ref`) and answers 503, as for any request that needs a limit, not an opaque 500.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter: {0}")]
+pub struct LimiterUnavailable(pub callsign_store::StoreError);
+
 /// An IP that throttling refuses at `stage`.
 #[derive(Debug)]
 pub enum Refusal {
@@ -385,7 +391,13 @@ pub async fn is_blocked(app: &Core, ip: IpAddr) -> crate::BoxResult<bool> {
     }
     for stage in Stage::ALL {
         let spec = t.stage.get(stage).spec();
-        if !app.limiter.bucket_peek(&bucket_key(stage, ip), spec, app.clock.now()).await?.allowed {
+        if !app
+            .limiter
+            .bucket_peek(&bucket_key(stage, ip), spec, app.clock.now())
+            .await
+            .map_err(LimiterUnavailable)?
+            .allowed
+        {
             return Ok(true);
         }
     }
@@ -396,8 +408,8 @@ pub async fn is_blocked(app: &Core, ip: IpAddr) -> crate::BoxResult<bool> {
 pub async fn unblock(app: &Core, origin: &Origin, ip: IpAddr, client_id: Option<String>) -> crate::BoxResult<()> {
     let ip = ip.to_canonical();
     for stage in Stage::ALL {
-        app.limiter.bucket_reset(&bucket_key(stage, ip)).await?;
-        app.limiter.bucket_reset(&logged_key(stage, ip)).await?;
+        app.limiter.bucket_reset(&bucket_key(stage, ip)).await.map_err(LimiterUnavailable)?;
+        app.limiter.bucket_reset(&logged_key(stage, ip)).await.map_err(LimiterUnavailable)?;
     }
     let ctx = EventCtx {
         client_id,
@@ -524,7 +536,7 @@ pub async fn account_blocks(app: &Core, identifier: &str) -> crate::BoxResult<Ve
     let mut out = Vec::new();
     for ip in ips {
         let parsed = ip.parse::<IpAddr>().ok();
-        if !app.limiter.bucket_peek(&bf_key(&id, parsed), b.spec(), now).await?.allowed {
+        if !app.limiter.bucket_peek(&bf_key(&id, parsed), b.spec(), now).await.map_err(LimiterUnavailable)?.allowed {
             out.push((id.clone(), ip));
         }
     }
@@ -545,8 +557,8 @@ pub async fn unblock_account(
         None => Vec::new(),
     };
     for ip in ips.iter().map(|i| i.parse::<IpAddr>().ok()).chain([None]) {
-        app.limiter.bucket_reset(&bf_key(&id, ip)).await?;
-        app.limiter.bucket_reset(&format!("bf-logged:{}", bf_key(&id, ip))).await?;
+        app.limiter.bucket_reset(&bf_key(&id, ip)).await.map_err(LimiterUnavailable)?;
+        app.limiter.bucket_reset(&format!("bf-logged:{}", bf_key(&id, ip))).await.map_err(LimiterUnavailable)?;
     }
     app.store.delete_transient(BLOCKS_INDEX, &id).await?;
     let ctx = EventCtx {

@@ -337,6 +337,10 @@ async fn an_unreachable_redis_fails_closed_and_recovers_by_itself() {
         assert!(took < Duration::from_secs(3), "two refusals took {took:?}");
     }
     assert_eq!(readyz(&c.t).await, (503, json!({"status": "not ready", "database": "sqlite", "redis": "unreachable"})));
+    // The operator's view of the blocks is in Redis too: 503 in the Management API's shape, not a 500.
+    let (s, v) = c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/203.0.113.9").await;
+    assert_eq!((s, v["statusCode"].as_u64()), (503, Some(503)), "{v}");
+    assert_eq!(c.t.delete(&c.admin, "/api/v2/anomaly/blocks/ips/203.0.113.9").await.0, 503);
     assert_eq!(c.t.app.store.count_dev_messages().await.unwrap(), 1, "only the enrollment's code was sent");
 
     relay.restore().await;
@@ -348,6 +352,7 @@ async fn an_unreachable_redis_fails_closed_and_recovers_by_itself() {
     let (s, v) = c.challenge(&mfa, None).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(c.login().await.1["error"], "mfa_required");
+    assert_eq!(c.t.get(&c.admin, "/api/v2/anomaly/blocks/ips/203.0.113.9").await.0, 404, "not blocked");
     c.t.stop().await;
 }
 
