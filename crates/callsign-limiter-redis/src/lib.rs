@@ -88,6 +88,11 @@ impl RedisLimiter {
     /// error: it may hold a password).
     pub fn check_url(url: &str) -> StoreResult<()> {
         use redis::IntoConnectionInfo;
+        if url.trim_start().to_ascii_lowercase().starts_with("rediss://") {
+            return Err(StoreError::Other(
+                "rediss:// (TLS) is not built in; use redis:// on a private network or through a TLS tunnel".into(),
+            ));
+        }
         url.into_connection_info().map(|_| ()).map_err(|e| {
             StoreError::Other(format!(
                 "not a Redis URL this build can use ({:?}); write it like redis://[:PASSWORD@]HOST[:PORT][/DB]",
@@ -96,8 +101,8 @@ impl RedisLimiter {
         })
     }
 
-    /// A limiter on the Redis at `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` … if the build
-    /// had TLS), with keys under `prefix`, from within a Tokio runtime. Only the URL is checked here; the connection is made on first use and
+    /// A limiter on the Redis at `url` (`redis://[user:password@]host[:port][/db]`, or `redis+unix:///path`; not
+    /// `rediss://`: no TLS is built in), with keys under `prefix`, from within a Tokio runtime. Only the URL is checked here; the connection is made on first use and
     /// remade whenever it is lost, so this succeeds while Redis is down (calls fail until it is back).
     pub fn connect(url: &str, prefix: &str) -> StoreResult<Self> {
         Self::check_url(url)?;

@@ -951,7 +951,7 @@ mod tests {
         .0;
         assert!(e.contains("redis_url and redis_url_file"), "{e}");
 
-        for bad in ["http://:hunter2@h/", "redis://h:notaport/", "localhost:6379"] {
+        for bad in ["http://:hunter2@h/", "redis://h:notaport/", "localhost:6379", "rediss://:hunter2@h/"] {
             let e = Config::resolve(RawConfig { redis_url: Some(bad.into()), ..Default::default() }).unwrap_err().0;
             assert!(e.starts_with("redis_url: "), "{bad}: {e}");
             assert!(!e.contains("hunter2"), "{e}");
