@@ -306,6 +306,12 @@ pub async fn save(app: &Core, settings: &AttackProtection) -> crate::BoxResult<(
     Ok(())
 }
 
+/// A limiter call of an operator's read or unblock failed (Redis unreachable, …). The HTTP layer finds it in the
+/// error (`BoxError::downcast_ref`) and answers 503, as for any request that needs a limit, not an opaque 500.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter: {0}")]
+pub struct LimiterUnavailable(pub callsign_store::StoreError);
+
 /// An IP that throttling refuses at `stage`.
 #[derive(Debug)]
 pub enum Refusal {
@@ -321,7 +327,7 @@ impl From<Refusal> for AuthError {
                 AuthError::new(Status::TooManyRequests, "too_many_attempts", TOO_MANY_MESSAGES)
             }
             Refusal::Blocked(_) => AuthError::new(Status::TooManyRequests, "too_many_attempts", BLOCKED),
-            Refusal::Unavailable(_) => AuthError::busy(),
+            Refusal::Unavailable(e) => AuthError::limiter_unavailable(e),
         }
     }
 }
@@ -414,7 +420,13 @@ pub async fn is_blocked(app: &Core, ip: IpAddr) -> crate::BoxResult<bool> {
     }
     for stage in Stage::ALL {
         let spec = t.stage.get(stage).spec();
-        if !app.limiter.bucket_peek(&bucket_key(stage, ip), spec, app.clock.now()).await?.allowed {
+        if !app
+            .limiter
+            .bucket_peek(&bucket_key(stage, ip), spec, app.clock.now())
+            .await
+            .map_err(LimiterUnavailable)?
+            .allowed
+        {
             return Ok(true);
         }
     }
@@ -425,8 +437,8 @@ pub async fn is_blocked(app: &Core, ip: IpAddr) -> crate::BoxResult<bool> {
 pub async fn unblock(app: &Core, origin: &Origin, ip: IpAddr, client_id: Option<String>) -> crate::BoxResult<()> {
     let ip = ip.to_canonical();
     for stage in Stage::ALL {
-        app.limiter.bucket_reset(&bucket_key(stage, ip)).await?;
-        app.limiter.bucket_reset(&logged_key(stage, ip)).await?;
+        app.limiter.bucket_reset(&bucket_key(stage, ip)).await.map_err(LimiterUnavailable)?;
+        app.limiter.bucket_reset(&logged_key(stage, ip)).await.map_err(LimiterUnavailable)?;
     }
     let ctx = EventCtx {
         client_id,
@@ -553,7 +565,7 @@ pub async fn account_blocks(app: &Core, identifier: &str) -> crate::BoxResult<Ve
     let mut out = Vec::new();
     for ip in ips {
         let parsed = ip.parse::<IpAddr>().ok();
-        if !app.limiter.bucket_peek(&bf_key(&id, parsed), b.spec(), now).await?.allowed {
+        if !app.limiter.bucket_peek(&bf_key(&id, parsed), b.spec(), now).await.map_err(LimiterUnavailable)?.allowed {
             out.push((id.clone(), ip));
         }
     }
@@ -574,8 +586,8 @@ pub async fn unblock_account(
         None => Vec::new(),
     };
     for ip in ips.iter().map(|i| i.parse::<IpAddr>().ok()).chain([None]) {
-        app.limiter.bucket_reset(&bf_key(&id, ip)).await?;
-        app.limiter.bucket_reset(&format!("bf-logged:{}", bf_key(&id, ip))).await?;
+        app.limiter.bucket_reset(&bf_key(&id, ip)).await.map_err(LimiterUnavailable)?;
+        app.limiter.bucket_reset(&format!("bf-logged:{}", bf_key(&id, ip))).await.map_err(LimiterUnavailable)?;
     }
     app.store.delete_transient(BLOCKS_INDEX, &id).await?;
     let ctx = EventCtx {
@@ -587,6 +599,27 @@ pub async fn unblock_account(
     };
     events::record(app, "ublkdu", origin, ctx).await;
     Ok(())
+}
+
+// --- phone provider protection: the exponential backoff -----------------------------------------------------------
+
+/// The exponential backoff of phone provider protection `exponential`: the first message to a user at once, then
+/// each further one at least 30 s after the one before, the wait doubling per message (30 s, 1, 2, 4, 8, 16, 32
+/// minutes) up to one hour; two hours without a message to the user start again from the first. One atomic call in
+/// the limiter (`RateLimiter::backoff_take`), so of parallel requests at one step exactly one is sent, on every node.
+pub const BACKOFF: callsign_store::BackoffSpec =
+    callsign_store::BackoffSpec { base_ms: 30_000, max_ms: 3_600_000, reset_after_ms: 7_200_000 };
+
+fn backoff_key(user_id: &str) -> String {
+    format!("send-exp:{user_id}")
+}
+
+/// One more message to `user_id` under the backoff.
+pub async fn backoff_take(
+    app: &Core,
+    user_id: &str,
+) -> Result<callsign_store::BackoffState, callsign_store::StoreError> {
+    app.limiter.backoff_take(&backoff_key(user_id), BACKOFF, app.clock.now()).await
 }
 
 #[cfg(test)]
@@ -636,20 +669,3 @@ mod tests {
     }
 }
 
-// --- phone provider protection: the exponential backoff -----------------------------------------------------------
-
-/// The exponential backoff of phone provider protection `exponential`: the first message to a user at once, then
-/// each further one at least 30 s after the one before, the wait doubling per message (30 s, 1, 2, 4, 8, 16, 32
-/// minutes) up to one hour; two hours without a message to the user start again from the first. One atomic call in
-/// the limiter (`RateLimiter::backoff_take`), so of parallel requests at one step exactly one is sent, on every node.
-pub const BACKOFF: callsign_store::BackoffSpec =
-    callsign_store::BackoffSpec { base_ms: 30_000, max_ms: 3_600_000, reset_after_ms: 7_200_000 };
-
-fn backoff_key(user_id: &str) -> String {
-    format!("send-exp:{user_id}")
-}
-
-/// One more message to `user_id` under the backoff.
-pub async fn backoff_take(app: &Core, user_id: &str) -> Result<callsign_store::BackoffState, callsign_store::StoreError> {
-    app.limiter.backoff_take(&backoff_key(user_id), BACKOFF, app.clock.now()).await
-}

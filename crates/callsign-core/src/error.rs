@@ -63,6 +63,20 @@ impl AuthError {
         e
     }
 
+    /// The rate limiter (the database's buckets, or Redis with `redis_url`) could not be asked: the request is
+    /// refused (fail closed, never let through unlimited) with 503 `temporarily_unavailable`, and the cause, which
+    /// names the limiter (`Redis: …`), is logged once here.
+    pub fn limiter_unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "rate limits cannot be checked; the request is refused with 503");
+        let mut e = Self::new(
+            Status::Unavailable,
+            "temporarily_unavailable",
+            "Rate limits cannot be checked right now; try again shortly.",
+        );
+        e.retry_after = Some(crate::identity::passwords::RETRY_AFTER_SECS);
+        e
+    }
+
     pub fn with(mut self, key: &str, value: Value) -> Self {
         self.extra.insert(key.to_owned(), value);
         self

@@ -227,7 +227,8 @@ pub enum LoginFailure {
     /// Unknown user or wrong password (the caller cannot tell which; both cost one argon2 verification).
     WrongCredentials,
     Blocked,
-    /// Every password-hashing slot stayed busy: nothing was checked, nothing is logged; try again shortly.
+    /// Every password-hashing slot stayed busy, or the rate limits could not be checked (the limiter, e.g. Redis,
+    /// is unreachable: fail closed): nothing was checked; try again shortly (503).
     Busy,
     /// Suspicious IP throttling blocks the caller's address (too many failed logins from it): nothing was checked.
     IpBlocked,

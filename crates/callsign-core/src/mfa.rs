@@ -263,27 +263,27 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
             return Err(MfaError::TooManyFromNetwork);
         }
         Err(Refusal::Unavailable(e)) => {
-            tracing::error!(error = %e, "suspicious IP throttling cannot be checked; the message is refused");
-            return Err(MfaError::Other(AuthError::busy()));
+            return Err(MfaError::Other(AuthError::limiter_unavailable(format_args!("suspicious IP throttling: {e}"))));
         }
     }
     let exponential = match attack::load(app).await {
         Ok(a) => a.phone_provider_protection.exponential(),
         Err(e) => {
-            tracing::error!(error = %e, "phone provider protection cannot be read; the message is refused");
             attack::uncount(app, meta, Stage::PrePhoneMessage).await;
-            return Err(MfaError::Other(AuthError::busy()));
+            return Err(MfaError::Other(AuthError::limiter_unavailable(format_args!(
+                "phone provider protection: {e}"
+            ))));
         }
     };
     let voice_key = format!("voice-send:{}", user.user_id);
-    if channel == Channel::Voice && !app.limiter.bucket_take(&voice_key, VOICE_BUCKET, now).await?.allowed {
+    if channel == Channel::Voice && !limit(app.limiter.bucket_take(&voice_key, VOICE_BUCKET, now).await)?.allowed {
         attack::uncount(app, meta, Stage::PrePhoneMessage).await;
         refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
         return Err(MfaError::TooManyVoice);
     }
     if exponential {
         // Phone provider protection `exponential`: the per-user backoff replaces the flat send bucket.
-        let b = attack::backoff_take(app, &user.user_id).await?;
+        let b = limit(attack::backoff_take(app, &user.user_id).await)?;
         if b.allowed {
             return Ok(());
         }
@@ -303,7 +303,7 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
         events::record(app, code, meta, c).await;
         return Err(e);
     }
-    let s = app.limiter.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await?;
+    let s = limit(app.limiter.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await)?;
     if !s.allowed {
         attack::uncount(app, meta, Stage::PrePhoneMessage).await;
         if channel == Channel::Voice {
@@ -315,6 +315,12 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
         return Err(MfaError::TooManySms);
     }
     Ok(())
+}
+
+/// A limiter answer, or the request refused with 503 when the limiter cannot be asked (fail closed: a limit that
+/// cannot be counted lets nothing through, and is no opaque 500 either).
+fn limit<T>(answer: callsign_store::StoreResult<T>) -> Result<T, MfaError> {
+    answer.map_err(|e| MfaError::Other(AuthError::limiter_unavailable(e)))
 }
 
 /// Return a token taken from a bucket by a request that turned out not to count. A failure here costs the user one
@@ -782,7 +788,7 @@ pub async fn verify_challenge(
         async move { events::record(app, code, meta, c).await }
     };
     let bucket_key = format!("otp-fail:{}", subject.user.user_id);
-    let slot = app.limiter.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?;
+    let slot = limit(app.limiter.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await)?;
     if !slot.allowed {
         log("gd_otp_rate_limit_exceed", Some(TOO_MANY_FAILURES.into()), json!({"authenticator_id": auth_id})).await;
         return Err(MfaError::TooManyFailures);
@@ -842,7 +848,7 @@ pub async fn verify_recovery_code(
 ) -> Result<String, MfaError> {
     let now = app.clock.now();
     let bucket_key = format!("recovery-fail:{}", subject.user.user_id);
-    if !app.limiter.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await?.allowed {
+    if !limit(app.limiter.bucket_take(&bucket_key, FAILED_CODE_BUCKET, now).await)?.allowed {
         events::record(app, "gd_recovery_rate_limit_exceed", meta, subject.ctx()).await;
         return Err(MfaError::TooManyRecoveryFailures);
     }

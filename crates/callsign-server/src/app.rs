@@ -75,13 +75,28 @@ impl AppState {
         Self::with_store(config, store, clock, rng).await
     }
 
+    /// With `redis_url` set, the rate-limit buckets are in that Redis (under `redis_key_prefix`); otherwise in the
+    /// store.
     pub async fn with_store(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         rng: Arc<dyn RandomSource>,
     ) -> crate::BoxResult<(AppState, StartReport)> {
-        let limiter: Arc<dyn RateLimiter> = store.clone();
+        let limiter: Arc<dyn RateLimiter> = match &config.redis_url {
+            Some(url) => {
+                let redis = callsign_limiter_redis::RedisLimiter::connect(url, &config.redis_key_prefix)
+                    .map_err(|e| format!("redis_url `{}`: {e}", crate::config::redact_url(url)))?;
+                // Not a start-up condition: a node may start before its Redis; until Redis answers, requests that
+                // need a limit get 503 and /readyz says so.
+                if let Err(e) = redis.check_ready().await {
+                    tracing::warn!(error = %e, "Redis (redis_url) does not answer yet; rate-limited requests get 503 until it does");
+                }
+                tracing::info!(prefix = redis.prefix(), "rate limits are kept in Redis");
+                Arc::new(redis)
+            }
+            None => store.clone(),
+        };
         Self::with_store_and_limiter(config, store, limiter, clock, rng).await
     }
 

@@ -25,6 +25,10 @@ pub struct RawConfig {
     pub public_url: Option<String>,
     pub database_url: Option<String>,
     pub database_url_file: Option<PathBuf>,
+    /// Rate-limit buckets in Redis instead of the database (`redis://…`; empty = off).
+    pub redis_url: Option<String>,
+    pub redis_url_file: Option<PathBuf>,
+    pub redis_key_prefix: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub metrics_addr: Option<String>,
     pub log_format: Option<String>,
@@ -181,6 +185,9 @@ impl RawConfig {
             public_url: over.public_url.or(self.public_url),
             database_url: over.database_url.or(self.database_url),
             database_url_file: over.database_url_file.or(self.database_url_file),
+            redis_url: over.redis_url.or(self.redis_url),
+            redis_url_file: over.redis_url_file.or(self.redis_url_file),
+            redis_key_prefix: over.redis_key_prefix.or(self.redis_key_prefix),
             data_dir: over.data_dir.or(self.data_dir),
             metrics_addr: over.metrics_addr.or(self.metrics_addr),
             log_format: over.log_format.or(self.log_format),
@@ -303,6 +310,11 @@ pub struct Config {
     /// Always ends with `/`.
     pub public_url: String,
     pub database_url: String,
+    /// Where the rate-limit buckets live when not in the database: a Redis URL (it may hold a password; never
+    /// logged unredacted). None: in the database.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key (nodes that share limits use the same one).
+    pub redis_key_prefix: String,
     pub data_dir: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
     pub log_format: LogFormat,
@@ -368,6 +380,8 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("public_url", &self.public_url)
             .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
             .field("data_dir", &self.data_dir)
             .field("metrics_addr", &self.metrics_addr)
             .field("encryption_keys", &self.encryption_keys.as_ref().map(|_| "[redacted]"))
@@ -454,6 +468,22 @@ impl Config {
         };
         crate::db::check_scheme(&database_url).map_err(|e| err(format!("database_url: {e}")))?;
 
+        let redis_url = match (raw.redis_url, raw.redis_url_file) {
+            (Some(u), Some(_)) if !u.trim().is_empty() => {
+                return Err(err("redis_url and redis_url_file are both set; keep only one"));
+            }
+            (_, Some(p)) => Some(read_secret_file(&p, "redis_url_file")?),
+            (Some(u), None) => Some(u),
+            (None, None) => None,
+        }
+        .filter(|u| !u.trim().is_empty());
+        if let Some(url) = &redis_url {
+            callsign_limiter_redis::RedisLimiter::check_url(url)
+                .map_err(|e| err(format!("redis_url: {}", e.to_string().trim_start_matches("storage error: "))))?;
+        }
+        let redis_key_prefix =
+            raw.redis_key_prefix.unwrap_or_else(|| callsign_limiter_redis::RedisLimiter::DEFAULT_PREFIX.to_owned());
+
         let tls = match raw.tls {
             None => None,
             Some(RawTls { cert_file: None, key_file: None }) => None,
@@ -506,6 +536,8 @@ impl Config {
             listen,
             public_url,
             database_url,
+            redis_url,
+            redis_key_prefix,
             data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             metrics_addr,
             log_format,
@@ -639,6 +671,15 @@ listen = "127.0.0.1:8080"
 # Put a URL with a password in a file and point database_url_file (CALLSIGN_DATABASE_URL_FILE) at it instead.
 database_url = "sqlite://./data/callsign.db"
 # database_url_file = "/run/secrets/callsign-database-url"
+
+# Rate limits (login throttling, brute-force protection, message and wrong-code limits) are token buckets in the
+# database by default, shared by every node on the same PostgreSQL. Set a Redis URL to keep them in Redis instead:
+# redis://[:PASSWORD@]HOST[:PORT][/DB] (CALLSIGN_REDIS_URL). Nodes that share limits use the same Redis and prefix.
+# While Redis cannot be reached every request that needs a limit is refused with 503 (never let through
+# unlimited) and /readyz answers 503. A URL with a password belongs in redis_url_file (CALLSIGN_REDIS_URL_FILE).
+# redis_url = "redis://127.0.0.1:6379/"
+# redis_url_file = "/run/secrets/callsign-redis-url"
+redis_key_prefix = "callsign:"
 
 # Where Callsign keeps its generated files: the encryption key file (if encryption_keys is not set) and the
 # bootstrap credentials written on first start (flag --data-dir).
@@ -878,6 +919,43 @@ mod tests {
         let c = Config::resolve(RawConfig { database_url_file: Some(f), ..Default::default() }).unwrap();
         assert_eq!(c.database_url, "postgres://u:pw@h/db");
         assert!(!format!("{c:?}").contains("pw"));
+    }
+
+    #[test]
+    fn redis_url_from_env_or_file_checked_and_redacted() {
+        let c = Config::load(None, env(&[]), RawConfig::default()).unwrap();
+        assert_eq!((c.redis_url.as_deref(), c.redis_key_prefix.as_str()), (None, "callsign:"), "off by default");
+        let c = Config::load(
+            None,
+            env(&[("CALLSIGN_REDIS_URL", "redis://:hunter2@10.0.0.5:6379/2"), ("CALLSIGN_REDIS_KEY_PREFIX", "eu:")]),
+            RawConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://:hunter2@10.0.0.5:6379/2"));
+        assert_eq!(c.redis_key_prefix, "eu:");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = Config::load(None, env(&[("CALLSIGN_REDIS_URL", "")]), RawConfig::default()).unwrap();
+        assert!(c.redis_url.is_none(), "empty is off");
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("redis");
+        std::fs::write(&f, "redis://:pw@h:6379/\n").unwrap();
+        let c = Config::resolve(RawConfig { redis_url_file: Some(f.clone()), ..Default::default() }).unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://:pw@h:6379/"));
+        let e = Config::resolve(RawConfig {
+            redis_url: Some("redis://h/".into()),
+            redis_url_file: Some(f),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .0;
+        assert!(e.contains("redis_url and redis_url_file"), "{e}");
+
+        for bad in ["http://:hunter2@h/", "redis://h:notaport/", "localhost:6379", "rediss://:hunter2@h/"] {
+            let e = Config::resolve(RawConfig { redis_url: Some(bad.into()), ..Default::default() }).unwrap_err().0;
+            assert!(e.starts_with("redis_url: "), "{bad}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

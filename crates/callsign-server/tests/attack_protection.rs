@@ -467,4 +467,3 @@ async fn parallel_challenges_under_the_backoff_send_one_on_postgres() {
     let Some(c) = setup_postgres_with(|_| {}, &["sms"]).await else { return };
     parallel_challenges_under_the_backoff_send_one(c).await;
 }
-

@@ -24,6 +24,7 @@ const ARROWS: &[(&str, &[&str])] = &[
     ("callsign-store", &["callsign-domain"]),
     ("callsign-store-sqlite", &["callsign-domain", "callsign-store"]),
     ("callsign-store-postgres", &["callsign-domain", "callsign-store"]),
+    ("callsign-limiter-redis", &["callsign-domain", "callsign-store"]),
     ("callsign-testkit", &["callsign-domain", "callsign-store"]),
     ("callsign-fakes", &[]),
     ("callsign-jobs", &["callsign-domain"]),
@@ -36,6 +37,7 @@ const ARROWS: &[(&str, &[&str])] = &[
             "callsign-store",
             "callsign-store-sqlite",
             "callsign-store-postgres",
+            "callsign-limiter-redis",
             "callsign-jobs",
             "callsign-messaging",
             "callsign-core",
@@ -83,6 +85,10 @@ fn every_crate_keeps_to_its_arrows() {
         for dep in dependencies(krate) {
             if dep.starts_with("callsign-") && !allowed.contains(&dep.as_str()) {
                 wrong.push(format!("{krate} depends on {dep}, which its arrows do not allow"));
+            }
+            // Redis is the limiter crate's business: everyone else reaches it through `RateLimiter`.
+            if *krate != "callsign-limiter-redis" && dep == "redis" {
+                wrong.push(format!("{krate} depends on redis, which only callsign-limiter-redis may use"));
             }
             // The fakes are test-only HTTP servers (the providers' APIs), used as dev-dependencies.
             if !["callsign-server", "callsign-fakes"].contains(krate) && SERVER_ONLY.contains(&dep.as_str()) {

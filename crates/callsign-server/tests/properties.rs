@@ -485,6 +485,9 @@ const SETTINGS: &[&str] = &[
     "public_url",
     "database_url",
     "database_url_file",
+    "redis_url",
+    "redis_url_file",
+    "redis_key_prefix",
     "data_dir",
     "metrics_addr",
     "log_format",
@@ -545,9 +548,26 @@ fn env_vars() -> impl Strategy<Value = Vec<(String, String)>> {
     vec((name, value), 0..6)
 }
 
+/// Settings the generators above do not write as keys, but whose errors [`names_a_setting`] must still accept.
+const MORE_SETTINGS: &[&str] = &[
+    "delivery_lease_secs",
+    "password_hash_concurrency",
+    "password_hash_queue_ms",
+    "dev_provider_log_messages",
+    "trusted_proxies",
+    "http.header_read_timeout_secs",
+    "http.idle_timeout_secs",
+    "http.body_timeout_secs",
+    "http.max_connections",
+    "http.max_body_bytes",
+];
+
 /// The message of a configuration error must start by naming a setting (or two, for an exclusive pair).
 fn names_a_setting(msg: &str) -> bool {
-    SETTINGS.iter().any(|s| msg.starts_with(&format!("{s}:")) || msg.starts_with(&format!("{s} and ")))
+    SETTINGS
+        .iter()
+        .chain(MORE_SETTINGS)
+        .any(|s| msg.starts_with(&format!("{s}:")) || msg.starts_with(&format!("{s} and ")))
 }
 
 fn opt<S: Strategy<Value = String>>(s: S) -> impl Strategy<Value = Option<String>> {
@@ -587,6 +607,16 @@ fn arb_raw_config() -> impl Strategy<Value = RawConfig> {
         proptest::option::weighted(0.3, (any::<bool>(), any::<bool>())),
         (arb_num(), arb_num(), arb_num(), proptest::option::of(any::<bool>())),
         proptest::option::weighted(0.5, (arb_num(), arb_num(), arb_num(), arb_num(), arb_num())),
+        (
+            opt(prop_oneof![
+                "rediss?://(:[a-z0-9]{0,8}@)?[a-z0-9.]{1,10}(:[0-9]{1,6})?(/[0-9a-z]{0,3})?",
+                "(redis\\+unix|unix|http)://[a-z0-9:@./?#]{0,20}",
+                "",
+                any::<String>(),
+            ]),
+            prop_oneof![4 => Just(None), 1 => missing()],
+            opt(any::<String>()),
+        ),
     )
         .prop_map(
             |(
@@ -598,7 +628,11 @@ fn arb_raw_config() -> impl Strategy<Value = RawConfig> {
                 tls,
                 (lease, hash_concurrency, hash_queue, log_messages),
                 http,
+                (redis_url, redis_url_file, redis_key_prefix),
             )| RawConfig {
+                redis_url,
+                redis_url_file,
+                redis_key_prefix,
                 delivery_lease_secs: lease,
                 password_hash_concurrency: hash_concurrency,
                 password_hash_queue_ms: hash_queue,
@@ -722,6 +756,24 @@ proptest! {
                 prop_assert!(!debug.contains(&pw), "{}", debug);
             }
             Err(e) => prop_assert!(!e.0.contains(&pw), "{}", e.0),
+        }
+    }
+
+    /// The password of a Redis URL appears neither in a configuration error nor in the `Debug` of a config.
+    #[test]
+    fn redis_password_stays_hidden(scheme in prop_oneof![Just("redis"), Just("rediss"), Just("http"), Just("redis+unix")],
+                                   user in "[a-z0-9_]{0,8}", pw in password(), rest in "[a-z0-9.:/]{1,20}") {
+        let url = format!("{scheme}://{user}:{pw}@{rest}");
+        prop_assume!(!format!("{scheme}://{user}:@{rest}").contains(&pw));
+        match Config::resolve(RawConfig { redis_url: Some(url), ..Default::default() }) {
+            Ok(c) => {
+                let debug = format!("{c:?}");
+                prop_assert!(!debug.contains(&pw), "{}", debug);
+            }
+            Err(e) => {
+                prop_assert!(e.0.starts_with("redis_url: "), "{}", e.0);
+                prop_assert!(!e.0.contains(&pw), "{}", e.0);
+            }
         }
     }
 

@@ -124,7 +124,8 @@ pub fn backoff(spec: BackoffSpec, stored: Option<Level>, now: Timestamp) -> (Bac
             return (state, Level { tokens: i32::try_from(level).unwrap_or(i32::MAX), updated_at: last });
         }
     }
-    let after = Level { tokens: i32::try_from(level.saturating_add(1).min(62)).unwrap_or(62), updated_at: now.millis() };
+    let after =
+        Level { tokens: i32::try_from(level.saturating_add(1).min(62)).unwrap_or(62), updated_at: now.millis() };
     (BackoffState { allowed: true, level, wait_ms, retry_at: None }, after)
 }
 

@@ -282,6 +282,11 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// One more event under an exponential backoff ([`bucket::backoff`]), atomic like `bucket_take`: of parallel
     /// callers at one level exactly one is allowed. Its state lives under `key` like a bucket's.
     async fn backoff_take(&self, key: &str, spec: BackoffSpec, now: Timestamp) -> StoreResult<BackoffState>;
+    /// Ok when the limiter answers (for `/readyz`). A store's buckets are as ready as the store, which reports
+    /// through [`Store::check_ready`]; a limiter of its own (Redis) says here whether it can be reached.
+    async fn limiter_ready(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// The development provider's inbox.

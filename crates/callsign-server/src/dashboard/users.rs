@@ -214,7 +214,7 @@ pub async fn set_signup(State(app): State<AppState>, p: Posted<SignupFields>) ->
     let list = api.get("/connections").await.map_err(internal)?;
     let id = list.get(0).map(|c| s(c, "id")).unwrap_or_default();
     let body = serde_json::json!({"options": {"disable_signup": !open}});
-    match api.patch(&format!("/connections/{}", seg(&id)), &body).await {
+    match api.patch(&format!("/connections/{}", seg(id)), &body).await {
         Ok(_) => {
             let message = if open { "Public sign-up is on." } else { "Public sign-up is off." };
             ctx.flash_and_go(&app, message, "/dashboard/users").await

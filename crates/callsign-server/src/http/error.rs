@@ -71,6 +71,21 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
     }
+    /// A service error: 503 when it is the rate limiter that could not be asked
+    /// ([`callsign_core::attack::LimiterUnavailable`], e.g. Redis away), an opaque 500 otherwise. Logged either way.
+    pub fn service(cause: callsign_core::BoxError) -> Self {
+        match cause.downcast_ref::<callsign_core::attack::LimiterUnavailable>() {
+            Some(e) => {
+                tracing::error!(error = %e, "rate limits cannot be read or changed; the request is refused with 503");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Rate limits cannot be reached right now; try again shortly.",
+                )
+                .retry_after(1)
+            }
+            None => Self::internal(cause),
+        }
+    }
 }
 
 impl From<StoreError> for ApiError {

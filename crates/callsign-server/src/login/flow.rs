@@ -227,7 +227,7 @@ async fn send(
             tx.state.flash = Some(Flash::TooManyVoice);
             Ok(())
         }
-        Err(e) => Err(super::internal(&tx.state.lang, OAuthError::from(e).description)),
+        Err(e) => Err(super::failed(&tx.state.lang, OAuthError::from(e))),
     }
 }
 
@@ -557,7 +557,7 @@ pub async fn enroll_submit(
                 MfaError::TooManySms | MfaError::TooManyFromNetwork => (StatusCode::TOO_MANY_REQUESTS, t.too_many_sms),
                 MfaError::TooManyVoice => (StatusCode::TOO_MANY_REQUESTS, t.too_many_voice),
                 MfaError::AlreadyEnrolled => (StatusCode::CONFLICT, t.already_enrolled),
-                other => return Err(super::internal(&tx.state.lang, OAuthError::from(other).description)),
+                other => return Err(super::failed(&tx.state.lang, OAuthError::from(other))),
             };
             return Ok(render_enroll(&app, &tx, &g, status, Some(entered), Some(text)));
         }
@@ -658,7 +658,7 @@ pub async fn code_submit(
                 MfaError::WrongCode => (StatusCode::BAD_REQUEST, t.wrong_code),
                 MfaError::CodeExpired => (StatusCode::BAD_REQUEST, t.expired_code),
                 MfaError::TooManyFailures => (StatusCode::TOO_MANY_REQUESTS, t.too_many_failures),
-                other => return Err(super::internal(&tx.state.lang, OAuthError::from(other).description)),
+                other => return Err(super::failed(&tx.state.lang, OAuthError::from(other))),
             };
             return render_code(&app, &headers, &mut tx, status, Some(text)).await;
         }
@@ -766,7 +766,7 @@ pub async fn recovery_submit(
             let (status, text) = match e {
                 MfaError::WrongRecoveryCode => (StatusCode::BAD_REQUEST, t.wrong_recovery),
                 MfaError::TooManyRecoveryFailures => (StatusCode::TOO_MANY_REQUESTS, t.too_many_failures),
-                other => return Err(super::internal(&tx.state.lang, OAuthError::from(other).description)),
+                other => return Err(super::failed(&tx.state.lang, OAuthError::from(other))),
             };
             return Ok(super::page(status, pages::recovery(&ctx(&app, &tx), Some(text))));
         }

@@ -305,6 +305,17 @@ pub fn internal(lang: &str, cause: impl std::fmt::Display) -> Response {
     error_page(StatusCode::INTERNAL_SERVER_ERROR, lang, texts::of(lang).internal)
 }
 
+/// A service refusal that is not the user's doing: 503 "try again in a moment" when the service said so (the rate
+/// limits could not be checked, e.g. Redis away: fail closed), the opaque page otherwise.
+pub fn failed(lang: &str, e: crate::http::error::OAuthError) -> Response {
+    if e.status != StatusCode::SERVICE_UNAVAILABLE {
+        return internal(lang, e.description);
+    }
+    let mut r = error_page(StatusCode::SERVICE_UNAVAILABLE, lang, texts::of(lang).busy);
+    r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(e.retry_after.unwrap_or(1)));
+    r
+}
+
 /// `redirect_uri` with `params` added to its query.
 pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
     let q = serde_urlencoded::to_string(params).unwrap_or_default();

@@ -175,6 +175,37 @@ impl TestApp {
         }
     }
 
+    /// A second node beside this one, as another process of the same deployment would be: its own server, store
+    /// connection (the same database: this node's SQLite file, or PostgreSQL schema when `database_url` names it),
+    /// services and rate limiter (`redis_url` as configured here), sharing the data directory (encryption keys),
+    /// the public URL and the clock. Its `client_id`/`client_secret` are this node's bootstrap client.
+    pub async fn spawn_node(&self) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = self.app.config.clone();
+        config.listen = addr;
+        let (app, report) = AppState::start(config, Arc::new(self.clock.clone()), Arc::new(OsRandom)).await.unwrap();
+        assert!(report.bootstrap_file.is_none(), "a second node finds the installation bootstrapped");
+        let (stop_workers, _) = tokio::sync::watch::channel(false);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(callsign_server::http::serve(app.clone(), listener, None, async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base: format!("http://{addr}"),
+            app,
+            clock: self.clock.clone(),
+            http: self.http.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            dir: tempfile::tempdir().unwrap(),
+            stop: Some(tx),
+            task: Some(task),
+            stop_workers,
+            workers: Vec::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

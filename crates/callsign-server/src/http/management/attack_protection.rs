@@ -125,7 +125,7 @@ async fn is_blocked(
     Path(ip): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let ip = ip_of(&ip)?;
-    if attack::is_blocked(&app, ip).await.map_err(ApiError::internal)? {
+    if attack::is_blocked(&app, ip).await.map_err(ApiError::service)? {
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::not_found("Not Found"))
@@ -139,7 +139,7 @@ async fn unblock(
     Path(ip): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let ip = ip_of(&ip)?;
-    attack::unblock(&app, &meta, ip, Some(m.caller.client_id.clone())).await.map_err(ApiError::internal)?;
+    attack::unblock(&app, &meta, ip, Some(m.caller.client_id.clone())).await.map_err(ApiError::service)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -241,7 +241,7 @@ async fn blocks_of_user(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let identifier = identifier_of_user(&app, &id).await?;
-    Ok(Json(blocked_for(attack::account_blocks(&app, &identifier).await.map_err(ApiError::internal)?)))
+    Ok(Json(blocked_for(attack::account_blocks(&app, &identifier).await.map_err(ApiError::service)?)))
 }
 
 async fn blocks_by_identifier(
@@ -250,7 +250,7 @@ async fn blocks_by_identifier(
     Query(q): Query<IdentifierQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let identifier = required_identifier(q)?;
-    Ok(Json(blocked_for(attack::account_blocks(&app, &identifier).await.map_err(ApiError::internal)?)))
+    Ok(Json(blocked_for(attack::account_blocks(&app, &identifier).await.map_err(ApiError::service)?)))
 }
 
 async fn unblock_user(
@@ -262,7 +262,7 @@ async fn unblock_user(
     let identifier = identifier_of_user(&app, &id).await?;
     attack::unblock_account(&app, &meta, &identifier, Some(m.caller.client_id.clone()))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::service)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -275,6 +275,6 @@ async fn unblock_identifier(
     let identifier = required_identifier(q)?;
     attack::unblock_account(&app, &meta, &identifier, Some(m.caller.client_id.clone()))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::service)?;
     Ok(StatusCode::NO_CONTENT)
 }
