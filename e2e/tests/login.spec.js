@@ -258,6 +258,7 @@ test.describe('Universal Login', () => {
 
   test('sign-up: the login page links to it, the account is made and enrolls a phone', async ({ page, mgmt }) => {
     await mgmt.enablePhoneMfa({ messageTypes: ['sms'] });
+    await mgmt.setFactor('recovery-code', true);
     const [conn] = await mgmt.request('GET', '/connections');
     await mgmt.request('PATCH', `/connections/${conn.id}`, { options: { disable_signup: false } });
     try {
@@ -287,6 +288,8 @@ test.describe('Universal Login', () => {
       await expect(page).toHaveURL(/\/u\/mfa\/code$/);
       await page.getByLabel('Enter the 6-digit code').fill(await codeFor(mgmt, phone, before, 'sms'));
       await page.getByRole('button', { name: 'Continue' }).click();
+      await expect(page).toHaveURL(/\/u\/mfa\/recovery-code$/);
+      await page.getByRole('button', { name: 'I have saved the code, continue' }).click();
       await page.waitForURL((u) => u.href.startsWith(callback()));
       expect(new URL(page.url()).searchParams.get('code')).toBeTruthy();
       const users = await mgmt.request('GET', `/users-by-email?email=${encodeURIComponent(email)}`);

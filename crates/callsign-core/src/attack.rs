@@ -668,4 +668,3 @@ mod tests {
         assert_eq!(old.brute_force_protection, BruteForce::default());
     }
 }
-

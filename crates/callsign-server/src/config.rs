@@ -365,7 +365,7 @@ pub struct HttpLimits {
 impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
-            header_read_timeout_secs: 10,
+            header_read_timeout_secs: 30,
             idle_timeout_secs: 60,
             body_timeout_secs: 30,
             max_connections: 1024,
@@ -742,7 +742,7 @@ trusted_proxies = []
 [http]
 # A request's headers must arrive within this many seconds (slow clients are cut off); on a kept-alive connection
 # it also bounds the wait for the next request.
-header_read_timeout_secs = 10
+header_read_timeout_secs = 30
 # A connection with no request in progress and nothing sent or received for this long is closed.
 idle_timeout_secs = 60
 # A request's whole body must arrive within this many seconds (408 otherwise).

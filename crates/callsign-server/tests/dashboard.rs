@@ -443,6 +443,31 @@ async fn attack_protection_is_set_and_blocks_lifted_on_its_page() {
     let bad = b.submit(AP, "/dashboard/security/attack-protection/throttling", &form).await;
     assert_eq!(bad.status, 400);
     bad.assert_has("stage.pre-login.rate");
+    // What was typed is shown again, not the stored settings; a field that is not a number is refused unsent.
+    bad.assert_has(r#"name="pre-login_rate" min="1" value="5""#);
+    bad.assert_has(r#"name="pre-phone-message_max_attempts" min="1" value="40""#);
+    form[3] = ("pre-login_rate", "soon");
+    form[5] = ("pre-user-registration_rate", "1300");
+    let bad = b.submit(AP, "/dashboard/security/attack-protection/throttling", &form).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("`soon` is not a whole number");
+    bad.assert_has(r#"value="soon""#);
+    bad.assert_has(r#"name="pre-user-registration_rate" min="1" value="1300""#);
+    let (_, v) = t.get(&token, "/api/v2/attack-protection/suspicious-ip-throttling").await;
+    assert_eq!(v["stage"]["pre-user-registration"]["rate"], 1200, "nothing was saved");
+    // Phone provider protection: flat by default, exponential from its form.
+    b.get(AP).await.assert_has(r#"id="p-default" name="type" value="default" checked"#);
+    b.submit(AP, "/dashboard/security/attack-protection/phone", &[("type", "exponential")])
+        .await
+        .assert_redirect(&format!("{AP}#phone"));
+    assert_eq!(
+        t.get(&token, "/api/v2/attack-protection/phone-provider-protection").await.1,
+        json!({"type": "exponential"})
+    );
+    b.get(AP).await.assert_has(r#"id="p-exponential" name="type" value="exponential" checked"#);
+    let bad = b.submit(AP, "/dashboard/security/attack-protection/phone", &[("type", "linear")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("is not one of default, exponential");
     // Brute force.
     let bf = [
         ("enabled", "on"),

@@ -90,6 +90,20 @@ async fn a_slowloris_connection_is_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn http11_answers_advertise_half_the_header_timeout_as_the_keep_alive() {
+    // A kept-alive connection whose next request has not begun within the header timeout is closed; the answers
+    // tell clients to stop reusing it well before (a client reusing it at that moment gets a network error).
+    let t = TestApp::spawn().await;
+    let mut s = TcpStream::connect(addr(&t)).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let r = read_response(&mut s).await;
+    assert!(r.starts_with("HTTP/1.1 200") && r.to_ascii_lowercase().contains("keep-alive: timeout=15\r\n"), "{r}");
+    let t = TestApp::spawn_with(http_limits(|h| h.header_read_timeout_secs = Some(Num(1)))).await;
+    let r = t.http.get(t.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(r.headers().get("keep-alive").unwrap(), "timeout=1", "at least one second");
+}
+
+#[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
     // Header timeout far away, so only the idle timeout can close it.
     let t = TestApp::spawn_with(http_limits(|h| {

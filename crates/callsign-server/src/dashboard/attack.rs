@@ -1,11 +1,12 @@
-//! Security > Attack Protection: suspicious IP throttling and brute-force protection (their settings and
-//! allowlists), a blocked address looked up and unblocked, and the recent `limit_mu` / `limit_wc` / `ublkdu`
+//! Security > Attack Protection: suspicious IP throttling, brute-force protection (their settings and
+//! allowlists) and phone provider protection (the per-user send limit: flat or exponential), a blocked address looked up and unblocked, and the recent `limit_mu` / `limit_wc` / `ublkdu`
 //! events. Every change is the Management API call an operator would make by hand:
 //!
 //! | form | Management API |
 //! |---|---|
 //! | throttling | `PATCH /attack-protection/suspicious-ip-throttling` |
 //! | brute force | `PATCH /attack-protection/brute-force-protection` |
+//! | phone provider protection | `PATCH /attack-protection/phone-provider-protection` |
 //! | look up / unblock an address | `GET` / `DELETE /anomaly/blocks/ips/{ip}` |
 //! | unblock an account | `DELETE /user-blocks?identifier=` |
 use axum::extract::{Query, State};
@@ -23,6 +24,7 @@ use crate::app::AppState;
 pub const PAGE: &str = "/dashboard/security/attack-protection";
 const THROTTLING: &str = "/attack-protection/suspicious-ip-throttling";
 const BRUTE_FORCE: &str = "/attack-protection/brute-force-protection";
+const PHONE: &str = "/attack-protection/phone-provider-protection";
 const STAGES: &[(&str, &str)] = &[
     ("pre-login", "Failed logins per IP"),
     ("pre-user-registration", "Sign-ups per IP"),
@@ -41,7 +43,11 @@ pub struct PageQuery {
 struct View {
     throttling_error: Option<String>,
     brute_force_error: Option<String>,
+    phone_error: Option<String>,
     blocks_error: Option<String>,
+    /// What the operator typed into a refused form, shown again instead of the stored settings.
+    throttling_typed: Option<Value>,
+    brute_force_typed: Option<Value>,
 }
 
 pub async fn page(State(app): State<AppState>, ctx: Ctx, Query(q): Query<PageQuery>) -> Page {
@@ -50,6 +56,15 @@ pub async fn page(State(app): State<AppState>, ctx: Ctx, Query(q): Query<PageQue
 
 fn checked(list: &Value, name: &str) -> bool {
     list.as_array().is_some_and(|a| a.iter().any(|v| v == name))
+}
+
+/// A number field's value: the stored number, or what was typed when it was not one.
+fn num(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    }
 }
 
 fn lines(list: &Value) -> String {
@@ -71,8 +86,15 @@ async fn recent_events(api: &Api) -> Vec<Value> {
 
 async fn render(app: &AppState, ctx: &Ctx, status: StatusCode, v: View, ip: Option<&str>) -> Page {
     let api = ctx.api(app).await?;
-    let t = api.get(THROTTLING).await.map_err(internal)?;
-    let b = api.get(BRUTE_FORCE).await.map_err(internal)?;
+    let t = match v.throttling_typed.clone() {
+        Some(typed) => typed,
+        None => api.get(THROTTLING).await.map_err(internal)?,
+    };
+    let b = match v.brute_force_typed.clone() {
+        Some(typed) => typed,
+        None => api.get(BRUTE_FORCE).await.map_err(internal)?,
+    };
+    let phone = api.get(PHONE).await.map_err(internal)?;
     let lookup = match ip.map(str::trim).filter(|i| !i.is_empty()) {
         None => None,
         Some(ip) => Some((
@@ -92,6 +114,7 @@ async fn render(app: &AppState, ctx: &Ctx, status: StatusCode, v: View, ip: Opti
         }
         (throttling_section(app, ctx, &t, &v))
         (brute_force_section(app, ctx, &b, &v))
+        (phone_section(app, ctx, &phone, &v))
         (blocks_section(app, ctx, &v, lookup))
         section class="panel" id="events" aria-labelledby="events-h" {
             h2 id="events-h" { "Recent blocks" }
@@ -142,10 +165,10 @@ fn throttling_section(app: &AppState, ctx: &Ctx, t: &Value, v: &View) -> Markup 
                         legend { (label) }
                         label for=(format!("{stage}-max")) { "Attempts allowed" }
                         input type="number" id=(format!("{stage}-max")) name=(format!("{stage}_max_attempts")) min="1"
-                            value=(t["stage"][*stage]["max_attempts"].as_u64().unwrap_or_default());
+                            value=(num(&t["stage"][*stage]["max_attempts"]));
                         label for=(format!("{stage}-rate")) { "Then one more every (milliseconds)" }
                         input type="number" id=(format!("{stage}-rate")) name=(format!("{stage}_rate")) min="1"
-                            value=(t["stage"][*stage]["rate"].as_u64().unwrap_or_default());
+                            value=(num(&t["stage"][*stage]["rate"]));
                     }
                 }
                 label for="t-allowlist" { "Never throttle these addresses or CIDR blocks (one per line, at most 100)" }
@@ -177,7 +200,7 @@ fn brute_force_section(app: &AppState, ctx: &Ctx, b: &Value, v: &View) -> Markup
                     "Flag the event for notifying the user"
                 }
                 label for="b-max" { "Wrong passwords in a row" }
-                input type="number" id="b-max" name="max_attempts" min="1" max="100" value=(b["max_attempts"].as_u64().unwrap_or_default());
+                input type="number" id="b-max" name="max_attempts" min="1" max="100" value=(num(&b["max_attempts"]));
                 label for="b-mode" { "Count" }
                 select id="b-mode" name="mode" {
                     option value="count_per_identifier_and_ip" selected[mode == "count_per_identifier_and_ip"] { "per account and address" }
@@ -186,6 +209,31 @@ fn brute_force_section(app: &AppState, ctx: &Ctx, b: &Value, v: &View) -> Markup
                 label for="b-allowlist" { "Never count these addresses or CIDR blocks (one per line)" }
                 textarea id="b-allowlist" name="allowlist" rows="2" { (lines(&b["allowlist"])) }
                 button type="submit" { "Save brute-force protection" }
+            }
+        }
+    }
+}
+
+fn phone_section(app: &AppState, ctx: &Ctx, p: &Value, v: &View) -> Markup {
+    let kind = s(p, "type");
+    html! {
+        section class="panel" id="phone" aria-labelledby="phone-h" {
+            h2 id="phone-h" { "Phone provider protection" }
+            (ui::error(v.phone_error.as_deref()))
+            form method="post" action="/dashboard/security/attack-protection/phone" {
+                (ui::csrf(app, ctx))
+                fieldset {
+                    legend { "Messages to one user" }
+                    label class="choice" for="p-default" {
+                        input type="radio" id="p-default" name="type" value="default" checked[kind != "exponential"];
+                        "Flat: 10 an hour, then one more per hour"
+                    }
+                    label class="choice" for="p-exponential" {
+                        input type="radio" id="p-exponential" name="type" value="exponential" checked[kind == "exponential"];
+                        "Exponential: each message waits twice as long as the last (30 s, 1, 2, 4 … minutes, at most an hour; two quiet hours start again)"
+                    }
+                }
+                button type="submit" { "Save phone provider protection" }
             }
         }
     }
@@ -231,9 +279,27 @@ fn list_of(text: &str) -> Vec<String> {
     text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
-fn number(form: &std::collections::BTreeMap<String, String>, key: &str) -> Result<u64, String> {
+/// A number field as typed: a JSON number when it is a whole number, else the text (refused before it is sent, and
+/// shown again as typed).
+fn number(form: &std::collections::BTreeMap<String, String>, key: &str) -> Value {
     let v = form.get(key).map_or("", |s| s.trim());
-    v.parse().map_err(|_| format!("`{v}` is not a whole number ({key})."))
+    v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n))
+}
+
+/// The first number field of `body` (at the JSON `pointers`) that is not a number, as a message.
+fn not_a_number(body: &Value, pointers: &[String]) -> Option<String> {
+    pointers.iter().find_map(|p| match body.pointer(p) {
+        Some(Value::String(s)) => Some(format!("`{s}` is not a whole number ({}).", p.trim_start_matches('/'))),
+        _ => None,
+    })
+}
+
+/// Send `body` unless a number field is not one; the refusal's message otherwise.
+async fn send_typed(api: &Api, path: &str, body: &Value, numbers: &[String], saved: &str) -> Result<String, String> {
+    if let Some(m) = not_a_number(body, numbers) {
+        return Err(m);
+    }
+    api.patch(path, body).await.map(|_| saved.to_owned()).map_err(|e| e.message)
 }
 
 async fn done(app: &AppState, mut ctx: Ctx, result: Result<String, View>, anchor: &str) -> Page {
@@ -249,29 +315,23 @@ pub async fn set_throttling(
 ) -> Page {
     let f = &p.form;
     let on = |k: &str| f.get(k).is_some_and(|v| v == "on");
-    let build = || -> Result<Value, String> {
-        let mut stage = serde_json::Map::new();
-        for (name, _) in STAGES {
-            stage.insert(
-                (*name).to_owned(),
-                json!({"max_attempts": number(f, &format!("{name}_max_attempts"))?, "rate": number(f, &format!("{name}_rate"))?}),
-            );
-        }
-        let shields: Vec<&str> = ["block", "admin_notification"].into_iter().filter(|s| on(s)).collect();
-        Ok(
-            json!({"enabled": on("enabled"), "shields": shields, "allowlist": list_of(f.get("allowlist").map_or("", |s| s)), "stage": stage}),
-        )
-    };
-    let api = p.ctx.api(&app).await?;
-    let result = match build() {
-        Ok(body) => api
-            .patch(THROTTLING, &body)
-            .await
-            .map(|_| "Suspicious IP throttling saved.".to_owned())
-            .map_err(|e| e.message),
-        Err(e) => Err(e),
+    let mut stage = serde_json::Map::new();
+    let mut numbers = Vec::new();
+    for (name, _) in STAGES {
+        stage.insert(
+            (*name).to_owned(),
+            json!({"max_attempts": number(f, &format!("{name}_max_attempts")), "rate": number(f, &format!("{name}_rate"))}),
+        );
+        numbers.push(format!("/stage/{name}/max_attempts"));
+        numbers.push(format!("/stage/{name}/rate"));
     }
-    .map_err(|m| View { throttling_error: Some(m), ..Default::default() });
+    let shields: Vec<&str> = ["block", "admin_notification"].into_iter().filter(|s| on(s)).collect();
+    let body = json!({"enabled": on("enabled"), "shields": shields,
+        "allowlist": list_of(f.get("allowlist").map_or("", |s| s)), "stage": stage});
+    let api = p.ctx.api(&app).await?;
+    let result = send_typed(&api, THROTTLING, &body, &numbers, "Suspicious IP throttling saved.")
+        .await
+        .map_err(|m| View { throttling_error: Some(m), throttling_typed: Some(body.clone()), ..Default::default() });
     done(&app, p.ctx, result, "throttling").await
 }
 
@@ -281,22 +341,30 @@ pub async fn set_brute_force(
 ) -> Page {
     let f = &p.form;
     let on = |k: &str| f.get(k).is_some_and(|v| v == "on");
-    let build = || -> Result<Value, String> {
-        let shields: Vec<&str> = ["block", "user_notification"].into_iter().filter(|s| on(s)).collect();
-        Ok(json!({"enabled": on("enabled"), "shields": shields, "max_attempts": number(f, "max_attempts")?,
-            "mode": f.get("mode").map_or("", |s| s.as_str()), "allowlist": list_of(f.get("allowlist").map_or("", |s| s))}))
-    };
+    let shields: Vec<&str> = ["block", "user_notification"].into_iter().filter(|s| on(s)).collect();
+    let body = json!({"enabled": on("enabled"), "shields": shields, "max_attempts": number(f, "max_attempts"),
+        "mode": f.get("mode").map_or("", |s| s.as_str()), "allowlist": list_of(f.get("allowlist").map_or("", |s| s))});
     let api = p.ctx.api(&app).await?;
-    let result = match build() {
-        Ok(body) => api
-            .patch(BRUTE_FORCE, &body)
-            .await
-            .map(|_| "Brute-force protection saved.".to_owned())
-            .map_err(|e| e.message),
-        Err(e) => Err(e),
-    }
-    .map_err(|m| View { brute_force_error: Some(m), ..Default::default() });
+    let result = send_typed(&api, BRUTE_FORCE, &body, &["/max_attempts".to_owned()], "Brute-force protection saved.")
+        .await
+        .map_err(|m| View { brute_force_error: Some(m), brute_force_typed: Some(body.clone()), ..Default::default() });
     done(&app, p.ctx, result, "brute-force").await
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct PhoneForm {
+    r#type: String,
+}
+
+pub async fn set_phone(State(app): State<AppState>, p: Posted<PhoneForm>) -> Page {
+    let api = p.ctx.api(&app).await?;
+    let result = api
+        .patch(PHONE, &json!({"type": p.form.r#type}))
+        .await
+        .map(|_| "Phone provider protection saved.".to_owned())
+        .map_err(|e| View { phone_error: Some(e.message), ..Default::default() });
+    done(&app, p.ctx, result, "phone").await
 }
 
 #[derive(Debug, Deserialize, Default)]

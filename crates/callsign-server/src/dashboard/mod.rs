@@ -73,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/security/attack-protection", get(attack::page))
         .route("/dashboard/security/attack-protection/throttling", post(attack::set_throttling))
         .route("/dashboard/security/attack-protection/brute-force", post(attack::set_brute_force))
+        .route("/dashboard/security/attack-protection/phone", post(attack::set_phone))
         .route("/dashboard/security/attack-protection/unblock", post(attack::unblock))
         .route("/dashboard/security/attack-protection/unblock-account", post(attack::unblock_account))
         .route("/dashboard/users", get(users::list))

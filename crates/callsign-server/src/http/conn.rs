@@ -2,7 +2,8 @@
 //! backlog), completes TLS handshakes in each connection's own task, and serves HTTP/1.1 and HTTP/2 with hyper under
 //! the connection limits of `[http]`:
 //! - headers must arrive within `header_read_timeout_secs` (hyper's timer; on a kept-alive HTTP/1 connection it
-//!   also runs while the next request is awaited), so a slowloris client is cut off;
+//!   also runs while the next request is awaited, so answers advertise half of it in `Keep-Alive: timeout=N`, see
+//!   `limits::keep_alive_hint`), so a slowloris client is cut off;
 //! - a connection with no request in progress and no byte read or written for `idle_timeout_secs` is closed;
 //! - on shutdown every connection finishes its requests in progress and closes; `serve` returns when all did.
 use std::future::Future;

@@ -106,6 +106,29 @@ pub async fn guard_body(State(limits): State<HttpLimits>, req: Request, next: Ne
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
+/// The idle time an HTTP/1.1 answer advertises (`Keep-Alive: timeout=N`): half the header timeout, at least 1 s.
+pub fn keep_alive_secs(limits: &HttpLimits) -> u64 {
+    (limits.header_read_timeout_secs / 2).max(1)
+}
+
+/// Middleware: HTTP/1.1 answers say how long an idle connection is kept (`Keep-Alive: timeout=N`, see
+/// [`keep_alive_secs`]). The server closes a kept-alive connection whose next request has not begun within
+/// `header_read_timeout_secs`; a client that sends on it just then gets a network error instead of an answer.
+/// Clients that read the hint (Node's `fetch`, which a0deploy and the Auth0 SDKs use) stop reusing an idle
+/// connection well before that.
+pub async fn keep_alive_hint(State(limits): State<HttpLimits>, req: Request, next: Next) -> Response {
+    let http11 = req.version() == axum::http::Version::HTTP_11;
+    let mut resp = next.run(req).await;
+    let closing =
+        resp.headers().get(axum::http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    if http11 && !closing {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("timeout={}", keep_alive_secs(&limits))) {
+            resp.headers_mut().insert(axum::http::HeaderName::from_static("keep-alive"), v);
+        }
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,7 @@ pub fn router(app: AppState) -> Router {
         })
         // Bodies are read (and limited in size and time) once, before routing; axum's own limit would only repeat it.
         .layer(axum::middleware::from_fn_with_state(app.config.http, limits::guard_body))
+        .layer(axum::middleware::from_fn_with_state(app.config.http, limits::keep_alive_hint))
         .layer(axum::middleware::from_fn_with_state(
             std::sync::Arc::new(app.config.trusted_proxies.clone()),
             client_ip::resolve_layer,
