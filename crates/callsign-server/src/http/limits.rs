@@ -121,10 +121,11 @@ pub async fn keep_alive_hint(State(limits): State<HttpLimits>, req: Request, nex
     let mut resp = next.run(req).await;
     let closing =
         resp.headers().get(axum::http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    if http11 && !closing {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("timeout={}", keep_alive_secs(&limits))) {
-            resp.headers_mut().insert(axum::http::HeaderName::from_static("keep-alive"), v);
-        }
+    if http11
+        && !closing
+        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("timeout={}", keep_alive_secs(&limits)))
+    {
+        resp.headers_mut().insert(axum::http::HeaderName::from_static("keep-alive"), v);
     }
     resp
 }

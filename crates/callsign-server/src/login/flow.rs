@@ -393,12 +393,18 @@ pub async fn login_submit(
         }
         Err(LoginFailure::Internal(e)) => return Err(super::internal(&tx.state.lang, e.description)),
     };
+    after_password(&app, &meta, &mut tx, &user).await
+}
+
+/// The password was right (a login) or the account was just made with it (a sign-up): the transaction gains the
+/// user on a fresh token, then goes on to the second factor or the end.
+async fn after_password(app: &AppState, meta: &RequestMeta, tx: &mut Tx, user: &User) -> Page {
     tx.state.user_id = Some(user.user_id.clone());
-    tx.state.auth_time = Some(now_secs(&app));
+    tx.state.auth_time = Some(now_secs(app));
     tx.state.amr = vec!["pwd".to_owned()];
-    let cookie = tx.rotate(&app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
+    let cookie = tx.rotate(app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
     // An error page (never a redirect to one of the pages) goes out as it is, without the cookie.
-    let resp = after_first_factor(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await?;
+    let resp = after_first_factor(app, meta, tx, user, StatusCode::SEE_OTHER).await?;
     // Finished at once (no second factor): the transaction and its cookie are already gone.
     if resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/")) {
         Ok(super::with_cookie(resp, &cookie))
@@ -473,16 +479,7 @@ pub async fn signup_submit(
             return Ok(r);
         }
     };
-    tx.state.user_id = Some(user.user_id.clone());
-    tx.state.auth_time = Some(now_secs(&app));
-    tx.state.amr = vec!["pwd".to_owned()];
-    let cookie = tx.rotate(&app).await.map_err(|e| super::internal(&tx.state.lang, e))?;
-    let resp = after_first_factor(&app, &meta, &mut tx, &user, StatusCode::SEE_OTHER).await?;
-    if resp.headers().get(axum::http::header::LOCATION).is_some_and(|l| l.as_bytes().starts_with(b"/u/")) {
-        Ok(super::with_cookie(resp, &cookie))
-    } else {
-        Ok(resp)
-    }
+    after_password(&app, &meta, &mut tx, &user).await
 }
 
 // --- phone enrollment --------------------------------------------------------------------------------------------------
