@@ -47,8 +47,13 @@ echo "== the README's tour script"
 BASE="https://localhost:$port" DATA="$work/data" CURL_EXTRA="--cacert $work/cert.pem" PHONE="+14155550199" \
   bash "$here/../scripts/tour.sh" > "$work/tour.log" 2>&1 || { cat "$work/tour.log"; exit 1; }
 grep -q 'gd_enrollment_complete' "$work/tour.log" || { cat "$work/tour.log"; echo "tour did not complete an enrollment"; exit 1; }
+grep -Eq 'recovery code \(shown once\): [A-Z0-9]{24}$' "$work/tour.log" || { cat "$work/tour.log"; echo "tour did not print the recovery code"; exit 1; }
+# A failing step fails the tour: against a server that is not there it must exit non-zero.
+if BASE="https://localhost:9" DATA="$work/data" CURL_EXTRA="--cacert $work/cert.pem" bash "$here/../scripts/tour.sh" >/dev/null 2>&1; then
+  echo "tour.sh exited 0 against a server that is not there"; exit 1
+fi
 tail -3 "$work/tour.log"
-echo "tour: 1 passed, 0 failed"
+echo "tour: 2 passed, 0 failed"
 
 echo "== Auth0 web middlewares (express-openid-connect, passport-auth0)"
 bash "$here/web/run.sh"

@@ -481,7 +481,7 @@ pub async fn issue_tokens(
     Ok(body)
 }
 
-/// The user's claims that `scopes` release (ID token and `/userinfo`).
+/// The user's claims that `scopes` release (ID token and `/userinfo`); those without a value are left out.
 pub fn profile_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
     let has = |s: &str| scopes.iter().any(|x| x == s);
     let mut c = Map::new();
@@ -495,10 +495,12 @@ pub fn profile_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
         c.insert("picture".into(), json!(user.profile.picture));
         c.insert("updated_at".into(), json!(user.updated_at.to_rfc3339()));
     }
-    if has("phone") {
+    if has("phone") && user.profile.phone_number.is_some() {
         c.insert("phone_number".into(), json!(user.profile.phone_number));
         c.insert("phone_number_verified".into(), json!(user.profile.phone_verified));
     }
+    // A claim with no value is left out (OIDC Core §5.3.2), never sent as null.
+    c.retain(|_, v| !v.is_null());
     c
 }
 

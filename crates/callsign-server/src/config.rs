@@ -234,13 +234,13 @@ impl RawConfig {
     /// `CALLSIGN_FOO` → `foo`; `CALLSIGN_TLS__CERT_FILE` → `tls.cert_file`. `CALLSIGN_TEST_*` is ignored.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<RawConfig, ConfigError> {
         let mut table = toml::Table::new();
-        let mut names = Vec::new();
+        let mut pairs = Vec::new();
         for (k, v) in vars {
             let Some(rest) = k.strip_prefix("CALLSIGN_") else { continue };
             if k.starts_with(TEST_ENV_PREFIX) || rest.is_empty() {
                 continue;
             }
-            names.push(k.clone());
+            pairs.push((k.clone(), v.clone()));
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
             let mut cur = &mut table;
             for (i, part) in path.iter().enumerate() {
@@ -256,18 +256,47 @@ impl RawConfig {
             }
         }
         RawConfig::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let msg = e.to_string();
-            // Name the variable rather than the lowered key.
-            let hint = names.iter().find(|n| {
-                let key = n.trim_start_matches("CALLSIGN_").to_ascii_lowercase().replace("__", ".");
-                msg.contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key)))
-            });
-            match hint {
-                Some(n) => err(format!("environment variable {n}: {}", msg.trim())),
-                None => err(format!("environment: {}", msg.trim())),
+            // Name the variable that is wrong: the first one that is refused on its own (an error's message lists
+            // every known field, so matching names in it would blame the wrong one).
+            for (name, value) in &pairs {
+                if let Err(alone) = RawConfig::from_env_one(name, value) {
+                    return err(format!("environment variable {name}: {}", alone.trim()));
+                }
             }
+            err(format!("environment: {}", e.to_string().trim()))
         })
     }
+
+    /// One `CALLSIGN_*` variable read on its own (for naming the one a combined read refused).
+    fn from_env_one(name: &str, value: &str) -> Result<RawConfig, String> {
+        let rest = name.strip_prefix("CALLSIGN_").unwrap_or(name);
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let mut v = toml::Value::String(value.to_owned());
+        for part in path.iter().rev() {
+            let mut t = toml::Table::new();
+            t.insert(part.clone(), v);
+            v = toml::Value::Table(t);
+        }
+        RawConfig::deserialize(v).map_err(|e| e.to_string())
+    }
+}
+
+/// The levels `log_level` takes, alone or after `target=`.
+const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+/// `log_level`: a level, or comma-separated directives `target=level` (tracing's filter syntax). A word that is no
+/// level (`verbose`) would be read by the filter as a target name and hide every line, so it is refused.
+fn check_log_level(s: String) -> Result<String, ConfigError> {
+    for d in s.split(',').map(str::trim) {
+        let level = d.rsplit_once('=').map_or(d, |(_, l)| l);
+        if !LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level.trim())) {
+            return Err(err(format!(
+                "log_level: `{d}` is not a level ({}) or a directive like callsign=debug",
+                LOG_LEVELS.join(", ")
+            )));
+        }
+    }
+    Ok(s)
 }
 
 /// The setting a TOML error at byte `at` is about: the key on that line, under the nearest `[section]` above it.
@@ -309,6 +338,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Always ends with `/`.
     pub public_url: String,
+    /// Whether `public_url` (or `listen`, which it derives from) was configured, rather than the defaults'.
+    pub public_url_given: bool,
     pub database_url: String,
     /// Where the rate-limit buckets live when not in the database: a Redis URL (it may hold a password; never
     /// logged unredacted). None: in the database.
@@ -426,6 +457,16 @@ pub fn redact_url(url: &str) -> String {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/callsign.db";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+/// The embedded database's file in the data directory.
+pub const DEFAULT_DATABASE_FILE: &str = "callsign.db";
+
+/// `sqlite://<data_dir>/callsign.db`: the database when none is configured (`./data` when no data directory is).
+pub fn default_database_url(data_dir: Option<&std::path::Path>) -> String {
+    match data_dir {
+        None => DEFAULT_DATABASE_URL.to_owned(),
+        Some(d) => format!("sqlite://{}", d.join(DEFAULT_DATABASE_FILE).display()),
+    }
+}
 pub const DEFAULT_DELIVERY_LEASE_SECS: u64 = callsign_core::delivery::DEFAULT_LEASE_SECS;
 
 fn read_secret_file(path: &Path, setting: &str) -> Result<String, ConfigError> {
@@ -453,6 +494,7 @@ impl Config {
     }
 
     pub fn resolve(raw: RawConfig) -> Result<Config, ConfigError> {
+        let listen_given = raw.listen.is_some();
         let listen_s = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen: SocketAddr = listen_s.parse().map_err(|_| {
             err(format!("listen: `{listen_s}` is not a socket address; write it like 127.0.0.1:8080 or [::]:8080"))
@@ -464,7 +506,8 @@ impl Config {
             }
             (Some(u), None) => u,
             (None, Some(p)) => read_secret_file(&p, "database_url_file")?,
-            (None, None) => DEFAULT_DATABASE_URL.to_owned(),
+            // The embedded database lives in the data directory (`--data-dir` moves both).
+            (None, None) => default_database_url(raw.data_dir.as_deref()),
         };
         crate::db::check_scheme(&database_url).map_err(|e| err(format!("database_url: {e}")))?;
 
@@ -491,6 +534,7 @@ impl Config {
             Some(_) => return Err(err("tls: set both tls.cert_file and tls.key_file (PEM files), or neither")),
         };
 
+        let public_url_given = raw.public_url.is_some() || listen_given;
         let public_url = match raw.public_url {
             Some(u) => normalize_public_url(&u)?,
             None => {
@@ -535,13 +579,14 @@ impl Config {
         Ok(Config {
             listen,
             public_url,
+            public_url_given,
             database_url,
             redis_url,
             redis_key_prefix,
             data_dir: raw.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             metrics_addr,
             log_format,
-            log_level: raw.log_level.unwrap_or_else(|| "info".to_owned()),
+            log_level: check_log_level(raw.log_level.unwrap_or_else(|| "info".to_owned()))?,
             encryption_keys,
             access_token_lifetime_secs: lifetime(raw.access_token_lifetime_secs, 86_400, "access_token_lifetime_secs")?,
             id_token_lifetime_secs: lifetime(raw.id_token_lifetime_secs, 36_000, "id_token_lifetime_secs")?,
@@ -669,7 +714,8 @@ listen = "127.0.0.1:8080"
 
 # sqlite://PATH (created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB (flag --database-url).
 # Put a URL with a password in a file and point database_url_file (CALLSIGN_DATABASE_URL_FILE) at it instead.
-database_url = "sqlite://./data/callsign.db"
+# Default: sqlite://<data_dir>/callsign.db (so --data-dir moves the database too).
+# database_url = "sqlite://./data/callsign.db"
 # database_url_file = "/run/secrets/callsign-database-url"
 
 # Rate limits (login throttling, brute-force protection, message and wrong-code limits) are token buckets in the
@@ -765,6 +811,66 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_log_level_that_is_no_level_is_refused() {
+        for ok in ["info", "DEBUG", "warn,callsign=trace", "callsign_server=debug,sqlx=off"] {
+            let raw = RawConfig { log_level: Some(ok.into()), ..Default::default() };
+            assert!(Config::load(None, env(&[]), raw).is_ok(), "{ok}");
+        }
+        for bad in ["verbose", "info,loud", "callsign=chatty", ""] {
+            let raw = RawConfig { log_level: Some(bad.into()), ..Default::default() };
+            let e = Config::load(None, env(&[]), raw).unwrap_err().to_string();
+            assert!(e.starts_with("log_level:") && e.contains("is not a level"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_environment_variable_is_the_one_named() {
+        let e = Config::load(
+            None,
+            env(&[("CALLSIGN_PUBLIC_URL", "https://auth.example/"), ("CALLSIGN_NO_SUCH_SETTING", "1")]),
+            RawConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("environment variable CALLSIGN_NO_SUCH_SETTING:"), "{e}");
+        let e = Config::load(
+            None,
+            env(&[("CALLSIGN_PUBLIC_URL", "https://auth.example/"), ("CALLSIGN_PROVIDERS__SNS__BASE_URLS", "x")]),
+            RawConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("environment variable CALLSIGN_PROVIDERS__SNS__BASE_URLS:"), "{e}");
+        // The provider table itself is read from the environment.
+        let ok = Config::load(
+            None,
+            env(&[
+                ("CALLSIGN_PUBLIC_URL", "https://auth.example/"),
+                ("CALLSIGN_PROVIDERS__SNS__BASE_URL", "http://127.0.0.1:5000"),
+            ]),
+            RawConfig::default(),
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    }
+
+    #[test]
+    fn the_data_dir_moves_the_default_database_and_an_explicit_url_wins() {
+        let raw = RawConfig { data_dir: Some(PathBuf::from("/srv/callsign")), ..Default::default() };
+        let c = Config::load(None, env(&[]), raw).unwrap();
+        assert_eq!(c.database_url, "sqlite:///srv/callsign/callsign.db");
+        let raw = RawConfig { data_dir: Some(PathBuf::from("rel/dir")), ..Default::default() };
+        assert_eq!(Config::load(None, env(&[]), raw).unwrap().database_url, "sqlite://rel/dir/callsign.db");
+        let raw = RawConfig {
+            data_dir: Some(PathBuf::from("/srv/callsign")),
+            database_url: Some("sqlite:///elsewhere.db".into()),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(None, env(&[]), raw).unwrap().database_url, "sqlite:///elsewhere.db");
+        let c = Config::load(None, env(&[("CALLSIGN_DATA_DIR", "/var/lib/cs")]), RawConfig::default()).unwrap();
+        assert_eq!(c.database_url, "sqlite:///var/lib/cs/callsign.db");
     }
 
     #[test]

@@ -101,6 +101,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// The settings document that says where the installation was last served (`{"public_url"}`).
+const SERVED_AT: &str = "served_at";
+
 async fn start(config: Config) -> BoxResult<AppState> {
     let (app, report) = AppState::start(config, Arc::new(SystemClock), Arc::new(OsRandom)).await?;
     if let Some(p) = report.bootstrap_file {
@@ -127,6 +130,11 @@ async fn serve(config: Config) -> BoxResult<()> {
         None => None,
     };
     let app = start(config.clone()).await?;
+    // Where this installation is served, for `admin dashboard-link` run without --listen.
+    let served = serde_json::json!({"public_url": config.public_url});
+    if let Err(e) = app.store.put_setting(SERVED_AT, &served, callsign_domain::Clock::now(&SystemClock)).await {
+        tracing::warn!(error = %e, "could not record the public URL for admin commands");
+    }
     tracing::info!(
         listen = %config.listen,
         public_url = %config.public_url,
@@ -200,6 +208,17 @@ async fn run(cli: Cli) -> BoxResult<()> {
             Ok(())
         }
         Command::Admin(Admin::DashboardLink) => {
+            let mut config = config;
+            // Without --listen or a public URL here, the link is for the address the server last served on.
+            if !config.public_url_given {
+                let store = callsign_server::db::open_store(&config.database_url).await?;
+                store.migrate().await?;
+                if let Some(url) =
+                    store.get_setting(SERVED_AT).await?.and_then(|v| v["public_url"].as_str().map(str::to_owned))
+                {
+                    config.public_url = url;
+                }
+            }
             let app = start(config).await?;
             let url = callsign_server::dashboard::auth::create_setup_link(&app).await?;
             eprintln!("one-time dashboard setup link (valid 24 hours, single use):");

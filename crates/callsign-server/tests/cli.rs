@@ -104,6 +104,82 @@ fn serve_on_defaults_answers_and_stops_on_sigterm() {
 }
 
 #[test]
+fn the_data_dir_holds_the_database_and_a_new_database_keeps_the_earlier_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    // --data-dir alone moves the embedded database with the other files.
+    let out = callsign()
+        .current_dir(dir.path())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["admin", "dashboard-link"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.join("callsign.db").exists(), "the database is in the data directory");
+    assert!(!dir.path().join("data").exists(), "nothing went to ./data");
+    let first = std::fs::read_to_string(data.join("bootstrap-credentials.json")).unwrap();
+    // Another (empty) database with the same data directory: new credentials, the earlier ones kept aside.
+    let other = format!("sqlite://{}/other.db", dir.path().display());
+    let out = callsign()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--database-url", &other, "admin", "dashboard-link"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second = std::fs::read_to_string(data.join("bootstrap-credentials.json")).unwrap();
+    assert_ne!(first, second);
+    let kept: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("bootstrap-credentials.") && n != "bootstrap-credentials.json")
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read_to_string(data.join(&kept[0])).unwrap(), first, "the earlier file is kept as it was");
+}
+
+#[test]
+fn dashboard_link_without_listen_points_at_where_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = callsign()
+        .current_dir(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{port}"), "serve"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ready (not only bound): the server has recorded where it serves.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ready = rt.block_on(async {
+        for _ in 0..400 {
+            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
+                && r.status() == 200
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    assert!(ready, "server did not become ready");
+    let out = callsign().current_dir(dir.path()).args(["admin", "dashboard-link"]).output().unwrap();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let link = String::from_utf8_lossy(&out.stdout);
+    assert!(link.starts_with(&format!("http://127.0.0.1:{port}/dashboard/")), "{link}");
+    // An explicit --listen still wins.
+    let out = callsign()
+        .current_dir(dir.path())
+        .args(["--listen", "127.0.0.1:1", "admin", "dashboard-link"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("http://127.0.0.1:1/"), "{out:?}");
+}
+
+#[test]
 fn admin_create_client_prints_working_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/a.db", dir.path().display());

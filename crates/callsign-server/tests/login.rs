@@ -344,6 +344,7 @@ async fn sms_enrollment_ends_at_the_callback_with_a_code_that_exchanges_for_toke
     assert_eq!(id["sub"], json!(c.user_id));
     assert_eq!(id["email"], "ann@example.com");
     assert_eq!(id["name"], "Ann");
+    assert!(id.get("picture").is_none(), "a claim without a value is left out, not null: {id}");
     assert_eq!(id["amr"], json!(["pwd", "mfa"]));
     assert_eq!(id["auth_time"].as_i64(), Some(common::START.seconds()));
     let at = claims(tokens["access_token"].as_str().unwrap());
@@ -363,6 +364,7 @@ async fn sms_enrollment_ends_at_the_callback_with_a_code_that_exchanges_for_toke
     assert_eq!(info["email"], "ann@example.com");
     assert_eq!(info["email_verified"], false);
     assert_eq!(info["name"], "Ann");
+    assert!(info.as_object().unwrap().values().all(|v| !v.is_null()), "no null claims: {info}");
     let r = c.t.http.post(c.t.url("/userinfo")).bearer_auth(access).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let r = c.t.http.get(c.t.url("/userinfo")).bearer_auth("not-a-token").send().await.unwrap();

@@ -85,6 +85,13 @@ pub async fn bootstrap_if_empty(app: &AppState) -> crate::BoxResult<Option<PathB
     // The operator dashboard has no default password either: a one-time setup link (24 h) goes in the same file.
     let setup_url = crate::dashboard::auth::create_setup_link(app).await?;
     let path = app.config.data_dir.join(BOOTSTRAP_FILE);
+    // A file already there belongs to another database (this one was empty): keep it under a new name rather than
+    // lose the credentials it holds.
+    if path.exists() {
+        let kept = app.config.data_dir.join(format!("bootstrap-credentials.{}.json", app.clock.now().millis()));
+        std::fs::rename(&path, &kept).map_err(|e| format!("cannot move the earlier {}: {e}", path.display()))?;
+        tracing::warn!(earlier = %kept.display(), "a new database in a data directory that had bootstrap credentials: the earlier file (for the other database) is kept under a new name");
+    }
     crate::keys::write_private_file(&path, &bootstrap_json(app, &client_id, &secret, &setup_url), true)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     tracing::warn!(path = %path.display(), %client_id, "created the bootstrap Management API client; its credentials and a one-time dashboard setup link (dashboard_setup_url, valid 24 hours) are in this file (mode 0600)");
