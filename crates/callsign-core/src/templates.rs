@@ -143,6 +143,32 @@ pub fn validate(template: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The template types whose message carries the code (a body without it would send a message nobody can use).
+pub const CODE_TYPES: &[&str] = &["otp_verify", "otp_enroll", "change_password"];
+
+/// Check that a (valid) template puts the code in its message on every channel: rendered with a sample code for SMS
+/// and for voice (where the digits are spoken one by one), the code must be in both. A template that leaves it out
+/// on one branch (`{% if message_type == "voice" %}Hello{% else %}{{code}}{% endif %}`) is refused too.
+pub fn require_code(template: &str) -> Result<(), String> {
+    const SAMPLE: &str = "918273";
+    for message_type in ["sms", "voice"] {
+        let sample = Vars {
+            code: SAMPLE,
+            message_type,
+            locale: "en",
+            friendly_name: "Callsign",
+            support_email: "support@example.com",
+            support_url: "https://example.com/support",
+        };
+        let out = render(template, &sample)?;
+        let want = if message_type == "voice" { spoken_code(SAMPLE) } else { SAMPLE.to_owned() };
+        if !out.contains(&want) {
+            return Err(format!("the {message_type} message has no code: use {{{{code}}}} where it goes"));
+        }
+    }
+    Ok(())
+}
+
 /// Inputs of a rendering.
 #[derive(Debug, Clone)]
 pub struct Vars<'a> {
@@ -236,6 +262,14 @@ mod tests {
     #[test]
     fn compile_errors_are_reported() {
         assert!(validate("{{code}} ok").is_ok());
+        assert!(require_code("{{code}} ok").is_ok());
+        assert!(require_code("{{ code | escape }} for {{tenant.friendly_name}}").is_ok());
+        assert!(require_code("Your code is ready").is_err());
+        assert!(require_code(r#"{% if message_type == "voice" %}Hello{% else %}{{code}}{% endif %}"#).is_err());
+        assert!(
+            require_code(r#"{% if message_type == "voice" %}Code {{pause}}{{code}}{% else %}{{code}}{% endif %}"#)
+                .is_ok()
+        );
         let e = validate("{% if %}").unwrap_err();
         assert!(!e.is_empty());
         assert!(validate("{{ code ").is_err());

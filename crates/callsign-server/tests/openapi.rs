@@ -461,7 +461,8 @@ async fn documented_string_limits_are_the_enforced_ones() {
                 put.clone(),
                 &path,
                 Fill::Text,
-                move |v| json!({ field: v, other: "{{code}}" }),
+                // A code message carries the code: `{{code}}` then filler, `v`'s length in all.
+                move |v| json!({ field: format!("{{{{code}}}}{}", v.chars().skip(8).collect::<String>()), other: "{{code}}" }),
             ));
         }
     }

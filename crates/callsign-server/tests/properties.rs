@@ -1442,7 +1442,11 @@ fn management_api_template_limits() {
                 }),
             )
         };
-        assert_eq!(call(&router, put("é".repeat(20_000))).await.0, 200);
+        // A code message must carry the code: the longest one is the code and 19 992 more characters.
+        assert_eq!(call(&router, put(format!("{{{{code}}}}{}", "é".repeat(19_992)))).await.0, 200);
+        let (s, e) = call(&router, put("é".repeat(20_000))).await;
+        assert_eq!(s, 400, "no code");
+        assert!(e["message"].as_str().unwrap().contains("has no code"), "{e}");
         let (s, e) = call(&router, put("é".repeat(20_001))).await;
         assert_eq!(s, 400, "{e}");
         assert!(e["message"].as_str().unwrap().contains("20000"), "{e}");
@@ -1458,7 +1462,7 @@ fn management_api_template_limits() {
             )
         };
         assert_eq!(call(&router, create("blocked_account", "€".repeat(20_001))).await.0, 400);
-        let (s, t) = call(&router, create("change_password", "€".repeat(20_000))).await;
+        let (s, t) = call(&router, create("change_password", format!("{{{{code}}}}{}", "€".repeat(19_992)))).await;
         assert_eq!(s, 201, "{t}");
         let id = t["id"].as_str().unwrap().to_owned();
         let patch = |text: String| {
@@ -1471,7 +1475,8 @@ fn management_api_template_limits() {
                 }),
             )
         };
-        assert_eq!(call(&router, patch("€".repeat(20_000))).await.0, 200);
+        assert_eq!(call(&router, patch(format!("{{{{code}}}}{}", "€".repeat(19_992)))).await.0, 200);
+        assert_eq!(call(&router, patch("€".repeat(20_000))).await.0, 400, "no code");
         assert_eq!(call(&router, patch("€".repeat(20_001))).await.0, 400);
         assert_eq!(call(&router, patch(String::new())).await.0, 400);
     });

@@ -517,6 +517,11 @@ fn check_body(prop: &str, v: &Value) -> Result<String, ApiError> {
     Ok(s)
 }
 
+/// A code message's body must put the code in the message (`templates::require_code`).
+fn require_code(prop: &str, body: &str) -> Result<(), ApiError> {
+    templates::require_code(body).map_err(|e| ApiError::bad_request(format!("Invalid {prop} template: {e}.")))
+}
+
 /// Apply a template's `content` (only the members given). Returns what changed.
 fn apply_content(
     kind: &str,
@@ -550,6 +555,9 @@ fn apply_content(
         only_keys("content.body", b, &["text", "voice"])?;
         if let Some(t) = b.get("text") {
             let t = check_body("content.body.text", t)?;
+            if templates::CODE_TYPES.contains(&kind) {
+                require_code("content.body.text", &t)?;
+            }
             match kind {
                 "otp_enroll" => cfg.enrollment_message = t,
                 "otp_verify" => cfg.verification_message = t,
@@ -560,7 +568,13 @@ fn apply_content(
         if let Some(v) = b.get("voice") {
             rec.voice = match v {
                 Value::Null => None,
-                v => Some(check_body("content.body.voice", v)?),
+                v => {
+                    let t = check_body("content.body.voice", v)?;
+                    if templates::CODE_TYPES.contains(&kind) {
+                        require_code("content.body.voice", &t)?;
+                    }
+                    Some(t)
+                }
             };
             changed.insert("voice".into(), json!(true));
         }

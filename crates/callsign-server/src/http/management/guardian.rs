@@ -234,7 +234,7 @@ struct TemplatesBody {
 
 pub fn check_template(field: &str, template: Option<String>) -> Result<String, ApiError> {
     let t = template.ok_or_else(|| ApiError::missing_property(field))?;
-    templates::validate(&t).map_err(|e| {
+    templates::validate(&t).and_then(|()| templates::require_code(&t)).map_err(|e| {
         let e = e.trim().trim_end_matches('.');
         ApiError::bad_request(format!("Invalid {field} template: {e}."))
     })?;
@@ -370,5 +370,7 @@ mod tests {
         assert!(e.message.ends_with('.') && !e.message.ends_with(".."), "{}", e.message);
         assert!(check_template("verification_message", None).is_err());
         assert_eq!(check_template("x", Some("{{code}}".into())).unwrap(), "{{code}}");
+        let e = check_template("verification_message", Some("Welcome to {{tenant.friendly_name}}".into())).unwrap_err();
+        assert!(format!("{e:?}").contains("has no code"), "{e:?}");
     }
 }
