@@ -304,7 +304,7 @@ async fn sms_enrollment_ends_at_the_callback_with_a_code_that_exchanges_for_toke
         p.body
     );
     assert!(
-        p.has(r#"autocomplete="one-time-code""#) && p.has(r#"inputmode="numeric""#) && p.has(r#"pattern="[0-9]*""#)
+        p.has(r#"autocomplete="one-time-code""#) && p.has(r#"inputmode="numeric""#) && p.has(r#"pattern="[0-9 ]*""#)
     );
     assert!(p.has(r#"data-cooldown="30""#) && p.has("You can ask for a new code in 30 seconds."));
     assert!(p.has("Call me instead") && p.has("Use a different number"));
@@ -1177,7 +1177,9 @@ async fn signup_pages_create_the_account_and_continue_into_phone_enrollment() {
     assert_eq!((r.status, r.location.as_deref()), (303, Some("/u/mfa/code")), "{}", r.body);
     let p = b.get("/u/mfa/code").await;
     let code = c.t.code_for(PHONE, 1).await;
-    let r = b.submit(&p, "/u/mfa/code", &[("code", &code)]).await;
+    // Pasted with a space in the middle: the digits are what count.
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    let r = b.submit(&p, "/u/mfa/code", &[("code", &spaced)]).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let types = c.log_types().await;
     assert!(types.contains(&"ss".to_owned()) && types.contains(&"gd_enrollment_complete".to_owned()), "{types:?}");

@@ -208,8 +208,9 @@ pub fn code(c: &Ctx<'_>, v: &CodeView<'_>) -> Markup {
                 (c.csrf_field())
                 label for="code" { (t.code_label) }
                 p class="muted" id="code-hint" { (t.code_hint) }
+                // Digits, spaces allowed (a pasted `123 456`); the server keeps only the digits.
                 input type="text" id="code" name="code" autocomplete="one-time-code" inputmode="numeric"
-                    pattern="[0-9]*" maxlength="6" required autofocus
+                    pattern="[0-9 ]*" maxlength="12" required autofocus
                     aria-invalid=[err.map(|_| "true")]
                     aria-describedby=(if err.is_some() { "code-hint code-error" } else { "code-hint" });
                 button type="submit" { (t.continue_) }
@@ -330,7 +331,7 @@ mod tests {
         for needle in [
             r#"autocomplete="one-time-code""#,
             r#"inputmode="numeric""#,
-            r#"pattern="[0-9]*""#,
+            r#"pattern="[0-9 ]*""#,
             r#"data-cooldown="25""#,
             "You can ask for a new code in 25 seconds.",
             "Call me instead",
