@@ -28,6 +28,24 @@ async fn unknown_routes_get_the_management_error_shape() {
         r.json::<Value>().await.unwrap(),
         json!({"statusCode": 404, "error": "Not Found", "message": "Not Found"})
     );
+    let r = t.http.get(t.url("/api/v2/nope")).header("accept", "text/html").send().await.unwrap();
+    // The Management API answers its own JSON (401 without a token), never the HTML page.
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (401, "application/json"));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_browser_gets_an_html_404_page_in_its_language() {
+    let t = TestApp::spawn().await;
+    for (path, accept) in [("/u/nope", "*/*"), ("/dashboard/nope", "*/*"), ("/nope", "text/html,application/xhtml+xml")]
+    {
+        let r =
+            t.http.get(t.url(path)).header("accept", accept).header("accept-language", "fr-FR").send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(r#"<html lang="fr">"#) && body.contains("Cette page n’existe pas."), "{path}: {body}");
+    }
     t.stop().await;
 }
 

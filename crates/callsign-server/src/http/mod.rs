@@ -34,7 +34,7 @@ pub fn router(app: AppState) -> Router {
         .merge(crate::web::static_routes())
         .nest("/api/v2", management::router(app.clone()))
         .route_layer(axum::middleware::from_fn_with_state(app.metrics.clone(), crate::metrics::track))
-        .fallback(|| async { ApiError::not_found("Not Found") })
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
         })
@@ -49,6 +49,26 @@ pub fn router(app: AppState) -> Router {
         // Outermost, so that preflights are answered before routing (a route refuses OPTIONS with 405).
         .layer(axum::middleware::from_fn_with_state(app.clone(), cors::cors))
         .with_state(app)
+}
+
+/// No route: an HTML page for the browser surfaces (`/u/…`, `/dashboard…`, or a request that prefers HTML), in the
+/// browser's language; the APIs' JSON error otherwise.
+async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').next().is_some_and(|first| first.trim().starts_with("text/html")));
+    let browser = path.starts_with("/u/") || path == "/dashboard" || path.starts_with("/dashboard/");
+    if (browser || wants_html) && !path.starts_with("/api/") {
+        let lang = crate::login::negotiate(None, &headers);
+        let mut r =
+            crate::login::error_page(axum::http::StatusCode::NOT_FOUND, lang, crate::login::texts::of(lang).not_found);
+        r.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        return r;
+    }
+    ApiError::not_found("Not Found").into_response()
 }
 
 /// The Authentication API endpoints a page may call from its own origin (CORS: [`cors`]).

@@ -90,6 +90,8 @@ pub struct Texts {
     pub logged_out_title: &'static str,
     pub logged_out: &'static str,
     pub internal: &'static str,
+    /// A browser asked for a page that does not exist.
+    pub not_found: &'static str,
 }
 
 pub const EN: Texts = Texts {
@@ -172,6 +174,7 @@ pub const EN: Texts = Texts {
     logged_out_title: "You are logged out",
     logged_out: "You have been logged out. You can close this page.",
     internal: "Something went wrong on our side. Try again in a moment.",
+    not_found: "This page does not exist. Check the address, or go back to the application and start again.",
 };
 
 pub const FR: Texts = Texts {
@@ -254,6 +257,7 @@ pub const FR: Texts = Texts {
     logged_out_title: "Vous êtes déconnecté",
     logged_out: "Vous avez été déconnecté. Vous pouvez fermer cette page.",
     internal: "Une erreur s’est produite de notre côté. Réessayez dans un instant.",
+    not_found: "Cette page n’existe pas. Vérifiez l’adresse, ou revenez à l’application et recommencez.",
 };
 
 pub const ES: Texts = Texts {
@@ -336,6 +340,7 @@ pub const ES: Texts = Texts {
     logged_out_title: "Ha cerrado la sesión",
     logged_out: "Ha cerrado la sesión. Puede cerrar esta página.",
     internal: "Se ha producido un error por nuestra parte. Inténtelo de nuevo en un momento.",
+    not_found: "Esta página no existe. Compruebe la dirección, o vuelva a la aplicación y empiece de nuevo.",
 };
 
 /// The texts of a page language (English for anything else).
