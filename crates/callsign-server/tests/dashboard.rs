@@ -175,7 +175,8 @@ async fn the_setup_link_is_in_the_bootstrap_file_is_single_use_and_signs_in() {
     // A weak password is refused with the user service's policy message; the link survives.
     let weak = b.post(&url, &[("csrf", &csrf), ("email", "ops@example.com"), ("password", "weak")]).await;
     assert_eq!(weak.status, 400);
-    weak.assert_has("PasswordStrengthError: Password is too weak");
+    weak.assert_has("Password is too weak. Use at least 8 characters with 3 of these 4 kinds");
+    assert!(!weak.has("PasswordStrengthError"), "plain words, not the API's prefix");
     weak.assert_has(r#"role="alert""#);
 
     let ok = b.post(&url, &[("csrf", &csrf), ("email", "ops@example.com"), ("password", PW)]).await;

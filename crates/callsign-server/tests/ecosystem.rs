@@ -91,6 +91,7 @@ async fn preflights_from_an_applications_origins_are_answered_with_cors_headers(
         "/oauth/token",
         "/oauth/revoke",
         "/userinfo",
+        "/dbconnections/signup",
         "/mfa/challenge",
         "/mfa/authenticators/x",
         "/.well-known/openid-configuration",
@@ -113,7 +114,9 @@ async fn preflights_from_an_applications_origins_are_answered_with_cors_headers(
 async fn other_origins_get_no_cors_headers() {
     let c = setup().await;
     // A preflight from an origin no application lists is not answered: the route refuses OPTIONS.
-    for path in ["/oauth/token", "/userinfo", "/mfa/challenge", "/.well-known/openid-configuration"] {
+    for path in
+        ["/oauth/token", "/userinfo", "/dbconnections/signup", "/mfa/challenge", "/.well-known/openid-configuration"]
+    {
         for origin in [EVIL_ORIGIN, "null", "https://spa.example.evil.example", "http://spa.example"] {
             let r = c.preflight(path, origin).await;
             assert_eq!(r.status(), 405, "{path} from {origin}");

@@ -52,6 +52,26 @@ pub struct ApiFailure {
     pub message: String,
 }
 
+/// A Management API message as an operator reads it: Auth0's wire prefixes and wrappers (kept on the API for
+/// compatibility) turned into a sentence. `PasswordStrengthError: Password is too weak` says the rules;
+/// `Payload validation error: 'X' on property P.` becomes `P: X.`.
+pub fn plain_words(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("PasswordStrengthError: ") {
+        let what = rest.trim_end_matches('.');
+        return format!(
+            "{what}. Use at least 8 characters with 3 of these 4 kinds: lower case letters, upper case letters, \
+             numbers, special characters (at most 72 bytes)."
+        );
+    }
+    if let Some(inner) = message.strip_prefix("Payload validation error: '").and_then(|m| m.strip_suffix("'.")) {
+        return match inner.rsplit_once("' on property ") {
+            Some((what, prop)) => format!("{prop}: {}.", what.trim_end_matches('.')),
+            None => format!("{}.", inner.trim_end_matches('.')),
+        };
+    }
+    message.to_owned()
+}
+
 impl std::fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.message, self.status)
@@ -134,7 +154,7 @@ impl Api {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| format!("The request failed with status {status}."));
-        Err(ApiFailure { status, message })
+        Err(ApiFailure { status, message: plain_words(&message) })
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, ApiFailure> {
@@ -180,5 +200,22 @@ mod tests {
         assert_eq!(super::seg("auth0|abc-1_2"), "auth0%7Cabc-1_2");
         assert_eq!(super::seg("a/b c"), "a%2Fb%20c");
         assert_eq!(super::query(&[("q", "type:s"), ("page", "")]), "q=type%3As");
+    }
+
+    use super::plain_words;
+
+    #[test]
+    fn auth0_prefixes_become_sentences() {
+        let weak = plain_words("PasswordStrengthError: Password is too weak");
+        assert!(weak.starts_with("Password is too weak. Use at least 8 characters"), "{weak}");
+        assert_eq!(
+            plain_words("Payload validation error: 'String is too long (300 chars max)' on property name'."),
+            "name: String is too long (300 chars max)."
+        );
+        assert_eq!(
+            plain_words("Payload validation error: 'Missing required property: email'."),
+            "Missing required property: email."
+        );
+        assert_eq!(plain_words("The user already exists."), "The user already exists.");
     }
 }

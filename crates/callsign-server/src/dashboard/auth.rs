@@ -276,7 +276,7 @@ pub async fn setup_submit(State(app): State<AppState>, Path(token): Path<String>
         },
         None => {
             if let Err(e) = check_password_policy(&f.password) {
-                return Ok(again(&format!("{e}. {POLICY_HINT}")));
+                return Ok(again(&super::api::plain_words(&e.to_string())));
             }
         }
     }
