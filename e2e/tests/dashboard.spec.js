@@ -208,6 +208,13 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await checkPage(page, '12 log event');
     expect(await page.content()).not.toContain(TWILIO_TOKEN);
 
+    // Settings: the tenant and the recovery-code switch, on their own page.
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Settings');
+    await expect(page.getByLabel('Friendly name')).toBeVisible();
+    await expect(page.locator('#recovery-toggle')).toBeVisible();
+    await checkPage(page, '12b settings');
+
     // Sign out; the pages need a sign-in again, which works with the new password.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await expect(page).toHaveURL(/\/dashboard\/login\?signed_out=1$/);

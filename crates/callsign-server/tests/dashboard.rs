@@ -513,6 +513,55 @@ async fn attack_protection_is_set_and_blocks_lifted_on_its_page() {
 }
 
 #[tokio::test]
+async fn settings_edit_the_tenant_and_switch_recovery_codes() {
+    const SETTINGS: &str = "/dashboard/settings";
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(SETTINGS).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has("Friendly name");
+    page.assert_has("Off: a user who loses their phone needs an operator");
+    let form = [
+        ("friendly_name", "Acme Shop"),
+        ("support_email", "help@acme.example"),
+        ("support_url", "https://acme.example/help"),
+        ("default_locale", "fr"),
+    ];
+    b.submit(SETTINGS, "/dashboard/settings/tenant", &form).await.assert_redirect(&format!("{SETTINGS}#tenant"));
+    let (_, v) = t.get(&token, "/api/v2/tenants/settings").await;
+    assert_eq!(
+        (v["friendly_name"].as_str(), v["support_email"].as_str(), v["default_locale"].as_str()),
+        (Some("Acme Shop"), Some("help@acme.example"), Some("fr"))
+    );
+    b.get(SETTINGS).await.assert_has("Tenant settings saved.");
+    // A refusal is shown with what was typed.
+    let bad = b
+        .submit(
+            SETTINGS,
+            "/dashboard/settings/tenant",
+            &[("friendly_name", "Acme"), ("support_email", "not-an-email"), ("default_locale", "en")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("support_email");
+    bad.assert_has(r#"value="not-an-email""#);
+    assert_eq!(t.get(&token, "/api/v2/tenants/settings").await.1["friendly_name"], "Acme Shop", "nothing saved");
+    // Recovery codes on, then off.
+    b.submit(SETTINGS, "/dashboard/settings/recovery-code", &[("enabled", "on")])
+        .await
+        .assert_redirect(&format!("{SETTINGS}#recovery"));
+    let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
+    assert!(f.as_array().unwrap().iter().any(|x| x["name"] == "recovery-code" && x["enabled"] == true), "{f}");
+    b.get(SETTINGS).await.assert_has("Turn recovery codes off");
+    b.submit(SETTINGS, "/dashboard/settings/recovery-code", &[("enabled", "off")]).await;
+    let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
+    assert!(f.as_array().unwrap().iter().any(|x| x["name"] == "recovery-code" && x["enabled"] == false), "{f}");
+    assert_eq!(b.post("/dashboard/settings/recovery-code", &[("enabled", "on")]).await.status, 403, "no CSRF token");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn routing_is_edited_on_the_phone_page() {
     let t = TestApp::spawn().await;
     let token = t.mgmt_token().await;

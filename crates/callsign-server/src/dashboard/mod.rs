@@ -16,6 +16,7 @@ pub mod auth;
 mod inbox;
 mod logs;
 mod phone;
+mod settings;
 mod test_message;
 mod ui;
 mod users;
@@ -76,6 +77,9 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/security/attack-protection/phone", post(attack::set_phone))
         .route("/dashboard/security/attack-protection/unblock", post(attack::unblock))
         .route("/dashboard/security/attack-protection/unblock-account", post(attack::unblock_account))
+        .route("/dashboard/settings", get(settings::page))
+        .route("/dashboard/settings/tenant", post(settings::set_tenant))
+        .route("/dashboard/settings/recovery-code", post(settings::set_recovery))
         .route("/dashboard/users", get(users::list))
         .route("/dashboard/users/signup", post(users::set_signup))
         .route("/dashboard/users/{id}", get(users::show))

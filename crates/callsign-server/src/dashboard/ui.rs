@@ -14,6 +14,7 @@ pub enum Nav {
     Users,
     Logs,
     Inbox,
+    Settings,
 }
 
 const LINKS: &[(Nav, &str, &str)] = &[
@@ -22,6 +23,7 @@ const LINKS: &[(Nav, &str, &str)] = &[
     (Nav::Users, "/dashboard/users", "Users"),
     (Nav::Logs, "/dashboard/logs", "Logs"),
     (Nav::Inbox, "/dashboard/inbox", "Development inbox"),
+    (Nav::Settings, "/dashboard/settings", "Settings"),
 ];
 
 /// A signed-in page: navigation, the page heading, the flash message, then `body`.
