@@ -121,7 +121,7 @@ pub fn validate(template: &str) -> Result<(), String> {
     if nesting(template) > MAX_NESTING {
         return Err(format!("blocks are nested more than {MAX_NESTING} deep"));
     }
-    let one_line = |e: String| e.trim().replace('\n', " ");
+    let one_line = |e: String| plain_liquid(&e);
     parser.parse(template).map_err(|e| one_line(e.to_string()))?;
     // The members of `user` a test message provides (see `branding_phone::try_template`).
     let mut user = Object::new();
@@ -141,6 +141,51 @@ pub fn validate(template: &str) -> Result<(), String> {
         render_with(template, &sample, extra.clone()).map_err(one_line)?;
     }
     Ok(())
+}
+
+/// A Liquid error as one readable sentence: `line L, column C: what was expected (in `the line`)` for a syntax
+/// error, `unknown filter `x` (known: …)` / `unknown tag `x`` for the others, instead of the engine's multi-line
+/// report with its caret drawing.
+pub fn plain_liquid(raw: &str) -> String {
+    let lines: Vec<&str> = raw.lines().map(|l| l.trim().trim_start_matches("liquid:").trim()).collect();
+    let value = |key: &str| lines.iter().find_map(|l| l.strip_prefix(key)).map(str::trim);
+    let message =
+        lines.iter().find_map(|l| l.trim_start_matches(['|', ' ']).strip_prefix("= ")).map(|m| m.trim_end_matches('.'));
+    let mut out = match (lines.iter().find_map(|l| l.strip_prefix("--> ")), message) {
+        (Some(at), Some(m)) => {
+            let (line, column) = at.split_once(':').unwrap_or((at, "?"));
+            let source = lines
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{line} | ")))
+                .map(|src| format!(" (in `{}`)", src.chars().take(80).collect::<String>()))
+                .unwrap_or_default();
+            format!("line {line}, column {column}: {}{source}", lowercase_first(m))
+        }
+        _ => {
+            let first = lines.iter().copied().find(|l| !l.is_empty()).unwrap_or("");
+            first.trim_end_matches("with:").trim().to_owned()
+        }
+    };
+    if let Some(f) = value("requested filter=") {
+        out = format!("unknown filter `{f}`");
+        if let Some(known) = value("available filters=") {
+            out.push_str(&format!(" (known: {known})"));
+        }
+    } else if let Some(t) = value("requested=") {
+        out.push_str(&format!(": `{t}`"));
+        if let Some(known) = value("available blocks=").filter(|k| !k.is_empty()) {
+            out.push_str(&format!(" (blocks: {known})"));
+        }
+    }
+    out.trim().to_owned()
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 /// The template types whose message carries the code (a body without it would send a message nobody can use).
@@ -263,6 +308,11 @@ mod tests {
     fn compile_errors_are_reported() {
         assert!(validate("{{code}} ok").is_ok());
         assert!(require_code("{{code}} ok").is_ok());
+        assert_eq!(validate("{% if %}").unwrap_err(), "line 1, column 6: value expected (in `{% if %}`)");
+        assert_eq!(validate("Hello {{ code ").unwrap_err(), "line 1, column 10: expected Literal (in `Hello {{ code`)");
+        assert!(validate("{{ code | nope }}").unwrap_err().starts_with("unknown filter `nope` (known: abs, "));
+        let e = validate("line1\nline2 {% endif %}").unwrap_err();
+        assert!(e.starts_with("line 2, column 10: unknown tag (in `line2 {% endif %}`): `endif`"), "{e}");
         assert!(require_code("{{ code | escape }} for {{tenant.friendly_name}}").is_ok());
         assert!(require_code("Your code is ready").is_err());
         assert!(require_code(r#"{% if message_type == "voice" %}Hello{% else %}{{code}}{% endif %}"#).is_err());
