@@ -214,6 +214,10 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await expect(page.getByLabel('Friendly name')).toBeVisible();
     await expect(page.locator('#recovery-toggle')).toBeVisible();
     await checkPage(page, '12b settings');
+    await page.getByRole('link', { name: 'Applications', exact: true }).click();
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Applications');
+    await expect(page.getByRole('button', { name: 'Create application' })).toBeVisible();
+    await checkPage(page, '12c applications');
 
     // Sign out; the pages need a sign-in again, which works with the new password.
     await page.getByRole('button', { name: 'Sign out' }).click();

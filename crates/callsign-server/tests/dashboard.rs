@@ -513,6 +513,72 @@ async fn attack_protection_is_set_and_blocks_lifted_on_its_page() {
 }
 
 #[tokio::test]
+async fn applications_are_listed_created_edited_and_their_secret_rotated() {
+    const APPS: &str = "/dashboard/applications";
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(APPS).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has("New application");
+    // Created: the secret is on the POST's answer, once, and works.
+    let created = b.submit(APPS, "/dashboard/applications/new", &[("name", "Shop"), ("app_type", "regular_web")]).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    created.assert_has("shown only this once");
+    let field = |p: &Page, id: &str| {
+        let at = p.body.find(&format!(r#"id="{id}""#)).unwrap();
+        let rest = &p.body[at..];
+        let v = &rest[rest.find("value=\"").unwrap() + 7..];
+        v[..v.find('"').unwrap()].to_owned()
+    };
+    let (cid, secret) = (field(&created, "client-id"), field(&created, "client-secret"));
+    assert_eq!(cid.len(), 32, "{cid}");
+    let (s, v) = t.token_request(json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret, "audience": t.audience()})).await;
+    assert_eq!(s, 403, "the secret authenticates: {v}");
+    assert_eq!(v["error"], "access_denied", "authenticated, but no client grant for the API: {v}");
+    let listed = b.get(APPS).await;
+    listed.assert_has(">Shop</a>");
+    assert!(!listed.has(&secret), "a GET never shows the secret");
+    // Edited: callbacks, logout URLs, origins and grant types.
+    let app_page = format!("{APPS}/{cid}");
+    let shown = b.get(&app_page).await;
+    assert!(!shown.has(&secret));
+    let form = [
+        ("name", "Shop"),
+        ("callbacks", "https://shop.example/callback\r\n\r\nhttps://shop.example/cb2"),
+        ("allowed_logout_urls", "https://shop.example/"),
+        ("web_origins", ""),
+        ("grant_types", "authorization_code"),
+        ("grant_types", "refresh_token"),
+    ];
+    b.submit(&app_page, &app_page, &form).await.assert_redirect(&app_page);
+    let (_, c) = t.get(&token, &format!("/api/v2/clients/{cid}")).await;
+    assert_eq!(c["callbacks"], json!(["https://shop.example/callback", "https://shop.example/cb2"]));
+    assert_eq!(c["grant_types"], json!(["authorization_code", "refresh_token"]));
+    b.get(&app_page).await.assert_has("Application saved.");
+    // A refusal keeps what was typed.
+    let bad = b
+        .submit(&app_page, &app_page, &[("name", "Shop"), ("callbacks", "not a url"), ("grant_types", "password")])
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    bad.assert_has("not a url");
+    // Rotated: a new secret, shown once; the old one stops working.
+    let rotated = b.submit(&app_page, &format!("{app_page}/rotate-secret"), &[]).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let new_secret = field(&rotated, "client-secret");
+    assert_ne!(new_secret, secret);
+    let (s, _) = t.token_request(json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret, "audience": t.audience()})).await;
+    assert_eq!(s, 401, "the old secret no longer works");
+    assert_eq!(b.get(&format!("{APPS}/nope")).await.status, 404);
+    assert_eq!(
+        b.post("/dashboard/applications/new", &[("name", "x"), ("app_type", "spa")]).await.status,
+        403,
+        "no CSRF token"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn settings_edit_the_tenant_and_switch_recovery_codes() {
     const SETTINGS: &str = "/dashboard/settings";
     let t = TestApp::spawn().await;

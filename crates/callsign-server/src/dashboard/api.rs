@@ -19,6 +19,10 @@ use crate::http::PeerAddr;
 
 /// What the dashboard may do through the Management API.
 pub const SCOPES: &[&str] = &[
+    sc::READ_CLIENTS,
+    sc::CREATE_CLIENTS,
+    sc::UPDATE_CLIENTS,
+    sc::UPDATE_CLIENT_KEYS,
     sc::READ_GUARDIAN_FACTORS,
     sc::UPDATE_GUARDIAN_FACTORS,
     sc::READ_MFA_POLICIES,

@@ -11,6 +11,7 @@
 //!
 //! See docs/DASHBOARD.md.
 pub mod api;
+mod apps;
 mod attack;
 pub mod auth;
 mod inbox;
@@ -77,6 +78,10 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/security/attack-protection/phone", post(attack::set_phone))
         .route("/dashboard/security/attack-protection/unblock", post(attack::unblock))
         .route("/dashboard/security/attack-protection/unblock-account", post(attack::unblock_account))
+        .route("/dashboard/applications", get(apps::list))
+        .route("/dashboard/applications/new", post(apps::create))
+        .route("/dashboard/applications/{id}", get(apps::show).post(apps::update))
+        .route("/dashboard/applications/{id}/rotate-secret", post(apps::rotate))
         .route("/dashboard/settings", get(settings::page))
         .route("/dashboard/settings/tenant", post(settings::set_tenant))
         .route("/dashboard/settings/recovery-code", post(settings::set_recovery))

@@ -9,6 +9,7 @@ use crate::web::layout;
 /// The sections of the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Apps,
     Phone,
     Attack,
     Users,
@@ -18,6 +19,7 @@ pub enum Nav {
 }
 
 const LINKS: &[(Nav, &str, &str)] = &[
+    (Nav::Apps, "/dashboard/applications", "Applications"),
     (Nav::Phone, "/dashboard/mfa/phone", "Multi-factor Auth: Phone Message"),
     (Nav::Attack, "/dashboard/security/attack-protection", "Attack Protection"),
     (Nav::Users, "/dashboard/users", "Users"),
