@@ -103,7 +103,7 @@ pub struct NewForm {
 }
 
 /// The page that shows a new client secret, once, as the answer to the POST that made it.
-fn secret_page(app: &AppState, ctx: &Ctx, c: &Value, title: &str) -> Page {
+fn secret_page(app: &AppState, ctx: &Ctx, c: &Value, title: &str) -> axum::response::Response {
     let id = s(c, "client_id");
     let body = html! {
         section class="panel" aria-labelledby="secret-h" {
@@ -116,7 +116,7 @@ fn secret_page(app: &AppState, ctx: &Ctx, c: &Value, title: &str) -> Page {
             p { a href={ (PAGE) "/" (seg(id)) } { "Continue to " (s(c, "name")) } }
         }
     };
-    Ok(ui::shell(app, ctx, Nav::Apps, title, body).into_response())
+    ui::shell(app, ctx, Nav::Apps, title, body).into_response()
 }
 
 pub async fn create(State(app): State<AppState>, p: Posted<NewForm>) -> Page {
@@ -124,7 +124,7 @@ pub async fn create(State(app): State<AppState>, p: Posted<NewForm>) -> Page {
     let api = ctx.api(&app).await?;
     let body = json!({"name": p.form.name.trim(), "app_type": p.form.app_type});
     match api.post("/clients", &body).await {
-        Ok(c) => secret_page(&app, &ctx, &c, "Application created"),
+        Ok(c) => Ok(secret_page(&app, &ctx, &c, "Application created")),
         Err(e) if e.status < 500 => {
             render_list(&app, &ctx, StatusCode::BAD_REQUEST, Some(&e.message), Some(&p.form)).await
         }
@@ -230,7 +230,7 @@ pub async fn rotate(State(app): State<AppState>, Path(id): Path<String>, p: Post
     let ctx = p.ctx;
     let api = ctx.api(&app).await?;
     match api.post(&format!("/clients/{}/rotate-secret", seg(&id)), &json!({})).await {
-        Ok(c) => secret_page(&app, &ctx, &c, "New client secret"),
+        Ok(c) => Ok(secret_page(&app, &ctx, &c, "New client secret")),
         Err(e) if e.status < 500 => render_app(&app, &ctx, &id, StatusCode::BAD_REQUEST, Some(&e.message), None).await,
         Err(e) => Err(internal(e)),
     }
