@@ -2,7 +2,6 @@
 //! key prefix of its own (so parallel tests and earlier runs never meet). Without that variable the tests are
 //! skipped, except in CI (`CI=true`), where they fail.
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use callsign_domain::Timestamp;
@@ -13,23 +12,12 @@ const URL_VAR: &str = "CALLSIGN_TEST_REDIS_URL";
 
 /// The Redis URL, or None when the tests should be skipped.
 fn redis_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => panic!("{URL_VAR} must be set in CI"),
-        _ => {
-            eprintln!("skipped: {URL_VAR} is not set");
-            None
-        }
-    }
+    callsign_testkit::service_url(URL_VAR)
 }
 
 /// Unique across tests in this process and across runs.
 fn prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    #[allow(clippy::disallowed_methods)] // only to make the prefix unique, not to tell the time
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("cs_test:{}_{nanos}_{n}:", std::process::id())
+    format!("{}:", callsign_testkit::unique_name("cs_test"))
 }
 
 fn limiter(url: &str, prefix: &str) -> RedisLimiter {

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,21 +21,12 @@ const WRONG: &str = "wrong password 1A!";
 
 /// The Redis URL, or None when the test should be skipped.
 fn redis_url() -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => panic!("{URL_VAR} must be set in CI"),
-        _ => {
-            eprintln!("skipped: {URL_VAR} is not set");
-            None
-        }
-    }
+    callsign_testkit::service_url(URL_VAR)
 }
 
 /// A key prefix no other test (in this run or an earlier one) uses.
 fn prefix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos());
-    format!("cs_test_app:{}_{nanos}_{}:", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!("{}:", callsign_testkit::unique_name("cs_test_app"))
 }
 
 /// Buckets in the Redis at `url` under `prefix` (None: in the database), and `X-Forwarded-For` believed from

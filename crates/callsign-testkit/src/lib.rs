@@ -11,6 +11,28 @@ use std::sync::Arc;
 
 use callsign_store::Store;
 
+/// The URL of a service a test needs (`CALLSIGN_TEST_POSTGRES_URL`, `CALLSIGN_TEST_REDIS_URL`), or None after saying
+/// the test is skipped. Under `CI=true` a missing URL is a failure, never a skip.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => panic!("{var} must be set in CI"),
+        _ => {
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+/// `<base>_<pid>_<nanos>_<n>`: a name (schema, key prefix) no other test of this process or of an earlier run uses.
+pub fn unique_name(base: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    #[allow(clippy::disallowed_methods)] // only to make the name unique, not to tell the time
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{base}_{}_{nanos}_{n}", std::process::id())
+}
+
 pub mod conformance;
 mod limiter;
 
