@@ -60,3 +60,9 @@ bash "$here/web/run.sh"
 
 echo "== auth0-deploy-cli (a0deploy): export, import, a modified import read back"
 bash "$here/a0deploy/run.sh"
+
+echo "== @auth0/auth0-spa-js in Chromium: redirect login, silent authentication (iframe and refresh tokens), logout"
+bash "$here/spa/run.sh"
+
+echo "== @auth0/nextjs-auth0: login, session, access token and refresh, logout revoking the refresh token"
+bash "$here/nextjs/run.sh"

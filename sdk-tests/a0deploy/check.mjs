@@ -1,6 +1,7 @@
 // Compares and edits a0deploy's tenant.yaml files for run.sh.
 //   node check.mjs same A B        A and B describe the same tenant (`updated_at` aside)
-//   node check.mjs modify A OUT    OUT = A with a new application, a changed template and the phone factor toggled
+//   node check.mjs modify A OUT    OUT = A with a new application, a changed template, the phone factor toggled,
+//                                  public sign-up opened and a new IP-throttling limit
 //   node check.mjs modified A B    B holds the changes `modify` made to A
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -27,9 +28,15 @@ function normalised(t) {
 }
 
 const sms = (t) => t.guardianFactors.find((f) => f.name === 'sms');
+const db = (t) => t.databases.find((d) => d.name === 'Username-Password-Authentication');
 const [cmd, a, b] = process.argv.slice(2);
 if (cmd === 'same') {
   assert.deepEqual(normalised(load(b)), normalised(load(a)));
+  // A full export: the types that once had to be excluded are there.
+  const t = load(a);
+  assert.ok(db(t), 'the database connection is exported');
+  assert.ok(t.attackProtection?.suspiciousIpThrottling && t.attackProtection?.bruteForceProtection, 'attack protection');
+  assert.deepEqual(t.logStreams, []);
   console.log(`${b} describes the same tenant as ${a}`);
 } else if (cmd === 'modify') {
   const t = load(a);
@@ -39,9 +46,11 @@ if (cmd === 'same') {
   // templates, imported after them): change it where the last import reads it.
   t.phoneTemplates.find((p) => p.type === 'otp_verify').content.body.text = TEMPLATE;
   sms(t).enabled = !sms(t).enabled;
+  db(t).options.disable_signup = false;
+  t.attackProtection.suspiciousIpThrottling.stage['pre-login'].max_attempts = 42;
   mkdirSync(dirname(b), { recursive: true });
   writeFileSync(b, yaml.dump(t));
-  console.log(`${b}: a new application, a changed template, sms ${sms(t).enabled ? 'on' : 'off'}`);
+  console.log(`${b}: a new application, a changed template, sms ${sms(t).enabled ? 'on' : 'off'}, sign-up open, pre-login 42`);
 } else if (cmd === 'modified') {
   const before = load(a);
   const after = load(b);
@@ -54,6 +63,11 @@ if (cmd === 'same') {
   assert.equal(after.guardianFactorTemplates[0].verification_message, TEMPLATE);
   assert.equal(sms(after).enabled, !sms(before).enabled);
   assert.equal(after.clients.length, before.clients.length + 1);
+  assert.equal(db(before).options.disable_signup, true);
+  assert.equal(db(after).options.disable_signup, false);
+  assert.equal(after.attackProtection.suspiciousIpThrottling.stage['pre-login'].max_attempts, 42);
+  // Every application signs in through the database connection, the new one too.
+  assert.ok(db(after).enabled_clients.includes(NEW_APP), JSON.stringify(db(after).enabled_clients));
   console.log(`${b} holds the changes`);
 } else {
   throw new Error(`unknown command ${cmd}`);

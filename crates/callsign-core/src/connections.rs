@@ -74,6 +74,8 @@ impl DbConnection {
                 "passwordPolicy": PASSWORD_POLICY,
                 "password_complexity_options": {"min_length": MIN_PASSWORD_LENGTH},
                 "brute_force_protection": true,
+                // No self-service password change ("Forgot password?") in Callsign's login pages.
+                "disable_self_service_change_password": true,
             },
         })
     }
@@ -123,7 +125,11 @@ pub fn apply(conn: &mut DbConnection, patch: ConnectionPatch) -> Result<(), (Str
                 conn.options.disable_signup =
                     v.as_bool().ok_or_else(|| (format!("options.{k}"), "must be a boolean".to_owned()))?;
             }
-            "requires_username" | "passwordPolicy" | "password_complexity_options" | "brute_force_protection" => {
+            "requires_username"
+            | "passwordPolicy"
+            | "password_complexity_options"
+            | "brute_force_protection"
+            | "disable_self_service_change_password" => {
                 if fixed[&k] != v {
                     return Err((
                         format!("options.{k}"),
@@ -135,7 +141,8 @@ pub fn apply(conn: &mut DbConnection, patch: ConnectionPatch) -> Result<(), (Str
                 return Err((
                     format!("options.{k}"),
                     "is not an option of Callsign's database connection (disable_signup, requires_username, \
-                     passwordPolicy, password_complexity_options, brute_force_protection)"
+                     passwordPolicy, password_complexity_options, brute_force_protection, \
+                     disable_self_service_change_password)"
                         .to_owned(),
                 ));
             }

@@ -75,6 +75,7 @@ pub const READ_TOKEN_EXCHANGE_PROFILES: &str = "read:token_exchange_profiles";
 pub const READ_USER_ATTRIBUTE_PROFILES: &str = "read:user_attribute_profiles";
 pub const READ_CONNECTION_PROFILES: &str = "read:connection_profiles";
 pub const READ_EVENT_STREAMS: &str = "read:event_streams";
+pub const READ_LOG_STREAMS: &str = "read:log_streams";
 
 /// Every scope the Management API knows; the bootstrap client holds all of them.
 pub const ALL_MANAGEMENT: &[&str] = &[
@@ -147,6 +148,7 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     READ_USER_ATTRIBUTE_PROFILES,
     READ_CONNECTION_PROFILES,
     READ_EVENT_STREAMS,
+    READ_LOG_STREAMS,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

@@ -787,6 +787,14 @@ async fn the_types_callsign_does_not_have_answer_as_an_empty_auth0_tenant() {
         ("/api/v2/user-attribute-profiles?take=10", json!({"user_attribute_profiles": []})),
         ("/api/v2/connection-profiles?take=10", json!({"connection_profiles": []})),
         ("/api/v2/event-streams?take=50", json!({"eventStreams": []})),
+        ("/api/v2/log-streams", json!([])),
+        (
+            "/api/v2/attack-protection/breached-password-detection",
+            json!({"enabled": false, "shields": [], "admin_notification_frequency": [], "method": "standard",
+                   "stage": {"pre-user-registration": {"shields": []}, "pre-change-password": {"shields": []}}}),
+        ),
+        ("/api/v2/risk-assessments/settings", json!({"enabled": false})),
+        ("/api/v2/risk-assessments/settings/new-device", json!({"remember_for": 0})),
     ] {
         let (s, v) = t.get(&c.admin, path).await;
         assert_eq!((s, &v), (200, &want), "{path}");
@@ -806,10 +814,30 @@ async fn the_types_callsign_does_not_have_answer_as_an_empty_auth0_tenant() {
     assert_eq!(t.patch(&c.admin, "/api/v2/branding", json!({})).await.0, 200);
     assert_eq!(t.patch(&c.admin, "/api/v2/branding", json!({"colors": {"primary": "#000"}})).await.0, 400);
     assert_eq!(t.patch(&c.admin, "/api/v2/migrations", json!({"flags": {}})).await.0, 200);
+    // Features a tenant's plan lacks answer 403, as Auth0 does (a0deploy skips them on a 403).
+    for path in ["attack-protection/bot-detection", "attack-protection/captcha", "supplemental-signals"] {
+        let (s, v) = t.get(&c.admin, &format!("/api/v2/{path}")).await;
+        assert_eq!((s, v["errorCode"].as_str()), (403, Some("operation_not_supported")), "{path}: {v}");
+    }
+    // The settings without a feature behind them take their defaults back, and nothing else.
+    let bpd = "/api/v2/attack-protection/breached-password-detection";
+    assert_eq!(t.patch(&c.admin, bpd, json!({"enabled": false, "method": "standard"})).await.0, 200);
+    let (s, v) = t.patch(&c.admin, bpd, json!({"enabled": true})).await;
+    assert_eq!((s, v["errorCode"].as_str()), (400, Some("operation_not_supported")), "{v}");
+    assert_eq!(t.patch(&c.admin, "/api/v2/risk-assessments/settings", json!({"enabled": false})).await.0, 200);
+    assert_eq!(t.patch(&c.admin, "/api/v2/risk-assessments/settings", json!({"enabled": true})).await.0, 400);
+    let nd = "/api/v2/risk-assessments/settings/new-device";
+    assert_eq!(t.patch(&c.admin, nd, json!({"remember_for": 0})).await.0, 200);
+    assert_eq!(t.patch(&c.admin, nd, json!({"remember_for": 30})).await.0, 400);
     // Each type needs its own read scope, like Auth0's.
     let limited = t.token_with_scopes(&["read:clients"]).await;
     let (s, v) = t.get(&limited, "/api/v2/rules").await;
     assert_eq!(s, 403, "{v}");
+    for path in ["log-streams", "attack-protection/breached-password-detection", "risk-assessments/settings"] {
+        assert_eq!(t.get(&limited, &format!("/api/v2/{path}")).await.0, 403, "{path}");
+    }
+    let reader = t.token_with_scopes(&["read:attack_protection"]).await;
+    assert_eq!(t.patch(&reader, bpd, json!({"enabled": false})).await.0, 403);
 }
 
 // --- resource servers and audience= -------------------------------------------------------------------------------

@@ -45,6 +45,69 @@ fn body(c: &Ctx, email: &str) -> Value {
 }
 
 #[tokio::test]
+async fn every_application_is_enabled_on_the_connection_and_none_can_be_disabled() {
+    let c = setup_with(|_| {}, &["sms"]).await;
+    for i in 0..3 {
+        let (s, v) = c.t.post(&c.admin, "/api/v2/clients", json!({"name": format!("App {i}")})).await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let (_, all) = c.t.get(&c.admin, "/api/v2/clients?per_page=100").await;
+    let mut want: Vec<String> =
+        all.as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap().into()).collect();
+    want.sort();
+    assert!(want.len() >= 5, "{all}");
+    let id = connection_id(&c).await;
+    let path = format!("/api/v2/connections/{id}/clients");
+    // Checkpoint pages of two, followed through `next` to the end.
+    let (mut got, mut from, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let (s, v) = c.t.get(&c.admin, &format!("{path}?take=2&from={from}")).await;
+        assert_eq!(s, 200, "{v}");
+        pages += 1;
+        let items = v["clients"].as_array().unwrap();
+        assert!(items.len() <= 2 && items.iter().all(|i| i.as_object().unwrap().len() == 1), "{v}");
+        got.extend(items.iter().map(|i| i["client_id"].as_str().unwrap().to_owned()));
+        match v["next"].as_str() {
+            Some(n) => from = n.to_owned(),
+            None => break,
+        }
+    }
+    got.sort();
+    assert_eq!(got, want);
+    assert_eq!(pages, want.len().div_ceil(2));
+    assert_eq!(c.t.get(&c.admin, &path).await.1["clients"].as_array().unwrap().len(), want.len(), "take 50 by default");
+    for q in ["take=0", "take=101", "take=x", "take=2&from=abc", "take=2&from=3"] {
+        let (s, v) = c.t.get(&c.admin, &format!("{path}?{q}")).await;
+        assert_eq!((s, v["errorCode"].as_str()), (400, Some("invalid_query_string")), "{q}: {v}");
+    }
+    assert_eq!(c.t.get(&c.admin, "/api/v2/connections/con_0000000000000000/clients").await.0, 404);
+    assert_eq!(c.t.get(&c.t.token_with_scopes(&["read:users"]).await, &path).await.0, 403);
+
+    // Enabling what is enabled is accepted (an import writes it back); disabling is refused, not dropped.
+    let (s, v) = c.t.patch(&c.admin, &path, json!([{"client_id": c.cid, "status": true}])).await;
+    assert_eq!(s, 204, "{v}");
+    let (s, v) = c.t.patch(&c.admin, &path, json!([{"client_id": c.cid, "status": false}])).await;
+    assert_eq!((s, v["errorCode"].as_str()), (400, Some("operation_not_supported")), "{v}");
+    for b in [json!([]), json!([{"client_id": "nope", "status": true}]), json!([{"client_id": c.cid}])] {
+        let (s, v) = c.t.patch(&c.admin, &path, b.clone()).await;
+        assert_eq!(s, 400, "{b}: {v}");
+    }
+    let reader = c.t.token_with_scopes(&["read:connections"]).await;
+    assert_eq!(c.t.patch(&reader, &path, json!([{"client_id": c.cid, "status": true}])).await.0, 403);
+
+    // Callsign has no self-service password change, and says so; it can be written back, not turned on.
+    let conn = format!("/api/v2/connections/{id}");
+    let (_, v) = c.t.get(&c.admin, &conn).await;
+    assert_eq!(v["options"]["disable_self_service_change_password"], true, "{v}");
+    let on = json!({"options": {"disable_self_service_change_password": true}});
+    assert_eq!(c.t.patch(&c.admin, &conn, on).await.0, 200);
+    let off = json!({"options": {"disable_self_service_change_password": false}});
+    let (s, v) = c.t.patch(&c.admin, &conn, off).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("disable_self_service_change_password"), "{v}");
+}
+
+#[tokio::test]
 async fn the_connection_is_listed_in_auth0s_shape_and_signup_is_off_until_an_operator_opens_it() {
     let c = setup_with(|_| {}, &["sms"]).await;
     let (s, v) = c.t.get(&c.admin, "/api/v2/connections").await;

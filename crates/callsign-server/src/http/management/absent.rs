@@ -12,6 +12,7 @@ use super::{
     ReadHooks, ReadMigrations, ReadNetworkAcls, ReadOrganizations, ReadPrompts, ReadRoles, ReadRules, ReadRulesConfigs,
     ReadSelfServiceProfiles, UpdateBranding, UpdateMigrations, UpdatePrompts,
 };
+use super::{ReadAttackProtection, ReadLogStreams, UpdateAttackProtection};
 use super::{ReadConnectionProfiles, ReadEventStreams, ReadTokenExchangeProfiles, ReadUserAttributeProfiles};
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -41,6 +42,13 @@ pub fn routes() -> Router<AppState> {
         .route("/user-attribute-profiles", get(user_attribute_profiles))
         .route("/connection-profiles", get(connection_profiles))
         .route("/event-streams", get(event_streams))
+        .route("/log-streams", get(log_streams))
+        .route("/attack-protection/breached-password-detection", get(breached_passwords).patch(set_breached_passwords))
+        .route("/attack-protection/bot-detection", get(bot_detection))
+        .route("/attack-protection/captcha", get(captcha))
+        .route("/supplemental-signals", get(supplemental_signals))
+        .route("/risk-assessments/settings", get(risk_assessments).patch(set_risk_assessments))
+        .route("/risk-assessments/settings/new-device", get(new_device).patch(set_new_device))
 }
 
 /// An empty list, paged like every Management list (a bare `[]`, or the totals object with `include_totals`).
@@ -65,6 +73,11 @@ empty_list! {
     vault_connections: ReadFlowsVaultConnections => "connections",
     self_service_profiles: ReadSelfServiceProfiles => "self_service_profiles",
     network_acls: ReadNetworkAcls => "network_acls",
+}
+
+/// Until log streams come (their own issue), the tenant has none: `[]`, as Auth0 lists a tenant without streams.
+async fn log_streams(_: Mgmt<ReadLogStreams>) -> Json<Value> {
+    Json(json!([]))
 }
 
 async fn rules_configs(_: Mgmt<ReadRulesConfigs>) -> Json<Value> {
@@ -168,4 +181,69 @@ async fn migrations(_: Mgmt<ReadMigrations>) -> Json<Value> {
 
 async fn set_migrations(_: Mgmt<UpdateMigrations>, Body(b): Body<Map<String, Value>>) -> Result<Json<Value>, ApiError> {
     write_back(json!({"flags": {}}), &b, "migration flags")
+}
+
+/// Breached password detection is off, and there is nothing to turn on: Callsign checks no breach corpus.
+fn breached_password_defaults() -> Value {
+    json!({
+        "enabled": false,
+        "shields": [],
+        "admin_notification_frequency": [],
+        "method": "standard",
+        "stage": {"pre-user-registration": {"shields": []}, "pre-change-password": {"shields": []}},
+    })
+}
+
+async fn breached_passwords(_: Mgmt<ReadAttackProtection>) -> Json<Value> {
+    Json(breached_password_defaults())
+}
+
+async fn set_breached_passwords(
+    _: Mgmt<UpdateAttackProtection>,
+    Body(b): Body<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    write_back(breached_password_defaults(), &b, "breached password detection")
+}
+
+/// 403, as Auth0 answers a tenant whose plan lacks the feature (configuration tools skip the type on a 403).
+fn not_on_this_tenant(what: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        format!("{what} is not available on this tenant (Callsign does not have it)."),
+    )
+    .code("operation_not_supported")
+}
+
+async fn bot_detection(_: Mgmt<ReadAttackProtection>) -> ApiError {
+    not_on_this_tenant("Bot detection")
+}
+
+async fn captcha(_: Mgmt<ReadAttackProtection>) -> ApiError {
+    not_on_this_tenant("Captcha")
+}
+
+async fn supplemental_signals(_: Mgmt<ReadAttackProtection>) -> ApiError {
+    not_on_this_tenant("Supplemental signals")
+}
+
+async fn risk_assessments(_: Mgmt<ReadAttackProtection>) -> Json<Value> {
+    Json(json!({"enabled": false}))
+}
+
+async fn set_risk_assessments(
+    _: Mgmt<UpdateAttackProtection>,
+    Body(b): Body<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    write_back(json!({"enabled": false}), &b, "risk assessments")
+}
+
+async fn new_device(_: Mgmt<ReadAttackProtection>) -> Json<Value> {
+    Json(json!({"remember_for": 0}))
+}
+
+async fn set_new_device(
+    _: Mgmt<UpdateAttackProtection>,
+    Body(b): Body<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    write_back(json!({"remember_for": 0}), &b, "risk assessments")
 }

@@ -207,6 +207,7 @@ scope_sets! {
     ReadUserAttributeProfiles => [sc::READ_USER_ATTRIBUTE_PROFILES],
     ReadConnectionProfiles => [sc::READ_CONNECTION_PROFILES],
     ReadEventStreams => [sc::READ_EVENT_STREAMS],
+    ReadLogStreams => [sc::READ_LOG_STREAMS],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.
