@@ -347,12 +347,21 @@ fn ip_of(origin: &Origin) -> Option<IpAddr> {
 
 /// The settings and the address throttling counts `origin` under: `None` when it is off, or the IP is allowlisted or unknown.
 async fn applies(app: &Core, origin: &Origin) -> Result<Option<(Throttling, IpAddr)>, Refusal> {
-    let Some(ip) = ip_of(origin) else { return Ok(None) };
-    let t = load(app).await.map_err(|e| Refusal::Unavailable(e.to_string()))?.suspicious_ip_throttling;
-    if !t.enabled || t.allowlisted(ip) {
+    if ip_of(origin).is_none() {
         return Ok(None);
     }
-    Ok(Some((t, ip)))
+    let settings = load(app).await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
+    Ok(applies_with(&settings, origin))
+}
+
+/// [`applies`] with the settings already loaded.
+fn applies_with(settings: &AttackProtection, origin: &Origin) -> Option<(Throttling, IpAddr)> {
+    let ip = ip_of(origin)?;
+    let t = &settings.suspicious_ip_throttling;
+    if !t.enabled || t.allowlisted(ip) {
+        return None;
+    }
+    Some((t.clone(), ip))
 }
 
 /// Take a token at `stage` for `origin` before the work it limits (a password check, a message); refused (when
@@ -361,6 +370,16 @@ async fn applies(app: &Core, origin: &Origin) -> Result<Option<(Throttling, IpAd
 /// to count (a right password) gives its token back with [`uncount`].
 pub async fn count(app: &Core, origin: &Origin, stage: Stage) -> Result<(), Refusal> {
     let Some((t, ip)) = applies(app, origin).await? else { return Ok(()) };
+    take(app, origin, t, ip, stage).await
+}
+
+/// [`count`] with the settings already loaded (a caller that needs them for more than this check).
+pub async fn count_with(app: &Core, settings: &AttackProtection, origin: &Origin, stage: Stage) -> Result<(), Refusal> {
+    let Some((t, ip)) = applies_with(settings, origin) else { return Ok(()) };
+    take(app, origin, t, ip, stage).await
+}
+
+async fn take(app: &Core, origin: &Origin, t: Throttling, ip: IpAddr, stage: Stage) -> Result<(), Refusal> {
     let spec = t.stage.get(stage).spec();
     let state = app
         .limiter
@@ -377,6 +396,16 @@ pub async fn count(app: &Core, origin: &Origin, stage: Stage) -> Result<(), Refu
 /// limit refused).
 pub async fn uncount(app: &Core, origin: &Origin, stage: Stage) {
     let Ok(Some((t, ip))) = applies(app, origin).await else { return };
+    give(app, &t, ip, stage).await;
+}
+
+/// [`uncount`] with the settings already loaded.
+pub async fn uncount_with(app: &Core, settings: &AttackProtection, origin: &Origin, stage: Stage) {
+    let Some((t, ip)) = applies_with(settings, origin) else { return };
+    give(app, &t, ip, stage).await;
+}
+
+async fn give(app: &Core, t: &Throttling, ip: IpAddr, stage: Stage) {
     if let Err(e) =
         app.limiter.bucket_give_back(&bucket_key(stage, ip), t.stage.get(stage).spec(), app.clock.now()).await
     {

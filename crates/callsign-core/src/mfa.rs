@@ -255,7 +255,11 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
     // The caller's address first (suspicious IP throttling, `pre-phone-message`): one IP cannot make Callsign send
     // more than its bucket allows across all accounts and numbers. Given back when a per-user limit refuses.
     use crate::attack::{self, Refusal, Stage};
-    match attack::count(app, meta, Stage::PrePhoneMessage).await {
+    // Suspicious IP throttling and phone provider protection live in one settings document: read it once.
+    let settings = attack::load(app).await.map_err(|e| {
+        MfaError::Other(AuthError::limiter_unavailable(format_args!("attack protection settings: {e}")))
+    })?;
+    match attack::count_with(app, &settings, meta, Stage::PrePhoneMessage).await {
         Ok(()) => {}
         Err(Refusal::Blocked(_)) => {
             let failure = if channel == Channel::Voice { "gd_send_voice_failure" } else { "gd_send_sms_failure" };
@@ -266,18 +270,10 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
             return Err(MfaError::Other(AuthError::limiter_unavailable(format_args!("suspicious IP throttling: {e}"))));
         }
     }
-    let exponential = match attack::load(app).await {
-        Ok(a) => a.phone_provider_protection.exponential(),
-        Err(e) => {
-            attack::uncount(app, meta, Stage::PrePhoneMessage).await;
-            return Err(MfaError::Other(AuthError::limiter_unavailable(format_args!(
-                "phone provider protection: {e}"
-            ))));
-        }
-    };
+    let exponential = settings.phone_provider_protection.exponential();
     let voice_key = format!("voice-send:{}", user.user_id);
     if channel == Channel::Voice && !limit(app.limiter.bucket_take(&voice_key, VOICE_BUCKET, now).await)?.allowed {
-        attack::uncount(app, meta, Stage::PrePhoneMessage).await;
+        attack::uncount_with(app, &settings, meta, Stage::PrePhoneMessage).await;
         refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
         return Err(MfaError::TooManyVoice);
     }
@@ -287,7 +283,7 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
         if b.allowed {
             return Ok(());
         }
-        attack::uncount(app, meta, Stage::PrePhoneMessage).await;
+        attack::uncount_with(app, &settings, meta, Stage::PrePhoneMessage).await;
         let (code, text, e) = if channel == Channel::Voice {
             give_back(app, &voice_key, VOICE_BUCKET).await;
             ("gd_send_voice_failure", TOO_MANY_VOICE, MfaError::TooManyVoice)
@@ -305,7 +301,7 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
     }
     let s = limit(app.limiter.bucket_take(&format!("send:{}", user.user_id), SEND_BUCKET, now).await)?;
     if !s.allowed {
-        attack::uncount(app, meta, Stage::PrePhoneMessage).await;
+        attack::uncount_with(app, &settings, meta, Stage::PrePhoneMessage).await;
         if channel == Channel::Voice {
             give_back(app, &voice_key, VOICE_BUCKET).await;
             refuse("gd_send_voice_failure", TOO_MANY_VOICE).await;
