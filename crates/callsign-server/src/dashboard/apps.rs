@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::seg;
-use super::ui::{self, Nav, s};
+use super::ui::{self, Nav, lines, list_of, s};
 use super::{Ctx, Page, Posted, internal};
 use crate::app::AppState;
 
@@ -32,14 +32,6 @@ const GRANTS: &[(&str, &str)] = &[
     ("http://auth0.com/oauth/grant-type/mfa-oob", "MFA: out-of-band code (SMS, voice)"),
     ("http://auth0.com/oauth/grant-type/mfa-recovery-code", "MFA: recovery code"),
 ];
-
-fn lines(v: &Value) -> String {
-    v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n")
-}
-
-fn list_of(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
-}
 
 pub async fn list(State(app): State<AppState>, ctx: Ctx) -> Page {
     render_list(&app, &ctx, StatusCode::OK, None, None).await

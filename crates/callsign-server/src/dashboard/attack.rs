@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::{Api, query, seg};
-use super::ui::{self, Nav, s};
+use super::ui::{self, Nav, lines, list_of, s};
 use super::{Ctx, Page, Posted, internal};
 use crate::app::AppState;
 
@@ -65,10 +65,6 @@ fn num(v: &Value) -> String {
         Value::String(s) => s.clone(),
         _ => String::new(),
     }
-}
-
-fn lines(list: &Value) -> String {
-    list.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("\n")
 }
 
 async fn recent_events(api: &Api) -> Vec<Value> {
@@ -274,10 +270,6 @@ fn blocks_section(app: &AppState, ctx: &Ctx, v: &View, lookup: Option<(String, R
 }
 
 // --- changes --------------------------------------------------------------------------------------------------------
-
-fn list_of(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
-}
 
 /// A number field as typed: a JSON number when it is a whole number, else the text (refused before it is sent, and
 /// shown again as typed).

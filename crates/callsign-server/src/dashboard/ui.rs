@@ -97,3 +97,13 @@ pub fn pretty(v: &serde_json::Value) -> String {
 pub fn s<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
     v.get(key).and_then(serde_json::Value::as_str).unwrap_or("")
 }
+
+/// A JSON list of strings as the lines of a textarea.
+pub fn lines(v: &serde_json::Value) -> String {
+    v.as_array().into_iter().flatten().filter_map(serde_json::Value::as_str).collect::<Vec<_>>().join("\n")
+}
+
+/// The non-empty lines of a textarea, trimmed: a list for the API.
+pub fn list_of(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
