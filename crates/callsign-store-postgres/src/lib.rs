@@ -20,7 +20,10 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{Mutex, Notify};
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The migrations, with `ignore_missing` on: a node started on a database that a newer release has already migrated
+/// (a rolling upgrade, docs/DEPLOYMENT.md) applies what it knows and ignores the newer ones instead of refusing to
+/// start. Migrations only ever add, so the older code keeps working on the newer schema.
+static MIGRATOR: Migrator = Migrator { ignore_missing: true, ..sqlx::migrate!("./migrations") };
 
 /// The NOTIFY channel that announces new delivery jobs (suffixed with the schema for schema-scoped stores).
 const JOBS_CHANNEL: &str = "callsign_jobs";

@@ -21,7 +21,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::Notify;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The migrations, with `ignore_missing` on: a node started on a database that a newer release has already migrated
+/// (a rolling upgrade, docs/DEPLOYMENT.md) applies what it knows and ignores the newer ones instead of refusing to
+/// start. Migrations only ever add, so the older code keeps working on the newer schema.
+static MIGRATOR: Migrator = Migrator { ignore_missing: true, ..sqlx::migrate!("./migrations") };
 
 /// How long a statement waits for another writer before failing with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

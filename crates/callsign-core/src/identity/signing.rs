@@ -113,6 +113,23 @@ impl Signer {
         Ok(())
     }
 
+    /// Reload when the stored keys are not the loaded ones: a key added (rotated) or retired by another node, or one
+    /// removed. One small query when nothing changed; true when the keys were reloaded.
+    pub async fn refresh(&self, app: &Core) -> crate::BoxResult<bool> {
+        let stored = app.store.list_signing_keys().await?;
+        let same = {
+            let keys = self.keys.read().await;
+            stored.len() == keys.len()
+                && stored.iter().all(|s| keys.iter().any(|k| k.kid == s.kid && k.retired_at == s.retired_at))
+        };
+        if same {
+            return Ok(false);
+        }
+        self.reload(app).await?;
+        tracing::info!("signing keys changed in the store (another node rotated them); reloaded");
+        Ok(true)
+    }
+
     /// Make sure a current (unretired) key exists, generating one on first start.
     pub async fn ensure_current(&self, app: &Core) -> crate::BoxResult<()> {
         self.reload(app).await?;
@@ -233,4 +250,27 @@ impl Signer {
         }
         Ok(claims)
     }
+}
+
+/// How often a node looks for signing keys another node rotated ([`Signer::refresh`]).
+pub const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Every [`KEY_CHECK_INTERVAL`], pick up keys rotated on another node, so that this node signs with the current key
+/// and publishes it in its JWKS within a second of the rotation. Stops when `stop` changes.
+pub fn spawn_key_watcher(
+    app: &std::sync::Arc<Core>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(KEY_CHECK_INTERVAL) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = app.signer.refresh(&app).await {
+                tracing::warn!(error = %e, "could not check the signing keys for a rotation");
+            }
+        }
+    })
 }
