@@ -125,9 +125,15 @@ test('loginWithRedirect: password, phone enrollment, SMS code, back to the app; 
   await page.getByLabel('Phone number').fill(PHONE.slice(2)); // SMS is the only channel on: no choice shown
   await page.getByRole('button', { name: 'Continue' }).click();
   await expect(page).toHaveURL(/\/u\/mfa\/code$/);
-  const inbox = await api('GET', `/dev-inbox?to=${encodeURIComponent(PHONE)}`);
-  expect(inbox.status, JSON.stringify(inbox.body)).toBe(200);
-  const messages = Array.isArray(inbox.body) ? inbox.body : inbox.body.messages;
+  // The SMS goes out from a delivery job just after the page: wait for it (the only one to this phone).
+  let messages = [];
+  for (let i = 0; i < 100 && messages.length === 0; i++) {
+    if (i > 0) await new Promise((res) => setTimeout(res, 100));
+    const inbox = await api('GET', `/dev-inbox?to=${encodeURIComponent(PHONE)}`);
+    expect(inbox.status, JSON.stringify(inbox.body)).toBe(200);
+    messages = Array.isArray(inbox.body) ? inbox.body : inbox.body.messages;
+  }
+  expect(messages.length, 'an SMS in the dev inbox').toBeGreaterThan(0);
   const code = messages[0].text.match(/\d{6}/)[0];
   await page.getByLabel('Enter the 6-digit code').fill(code);
   const mark = requests.length;

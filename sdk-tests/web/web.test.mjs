@@ -64,6 +64,24 @@ test.before(async () => {
   assert.equal((await api(admin, 'PUT', '/guardian/policies', ['all-applications'])).status, 200);
 });
 
+/** The code of the next SMS in the dev inbox: a delivery job sends it just after the page that asked for it, so
+ * wait for a message not seen before (newest first). */
+const seen = new Set();
+async function newCode() {
+  for (let i = 0; i < 100; i++) {
+    const inbox = await api(admin, 'GET', `/dev-inbox?to=${encodeURIComponent(PHONE)}`);
+    assert.equal(inbox.status, 200, JSON.stringify(inbox.body));
+    const messages = Array.isArray(inbox.body) ? inbox.body : inbox.body.messages;
+    const fresh = messages.filter((m) => !seen.has(m.id));
+    if (fresh.length > 0) {
+      for (const m of messages) seen.add(m.id);
+      return fresh[0].text.match(/\d{6}/)[0];
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error('no new SMS in the dev inbox after 10 s');
+}
+
 /** The login pages from `/authorize` on: password, then the phone (enrolled the first time), then the code. */
 async function logIn(b, authorizeUrl) {
   let r = await b.go(authorizeUrl);
@@ -79,10 +97,7 @@ async function logIn(b, authorizeUrl) {
   }
   assert.ok(r.location.endsWith('/u/mfa/code'), r.location);
   const p = await b.go(r.location);
-  const inbox = await api(admin, 'GET', `/dev-inbox?to=${encodeURIComponent(PHONE)}`);
-  assert.equal(inbox.status, 200, JSON.stringify(inbox.body));
-  const messages = Array.isArray(inbox.body) ? inbox.body : inbox.body.messages;
-  const code = messages[0].text.match(/\d{6}/)[0];
+  const code = await newCode();
   return b.go(`${issuer}u/mfa/code`, { method: 'POST', form: { code, csrf: field(p.body, 'csrf') } });
 }
 
