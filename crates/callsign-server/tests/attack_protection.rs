@@ -467,3 +467,101 @@ async fn parallel_challenges_under_the_backoff_send_one_on_postgres() {
     let Some(c) = setup_postgres_with(|_| {}, &["sms"]).await else { return };
     parallel_challenges_under_the_backoff_send_one(c).await;
 }
+
+/// The figure, at the default cap: 1 000 `/mfa/challenge` requests from one address, spread over 200
+/// enrolled accounts (5 each, 50 at a time), send exactly the `pre-phone-message` cap (50) and not one message
+/// more; another address still gets its code.
+#[tokio::test]
+async fn a_thousand_challenges_over_two_hundred_accounts_from_one_ip_send_only_the_cap() {
+    const ACCOUNTS: usize = 200;
+    const PER_ACCOUNT: usize = 5;
+    let c = behind_proxy().await;
+    let (_, settings) = c.t.get(&c.admin, THROTTLING).await;
+    let cap = settings["stage"]["pre-phone-message"]["max_attempts"].as_u64().unwrap() as usize;
+    assert_eq!(cap, 50, "the documented default");
+    // 200 accounts with a confirmed phone (written by the operator: no message sent), each logged in once.
+    let mut tokens = Vec::new();
+    // Four at a time: each is two password hashes, and the server queues at most a second's worth of those.
+    for chunk in (0..ACCOUNTS).collect::<Vec<_>>().chunks(4) {
+        let mut logins = Vec::new();
+        for &i in chunk {
+            let (http, admin, base) = (c.t.http.clone(), c.admin.clone(), c.t.url("/"));
+            let (cid, secret) = (c.cid.clone(), c.secret.clone());
+            logins.push(tokio::spawn(async move {
+            let email = format!("acct{i}@example.com");
+            let u: Value = http
+                .post(format!("{base}api/v2/users"))
+                .bearer_auth(&admin)
+                .json(&json!({"connection": "Username-Password-Authentication", "email": email, "password": PW}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let id = u["user_id"].as_str().unwrap().replace('|', "%7C");
+            let r = http
+                .post(format!("{base}api/v2/users/{id}/authentication-methods"))
+                .bearer_auth(&admin)
+                .json(&json!({"type": "phone", "phone_number": format!("+1415556{i:04}"), "preferred_authentication_method": "sms"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+            let body = json!({"grant_type": "password", "client_id": cid, "client_secret": secret, "username": email, "password": PW});
+            let v: Value = http
+                .post(format!("{base}oauth/token"))
+                .header("x-forwarded-for", "192.0.2.200")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["mfa_token"].as_str().unwrap().to_owned()
+        }));
+        }
+        for l in logins {
+            tokens.push(l.await.unwrap());
+        }
+    }
+    let before = c.t.app.store.count_dev_messages().await.unwrap();
+    assert_eq!(before, 0);
+    let mut requests: Vec<String> = Vec::new();
+    for _ in 0..PER_ACCOUNT {
+        requests.extend(tokens.iter().cloned());
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for batch in requests.chunks(50) {
+        let mut tasks = Vec::new();
+        for mfa in batch {
+            let (http, url) = (c.t.http.clone(), c.t.url("/mfa/challenge"));
+            let body =
+                json!({"client_id": c.cid, "client_secret": c.secret, "mfa_token": mfa, "challenge_type": "oob"});
+            tasks.push(tokio::spawn(async move {
+                let r = http.post(url).header("x-forwarded-for", "203.0.113.77").json(&body).send().await.unwrap();
+                let s = r.status().as_u16();
+                (s, r.json::<Value>().await.unwrap())
+            }));
+        }
+        for t in tasks {
+            match t.await.unwrap() {
+                (200, _) => ok += 1,
+                (429, v) => {
+                    assert_eq!(v["error"], "too_many_attempts", "{v}");
+                    refused += 1;
+                }
+                (s, v) => panic!("{s}: {v}"),
+            }
+        }
+    }
+    assert_eq!((ok, refused), (cap, ACCOUNTS * PER_ACCOUNT - cap));
+    c.t.deliver_now().await;
+    assert_eq!(c.t.app.store.count_dev_messages().await.unwrap() as usize, cap, "not one message more than the cap");
+    assert_eq!(c.logs("limit_mu").await.len(), 1, "one block, one event");
+    // Another address is not affected.
+    let body = json!({"client_id": c.cid, "client_secret": c.secret, "mfa_token": tokens[0], "challenge_type": "oob"});
+    let r = c.t.http.post(c.t.url("/mfa/challenge")).header("x-forwarded-for", "198.51.100.9").json(&body).send().await;
+    assert_eq!(r.unwrap().status().as_u16(), 200);
+}
