@@ -565,3 +565,48 @@ async fn a_thousand_challenges_over_two_hundred_accounts_from_one_ip_send_only_t
     let r = c.t.http.post(c.t.url("/mfa/challenge")).header("x-forwarded-for", "198.51.100.9").json(&body).send().await;
     assert_eq!(r.unwrap().status().as_u16(), 200);
 }
+
+/// The three settings share one document. Written at the same moment (as a0deploy's import does, in parallel), each
+/// PATCH must stand: none may write back the document it read before another writer's change.
+async fn parallel_writes_of_the_three_settings_all_stand(c: Ctx) {
+    for round in 0..8u64 {
+        let pre_login = 10 + round;
+        let bf = 3 + round;
+        let ppp = if round % 2 == 0 { "exponential" } else { "default" };
+        let writes = [
+            (THROTTLING, json!({"stage": {"pre-login": {"max_attempts": pre_login}}})),
+            (BRUTE_FORCE, json!({"max_attempts": bf})),
+            (PPP, json!({"type": ppp})),
+        ];
+        let mut tasks = Vec::new();
+        for (path, body) in writes {
+            let (http, url, admin) = (c.t.http.clone(), c.t.url(path), c.admin.clone());
+            tasks.push(tokio::spawn(async move {
+                let r = http.patch(url).bearer_auth(admin).json(&body).send().await.unwrap();
+                r.status().as_u16()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 200);
+        }
+        let (_, t) = c.t.get(&c.admin, THROTTLING).await;
+        let (_, b) = c.t.get(&c.admin, BRUTE_FORCE).await;
+        let (_, p) = c.t.get(&c.admin, PPP).await;
+        assert_eq!(
+            (t["stage"]["pre-login"]["max_attempts"].as_u64(), b["max_attempts"].as_u64(), p["type"].as_str()),
+            (Some(pre_login), Some(bf), Some(ppp)),
+            "round {round}: every write stands"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parallel_writes_of_the_three_settings_all_stand_on_sqlite() {
+    parallel_writes_of_the_three_settings_all_stand(behind_proxy().await).await;
+}
+
+#[tokio::test]
+async fn parallel_writes_of_the_three_settings_all_stand_on_postgres() {
+    let Some(c) = setup_postgres_with(trust_loopback, &["sms", "voice"]).await else { return };
+    parallel_writes_of_the_three_settings_all_stand(c).await;
+}

@@ -43,14 +43,14 @@ pub fn routes() -> Router<AppState> {
         .route("/user-blocks/{id}", get(blocks_of_user).delete(unblock_user))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LimitPatch {
     max_attempts: Option<u32>,
     rate: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StagePatch {
     #[serde(rename = "pre-login")]
@@ -61,7 +61,7 @@ struct StagePatch {
     pre_phone_message: Option<LimitPatch>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Patch {
     enabled: Option<bool>,
@@ -92,25 +92,28 @@ async fn update(
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let p: Patch = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
-    let mut s = attack::load(&app).await.map_err(ApiError::internal)?;
-    let t = &mut s.suspicious_ip_throttling;
-    if let Some(v) = p.enabled {
-        t.enabled = v;
-    }
-    if let Some(v) = p.shields {
-        t.shields = v;
-    }
-    if let Some(v) = p.allowlist {
-        t.allowlist = v.into_iter().map(|a| a.trim().to_owned()).collect();
-    }
-    if let Some(st) = p.stage {
-        apply(t.stage.get_mut(Stage::PreLogin), st.pre_login);
-        apply(t.stage.get_mut(Stage::PreUserRegistration), st.pre_user_registration);
-        apply(t.stage.get_mut(Stage::PrePhoneMessage), st.pre_phone_message);
-    }
-    t.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
-    attack::save(&app, &s).await.map_err(ApiError::internal)?;
-    Ok(Json(view(&s.suspicious_ip_throttling)))
+    let t = attack::modify(&app, |s| -> Result<_, ApiError> {
+        let (p, t) = (p.clone(), &mut s.suspicious_ip_throttling);
+        if let Some(v) = p.enabled {
+            t.enabled = v;
+        }
+        if let Some(v) = p.shields {
+            t.shields = v;
+        }
+        if let Some(v) = p.allowlist {
+            t.allowlist = v.into_iter().map(|a| a.trim().to_owned()).collect();
+        }
+        if let Some(st) = p.stage {
+            apply(t.stage.get_mut(Stage::PreLogin), st.pre_login);
+            apply(t.stage.get_mut(Stage::PreUserRegistration), st.pre_user_registration);
+            apply(t.stage.get_mut(Stage::PrePhoneMessage), st.pre_phone_message);
+        }
+        t.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
+        Ok(t.clone())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(view(&t)))
 }
 
 fn ip_of(s: &str) -> Result<IpAddr, ApiError> {
@@ -145,7 +148,7 @@ async fn unblock(
 
 // --- brute-force protection -------------------------------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BfPatch {
     enabled: Option<bool>,
@@ -170,26 +173,29 @@ async fn update_bf(
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let p: BfPatch = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
-    let mut s = attack::load(&app).await.map_err(ApiError::internal)?;
-    let b = &mut s.brute_force_protection;
-    if let Some(v) = p.enabled {
-        b.enabled = v;
-    }
-    if let Some(v) = p.shields {
-        b.shields = v;
-    }
-    if let Some(v) = p.mode {
-        b.mode = v;
-    }
-    if let Some(v) = p.allowlist {
-        b.allowlist = v.into_iter().map(|a| a.trim().to_owned()).collect();
-    }
-    if let Some(v) = p.max_attempts {
-        b.max_attempts = v;
-    }
-    b.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
-    attack::save(&app, &s).await.map_err(ApiError::internal)?;
-    Ok(Json(bf_view(&s.brute_force_protection)))
+    let b = attack::modify(&app, |s| -> Result<_, ApiError> {
+        let (p, b) = (p.clone(), &mut s.brute_force_protection);
+        if let Some(v) = p.enabled {
+            b.enabled = v;
+        }
+        if let Some(v) = p.shields {
+            b.shields = v;
+        }
+        if let Some(v) = p.mode {
+            b.mode = v;
+        }
+        if let Some(v) = p.allowlist {
+            b.allowlist = v.into_iter().map(|a| a.trim().to_owned()).collect();
+        }
+        if let Some(v) = p.max_attempts {
+            b.max_attempts = v;
+        }
+        b.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
+        Ok(b.clone())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(bf_view(&b)))
 }
 
 // --- phone provider protection ------------------------------------------------------------------------------------
@@ -206,10 +212,13 @@ async fn update_ppp(
 ) -> Result<Json<Value>, ApiError> {
     let p: PhoneProviderProtection = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
     p.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
-    let mut s = attack::load(&app).await.map_err(ApiError::internal)?;
-    s.phone_provider_protection = p;
-    attack::save(&app, &s).await.map_err(ApiError::internal)?;
-    Ok(Json(serde_json::to_value(&s.phone_provider_protection).unwrap_or(Value::Null)))
+    attack::modify(&app, |s| -> Result<(), ApiError> {
+        s.phone_provider_protection = p.clone();
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(serde_json::to_value(&p).unwrap_or(Value::Null)))
 }
 
 fn blocked_for(list: Vec<(String, String)>) -> Value {
