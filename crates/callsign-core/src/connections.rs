@@ -102,7 +102,7 @@ pub async fn load(app: &Core) -> crate::BoxResult<DbConnection> {
 /// A change to the connection (`PATCH /api/v2/connections/{id}`): `options` are merged into the current ones (a
 /// deliberate difference from Auth0, which replaces the whole object: an options body without `disable_signup` must
 /// not open sign-up by accident).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ConnectionPatch {
     pub display_name: Option<String>,
     pub options: Option<Map<String, Value>>,
@@ -149,6 +149,25 @@ pub fn apply(conn: &mut DbConnection, patch: ConnectionPatch) -> Result<(), (Str
         }
     }
     Ok(())
+}
+
+/// Apply `patch` to the stored connection, re-applying it when another writer got in between (compare-and-set), so
+/// that two PATCHes of different properties at the same moment both stand. The refusal of [`apply`] comes back as
+/// the inner `Err`, with nothing written.
+pub async fn update(app: &Core, patch: ConnectionPatch) -> crate::BoxResult<Result<DbConnection, (String, String)>> {
+    load(app).await?; // made on first read
+    for _ in 0..16 {
+        let Some(raw) = app.store.get_setting(SETTINGS_KEY).await? else { continue };
+        let mut conn: DbConnection = serde_json::from_value(raw.clone())?;
+        if let Err(e) = apply(&mut conn, patch.clone()) {
+            return Ok(Err(e));
+        }
+        let v = serde_json::to_value(&conn)?;
+        if app.store.replace_setting(SETTINGS_KEY, Some(&raw), &v, app.clock.now()).await? {
+            return Ok(Ok(conn));
+        }
+    }
+    Err("the connection kept changing while this write was retried".into())
 }
 
 pub async fn save(app: &Core, conn: &DbConnection) -> crate::BoxResult<()> {

@@ -369,3 +369,31 @@ async fn parallel_signups_pass_the_limit_only_up_to_it_on_postgres() {
     let Some(c) = setup_postgres_with(trust_loopback, &["sms"]).await else { return };
     parallel_signups_pass_the_limit_only_up_to_it(c).await;
 }
+
+/// Two PATCHes of different properties of the connection at the same moment both stand.
+#[tokio::test]
+async fn parallel_connection_writes_of_different_properties_both_stand() {
+    let c = setup_with(|_| {}, &["sms"]).await;
+    let path = format!("/api/v2/connections/{}", connection_id(&c).await);
+    for round in 0..8 {
+        let open = round % 2 == 0;
+        let name = format!("Customers {round}");
+        let writes = [json!({"options": {"disable_signup": !open}}), json!({"display_name": name})];
+        let mut tasks = Vec::new();
+        for body in writes {
+            let (http, url, admin) = (c.t.http.clone(), c.t.url(&path), c.admin.clone());
+            tasks.push(tokio::spawn(async move {
+                http.patch(url).bearer_auth(admin).json(&body).send().await.unwrap().status().as_u16()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 200);
+        }
+        let (_, v) = c.t.get(&c.admin, &path).await;
+        assert_eq!(
+            (v["options"]["disable_signup"].as_bool(), v["display_name"].as_str()),
+            (Some(!open), Some(name.as_str())),
+            "round {round}: both writes stand"
+        );
+    }
+}

@@ -97,7 +97,7 @@ async fn update(
     Path(id): Path<String>,
     Body(p): Body<Patch>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut conn = connections::load(&app).await.map_err(ApiError::internal)?;
+    let conn = connections::load(&app).await.map_err(ApiError::internal)?;
     if conn.id != id {
         return Err(not_found());
     }
@@ -115,9 +115,10 @@ async fn update(
             return Err(ApiError::invalid_payload(format!("{prop} cannot be changed' on property {prop}")));
         }
     }
-    connections::apply(&mut conn, ConnectionPatch { display_name: p.display_name, options: p.options })
+    let conn = connections::update(&app, ConnectionPatch { display_name: p.display_name, options: p.options })
+        .await
+        .map_err(ApiError::internal)?
         .map_err(|(prop, msg)| ApiError::invalid_payload(format!("{prop} {msg}' on property {prop}")))?;
-    connections::save(&app, &conn).await.map_err(ApiError::internal)?;
     Ok(Json(conn.view()))
 }
 
