@@ -253,9 +253,9 @@ impl Signer {
 }
 
 /// How often a node looks for signing keys another node rotated ([`Signer::refresh`]).
-pub const KEY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+pub const KEY_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Every [`KEY_CHECK_INTERVAL`], pick up keys rotated on another node, so that this node signs with the current key
+/// Every [`KEY_CHECK_INTERVAL`] (half a second), pick up keys rotated on another node, so that this node signs with the current key
 /// and publishes it in its JWKS within a second of the rotation. Stops when `stop` changes.
 pub fn spawn_key_watcher(
     app: &std::sync::Arc<Core>,
