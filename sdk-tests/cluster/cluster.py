@@ -736,6 +736,41 @@ def test_universal_login():
     log(f"  id_token: email {idt['email']}, amr {idt['amr']}, iss {idt['iss']}")
 
 
+def test_dashboard():
+    """The operator dashboard with each request on another node: the setup link, the session, a form's CSRF token
+    and the sign-out are all in the database, not in the node that issued them."""
+    boot = json.load(open(os.path.join(NODES[0]["data_dir"], "bootstrap-credentials.json")))
+    setup = urllib.parse.urlsplit(boot["dashboard_setup_url"]).path
+    b = Browser()
+    nodes = iter(k % N for k in range(1, 100))  # starts on node 2
+    s, page, _ = b.go(next(nodes), setup)
+    check(s == 200, f"setup link: {s} {page[:300]}")
+    f = [f for f in forms(page) if "csrf" in f["fields"]][0]
+    fields = dict(f["fields"], email="operator@example.com", password=PASSWORD)
+    s, page, loc = b.go(next(nodes), urllib.parse.urljoin(setup, f["action"] or setup), form=fields)
+    check(s in (302, 303) and loc and "/dashboard" in loc, f"setup POST: {s} {loc} {page[:300]}")
+    s, page, _ = b.go(next(nodes), "/dashboard/settings")
+    check(s == 200, f"settings page with the session made on another node: {s} {page[:300]}")
+    f = [f for f in forms(page) if f["action"].endswith("/dashboard/settings/tenant")][0]
+    name = f"Cluster tenant {secrets.token_hex(3)}"
+    fields = dict(f["fields"], friendly_name=name, support_email="ops@example.com", support_url="",
+                  default_locale="en")
+    s, page, loc = b.go(next(nodes), "/dashboard/settings/tenant", form=fields)
+    check(s in (302, 303), f"tenant form (CSRF token from another node): {s} {page[:300]}")
+    n = next(nodes)
+    t = expect("tenant settings", call(n, "GET", "/api/v2/tenants/settings", token=mgmt_token(n)))
+    check(t.get("friendly_name") == name, f"the change made through the dashboard: {t.get('friendly_name')}")
+    b.trail.append(f"GET /api/v2/tenants/settings (node {n + 1}): friendly_name {name!r}")
+    s, page, _ = b.go(next(nodes), "/dashboard/settings")
+    f = [f for f in forms(page) if f["action"].endswith("/dashboard/logout")][0]
+    s, page, loc = b.go(next(nodes), "/dashboard/logout", form=dict(f["fields"]))
+    check(s in (302, 303), f"sign out: {s} {page[:300]}")
+    s, page, loc = b.go(next(nodes), "/dashboard/settings")
+    check(s in (302, 303) and loc and "/dashboard/login" in loc, f"after sign-out, on another node: {s} {loc}")
+    for line in b.trail:
+        log(f"  {line.replace(setup, '/dashboard/setup/…')}")  # the one-time token stays out of the output
+
+
 # --- 6. a challenge stream across a SIGKILL of node 2 ------------------------------------------------------------------
 
 def make_users(prefix, n, workers=6):
@@ -951,6 +986,7 @@ TESTS = [
     ("3 Guardian change seen by the other nodes within 1 s", test_guardian_propagation),
     ("4 signing-key rotation seen by the other nodes within 1 s", test_key_rotation),
     ("5 Universal Login, each page on another node", test_universal_login),
+    ("5b the dashboard, each request on another node", test_dashboard),
     ("6 challenge stream across SIGKILLs of node 2: nothing lost", test_kill_stream),
     ("7 throughput on 1, 2 and 3 nodes", test_throughput),
 ]
