@@ -504,3 +504,30 @@ async fn management_writes_accept_form_bodies() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["friendly_name"], "Form Co");
 }
+
+/// Two PATCHes of different tenant fields at the same moment both stand (neither writes back a stale copy).
+#[tokio::test]
+async fn parallel_tenant_writes_of_different_fields_both_stand() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    for round in 0..8 {
+        let name = format!("Acme {round}");
+        let email = format!("help{round}@acme.example");
+        let mut tasks = Vec::new();
+        for body in [json!({"friendly_name": name}), json!({"support_email": email})] {
+            let (http, url, token) = (t.http.clone(), t.url("/api/v2/tenants/settings"), token.clone());
+            tasks.push(tokio::spawn(async move {
+                http.patch(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), 200);
+        }
+        let (_, v) = t.get(&token, "/api/v2/tenants/settings").await;
+        assert_eq!(
+            (v["friendly_name"].as_str(), v["support_email"].as_str()),
+            (Some(name.as_str()), Some(email.as_str())),
+            "round {round}: both writes stand"
+        );
+    }
+}

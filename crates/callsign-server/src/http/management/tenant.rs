@@ -16,7 +16,7 @@ pub fn routes() -> Router<AppState> {
 
 pub use callsign_core::tenant::TenantSettings;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Patch {
     friendly_name: Option<String>,
@@ -63,61 +63,65 @@ async fn update(
     State(app): State<AppState>,
     Body(p): Body<Patch>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut s = load(&app).await?;
-    if let Some(v) = p.friendly_name {
-        if v.chars().count() > 255 {
-            return Err(ApiError::bad_request(
-                "Payload validation error: 'String is too long' on property friendly_name.",
-            ));
+    let s = callsign_core::tenant::modify(&app, |s| -> Result<(), ApiError> {
+        let p = p.clone();
+        if let Some(v) = p.friendly_name {
+            if v.chars().count() > 255 {
+                return Err(ApiError::bad_request(
+                    "Payload validation error: 'String is too long' on property friendly_name.",
+                ));
+            }
+            s.friendly_name = Some(v);
         }
-        s.friendly_name = Some(v);
-    }
-    if let Some(v) = p.support_email {
-        if !v.is_empty() {
-            callsign_domain::user::Email::parse(&v).map_err(|_| {
-                ApiError::bad_request("Payload validation error: 'Invalid email' on property support_email.")
-            })?;
+        if let Some(v) = p.support_email {
+            if !v.is_empty() {
+                callsign_domain::user::Email::parse(&v).map_err(|_| {
+                    ApiError::bad_request("Payload validation error: 'Invalid email' on property support_email.")
+                })?;
+            }
+            s.support_email = Some(v);
         }
-        s.support_email = Some(v);
-    }
-    for (name, val, slot) in
-        [("support_url", p.support_url, &mut s.support_url), ("picture_url", p.picture_url, &mut s.picture_url)]
-    {
-        if let Some(v) = val {
-            if !v.is_empty() && !is_http_url(&v) {
+        for (name, val, slot) in
+            [("support_url", p.support_url, &mut s.support_url), ("picture_url", p.picture_url, &mut s.picture_url)]
+        {
+            if let Some(v) = val {
+                if !v.is_empty() && !is_http_url(&v) {
+                    return Err(ApiError::bad_request(format!(
+                        "Payload validation error: 'Invalid URL' on property {name}."
+                    )));
+                }
+                *slot = Some(v);
+            }
+        }
+        if let Some(v) = p.default_locale {
+            if !is_locale(&v) {
                 return Err(ApiError::bad_request(format!(
-                    "Payload validation error: 'Invalid URL' on property {name}."
+                    "Payload validation error: '`{v}` is not a locale' on property default_locale."
                 )));
             }
-            *slot = Some(v);
+            s.default_locale = Some(v);
         }
-    }
-    if let Some(v) = p.default_locale {
-        if !is_locale(&v) {
+        if let Some(list) = p.enabled_locales {
+            if list.is_empty() {
+                return Err(ApiError::bad_request("Payload validation error: 'enabled_locales must not be empty'."));
+            }
+            if let Some(bad) = list.iter().find(|l| !is_locale(l)) {
+                return Err(ApiError::bad_request(format!(
+                    "Payload validation error: '`{bad}` is not a locale' on property enabled_locales."
+                )));
+            }
+            s.enabled_locales = Some(list);
+        }
+        if let (Some(default), Some(enabled)) = (&s.default_locale, &s.enabled_locales)
+            && !enabled.contains(default)
+        {
             return Err(ApiError::bad_request(format!(
-                "Payload validation error: '`{v}` is not a locale' on property default_locale."
+                "Payload validation error: 'default_locale `{default}` must be one of enabled_locales'."
             )));
         }
-        s.default_locale = Some(v);
-    }
-    if let Some(list) = p.enabled_locales {
-        if list.is_empty() {
-            return Err(ApiError::bad_request("Payload validation error: 'enabled_locales must not be empty'."));
-        }
-        if let Some(bad) = list.iter().find(|l| !is_locale(l)) {
-            return Err(ApiError::bad_request(format!(
-                "Payload validation error: '`{bad}` is not a locale' on property enabled_locales."
-            )));
-        }
-        s.enabled_locales = Some(list);
-    }
-    if let (Some(default), Some(enabled)) = (&s.default_locale, &s.enabled_locales)
-        && !enabled.contains(default)
-    {
-        return Err(ApiError::bad_request(format!(
-            "Payload validation error: 'default_locale `{default}` must be one of enabled_locales'."
-        )));
-    }
-    callsign_core::tenant::save(&app, &s).await.map_err(ApiError::internal)?;
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
     Ok(Json(render(s)))
 }
