@@ -1,6 +1,6 @@
 //! What several nodes on one database must agree on without a restart: here, the signing keys. A key rotated on
 //! one node (`callsign admin rotate-signing-key`) is picked up by the others' key watcher
-//! (`Signer::refresh`, every second in a serving node): they sign with it and publish it in their JWKS.
+//! (`Signer::refresh`, twice a second in a serving node): they sign with it and publish it in their JWKS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
