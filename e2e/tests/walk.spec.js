@@ -74,6 +74,10 @@ async function walk({ browser, mgmt }, { viewport, colorScheme, tag }) {
   const context = await browser.newContext({ baseURL: process.env.CALLSIGN_E2E_BASE_URL, viewport, colorScheme });
   const page = await context.newPage();
   try {
+    // The sign-in page (a card, like the login pages: the same stylesheet) in this scheme and width.
+    await page.goto('/dashboard/login');
+    await shot(page, `${tag} sign-in`);
+    await expectNoSeriousViolations(page, { name: `${tag} sign-in` });
     await signIn(page, operator);
     const side = page.getByRole('navigation', { name: 'Dashboard' });
     const crumbs = page.getByRole('navigation', { name: 'Breadcrumb' });
