@@ -131,6 +131,11 @@ async function walk({ browser, mgmt }, { viewport, colorScheme, tag }) {
       await side.getByRole('link', { name: 'Recovery Code' }).click();
       await expect(page).toHaveURL(/\/dashboard\/settings#recovery$/);
       await expect(page.locator('#recovery-toggle')).toBeVisible();
+      // The always-open menu is in the Tab order (no Menu button to pass on a wide screen).
+      await page.goto('/dashboard/mfa/phone');
+      await tabTo(page, 'nav.side a[href="/dashboard/users"]');
+      await page.keyboard.press('Enter');
+      await expect(page).toHaveURL(/\/dashboard\/users$/);
     }
   } finally {
     await context.close();
