@@ -50,7 +50,7 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await page.getByRole('button', { name: 'Create operator and sign in' }).click();
     await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('Phone Message');
-    await expect(page.getByRole('link', { name: 'Multi-factor Auth: Phone Message' })).toHaveAttribute('aria-current', 'page');
+    await expect(page.getByRole('link', { name: 'Phone Message', exact: true })).toHaveAttribute('aria-current', 'page');
     await checkPage(page, '04 phone message');
     const [operator] = await mgmt.get(`/users?q=${encodeURIComponent(`email:"${email}"`)}`);
     expect(operator.app_metadata.roles).toContain('callsign:admin');

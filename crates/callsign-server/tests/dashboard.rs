@@ -272,6 +272,81 @@ async fn only_operators_sign_in_and_everyone_else_sees_the_same_message() {
     t.stop().await;
 }
 
+/// The part of a page between `start` and the next `end` after it.
+fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+    let at = body.find(start).unwrap_or_else(|| panic!("no {start:?} in {body}"));
+    let rest = &body[at..];
+    &rest[..rest.find(end).unwrap_or_else(|| panic!("no {end:?} after {start:?} in {body}"))]
+}
+
+#[tokio::test]
+async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadcrumb() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let id = create_user(&t, &token, "pat@example.com", json!({})).await;
+    // (path, the menu entry marked current, the breadcrumb's items)
+    let user_page = format!("/dashboard/users/{}", enc(&id));
+    let pages: &[(&str, &str, &[&str])] = &[
+        ("/dashboard/applications", "/dashboard/applications", &["Applications"]),
+        ("/dashboard/users", "/dashboard/users", &["Users"]),
+        (&user_page, "/dashboard/users", &[r#"<a href="/dashboard/users">Users</a>"#, "User pat@example.com"]),
+        ("/dashboard/mfa/phone", "/dashboard/mfa/phone", &["Security", "Multi-factor Auth", "Phone Message"]),
+        (
+            "/dashboard/security/attack-protection",
+            "/dashboard/security/attack-protection",
+            &["Security", "Attack Protection"],
+        ),
+        ("/dashboard/logs", "/dashboard/logs", &["Monitoring", "Logs"]),
+        ("/dashboard/inbox", "/dashboard/inbox", &["Monitoring", "Development inbox"]),
+        ("/dashboard/settings", "/dashboard/settings", &["Settings"]),
+    ];
+    for (path, current, crumbs) in pages {
+        let page = b.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        // The menu: sections as in the Auth0 Dashboard, collapsible (a <details>) on a phone.
+        let menu = between(&page.body, r#"<nav class="side" aria-label="Dashboard">"#, "</nav>");
+        assert!(menu.contains(r#"<details class="menu"><summary>Menu</summary>"#), "{menu}");
+        let order = [
+            r#"<a href="/dashboard/applications""#,
+            r#"<a href="/dashboard/users""#,
+            r#"<span class="group-title">Security</span>"#,
+            r#"<span class="group-title">Multi-factor Auth</span>"#,
+            r#"<a href="/dashboard/mfa/phone""#,
+            r#"<a href="/dashboard/settings#recovery">Recovery Code</a>"#,
+            r#"<a href="/dashboard/security/attack-protection""#,
+            r#"<span class="group-title">Monitoring</span>"#,
+            r#"<a href="/dashboard/logs""#,
+            r#"<a href="/dashboard/inbox""#,
+            r#"<a href="/dashboard/settings""#,
+        ];
+        let at: Vec<usize> =
+            order.iter().map(|o| menu.find(o).unwrap_or_else(|| panic!("{path}: no {o} in {menu}"))).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{path}: menu out of order: {menu}");
+        assert!(!menu.contains("Log Streams"), "{menu}");
+        // Exactly one entry is current: this page's.
+        assert_eq!(menu.matches(r#"aria-current="page""#).count(), 1, "{path}: {menu}");
+        assert!(menu.contains(&format!(r#"<a href="{current}" aria-current="page">"#)), "{path}: {menu}");
+        // The breadcrumb, before the heading; its last item is the page.
+        let trail = between(&page.body, r#"<nav class="breadcrumb" aria-label="Breadcrumb"><ol>"#, "</ol>");
+        let items: Vec<&str> = trail
+            .split("<li>")
+            .skip(1)
+            .map(|i| {
+                i.trim_end_matches("</li>")
+                    .trim_start_matches(r#"<span aria-current="page">"#)
+                    .trim_end_matches("</span>")
+            })
+            .collect();
+        assert_eq!(&items, crumbs, "{path}: {trail}");
+        assert!(page.body.find(r#"aria-label="Breadcrumb""#) < page.body.find("<h1>"), "{path}");
+        // The operator and Sign out on every page.
+        page.assert_has("ops@example.com");
+        page.assert_has(r#"<form class="signout" method="post" action="/dashboard/logout">"#);
+    }
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn sessions_end_when_idle_and_on_sign_out_and_pages_need_a_sign_in() {
     let t = TestApp::spawn().await;

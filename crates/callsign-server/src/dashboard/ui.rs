@@ -1,34 +1,117 @@
-//! The dashboard's page chrome: the top navigation (with `aria-current`), the sign-out form, flash messages, and the
-//! small pieces the pages share. English only.
+//! The dashboard's page chrome: the top bar (the signed-in operator and the sign-out form), the left-hand menu in
+//! sections (collapsible on a phone, without JavaScript), the breadcrumb, flash messages, and the small pieces the
+//! pages share. English only.
 use maud::{Markup, html};
 
 use super::Ctx;
 use crate::app::AppState;
 use crate::web::layout;
 
-/// The sections of the navigation.
+/// The pages of the menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Apps,
-    Phone,
-    Attack,
     Users,
+    Phone,
+    Recovery,
+    Attack,
     Logs,
     Inbox,
     Settings,
 }
 
-const LINKS: &[(Nav, &str, &str)] = &[
-    (Nav::Apps, "/dashboard/applications", "Applications"),
-    (Nav::Phone, "/dashboard/mfa/phone", "Multi-factor Auth: Phone Message"),
-    (Nav::Attack, "/dashboard/security/attack-protection", "Attack Protection"),
-    (Nav::Users, "/dashboard/users", "Users"),
-    (Nav::Logs, "/dashboard/logs", "Logs"),
-    (Nav::Inbox, "/dashboard/inbox", "Development inbox"),
-    (Nav::Settings, "/dashboard/settings", "Settings"),
+impl Nav {
+    /// The page's link and its label in the menu.
+    const fn link(self) -> (&'static str, &'static str) {
+        match self {
+            Nav::Apps => ("/dashboard/applications", "Applications"),
+            Nav::Users => ("/dashboard/users", "Users"),
+            Nav::Phone => ("/dashboard/mfa/phone", "Phone Message"),
+            // The switch is a section of the Settings page.
+            Nav::Recovery => ("/dashboard/settings#recovery", "Recovery Code"),
+            Nav::Attack => ("/dashboard/security/attack-protection", "Attack Protection"),
+            Nav::Logs => ("/dashboard/logs", "Logs"),
+            Nav::Inbox => ("/dashboard/inbox", "Development inbox"),
+            Nav::Settings => ("/dashboard/settings", "Settings"),
+        }
+    }
+
+    /// The menu sections above the page, outermost first (the breadcrumb's first steps; they have no page).
+    const fn sections(self) -> &'static [&'static str] {
+        match self {
+            Nav::Phone | Nav::Recovery => &["Security", "Multi-factor Auth"],
+            Nav::Attack => &["Security"],
+            Nav::Logs | Nav::Inbox => &["Monitoring"],
+            Nav::Apps | Nav::Users | Nav::Settings => &[],
+        }
+    }
+}
+
+/// One entry of the menu: a page, or a titled group of entries.
+enum Item {
+    Page(Nav),
+    Group(&'static str, &'static [Item]),
+}
+
+/// The menu, in the order and sections of the Auth0 Dashboard.
+const MENU: &[Item] = &[
+    Item::Page(Nav::Apps),
+    Item::Page(Nav::Users),
+    Item::Group(
+        "Security",
+        &[
+            Item::Group("Multi-factor Auth", &[Item::Page(Nav::Phone), Item::Page(Nav::Recovery)]),
+            Item::Page(Nav::Attack),
+        ],
+    ),
+    Item::Group("Monitoring", &[Item::Page(Nav::Logs), Item::Page(Nav::Inbox)]),
+    Item::Page(Nav::Settings),
 ];
 
-/// A signed-in page: navigation, the page heading, the flash message, then `body`.
+fn menu(items: &[Item], active: Nav) -> Markup {
+    html! {
+        ul {
+            @for item in items {
+                @match item {
+                    Item::Page(nav) => {
+                        @let (href, label) = nav.link();
+                        li { a href=(href) aria-current=[(*nav == active).then_some("page")] { (label) } }
+                    }
+                    Item::Group(title, children) => {
+                        li class="group" {
+                            span class="group-title" { (title) }
+                            (menu(children, active))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The breadcrumb: the menu sections, the page (a link when `title` names something inside it, e.g. one user), then
+/// the title, marked as the current page.
+fn breadcrumb(active: Nav, title: &str) -> Markup {
+    let (href, label) = active.link();
+    html! {
+        nav class="breadcrumb" aria-label="Breadcrumb" {
+            ol {
+                @for section in active.sections() {
+                    li { (section) }
+                }
+                @if label != title {
+                    li { a href=(href) { (label) } }
+                }
+                li { span aria-current="page" { (title) } }
+            }
+        }
+    }
+}
+
+/// A signed-in page: the top bar, the menu, the breadcrumb and the page heading, the flash message, then `body`.
+///
+/// The menu is one `<details>`: on a wide screen the stylesheet keeps it open and hides its summary; on a phone the
+/// summary ("Menu") opens and closes it, by mouse, touch or keyboard, without JavaScript.
 pub fn shell(app: &AppState, ctx: &Ctx, active: Nav, title: &str, body: Markup) -> Markup {
     let full_title = format!("{title} · Callsign Dashboard");
     layout::page(
@@ -36,29 +119,29 @@ pub fn shell(app: &AppState, ctx: &Ctx, active: Nav, title: &str, body: Markup) 
         &full_title,
         html! {
             a class="skip-link" href="#main" { "Skip to content" }
-            header {
-                nav class="top dash" aria-label="Dashboard" {
-                    span class="brand" { "Callsign" }
-                    @for (nav, href, label) in LINKS {
-                        @if *nav == active {
-                            a href=(href) aria-current="page" { (label) }
-                        } @else {
-                            a href=(href) { (label) }
-                        }
-                    }
+            div class="dash-layout" {
+                header class="dash-top" {
+                    a class="brand" href="/dashboard" { "Callsign" span class="brand-sub" { " Dashboard" } }
                     form class="signout" method="post" action="/dashboard/logout" {
                         input type="hidden" name="csrf" value=(ctx.csrf(app));
-                        span class="who" { (ctx.email()) }
+                        span class="who" title=(ctx.email()) { (ctx.email()) }
                         button type="submit" class="nav-button" { "Sign out" }
                     }
                 }
-            }
-            main id="main" class="wide dash" {
-                h1 { (title) }
-                @if let Some(f) = &ctx.flash {
-                    div class="alert ok" role="status" { (f) }
+                nav class="side" aria-label="Dashboard" {
+                    details class="menu" {
+                        summary { "Menu" }
+                        (menu(MENU, active))
+                    }
                 }
-                (body)
+                main id="main" class="wide dash" {
+                    (breadcrumb(active, title))
+                    h1 { (title) }
+                    @if let Some(f) = &ctx.flash {
+                        div class="alert ok" role="status" { (f) }
+                    }
+                    (body)
+                }
             }
         },
     )
