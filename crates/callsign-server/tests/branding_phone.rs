@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 
 const PW: &str = "Str0ng-Passw0rd";
 const PHONE: &str = "+14155552671";
+/// A Twilio Account SID and Messaging Service SID of the right shape (`AC` / `MG` and 32 hexadecimal digits).
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const MG: &str = "MG0123456789abcdef0123456789abcdef";
 
 async fn put(t: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
     let r = t.http.put(t.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
@@ -238,6 +241,90 @@ async fn the_mfa_flow_uses_the_templates() {
     t.stop().await;
 }
 
+/// The Unified Phone Experience provider checks Twilio's shapes on create and on update, as the Guardian endpoint
+/// does: `sid` an Account SID, `mssid` a Messaging Service SID, `default_from` an E.164 number or an alphanumeric
+/// sender ID. A refusal names the property in plain words and changes nothing.
+#[tokio::test]
+async fn twilio_configuration_of_the_wrong_shape_is_refused_with_the_reason() {
+    let t = TestApp::spawn().await;
+    let admin = t.mgmt_token().await;
+    let providers = "/api/v2/branding/phone/providers";
+    let create = |conf: Value| json!({"name": "twilio", "credentials": {"auth_token": "0123456789abcdefXYZW"}, "configuration": conf});
+    let rule = "A sender is a phone number in E.164 form (+ and 8 to 15 digits, e.g. +15005550006) or an alphanumeric \
+                sender ID (1 to 11 letters, digits or spaces, at least one letter)";
+    for (conf, message) in [
+        (
+            json!({"sid": "AC123", "default_from": "+15005550006", "delivery_methods": ["text"]}),
+            "Payload validation error: 'An Account SID is AC followed by 32 hexadecimal digits (found 5 characters)' on property configuration.sid.".to_owned(),
+        ),
+        (
+            json!({"sid": MG, "default_from": "+15005550006", "delivery_methods": ["text"]}),
+            "Payload validation error: 'An Account SID is AC followed by 32 hexadecimal digits (found MG: that is a Messaging Service SID)' on property configuration.sid.".to_owned(),
+        ),
+        (
+            json!({"sid": SID, "mssid": "MG0123", "delivery_methods": ["text"]}),
+            "Payload validation error: 'A Messaging Service SID is MG followed by 32 hexadecimal digits (found 6 characters)' on property configuration.mssid.".to_owned(),
+        ),
+        (
+            json!({"sid": SID, "default_from": "+1555", "delivery_methods": ["text"]}),
+            format!("Payload validation error: '{rule} (found 4 digits after the +)' on property configuration.default_from."),
+        ),
+        (
+            json!({"sid": SID, "default_from": "Callsign Ltd", "delivery_methods": ["text"]}),
+            format!("Payload validation error: '{rule} (found 12 characters)' on property configuration.default_from."),
+        ),
+        (
+            json!({"sid": SID, "default_from": "4155552671", "delivery_methods": ["text"]}),
+            format!("Payload validation error: '{rule} (found only digits: a phone number starts with + and its country code)' on property configuration.default_from."),
+        ),
+    ] {
+        let (s, v) = t.post(&admin, providers, create(conf.clone())).await;
+        assert_eq!(
+            (s, v),
+            (400, json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_body", "message": message})),
+            "{conf}"
+        );
+    }
+    assert_eq!(t.get(&admin, providers).await.1, json!({"providers": []}), "nothing was created");
+
+    // Accepted: upper-case hex digits, an alphanumeric sender of 11 characters.
+    let conf = json!({"sid": SID.to_uppercase(), "default_from": "Callsign 11", "delivery_methods": ["text"]});
+    let (s, p) = t.post(&admin, providers, create(conf.clone())).await;
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(p["configuration"]["default_from"], "Callsign 11");
+    let one = format!("{providers}/{}", p["id"].as_str().unwrap());
+
+    // PATCH checks the same; a refusal keeps the stored configuration.
+    let (s, v) = t
+        .patch(&admin, &one, json!({"configuration": {"sid": "ACxyz", "mssid": MG, "delivery_methods": ["text"]}}))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(
+        v["message"],
+        "Payload validation error: 'An Account SID is AC followed by 32 hexadecimal digits (found 5 characters)' on property configuration.sid."
+    );
+    let (s, v) = t
+        .patch(
+            &admin,
+            &one,
+            json!({"configuration": {"sid": SID, "mssid": format!("{MG}0"), "delivery_methods": ["text"]}}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["message"].as_str().map(|m| m.contains("(found 35 characters)' on property configuration.mssid."))),
+        (400, Some(true)),
+        "{v}"
+    );
+    assert_eq!(t.get(&admin, &one).await.1["configuration"], conf);
+    let (s, v) = t
+        .patch(&admin, &one, json!({"configuration": {"sid": SID, "mssid": MG.to_uppercase(), "default_from": "+123456789012345", "delivery_methods": ["text"]}}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let g = t.get(&admin, "/api/v2/guardian/factors/phone/providers/twilio").await.1;
+    assert_eq!((g["sid"].as_str(), g["from"].as_str()), (Some(SID), Some("+123456789012345")));
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn providers_are_one_view_of_guardian() {
     let t = TestApp::spawn().await;
@@ -250,13 +337,13 @@ async fn providers_are_one_view_of_guardian() {
     // Bad input, each a 400 in the Management shape.
     for body in [
         json!({"name": "vonage", "credentials": {}, "configuration": {"delivery_methods": ["text"]}}),
-        json!({"name": "twilio", "configuration": {"sid": "AC1", "default_from": "+15005550006", "delivery_methods": ["text"]}}),
+        json!({"name": "twilio", "configuration": {"sid": SID, "default_from": "+15005550006", "delivery_methods": ["text"]}}),
         json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"default_from": "+15005550006", "delivery_methods": ["text"]}}),
-        json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"sid": "AC1", "delivery_methods": ["text"]}}),
+        json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"sid": SID, "delivery_methods": ["text"]}}),
         json!({"name": "custom", "credentials": {}, "configuration": {"delivery_methods": []}}),
         json!({"name": "custom", "credentials": {}, "configuration": {"delivery_methods": ["text"]}, "extra": true}),
         // Voice through Twilio needs a From number even with a Messaging Service.
-        json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"sid": "AC1", "mssid": "MG1", "delivery_methods": ["voice"]}}),
+        json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"sid": SID, "mssid": MG, "delivery_methods": ["voice"]}}),
     ] {
         let (s, v) = t.post(&admin, "/api/v2/branding/phone/providers", body.clone()).await;
         assert_eq!((s, v["statusCode"].as_u64()), (400, Some(400)), "{body} → {v}");
@@ -320,11 +407,11 @@ async fn providers_are_one_view_of_guardian() {
             &admin,
             &format!("/api/v2/branding/phone/providers/{id}"),
             json!({"name": "twilio", "disabled": false, "credentials": {"auth_token": "0123456789abcdefXYZW"},
-                   "configuration": {"sid": "AC1", "default_from": "+15005550006", "delivery_methods": ["text"]}}),
+                   "configuration": {"sid": SID, "default_from": "+15005550006", "delivery_methods": ["text"]}}),
         )
         .await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["configuration"], json!({"sid": "AC1", "default_from": "+15005550006", "delivery_methods": ["text"]}));
+    assert_eq!(v["configuration"], json!({"sid": SID, "default_from": "+15005550006", "delivery_methods": ["text"]}));
     let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/providers/twilio").await;
     assert_eq!(g["auth_token"], "****XYZW");
     let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/selected-provider").await;

@@ -758,6 +758,48 @@ async fn routing_is_edited_on_the_phone_page() {
     t.stop().await;
 }
 
+/// A Twilio setting of the wrong shape on the provider form: the API's reason in plain words in the provider section,
+/// what was typed kept (never the token), and nothing saved or selected.
+#[tokio::test]
+async fn a_twilio_sid_of_the_wrong_shape_is_explained_and_what_was_typed_is_kept() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let form = |sid: &'static str, from: &'static str| {
+        [
+            ("provider", "twilio"),
+            ("twilio_sid", sid),
+            ("twilio_auth_token", TWILIO_TOKEN),
+            ("twilio_from", from),
+            ("twilio_messaging_service_sid", ""),
+            ("hook_url", ""),
+        ]
+    };
+    let refused = b.submit(PAGE, "/dashboard/mfa/phone/provider", &form("AC123", "+14155550100")).await;
+    assert_eq!(refused.status, 400);
+    refused.assert_has("sid: An Account SID is AC followed by 32 hexadecimal digits (found 5 characters).");
+    refused.assert_has(r#"value="AC123""#);
+    refused.assert_has(r#"value="+14155550100""#);
+    assert!(!refused.has(TWILIO_TOKEN));
+    assert!(!refused.has("Payload validation error"), "plain words, not the wire prefix");
+
+    let refused = b
+        .submit(PAGE, "/dashboard/mfa/phone/provider", &form("AC0123456789abcdef0123456789abcdef", "+1 415 555 0100"))
+        .await;
+    assert_eq!(refused.status, 400);
+    refused.assert_has("from: A sender is a phone number in E.164 form (+ and 8 to 15 digits, e.g. +15005550006)");
+    refused.assert_has("(found spaces or punctuation after the +: write the digits only).");
+    refused.assert_has(r#"value="AC0123456789abcdef0123456789abcdef""#);
+    refused.assert_has(r#"value="+1 415 555 0100""#);
+    assert!(!refused.has(TWILIO_TOKEN));
+
+    let (_, p) = t.get(&token, "/api/v2/guardian/factors/phone/selected-provider").await;
+    assert_eq!(p, json!({"provider": "auth0"}), "nothing selected");
+    let (_, tw) = t.get(&token, "/api/v2/guardian/factors/phone/providers/twilio").await;
+    assert_eq!((&tw["sid"], &tw["auth_token"]), (&Value::Null, &Value::Null), "nothing saved: {tw}");
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
     let t = TestApp::spawn().await;

@@ -16,6 +16,10 @@ use serde_json::{Value, json};
 const PW: &str = "Str0ng-Passw0rd";
 /// A Twilio-looking auth token; it must never come back from the API in clear.
 const TOKEN: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+/// A Twilio Account SID and Messaging Service SID of the right shape (`AC` / `MG` and 32 hexadecimal digits).
+const SID: &str = "AC0123456789abcdef0123456789abcdef";
+const SID2: &str = "ACFEDCBA9876543210FEDCBA9876543210";
+const MG: &str = "MG42424242424242424242424242424242";
 
 async fn finish(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
@@ -228,10 +232,9 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     assert_eq!(t.get(&token, sms).await, (200, empty));
 
     // PUT echoes the keys sent, the token masked.
-    let r = put(&t, &token, phone, json!({"sid": "AC0123456789", "auth_token": TOKEN, "from": "+15005550006"})).await;
-    assert_eq!(r, (200, json!({"sid": "AC0123456789", "auth_token": "****b1a0", "from": "+15005550006"})));
-    let full =
-        json!({"from": "+15005550006", "messaging_service_sid": null, "auth_token": "****b1a0", "sid": "AC0123456789"});
+    let r = put(&t, &token, phone, json!({"sid": SID, "auth_token": TOKEN, "from": "+15005550006"})).await;
+    assert_eq!(r, (200, json!({"sid": SID, "auth_token": "****b1a0", "from": "+15005550006"})));
+    let full = json!({"from": "+15005550006", "messaging_service_sid": null, "auth_token": "****b1a0", "sid": SID});
     assert_eq!(t.get(&token, phone).await, (200, full.clone()));
     assert_eq!(t.get(&token, sms).await, (200, full));
 
@@ -242,7 +245,7 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     let doc = t.app.store.get_setting("guardian").await.unwrap().unwrap();
     assert!(!doc.to_string().contains(TOKEN), "{doc}");
     assert_eq!(doc["providers"]["twilio"]["auth_token_set"], true);
-    assert_eq!(doc["providers"]["twilio"]["sid"], "AC0123456789");
+    assert_eq!(doc["providers"]["twilio"]["sid"], SID);
     let name = twilio_token_secret(&GuardianConfig::load(&t.app).await.unwrap()).unwrap();
     assert!(name.starts_with("guardian/twilio/auth_token/"), "{name}");
     let secret = t.app.store.get_secret(&name).await.unwrap().unwrap();
@@ -251,18 +254,21 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
 
     // The legacy twin writes the same settings; absent keys stay as they were.
     assert_eq!(
-        put(&t, &token, sms, json!({"messaging_service_sid": "MG42"})).await,
-        (200, json!({"messaging_service_sid": "MG42"}))
+        put(&t, &token, sms, json!({"messaging_service_sid": MG})).await,
+        (200, json!({"messaging_service_sid": MG}))
     );
-    assert_eq!(t.get(&token, phone).await.1["messaging_service_sid"], "MG42");
+    assert_eq!(t.get(&token, phone).await.1["messaging_service_sid"], MG);
     assert_eq!(t.get(&token, phone).await.1["auth_token"], "****b1a0");
 
     // Validation, without echoing the token back.
     let long_from = "1".repeat(65);
     let r = put(&t, &token, phone, json!({"from": long_from, "auth_token": "another-secret-token-value"})).await;
-    assert_400(&r, "String is too long (64 chars max)' on property from");
+    assert_400(&r, "(found only digits: a phone number starts with + and its country code)' on property from");
     assert!(!r.1.to_string().contains("another-secret-token-value"));
-    assert_400(&put(&t, &token, phone, json!({"sid": ""})).await, "String is too short (1 chars min)' on property sid");
+    assert_400(
+        &put(&t, &token, phone, json!({"sid": ""})).await,
+        "An Account SID is AC followed by 32 hexadecimal digits (found 0 characters)' on property sid",
+    );
     assert_400(&put(&t, &token, phone, json!({"auth_token": "x".repeat(1001)})).await, "on property auth_token");
     assert_400(&put(&t, &token, phone, json!({"messaging_service_sid": ""})).await, "messaging_service_sid");
     assert_400(&put(&t, &token, phone, json!({"account": "x"})).await, "unknown field");
@@ -282,7 +288,7 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     assert_eq!(r, (200, json!({"auth_token": null, "from": null})));
     assert_eq!(
         t.get(&token, phone).await,
-        (200, json!({"from": null, "messaging_service_sid": "MG42", "auth_token": null, "sid": "AC0123456789"}))
+        (200, json!({"from": null, "messaging_service_sid": MG, "auth_token": null, "sid": SID}))
     );
     assert!(t.app.store.get_secret(&tiny).await.unwrap().is_none());
     let doc = t.app.store.get_setting("guardian").await.unwrap().unwrap();
@@ -293,12 +299,9 @@ async fn twilio_settings_seal_the_auth_token_and_never_show_it() {
     // Events say what changed, never the secret.
     let logs = logs_of_type(&t, &token, "gd_tenant_update").await;
     assert_eq!(logs.len(), 5, "{logs:?}");
-    assert!(has_details(
-        &logs,
-        json!({"twilio": {"sid": "AC0123456789", "from": "+15005550006", "auth_token": "set"}})
-    ));
+    assert!(has_details(&logs, json!({"twilio": {"sid": SID, "from": "+15005550006", "auth_token": "set"}})));
     assert!(has_details(&logs, json!({"twilio": {"from": null, "auth_token": "cleared"}})));
-    assert!(has_details(&logs, json!({"twilio": {"messaging_service_sid": "MG42"}})));
+    assert!(has_details(&logs, json!({"twilio": {"messaging_service_sid": MG}})));
     for l in &logs {
         assert!(!l.to_string().contains(TOKEN) && !l.to_string().contains("tiny"), "{l}");
     }
@@ -952,6 +955,87 @@ async fn concurrent_configuration_writes_never_lose_a_change() {
     t.stop().await;
 }
 
+/// The Guardian Twilio PUT (and its `sms` twin) checks the shapes: an Account SID is `AC` and 32 hexadecimal
+/// digits, a Messaging Service SID `MG` and 32, `from` an E.164 number or an alphanumeric sender ID (or empty:
+/// unset). Each refusal is a 400 naming the property, in plain words, and changes nothing. Settings stored before
+/// the checks keep working: a PUT of other keys leaves them alone.
+#[tokio::test]
+async fn twilio_settings_of_the_wrong_shape_are_refused_with_the_reason() {
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    for path in ["/api/v2/guardian/factors/phone/providers/twilio", "/api/v2/guardian/factors/sms/providers/twilio"] {
+        let r = put(&t, &token, path, json!({"sid": "AC123", "auth_token": TOKEN})).await;
+        assert_eq!(
+            r,
+            (
+                400,
+                json!({"statusCode": 400, "error": "Bad Request", "errorCode": "invalid_body",
+                       "message": "Payload validation error: 'An Account SID is AC followed by 32 hexadecimal digits (found 5 characters)' on property sid."})
+            ),
+            "{path}"
+        );
+        for (body, needle) in [
+            (json!({"sid": format!("AC{}", "0".repeat(31))}), "(found 33 characters)' on property sid."),
+            (json!({"sid": format!("AC{}", "0".repeat(33))}), "(found 35 characters)' on property sid."),
+            (json!({"sid": MG}), "(found MG: that is a Messaging Service SID)' on property sid."),
+            (
+                json!({"sid": "AC0123456789abcdef0123456789abcdeg"}),
+                "('g' at position 34 is not a hexadecimal digit)' on property sid.",
+            ),
+            (
+                json!({"messaging_service_sid": "MG42"}),
+                "A Messaging Service SID is MG followed by 32 hexadecimal digits (found 4 characters)' on property messaging_service_sid.",
+            ),
+            (
+                json!({"messaging_service_sid": SID}),
+                "(found AC: that is an Account SID)' on property messaging_service_sid.",
+            ),
+            (json!({"from": "+1234567"}), "(found 7 digits after the +)' on property from."),
+            (json!({"from": "+1234567890123456"}), "(found 16 digits after the +)' on property from."),
+            (json!({"from": "+1 415 555 0100"}), "write the digits only)' on property from."),
+            (json!({"from": "ABCDEFGHIJKL"}), "(found 12 characters)' on property from."),
+            (json!({"from": "15005550006"}), "(found only digits"),
+            (json!({"from": "Acme-Bank"}), "not a letter, a digit or a space)' on property from."),
+        ] {
+            let r = put(&t, &token, path, body.clone()).await;
+            assert_400(&r, needle);
+            assert!(r.1["message"].as_str().unwrap().starts_with("Payload validation error: 'A"), "{body}: {}", r.1);
+        }
+        // Accepted: either case of hex digits, both kinds of sender, and an empty `from` (unset, as in Auth0).
+        for body in [
+            json!({"sid": SID, "messaging_service_sid": MG, "from": "+15005550006"}),
+            json!({"sid": SID2, "from": "+12345678"}),
+            json!({"sid": SID.to_uppercase(), "from": "+123456789012345"}),
+            json!({"messaging_service_sid": "MGABCDEFabcdef0123456789ABCDEF0123", "from": "Acme Bank 1"}),
+            json!({"from": "ABCDEFGHIJK"}),
+            json!({"from": null, "messaging_service_sid": null}),
+            json!({"from": ""}),
+        ] {
+            let r = put(&t, &token, path, body.clone()).await;
+            assert_eq!(r.0, 200, "{body}: {}", r.1);
+        }
+        assert_eq!(t.get(&token, path).await.1["from"], "", "an empty from is kept as Auth0 keeps it");
+    }
+    // No refusal changed anything; the last accepted PUT stands.
+    let g = t.get(&token, "/api/v2/guardian/factors/phone/providers/twilio").await.1;
+    assert_eq!((g["sid"].as_str(), g["messaging_service_sid"].as_str()), (Some(SID.to_uppercase().as_str()), None));
+
+    // Settings stored before the checks (a short SID, a sender with spaces) are read as they are, and a PUT of
+    // other keys keeps them.
+    let mut cfg = GuardianConfig::load(&t.app).await.unwrap();
+    let tw = cfg.providers.entry("twilio".to_owned()).or_default();
+    tw.insert("sid".into(), json!("AC1"));
+    tw.insert("from".into(), json!("+1 500 555 0006"));
+    cfg.save(&t.app).await.unwrap();
+    let phone = "/api/v2/guardian/factors/phone/providers/twilio";
+    let g = t.get(&token, phone).await;
+    assert_eq!((g.0, &g.1["sid"], &g.1["from"]), (200, &json!("AC1"), &json!("+1 500 555 0006")));
+    assert_eq!(put(&t, &token, phone, json!({"auth_token": TOKEN})).await, (200, json!({"auth_token": "****b1a0"})));
+    let g = t.get(&token, phone).await.1;
+    assert_eq!((&g["sid"], &g["from"]), (&json!("AC1"), &json!("+1 500 555 0006")));
+    t.stop().await;
+}
+
 /// A token change that loses a concurrent-write race changes nothing: the token in use stays, and the new one
 /// is not left behind.
 #[tokio::test]
@@ -960,7 +1044,7 @@ async fn a_refused_token_change_keeps_the_token_in_use() {
     let t = TestApp::spawn().await;
     let token = t.mgmt_token().await;
     let phone = "/api/v2/guardian/factors/phone/providers/twilio";
-    let (s, v) = put(&t, &token, phone, json!({"sid": "AC1", "auth_token": "first-token-0001"})).await;
+    let (s, v) = put(&t, &token, phone, json!({"sid": SID, "auth_token": "first-token-0001"})).await;
     assert_eq!(s, 200, "{v}");
     let before = GuardianConfig::load(&t.app).await.unwrap();
     let first = twilio_token_secret(&before).unwrap();
@@ -972,7 +1056,7 @@ async fn a_refused_token_change_keeps_the_token_in_use() {
     other.save(&t.app).await.unwrap();
     let kind = t.app.providers.get("twilio").unwrap();
     let stale_before = stale.provider("twilio");
-    stale.providers.get_mut("twilio").unwrap().insert("sid".into(), json!("AC2"));
+    stale.providers.get_mut("twilio").unwrap().insert("sid".into(), json!(SID2));
     let secrets = [("auth_token".to_owned(), Some(zeroize::Zeroizing::new("second-token-0002".to_owned())))].into();
     let e = callsign_server::http::management::phone_providers::save_with_secrets(
         &t.app,
@@ -986,7 +1070,7 @@ async fn a_refused_token_change_keeps_the_token_in_use() {
     assert_eq!(e.status, 409);
     let now = GuardianConfig::load(&t.app).await.unwrap();
     assert_eq!(twilio_token_secret(&now), Some(first.clone()));
-    assert_eq!(now.provider("twilio")["sid"], "AC1");
+    assert_eq!(now.provider("twilio")["sid"], SID);
     assert_eq!(t.app.store.list_secrets().await.unwrap().len(), secrets_before, "no new secret left behind");
     let secret = t.app.store.get_secret(&first).await.unwrap().unwrap();
     assert_eq!(t.app.keyring.open(&first, &secret.sealed).unwrap().as_slice(), b"first-token-0001");

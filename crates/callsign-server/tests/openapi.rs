@@ -1,7 +1,7 @@
 //! `docs/openapi.json` describes routes that exist: every documented path and method reaches a handler on a real
 //! server (neither 405 nor the router's fallback 404), every Management operation states its scopes, every `$ref`
-//! resolves, every documented string length limit is the one the server enforces, and an undecodable path parameter
-//! answers a documented Management error.
+//! resolves, every documented string length limit and `pattern` is the one the server enforces, and an undecodable
+//! path parameter answers a documented Management error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
@@ -207,6 +207,8 @@ enum Fill {
     Text,
     /// A valid international number, different each time, padded with trailing spaces (which the parser trims).
     Phone,
+    /// An alphanumeric sender ID: `A` repeated.
+    Sender,
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -226,6 +228,7 @@ fn fill(kind: Fill, n: usize) -> String {
             }
             s
         }
+        Fill::Sender => "A".repeat(n),
     }
 }
 
@@ -439,17 +442,23 @@ async fn documented_string_limits_are_the_enforced_ones() {
             move |v| json!({ field: v }),
         ));
     }
-    for field in ["from", "messaging_service_sid", "auth_token", "sid"] {
-        for factor in ["phone", "sms"] {
-            let path = format!("/api/v2/guardian/factors/{factor}/providers/twilio");
-            limits.push(limit(
-                &[&format!("TwilioSettings/properties/{field}")],
-                put.clone(),
-                &path,
-                Fill::Text,
-                move |v| json!({ field: v }),
-            ));
-        }
+    for factor in ["phone", "sms"] {
+        let path = format!("/api/v2/guardian/factors/{factor}/providers/twilio");
+        limits.push(limit(
+            &["TwilioSettingsUpdate/properties/auth_token"],
+            put.clone(),
+            &path,
+            Fill::Text,
+            |v| json!({ "auth_token": v }),
+        ));
+        // The alphanumeric sender ID's 11 characters (the E.164 form and the SIDs are `pattern`s, checked below).
+        limits.push(limit(
+            &["TwilioSettingsUpdate/properties/from/anyOf/3"],
+            put.clone(),
+            &path,
+            Fill::Sender,
+            |v| json!({ "from": v }),
+        ));
     }
     for (field, other) in
         [("enrollment_message", "verification_message"), ("verification_message", "enrollment_message")]
@@ -476,23 +485,21 @@ async fn documented_string_limits_are_the_enforced_ones() {
             move |v| json!({"user_id": uid, field: v}),
         ));
     }
-    for field in ["sid", "default_from", "mssid"] {
-        let base = twilio_cfg.clone();
-        limits.push(limit(
-            &[
-                &format!("PhoneProviderCreate/properties/configuration/properties/{field}"),
-                &format!("PhoneProviderUpdate/properties/configuration/properties/{field}"),
-            ],
-            patch.clone(),
-            &provider,
-            Fill::Text,
-            move |v| {
-                let mut c = base.clone();
-                c[field] = json!(v);
-                json!({"name": "twilio", "configuration": c})
-            },
-        ));
-    }
+    let base = twilio_cfg.clone();
+    limits.push(limit(
+        &[
+            "PhoneProviderCreate/properties/configuration/properties/default_from/anyOf/2",
+            "PhoneProviderUpdate/properties/configuration/properties/default_from/anyOf/2",
+        ],
+        patch.clone(),
+        &provider,
+        Fill::Sender,
+        move |v| {
+            let mut c = base.clone();
+            c["default_from"] = json!(v);
+            json!({"name": "twilio", "configuration": c})
+        },
+    ));
 
     // Sign-up (open for this test) and the connection's display name.
     let (s, v) = t.get(&token, "/api/v2/connections").await;
@@ -562,5 +569,257 @@ async fn documented_string_limits_are_the_enforced_ones() {
         }
     }
     assert!(wrong.is_empty(), "documented limits the server does not enforce as documented:\n{}", wrong.join("\n"));
+    t.stop().await;
+}
+
+/// Whether `v` is valid under `schema` as far as this test reads schemas: `anyOf`, `type`, `const`, `pattern`,
+/// `minLength` and `maxLength` (counted in characters).
+fn doc_accepts(schema: &Value, v: &Value) -> bool {
+    if let Some(alts) = schema.get("anyOf").and_then(Value::as_array)
+        && !alts.iter().any(|a| doc_accepts(a, v))
+    {
+        return false;
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ty = match v {
+            Value::Null => "null",
+            Value::String(_) => "string",
+            _ => "other",
+        };
+        if !types.contains(&ty) {
+            return false;
+        }
+    }
+    if schema.get("const").is_some_and(|c| c != v) {
+        return false;
+    }
+    if let Some(s) = v.as_str() {
+        let n = s.chars().count();
+        if let Some(p) = schema.get("pattern").and_then(Value::as_str)
+            && !regex::Regex::new(p).unwrap_or_else(|e| panic!("pattern {p}: {e}")).is_match(s)
+        {
+            return false;
+        }
+        if schema.get("maxLength").and_then(Value::as_u64).is_some_and(|m| n as u64 > m)
+            || schema.get("minLength").and_then(Value::as_u64).is_some_and(|m| (n as u64) < m)
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// Every schema in the document with a `pattern`, outside responses, as JSON pointers.
+fn documented_patterns(spec: &Value) -> Vec<String> {
+    fn walk(v: &Value, at: &str, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if m.get("pattern").is_some_and(Value::is_string) {
+                    out.push(at.to_owned());
+                }
+                for (k, x) in m {
+                    if k != "responses" {
+                        walk(x, &format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{at}/{i}"), out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(spec, "", &mut out);
+    out
+}
+
+/// One documented property with `pattern`s: the schemas that state it (they must be the same), a Management request
+/// that puts a value there, and values with whether they are meant to be accepted.
+struct Shape {
+    pointers: Vec<String>,
+    method: Method,
+    path: String,
+    samples: Vec<(Value, bool)>,
+    body: Box<dyn Fn(Value) -> Value>,
+}
+
+fn shape(
+    pointers: &[&str],
+    method: Method,
+    path: &str,
+    samples: &[(&str, bool)],
+    body: impl Fn(Value) -> Value + 'static,
+) -> Shape {
+    Shape {
+        pointers: pointers.iter().map(|p| format!("/components/schemas/{p}")).collect(),
+        method,
+        path: path.to_owned(),
+        samples: samples.iter().map(|(v, ok)| (json!(v), *ok)).collect(),
+        body: Box::new(body),
+    }
+}
+
+const ACCOUNT_SIDS: &[(&str, bool)] = &[
+    ("AC0123456789abcdef0123456789abcdef", true),
+    ("AC0123456789ABCDEF0123456789ABCDEF", true),
+    ("AC0123456789aBcDeF0123456789AbCdEf", true),
+    ("AC0123456789abcdef0123456789abcde", false),
+    ("AC0123456789abcdef0123456789abcdef0", false),
+    ("ac0123456789abcdef0123456789abcdef", false),
+    ("MG0123456789abcdef0123456789abcdef", false),
+    ("AC0123456789abcdeg0123456789abcdef", false),
+    ("AC0123456789abcdef0123456789abcde\u{e9}", false),
+    ("AC1", false),
+    ("", false),
+];
+
+const SENDERS: &[(&str, bool)] = &[
+    ("+15005550006", true),
+    ("+12345678", true),
+    ("+123456789012345", true),
+    ("+1234567", false),
+    ("+1234567890123456", false),
+    ("+0123456789", false),
+    ("+1 415 555 0100", false),
+    ("+", false),
+    ("Callsign", true),
+    ("A", true),
+    ("Acme Bank 1", true),
+    ("1234567890a", true),
+    ("ABCDEFGHIJKL", false),
+    ("15005550006", false),
+    ("Acme-Bank", false),
+    ("Caf\u{e9}", false),
+    ("   ", false),
+];
+
+/// The `pattern`s docs/openapi.json documents are the ones the server enforces: for each property with one, values
+/// the document accepts (read with a real regular-expression engine) get a 2xx and values it refuses a 400, and
+/// each sample's verdict is the one this test means (so a loosened pattern shows as well as a loosened check).
+/// Every `pattern` of a request schema in the document is covered here.
+#[tokio::test]
+async fn documented_patterns_are_the_enforced_ones() {
+    let spec = load();
+    let t = TestApp::spawn_with(|raw| raw.set_provider_base_url("twilio", "http://127.0.0.1:9")).await;
+    let token = t.mgmt_token().await;
+    // A Twilio provider left disabled (Guardian keeps the development provider), for the PATCHes.
+    let twilio_cfg = json!({"sid": "AC0123456789abcdef0123456789abcdef", "default_from": "+15005550006",
+                            "delivery_methods": ["text"]});
+    let (s, p) = t
+        .post(
+            &token,
+            "/api/v2/branding/phone/providers",
+            json!({"name": "twilio", "disabled": true, "configuration": twilio_cfg,
+                   "credentials": {"auth_token": "0123456789abcdef0123456789abcdef"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let provider = format!("/api/v2/branding/phone/providers/{}", p["id"].as_str().unwrap());
+    let messaging_service_sids: Vec<(String, bool)> = ACCOUNT_SIDS
+        .iter()
+        .map(|(v, ok)| {
+            let v = if let Some(rest) = v.strip_prefix("AC") {
+                format!("MG{rest}")
+            } else if let Some(rest) = v.strip_prefix("MG") {
+                format!("AC{rest}")
+            } else {
+                (*v).to_owned()
+            };
+            (v, *ok)
+        })
+        .collect();
+    let mssids: Vec<(&str, bool)> = messaging_service_sids.iter().map(|(v, ok)| (v.as_str(), *ok)).collect();
+    let upe_senders: Vec<(&str, bool)> = SENDERS.iter().copied().chain([("", false)]).collect();
+    let guardian_senders: Vec<(&str, bool)> = SENDERS.iter().copied().chain([("", true)]).collect();
+
+    let (post, put, patch) = (Method::POST, Method::PUT, Method::PATCH);
+    let mut shapes = vec![shape(
+        &["UserFields/properties/user_id"],
+        post.clone(),
+        "/api/v2/users",
+        &[("abc-1", true), ("a|b", false)],
+        |v| {
+            json!({"connection": "Username-Password-Authentication", "email": format!("pattern-{}@example.com", seq()),
+                   "password": "Str0ng-Passw0rd", "user_id": v})
+        },
+    )];
+    for factor in ["phone", "sms"] {
+        let path = format!("/api/v2/guardian/factors/{factor}/providers/twilio");
+        for (field, samples) in
+            [("sid", ACCOUNT_SIDS), ("messaging_service_sid", mssids.as_slice()), ("from", guardian_senders.as_slice())]
+        {
+            shapes.push(shape(
+                &[&format!("TwilioSettingsUpdate/properties/{field}")],
+                put.clone(),
+                &path,
+                samples,
+                move |v| json!({ field: v }),
+            ));
+        }
+    }
+    for (field, samples) in
+        [("sid", ACCOUNT_SIDS), ("mssid", mssids.as_slice()), ("default_from", upe_senders.as_slice())]
+    {
+        let base = twilio_cfg.clone();
+        shapes.push(shape(
+            &[
+                &format!("PhoneProviderCreate/properties/configuration/properties/{field}"),
+                &format!("PhoneProviderUpdate/properties/configuration/properties/{field}"),
+            ],
+            patch.clone(),
+            &provider,
+            samples,
+            move |v| {
+                let mut c = base.clone();
+                c[field] = v;
+                json!({"name": "twilio", "configuration": c})
+            },
+        ));
+    }
+
+    // Every documented pattern is covered.
+    let covered: Vec<&String> = shapes.iter().flat_map(|s| &s.pointers).collect();
+    let unchecked: Vec<String> = documented_patterns(&spec)
+        .into_iter()
+        .filter(|p| !covered.iter().any(|c| p == *c || p.starts_with(&format!("{c}/"))))
+        .collect();
+    assert!(unchecked.is_empty(), "pattern without a check in this test: {unchecked:?}");
+
+    let mut wrong = Vec::new();
+    for sh in &shapes {
+        let schema =
+            spec.pointer(&sh.pointers[0]).unwrap_or_else(|| panic!("{} is not in the document", sh.pointers[0]));
+        for p in &sh.pointers[1..] {
+            assert_eq!(spec.pointer(p), Some(schema), "{p} and {} disagree", sh.pointers[0]);
+        }
+        for (v, ok) in &sh.samples {
+            assert_eq!(doc_accepts(schema, v), *ok, "{}: the document's verdict on {v}", sh.pointers[0]);
+            let body = (sh.body)(v.clone());
+            let r = t
+                .http
+                .request(sh.method.clone(), t.url(&sh.path))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            let good = if *ok { (200..300).contains(&status) } else { status == 400 };
+            if !good {
+                let want = if *ok { "2xx" } else { "400" };
+                let text: String = text.chars().take(300).collect();
+                wrong.push(format!(
+                    "{} {} {} with {v}: {status} (want {want}) {text}",
+                    sh.method, sh.path, sh.pointers[0]
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "documented patterns the server does not enforce as documented:\n{}", wrong.join("\n"));
     t.stop().await;
 }

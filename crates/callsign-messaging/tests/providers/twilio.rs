@@ -290,6 +290,18 @@ async fn incomplete_settings_fail_each_send_naming_what_is_missing() {
     assert!(TwilioKind.build(bad, &e.deps).is_err());
 }
 
+/// Settings stored before the Management API checked their shape (a short Account SID, a sender with spaces) still
+/// build and send as they are: the shapes are checked when settings are written, never when they are read.
+#[tokio::test]
+async fn settings_stored_before_the_shape_checks_still_send() {
+    let f = Fake::start(Box::new(|_: &Seen| Ok(())), Box::new(created)).await;
+    let p = provider(&f.url, json!({"sid": "AC123", "from": "+1 500 555 0006"}));
+    p.send(&message(Channel::Sms, "123456 is your code")).await.unwrap();
+    let seen = f.one();
+    assert_eq!(seen.path, "/2010-04-01/Accounts/AC123/Messages.json");
+    assert_eq!(seen.field("From").as_deref(), Some("+1 500 555 0006"));
+}
+
 #[test]
 fn check_and_selection_rules() {
     let complete = settings(json!({"sid": SID, "from": FROM}));

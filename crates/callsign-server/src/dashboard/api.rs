@@ -68,11 +68,15 @@ pub fn plain_words(message: &str) -> String {
              numbers, special characters (at most 72 bytes)."
         );
     }
-    if let Some(inner) = message.strip_prefix("Payload validation error: '").and_then(|m| m.strip_suffix("'.")) {
-        return match inner.rsplit_once("' on property ") {
-            Some((what, prop)) => format!("{prop}: {}.", what.trim_end_matches('.')),
-            None => format!("{}.", inner.trim_end_matches('.')),
-        };
+    if let Some(inner) = message.strip_prefix("Payload validation error: '") {
+        // `'X' on property P.` (what the Management API answers), or `'X'.` without a property.
+        if let Some((what, prop)) = inner.rsplit_once("' on property ") {
+            let prop = prop.trim_end_matches('.').trim_end_matches('\'');
+            return format!("{prop}: {}.", what.trim_end_matches('.'));
+        }
+        if let Some(what) = inner.strip_suffix("'.") {
+            return format!("{}.", what.trim_end_matches('.'));
+        }
     }
     message.to_owned()
 }
@@ -216,6 +220,13 @@ mod tests {
         assert_eq!(
             plain_words("Payload validation error: 'String is too long (300 chars max)' on property name'."),
             "name: String is too long (300 chars max)."
+        );
+        assert_eq!(
+            plain_words(
+                "Payload validation error: 'An Account SID is AC followed by 32 hexadecimal digits (found 5 \
+                 characters)' on property configuration.sid."
+            ),
+            "configuration.sid: An Account SID is AC followed by 32 hexadecimal digits (found 5 characters)."
         );
         assert_eq!(
             plain_words("Payload validation error: 'Missing required property: email'."),

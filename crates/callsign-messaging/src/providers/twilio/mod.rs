@@ -55,10 +55,10 @@ pub const FIELDS: &[FieldSpec] = &[
         name: "sid",
         label: "Account SID",
         kind: FieldKind::Text,
-        min_len: 1,
-        max_len: 1000,
+        min_len: 34,
+        max_len: 34,
         required: Required::Always,
-        help: "AC followed by 32 hex digits (Twilio Console, Account info)",
+        help: "AC followed by 32 hexadecimal digits (Twilio Console, Account info)",
     },
     FieldSpec {
         name: "auth_token",
@@ -74,18 +74,19 @@ pub const FIELDS: &[FieldSpec] = &[
         label: "From number",
         kind: FieldKind::Phone,
         min_len: 0,
-        max_len: 64,
+        max_len: 16,
         required: Required::ForChannel(Channel::Voice),
-        help: "A Twilio number (E.164) or sender id; voice calls need it; SMS needs it or a Messaging Service",
+        help: "A Twilio number in E.164 form (+15005550006) or an alphanumeric sender ID (1 to 11 letters, digits or \
+               spaces, at least one letter); voice calls need a number; SMS needs a sender or a Messaging Service",
     },
     FieldSpec {
         name: "messaging_service_sid",
         label: "Messaging Service SID",
         kind: FieldKind::Text,
-        min_len: 1,
-        max_len: 1000,
+        min_len: 34,
+        max_len: 34,
         required: Required::Never,
-        help: "MG…; when set, SMS goes through the Messaging Service instead of the From number (voice does not)",
+        help: "MG followed by 32 hexadecimal digits; when set, SMS goes through the Messaging Service instead of the From number (voice does not)",
     },
 ];
 

@@ -826,19 +826,20 @@ mod tests {
         let twilio = registry.by_upe_name("twilio").unwrap();
         let custom = registry.by_upe_name("custom").unwrap();
         let mut cfg = GuardianConfig::default();
-        let conf = json!({"sid": "AC1", "default_from": "+15550001111", "delivery_methods": ["voice", "text"]});
+        let sid = "AC0123456789abcdef0123456789abcdef";
+        let conf = json!({"sid": sid, "default_from": "+15550001111", "delivery_methods": ["voice", "text"]});
         apply_configuration(twilio, &conf, &mut cfg).unwrap();
         let values = cfg.provider(twilio.name());
-        assert_eq!(values["sid"], "AC1");
+        assert_eq!(values["sid"], sid);
         assert_eq!(values["from"], "+15550001111");
         assert_eq!(cfg.message_types, vec!["sms".to_owned(), "voice".to_owned()]);
         for bad in [
-            json!({"sid": "AC1", "delivery_methods": ["text"]}),
-            json!({"sid": "AC1", "default_from": "+1", "delivery_methods": []}),
-            json!({"sid": "AC1", "default_from": "+1", "delivery_methods": ["email"]}),
-            json!({"default_from": "+1", "delivery_methods": ["text"]}),
-            json!({"sid": "AC1", "default_from": "+1", "delivery_methods": ["text"], "extra": 1}),
-            json!("AC1"),
+            json!({"sid": sid, "delivery_methods": ["text"]}),
+            json!({"sid": sid, "default_from": "+15550001111", "delivery_methods": []}),
+            json!({"sid": sid, "default_from": "+15550001111", "delivery_methods": ["email"]}),
+            json!({"default_from": "+15550001111", "delivery_methods": ["text"]}),
+            json!({"sid": sid, "default_from": "+15550001111", "delivery_methods": ["text"], "extra": 1}),
+            json!(sid),
         ] {
             assert_eq!(apply_configuration(twilio, &bad, &mut cfg).unwrap_err().status, 400, "{bad}");
         }
