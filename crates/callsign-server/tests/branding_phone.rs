@@ -344,12 +344,17 @@ async fn providers_are_one_view_of_guardian() {
         json!({"name": "custom", "credentials": {}, "configuration": {"delivery_methods": ["text"]}, "extra": true}),
         // Voice through Twilio needs a From number even with a Messaging Service.
         json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"sid": SID, "mssid": MG, "delivery_methods": ["voice"]}}),
+        // An alphanumeric sender ID sends SMS only: a call needs a number.
+        json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"sid": SID, "default_from": "Acme", "delivery_methods": ["text", "voice"]}}),
     ] {
         let (s, v) = t.post(&admin, "/api/v2/branding/phone/providers", body.clone()).await;
         assert_eq!((s, v["statusCode"].as_u64()), (400, Some(400)), "{body} → {v}");
     }
     let (_, g) = t.get(&admin, "/api/v2/guardian/factors/phone/selected-provider").await;
     assert_eq!(g["provider"], "auth0", "a refused create changes nothing");
+    let alnum_voice = json!({"name": "twilio", "credentials": {"auth_token": "tok"}, "configuration": {"sid": SID, "default_from": "Acme", "delivery_methods": ["voice"]}});
+    let (_, v) = t.post(&admin, "/api/v2/branding/phone/providers", alnum_voice).await;
+    assert!(v["message"].as_str().unwrap().contains("Voice calls come from a phone number"), "{v}");
 
     // custom = the phone-message-hook provider; its delivery methods are the message types.
     let (s, p) = t

@@ -136,6 +136,13 @@ impl Config {
         for c in channels {
             match c {
                 Channel::Voice if self.from.is_none() => out.push(FieldProblem::missing("from", VOICE_FROM_MISSING)),
+                // An alphanumeric sender ID sends SMS only: a call comes from a phone number.
+                Channel::Voice if self.from.as_deref().is_some_and(|f| !f.starts_with('+')) => {
+                    out.push(FieldProblem::invalid(
+                        "from",
+                        "voice calls come from a phone number (E.164, like +14155550100), not an alphanumeric sender ID",
+                    ))
+                }
                 Channel::Sms if self.from.is_none() && self.messaging_service_sid.is_none() => {
                     out.push(FieldProblem::missing("from", "from or messaging_service_sid"))
                 }
@@ -205,6 +212,13 @@ impl ProviderKind for TwilioKind {
                 "from",
                 "Voice requires a From number (the Twilio provider's `from`), even when SMS uses a Messaging Service; \
                  set `from` with PUT /api/v2/guardian/factors/phone/providers/twilio or turn voice off in the message types.",
+            ));
+        }
+        if channels.contains(&Channel::Voice) && settings.text("from").is_some_and(|f| !f.starts_with('+')) {
+            return Err(FieldProblem::rule(
+                "from",
+                "Voice calls come from a phone number (E.164, like +14155550100), not an alphanumeric sender ID; \
+                 set a number as `from` or turn voice off in the message types.",
             ));
         }
         Ok(())
