@@ -300,34 +300,14 @@ pub async fn load(app: &Core) -> crate::BoxResult<AttackProtection> {
     })
 }
 
-/// Read, change and write the settings document, re-applying `change` when another writer got in between (a PATCH
-/// of another of its settings: suspicious IP throttling, brute-force and phone provider protection share the
-/// document), so that concurrent writes of different settings all stand. `change` may refuse (`Err(E)`): nothing is
-/// written and its error comes back as the inner `Err`.
+/// Change the settings document (suspicious IP throttling, brute-force and phone provider protection share it)
+/// without losing a concurrent write of another of its settings ([`crate::documents::modify`]).
 pub async fn modify<T, E>(
     app: &Core,
-    mut change: impl FnMut(&mut AttackProtection) -> Result<T, E>,
+    change: impl FnMut(&mut AttackProtection) -> Result<T, E>,
 ) -> crate::BoxResult<Result<T, E>> {
-    for _ in 0..MODIFY_ATTEMPTS {
-        let raw = app.store.get_setting(SETTINGS_KEY).await?;
-        let mut settings = match &raw {
-            Some(v) => serde_json::from_value(v.clone())?,
-            None => AttackProtection::default(),
-        };
-        let out = match change(&mut settings) {
-            Ok(out) => out,
-            Err(e) => return Ok(Err(e)),
-        };
-        let v = serde_json::to_value(&settings)?;
-        if app.store.replace_setting(SETTINGS_KEY, raw.as_ref(), &v, app.clock.now()).await? {
-            return Ok(Ok(out));
-        }
-    }
-    Err("the attack protection settings kept changing while this write was retried".into())
+    crate::documents::modify(app, SETTINGS_KEY, "attack protection settings", AttackProtection::default, change).await
 }
-
-/// How many times [`modify`] reads again after losing a race.
-const MODIFY_ATTEMPTS: usize = 16;
 
 pub async fn save(app: &Core, settings: &AttackProtection) -> crate::BoxResult<()> {
     let v = serde_json::to_value(settings)?;

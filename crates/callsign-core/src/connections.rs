@@ -155,19 +155,18 @@ pub fn apply(conn: &mut DbConnection, patch: ConnectionPatch) -> Result<(), (Str
 /// that two PATCHes of different properties at the same moment both stand. The refusal of [`apply`] comes back as
 /// the inner `Err`, with nothing written.
 pub async fn update(app: &Core, patch: ConnectionPatch) -> crate::BoxResult<Result<DbConnection, (String, String)>> {
-    load(app).await?; // made on first read
-    for _ in 0..16 {
-        let Some(raw) = app.store.get_setting(SETTINGS_KEY).await? else { continue };
-        let mut conn: DbConnection = serde_json::from_value(raw.clone())?;
-        if let Err(e) = apply(&mut conn, patch.clone()) {
-            return Ok(Err(e));
-        }
-        let v = serde_json::to_value(&conn)?;
-        if app.store.replace_setting(SETTINGS_KEY, Some(&raw), &v, app.clock.now()).await? {
-            return Ok(Ok(conn));
-        }
-    }
-    Err("the connection kept changing while this write was retried".into())
+    let current = load(app).await?; // made on first read
+    crate::documents::modify(
+        app,
+        SETTINGS_KEY,
+        "connection",
+        || current.clone(),
+        |conn| {
+            apply(conn, patch.clone())?;
+            Ok(conn.clone())
+        },
+    )
+    .await
 }
 
 pub async fn save(app: &Core, conn: &DbConnection) -> crate::BoxResult<()> {

@@ -16,8 +16,6 @@ pub const DEFAULT_TOKEN_LIFETIME: u64 = 86_400;
 pub const DEFAULT_TOKEN_LIFETIME_FOR_WEB: u64 = 7_200;
 /// Auth0's upper bound for access token lifetimes (30 days).
 pub const MAX_TOKEN_LIFETIME: u64 = 2_592_000;
-/// Writes re-read and retry this often when another writer got in between.
-const ATTEMPTS: usize = 8;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Scope {
@@ -217,17 +215,12 @@ fn apply(rs: &mut ResourceServer, f: Fields) -> Result<(), RsError> {
     Ok(())
 }
 
-/// Read, change and write the document, retrying when another writer got in between.
-async fn modify<T>(app: &Core, mut change: impl FnMut(&mut Document) -> Result<T, RsError>) -> Result<T, RsError> {
-    for _ in 0..ATTEMPTS {
-        let (mut doc, raw) = read(app).await?;
-        let out = change(&mut doc)?;
-        let v = serde_json::to_value(&doc)?;
-        if app.store.replace_setting(SETTINGS_KEY, raw.as_ref(), &v, app.clock.now()).await? {
-            return Ok(out);
-        }
-    }
-    Err(RsError::Failed("the resource servers kept changing while this write was retried".into()))
+/// Read, change and write the document, re-applying the change when another writer got in between
+/// ([`crate::documents::modify`]).
+async fn modify<T>(app: &Core, change: impl FnMut(&mut Document) -> Result<T, RsError>) -> Result<T, RsError> {
+    crate::documents::modify(app, SETTINGS_KEY, "resource servers", Document::default, change)
+        .await
+        .map_err(RsError::Failed)?
 }
 
 /// Create a resource server: `name` and `identifier` required, the identifier unique (and not the Management

@@ -43,28 +43,16 @@ pub async fn load(app: &Core) -> crate::BoxResult<TenantSettings> {
     })
 }
 
-/// Read, change and write the settings, re-applying `change` when another writer got in between (compare-and-set),
-/// so that two PATCHes of different fields at the same moment both stand. A refusal from `change` comes back as
-/// the inner `Err`, with nothing written.
+/// Change the settings without losing a concurrent write of another field ([`crate::documents::modify`]).
 pub async fn modify<E>(
     app: &Core,
     mut change: impl FnMut(&mut TenantSettings) -> Result<(), E>,
 ) -> crate::BoxResult<Result<TenantSettings, E>> {
-    for _ in 0..16 {
-        let raw = app.store.get_setting(SETTINGS_KEY).await?;
-        let mut settings = match &raw {
-            Some(v) => serde_json::from_value(v.clone())?,
-            None => TenantSettings::default(),
-        };
-        if let Err(e) = change(&mut settings) {
-            return Ok(Err(e));
-        }
-        let v = serde_json::to_value(&settings)?;
-        if app.store.replace_setting(SETTINGS_KEY, raw.as_ref(), &v, app.clock.now()).await? {
-            return Ok(Ok(settings));
-        }
-    }
-    Err("the tenant settings kept changing while this write was retried".into())
+    crate::documents::modify(app, SETTINGS_KEY, "tenant settings", TenantSettings::default, |s| {
+        change(s)?;
+        Ok(s.clone())
+    })
+    .await
 }
 
 pub async fn save(app: &Core, settings: &TenantSettings) -> crate::BoxResult<()> {
