@@ -194,3 +194,27 @@ async fn load_or_create_otp_key(
     }
     Err("the OTP key was not created by the node that claimed it; check the database".into())
 }
+
+/// Run `work` now and then every `every` until `stop` changes: the node's periodic housekeeping (expired sessions,
+/// signing keys rotated on another node). `work` reports its own failures; the loop goes on.
+pub fn spawn_every<F, Fut>(
+    app: &Arc<Core>,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    work: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Arc<Core>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let app = app.clone();
+    tokio::spawn(async move {
+        loop {
+            work(app.clone()).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}

@@ -61,20 +61,13 @@ pub async fn destroy(app: &Core, kind: &str, token: &str) -> crate::BoxResult<()
 /// Delete expired transients every few minutes until `stop` turns true.
 pub fn spawn_purger(
     app: &std::sync::Arc<Core>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let app = app.clone();
-    tokio::spawn(async move {
-        loop {
-            match app.store.purge_transients(app.clock.now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(purged = n, "expired sessions and codes removed"),
-                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(300)) => {}
-                _ = stop.changed() => return,
-            }
+    crate::spawn_every(app, std::time::Duration::from_secs(300), stop, |app| async move {
+        match app.store.purge_transients(app.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "expired sessions and codes removed"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
         }
     })
 }

@@ -255,22 +255,15 @@ impl Signer {
 /// How often a node looks for signing keys another node rotated ([`Signer::refresh`]).
 pub const KEY_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Every [`KEY_CHECK_INTERVAL`] (half a second), pick up keys rotated on another node, so that this node signs with the current key
-/// and publishes it in its JWKS within a second of the rotation. Stops when `stop` changes.
+/// Every [`KEY_CHECK_INTERVAL`] (half a second), pick up keys rotated on another node, so that this node signs
+/// with the current key and publishes it in its JWKS within a second of the rotation. Stops when `stop` changes.
 pub fn spawn_key_watcher(
     app: &std::sync::Arc<Core>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    let app = app.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(KEY_CHECK_INTERVAL) => {}
-                _ = stop.changed() => return,
-            }
-            if let Err(e) = app.signer.refresh(&app).await {
-                tracing::warn!(error = %e, "could not check the signing keys for a rotation");
-            }
+    crate::spawn_every(app, KEY_CHECK_INTERVAL, stop, |app| async move {
+        if let Err(e) = app.signer.refresh(&app).await {
+            tracing::warn!(error = %e, "could not check the signing keys for a rotation");
         }
     })
 }
