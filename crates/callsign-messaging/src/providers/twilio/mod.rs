@@ -136,13 +136,6 @@ impl Config {
         for c in channels {
             match c {
                 Channel::Voice if self.from.is_none() => out.push(FieldProblem::missing("from", VOICE_FROM_MISSING)),
-                // An alphanumeric sender ID sends SMS only: a call comes from a phone number.
-                Channel::Voice if self.from.as_deref().is_some_and(|f| !f.starts_with('+')) => {
-                    out.push(FieldProblem::invalid(
-                        "from",
-                        "voice calls come from a phone number (E.164, like +14155550100), not an alphanumeric sender ID",
-                    ))
-                }
                 Channel::Sms if self.from.is_none() && self.messaging_service_sid.is_none() => {
                     out.push(FieldProblem::missing("from", "from or messaging_service_sid"))
                 }
