@@ -507,8 +507,17 @@ async fn management_writes_accept_form_bodies() {
 
 /// Two PATCHes of different tenant fields at the same moment both stand (neither writes back a stale copy).
 #[tokio::test]
-async fn parallel_tenant_writes_of_different_fields_both_stand() {
-    let t = TestApp::spawn().await;
+async fn parallel_tenant_writes_of_different_fields_both_stand_on_sqlite() {
+    parallel_tenant_writes(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn parallel_tenant_writes_of_different_fields_both_stand_on_postgres() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    parallel_tenant_writes(t).await;
+}
+
+async fn parallel_tenant_writes(t: TestApp) {
     let token = t.mgmt_token().await;
     for round in 0..8 {
         let name = format!("Acme {round}");

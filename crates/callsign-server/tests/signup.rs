@@ -372,8 +372,17 @@ async fn parallel_signups_pass_the_limit_only_up_to_it_on_postgres() {
 
 /// Two PATCHes of different properties of the connection at the same moment both stand.
 #[tokio::test]
-async fn parallel_connection_writes_of_different_properties_both_stand() {
-    let c = setup_with(|_| {}, &["sms"]).await;
+async fn parallel_connection_writes_of_different_properties_both_stand_on_sqlite() {
+    parallel_connection_writes(setup_with(|_| {}, &["sms"]).await).await;
+}
+
+#[tokio::test]
+async fn parallel_connection_writes_of_different_properties_both_stand_on_postgres() {
+    let Some(c) = setup_postgres_with(|_| {}, &["sms"]).await else { return };
+    parallel_connection_writes(c).await;
+}
+
+async fn parallel_connection_writes(c: Ctx) {
     let path = format!("/api/v2/connections/{}", connection_id(&c).await);
     for round in 0..8 {
         let open = round % 2 == 0;
