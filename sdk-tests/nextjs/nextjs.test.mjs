@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { Browser, loginPages, management } from '../lib/callsign.mjs';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const domain = process.env.CALLSIGN_TEST_DOMAIN;
@@ -18,91 +19,23 @@ const creds = JSON.parse(readFileSync(process.env.CALLSIGN_TEST_BOOTSTRAP, 'utf8
 const PHONE = '+14155550123';
 const EMAIL = 'nextjs-sdk@example.com';
 const PASSWORD = 'Str0ng-Passw0rd';
-
-async function mgmtToken() {
-  const r = await fetch(`${issuer}oauth/token`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ grant_type: 'client_credentials', client_id: creds.client_id, client_secret: creds.client_secret, audience: creds.audience }),
-  });
-  assert.equal(r.status, 200);
-  return (await r.json()).access_token;
-}
-
-async function api(token, method, path, body) {
-  const r = await fetch(`${issuer}api/v2${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-/** A cookie jar per host, and no redirects followed. */
-class Browser {
-  constructor() { this.jars = new Map(); }
-  jar(url) { const h = new URL(url).host; if (!this.jars.has(h)) this.jars.set(h, new Map()); return this.jars.get(h); }
-  async go(url, { method = 'GET', form } = {}) {
-    const jar = this.jar(url);
-    const headers = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
-    let body;
-    if (form) { headers['content-type'] = 'application/x-www-form-urlencoded'; body = new URLSearchParams(form).toString(); }
-    const r = await fetch(url, { method, headers, body, redirect: 'manual' });
-    for (const c of r.headers.getSetCookie()) {
-      const [pair] = c.split(';'); const i = pair.indexOf('=');
-      const name = pair.slice(0, i).trim(); const value = pair.slice(i + 1).trim();
-      if (/Max-Age=0/i.test(c) || /Expires=Thu, 01 Jan 1970/i.test(c)) jar.delete(name); else jar.set(name, value);
-    }
-    const location = r.headers.get('location');
-    return { status: r.status, location: location && new URL(location, url).toString(), body: await r.text(), url };
-  }
-}
-
-const unescape = (s) => s.replaceAll('&quot;', '"').replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&#39;', "'").replaceAll('&amp;', '&');
-const field = (html, name) => { const m = html.match(new RegExp(`name="${name}" value="([^"]*)"`)); return m && unescape(m[1]); };
-
-/** The login pages from `/authorize` on: password, then the phone (enrolled the first time), then the code. */
-async function logIn(b, authorizeUrl) {
-  let r = await b.go(authorizeUrl);
-  assert.equal(r.status, 302, r.body);
-  r = await b.go(r.location);
-  assert.equal(r.status, 200, r.body);
-  r = await b.go(`${issuer}u/login`, { method: 'POST', form: { email: EMAIL, password: PASSWORD, csrf: field(r.body, 'csrf') } });
-  assert.equal(r.status, 303, r.body);
-  if (r.location.endsWith('/u/mfa/enroll')) {
-    const p = await b.go(r.location);
-    r = await b.go(`${issuer}u/mfa/enroll`, { method: 'POST', form: { country: 'US', phone: PHONE.slice(2), channel: 'sms', csrf: field(p.body, 'csrf') } });
-    assert.equal(r.status, 303, r.body);
-  }
-  assert.ok(r.location.endsWith('/u/mfa/code'), r.location);
-  const p = await b.go(r.location);
-  // The SMS goes out from a delivery job: wait for it in the dev inbox.
-  let messages = [];
-  for (let i = 0; i < 50 && messages.length === 0; i++) {
-    if (i > 0) await new Promise((res) => setTimeout(res, 100));
-    const inbox = await api(admin, 'GET', `/dev-inbox?to=${encodeURIComponent(PHONE)}`);
-    assert.equal(inbox.status, 200, JSON.stringify(inbox.body));
-    messages = Array.isArray(inbox.body) ? inbox.body : inbox.body.messages;
-  }
-  assert.ok(messages.length > 0, 'no SMS in the dev inbox');
-  const code = messages[0].text.match(/\d{6}/)[0];
-  return b.go(`${issuer}u/mfa/code`, { method: 'POST', form: { code, csrf: field(p.body, 'csrf') } });
-}
+const api = management(issuer, creds);
+const logIn = loginPages({ issuer, api, email: EMAIL, password: PASSWORD, phone: PHONE });
 
 const freePort = () => new Promise((resolve, reject) => {
   const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
 });
 
-let admin, client, base, next, nextLog = '';
+let client, base, next, nextLog = '';
 before(async () => {
-  admin = await mgmtToken();
-  const u = await api(admin, 'POST', '/users', { connection: 'Username-Password-Authentication', email: EMAIL, password: PASSWORD });
+  const u = await api('POST', '/users', { connection: 'Username-Password-Authentication', email: EMAIL, password: PASSWORD });
   assert.equal(u.status, 201, JSON.stringify(u.body));
-  assert.equal((await api(admin, 'PUT', '/guardian/factors/sms', { enabled: true })).status, 200);
-  assert.equal((await api(admin, 'PUT', '/guardian/policies', ['all-applications'])).status, 200);
+  assert.equal((await api('PUT', '/guardian/factors/sms', { enabled: true })).status, 200);
+  assert.equal((await api('PUT', '/guardian/policies', ['all-applications'])).status, 200);
 
   const port = await freePort();
   base = `http://localhost:${port}`;
-  const c = await api(admin, 'POST', '/clients', {
+  const c = await api('POST', '/clients', {
     name: 'Next.js app', app_type: 'regular_web', callbacks: [`${base}/auth/callback`], allowed_logout_urls: [base],
     grant_types: ['authorization_code', 'refresh_token'],
   });
@@ -200,7 +133,7 @@ test('/auth/access-token and getAccessToken() give the access token; getAccessTo
   assert.equal(again.token, refreshed.token);
   assert.notEqual(again.refreshToken, tokens.refreshToken, 'Callsign rotates the refresh token');
   tokens = again;
-  const logs = await api(admin, 'GET', `/logs?q=${encodeURIComponent('type:sertft')}`);
+  const logs = await api('GET', `/logs?q=${encodeURIComponent('type:sertft')}`);
   assert.equal(logs.status, 200, JSON.stringify(logs.body));
   assert.ok(logs.body.some((l) => l.client_id === client.client_id), JSON.stringify(logs.body));
 });
@@ -223,7 +156,7 @@ test('/auth/logout revokes the refresh token (POST /oauth/revoke), logs out at C
 
   // The SDK revoked the session's refresh token: Callsign logged `srrt` for this application, and the token no
   // longer works (logging out at Callsign alone does not revoke refresh tokens).
-  const logs = await api(admin, 'GET', `/logs?q=${encodeURIComponent('type:srrt')}`);
+  const logs = await api('GET', `/logs?q=${encodeURIComponent('type:srrt')}`);
   assert.equal(logs.status, 200, JSON.stringify(logs.body));
   assert.equal(logs.body.filter((l) => l.client_id === client.client_id).length, 1, JSON.stringify(logs.body));
   const t = await fetch(`${issuer}oauth/token`, {
