@@ -5,7 +5,8 @@ round-robin); each check is a named test that prints PASS or FAIL, and the last 
 Usage: cluster.py NODES_JSON           (run by run.sh, which starts the nodes and writes NODES_JSON)
        cluster.py --delete-redis-keys REDIS_URL PREFIX     (run.sh's cleanup)
 python3 standard library only. The nodes' settings (CALLSIGN_* variables) come from run.sh's environment.
-Optional: CALLSIGN_TEST_CLUSTER_STREAM_USERS (test 6, default 30), CALLSIGN_TEST_CLUSTER_PHASE_SECS (test 7, 5).
+Optional: CALLSIGN_TEST_CLUSTER_STREAM_USERS (test 6, default 30), CALLSIGN_TEST_CLUSTER_PHASE_SECS (test 7, 5),
+CALLSIGN_TEST_CLUSTER_COST_USERS (test 8, 60).
 """
 import base64
 import concurrent.futures
@@ -24,6 +25,8 @@ import threading
 import time
 import traceback
 import urllib.parse
+
+import wire_count
 
 MFA_OOB = "http://auth0.com/oauth/grant-type/mfa-oob"
 PASSWORD = "Cluster-Passw0rd"
@@ -977,6 +980,165 @@ def test_throughput():
     check(not problems, "; ".join(problems))
 
 
+# --- 8. what one node costs per request, counted on the wire ---------------------------------------------------------
+
+def delivery_sql(q):
+    """The statements of the delivery queue and the development provider's inbox (the rest are the request's own)."""
+    return "delivery" if re.search(r"\b(delivery_jobs|dev_messages)\b", q) else None
+
+
+def test_costs():
+    """A fourth node, whose PostgreSQL and Redis connections go through counting proxies (wire_count.py), serves a
+    login, a challenge and a verify for each of K users, one kind of request per phase, while nodes 1-3 are stopped
+    (SIGSTOP), so that every statement, Redis command and CPU second of the phase is this node's. Its idle background
+    (the delivery workers' polling, the key watcher) is measured first and subtracted."""
+    k = env_int("CALLSIGN_TEST_CLUSTER_COST_USERS", 60)
+    conc = 4
+    users = [(f"cost-{j}@example.com", new_phone()) for j in range(k)]
+    parallel(lambda j: create_user(j % N, *users[j]), range(k), 6)
+    wait_drained(30)
+
+    db = urllib.parse.urlsplit(DB_URL)
+    rd = urllib.parse.urlsplit(CFG["redis_url"])
+    pg = wire_count.PgCounter(db.hostname or "127.0.0.1", db.port or 5432, tag=delivery_sql)
+    rc = wire_count.RedisCounter(rd.hostname or "127.0.0.1", rd.port or 6379)
+    work = CFG["work"]
+    with open(f"{work}/cost-database-url", "w") as f:
+        f.write(urllib.parse.urlunsplit(db._replace(netloc=f"{db.netloc.rsplit('@', 1)[0] + '@' if '@' in db.netloc else ''}"
+                                                   f"127.0.0.1:{pg.port}", query="sslmode=disable")) + "\n")
+    with open(f"{work}/cost-redis-url", "w") as f:
+        f.write(urllib.parse.urlunsplit(rd._replace(netloc=f"{rd.netloc.rsplit('@', 1)[0] + '@' if '@' in rd.netloc else ''}"
+                                                   f"127.0.0.1:{rc.port}")) + "\n")
+    os.chmod(f"{work}/cost-database-url", 0o600)
+    os.chmod(f"{work}/cost-redis-url", 0o600)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        mport = s.getsockname()[1]
+    text = open(NODES[0]["config"]).read()
+    for key, value in {"listen": f'"127.0.0.1:{port}"', "data_dir": f'"{work}/node-cost"',
+                       "database_url_file": f'"{work}/cost-database-url"', "redis_url_file": f'"{work}/cost-redis-url"',
+                       "metrics_addr": f'"127.0.0.1:{mport}"'}.items():
+        text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.M)
+        check(n == 1, f"node 1's settings have no single '{key} = ' line")
+    os.makedirs(f"{work}/node-cost", exist_ok=True)
+    with open(f"{work}/node-cost.toml", "w") as f:
+        f.write(text)
+    NODES.append({"port": port, "data_dir": f"{work}/node-cost", "log": f"{work}/node-cost.log",
+                  "config": f"{work}/node-cost.toml"})
+    m = len(NODES) - 1
+    stopped = []
+    try:
+        start_node(m)
+        for i in range(N):
+            os.kill(NODES[i]["pid"], signal.SIGSTOP)
+            stopped.append(i)
+        redis_pid = int(re.search(r"process_id:(\d+)", redis_info_server()).group(1))
+
+        def db_backends():
+            ports = ",".join(str(p) for p in pg.upstream_ports) or "0"
+            return [int(x) for x in sql(f"SELECT pid FROM pg_stat_activity WHERE client_port IN ({ports})").split()]
+
+        def sample():
+            backends = db_backends()
+            return {"t": time.monotonic(), "pg": pg.snapshot(), "redis": rc.snapshot(),
+                    "cpu": wire_count.process_cpu_secs(NODES[m]["pid"]),
+                    "db_cpu": sum(wire_count.process_cpu_secs(p) or 0 for p in backends),
+                    "backends": set(backends), "redis_cpu": wire_count.process_cpu_secs(redis_pid)}
+
+        def delta(a, b):
+            check(a["backends"] == b["backends"], "the node opened or closed database connections mid-phase; "
+                  "their CPU would be miscounted")
+            d = {"secs": b["t"] - a["t"], "cpu": b["cpu"] - a["cpu"], "db_cpu": b["db_cpu"] - a["db_cpu"],
+                 "redis_cpu": b["redis_cpu"] - a["redis_cpu"]}
+            for src in ("pg", "redis"):
+                for key in set(a[src]) | set(b[src]):
+                    d[f"{src}.{key}"] = b[src].get(key, 0) - a[src].get(key, 0)
+            return d
+
+        # Warm the node's pools (every connection opened) and caches, then its idle background over 6 s.
+        mfa_warm = [expect("warm-up login", password_grant(m, users[j][0]), 403)["mfa_token"] for j in range(2)]
+        parallel(lambda t: challenge(m, t), mfa_warm * 4, 8)
+        wait_drained(30)
+        time.sleep(1)
+        a = sample()
+        time.sleep(6)
+        idle = delta(a, sample())
+        rate = {key: v / idle["secs"] for key, v in idle.items() if key != "secs"}
+
+        phases, out = {}, {}
+
+        def phase(name, fn, items, drain=False, workers=conc):
+            a = sample()
+            res = parallel(fn, items, workers)
+            if drain:
+                check(wait_drained(30) is not None, f"{name}: the delivery queue did not drain")
+            d = delta(a, sample())
+            phases[name] = {key: (v - rate.get(key, 0) * d["secs"]) / len(items) for key, v in d.items()
+                            if key != "secs"}
+            phases[name]["secs"] = d["secs"]
+            return res
+
+        logins = phase("login (password grant, answered mfa_required)",
+                       lambda u: password_grant(m, u[0]), users, workers=2)
+        check(all(s == 403 and b.get("mfa_token") for s, b, _ in logins), f"logins: {tally([r[0] for r in logins])}")
+        mfa = [b["mfa_token"] for _, b, _ in logins]
+        chals = phase("challenge (its SMS delivered)", lambda t: challenge(m, t), mfa, drain=True)
+        check(all(s == 200 and b.get("oob_code") for s, b, _ in chals), f"challenges: {tally([r[0] for r in chals])}")
+        codes = {}
+        for (_, phone), (_, b, _) in zip(users, chals):
+            body = sql(f"SELECT body FROM dev_messages WHERE to_number = '{phone}' ORDER BY seq DESC LIMIT 1")
+            codes[b["oob_code"]] = re.search(r"\d{6}", body).group(0)
+        app = S["app"]
+        verifies = phase("verify (mfa-oob grant: access and ID token)", lambda j: call(m, "POST", "/oauth/token", {
+            "grant_type": MFA_OOB, "client_id": app["client_id"], "client_secret": app["client_secret"],
+            "mfa_token": mfa[j], "oob_code": chals[j][1]["oob_code"],
+            "binding_code": codes[chals[j][1]["oob_code"]]}, form=True), range(k))
+        check(all(s == 200 and "access_token" in b for s, b, _ in verifies),
+              f"verifies: {tally([r[0] for r in verifies])}")
+    finally:
+        for i in stopped:
+            os.kill(NODES[i]["pid"], signal.SIGCONT)
+        if NODES[m].get("pid"):
+            os.kill(NODES[m]["pid"], signal.SIGKILL)
+            NODES[m]["proc"].wait()
+        NODES.pop()
+        pg.close()
+        rc.close()
+
+    log(f"  one node (debug build), {k} users, concurrency {conc}; nodes 1-3 stopped; per request, idle background "
+        f"subtracted (per second: {rate['pg.statements']:.1f} statements, {rate['pg.transactions']:.1f} transactions, "
+        f"{rate['redis.commands']:.1f} Redis commands, {rate['cpu'] * 1000:.1f} ms node CPU)")
+    cols = [("PG statements", "pg.statements", 1, "{:.1f}"), ("of them writes", "pg.writes", 1, "{:.1f}"),
+            ("delivery/inbox", "pg.delivery", 1, "{:.1f}"), ("BEGIN/COMMIT", "pg.tx_control", 1, "{:.1f}"),
+            ("PG round trips", "pg.round_trips", 1, "{:.1f}"), ("of them prepares", "pg.prepares", 1, "{:.1f}"),
+            ("of them bare syncs", "pg.empty_syncs", 1, "{:.1f}"), ("transactions", "pg.transactions", 1, "{:.1f}"),
+            ("write tx (WAL flush)", "pg.write_transactions", 1, "{:.1f}"),
+            ("Redis commands", "redis.commands", 1, "{:.2f}"), ("node CPU ms", "cpu", 1000, "{:.2f}"),
+            ("PG backend CPU ms", "db_cpu", 1000, "{:.2f}"), ("Redis CPU ms", "redis_cpu", 1000, "{:.3f}")]
+    log("  request | " + " | ".join(c[0] for c in cols) + " | phase secs")
+    for name, ph in phases.items():
+        log(f"  {name} | " + " | ".join(fmt.format(ph.get(key, 0) * scale) for _, key, scale, fmt in cols)
+            + f" | {ph['secs']:.1f}")
+    redis_names = sorted({key for ph in phases.values() for key in ph if key.startswith("redis.")
+                          and key != "redis.commands" and abs(ph[key]) > 0.005})
+    for name, ph in phases.items():
+        log(f"  Redis commands by name, {name.split(' ')[0]}: "
+            + ", ".join(f"{key[6:]} {ph.get(key, 0):.2f}" for key in redis_names))
+    log("  Counted on the wire by proxies between this node and PostgreSQL / Redis (sdk-tests/cluster/wire_count.py). "
+        "Statements: Execute and simple Query messages other than BEGIN/COMMIT/ROLLBACK; writes are INSERT, UPDATE, "
+        "DELETE; a write transaction is one that flushes WAL at commit; CPU from /proc/PID/stat (10 ms ticks): the "
+        "node, this node's PostgreSQL backends (not the WAL writer), and the whole redis-server.")
+
+
+def redis_info_server():
+    s, f = redis_connect(CFG["redis_url"])
+    with s:
+        return redis_cmd(f, "INFO", "server")
+
+
 # --- the run -----------------------------------------------------------------------------------------------------------
 
 TESTS = [
@@ -989,6 +1151,7 @@ TESTS = [
     ("5b the dashboard, each request on another node", test_dashboard),
     ("6 challenge stream across SIGKILLs of node 2: nothing lost", test_kill_stream),
     ("7 throughput on 1, 2 and 3 nodes", test_throughput),
+    ("8 what one node costs per login, challenge and verify", test_costs),
 ]
 
 
