@@ -433,9 +433,18 @@ async fn the_factor_message_types_and_policy_change_through_the_management_api()
     let mut b = setup_operator(&t, "ops@example.com").await;
     let page = b.get(PAGE).await;
     page.assert_has("The phone factor is ");
-    page.assert_has("Turn the phone factor on");
+    // Provider cards, then each provider's settings in its own group (app.js shows only the chosen one's); every
+    // settings form says when it has unsaved changes.
+    page.assert_has(r#"<label class="provider-card" for="p-twilio">"#);
+    page.assert_has(r#"<fieldset class="provider-fields" data-provider="twilio" id="fields-twilio"><legend>Twilio settings</legend>"#);
+    for action in ["factor", "message-types", "provider", "routing", "templates", "policy"] {
+        page.assert_has(&format!(r#"action="/dashboard/mfa/phone/{action}" data-track-changes"#));
+    }
+    assert_eq!(page.body.matches("data-unsaved").count(), 6, "one unsaved-changes note per settings form");
+    // A real switch (a checkbox with role="switch"), off, posted as `enabled=on` when on.
+    page.assert_has(r#"type="checkbox" role="switch" class="switch" id="factor-enabled" name="enabled" value="on" aria-describedby"#);
 
-    b.submit(PAGE, "/dashboard/mfa/phone/factor", &[("enabled", "true")])
+    b.submit(PAGE, "/dashboard/mfa/phone/factor", &[("enabled", "on")])
         .await
         .assert_redirect("/dashboard/mfa/phone#factor");
     let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
@@ -448,24 +457,33 @@ async fn the_factor_message_types_and_policy_change_through_the_management_api()
         && e["user_id"].as_str().is_some_and(|u| u.starts_with("auth0|"))));
     let after = b.get(PAGE).await;
     after.assert_has("The phone factor is on.");
-    after.assert_has("Turn the phone factor off");
+    after.assert_has(r#"id="factor-enabled" name="enabled" value="on" checked"#);
     assert!(!b.get(PAGE).await.has("The phone factor is on."), "the flash shows once");
 
-    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "both")])
+    // Two switches, SMS and voice: both on lets the user choose.
+    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("sms", "on"), ("voice", "on")])
         .await
         .assert_redirect("/dashboard/mfa/phone#message-types");
     let (_, m) = t.get(&token, "/api/v2/guardian/factors/phone/message-types").await;
     assert_eq!(m, json!({"message_types": ["sms", "voice"]}));
     assert_tenant_update(&t, &token, json!({"message_types": ["sms", "voice"]})).await;
-    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "voice")]).await;
+    b.get(PAGE).await.assert_has(r#"id="mt-voice" name="voice" value="on" checked"#);
+    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("voice", "on")]).await;
     let (_, m) = t.get(&token, "/api/v2/guardian/factors/phone/message-types").await;
     assert_eq!(m, json!({"message_types": ["voice"]}));
-    // An invalid value gets the API's message.
-    let bad = b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "email")]).await;
+    let page = b.get(PAGE).await;
+    page.assert_has(r#"id="mt-sms" name="sms" value="on" aria-describedby"#);
+    page.assert_has(r#"id="mt-voice" name="voice" value="on" checked"#);
+    // Both off is refused in plain words, and nothing changes.
+    let bad = b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[]).await;
     assert_eq!(bad.status, 400);
-    bad.assert_has(
-        r#"message_types must be [&quot;sms&quot;], [&quot;voice&quot;] or [&quot;sms&quot;,&quot;voice&quot;]"#,
-    );
+    bad.assert_has("Turn on at least one delivery method");
+    let (_, m) = t.get(&token, "/api/v2/guardian/factors/phone/message-types").await;
+    assert_eq!(m, json!({"message_types": ["voice"]}));
+    // A refusal from the Management API is logged as fapi: a provider setting that is not valid.
+    let bad =
+        b.submit(PAGE, "/dashboard/mfa/phone/provider", &[("provider", "twilio"), ("twilio_sid", "not-a-sid")]).await;
+    assert_eq!(bad.status, 400);
     let fapi = logs(&t, &token, "type:fapi").await;
     assert_eq!(fapi.len(), 1);
     assert_eq!(fapi[0]["details"]["response"]["statusCode"], 400);
@@ -809,7 +827,7 @@ async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
     page.assert_has("100 of 100 messages left");
 
     // Voice on and no From: the API's refusal is shown, and nothing is selected.
-    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("message_types", "both")]).await;
+    b.submit(PAGE, "/dashboard/mfa/phone/message-types", &[("sms", "on"), ("voice", "on")]).await;
     let twilio = [
         ("provider", "twilio"),
         ("twilio_sid", "AC0123456789abcdef0123456789abcdef"),
@@ -842,7 +860,7 @@ async fn the_provider_switches_to_twilio_and_back_and_the_token_never_shows() {
 
     let page = b.get(PAGE).await;
     page.assert_has("A token is stored (****cdef). Leave blank to keep it.");
-    page.assert_has(r#"id="p-twilio" name="provider" value="twilio" checked"#);
+    page.assert_has(r#"id="p-twilio" name="provider" value="twilio" checked aria-labelledby="p-twilio-name""#);
 
     // Saving again with the token left blank keeps it; a cleared Messaging Service SID makes From the SMS source.
     let keep = [
@@ -1134,7 +1152,7 @@ async fn the_dashboard_works_on_postgres() {
     let Some(t) = TestApp::spawn_postgres().await else { return };
     let token = t.mgmt_token().await;
     let mut b = setup_operator(&t, "ops@example.com").await;
-    b.submit(PAGE, "/dashboard/mfa/phone/factor", &[("enabled", "true")])
+    b.submit(PAGE, "/dashboard/mfa/phone/factor", &[("enabled", "on")])
         .await
         .assert_redirect("/dashboard/mfa/phone#factor");
     let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;

@@ -172,23 +172,46 @@ fn radio(name: &str, value: &str, checked: bool, label: &str, id: &str) -> Marku
     }
 }
 
+/// A labelled on/off switch: a real checkbox (`role="switch"`, so assistive technology says "on"/"off"), operable
+/// with the keyboard (Tab, then Space) and drawn as a switch by app.css; posted as `name=on` when on.
+fn switch(name: &str, id: &str, on: bool, label: &str, hint: &str) -> Markup {
+    let hint_id = format!("{id}-hint");
+    html! {
+        div class="switch-row" {
+            input type="checkbox" role="switch" class="switch" id=(id) name=(name) value="on" checked[on]
+                aria-describedby=(hint_id);
+            label for=(id) { (label) }
+            p class="hint" id=(hint_id) { (hint) }
+        }
+    }
+}
+
+/// The save button of a section, with the place where app.js says the section has unsaved changes.
+fn save_row(label: &str) -> Markup {
+    html! {
+        div class="save-row" {
+            button type="submit" { (label) }
+            span class="unsaved" role="status" data-unsaved { }
+        }
+    }
+}
+
 fn factor_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
     html! {
         section class="panel" id="factor" aria-labelledby="factor-h" {
             h2 id="factor-h" { "Phone factor" }
             (ui::error(v.error_in(Section::Factor)))
-            p {
+            p id="factor-state" {
                 "The phone factor is "
                 strong { @if s.enabled { "on" } @else { "off" } }
                 @if s.enabled { ": users can enroll a phone and receive codes." }
                 @else { ": no one is asked for a phone code." }
             }
-            form method="post" action="/dashboard/mfa/phone/factor" {
+            form method="post" action="/dashboard/mfa/phone/factor" data-track-changes {
                 (ui::csrf(app, ctx))
-                input type="hidden" name="enabled" value=(if s.enabled { "false" } else { "true" });
-                button type="submit" class=(if s.enabled { "secondary" } else { "" }) {
-                    @if s.enabled { "Turn the phone factor off" } @else { "Turn the phone factor on" }
-                }
+                (switch("enabled", "factor-enabled", s.enabled, "Phone Message",
+                    "Users enroll a phone and sign in with a code sent to it."))
+                (save_row("Save"))
             }
         }
     }
@@ -201,15 +224,14 @@ fn message_types_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> M
         section class="panel" id="message-types" aria-labelledby="message-types-h" {
             h2 id="message-types-h" { "Delivery methods" }
             (ui::error(v.error_in(Section::MessageTypes)))
-            form method="post" action="/dashboard/mfa/phone/message-types" {
+            form method="post" action="/dashboard/mfa/phone/message-types" data-track-changes {
                 (ui::csrf(app, ctx))
                 fieldset {
-                    legend { "How codes are delivered" }
-                    (radio("message_types", "sms", sms && !voice, "SMS", "mt-sms"))
-                    (radio("message_types", "voice", voice && !sms, "Voice call", "mt-voice"))
-                    (radio("message_types", "both", sms && voice, "SMS and voice (the user chooses)", "mt-both"))
+                    legend { "How codes are delivered (with both on, the user chooses)" }
+                    (switch("sms", "mt-sms", sms, "SMS", "A text message with the code."))
+                    (switch("voice", "mt-voice", voice, "Voice call", "A call that reads the code digit by digit."))
                 }
-                button type="submit" { "Save delivery methods" }
+                (save_row("Save delivery methods"))
             }
         }
     }
@@ -247,34 +269,50 @@ fn provider_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup
         section class="panel" id="provider" aria-labelledby="provider-h" {
             h2 id="provider-h" { "Provider" }
             (ui::error(v.error_in(Section::Provider)))
-            form method="post" action="/dashboard/mfa/phone/provider" {
+            // One card per provider (a radio inside its label: arrow keys move between them); below, each
+            // provider's settings in its own group. app.js shows only the chosen provider's group; without
+            // JavaScript every group is shown, each under its provider's name.
+            form method="post" action="/dashboard/mfa/phone/provider" data-track-changes data-provider-form {
                 (ui::csrf(app, ctx))
-                fieldset {
+                fieldset class="cards" {
                     legend { "Who delivers the messages" }
-                    @for kind in app.providers.kinds() {
-                        (radio("provider", kind.name(), selected == kind.name(), kind.label(), &format!("p-{}", kind.form_id())))
-                        @if !kind.description().is_empty() || kind.name() == dev {
-                            p class="hint" {
-                                (kind.description())
+                    div class="card-grid" {
+                        @for kind in app.providers.kinds() {
+                            @let id = format!("p-{}", kind.form_id());
+                            // The radio is named by the card's title and described by the rest.
+                            label class="provider-card" for=(id) {
+                                input type="radio" id=(id) name="provider" value=(kind.name())
+                                    checked[selected == kind.name()] aria-labelledby={ (id) "-name" }
+                                    aria-describedby={ (id) "-text" };
+                                span class="card-title" id={ (id) "-name" } { (kind.label()) }
+                                @if selected == kind.name() && s.provider == kind.name() {
+                                    span class="badge" { "In use" }
+                                }
+                                span class="card-text" id={ (id) "-text" } { (kind.description()) }
                                 @if kind.name() == dev {
-                                    " " a href="/dashboard/inbox" { "Open the development inbox" } ". "
-                                    strong id="dev-remaining" { (s.dev_remaining) " of " (cap) " messages left" }
-                                    " over this installation's life."
+                                    span class="card-text" id="dev-remaining" { (s.dev_remaining) " of " (cap) " messages left" }
                                 }
-                            }
-                        }
-                        (health_note(app, kind))
-                        @let view = s.views.get(kind.name());
-                        @if form_fields(kind).next().is_some() {
-                            div class="sub" {
-                                @for field in form_fields(kind) {
-                                    (provider_field(kind, field, view, posted))
-                                }
+                                (health_note(app, kind))
                             }
                         }
                     }
                 }
-                button type="submit" { "Save provider" }
+                p class="hint" {
+                    "The development provider's messages are in the " a href="/dashboard/inbox" { "development inbox" }
+                    "; its " (cap) " messages last this installation's life."
+                }
+                @for kind in app.providers.kinds() {
+                    @let view = s.views.get(kind.name());
+                    @if form_fields(kind).next().is_some() {
+                        fieldset class="provider-fields" data-provider=(kind.name()) id={ "fields-" (kind.form_id()) } {
+                            legend { (kind.label()) " settings" }
+                            @for field in form_fields(kind) {
+                                (provider_field(kind, field, view, posted))
+                            }
+                        }
+                    }
+                }
+                (save_row("Save provider"))
             }
         }
     }
@@ -337,7 +375,7 @@ fn routing_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup 
                 "Providers: " code { (names.join(", ")) } "."
             }
             (ui::error(v.error_in(Section::Routing)))
-            form method="post" action="/dashboard/mfa/phone/routing" {
+            form method="post" action="/dashboard/mfa/phone/routing" data-track-changes {
                 (ui::csrf(app, ctx))
                 label for="routing-sms" { "SMS fallbacks, in order" }
                 input type="text" id="routing-sms" name="sms_fallbacks" value=(f.sms_fallbacks) placeholder=(sms_example);
@@ -355,7 +393,7 @@ fn routing_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup 
                 }
                 label for="routing-timeout" { "…or when no delivery receipt arrives within (seconds, blank for never)" }
                 input type="number" id="routing-timeout" name="receipt_timeout_seconds" min="10" max="3600" value=(f.receipt_timeout_seconds);
-                button type="submit" { "Save routing" }
+                (save_row("Save routing"))
             }
         }
     }
@@ -374,7 +412,7 @@ fn health_note(app: &AppState, kind: &dyn ProviderKind) -> Markup {
         BreakerState::HalfOpen => "Being probed after failures",
     };
     html! {
-        p class="hint health" id=(format!("health-{}", kind.form_id())) {
+        span class="card-text health" id=(format!("health-{}", kind.form_id())) {
             strong { (state) } ". "
             (h.recent_failures) " of " (h.recent_sends) " sends failed in the last minute"
             @if h.recent_timeouts > 0 { " (" (h.recent_timeouts) " timed out)" }
@@ -526,15 +564,16 @@ fn templates_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Marku
                 " (a pause in voice calls). Voice reads the code digit by digit."
             }
             // `data-live-preview`: app.js re-renders the preview table as the operator types (same renderer).
-            form method="post" action="/dashboard/mfa/phone/templates" data-live-preview="template-preview" {
+            form method="post" action="/dashboard/mfa/phone/templates" data-track-changes data-live-preview="template-preview" {
                 (ui::csrf(app, ctx))
                 label for="enrollment_message" { "Enrollment message" }
                 textarea id="enrollment_message" name="enrollment_message" rows="3" { (enrollment) }
                 label for="verification_message" { "Verification message" }
                 textarea id="verification_message" name="verification_message" rows="3" { (verification) }
-                div class="buttons" {
+                div class="buttons save-row" {
                     button type="submit" name="action" value="preview" class="secondary" { "Preview" }
                     button type="submit" name="action" value="save" { "Save templates" }
+                    span class="unsaved" role="status" data-unsaved { }
                 }
             }
             h3 id="preview-h" { "Preview" @if v.templates.is_some() { " (not saved yet)" } }
@@ -602,14 +641,14 @@ fn policy_section(app: &AppState, ctx: &Ctx, s: &Settings, v: &View) -> Markup {
         section class="panel" id="policy" aria-labelledby="policy-h" {
             h2 id="policy-h" { "MFA policy" }
             (ui::error(v.error_in(Section::Policy)))
-            form method="post" action="/dashboard/mfa/phone/policy" {
+            form method="post" action="/dashboard/mfa/phone/policy" data-track-changes {
                 (ui::csrf(app, ctx))
                 fieldset {
                     legend { "Require multi-factor authentication" }
                     (radio("policy", "never", !all, "Never", "policy-never"))
                     (radio("policy", "all-applications", all, "Always, for all applications", "policy-all"))
                 }
-                button type="submit" { "Save policy" }
+                (save_row("Save policy"))
             }
         }
     }
@@ -628,11 +667,12 @@ async fn done(app: &AppState, mut ctx: Ctx, result: Result<String, View>, anchor
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct FactorForm {
+    /// `on` from the switch (`true` is also understood); absent when the switch is off.
     enabled: String,
 }
 
 pub async fn set_factor(State(app): State<AppState>, p: Posted<FactorForm>) -> Page {
-    let enabled = p.form.enabled == "true";
+    let enabled = matches!(p.form.enabled.as_str(), "on" | "true");
     let api = p.ctx.api(&app).await?;
     let result = api
         .put("/guardian/factors/sms", &json!({"enabled": enabled}))
@@ -645,15 +685,29 @@ pub async fn set_factor(State(app): State<AppState>, p: Posted<FactorForm>) -> P
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub struct MessageTypesForm {
-    message_types: String,
+    /// The two switches: `on` when on, absent when off.
+    sms: String,
+    voice: String,
 }
 
 pub async fn set_message_types(State(app): State<AppState>, p: Posted<MessageTypesForm>) -> Page {
-    let types: Vec<&str> = match p.form.message_types.as_str() {
-        "both" => vec!["sms", "voice"],
-        "" => vec![],
-        other => vec![other],
-    };
+    let types: Vec<&str> = [("sms", &p.form.sms), ("voice", &p.form.voice)]
+        .into_iter()
+        .filter(|(_, v)| v.as_str() == "on")
+        .map(|(t, _)| t)
+        .collect();
+    if types.is_empty() {
+        let view = View {
+            error: Some((
+                Section::MessageTypes,
+                "Turn on at least one delivery method (SMS, voice call, or both). To stop sending codes, turn the \
+                 phone factor off instead."
+                    .to_owned(),
+            )),
+            ..Default::default()
+        };
+        return render(&app, &p.ctx, StatusCode::BAD_REQUEST, view).await;
+    }
     let api = p.ctx.api(&app).await?;
     let result = api
         .put("/guardian/factors/phone/message-types", &json!({"message_types": types}))

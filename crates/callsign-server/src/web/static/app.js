@@ -46,6 +46,80 @@
     });
   });
 
+  // The provider form (dashboard): only the chosen provider's settings are shown. Without this script every
+  // provider's group is shown under its name, and the form still saves the chosen one.
+  document.querySelectorAll("form[data-provider-form]").forEach(function (form) {
+    var show = function () {
+      var chosen = form.querySelector("input[name=provider]:checked");
+      form.querySelectorAll("fieldset[data-provider]").forEach(function (group) {
+        group.hidden = !chosen || group.getAttribute("data-provider") !== chosen.value;
+      });
+    };
+    form.addEventListener("change", function (e) { if (e.target.name === "provider") show(); });
+    show();
+  });
+
+  // Unsaved changes (dashboard): a form with data-track-changes says "Unsaved changes" beside its save button
+  // while what is in it differs from what the page was loaded with; leaving the page then asks first. Saving one
+  // section reloads the page: what was typed in the other sections (never a password or a secret) is kept for
+  // that one reload, in this tab only, and still shown as unsaved.
+  var tracked = Array.prototype.slice.call(document.querySelectorAll("form[data-track-changes]"));
+  if (tracked.length && window.FormData && window.sessionStorage) {
+    var keep = function (el) { return el.name && el.name !== "csrf" && el.type !== "password" && el.type !== "hidden"; };
+    var snapshot = function (form) {
+      return JSON.stringify(Array.prototype.filter.call(form.elements, keep).map(function (el) {
+        return [el.name, el.type === "checkbox" || el.type === "radio" ? el.checked : el.value];
+      }));
+    };
+    var initial = tracked.map(snapshot);
+    var dirty = function (i) { return snapshot(tracked[i]) !== initial[i]; };
+    // A section whose save was just refused shows what was typed: that is not saved either.
+    var refused = tracked.map(function (form) {
+      var section = form.closest("section");
+      return !!(section && section.querySelector("[role=alert]"));
+    });
+    var mark = function (i) {
+      var note = tracked[i].querySelector("[data-unsaved]");
+      if (note) note.textContent = dirty(i) ? "Unsaved changes" : refused[i] ? "Not saved" : "";
+    };
+    var key = "callsign-unsaved:" + location.pathname;
+    var submitting = false;
+    var saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(key) || "null"); } catch (e) { saved = null; }
+    sessionStorage.removeItem(key);
+    tracked.forEach(function (form, i) {
+      var action = form.getAttribute("action");
+      if (saved && saved[action]) {
+        saved[action].forEach(function (pair) {
+          Array.prototype.forEach.call(form.elements, function (el) {
+            if (el.name !== pair[0] || !keep(el)) return;
+            if (el.type === "checkbox" || el.type === "radio") { if (el.value === pair[1]) el.checked = pair[2]; }
+            else el.value = pair[2];
+          });
+        });
+        form.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      mark(i);
+      form.addEventListener("input", function () { mark(i); });
+      form.addEventListener("change", function () { mark(i); });
+      form.addEventListener("submit", function () {
+        submitting = true;
+        var others = {};
+        tracked.forEach(function (other, j) {
+          if (j === i || !(dirty(j) || refused[j])) return;
+          others[other.getAttribute("action")] = Array.prototype.filter.call(other.elements, keep).map(function (el) {
+            return [el.name, el.value, el.type === "checkbox" || el.type === "radio" ? el.checked : el.value];
+          });
+        });
+        if (Object.keys(others).length) sessionStorage.setItem(key, JSON.stringify(others));
+      });
+    });
+    window.addEventListener("beforeunload", function (e) {
+      if (submitting) return;
+      if (tracked.some(function (_, i) { return dirty(i) || refused[i]; })) { e.preventDefault(); e.returnValue = ""; }
+    });
+  }
+
   // response_mode=form_post: the form carrying the authorization response posts itself to the application (its
   // button does it without JavaScript).
   document.querySelectorAll("form[data-auto-submit]").forEach(function (form) { form.submit(); });
