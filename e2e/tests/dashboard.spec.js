@@ -48,7 +48,13 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await checkPage(page, '03 setup weak password');
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Create operator and sign in' }).click();
-    await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+    // The operator lands on the Overview: the getting-started steps.
+    await expect(page).toHaveURL(/\/dashboard$/);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Overview');
+    await expect(page.getByRole('link', { name: 'Overview', exact: true })).toHaveAttribute('aria-current', 'page');
+    await expect(page.getByRole('heading', { name: 'Getting started' })).toBeVisible();
+    await checkPage(page, '04a overview');
+    await page.getByRole('link', { name: 'Phone Message', exact: true }).click();
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('Phone Message');
     await expect(page.getByRole('link', { name: 'Phone Message', exact: true })).toHaveAttribute('aria-current', 'page');
     await checkPage(page, '04 phone message');
@@ -232,7 +238,7 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await checkPage(page, '13 sign-in error');
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+    await expect(page).toHaveURL(/\/dashboard$/);
   } finally {
     await mgmt.put('/guardian/factors/phone/templates', before.templates || DEFAULT_TEMPLATES);
     await mgmt.put('/guardian/factors/phone/selected-provider', before.provider);
@@ -245,7 +251,8 @@ test('a forged CSRF token is refused', async ({ page, mgmt }) => {
   await page.getByLabel('Email').fill(user.email);
   await page.getByLabel('Password').fill(user.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+  await expect(page).toHaveURL(/\/dashboard$/);
+  await page.goto('/dashboard/mfa/phone');
   const before = await mgmt.get('/guardian/policies');
   const other = before.length ? 'never' : 'all-applications';
   await page.locator('form[action="/dashboard/mfa/phone/policy"] input[name="csrf"]').evaluate((el) => { el.value = 'forged'; });

@@ -38,7 +38,7 @@ async function signIn(page, operator) {
   await page.getByLabel('Email').fill(operator.email);
   await page.getByLabel('Password').fill(operator.password);
   await page.getByLabel('Password').press('Enter');
-  await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+  await expect(page).toHaveURL(/\/dashboard$/);
 }
 
 test('the Phone Message page with the keyboard alone', async ({ browser, mgmt }) => {

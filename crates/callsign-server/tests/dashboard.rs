@@ -258,7 +258,7 @@ async fn only_operators_sign_in_and_everyone_else_sees_the_same_message() {
     let (mut b, r) = sign_in(&t, "admin@example.com", PW).await;
     r.assert_redirect("/dashboard");
     let home = b.get("/dashboard").await;
-    home.assert_redirect("/dashboard/mfa/phone");
+    home.assert_has("<h1>Overview</h1>");
     let page = b.get("/dashboard/mfa/phone").await;
     page.assert_has(r#"aria-current="page""#);
     page.assert_has("admin@example.com");
@@ -288,6 +288,7 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
     // (path, the menu entry marked current, the breadcrumb's items)
     let user_page = format!("/dashboard/users/{}", enc(&id));
     let pages: &[(&str, &str, &[&str])] = &[
+        ("/dashboard", "/dashboard", &["Overview"]),
         ("/dashboard/applications", "/dashboard/applications", &["Applications"]),
         ("/dashboard/users", "/dashboard/users", &["Users"]),
         (&user_page, "/dashboard/users", &[r#"<a href="/dashboard/users">Users</a>"#, "User pat@example.com"]),
@@ -308,6 +309,7 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
         let menu = between(&page.body, r#"<nav class="side" aria-label="Dashboard">"#, "</nav>");
         assert!(menu.contains(r#"<details class="menu"><summary>Menu</summary>"#), "{menu}");
         let order = [
+            r#"<a href="/dashboard""#,
             r#"<a href="/dashboard/applications""#,
             r#"<a href="/dashboard/users""#,
             r#"<span class="group-title">Security</span>"#,
@@ -1235,4 +1237,45 @@ async fn the_setup_link_makes_one_operator_under_parallel_submissions_on_sqlite(
 async fn the_setup_link_makes_one_operator_under_parallel_submissions_on_postgres() {
     let Some(t) = TestApp::spawn_postgres().await else { return };
     the_setup_link_makes_one_operator_under_parallel_submissions(t).await;
+}
+
+#[tokio::test]
+async fn the_overview_shows_the_steps_done_and_the_last_days_figures() {
+    // A new install: nothing done but the tenant's name.
+    let t = TestApp::spawn().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get("/dashboard").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has("<h1>Overview</h1>");
+    page.assert_has(r#"<a href="/dashboard" aria-current="page">Overview</a>"#);
+    page.assert_has(r#"<li class="todo"><span class="check" aria-hidden="true">○</span><span><a href="/dashboard/mfa/phone#factor">Turn the phone factor on</a>"#);
+    page.assert_has("0 of 6 steps done.");
+    page.assert_has(r#"<span class="tile-figure">0</span><span class="tile-label">SMS sent</span>"#);
+    page.assert_has("Healthy. Nothing sent from this node in the last minute.");
+    t.stop().await;
+
+    // The phone factor and recovery codes on (and an application), then one enrollment by SMS: its steps are done
+    // and the SMS is counted.
+    let m = common::mfa::setup_with(|_| {}, &["sms"]).await;
+    let mut b = setup_operator(&m.t, "ops@example.com").await;
+    m.enroll().await;
+    m.logged("gd_send_sms", 1).await;
+    let page = b.get("/dashboard").await;
+    for step in [
+        "/dashboard/mfa/phone#factor\">Turn the phone factor on",
+        "/dashboard/settings#recovery\">Turn recovery codes on",
+        "/dashboard/applications\">Create an application",
+    ] {
+        page.assert_has(&format!(r#"<li class="done"><span class="check" aria-hidden="true">✓</span><span><a href="{step}</a><span class="visually-hidden"> (done)</span>"#));
+    }
+    page.assert_has(r#"<a href="/dashboard/mfa/phone#provider">Choose a provider that reaches real phones</a><span class="visually-hidden"> (to do)</span>"#);
+    page.assert_has(r#"<a href="/dashboard/logs?type=gd_send_sms"><span class="tile-figure">1</span><span class="tile-label">SMS sent</span>"#);
+    page.assert_has(r#"<span class="tile-figure">0</span><span class="tile-label">SMS failed</span>"#);
+    page.assert_has("Healthy. 0 of 1 sends from this node failed in the last minute.");
+    // A day later the SMS is no longer in the last 24 hours.
+    m.t.clock.advance(Duration::from_secs(24 * 3600 + 60));
+    let (mut b, _) = sign_in(&m.t, "ops@example.com", PW).await;
+    let page = b.get("/dashboard").await;
+    page.assert_has(r#"<span class="tile-figure">0</span><span class="tile-label">SMS sent</span>"#);
+    m.t.stop().await;
 }

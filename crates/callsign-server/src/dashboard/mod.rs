@@ -16,6 +16,7 @@ mod attack;
 pub mod auth;
 mod inbox;
 mod logs;
+mod overview;
 mod phone;
 mod settings;
 mod test_message;
@@ -57,8 +58,8 @@ pub const CSRF_PURPOSE: &str = "dashboard";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/dashboard", get(|| async { see_other("/dashboard/mfa/phone") }))
-        .route("/dashboard/", get(|| async { see_other("/dashboard/mfa/phone") }))
+        .route("/dashboard", get(overview::page))
+        .route("/dashboard/", get(|| async { see_other("/dashboard") }))
         .route("/dashboard/login", get(auth::login_page).post(auth::login_submit))
         .route("/dashboard/logout", post(auth::logout))
         .route("/dashboard/setup/{token}", get(auth::setup_page).post(auth::setup_submit))

@@ -10,6 +10,7 @@ use crate::web::layout;
 /// The pages of the menu.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Overview,
     Apps,
     Users,
     Phone,
@@ -24,6 +25,7 @@ impl Nav {
     /// The page's link and its label in the menu.
     const fn link(self) -> (&'static str, &'static str) {
         match self {
+            Nav::Overview => ("/dashboard", "Overview"),
             Nav::Apps => ("/dashboard/applications", "Applications"),
             Nav::Users => ("/dashboard/users", "Users"),
             Nav::Phone => ("/dashboard/mfa/phone", "Phone Message"),
@@ -42,7 +44,7 @@ impl Nav {
             Nav::Phone | Nav::Recovery => &["Security", "Multi-factor Auth"],
             Nav::Attack => &["Security"],
             Nav::Logs | Nav::Inbox => &["Monitoring"],
-            Nav::Apps | Nav::Users | Nav::Settings => &[],
+            Nav::Overview | Nav::Apps | Nav::Users | Nav::Settings => &[],
         }
     }
 }
@@ -55,6 +57,7 @@ enum Item {
 
 /// The menu, in the order and sections of the Auth0 Dashboard.
 const MENU: &[Item] = &[
+    Item::Page(Nav::Overview),
     Item::Page(Nav::Apps),
     Item::Page(Nav::Users),
     Item::Group(
