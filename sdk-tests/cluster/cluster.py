@@ -1043,7 +1043,7 @@ def test_costs():
 
         def sample():
             backends = db_backends()
-            return {"t": time.monotonic(), "pg": pg.snapshot(), "redis": rc.snapshot(),
+            return {"t": time.monotonic(), "pg": pg.snapshot(), "redis": rc.snapshot(), "redis_usec": redis_usec(),
                     "cpu": wire_count.process_cpu_secs(NODES[m]["pid"]),
                     "db_cpu": sum(wire_count.process_cpu_secs(p) or 0 for p in backends),
                     "backends": set(backends), "redis_cpu": wire_count.process_cpu_secs(redis_pid)}
@@ -1052,7 +1052,7 @@ def test_costs():
             check(a["backends"] == b["backends"], "the node opened or closed database connections mid-phase; "
                   "their CPU would be miscounted")
             d = {"secs": b["t"] - a["t"], "cpu": b["cpu"] - a["cpu"], "db_cpu": b["db_cpu"] - a["db_cpu"],
-                 "redis_cpu": b["redis_cpu"] - a["redis_cpu"]}
+                 "redis_cpu": b["redis_cpu"] - a["redis_cpu"], "redis_usec": b["redis_usec"] - a["redis_usec"]}
             for src in ("pg", "redis"):
                 for key in set(a[src]) | set(b[src]):
                     d[f"{src}.{key}"] = b[src].get(key, 0) - a[src].get(key, 0)
@@ -1117,7 +1117,8 @@ def test_costs():
             ("of them bare syncs", "pg.empty_syncs", 1, "{:.1f}"), ("transactions", "pg.transactions", 1, "{:.1f}"),
             ("write tx (WAL flush)", "pg.write_transactions", 1, "{:.1f}"),
             ("Redis commands", "redis.commands", 1, "{:.2f}"), ("node CPU ms", "cpu", 1000, "{:.2f}"),
-            ("PG backend CPU ms", "db_cpu", 1000, "{:.2f}"), ("Redis CPU ms", "redis_cpu", 1000, "{:.3f}")]
+            ("PG backend CPU ms", "db_cpu", 1000, "{:.2f}"), ("Redis CPU ms", "redis_cpu", 1000, "{:.3f}"),
+            ("Redis command time us", "redis_usec", 1, "{:.0f}")]
     log("  request | " + " | ".join(c[0] for c in cols) + " | phase secs")
     for name, ph in phases.items():
         log(f"  {name} | " + " | ".join(fmt.format(ph.get(key, 0) * scale) for _, key, scale, fmt in cols)
@@ -1130,7 +1131,16 @@ def test_costs():
     log("  Counted on the wire by proxies between this node and PostgreSQL / Redis (sdk-tests/cluster/wire_count.py). "
         "Statements: Execute and simple Query messages other than BEGIN/COMMIT/ROLLBACK; writes are INSERT, UPDATE, "
         "DELETE; a write transaction is one that flushes WAL at commit; CPU from /proc/PID/stat (10 ms ticks): the "
-        "node, this node's PostgreSQL backends (not the WAL writer), and the whole redis-server.")
+        "node, this node's PostgreSQL backends (not the WAL writer), and the whole redis-server; Redis command time: the "
+        "usec of INFO commandstats (the time Redis spent running commands, scripts included), every client.")
+
+
+def redis_usec():
+    """The time Redis has spent running commands (INFO commandstats), in microseconds, every client."""
+    s, f = redis_connect(CFG["redis_url"])
+    with s:
+        info = redis_cmd(f, "INFO", "commandstats")
+    return sum(int(m) for m in re.findall(r"usec=(\d+)", info))
 
 
 def redis_info_server():
