@@ -1108,7 +1108,7 @@ def test_costs():
         pg.close()
         rc.close()
 
-    log(f"  one node (debug build), {k} users, concurrency {conc}; nodes 1-3 stopped; per request, idle background "
+    log(f"  one node ({os.path.basename(os.path.dirname(CFG['bin']))} build: {CFG['bin']}), {k} users, concurrency {conc}; nodes 1-3 stopped; per request, idle background "
         f"subtracted (per second: {rate['pg.statements']:.1f} statements, {rate['pg.transactions']:.1f} transactions, "
         f"{rate['redis.commands']:.1f} Redis commands, {rate['cpu'] * 1000:.1f} ms node CPU)")
     cols = [("PG statements", "pg.statements", 1, "{:.1f}"), ("of them writes", "pg.writes", 1, "{:.1f}"),
