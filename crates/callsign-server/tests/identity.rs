@@ -432,6 +432,86 @@ async fn logs_filter_page_and_read_one() {
     assert_eq!(after.as_array().unwrap().as_slice(), &all[2..4]);
 }
 
+/// `q` percent-encoded for a query string.
+fn q_param(q: &str) -> String {
+    q.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.:".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn logs_search_by_a_date_range() {
+    let t = TestApp::spawn().await;
+    // 2026-01-01T00:00:00.000Z: `seccft`. 2026-01-02T12:00: `seccft` and a write (`sapi`); 2026-01-03T00:00: the
+    // same again (a token lives a day).
+    t.mgmt_token().await;
+    t.clock.advance(Duration::from_secs(36 * 3_600));
+    let token = t.mgmt_token().await;
+    let u = create_user(&t, &token, "ann@example.com").await;
+    t.clock.advance(Duration::from_secs(12 * 3_600));
+    let token = t.mgmt_token().await;
+    let (s, _) = t
+        .patch(&token, &format!("/api/v2/users/{}", enc(u["user_id"].as_str().unwrap())), json!({"nickname": "a"}))
+        .await;
+    assert_eq!(s, 200);
+    let dates = async |q: &str| -> Vec<String> {
+        let (s, v) = t.get(&token, &format!("/api/v2/logs?q={}", q_param(q))).await;
+        assert_eq!(s, 200, "{q}: {v}");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {}", e["type"].as_str().unwrap(), e["date"].as_str().unwrap()))
+            .collect()
+    };
+    let jan1 = "seccft 2026-01-01T00:00:00.000Z";
+    let jan2 = "sapi 2026-01-02T12:00:00.000Z";
+    let jan3 = "sapi 2026-01-03T00:00:00.000Z";
+    // Days include their whole day; `[` `]` include the ends, `{` `}` exclude them, `*` is open.
+    assert_eq!(dates("type:sapi AND date:[2026-01-02 TO 2026-01-02]").await, [jan2]);
+    assert_eq!(dates("type:sapi AND date:[2026-01-02 TO 2026-01-03]").await, [jan3, jan2]);
+    assert_eq!(dates("type:sapi AND date:[2026-01-02 TO 2026-01-03}").await, [jan2]);
+    assert_eq!(dates("date:{2026-01-01 TO *] AND type:sapi").await, [jan3, jan2]);
+    assert_eq!(dates("type:seccft AND date:[2026-01-01 TO 2026-01-02}").await, [jan1]);
+    assert_eq!(dates("date:[* TO 2025-12-31]").await, Vec::<String>::new());
+    // Instants (RFC 3339) are exact to the millisecond.
+    assert_eq!(dates("date:[* TO 2026-01-01T00:00:00.000Z]").await, [jan1]);
+    assert_eq!(dates("date:[* TO 2026-01-01T00:00:00Z}").await, Vec::<String>::new());
+    assert_eq!(dates("type:sapi AND date:[\"2026-01-02T13:00:00+01:00\" TO *]").await, [jan3, jan2]);
+    assert_eq!(dates("type:sapi AND date:{\"2026-01-02T13:00:00+01:00\" TO *]").await, [jan3]);
+    // With the other terms, totals and checkpoint paging.
+    assert_eq!(dates("type:sapi AND date:[2026-01-03 TO *]").await, [jan3]);
+    let (_, v) = t
+        .get(&token, &format!("/api/v2/logs?include_totals=true&q={}", q_param("date:[2026-01-01 TO 2026-01-02]")))
+        .await;
+    assert_eq!(v["total"], 3, "{v}");
+    let (_, v) = t
+        .get(&token, &format!("/api/v2/logs?take=10&from=&q={}", q_param("type:sapi AND date:[2026-01-02 TO *]")))
+        .await;
+    let types: Vec<&str> = v.as_array().unwrap().iter().map(|e| e["date"].as_str().unwrap()).collect();
+    assert_eq!(types, ["2026-01-02T12:00:00.000Z", "2026-01-03T00:00:00.000Z"], "oldest first");
+
+    // A range Callsign cannot read is a 400 in Auth0's shape.
+    let (s, v) = t.get(&token, &format!("/api/v2/logs?q={}", q_param("date:[2026-01-02 TO tomorrow]"))).await;
+    assert_eq!(
+        (s, v),
+        (
+            400,
+            json!({"statusCode": 400, "error": "Bad Request", "message": "Query validation error: '`tomorrow` is not a date (YYYY-MM-DD), a date and time (RFC 3339, e.g. 2026-12-01T10:00:00Z) or *'.", "errorCode": "invalid_query_string"})
+        )
+    );
+    for bad in ["date:2026-01-02", "date:[2026-01-02 TO 2026-01-03", "date:[2026-01-02,2026-01-03]"] {
+        let (s, v) = t.get(&token, &format!("/api/v2/logs?q={}", q_param(bad))).await;
+        assert_eq!((s, v["errorCode"].as_str()), (400, Some("invalid_query_string")), "{bad}: {v}");
+        assert!(v["message"].as_str().unwrap().contains("date:[2026-12-01 TO 2026-12-02]"), "{bad}: {v}");
+    }
+}
+
 #[tokio::test]
 async fn tenant_settings() {
     let t = TestApp::spawn().await;

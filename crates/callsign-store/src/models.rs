@@ -171,6 +171,10 @@ pub enum LogPaging {
 pub struct LogQuery {
     pub event_type: Option<String>,
     pub user_id: Option<String>,
+    /// Events dated at or after this instant (None: no lower bound).
+    pub since: Option<Timestamp>,
+    /// Events dated strictly before this instant (None: no upper bound).
+    pub before: Option<Timestamp>,
     pub paging: LogPaging,
 }
 

@@ -127,20 +127,28 @@ pub const USER_RECORD_LOGIN: &str =
 pub const LOG_INSERT: &str = "INSERT INTO logs (log_id, date, event_type, user_id, client_id, data) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 pub const LOG_GET: &str = "SELECT log_id, date, event_type, user_id, client_id, data FROM logs WHERE log_id = $1";
-/// Newest first. `$1` = type filter, `$2` = user filter (NULL matches all), `$3` = limit, `$4` = offset.
+/// Newest first. `$1` = type filter, `$2` = user filter (NULL matches all), `$3` = limit, `$4` = offset, `$5` / `$6`
+/// = the dates (milliseconds) the events are at or after / strictly before (NULL: unbounded).
 pub const LOG_LIST_PAGE: &str = "SELECT log_id, date, event_type, user_id, client_id, data FROM logs \
      WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) \
+     AND ($5 IS NULL OR date >= $5) AND ($6 IS NULL OR date < $6) \
      ORDER BY date DESC, log_id DESC LIMIT $3 OFFSET $4";
+/// `$1` type, `$2` user, `$3` / `$4` the dates as `$5` / `$6` of [`LOG_LIST_PAGE`].
 pub const LOG_COUNT: &str = "SELECT COUNT(*) FROM logs \
-     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2)";
-/// Oldest first after a checkpoint. `$1` = type, `$2` = user, `$3` = `from` (NULL: from the start), `$4` = take.
+     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) \
+     AND ($3 IS NULL OR date >= $3) AND ($4 IS NULL OR date < $4)";
+/// Oldest first after a checkpoint. `$1` = type, `$2` = user, `$3` = `from` (NULL: from the start), `$4` = take,
+/// `$5` / `$6` the dates as in [`LOG_LIST_PAGE`].
 /// Log ids are fixed-width and time-ordered, so ordering by the id is ordering by time (PostgreSQL declares the
 /// column `COLLATE "C"` so that text order is byte order, as it is on SQLite).
 pub const LOG_LIST_FROM: &str = "SELECT log_id, date, event_type, user_id, client_id, data FROM logs \
      WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR log_id > $3) \
+     AND ($5 IS NULL OR date >= $5) AND ($6 IS NULL OR date < $6) \
      ORDER BY log_id LIMIT $4";
+/// `$1` type, `$2` user, `$3` `from`, `$4` / `$5` the dates.
 pub const LOG_COUNT_FROM: &str = "SELECT COUNT(*) FROM logs \
-     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR log_id > $3)";
+     WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR log_id > $3) \
+     AND ($4 IS NULL OR date >= $4) AND ($5 IS NULL OR date < $5)";
 
 // --- MFA enrollments ---
 
@@ -1368,6 +1376,8 @@ macro_rules! impl_sqlx_store {
             ) -> $crate::StoreResult<$crate::Listed<$crate::LogEvent>> {
                 let event_type = query.event_type.as_deref();
                 let user_id = query.user_id.as_deref();
+                let since = query.since.map(|t| t.millis());
+                let before = query.before.map(|t| t.millis());
                 let (rows, count): (Vec<$crate::sql::LogRow>, (i64,)) = match &query.paging {
                     $crate::LogPaging::Page(page) => {
                         let rows = ::sqlx::query_as($crate::sql::LOG_LIST_PAGE)
@@ -1375,12 +1385,16 @@ macro_rules! impl_sqlx_store {
                             .bind(user_id)
                             .bind(page.limit())
                             .bind(page.offset())
+                            .bind(since)
+                            .bind(before)
                             .fetch_all(&self.pool)
                             .await
                             .map_err($map_error)?;
                         let count = ::sqlx::query_as($crate::sql::LOG_COUNT)
                             .bind(event_type)
                             .bind(user_id)
+                            .bind(since)
+                            .bind(before)
                             .fetch_one(&self.pool)
                             .await
                             .map_err($map_error)?;
@@ -1392,6 +1406,8 @@ macro_rules! impl_sqlx_store {
                             .bind(user_id)
                             .bind(from.as_deref())
                             .bind(i64::from(*take))
+                            .bind(since)
+                            .bind(before)
                             .fetch_all(&self.pool)
                             .await
                             .map_err($map_error)?;
@@ -1399,6 +1415,8 @@ macro_rules! impl_sqlx_store {
                             .bind(event_type)
                             .bind(user_id)
                             .bind(from.as_deref())
+                            .bind(since)
+                            .bind(before)
                             .fetch_one(&self.pool)
                             .await
                             .map_err($map_error)?;

@@ -614,6 +614,8 @@ fn page_query(event_type: Option<&str>, user_id: Option<&str>, page: u32, per_pa
     LogQuery {
         event_type: event_type.map(str::to_owned),
         user_id: user_id.map(str::to_owned),
+        since: None,
+        before: None,
         paging: LogPaging::Page(Page::new(page, per_page)),
     }
 }
@@ -622,6 +624,8 @@ fn from_query(event_type: Option<&str>, user_id: Option<&str>, from: Option<u64>
     LogQuery {
         event_type: event_type.map(str::to_owned),
         user_id: user_id.map(str::to_owned),
+        since: None,
+        before: None,
         paging: LogPaging::From { from: from.map(log_id), take },
     }
 }
@@ -703,6 +707,35 @@ pub async fn logs_filters_and_totals(store: &dyn Store) {
     let from = store.list_logs(&from_query(None, Some("u2"), None, 1)).await.expect("checkpoint by user");
     assert_eq!(log_numbers(&from), [3]);
     assert_eq!(from.total, 2);
+}
+
+pub async fn logs_date_range_is_half_open(store: &dyn Store) {
+    for n in 1..=6u64 {
+        let event_type = if n % 2 == 0 { "f" } else { "s" };
+        store.insert_log(&log(n, i64::try_from(n).expect("small") * 100, event_type, None)).await.expect("insert");
+    }
+    let range = |q: LogQuery, since: Option<i64>, before: Option<i64>| LogQuery {
+        since: since.map(ts),
+        before: before.map(ts),
+        ..q
+    };
+    // At or after 200, strictly before 500.
+    let mid = store.list_logs(&range(page_query(None, None, 0, 10), Some(200), Some(500))).await.expect("range");
+    assert_eq!(log_numbers(&mid), [4, 3, 2]);
+    assert_eq!(mid.total, 3);
+    let open_start = store.list_logs(&range(page_query(None, None, 0, 1), None, Some(300))).await.expect("to");
+    assert_eq!(log_numbers(&open_start), [2]);
+    assert_eq!(open_start.total, 2);
+    let open_end = store.list_logs(&range(page_query(Some("f"), None, 0, 10), Some(401), None)).await.expect("from");
+    assert_eq!(log_numbers(&open_end), [6]);
+    assert_eq!(open_end.total, 1);
+    let empty = store.list_logs(&range(page_query(None, None, 0, 10), Some(300), Some(300))).await.expect("empty");
+    assert!(empty.items.is_empty());
+    assert_eq!(empty.total, 0);
+    // Checkpoint paging keeps the range.
+    let from = store.list_logs(&range(from_query(None, None, Some(2), 10), Some(100), Some(600))).await.expect("cp");
+    assert_eq!(log_numbers(&from), [3, 4, 5]);
+    assert_eq!(from.total, 3);
 }
 
 // --- the phone factor: builders ---

@@ -111,6 +111,7 @@ macro_rules! conformance_suite {
             logs_page_newest_first,
             logs_checkpoint_oldest_first,
             logs_filters_and_totals,
+            logs_date_range_is_half_open,
             enrollments_crud,
             enrollments_replace_is_all_or_nothing,
             enrollments_absent_or_orphan,
