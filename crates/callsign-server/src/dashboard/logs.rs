@@ -132,9 +132,9 @@ fn ago(now: Timestamp, then: Timestamp) -> String {
     if future { format!("in {amount}") } else { format!("{amount} ago") }
 }
 
-/// An event's date: the UTC date and time in a `<time>` (rewritten to local time by `app.js`), how long ago below
-/// it. Neither part wraps.
-fn when(now: Timestamp, date: &str) -> Markup {
+/// An event's date: the UTC date and time in a `<time>` (rewritten to local time by `app.js`; a link to the event
+/// when `href` is given), how long ago below it. Neither part wraps.
+fn when(now: Timestamp, date: &str, href: Option<&str>) -> Markup {
     let parsed = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339).ok();
     let Some(t) = parsed else { return html! { (date) } };
     let then = Timestamp(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0));
@@ -149,7 +149,8 @@ fn when(now: Timestamp, date: &str) -> Markup {
     );
     html! {
         span class="when" {
-            time datetime=(date) data-local-time { (absolute) }
+            @let time = html! { time datetime=(date) data-local-time { (absolute) } };
+            @if let Some(href) = href { a href=(href) { (time) } } @else { (time) }
             " "
             span class="ago" { (ago(now, then)) }
         }
@@ -269,7 +270,6 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
                             option value=(code) { (code) " — " (description) }
                         }
                     }
-                    p id="type-hint" class="hint" { "Type to search the codes and their descriptions." }
                 }
                 div {
                     label for="user_id" { "User id" }
@@ -286,7 +286,10 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
                 }
                 div class="grow-0" { button type="submit" { "Filter" } }
             }
-            p id="range-hint" class="hint" { "From and To are whole days in UTC, both included." }
+            p class="hint" {
+                span id="type-hint" { "Type a code or words of its description to search the event types." } " "
+                span id="range-hint" { "From and To are whole days in UTC, both included." }
+            }
         }
         (ui::error(error.as_deref()))
         @if logs.is_empty() {
@@ -296,14 +299,14 @@ pub async fn list(State(app): State<AppState>, ctx: Ctx, Query(q): Query<ListQue
             table id="logs" class="stack" {
                 caption class="visually-hidden" { "Log events, newest first" }
                 thead { tr {
-                    th scope="col" class="col-date" { "Date" } th scope="col" { "Event" }
+                    th scope="col" { "Date" } th scope="col" { "Event" }
                     th scope="col" { "User" } th scope="col" { "Application" }
                 } }
                 tbody {
                     @for e in &logs {
                         tr {
                             td data-label="Date" {
-                                a href={ "/dashboard/logs/" (seg(s(e, "log_id"))) } { (when(now, s(e, "date"))) }
+                                (when(now, s(e, "date"), Some(&format!("/dashboard/logs/{}", seg(s(e, "log_id"))))))
                             }
                             td data-label="Event" {
                                 code { (s(e, "type")) } " " (s(e, "description"))
@@ -342,8 +345,8 @@ pub async fn show(State(app): State<AppState>, ctx: Ctx, Path(id): Path<String>)
     let title = title_of(&e);
     let body = html! {
         p { a href="/dashboard/logs" { "← All log events" } }
-        dl class="facts" {
-            dt { "Date" } dd { (when(now, s(&e, "date"))) " " small { "(" span data-time-zone { "UTC" } ")" } }
+        dl class="facts log" {
+            dt { "Date" } dd { (when(now, s(&e, "date"), None)) " " small { "(" span data-time-zone { "UTC" } ")" } }
             dt { "Type" } dd { code { (s(&e, "type")) } " " (s(&e, "description")) }
             dt { "User" } dd { (s(&e, "user_name")) " " @if !s(&e, "user_id").is_empty() { (id_text(s(&e, "user_id"))) } }
             dt { "Application" } dd { (client(&names, &e)) }

@@ -47,13 +47,12 @@
   });
 
   // Local time (dashboard Logs): a <time data-local-time> shows its date in UTC; rewrite it in the browser's time
-  // zone (the UTC text stays as its title) and name that zone wherever the page says which one its times are in
-  // ([data-time-zone], "UTC" without this script).
+  // zone (the UTC text stays as its title) and name that zone where the page says which one its times are in
+  // ([data-time-zone], "UTC" without this script; the dates themselves stay short).
   var times = document.querySelectorAll("time[data-local-time]");
   if (times.length && window.Intl && Intl.DateTimeFormat) {
     var local = new Intl.DateTimeFormat(undefined, {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
-      timeZoneName: "short"
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
     });
     var zone = local.resolvedOptions().timeZone;
     if (zone) {
