@@ -209,7 +209,7 @@ test('an operator signs in with the setup link and configures Phone Message', as
     await expect(page.locator('#logs')).toContainText('gd_tenant_update');
     await checkPage(page, '11 logs');
     await page.locator('#logs tbody a').first().click();
-    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Log event gd_tenant_update');
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Guardian tenant update');
     await expect(page.locator('pre.json')).toContainText('"client_id": "callsign-dashboard"');
     await checkPage(page, '12 log event');
     expect(await page.content()).not.toContain(TWILIO_TOKEN);

@@ -1,6 +1,7 @@
 // A walk through every dashboard page: at 1280 px and at 390 px (a phone), and at 1280 px in the dark colour scheme.
 // On each page: the heading, the breadcrumb, the menu entry marked aria-current="page", a full-page screenshot and
-// axe (no serious or critical violations, colour contrast included). On the phone the menu is collapsed: it is
+// axe (no serious or critical violations, colour contrast included). On the Logs list and one event: the dates in the
+// browser's time zone (named on the page), none wrapped, and no element past the screen's edge. On the phone the menu is collapsed: it is
 // opened and a link followed with the keyboard alone.
 const { test, expect } = require('../lib/fixtures');
 const { expectNoSeriousViolations } = require('../lib/a11y');
@@ -12,6 +13,7 @@ const PHONE = { width: 390, height: 844 };
 /** The pages, each with its heading, breadcrumb and current menu entry (filled in with ids in `pages`). */
 function pages({ app, user, event }) {
   return [
+    { name: 'overview', path: '/dashboard', h1: 'Overview', crumbs: ['Overview'], current: 'Overview' },
     { name: 'applications', path: '/dashboard/applications', h1: 'Applications', crumbs: ['Applications'], current: 'Applications' },
     {
       name: 'application', path: `/dashboard/applications/${encodeURIComponent(app.client_id)}`, h1: `Application ${app.name}`,
@@ -32,8 +34,8 @@ function pages({ app, user, event }) {
     },
     { name: 'logs', path: '/dashboard/logs', h1: 'Logs', crumbs: ['Monitoring', 'Logs'], current: 'Logs' },
     {
-      name: 'log event', path: `/dashboard/logs/${encodeURIComponent(event.log_id)}`, h1: `Log event ${event.type}`,
-      crumbs: ['Monitoring', 'Logs', `Log event ${event.type}`], current: 'Logs',
+      name: 'log event', path: `/dashboard/logs/${encodeURIComponent(event.log_id)}`, h1: 'API Operation',
+      crumbs: ['Monitoring', 'Logs', 'API Operation'], current: 'Logs',
     },
     {
       name: 'inbox', path: '/dashboard/inbox', h1: 'Development inbox', crumbs: ['Monitoring', 'Development inbox'],
@@ -48,7 +50,7 @@ async function signIn(page, operator) {
   await page.getByLabel('Email').fill(operator.email);
   await page.getByLabel('Password').fill(operator.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/dashboard\/mfa\/phone$/);
+  await expect(page).toHaveURL(/\/dashboard$/);
 }
 
 /** Presses Tab until the focused element matches `selector` (at most `max` presses). */
@@ -65,13 +67,45 @@ async function fixtures(mgmt) {
   const operator = await mgmt.createUser({ app_metadata: { roles: ['callsign:admin'] } });
   const app = await mgmt.createClient({ name: 'Walk app', callbacks: ['http://127.0.0.1:9/callback'] });
   const user = await mgmt.createUser();
-  const [event] = await mgmt.get('/logs?per_page=1');
+  // A Management API write (`sapi`, by the bootstrap client): its page is titled with the type's description.
+  const [event] = await mgmt.get('/logs?q=type:sapi&per_page=1');
   return { operator, ids: { app, user, event } };
+}
+
+/**
+ * The Logs pages: app.js rewrote each date into the browser's zone and named it; no date wraps inside; and no
+ * element reaches past the screen's right edge (the table collapses to stacked rows on a phone).
+ */
+async function checkLogsPage(page, viewport, timezoneId) {
+  const zones = page.locator('[data-time-zone]');
+  await expect(zones.first()).toHaveText(timezoneId);
+  for (const zone of await zones.all()) await expect(zone).toHaveText(timezoneId);
+  const times = page.locator('time[data-local-time]');
+  expect(await times.count()).toBeGreaterThan(0);
+  for (const t of await times.all()) {
+    await expect(t).toHaveAttribute('title', /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
+    await expect(t).not.toHaveText(/UTC$/);
+  }
+  const report = await page.evaluate(() => {
+    const wide = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className} (${Math.round(el.getBoundingClientRect().right)} px)`);
+    // A text on one line has one box per line it spans.
+    const lines = (el) => { const r = document.createRange(); r.selectNodeContents(el); return r.getClientRects().length; };
+    const wrapped = [...document.querySelectorAll('time[data-local-time], .when .ago')]
+      .filter((el) => lines(el) > 1)
+      .map((el) => el.textContent);
+    return { wide, wrapped };
+  });
+  expect(report.wide, `wider than ${viewport.width} px`).toEqual([]);
+  expect(report.wrapped, 'dates wrapped inside').toEqual([]);
 }
 
 async function walk({ browser, mgmt }, { viewport, colorScheme, tag }) {
   const { operator, ids } = await fixtures(mgmt);
-  const context = await browser.newContext({ baseURL: process.env.CALLSIGN_E2E_BASE_URL, viewport, colorScheme });
+  // A time zone other than the server's UTC, so that the local-time script shows.
+  const timezoneId = viewport === PHONE ? 'America/New_York' : 'Europe/Paris';
+  const context = await browser.newContext({ baseURL: process.env.CALLSIGN_E2E_BASE_URL, viewport, colorScheme, timezoneId });
   const page = await context.newPage();
   try {
     // The sign-in page (a card, like the login pages: the same stylesheet) in this scheme and width.
@@ -106,6 +140,7 @@ async function walk({ browser, mgmt }, { viewport, colorScheme, tag }) {
       await expect(side.locator('[aria-current="page"]')).toHaveCount(1);
       // No page is wider than the screen.
       expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);
+      if (p.current === 'Logs') await checkLogsPage(page, viewport, timezoneId);
     }
     if (viewport === PHONE) {
       // The keyboard alone: Tab to "Menu", open it with Enter, Tab to Logs, follow it with Enter.

@@ -1149,6 +1149,106 @@ async fn logs_filter_by_type_and_user_and_open_one_event() {
     t.stop().await;
 }
 
+/// The href of the pager's `rel` link on a page, `&amp;` decoded.
+fn pager_link(p: &Page, rel: &str) -> Option<String> {
+    let at = p.body.find(&format!(r#"rel="{rel}""#))?;
+    let tag = &p.body[p.body[..at].rfind("<a ")?..at];
+    let href = tag.split_once(r#"href=""#)?.1.split_once('"')?.0;
+    Some(href.replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn logs_show_dates_and_names_offer_every_code_and_page_through_a_date_range() {
+    let t = TestApp::spawn().await;
+    // 2026-01-01: the Management token (`seccft`), the operator, a user.
+    let token = t.mgmt_token().await;
+    setup_operator(&t, "ops@example.com").await;
+    let id = create_user(&t, &token, "pat@example.com", json!({})).await;
+    // 2026-01-03: 29 Management API writes (`sapi`, by the bootstrap client) and a wrong password.
+    t.clock.advance(Duration::from_secs(2 * 86_400));
+    let token = t.mgmt_token().await;
+    for n in 0..29 {
+        t.clock.advance(Duration::from_secs(1));
+        let (s, _) =
+            t.patch(&token, &format!("/api/v2/users/{}", enc(&id)), json!({"nickname": format!("pat{n}")})).await;
+        assert_eq!(s, 200);
+    }
+    t.clock.advance(Duration::from_secs(1));
+    sign_in(&t, "pat@example.com", "Wrong-Passw0rd").await;
+    // 2026-01-05 10:00: now (a new sign-in: the first session has been idle too long).
+    t.clock.advance(Duration::from_secs(2 * 86_400 + 10 * 3_600));
+    let token = t.mgmt_token().await;
+    let (mut b, _) = sign_in(&t, "ops@example.com", PW).await;
+
+    let all = b.get("/dashboard/logs").await;
+    assert_eq!(all.status, 200);
+    // Dates: the instant, the UTC text, how long ago, and the zone the page's times are in.
+    all.assert_has(r#"<time datetime="2026-01-03T00:00:30.000Z" data-local-time>2026-01-03 00:00:30 UTC</time>"#);
+    all.assert_has(r#"<span class="ago">2 days ago</span>"#);
+    all.assert_has("Times are in <span data-time-zone>UTC</span>.");
+    // Application names from the clients list, the id beside them.
+    let bootstrap = bootstrap_file(&t)["client_id"].as_str().unwrap().to_owned();
+    all.assert_has(&format!(r#"<span title="Client id {bootstrap}">Callsign Management (bootstrap)</span>"#));
+    // The type filter offers every code Callsign writes, each with its description.
+    for (code, description) in callsign_core::identity::events::CODES {
+        all.assert_has(&format!(r#"<option value="{code}">{code} — {description}</option>"#));
+    }
+
+    // The range 2026-01-03..2026-01-03 holds that day's events only (its first page: the wrong password, newest).
+    let (_, v) =
+        t.get(&token, "/api/v2/logs?include_totals=true&per_page=1&q=date:[2026-01-03%20TO%202026-01-03]").await;
+    let day3_total = v["total"].as_u64().unwrap();
+    assert!(day3_total > 30, "{v}");
+    let day3 = b.get("/dashboard/logs?from=2026-01-03&to=2026-01-03").await;
+    day3.assert_has("<code>fp</code>");
+    day3.assert_has(r#"<time datetime="2026-01-03"#);
+    assert!(!day3.has(r#"<time datetime="2026-01-01"#) && !day3.has(r#"<time datetime="2026-01-05"#), "{}", day3.body);
+    day3.assert_has(&format!("Page 1 of 2 ({day3_total} in all)"));
+    let after = b.get("/dashboard/logs?from=2026-01-04").await;
+    after.assert_has(r#"<time datetime="2026-01-05"#);
+    assert!(!after.has(r#"<time datetime="2026-01-03"#) && !after.has(r#"<time datetime="2026-01-01"#));
+    let before = b.get("/dashboard/logs?to=2026-01-02").await;
+    before.assert_has(r#"<time datetime="2026-01-01"#);
+    assert!(!before.has(r#"<time datetime="2026-01-03"#) && !before.has("<code>fp</code>"));
+    b.get("/dashboard/logs?from=2026-02-01").await.assert_has("No log events match.");
+
+    // Paging keeps the type and the range.
+    let sapi = b.get("/dashboard/logs?type=sapi&from=2026-01-03&to=2026-01-03").await;
+    sapi.assert_has("Page 1 of 2 (29 in all)");
+    assert!(pager_link(&sapi, "prev").is_none());
+    let next = pager_link(&sapi, "next").unwrap();
+    assert_eq!(next, "/dashboard/logs?type=sapi&from=2026-01-03&to=2026-01-03&page=1");
+    let page2 = b.get(&next).await;
+    page2.assert_has("Page 2 of 2 (29 in all)");
+    assert_eq!(page2.body.matches("<code>sapi</code>").count(), 4);
+    assert!(!page2.has("<code>fp</code>"));
+    assert_eq!(pager_link(&page2, "prev").unwrap(), "/dashboard/logs?type=sapi&from=2026-01-03&to=2026-01-03&page=0");
+
+    // A code Callsign does not write, a date that is not one, a backwards range: said plainly, nothing listed.
+    let unknown = b.get("/dashboard/logs?type=nope&from=2026-01-03").await;
+    assert_eq!(unknown.status, 400);
+    unknown.assert_has(r#"<div class="alert error" role="alert">“nope” is not an event type Callsign records. Pick one from the list.</div>"#);
+    unknown.assert_has(r#"value="nope""#);
+    assert!(!unknown.has("<tbody>"));
+    let bad_day = b.get("/dashboard/logs?from=2026-02-30").await;
+    bad_day.assert_has("From: “2026-02-30” is not a date; use YYYY-MM-DD.");
+    b.get("/dashboard/logs?from=2026-01-04&to=2026-01-03").await.assert_has("The From date is after the To date.");
+
+    // One event: titled with its type's description, named application, dates as on the list.
+    let e = &logs(&t, &token, "type:fp").await[0];
+    let page = b.get(&format!("/dashboard/logs/{}", e["log_id"].as_str().unwrap())).await;
+    assert_eq!(page.status, 200);
+    page.assert_has("<title>Wrong email or password. · Callsign Dashboard</title>");
+    page.assert_has("<h1>Wrong email or password.</h1>");
+    page.assert_has(r#"<li><a href="/dashboard/logs">Logs</a></li><li><span aria-current="page">Wrong email or password.</span></li>"#);
+    page.assert_has(r#"<span class="ago">2 days ago</span>"#);
+    let sapi_event = &logs(&t, &token, "type:sapi").await[0];
+    let page = b.get(&format!("/dashboard/logs/{}", sapi_event["log_id"].as_str().unwrap())).await;
+    page.assert_has("<h1>API Operation</h1>");
+    page.assert_has(&format!(r#"<span title="Client id {bootstrap}">Callsign Management (bootstrap)</span>"#));
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn the_dashboard_works_on_postgres() {
     let Some(t) = TestApp::spawn_postgres().await else { return };

@@ -120,6 +120,26 @@
     });
   }
 
+  // Local time (dashboard Logs): a <time data-local-time> shows its date in UTC; rewrite it in the browser's time
+  // zone (the UTC text stays as its title) and name that zone where the page says which one its times are in
+  // ([data-time-zone], "UTC" without this script; the dates themselves stay short).
+  var times = document.querySelectorAll("time[data-local-time]");
+  if (times.length && window.Intl && Intl.DateTimeFormat) {
+    var local = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
+    });
+    var zone = local.resolvedOptions().timeZone;
+    if (zone) {
+      times.forEach(function (t) {
+        var d = new Date(t.getAttribute("datetime"));
+        if (isNaN(d.getTime())) return;
+        t.title = t.textContent;
+        t.textContent = local.format(d);
+      });
+      document.querySelectorAll("[data-time-zone]").forEach(function (z) { z.textContent = zone; });
+    }
+  }
+
   // response_mode=form_post: the form carrying the authorization response posts itself to the application (its
   // button does it without JavaScript).
   document.querySelectorAll("form[data-auto-submit]").forEach(function (form) { form.submit(); });
