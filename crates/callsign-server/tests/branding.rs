@@ -199,8 +199,10 @@ async fn the_login_pages_carry_the_logo_the_name_and_the_colours() {
         css.contains("(prefers-color-scheme: dark) { .branded { --accent: #ffeb3b;"),
         "they do on the dark card: {css}"
     );
-    let r = t.http.get(t.url("/branding.css?v=old")).send().await.unwrap();
-    assert_eq!(r.headers()["cache-control"], "no-cache");
+    for old in ["/branding.css?v=old", "/branding.css", "/branding.css?v=a&v=b&%zz"] {
+        let r = t.http.get(t.url(old)).send().await.unwrap();
+        assert_eq!((r.status().as_u16(), &r.headers()["cache-control"]), (200, &"no-cache".parse().unwrap()), "{old}");
+    }
 
     // Error pages carry it too: an expired step, and a page that does not exist.
     let (s, _, body, _) = page(&t, "/u/mfa/code", "").await;

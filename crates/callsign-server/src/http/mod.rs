@@ -68,7 +68,10 @@ async fn not_found(
     if (browser || wants_html) && !path.starts_with("/api/") {
         let lang = crate::login::negotiate(None, &headers);
         // In the tenant's branding, as the login pages are.
-        let brand = crate::web::brand::Brand::load(&app).await.unwrap_or_else(|_| crate::web::brand::Brand::plain());
+        let brand = crate::web::brand::Brand::load(&app).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the branding could not be read; the 404 page shows the defaults");
+            crate::web::brand::Brand::plain()
+        });
         let page = crate::login::texts::of(lang).not_found;
         let mut r = crate::web::brand::scope(brand, async {
             crate::login::error_page(axum::http::StatusCode::NOT_FOUND, lang, page)

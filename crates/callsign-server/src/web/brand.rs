@@ -23,7 +23,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use callsign_core::branding::{self, Branding};
 use callsign_domain::color::{Rgb, WHITE};
-use serde::Deserialize;
 
 use crate::app::AppState;
 
@@ -144,17 +143,11 @@ pub fn css(b: &Branding) -> String {
     out
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CssQuery {
-    v: Option<String>,
-}
-
 /// `GET /branding.css`: the current colours. Cached for a year when asked for by the current version (the link a
 /// page carries), not cached otherwise (an old link, or none).
-pub async fn stylesheet(
-    State(app): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<CssQuery>,
-) -> Response {
+pub async fn stylesheet(State(app): State<AppState>, axum::extract::RawQuery(q): axum::extract::RawQuery) -> Response {
+    // Read by hand, so that any query is answered (one that does not name the current version is an old link).
+    let asked = q.as_deref().unwrap_or("").split('&').find_map(|kv| kv.strip_prefix("v=")).map(str::to_owned);
     let b = match branding::load(&app).await {
         Ok(b) => b,
         Err(e) => {
@@ -163,7 +156,7 @@ pub async fn stylesheet(
         }
     };
     let text = css(&b);
-    let cache = if q.v.as_deref() == Some(version(&text).as_str()) {
+    let cache = if asked.as_deref() == Some(version(&text).as_str()) {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
