@@ -47,6 +47,38 @@ async fn branding_is_read_and_merged_in_auth0s_shape() {
     t.stop().await;
 }
 
+/// Writes of different properties at once all stand (the document is changed by compare-and-set, re-read and
+/// re-applied when another writer got in between).
+#[tokio::test]
+async fn parallel_writes_of_different_properties_all_stand() {
+    let t = TestApp::spawn().await;
+    let admin = t.mgmt_token().await;
+    for round in 0..5 {
+        let bodies = [
+            json!({"colors": {"primary": format!("#00000{round}")}}),
+            json!({"colors": {"page_background": format!("#ffffe{round}")}}),
+            json!({"logo_url": format!("https://cdn.example/{round}.png")}),
+            json!({"favicon_url": format!("https://cdn.example/{round}.ico")}),
+        ];
+        let mut set = tokio::task::JoinSet::new();
+        for body in bodies {
+            let (http, url, token) = (t.http.clone(), t.url("/api/v2/branding"), admin.clone());
+            set.spawn(async move { http.patch(url).bearer_auth(token).json(&body).send().await.unwrap().status() });
+        }
+        while let Some(s) = set.join_next().await {
+            assert_eq!(s.unwrap().as_u16(), 200, "round {round}");
+        }
+        assert_eq!(
+            t.get(&admin, "/api/v2/branding").await.1,
+            json!({"colors": {"primary": format!("#00000{round}"), "page_background": format!("#ffffe{round}")},
+                   "logo_url": format!("https://cdn.example/{round}.png"),
+                   "favicon_url": format!("https://cdn.example/{round}.ico")}),
+            "round {round}"
+        );
+    }
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn each_refusal_is_a_400_naming_the_property_and_changes_nothing() {
     let t = TestApp::spawn().await;
