@@ -57,10 +57,8 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             h.insert(HeaderName::from_static("content-security-policy"), csp);
         }
         None => {
-            match csp(CSP) {
-                Some(v) => h.insert(HeaderName::from_static("content-security-policy"), v),
-                None => h.insert(HeaderName::from_static("content-security-policy"), HeaderValue::from_static(CSP)),
-            };
+            let v = csp(CSP).unwrap_or(HeaderValue::from_static(CSP));
+            h.insert(HeaderName::from_static("content-security-policy"), v);
             set(h, "x-frame-options", "DENY");
             set(h, "cross-origin-opener-policy", "same-origin");
         }
