@@ -25,6 +25,10 @@ function pages({ app, user, event }) {
       crumbs: ['Users', `User ${user.email}`], current: 'Users',
     },
     {
+      name: 'branding', path: '/dashboard/branding', h1: 'Universal Login', crumbs: ['Branding', 'Universal Login'],
+      current: 'Universal Login',
+    },
+    {
       name: 'phone message', path: '/dashboard/mfa/phone', h1: 'Phone Message',
       crumbs: ['Security', 'Multi-factor Auth', 'Phone Message'], current: 'Phone Message',
     },

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attack;
+pub mod branding;
 pub mod connections;
 pub mod delivery;
 pub mod documents;

@@ -3,6 +3,7 @@
 
 pub mod channel;
 pub mod clock;
+pub mod color;
 pub mod hash;
 pub mod ids;
 pub mod kinds;

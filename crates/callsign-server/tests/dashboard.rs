@@ -292,6 +292,7 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
         ("/dashboard/applications", "/dashboard/applications", &["Applications"]),
         ("/dashboard/users", "/dashboard/users", &["Users"]),
         (&user_page, "/dashboard/users", &[r#"<a href="/dashboard/users">Users</a>"#, "User pat@example.com"]),
+        ("/dashboard/branding", "/dashboard/branding", &["Branding", "Universal Login"]),
         ("/dashboard/mfa/phone", "/dashboard/mfa/phone", &["Security", "Multi-factor Auth", "Phone Message"]),
         (
             "/dashboard/security/attack-protection",
@@ -312,6 +313,8 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
             r#"<a href="/dashboard""#,
             r#"<a href="/dashboard/applications""#,
             r#"<a href="/dashboard/users""#,
+            r#"<span class="group-title">Branding</span>"#,
+            r#"<a href="/dashboard/branding""#,
             r#"<span class="group-title">Security</span>"#,
             r#"<span class="group-title">Multi-factor Auth</span>"#,
             r#"<a href="/dashboard/mfa/phone""#,
@@ -719,6 +722,70 @@ async fn settings_edit_the_tenant_and_switch_recovery_codes() {
     let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
     assert!(f.as_array().unwrap().iter().any(|x| x["name"] == "recovery-code" && x["enabled"] == false), "{f}");
     assert_eq!(b.post("/dashboard/settings/recovery-code", &[("enabled", "on")]).await.status, 403, "no CSRF token");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn branding_is_saved_through_the_management_api_with_a_preview_of_the_login_card() {
+    const PAGE: &str = "/dashboard/branding";
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(PAGE).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has(r#"<input type="color" id="b-primary-picker""#);
+    page.assert_has(r#"data-brand-preview="brand-preview""#);
+    page.assert_has(r#"<div class="brand-preview branded" id="brand-preview""#);
+    assert!(!page.has("/branding.css"), "nothing saved yet: the preview shows Callsign's colours");
+    let form = [
+        ("logo_url", "https://cdn.example/logo.png"),
+        ("primary", "#0B1A33"),
+        ("primary_picker", "#0b57d0"),
+        ("primary_was", ""),
+        ("page_background", "#f7f3e8"),
+        ("page_background_picker", "#f4f5f7"),
+        ("page_background_was", ""),
+    ];
+    b.submit(PAGE, PAGE, &form).await.assert_redirect(&format!("{PAGE}#universal-login"));
+    let (_, v) = t.get(&token, "/api/v2/branding").await;
+    assert_eq!(
+        v,
+        json!({"colors": {"primary": "#0B1A33", "page_background": "#f7f3e8"}, "logo_url": "https://cdn.example/logo.png"})
+    );
+    // Without the script, the preview shows what was saved: its stylesheet, its logo (which the CSP lets in).
+    let r = b.http.get(format!("{}{PAGE}", b.base)).header("cookie", b.cookies()).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("img-src 'self' data: https://cdn.example;"), "{csp}");
+    let page = b.finish(r).await;
+    page.assert_has("Branding saved.");
+    page.assert_has(r#"<link rel="stylesheet" href="/branding.css?v="#);
+    page.assert_has(r#"src="https://cdn.example/logo.png""#);
+    page.assert_has(r##"value="#0B1A33""##);
+    page.assert_has(r##"value="#0b1a33" data-color-text="b-primary""##);
+    // Only the picker changed (no script to copy it into the text field): the picker's colour is saved.
+    let form = [
+        ("logo_url", "https://cdn.example/logo.png"),
+        ("primary", "#0B1A33"),
+        ("primary_picker", "#225588"),
+        ("primary_was", "#0B1A33"),
+        ("page_background", ""),
+        ("page_background_picker", "#f4f5f7"),
+        ("page_background_was", "#f7f3e8"),
+    ];
+    b.submit(PAGE, PAGE, &form).await.assert_redirect(&format!("{PAGE}#universal-login"));
+    let (_, v) = t.get(&token, "/api/v2/branding").await;
+    assert_eq!(v, json!({"colors": {"primary": "#225588"}, "logo_url": "https://cdn.example/logo.png"}), "cleared too");
+    // A refusal is explained in plain words in the section, with what was typed kept.
+    let bad = b
+        .submit(PAGE, PAGE, &[("logo_url", "http://cdn.example/logo.png"), ("primary", "navy"), ("primary_was", "")])
+        .await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("colors.primary: `navy` is not a colour in #rrggbb or #rgb form.");
+    bad.assert_has(r#"value="http://cdn.example/logo.png""#);
+    bad.assert_has(r#"value="navy""#);
+    assert_eq!(t.get(&token, "/api/v2/branding").await.1["colors"]["primary"], "#225588", "nothing saved");
+    let bad = b.submit(PAGE, PAGE, &[("logo_url", "http://cdn.example/logo.png")]).await;
+    bad.assert_has("logo_url: Must be an https URL (http only for localhost).");
     t.stop().await;
 }
 

@@ -209,6 +209,8 @@ enum Fill {
     Phone,
     /// An alphanumeric sender ID: `A` repeated.
     Sender,
+    /// An https URL padded with `a` to the length.
+    Url,
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -229,6 +231,10 @@ fn fill(kind: Fill, n: usize) -> String {
             s
         }
         Fill::Sender => "A".repeat(n),
+        Fill::Url => {
+            let base = "https://cdn.example/";
+            format!("{base}{}", "a".repeat(n.saturating_sub(base.len())))
+        }
     }
 }
 
@@ -439,6 +445,15 @@ async fn documented_string_limits_are_the_enforced_ones() {
             patch.clone(),
             &user,
             Fill::Text,
+            move |v| json!({ field: v }),
+        ));
+    }
+    for field in ["logo_url", "favicon_url"] {
+        limits.push(limit(
+            &[&format!("BrandingUpdate/properties/{field}")],
+            Method::PATCH,
+            "/api/v2/branding",
+            Fill::Url,
             move |v| json!({ field: v }),
         ));
     }
@@ -778,6 +793,28 @@ async fn documented_patterns_are_the_enforced_ones() {
                 c[field] = v;
                 json!({"name": "twilio", "configuration": c})
             },
+        ));
+    }
+
+    const COLOURS: &[(&str, bool)] = &[
+        ("#fff", true),
+        ("#0B1A33", true),
+        ("#0b1a33", true),
+        ("#12345", false),
+        ("#1234567", false),
+        ("#ggg", false),
+        ("0b1a33", false),
+        ("blue", false),
+        ("", false),
+        ("#fff ", false),
+    ];
+    for field in ["primary", "page_background"] {
+        shapes.push(shape(
+            &[&format!("BrandingUpdate/properties/colors/properties/{field}")],
+            patch.clone(),
+            "/api/v2/branding",
+            COLOURS,
+            move |v| json!({"colors": { field: v }}),
         ));
     }
 

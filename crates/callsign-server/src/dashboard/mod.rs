@@ -14,6 +14,7 @@ pub mod api;
 mod apps;
 mod attack;
 pub mod auth;
+mod branding;
 mod inbox;
 mod logs;
 mod overview;
@@ -79,6 +80,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/security/attack-protection/phone", post(attack::set_phone))
         .route("/dashboard/security/attack-protection/unblock", post(attack::unblock))
         .route("/dashboard/security/attack-protection/unblock-account", post(attack::unblock_account))
+        .route("/dashboard/branding", get(branding::page).post(branding::save))
         .route("/dashboard/applications", get(apps::list))
         .route("/dashboard/applications/new", post(apps::create))
         .route("/dashboard/applications/{id}", get(apps::show).post(apps::update))

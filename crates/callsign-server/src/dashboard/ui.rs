@@ -16,6 +16,7 @@ pub enum Nav {
     Phone,
     Recovery,
     Attack,
+    Branding,
     Logs,
     Inbox,
     Settings,
@@ -32,6 +33,7 @@ impl Nav {
             // The switch is a section of the Settings page.
             Nav::Recovery => ("/dashboard/settings#recovery", "Recovery Code"),
             Nav::Attack => ("/dashboard/security/attack-protection", "Attack Protection"),
+            Nav::Branding => ("/dashboard/branding", "Universal Login"),
             Nav::Logs => ("/dashboard/logs", "Logs"),
             Nav::Inbox => ("/dashboard/inbox", "Development inbox"),
             Nav::Settings => ("/dashboard/settings", "Settings"),
@@ -43,6 +45,7 @@ impl Nav {
         match self {
             Nav::Phone | Nav::Recovery => &["Security", "Multi-factor Auth"],
             Nav::Attack => &["Security"],
+            Nav::Branding => &["Branding"],
             Nav::Logs | Nav::Inbox => &["Monitoring"],
             Nav::Overview | Nav::Apps | Nav::Users | Nav::Settings => &[],
         }
@@ -60,6 +63,7 @@ const MENU: &[Item] = &[
     Item::Page(Nav::Overview),
     Item::Page(Nav::Apps),
     Item::Page(Nav::Users),
+    Item::Group("Branding", &[Item::Page(Nav::Branding)]),
     Item::Group(
         "Security",
         &[
@@ -116,10 +120,23 @@ fn breadcrumb(active: Nav, title: &str) -> Markup {
 /// The menu is one `<details>`: on a wide screen the stylesheet keeps it open and hides its summary; on a phone the
 /// summary ("Menu") opens and closes it, by mouse, touch or keyboard, without JavaScript.
 pub fn shell(app: &AppState, ctx: &Ctx, active: Nav, title: &str, body: Markup) -> Markup {
+    shell_with_stylesheet(app, ctx, active, title, None, body)
+}
+
+/// [`shell`] with a second stylesheet (the Branding page's preview: the saved colours, `/branding.css`).
+pub fn shell_with_stylesheet(
+    app: &AppState,
+    ctx: &Ctx,
+    active: Nav,
+    title: &str,
+    stylesheet: Option<&str>,
+    body: Markup,
+) -> Markup {
     let full_title = format!("{title} · Callsign Dashboard");
-    layout::page(
+    layout::page_with(
         "en",
         &full_title,
+        layout::Head { stylesheet, ..Default::default() },
         html! {
             a class="skip-link" href="#main" { "Skip to content" }
             div class="dash-layout" {

@@ -29,7 +29,7 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(browser_api())
         .merge(callbacks::routes())
-        .merge(crate::login::routes())
+        .merge(crate::login::routes(app.clone()))
         .merge(crate::dashboard::routes())
         .merge(crate::web::static_routes())
         .nest("/api/v2", management::router(app.clone()))
@@ -53,7 +53,11 @@ pub fn router(app: AppState) -> Router {
 
 /// No route: an HTML page for the browser surfaces (`/u/…`, `/dashboard…`, or a request that prefers HTML), in the
 /// browser's language; the APIs' JSON error otherwise.
-async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+async fn not_found(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let path = uri.path();
     let wants_html = headers
@@ -63,8 +67,16 @@ async fn not_found(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum
     let browser = path.starts_with("/u/") || path == "/dashboard" || path.starts_with("/dashboard/");
     if (browser || wants_html) && !path.starts_with("/api/") {
         let lang = crate::login::negotiate(None, &headers);
-        let mut r =
-            crate::login::error_page(axum::http::StatusCode::NOT_FOUND, lang, crate::login::texts::of(lang).not_found);
+        // In the tenant's branding, as the login pages are.
+        let brand = crate::web::brand::Brand::load(&app).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the branding could not be read; the 404 page shows the defaults");
+            crate::web::brand::Brand::plain()
+        });
+        let page = crate::login::texts::of(lang).not_found;
+        let mut r = crate::web::brand::scope(brand, async {
+            crate::login::error_page(axum::http::StatusCode::NOT_FOUND, lang, page)
+        })
+        .await;
         r.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
         return r;
     }

@@ -48,7 +48,7 @@ pub const RESEND_COOLDOWN_SECS: i64 = 30;
 /// The CSRF purpose of the login forms.
 pub const CSRF_PURPOSE: &str = "login";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(app: AppState) -> Router<AppState> {
     use axum::routing::post;
     Router::new()
         .route("/authorize", get(authorize::authorize))
@@ -65,6 +65,8 @@ pub fn routes() -> Router<AppState> {
         .route("/mfa/enrollment", get(ticket::start))
         .route("/v2/logout", get(logout::logout))
         .route("/oidc/logout", get(logout::oidc_logout))
+        // Inside the security headers: they read the image origins the branding adds to the CSP.
+        .layer(axum::middleware::from_fn_with_state(app, crate::web::brand::layer))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
 }
 

@@ -20,12 +20,24 @@ impl Ctx<'_> {
     }
 }
 
+/// Every login page: the card, headed by the tenant's logo and name ([`crate::web::brand::current`]).
 fn card(lang: &str, title: &str, body: Markup) -> Markup {
-    layout::page(
+    let brand = crate::web::brand::current();
+    layout::branded_page(
         lang,
         title,
+        &brand,
         html! {
             main class="card" {
+                div class="brand" id="brand" {
+                    @if let Some(logo) = &brand.logo_url {
+                        img class="brand-logo" src=(logo) alt=(brand.name) height="52";
+                        // The logo's alt text already names the tenant for screen readers.
+                        span class="brand-name" aria-hidden="true" { (brand.name) }
+                    } @else {
+                        span class="brand-name" { (brand.name) }
+                    }
+                }
                 h1 { (title) }
                 (body)
             }

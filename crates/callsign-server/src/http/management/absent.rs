@@ -1,5 +1,5 @@
 //! The Auth0 resource types Callsign does not have (rules, hooks, actions, organizations, roles, custom domains,
-//! prompts, branding, migrations, forms, flows, …), answered the way Auth0 answers a tenant that has none of them:
+//! prompts, migrations, forms, flows, …), answered the way Auth0 answers a tenant that has none of them:
 //! empty lists and default settings. Configuration-as-code tools (`a0deploy export`) read every type, and an import
 //! of what they read writes the same defaults back, which is accepted; any other write is refused with 400
 //! `operation_not_supported` rather than silently dropped. See docs/API.md, "Resource types Callsign does not have".
@@ -8,9 +8,9 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Mgmt, Paging, ReadActions, ReadBranding, ReadCustomDomains, ReadFlows, ReadFlowsVaultConnections, ReadForms,
-    ReadHooks, ReadMigrations, ReadNetworkAcls, ReadOrganizations, ReadPrompts, ReadRoles, ReadRules, ReadRulesConfigs,
-    ReadSelfServiceProfiles, UpdateBranding, UpdateMigrations, UpdatePrompts,
+    Mgmt, Paging, ReadActions, ReadCustomDomains, ReadFlows, ReadFlowsVaultConnections, ReadForms, ReadHooks,
+    ReadMigrations, ReadNetworkAcls, ReadOrganizations, ReadPrompts, ReadRoles, ReadRules, ReadRulesConfigs,
+    ReadSelfServiceProfiles, UpdateMigrations, UpdatePrompts,
 };
 use super::{ReadAttackProtection, ReadLogStreams, UpdateAttackProtection};
 use super::{ReadConnectionProfiles, ReadEventStreams, ReadTokenExchangeProfiles, ReadUserAttributeProfiles};
@@ -31,7 +31,6 @@ pub fn routes() -> Router<AppState> {
         .route("/prompts", get(prompts).patch(set_prompts))
         .route("/prompts/{prompt}/custom-text/{language}", get(custom_text).put(set_custom_text))
         .route("/prompts/{prompt}/partials", get(partials).put(set_partials))
-        .route("/branding", get(branding).patch(set_branding))
         .route("/migrations", get(migrations).patch(set_migrations))
         .route("/forms", get(forms))
         .route("/flows", get(flows))
@@ -165,14 +164,6 @@ async fn set_partials(
     Body(b): Body<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     write_back(json!({}), &b, "prompt partials")
-}
-
-async fn branding(_: Mgmt<ReadBranding>) -> Json<Value> {
-    Json(json!({}))
-}
-
-async fn set_branding(_: Mgmt<UpdateBranding>, Body(b): Body<Map<String, Value>>) -> Result<Json<Value>, ApiError> {
-    write_back(json!({}), &b, "Universal Login branding")
 }
 
 async fn migrations(_: Mgmt<ReadMigrations>) -> Json<Value> {

@@ -1,6 +1,7 @@
 //! The Management API (`/api/v2`): RS256 bearer tokens for the Management audience, a scope per endpoint.
 mod absent;
 mod attack_protection;
+mod branding;
 mod branding_phone;
 mod clients;
 mod connections;
@@ -42,6 +43,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(guardian::routes())
         .merge(phone_providers::routes())
         .merge(phone_routing::routes())
+        .merge(branding::routes())
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
