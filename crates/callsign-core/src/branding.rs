@@ -123,42 +123,22 @@ fn url(prop: &str, v: &Value) -> Result<Option<String>, (String, String)> {
 /// name or address (no user part); no spaces, quotes or angle brackets anywhere. `None` for anything else. The
 /// pages add this origin, and only it, to their `img-src`.
 pub fn image_origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let clean = |s: &str| s.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'));
-    if !clean(tail) || authority.is_empty() {
+    if !url.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`')) {
         return None;
     }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let (h, after) = v6.split_once(']')?;
-            if h.is_empty() || !h.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
-                return None;
-            }
-            (format!("[{h}]"), after)
-        }
-        None => {
-            let (h, after) = authority.find(':').map_or((authority, ""), |i| authority.split_at(i));
-            if h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
-                return None;
-            }
-            (h.to_ascii_lowercase(), after)
-        }
+    // The origin as CORS compares them (lower case, no user part, a valid host and port).
+    let origin = callsign_domain::web_origin::of(url)?;
+    let (scheme, authority) = origin.split_once("://")?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => &authority[..v6.find(']')? + 2],
+        None => authority.split(':').next()?,
     };
-    if !port.is_empty() {
-        let digits = port.strip_prefix(':')?;
-        if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-    }
-    let local = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+    let local = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
     match scheme {
-        "https" => {}
-        "http" if local => {}
-        _ => return None,
+        "https" => Some(origin),
+        "http" if local => Some(origin),
+        _ => None,
     }
-    Some(format!("{scheme}://{host}{port}"))
 }
 
 pub async fn load(app: &Core) -> crate::BoxResult<Branding> {
