@@ -9,6 +9,7 @@
 pub mod attack;
 pub mod connections;
 pub mod delivery;
+pub mod destination;
 pub mod documents;
 pub mod error;
 pub mod grants;
