@@ -234,7 +234,7 @@ impl DestinationPolicy {
                 }
             }
             for (i, cc) in list.calling_codes.iter_mut().enumerate() {
-                let digits = cc.trim().trim_start_matches('+');
+                let digits = cc.trim().strip_prefix('+').unwrap_or(cc.trim());
                 if digits.is_empty()
                     || digits.len() > 6
                     || digits.starts_with('0')
