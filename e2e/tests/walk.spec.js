@@ -33,6 +33,10 @@ function pages({ app, user, event }) {
       crumbs: ['Security', 'Multi-factor Auth', 'Phone Message'], current: 'Phone Message',
     },
     {
+      name: 'phone destinations', path: '/dashboard/security/phone-destinations', h1: 'Phone destinations',
+      crumbs: ['Security', 'Multi-factor Auth', 'Phone destinations'], current: 'Phone destinations',
+    },
+    {
       name: 'attack protection', path: '/dashboard/security/attack-protection', h1: 'Attack Protection',
       crumbs: ['Security', 'Attack Protection'], current: 'Attack Protection',
     },

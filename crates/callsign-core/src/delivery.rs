@@ -122,6 +122,21 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
         Ok(m) => m,
         Err(e) => return failed(e),
     };
+    // The destination policy as it is now: a number allowed when it was enrolled may be refused since. Refused:
+    // nothing is sent and the job ends (a retry would be refused again).
+    match crate::destination::load(app).await {
+        Ok(policy) => {
+            if let Err(refused) = policy.check(&msg.to, job.channel) {
+                let mut details = refused.details();
+                details["provider"] = json!(job.provider);
+                return Attempt::Final { error: refused.message(), details };
+            }
+        }
+        Err(e) => {
+            let error = format!("cannot read the phone destination policy: {e}");
+            return Attempt::Retryable { error, details: json!({"provider": job.provider}) };
+        }
+    }
     let guardian = match GuardianConfig::load(app).await {
         Ok(g) => g,
         Err(e) => {
@@ -552,6 +567,13 @@ async fn try_send(app: &Core, id: &str, t: &TestMessage<'_>) -> Result<(String, 
         .parse()
         .map_err(|e: callsign_domain::channel::UnknownChannel| fail(SendError::fatal(e.to_string())))?;
     let to = PhoneNumber::parse(t.to).map_err(|e| fail(SendError::fatal(format!("not a phone number: {e}"))))?;
+    // A test message obeys the destination policy too: it is a real message to a real number.
+    let policy = crate::destination::load(app)
+        .await
+        .map_err(|e| fail(SendError::retryable(format!("cannot read the phone destination policy: {e}"))))?;
+    if let Err(refused) = policy.check(&to, channel) {
+        return Err(fail(SendError::fatal(refused.message())));
+    }
     let guardian = GuardianConfig::load(app)
         .await
         .map_err(|e| fail(SendError::retryable(format!("cannot read the Guardian configuration: {e}"))))?;

@@ -10,6 +10,7 @@ pub mod attack;
 pub mod branding;
 pub mod connections;
 pub mod delivery;
+pub mod destination;
 pub mod documents;
 pub mod error;
 pub mod grants;

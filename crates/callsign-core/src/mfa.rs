@@ -69,6 +69,8 @@ pub enum MfaError {
     TooManyRecoveryFailures,
     /// A phone is already confirmed for this user.
     AlreadyEnrolled,
+    /// The phone destination policy refuses the number on this channel (its country or its type).
+    DestinationRefused(crate::destination::Refused),
     /// Anything else, already in its API shape (store failures are opaque 500s).
     Other(AuthError),
 }
@@ -86,6 +88,9 @@ impl From<MfaError> for AuthError {
             }
             MfaError::WrongRecoveryCode => err(Status::Forbidden, "invalid_grant", "Invalid recovery_code."),
             MfaError::AlreadyEnrolled => err(Status::Forbidden, "access_denied", "User is already enrolled."),
+            MfaError::DestinationRefused(r) => {
+                err(Status::BadRequest, "invalid_phone_number", format!("phone_number: {}", r.message()))
+            }
             MfaError::Other(e) => e,
         }
     }
@@ -313,6 +318,22 @@ async fn check_send_limits(app: &Core, meta: &Origin, subject: Subject<'_>, chan
     Ok(())
 }
 
+/// Refuse a number the phone destination policy does not let `channel` reach (`crate::destination`), with a
+/// `gd_send_{channel}_failure` event whose details say why (country and type, never the number).
+async fn check_destination(
+    app: &Core,
+    meta: &Origin,
+    subject: Subject<'_>,
+    phone: &PhoneNumber,
+    channel: Channel,
+) -> Result<(), MfaError> {
+    let policy = crate::destination::load(app).await.map_err(AuthError::internal)?;
+    let Err(refused) = policy.check(phone, channel) else { return Ok(()) };
+    let c = EventCtx { description: Some(refused.message()), details: refused.details(), ..subject.ctx() };
+    events::record(app, &format!("gd_send_{channel}_failure"), meta, c).await;
+    Err(MfaError::DestinationRefused(refused))
+}
+
 /// A limiter answer, or the request refused with 503 when the limiter cannot be asked (fail closed: a limit that
 /// cannot be counted lets nothing through, and is no opaque 500 either).
 fn limit<T>(answer: callsign_store::StoreResult<T>) -> Result<T, MfaError> {
@@ -524,7 +545,9 @@ pub async fn start_enrollment(
     if existing.iter().any(|e| e.kind == EnrollmentKind::Phone && e.status == EnrollmentStatus::Confirmed) {
         return Err(MfaError::AlreadyEnrolled);
     }
-    // The send limits first: a refused request changes nothing (a pending enrollment stays as it was).
+    // The destination policy first: a refused number takes nothing from the send limits, and nothing is sent.
+    check_destination(app, meta, subject, phone, channel).await?;
+    // The send limits next: a refused request changes nothing (a pending enrollment stays as it was).
     check_send_limits(app, meta, subject, channel).await?;
     let now = app.clock.now();
     let enrollment = Enrollment {

@@ -76,6 +76,9 @@ pub const READ_USER_ATTRIBUTE_PROFILES: &str = "read:user_attribute_profiles";
 pub const READ_CONNECTION_PROFILES: &str = "read:connection_profiles";
 pub const READ_EVENT_STREAMS: &str = "read:event_streams";
 pub const READ_LOG_STREAMS: &str = "read:log_streams";
+/// Callsign's own: the phone destination policy (`/api/v2/guardian/factors/phone/destination-policy`).
+pub const READ_PHONE_DESTINATION_POLICY: &str = "read:phone_destination_policy";
+pub const UPDATE_PHONE_DESTINATION_POLICY: &str = "update:phone_destination_policy";
 
 /// Every scope the Management API knows; the bootstrap client holds all of them.
 pub const ALL_MANAGEMENT: &[&str] = &[
@@ -149,6 +152,8 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     READ_CONNECTION_PROFILES,
     READ_EVENT_STREAMS,
     READ_LOG_STREAMS,
+    READ_PHONE_DESTINATION_POLICY,
+    UPDATE_PHONE_DESTINATION_POLICY,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

@@ -122,6 +122,12 @@ async fn templates_create_patch_reset_delete_and_try() {
     assert_eq!((msgs[0].channel.as_str(), msgs[0].text.as_str()), ("voice", "Code ... 1.2.3.4.5.6"));
     let (s, v) = t.post(&admin, &format!("/api/v2/branding/phone/templates/{id}/try"), json!({"to": "12"})).await;
     assert_eq!(s, 400, "{v}");
+    // A test message obeys the phone destination policy: a premium-rate number gets nothing.
+    let (s, v) =
+        t.post(&admin, &format!("/api/v2/branding/phone/templates/{id}/try"), json!({"to": "+449098765432"})).await;
+    assert_eq!((s, v["errorCode"].as_str()), (400, Some("phone_provider_error")), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("premium_rate"), "{v}");
+    assert_eq!(t.app.store.count_dev_messages().await.unwrap(), 2, "nothing more was sent");
     let (s, v) = t
         .post(
             &admin,

@@ -295,6 +295,11 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
         ("/dashboard/branding", "/dashboard/branding", &["Branding", "Universal Login"]),
         ("/dashboard/mfa/phone", "/dashboard/mfa/phone", &["Security", "Multi-factor Auth", "Phone Message"]),
         (
+            "/dashboard/security/phone-destinations",
+            "/dashboard/security/phone-destinations",
+            &["Security", "Multi-factor Auth", "Phone destinations"],
+        ),
+        (
             "/dashboard/security/attack-protection",
             "/dashboard/security/attack-protection",
             &["Security", "Attack Protection"],
@@ -318,6 +323,7 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
             r#"<span class="group-title">Security</span>"#,
             r#"<span class="group-title">Multi-factor Auth</span>"#,
             r#"<a href="/dashboard/mfa/phone""#,
+            r#"<a href="/dashboard/security/phone-destinations""#,
             r#"<a href="/dashboard/settings#recovery">Recovery Code</a>"#,
             r#"<a href="/dashboard/security/attack-protection""#,
             r#"<span class="group-title">Monitoring</span>"#,
@@ -502,6 +508,55 @@ async fn the_factor_message_types_and_policy_change_through_the_management_api()
     b.submit(PAGE, "/dashboard/mfa/phone/policy", &[("policy", "never")]).await;
     let (_, p) = t.get(&token, "/api/v2/guardian/policies").await;
     assert_eq!(p, json!([]));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn phone_destinations_are_set_on_their_page() {
+    const PD: &str = "/dashboard/security/phone-destinations";
+    const API: &str = "/api/v2/guardian/factors/phone/destination-policy";
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(PD).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // A new install: every country, with the notice; the searchable list names countries from the login list.
+    page.assert_has(r#"id="all-countries-notice""#);
+    page.assert_has("for SMS and Voice calls");
+    page.assert_has(r#"data-filter-list="sms-countries""#);
+    page.assert_has("United Kingdom (GB, +44)");
+    page.assert_has(r#"id="sms-mode-all" name="mode" value="all" checked"#);
+    page.assert_has(
+        r#"role="switch" class="switch" id="sms-t-premium_rate" name="premium_rate" value="on" aria-describedby"#,
+    );
+    page.assert_has(r#"id="sms-t-voip" name="voip" value="on" checked"#);
+
+    // SMS to GB and Toronto only, no landlines.
+    let form = [("mode", "allow"), ("c_GB", "on"), ("calling_codes", "+1416"), ("voip", "on")];
+    b.submit(PD, &format!("{PD}/sms"), &form).await.assert_redirect(&format!("{PD}#sms"));
+    let (_, v) = t.get(&token, API).await;
+    assert_eq!(v["sms"], json!({"mode": "allow", "countries": ["GB"], "calling_codes": ["+1416"]}));
+    assert_eq!(v["number_types"]["sms"]["fixed_line"], false);
+    assert_eq!(v["number_types"]["sms"]["voip"], true);
+    assert_eq!(v["voice"]["mode"], "all", "the other channel is untouched");
+    assert_eq!(v["number_types"]["voice"]["fixed_line"], true);
+    let page = b.get(PD).await;
+    page.assert_has("SMS destinations saved.");
+    page.assert_has(r#"id="sms-c-GB" name="c_GB" value="on" checked"#);
+    page.assert_has("for Voice calls.");
+    assert!(!page.body.contains("for SMS and Voice calls"), "SMS has a list now");
+
+    // The API's refusal in the section, in plain words, what was chosen kept.
+    let bad = b.submit(PD, &format!("{PD}/voice"), &[("mode", "deny"), ("c_FR", "on"), ("calling_codes", "+0")]).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    bad.assert_has("voice.calling_codes[0]");
+    bad.assert_has(r#"id="voice-mode-deny" name="mode" value="deny" checked"#);
+    bad.assert_has(r#"id="voice-c-FR" name="c_FR" value="on" checked"#);
+    assert!(!bad.body.contains("Payload validation error"), "plain words");
+    assert_eq!(t.get(&token, API).await.1["voice"]["mode"], "all", "nothing saved");
+    let bad = b.submit(PD, &format!("{PD}/voice"), &[("mode", "allow")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("would refuse every number");
     t.stop().await;
 }
 

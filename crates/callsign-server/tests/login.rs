@@ -291,6 +291,14 @@ async fn sms_enrollment_ends_at_the_callback_with_a_code_that_exchanges_for_toke
     let r = b.submit(&p, "/u/mfa/enroll", &[("country", "US"), ("phone", "12"), ("channel", "sms")]).await;
     assert_eq!(r.status, 400);
     assert!(r.has("This phone number is not valid.") && r.has(r#"value="12""#));
+    // A number the destination policy refuses (premium rate, by default): said in words on the page, nothing sent.
+    let r =
+        b.submit(&r, "/u/mfa/enroll", &[("country", "GB"), ("phone", "+44 909 876 5432"), ("channel", "sms")]).await;
+    assert_eq!(r.status, 400);
+    assert!(r.has("Codes cannot be sent to this phone number") && r.has(r#"value="+44 909 876 5432""#), "{}", r.body);
+    c.t.deliver_now().await;
+    assert_eq!(c.t.app.store.count_dev_messages().await.unwrap(), 0);
+    assert_eq!(c.t.logs(&c.admin, "gd_send_sms_failure").await[0]["details"]["reason"], "number_type_not_allowed");
 
     c.t.clock.advance(Duration::from_millis(1));
     let r = b.submit(&r, "/u/mfa/enroll", &[("country", "US"), ("phone", "(415) 555-2671"), ("channel", "sms")]).await;

@@ -817,6 +817,34 @@ async fn documented_patterns_are_the_enforced_ones() {
             move |v| json!({"colors": { field: v }}),
         ));
     }
+    // The destination policy's country codes and calling-code prefixes (the server also refuses well-formed codes
+    // no country has, such as `XX`, which a pattern cannot say).
+    let policy = "/api/v2/guardian/factors/phone/destination-policy";
+    shapes.push(shape(
+        &["PhoneDestinationCountries/properties/countries/items"],
+        put.clone(),
+        policy,
+        &[("GB", true), ("gb", true), ("G", false), ("GBR", false), ("1A", false), ("", false)],
+        |v| json!({"sms": {"mode": "deny", "countries": [v]}}),
+    ));
+    shapes.push(shape(
+        &["PhoneDestinationCountries/properties/calling_codes/items"],
+        put.clone(),
+        policy,
+        &[
+            ("+44", true),
+            ("44", true),
+            ("+1416", true),
+            ("+123456", true),
+            ("+1234567", false),
+            ("+0", false),
+            ("++44", false),
+            ("+44a", false),
+            ("+", false),
+            ("", false),
+        ],
+        |v| json!({"voice": {"mode": "deny", "calling_codes": [v]}}),
+    ));
 
     // Every documented pattern is covered.
     let covered: Vec<&String> = shapes.iter().flat_map(|s| &s.pointers).collect();

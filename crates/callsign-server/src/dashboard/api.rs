@@ -46,6 +46,8 @@ pub const SCOPES: &[&str] = &[
     sc::UPDATE_ATTACK_PROTECTION,
     sc::READ_ANOMALY_BLOCKS,
     sc::DELETE_ANOMALY_BLOCKS,
+    sc::READ_PHONE_DESTINATION_POLICY,
+    sc::UPDATE_PHONE_DESTINATION_POLICY,
 ];
 
 /// How long a dashboard token lives (it is minted per page request).

@@ -15,6 +15,7 @@ mod apps;
 mod attack;
 pub mod auth;
 mod branding;
+mod destinations;
 mod inbox;
 mod logs;
 mod overview;
@@ -74,6 +75,8 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/mfa/phone/templates", post(phone::templates))
         .route("/dashboard/mfa/phone/test", post(phone::send_test))
         .route("/dashboard/mfa/phone/policy", post(phone::set_policy))
+        .route("/dashboard/security/phone-destinations", get(destinations::page))
+        .route("/dashboard/security/phone-destinations/{channel}", post(destinations::save))
         .route("/dashboard/security/attack-protection", get(attack::page))
         .route("/dashboard/security/attack-protection/throttling", post(attack::set_throttling))
         .route("/dashboard/security/attack-protection/brute-force", post(attack::set_brute_force))

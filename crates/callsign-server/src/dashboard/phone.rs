@@ -174,7 +174,7 @@ fn radio(name: &str, value: &str, checked: bool, label: &str, id: &str) -> Marku
 
 /// A labelled on/off switch: a real checkbox (`role="switch"`, so assistive technology says "on"/"off"), operable
 /// with the keyboard (Tab, then Space) and drawn as a switch by app.css; posted as `name=on` when on.
-fn switch(name: &str, id: &str, on: bool, label: &str, hint: &str) -> Markup {
+pub(super) fn switch(name: &str, id: &str, on: bool, label: &str, hint: &str) -> Markup {
     let hint_id = format!("{id}-hint");
     html! {
         div class="switch-row" {

@@ -15,6 +15,7 @@ pub enum Nav {
     Users,
     Phone,
     Recovery,
+    Destinations,
     Attack,
     Branding,
     Logs,
@@ -32,6 +33,7 @@ impl Nav {
             Nav::Phone => ("/dashboard/mfa/phone", "Phone Message"),
             // The switch is a section of the Settings page.
             Nav::Recovery => ("/dashboard/settings#recovery", "Recovery Code"),
+            Nav::Destinations => ("/dashboard/security/phone-destinations", "Phone destinations"),
             Nav::Attack => ("/dashboard/security/attack-protection", "Attack Protection"),
             Nav::Branding => ("/dashboard/branding", "Universal Login"),
             Nav::Logs => ("/dashboard/logs", "Logs"),
@@ -43,7 +45,7 @@ impl Nav {
     /// The menu sections above the page, outermost first (the breadcrumb's first steps; they have no page).
     const fn sections(self) -> &'static [&'static str] {
         match self {
-            Nav::Phone | Nav::Recovery => &["Security", "Multi-factor Auth"],
+            Nav::Phone | Nav::Recovery | Nav::Destinations => &["Security", "Multi-factor Auth"],
             Nav::Attack => &["Security"],
             Nav::Branding => &["Branding"],
             Nav::Logs | Nav::Inbox => &["Monitoring"],
@@ -67,7 +69,10 @@ const MENU: &[Item] = &[
     Item::Group(
         "Security",
         &[
-            Item::Group("Multi-factor Auth", &[Item::Page(Nav::Phone), Item::Page(Nav::Recovery)]),
+            Item::Group(
+                "Multi-factor Auth",
+                &[Item::Page(Nav::Phone), Item::Page(Nav::Destinations), Item::Page(Nav::Recovery)],
+            ),
             Item::Page(Nav::Attack),
         ],
     ),

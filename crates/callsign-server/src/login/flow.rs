@@ -554,6 +554,7 @@ pub async fn enroll_submit(
                 MfaError::TooManySms | MfaError::TooManyFromNetwork => (StatusCode::TOO_MANY_REQUESTS, t.too_many_sms),
                 MfaError::TooManyVoice => (StatusCode::TOO_MANY_REQUESTS, t.too_many_voice),
                 MfaError::AlreadyEnrolled => (StatusCode::CONFLICT, t.already_enrolled),
+                MfaError::DestinationRefused(_) => (StatusCode::BAD_REQUEST, t.destination_refused),
                 other => return Err(super::failed(&tx.state.lang, OAuthError::from(other))),
             };
             return Ok(render_enroll(&app, &tx, &g, status, Some(entered), Some(text)));

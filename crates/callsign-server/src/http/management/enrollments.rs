@@ -371,6 +371,19 @@ fn check_new(m: NewMethod) -> Result<PhoneMethod, ApiError> {
     })
 }
 
+/// The phone destination policy (`callsign_core::destination`) applies to numbers added here as to those enrolled
+/// by their users: a number its preferred channel may not reach is refused (400 `invalid_phone_number`), though
+/// nothing is sent now, so that no method exists that every later send would refuse.
+async fn check_destination(app: &AppState, methods: &[PhoneMethod]) -> Result<(), ApiError> {
+    let policy = callsign_core::destination::load(app).await.map_err(ApiError::internal)?;
+    for m in methods {
+        if let Err(refused) = policy.check(&m.phone, m.preferred) {
+            return Err(ApiError::invalid_property("phone_number", refused.message()).code("invalid_phone_number"));
+        }
+    }
+    Ok(())
+}
+
 fn new_enrollment(app: &AppState, user_id: &str, m: PhoneMethod) -> Enrollment {
     let now = app.clock.now();
     Enrollment {
@@ -408,6 +421,7 @@ async fn create_method(
     Body(body): Body<NewMethod>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let method = check_new(body)?;
+    check_destination(&app, std::slice::from_ref(&method)).await?;
     require_user(&app, &user_id, super::users::not_found).await?;
     let existing = app.store.list_enrollments(&user_id).await?;
     if existing.iter().any(|e| e.kind == PHONE && e.phone_number.as_deref() == Some(method.phone.e164())) {
@@ -440,6 +454,7 @@ async fn replace_methods(
         }
         methods.push(pm);
     }
+    check_destination(&app, &methods).await?;
     require_user(&app, &user_id, super::users::not_found).await?;
     // All or nothing: the old phone methods go and the new ones come in one transaction.
     let created: Vec<Enrollment> = methods.into_iter().map(|pm| new_enrollment(&app, &user_id, pm)).collect();

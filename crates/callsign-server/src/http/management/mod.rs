@@ -5,6 +5,7 @@ mod branding;
 mod branding_phone;
 mod clients;
 mod connections;
+pub mod destination_policy;
 mod dev_inbox;
 mod enrollments;
 mod grants;
@@ -44,6 +45,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(phone_providers::routes())
         .merge(phone_routing::routes())
         .merge(branding::routes())
+        .merge(destination_policy::routes())
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
@@ -210,6 +212,8 @@ scope_sets! {
     ReadConnectionProfiles => [sc::READ_CONNECTION_PROFILES],
     ReadEventStreams => [sc::READ_EVENT_STREAMS],
     ReadLogStreams => [sc::READ_LOG_STREAMS],
+    ReadDestinationPolicy => [sc::READ_PHONE_DESTINATION_POLICY],
+    UpdateDestinationPolicy => [sc::UPDATE_PHONE_DESTINATION_POLICY],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.

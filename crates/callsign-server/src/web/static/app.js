@@ -208,6 +208,20 @@
         if (/^https?:\/\/\S+$/.test(v)) { logo.src = v; logo.hidden = false; } else if (v === "") { logo.hidden = true; }
       });
     }
+  // Filterable lists (dashboard phone destinations): an input with data-filter-list="<id>" hides the entries of
+  // that element whose data-filter-text does not contain what is typed. Without this script every entry shows.
+  document.querySelectorAll("input[data-filter-list]").forEach(function (input) {
+    var list = document.getElementById(input.getAttribute("data-filter-list"));
+    if (!list) return;
+    var entries = list.querySelectorAll("[data-filter-text]");
+    // Enter in the filter box filters; it does not submit the form around it.
+    input.addEventListener("keydown", function (ev) { if (ev.key === "Enter") ev.preventDefault(); });
+    input.addEventListener("input", function () {
+      var q = input.value.trim().toLowerCase();
+      entries.forEach(function (e) {
+        e.hidden = q !== "" && e.getAttribute("data-filter-text").toLowerCase().indexOf(q) === -1;
+      });
+    });
   });
 
   // response_mode=form_post: the form carrying the authorization response posts itself to the application (its

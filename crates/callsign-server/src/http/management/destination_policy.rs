@@ -1,0 +1,114 @@
+//! The phone destination policy (`callsign_core::destination`), a Callsign extension in the style of the Guardian
+//! endpoints: one resource for both defences (country permissions and number types), because both answer the same
+//! question ("may this number get this channel?"), are checked together, and are saved together by the dashboard.
+//!
+//! - `GET /api/v2/guardian/factors/phone/destination-policy` (`read:phone_destination_policy`): the whole policy,
+//!   defaults filled in (a new install: every country, premium-rate and the other special types refused).
+//! - `PUT` (`update:phone_destination_policy`): replaces the whole policy; what the body leaves out takes its
+//!   default. `PATCH` (same scope): a JSON merge patch (RFC 7396) over the stored policy: objects merge, lists and
+//!   values replace. An unknown property, an unknown mode, a country code that is not ISO 3166, a bad calling-code
+//!   prefix, an entry listed twice, mode `all` with a list, or mode `allow` with empty lists: 400 naming the
+//!   property. `gd_tenant_update` on every write.
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use callsign_core::destination::{self, DestinationPolicy};
+use serde_json::{Value, json};
+
+use super::guardian::changed;
+use super::{Mgmt, ReadDestinationPolicy, UpdateDestinationPolicy};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::{Body, RequestMeta};
+
+pub const PATH: &str = "/guardian/factors/phone/destination-policy";
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(PATH, get(read).put(replace).patch(merge))
+}
+
+fn view(p: &DestinationPolicy) -> Value {
+    serde_json::to_value(p).unwrap_or(Value::Null)
+}
+
+/// Parse and check a whole policy.
+fn parse(body: Value) -> Result<DestinationPolicy, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::invalid_payload("Expected type object"));
+    }
+    let mut p: DestinationPolicy = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
+    p.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
+    Ok(p)
+}
+
+/// RFC 7396: `patch`'s objects merge into `doc`, `null` removes (the default comes back), anything else replaces.
+fn merge_patch(doc: &mut Value, patch: &Value) {
+    match (doc, patch) {
+        (Value::Object(d), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    d.remove(k);
+                } else {
+                    merge_patch(d.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (d, p) => *d = p.clone(),
+    }
+}
+
+async fn read(_: Mgmt<ReadDestinationPolicy>, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(view(&destination::load(&app).await.map_err(ApiError::internal)?)))
+}
+
+async fn replace(
+    m: Mgmt<UpdateDestinationPolicy>,
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    Body(body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let new = parse(body)?;
+    let saved = destination::modify(&app, |p| -> Result<(), ApiError> {
+        *p = new.clone();
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let answer = view(&saved);
+    changed(&app, &meta, &m.caller.client_id, json!({"phone_destination_policy": answer})).await;
+    Ok(Json(answer))
+}
+
+async fn merge(
+    m: Mgmt<UpdateDestinationPolicy>,
+    State(app): State<AppState>,
+    meta: RequestMeta,
+    Body(body): Body<Value>,
+) -> Result<Json<Value>, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::invalid_payload("Expected type object"));
+    }
+    let saved = destination::modify(&app, |p| -> Result<(), ApiError> {
+        let mut doc = view(p);
+        merge_patch(&mut doc, &body);
+        *p = parse(doc)?;
+        Ok(())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let answer = view(&saved);
+    changed(&app, &meta, &m.caller.client_id, json!({"phone_destination_policy": answer})).await;
+    Ok(Json(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_merges_objects_and_replaces_the_rest() {
+        let mut d = json!({"sms": {"mode": "deny", "countries": ["GB", "US"]}, "voice": {"mode": "all"}});
+        merge_patch(&mut d, &json!({"sms": {"countries": ["FR"]}, "voice": null}));
+        assert_eq!(d, json!({"sms": {"mode": "deny", "countries": ["FR"]}}));
+    }
+}
