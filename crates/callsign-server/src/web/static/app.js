@@ -208,6 +208,8 @@
         if (/^https?:\/\/\S+$/.test(v)) { logo.src = v; logo.hidden = false; } else if (v === "") { logo.hidden = true; }
       });
     }
+  });
+
   // Filterable lists (dashboard phone destinations): an input with data-filter-list="<id>" hides the entries of
   // that element whose data-filter-text does not contain what is typed. Without this script every entry shows.
   document.querySelectorAll("input[data-filter-list]").forEach(function (input) {
