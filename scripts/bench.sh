@@ -140,7 +140,8 @@ done
 echo 5 >"/proc/$oidc_pid/clear_refs" 2>/dev/null || true
 
 # --- measurements ------------------------------------------------------------------------------------------------------
-# wrk_run NAME ROUND URL CONCURRENCY PATH BODIES CTYPE ONCE: one wrk run; appends "NAME ROUND req/s p50 p99 ok bad".
+# wrk_run NAME ROUND URL CONCURRENCY PATH BODIES CTYPE ONCE: one wrk run; appends "NAME ROUND req/s p50 p99 ok bad"
+# (and logs the statuses of the answers that were not 2xx).
 wrk_run() {
   local out line
   out="$(BENCH_PATH="$5" BENCH_BODIES="$6" BENCH_CTYPE="$7" BENCH_ONCE="$8" BENCH_THREADS="$THREADS" \
@@ -152,7 +153,9 @@ wrk_run() {
   local ok=$4
   python3 -c 'import sys; n, r, ok, bad, secs, p50, p99 = sys.argv[1:]; print(n, r, f"{int(ok) / float(secs):.1f}", p50, p99, ok, bad)' \
     "$1" "$2" "$ok" "$5" "$6" "$7" "$8" >>"$results"
-  log "  $(tail -1 "$results" | awk '{ printf "%-24s %10s req/s  p50 %8s ms  p99 %8s ms  (%s ok, %s not)", $1, $3, $4, $5, $6, $7 }')"
+  local other=""
+  [ "${9:-"-"}" = "-" ] || other=" not 2xx: $9"
+  log "  $(tail -1 "$results" | awk '{ printf "%-24s %10s req/s  p50 %8s ms  p99 %8s ms  (%s ok, %s not)", $1, $3, $4, $5, $6, $7 }')$other"
 }
 form="application/x-www-form-urlencoded"
 

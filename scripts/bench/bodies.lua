@@ -4,7 +4,9 @@
 -- connections idle and stops once every one of its requests has been answered.
 -- wrk's own duration is always the -d it was given, so the time is measured here (LuaJIT ffi, CLOCK_MONOTONIC):
 -- from each thread's first request to its last answer, the run's span from the earliest start to the latest end.
--- done() prints one line, "RESULT <2xx answers> <other answers and socket errors> <seconds> <p50 ms> <p99 ms>".
+-- wrk calls request() once on thread 1's state to check the script, so one line of each pool is never sent.
+-- done() prints one line, "RESULT <2xx answers> <other answers and socket errors> <seconds> <p50 ms> <p99 ms>
+-- <statuses of the other answers, as STATUSxCOUNT,... or ->".
 local ffi = require("ffi")
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -29,6 +31,7 @@ function setup(thread)
 end
 
 local requests, n, sent, answered, ok, first, last = {}, 0, 0, 0, 0, nil, nil
+local other = {} -- status -> count, of the answers that were not 2xx
 function init(_)
   local tid = tonumber(wrk.thread:get("tid")) or 0
   if not file or file == "" then
@@ -69,6 +72,13 @@ function response(status, _, _)
   answered = answered + 1
   if status >= 200 and status < 300 then
     ok = ok + 1
+  else
+    other[status] = (other[status] or 0) + 1
+    local parts = {}
+    for k, v in pairs(other) do
+      table.insert(parts, k .. "x" .. v)
+    end
+    wrk.thread:set("other", table.concat(parts, ","))
   end
   last = now()
   wrk.thread:set("last", last)
@@ -80,16 +90,20 @@ function response(status, _, _)
 end
 
 function done(summary, latency, _)
-  local t0, t1, good, all = nil, nil, 0, 0
+  local t0, t1, good, all, statuses = nil, nil, 0, 0, {}
   for _, t in ipairs(threads) do
     local f, l = t:get("first"), t:get("last")
     if f and (t0 == nil or f < t0) then t0 = f end
     if l and (t1 == nil or l > t1) then t1 = l end
     good = good + (tonumber(t:get("ok")) or 0)
     all = all + (tonumber(t:get("answered")) or 0)
+    local o = t:get("other")
+    if o and o ~= "" then
+      table.insert(statuses, o)
+    end
   end
   local e = summary.errors
   local bad = all - good + e.connect + e.read + e.write + e.timeout
-  io.write(string.format("RESULT %d %d %.6f %.3f %.3f\n", good, bad, (t1 or 1) - (t0 or 0),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  io.write(string.format("RESULT %d %d %.6f %.3f %.3f %s\n", good, bad, (t1 or 1) - (t0 or 0),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, #statuses > 0 and table.concat(statuses, ",") or "-"))
 end
