@@ -294,10 +294,7 @@ pub struct AttackProtection {
 }
 
 pub async fn load(app: &Core) -> crate::BoxResult<AttackProtection> {
-    Ok(match app.store.get_setting(SETTINGS_KEY).await? {
-        Some(v) => serde_json::from_value(v)?,
-        None => AttackProtection::default(),
-    })
+    crate::documents::load(app, SETTINGS_KEY).await
 }
 
 /// Change the settings document (suspicious IP throttling, brute-force and phone provider protection share it)

@@ -142,10 +142,7 @@ pub fn image_origin(url: &str) -> Option<String> {
 }
 
 pub async fn load(app: &Core) -> crate::BoxResult<Branding> {
-    Ok(match app.store.get_setting(SETTINGS_KEY).await? {
-        Some(v) => serde_json::from_value(v)?,
-        None => Branding::default(),
-    })
+    crate::documents::load(app, SETTINGS_KEY).await
 }
 
 /// Apply a merge patch without losing a concurrent write ([`crate::documents::modify`]); a refusal is the inner

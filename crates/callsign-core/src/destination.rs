@@ -270,10 +270,7 @@ impl DestinationPolicy {
 
 /// The stored policy (the defaults when none was saved).
 pub async fn load(app: &Core) -> crate::BoxResult<DestinationPolicy> {
-    Ok(match app.store.get_setting(SETTINGS_KEY).await? {
-        Some(v) => serde_json::from_value(v)?,
-        None => DestinationPolicy::default(),
-    })
+    crate::documents::load(app, SETTINGS_KEY).await
 }
 
 /// Change the policy without losing a concurrent write ([`crate::documents::modify`]).

@@ -10,6 +10,14 @@ use crate::Core;
 /// How many times [`modify`] reads again after losing a race.
 pub const MODIFY_ATTEMPTS: usize = 16;
 
+/// The document under `key`, or `T::default()` when none was written.
+pub async fn load<T: DeserializeOwned + Default>(app: &Core, key: &str) -> crate::BoxResult<T> {
+    Ok(match app.store.get_setting(key).await? {
+        Some(v) => serde_json::from_value(v)?,
+        None => T::default(),
+    })
+}
+
 /// Read the document under `key` (`fresh()` when there is none), change it, and write it if it is still the one
 /// read; otherwise start again, at most [`MODIFY_ATTEMPTS`] times. `change` may refuse (`Err(E)`): nothing is
 /// written and its error comes back as the inner `Err`. `what` names the document in the error after the last try.

@@ -37,10 +37,7 @@ impl TenantSettings {
 }
 
 pub async fn load(app: &Core) -> crate::BoxResult<TenantSettings> {
-    Ok(match app.store.get_setting(SETTINGS_KEY).await? {
-        Some(v) => serde_json::from_value(v)?,
-        None => TenantSettings::default(),
-    })
+    crate::documents::load(app, SETTINGS_KEY).await
 }
 
 /// Change the settings without losing a concurrent write of another field ([`crate::documents::modify`]).

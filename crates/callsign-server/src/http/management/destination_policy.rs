@@ -68,15 +68,11 @@ async fn replace(
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let new = parse(body)?;
-    let saved = destination::modify(&app, |p| -> Result<(), ApiError> {
+    write(&app, &meta, &m.caller.client_id, |p| {
         *p = new.clone();
         Ok(())
     })
     .await
-    .map_err(ApiError::internal)??;
-    let answer = view(&saved);
-    changed(&app, &meta, &m.caller.client_id, json!({"phone_destination_policy": answer})).await;
-    Ok(Json(answer))
 }
 
 async fn merge(
@@ -88,16 +84,25 @@ async fn merge(
     if !body.is_object() {
         return Err(ApiError::invalid_payload("Expected type object"));
     }
-    let saved = destination::modify(&app, |p| -> Result<(), ApiError> {
+    write(&app, &meta, &m.caller.client_id, |p| {
         let mut doc = view(p);
         merge_patch(&mut doc, &body);
         *p = parse(doc)?;
         Ok(())
     })
     .await
-    .map_err(ApiError::internal)??;
+}
+
+/// Apply `change` (compare-and-set, re-applied over a concurrent write), log the change, answer the saved policy.
+async fn write(
+    app: &AppState,
+    meta: &RequestMeta,
+    client_id: &str,
+    change: impl FnMut(&mut DestinationPolicy) -> Result<(), ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let saved = destination::modify(app, change).await.map_err(ApiError::internal)??;
     let answer = view(&saved);
-    changed(&app, &meta, &m.caller.client_id, json!({"phone_destination_policy": answer})).await;
+    changed(app, meta, client_id, json!({"phone_destination_policy": answer})).await;
     Ok(Json(answer))
 }
 
