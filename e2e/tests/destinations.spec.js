@@ -3,17 +3,10 @@
 const { test, expect } = require('../lib/fixtures');
 const { expectNoSeriousViolations } = require('../lib/a11y');
 const { shot } = require('../lib/shots');
+const { signIn } = require('../lib/dashboard');
 
 const PAGE = '/dashboard/security/phone-destinations';
 const API = '/guardian/factors/phone/destination-policy';
-
-async function signIn(page, operator) {
-  await page.goto('/dashboard/login');
-  await page.getByLabel('Email').fill(operator.email);
-  await page.getByLabel('Password').fill(operator.password);
-  await page.getByLabel('Password').press('Enter');
-  await expect(page).toHaveURL(/\/dashboard$/);
-}
 
 test('the country filter narrows the list and a filtered choice saves', async ({ browser, mgmt }) => {
   const before = await mgmt.get(API);

@@ -6,6 +6,7 @@
 const { test, expect } = require('../lib/fixtures');
 const { expectNoSeriousViolations } = require('../lib/a11y');
 const { shot } = require('../lib/shots');
+const { signIn } = require('../lib/dashboard');
 
 const PAGE = '/dashboard/mfa/phone';
 const SID = 'AC0000000000000000000000000000ce2e';
@@ -32,14 +33,6 @@ async function tabTo(page, selector, max = 80) {
 }
 
 const unsaved = (page, action) => page.locator(`form[action="${action}"] [data-unsaved]`);
-
-async function signIn(page, operator) {
-  await page.goto('/dashboard/login');
-  await page.getByLabel('Email').fill(operator.email);
-  await page.getByLabel('Password').fill(operator.password);
-  await page.getByLabel('Password').press('Enter');
-  await expect(page).toHaveURL(/\/dashboard$/);
-}
 
 test('the Phone Message page with the keyboard alone', async ({ browser, mgmt }) => {
   const before = {

@@ -6,6 +6,7 @@
 const { test, expect } = require('../lib/fixtures');
 const { expectNoSeriousViolations } = require('../lib/a11y');
 const { shot } = require('../lib/shots');
+const { signIn } = require('../lib/dashboard');
 
 const WIDE = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -51,14 +52,6 @@ function pages({ app, user, event }) {
     },
     { name: 'settings', path: '/dashboard/settings', h1: 'Settings', crumbs: ['Settings'], current: 'Settings' },
   ];
-}
-
-async function signIn(page, operator) {
-  await page.goto('/dashboard/login');
-  await page.getByLabel('Email').fill(operator.email);
-  await page.getByLabel('Password').fill(operator.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/dashboard$/);
 }
 
 /** Presses Tab until the focused element matches `selector` (at most `max` presses). */
