@@ -58,7 +58,7 @@ pub async fn destroy(app: &Core, kind: &str, token: &str) -> crate::BoxResult<()
     Ok(())
 }
 
-/// Delete expired transients every few minutes until `stop` turns true.
+/// Delete expired transients and windowed counters every few minutes until `stop` turns true.
 pub fn spawn_purger(
     app: &std::sync::Arc<Core>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -68,6 +68,12 @@ pub fn spawn_purger(
             Ok(0) => {}
             Ok(n) => tracing::debug!(purged = n, "expired sessions and codes removed"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        // The windowed counters (SMS-pumping segments, usage periods) past their time.
+        match app.limiter.counters_purge(app.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(purged = n, "expired counters removed"),
+            Err(e) => tracing::warn!(error = %e, "purging expired counters failed"),
         }
     })
 }

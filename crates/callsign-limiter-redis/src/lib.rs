@@ -39,7 +39,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use callsign_domain::Timestamp;
 use callsign_store::{
-    BackoffSpec, BackoffState, BucketSpec, BucketState, RateLimiter, StoreError, StoreResult, bucket,
+    BackoffSpec, BackoffState, BucketSpec, BucketState, CounterRow, CounterWindow, RateLimiter, StoreError,
+    StoreResult, bucket,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -49,6 +50,13 @@ const BUCKET_LUA: &str = include_str!("bucket.lua");
 /// The backoff script (`RateLimiter::backoff_take`): `KEYS[1]` the backoff, `ARGV` = base, longest wait, reset
 /// after, now.
 const BACKOFF_LUA: &str = include_str!("backoff.lua");
+/// The hard-cap script (`RateLimiter::counter_take`): `KEYS[1]` the slot's hash, `ARGV` = field, amount, cap, ttl
+/// (ms). Answers the new value, or -1 when it would not fit.
+const COUNTER_TAKE_LUA: &str = "local v = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') \
+if v + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return -1 end \
+v = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2]) \
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
+return v";
 
 /// What a bucket call does to the level after the refill.
 #[derive(Debug, Clone, Copy)]
@@ -74,6 +82,7 @@ pub struct RedisLimiter {
     connection: ConnectionManager,
     script: redis::Script,
     backoff_script: redis::Script,
+    counter_script: redis::Script,
     prefix: String,
 }
 
@@ -125,6 +134,7 @@ impl RedisLimiter {
             connection,
             script: redis::Script::new(BUCKET_LUA),
             backoff_script: redis::Script::new(BACKOFF_LUA),
+            counter_script: redis::Script::new(COUNTER_TAKE_LUA),
             prefix: prefix.to_owned(),
         })
     }
@@ -143,6 +153,11 @@ impl RedisLimiter {
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// The hash that holds a namespace's counters of one slot (field = counter key).
+    fn slot_key(&self, ns: &str, slot: i64) -> String {
+        format!("{}ctr:{ns}:{slot}", self.prefix)
     }
 
     async fn run(&self, op: Op, key: &str, spec: BucketSpec, now: Timestamp) -> StoreResult<BucketState> {
@@ -202,6 +217,87 @@ impl RateLimiter for RedisLimiter {
             wait_ms: wait,
             retry_at: (retry >= 0).then(|| Timestamp::from_millis(retry)),
         })
+    }
+
+    async fn counters_add(
+        &self,
+        ns: &str,
+        slot: i64,
+        adds: &[(&str, i64)],
+        _now: Timestamp,
+        ttl_ms: i64,
+    ) -> StoreResult<()> {
+        if adds.is_empty() {
+            return Ok(());
+        }
+        let hash = self.slot_key(ns, slot);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, amount) in adds {
+            pipe.hincr(&hash, *key, *amount).ignore();
+        }
+        pipe.cmd("PEXPIRE").arg(&hash).arg(ttl_ms.max(1)).ignore();
+        let mut connection = self.connection.clone();
+        let () = bounded(pipe.query_async(&mut connection)).await?;
+        Ok(())
+    }
+
+    async fn counters_sum(&self, ns: &str, window: CounterWindow, keys: &[&str]) -> StoreResult<Vec<i64>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for slot in window.slots() {
+            pipe.cmd("HMGET").arg(self.slot_key(ns, slot)).arg(keys);
+        }
+        let mut connection = self.connection.clone();
+        let per_slot: Vec<Vec<Option<i64>>> = bounded(pipe.query_async(&mut connection)).await?;
+        let mut sums = vec![0i64; keys.len()];
+        for values in per_slot {
+            for (sum, v) in sums.iter_mut().zip(values) {
+                *sum = sum.saturating_add(v.unwrap_or(0));
+            }
+        }
+        Ok(sums)
+    }
+
+    async fn counters_list(&self, ns: &str, window: CounterWindow) -> StoreResult<Vec<CounterRow>> {
+        let slots: Vec<i64> = window.slots().collect();
+        let mut pipe = redis::pipe();
+        for slot in &slots {
+            pipe.cmd("HGETALL").arg(self.slot_key(ns, *slot));
+        }
+        let mut connection = self.connection.clone();
+        let per_slot: Vec<Vec<(String, i64)>> = bounded(pipe.query_async(&mut connection)).await?;
+        let mut rows: Vec<CounterRow> = slots
+            .iter()
+            .zip(per_slot)
+            .flat_map(|(slot, fields)| fields.into_iter().map(|(key, value)| CounterRow { key, slot: *slot, value }))
+            .collect();
+        rows.sort_by(|a, b| a.key.cmp(&b.key).then(a.slot.cmp(&b.slot)));
+        Ok(rows)
+    }
+
+    async fn counter_take(
+        &self,
+        ns: &str,
+        slot: i64,
+        key: &str,
+        amount: i64,
+        cap: i64,
+        _now: Timestamp,
+        ttl_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.counter_script.key(self.slot_key(ns, slot));
+        invocation.arg(key).arg(amount).arg(cap).arg(ttl_ms.max(1));
+        let value: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+        Ok((value >= 0).then_some(value))
+    }
+
+    async fn counters_purge(&self, _now: Timestamp) -> StoreResult<u64> {
+        // Redis expires each slot's hash itself (PEXPIRE).
+        Ok(0)
     }
 
     async fn limiter_ready(&self) -> StoreResult<()> {

@@ -282,6 +282,36 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// One more event under an exponential backoff ([`bucket::backoff`]), atomic like `bucket_take`: of parallel
     /// callers at one level exactly one is allowed. Its state lives under `key` like a bucket's.
     async fn backoff_take(&self, key: &str, spec: BackoffSpec, now: Timestamp) -> StoreResult<BackoffState>;
+    /// Add to windowed counters (SMS-pumping segments, usage periods): `adds` are `(key, amount)` in namespace
+    /// `ns` and the time slot that starts at `slot` (Unix ms), all in one atomic step; a counter never added to
+    /// is 0. Each counter is kept at least `ttl_ms` after `now`, then may be forgotten
+    /// ([`RateLimiter::counters_purge`]).
+    async fn counters_add(
+        &self,
+        ns: &str,
+        slot: i64,
+        adds: &[(&str, i64)],
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> StoreResult<()>;
+    /// The counters `keys` of `ns`, each summed over the slots `window` covers, in the order of `keys`.
+    async fn counters_sum(&self, ns: &str, window: CounterWindow, keys: &[&str]) -> StoreResult<Vec<i64>>;
+    /// Every counter of `ns` in the slots `window` covers, one row per key and slot (for the operator's view).
+    async fn counters_list(&self, ns: &str, window: CounterWindow) -> StoreResult<Vec<CounterRow>>;
+    /// Add `amount` to one counter unless that takes it above `cap` (a hard cap): one atomic step, so of parallel
+    /// callers exactly as many win as fit under the cap. The new value, or None when it would not fit.
+    async fn counter_take(
+        &self,
+        ns: &str,
+        slot: i64,
+        key: &str,
+        amount: i64,
+        cap: i64,
+        now: Timestamp,
+        ttl_ms: i64,
+    ) -> StoreResult<Option<i64>>;
+    /// Forget the counters kept past their time (a limiter that expires them itself does nothing).
+    async fn counters_purge(&self, now: Timestamp) -> StoreResult<u64>;
     /// Ok when the limiter answers (for `/readyz`). A store's buckets are as ready as the store, which reports
     /// through [`Store::check_ready`]; a limiter of its own (Redis) says here whether it can be reached.
     async fn limiter_ready(&self) -> StoreResult<()> {

@@ -338,3 +338,35 @@ pub struct EnrollmentTicket {
     pub expires_at: Timestamp,
     pub used_at: Option<Timestamp>,
 }
+
+/// The slots a windowed figure covers: every slot start `from`, `from + slot_ms`, … up to `to` (both multiples of
+/// `slot_ms`, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterWindow {
+    pub slot_ms: i64,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl CounterWindow {
+    /// The `slots` slots of `slot_ms` that end with the one holding `now`.
+    pub fn ending_at(now: Timestamp, slot_ms: i64, slots: i64) -> Self {
+        let slot_ms = slot_ms.max(1);
+        let to = now.millis().div_euclid(slot_ms) * slot_ms;
+        Self { slot_ms, from: to - (slots.max(1) - 1) * slot_ms, to }
+    }
+
+    /// The slot starts, oldest first (at most 10 000).
+    pub fn slots(&self) -> impl Iterator<Item = i64> + '_ {
+        let n = ((self.to - self.from) / self.slot_ms.max(1)).clamp(-1, 9_999) + 1;
+        (0..n.max(0)).map(move |i| self.from + i * self.slot_ms.max(1))
+    }
+}
+
+/// One windowed counter in one slot ([`crate::RateLimiter::counters_list`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterRow {
+    pub key: String,
+    pub slot: i64,
+    pub value: i64,
+}

@@ -317,6 +317,41 @@ pub const BUCKET_GET: &str = "SELECT tokens, updated_at FROM buckets WHERE key =
 pub const BUCKET_UPDATE: &str = "UPDATE buckets SET tokens = $2, updated_at = $3 WHERE key = $1";
 pub const BUCKET_DELETE: &str = "DELETE FROM buckets WHERE key = $1";
 
+// --- windowed counters ---
+
+/// `$1` ns, `$2` slot, `$3` key, `$4` amount, `$5` expires_at: add to a counter (created at the amount); it is kept
+/// until the later of the two expiries.
+pub const COUNTER_ADD: &str = "INSERT INTO counters (ns, slot, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (ns, slot, key) DO UPDATE SET value = counters.value + excluded.value, \
+     expires_at = CASE WHEN excluded.expires_at > counters.expires_at THEN excluded.expires_at ELSE counters.expires_at END";
+/// [`COUNTER_ADD`] only while the sum stays at most `$6`: one statement, so concurrent takers queue on the row
+/// and each sees the others' additions. No row back: it would not fit.
+pub const COUNTER_TAKE: &str = "INSERT INTO counters (ns, slot, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (ns, slot, key) DO UPDATE SET value = counters.value + excluded.value, \
+     expires_at = CASE WHEN excluded.expires_at > counters.expires_at THEN excluded.expires_at ELSE counters.expires_at END \
+     WHERE counters.value + excluded.value <= $6 RETURNING value";
+/// `$1` ns, `$2` first slot, `$3` last slot: every counter of the window.
+pub const COUNTER_LIST: &str =
+    "SELECT key, slot, value FROM counters WHERE ns = $1 AND slot >= $2 AND slot <= $3 ORDER BY key, slot";
+/// [`COUNTER_LIST`] for the keys bound from `$4` on, summed per key (`counter_sum_sql` writes the placeholders).
+pub const COUNTER_SUM_HEAD: &str =
+    "SELECT key, CAST(SUM(value) AS BIGINT) FROM counters WHERE ns = $1 AND slot >= $2 AND slot <= $3 AND key IN (";
+/// `$1` = now: forget expired counters.
+pub const COUNTER_PURGE: &str = "DELETE FROM counters WHERE expires_at < $1";
+
+/// The statement that sums `n` counters of a window: [`COUNTER_SUM_HEAD`] with `$4` … `$(3+n)`.
+pub fn counter_sum_sql(n: usize) -> String {
+    let mut sql = String::from(COUNTER_SUM_HEAD);
+    for i in 0..n.max(1) {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("${}", i + 4));
+    }
+    sql.push_str(") GROUP BY key");
+    sql
+}
+
 /// Hold a user's row for the rest of the transaction, `$1` = user id (`$lock` as for buckets): changes to a user's
 /// enrollments that must see each other (start one, confirm one) queue up behind it.
 #[doc(hidden)]
@@ -1979,6 +2014,99 @@ macro_rules! impl_sqlx_store {
                     $crate::bucket::backoff(spec, stored, now)
                 })
                 .await
+            }
+            async fn counters_add(
+                &self,
+                ns: &str,
+                slot: i64,
+                adds: &[(&str, i64)],
+                now: $crate::sql::Timestamp,
+                ttl_ms: i64,
+            ) -> $crate::StoreResult<()> {
+                let expires_at = now.millis().saturating_add(ttl_ms.max(0));
+                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                for (key, amount) in adds {
+                    ::sqlx::query($crate::sql::COUNTER_ADD)
+                        .bind(ns)
+                        .bind(slot)
+                        .bind(*key)
+                        .bind(*amount)
+                        .bind(expires_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                }
+                tx.commit().await.map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn counters_sum(
+                &self,
+                ns: &str,
+                window: $crate::CounterWindow,
+                keys: &[&str],
+            ) -> $crate::StoreResult<Vec<i64>> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = $crate::sql::counter_sum_sql(keys.len());
+                let mut q = ::sqlx::query_as::<_, (String, i64)>(&sql).bind(ns).bind(window.from).bind(window.to);
+                for key in keys {
+                    q = q.bind(*key);
+                }
+                let rows = q.fetch_all(&self.pool).await.map_err($map_error)?;
+                Ok(keys.iter().map(|k| rows.iter().find(|(key, _)| key == k).map_or(0, |(_, v)| *v)).collect())
+            }
+
+            async fn counters_list(
+                &self,
+                ns: &str,
+                window: $crate::CounterWindow,
+            ) -> $crate::StoreResult<Vec<$crate::CounterRow>> {
+                let rows: Vec<(String, i64, i64)> = ::sqlx::query_as($crate::sql::COUNTER_LIST)
+                    .bind(ns)
+                    .bind(window.from)
+                    .bind(window.to)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(rows.into_iter().map(|(key, slot, value)| $crate::CounterRow { key, slot, value }).collect())
+            }
+
+            async fn counter_take(
+                &self,
+                ns: &str,
+                slot: i64,
+                key: &str,
+                amount: i64,
+                cap: i64,
+                now: $crate::sql::Timestamp,
+                ttl_ms: i64,
+            ) -> $crate::StoreResult<Option<i64>> {
+                if amount > cap {
+                    return Ok(None);
+                }
+                let expires_at = now.millis().saturating_add(ttl_ms.max(0));
+                let row: Option<(i64,)> = ::sqlx::query_as($crate::sql::COUNTER_TAKE)
+                    .bind(ns)
+                    .bind(slot)
+                    .bind(key)
+                    .bind(amount)
+                    .bind(expires_at)
+                    .bind(cap)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(row.map(|(v,)| v))
+            }
+
+            async fn counters_purge(&self, now: $crate::sql::Timestamp) -> $crate::StoreResult<u64> {
+                let r = ::sqlx::query($crate::sql::COUNTER_PURGE)
+                    .bind(now.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(r.rows_affected())
             }
         }
 

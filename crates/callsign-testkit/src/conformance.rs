@@ -1859,3 +1859,62 @@ pub async fn backoff_concurrent_takes_allow_one(store: &dyn RateLimiter) {
         assert_eq!(states.iter().filter(|s| s.allowed).count(), 1, "round {round}: {states:?}");
     }
 }
+
+/// Windowed counters: adds are summed per key over a window's slots (and only those), listed per slot, kept for
+/// their time, and a namespace sees only its own.
+pub async fn counters_add_sum_list_and_purge(store: &dyn RateLimiter) {
+    use callsign_store::CounterWindow;
+    let minute = 60_000;
+    store.counters_add("pump", 0, &[("cc:GB:sent", 3), ("cc:GB:ok", 2)], ts(1_000), 3_600_000).await.expect("add");
+    store.counters_add("pump", minute, &[("cc:GB:sent", 4)], ts(61_000), 3_600_000).await.expect("add");
+    store
+        .counters_add("pump", 2 * minute, &[("cc:GB:sent", 5), ("cc:FR:sent", 1)], ts(121_000), 60_000)
+        .await
+        .expect("add");
+    store.counters_add("usage", minute, &[("cc:GB:sent", 100)], ts(61_000), 3_600_000).await.expect("add");
+    let all = CounterWindow { slot_ms: minute, from: 0, to: 2 * minute };
+    let sums = store.counters_sum("pump", all, &["cc:GB:sent", "cc:GB:ok", "cc:XX:sent"]).await.expect("sum");
+    assert_eq!(sums, vec![12, 2, 0]);
+    let last_two = CounterWindow::ending_at(ts(2 * minute + 5), minute, 2);
+    assert_eq!(last_two, CounterWindow { slot_ms: minute, from: minute, to: 2 * minute });
+    assert_eq!(store.counters_sum("pump", last_two, &["cc:GB:sent"]).await.expect("sum"), vec![9]);
+    assert_eq!(store.counters_sum("usage", all, &["cc:GB:sent"]).await.expect("sum"), vec![100]);
+    let rows = store.counters_list("pump", all).await.expect("list");
+    let seen: Vec<(&str, i64, i64)> = rows.iter().map(|r| (r.key.as_str(), r.slot, r.value)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("cc:FR:sent", 2 * minute, 1),
+            ("cc:GB:ok", 0, 2),
+            ("cc:GB:sent", 0, 3),
+            ("cc:GB:sent", minute, 4),
+            ("cc:GB:sent", 2 * minute, 5)
+        ]
+    );
+    // A limiter that expires counters itself purges nothing; one that does not forgets only the expired ones.
+    let purged = store.counters_purge(ts(200_000)).await.expect("purge");
+    let left = store.counters_sum("pump", all, &["cc:GB:sent", "cc:GB:ok"]).await.expect("sum");
+    if purged > 0 {
+        assert_eq!(purged, 2, "only the slot kept for a minute has expired");
+        assert_eq!(left, vec![7, 2]);
+    } else {
+        assert_eq!(left, vec![12, 2]);
+    }
+}
+
+/// A hard cap: of parallel takers of one counter, exactly as many win as fit under the cap, and the counter ends
+/// at the cap; a take bigger than the room left is refused and changes nothing.
+pub async fn counter_take_concurrent_never_over_cap(store: &dyn RateLimiter) {
+    let takes: Vec<Task<'_, StoreResult<Option<i64>>>> = (0..24)
+        .map(|_| Box::pin(store.counter_take("cap", 0, "sms:day", 1, 10, ts(1_000), 86_400_000)) as Task<'_, _>)
+        .collect();
+    let results: Vec<Option<i64>> = join_all(takes).await.into_iter().map(|r| r.expect("take")).collect();
+    let mut won: Vec<i64> = results.iter().flatten().copied().collect();
+    won.sort_unstable();
+    assert_eq!(won, (1..=10).collect::<Vec<_>>(), "{results:?}");
+    let window = callsign_store::CounterWindow { slot_ms: 1, from: 0, to: 0 };
+    assert_eq!(store.counters_sum("cap", window, &["sms:day"]).await.expect("sum"), vec![10]);
+    assert_eq!(store.counter_take("cap", 0, "other", 5, 4, ts(1_000), 1_000).await.expect("take"), None);
+    assert_eq!(store.counter_take("cap", 0, "other", 4, 4, ts(1_000), 1_000).await.expect("take"), Some(4));
+    assert_eq!(store.counter_take("cap", 0, "other", 1, 4, ts(1_000), 1_000).await.expect("take"), None);
+}

@@ -143,6 +143,8 @@ macro_rules! conformance_suite {
             buckets_give_back_undoes_takes_up_to_capacity,
             backoff_waits_double_and_reset,
             backoff_concurrent_takes_allow_one,
+            counters_add_sum_list_and_purge,
+            counter_take_concurrent_never_over_cap,
             dev_messages_newest_first_filtered_and_counted,
             tickets_consume_once_and_not_after_expiry,
             transients_put_get_take_and_expire,
@@ -181,6 +183,8 @@ macro_rules! rate_limiter_suite {
             buckets_give_back_undoes_takes_up_to_capacity,
             backoff_waits_double_and_reset,
             backoff_concurrent_takes_allow_one,
+            counters_add_sum_list_and_purge,
+            counter_take_concurrent_never_over_cap,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
