@@ -137,6 +137,20 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
             return Attempt::Retryable { error, details: json!({"provider": job.provider}) };
         }
     }
+    // SMS-pumping detection: a code for an enrollment to a held (or newly suspect) segment is not sent.
+    let enrolling = msg.context.action == Some(callsign_messaging::Action::Enrollment);
+    match crate::pumping::check(app, &msg.to, msg.context.ip.as_deref(), job.channel, enrolling).await {
+        Ok(Ok(())) => {}
+        Ok(Err(held)) => {
+            let mut details = held.details();
+            details["provider"] = json!(job.provider);
+            return Attempt::Final { error: held.message(), details };
+        }
+        Err(e) => {
+            let error = format!("cannot read the SMS-pumping figures: {e}");
+            return Attempt::Retryable { error, details: json!({"provider": job.provider}) };
+        }
+    }
     let guardian = match GuardianConfig::load(app).await {
         Ok(g) => g,
         Err(e) => {
@@ -182,6 +196,9 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
     if let Some(a) = outcome.delivered()
         && let Ok(receipt) = &a.result
     {
+        if msg.context.action.is_some() {
+            crate::pumping::record_sent(app, &msg.to, msg.context.ip.as_deref(), job.created_at).await;
+        }
         return Attempt::Done(with_chain(
             json!({"provider": a.provider, "attempts": job.attempts, "provider_response": receipt.details}),
         ));

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod mfa;
 pub mod origins;
 pub mod providers;
+pub mod pumping;
 pub mod resource_servers;
 pub mod routing;
 pub mod sessions;

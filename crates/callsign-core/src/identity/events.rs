@@ -35,6 +35,8 @@ pub const CODES: &[(&str, &str)] = &[
     ("gd_tenant_update", "Guardian tenant update"),
     ("gd_delivery_receipt", "Delivery receipt from the phone provider"),
     ("gd_enrollment_ticket_created", "An enrollment ticket was created."),
+    ("cs_pumping_detected", "SMS pumping suspected: codes for new enrollments to a destination segment are held."),
+    ("cs_pumping_released", "An operator released an SMS-pumping hold."),
     ("seoobft", "Password and OOB challenge for Access Token"),
     ("feoobft", "Failed exchange of Password and OOB challenge for Access Token"),
     ("sercft", "Password and MFA recovery code for Access Token"),

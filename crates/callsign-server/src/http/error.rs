@@ -50,6 +50,19 @@ impl ApiError {
     pub fn invalid_payload(msg: impl std::fmt::Display) -> Self {
         Self::bad_request(format!("Payload validation error: '{msg}'."))
     }
+    /// A JSON body read as `T`; a value of the wrong type or an unknown property is a 400 that names the
+    /// property's path (`min_sends.prefix`, `prices[2].sms`).
+    pub fn from_body<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, Self> {
+        serde_path_to_error::deserialize(body).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                Self::invalid_payload(inner)
+            } else {
+                Self::invalid_property(&path, inner)
+            }
+        })
+    }
     pub fn invalid_query(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message).code("invalid_query_string")
     }

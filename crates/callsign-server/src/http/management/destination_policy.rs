@@ -36,13 +36,13 @@ fn parse(body: Value) -> Result<DestinationPolicy, ApiError> {
     if !body.is_object() {
         return Err(ApiError::invalid_payload("Expected type object"));
     }
-    let mut p: DestinationPolicy = serde_json::from_value(body).map_err(ApiError::invalid_payload)?;
+    let mut p: DestinationPolicy = ApiError::from_body(body)?;
     p.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
     Ok(p)
 }
 
 /// RFC 7396: `patch`'s objects merge into `doc`, `null` removes (the default comes back), anything else replaces.
-fn merge_patch(doc: &mut Value, patch: &Value) {
+pub(crate) fn merge_patch(doc: &mut Value, patch: &Value) {
     match (doc, patch) {
         (Value::Object(d), Value::Object(p)) => {
             for (k, v) in p {

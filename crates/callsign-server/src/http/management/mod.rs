@@ -13,6 +13,7 @@ mod guardian;
 mod logs;
 pub mod phone_providers;
 pub mod phone_routing;
+pub mod pumping;
 mod resource_servers;
 pub mod tenant;
 pub mod users;
@@ -46,6 +47,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(phone_routing::routes())
         .merge(branding::routes())
         .merge(destination_policy::routes())
+        .merge(pumping::routes())
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
@@ -214,6 +216,8 @@ scope_sets! {
     ReadLogStreams => [sc::READ_LOG_STREAMS],
     ReadDestinationPolicy => [sc::READ_PHONE_DESTINATION_POLICY],
     UpdateDestinationPolicy => [sc::UPDATE_PHONE_DESTINATION_POLICY],
+    ReadPumpingDetection => [sc::READ_PHONE_PUMPING_DETECTION],
+    UpdatePumpingDetection => [sc::UPDATE_PHONE_PUMPING_DETECTION],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.
