@@ -38,6 +38,10 @@ function pages({ app, user, event }) {
       crumbs: ['Security', 'Multi-factor Auth', 'Phone destinations'], current: 'Phone destinations',
     },
     {
+      name: 'sms pumping', path: '/dashboard/security/sms-pumping', h1: 'SMS pumping',
+      crumbs: ['Security', 'Multi-factor Auth', 'SMS pumping'], current: 'SMS pumping',
+    },
+    {
       name: 'attack protection', path: '/dashboard/security/attack-protection', h1: 'Attack Protection',
       crumbs: ['Security', 'Attack Protection'], current: 'Attack Protection',
     },

@@ -290,6 +290,26 @@ impl Holds {
         (!released && hold + s.hold_ms() > now.millis()).then_some(hold)
     }
 
+    /// The `prefix:` segments held at `now` that lie in the country of `country` (`country:UZ`): those whose
+    /// digits start with its calling code (for a calling code shared by several countries, such as +1, every
+    /// country of it).
+    fn held_ranges_of(&self, s: &PumpingSettings, country: &str, now: Timestamp) -> Vec<String> {
+        let Some(code) = country.strip_prefix("country:").and_then(callsign_domain::phone::calling_code) else {
+            return Vec::new();
+        };
+        let code = format!("prefix:+{code}");
+        let mut out: Vec<String> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.key.strip_prefix("hold|"))
+            .filter(|seg| seg.starts_with(&code) && self.held_since(s, seg, now).is_some())
+            .map(str::to_owned)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The first slot whose figures count for `segment` (the one after its latest release).
     fn counted_from(&self, segment: &str) -> Option<i64> {
         self.latest("release", segment).map(|r| r + SLOT_MS)
@@ -311,6 +331,17 @@ impl Figures {
     fn suspect(&self, s: &PumpingSettings, kind: Kind) -> bool {
         self.sent >= i64::from(s.min_sends(kind)) && self.conversion().is_some_and(|c| c < s.min_conversion)
     }
+}
+
+/// `sums` = a segment's sent and used, then the same for each range to leave out: the difference.
+fn less_held(sums: &[i64]) -> Figures {
+    let at = |i: usize| sums.get(i).copied().unwrap_or(0);
+    let (mut sent, mut verified) = (at(0), at(1));
+    for pair in sums.get(2..).unwrap_or_default().chunks(2) {
+        sent -= pair.first().copied().unwrap_or(0);
+        verified -= pair.get(1).copied().unwrap_or(0);
+    }
+    Figures { sent: sent.max(0), verified: verified.max(0) }
 }
 
 /// The slots a judgement reads: the window up to `grace_seconds` ago (the younger ones may still convert).
@@ -381,16 +412,30 @@ pub async fn check(
         }
     }
     let window = judged_window(&s, now);
-    for seg in &segments {
-        let Some(kind) = kind_of(seg) else { continue };
+    // The narrowest segment first: a pumped range is held as a range, not as its whole country.
+    let mut ordered: Vec<(&String, Kind)> = segments.iter().filter_map(|seg| Some((seg, kind_of(seg)?))).collect();
+    ordered.sort_by_key(|(_, k)| match k {
+        Kind::Prefix => 0,
+        Kind::Ip => 1,
+        Kind::Country => 2,
+    });
+    for (seg, kind) in ordered {
         let from = holds.counted_from(seg).map_or(window.from, |f| f.max(window.from));
         if from > window.to {
             continue;
         }
         let w = CounterWindow { from, ..window };
-        let (sent, ok) = (format!("{seg}|sent"), format!("{seg}|ok"));
-        let sums = app.limiter.counters_sum(NS, w, &[&sent, &ok]).await?;
-        let figures = Figures { sent: sums.first().copied().unwrap_or(0), verified: sums.get(1).copied().unwrap_or(0) };
+        // A country is judged without its ranges already held: their sends are stopped, and the rest of the
+        // country is judged on what is left.
+        let held_ranges = if kind == Kind::Country { holds.held_ranges_of(&s, seg, now) } else { Vec::new() };
+        let mut keys = vec![format!("{seg}|sent"), format!("{seg}|ok")];
+        for r in &held_ranges {
+            keys.push(format!("{r}|sent"));
+            keys.push(format!("{r}|ok"));
+        }
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let sums = app.limiter.counters_sum(NS, w, &refs).await?;
+        let figures = less_held(&sums);
         if figures.suspect(&s, kind) {
             start_hold(app, &s, seg, kind, &figures, now).await?;
             return Ok(Err(held(seg, slot_of(now))));
@@ -475,7 +520,7 @@ pub struct SegmentView {
     /// Sends and uses over the whole window (the grace period included).
     pub sent: i64,
     pub verified: i64,
-    /// Over the judged part of the window (as the detector reads it).
+    /// Over the judged part of the window, as the detector reads it (a country without its held ranges).
     pub judged_sent: i64,
     pub judged_verified: i64,
     pub conversion: Option<f64>,
@@ -511,7 +556,20 @@ pub async fn segments(app: &Core) -> crate::BoxResult<Vec<SegmentView>> {
             let from = from.map_or(w.from, |f| f.max(w.from));
             rows.iter().filter(|r| r.key == key && r.slot >= from && r.slot <= w.to).map(|r| r.value).sum::<i64>()
         };
-        let figures = Figures { sent: sum("sent", judged), verified: sum("ok", judged) };
+        let mut figures = Figures { sent: sum("sent", judged), verified: sum("ok", judged) };
+        if kind == Kind::Country {
+            for r in holds.held_ranges_of(&s, &seg, now) {
+                let part = |what: &str| {
+                    let key = format!("{r}|{what}");
+                    rows.iter()
+                        .filter(|x| x.key == key && x.slot >= judged.from && x.slot <= judged.to)
+                        .map(|x| x.value)
+                        .sum::<i64>()
+                };
+                figures.sent = (figures.sent - part("sent")).max(0);
+                figures.verified = (figures.verified - part("ok")).max(0);
+            }
+        }
         let held = holds.held_since(&s, &seg, now);
         let status = if s.trusts(&seg) {
             "trusted"

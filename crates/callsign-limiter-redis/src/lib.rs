@@ -278,6 +278,7 @@ impl RateLimiter for RedisLimiter {
         Ok(rows)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn counter_take(
         &self,
         ns: &str,

@@ -846,6 +846,29 @@ async fn documented_patterns_are_the_enforced_ones() {
         |v| json!({"voice": {"mode": "deny", "calling_codes": [v]}}),
     ));
 
+    // SMS-pumping detection's trusted segments (the server also refuses well-formed names that are not a country or
+    // an address, such as `country:XX` or `ip:300.1.1.1`, which the pattern does not say).
+    shapes.push(shape(
+        &["PumpingDetectionSettings/properties/trusted/items"],
+        put.clone(),
+        "/api/v2/guardian/factors/phone/pumping-detection",
+        &[
+            ("country:GB", true),
+            ("country:gb", true),
+            ("prefix:+447400123", true),
+            ("prefix:447400123", true),
+            ("ip:203.0.113.7", true),
+            ("ip:2001:db8::1", true),
+            ("GB", false),
+            ("country:GBR", false),
+            ("prefix:+0123", false),
+            ("prefix:+4", false),
+            ("asn:64500", false),
+            ("", false),
+        ],
+        |v| json!({"trusted": [v]}),
+    ));
+
     // Every documented pattern is covered.
     let covered: Vec<&String> = shapes.iter().flat_map(|s| &s.pointers).collect();
     let unchecked: Vec<String> = documented_patterns(&spec)

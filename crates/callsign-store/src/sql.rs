@@ -2073,6 +2073,7 @@ macro_rules! impl_sqlx_store {
                 Ok(rows.into_iter().map(|(key, slot, value)| $crate::CounterRow { key, slot, value }).collect())
             }
 
+            #[allow(clippy::too_many_arguments)]
             async fn counter_take(
                 &self,
                 ns: &str,

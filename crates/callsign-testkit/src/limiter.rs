@@ -18,8 +18,11 @@ use callsign_store::{
 pub struct MemoryLimiter {
     levels: Mutex<HashMap<String, Level>>,
     /// Windowed counters by (namespace, slot, key): value and expiry (Unix ms).
-    counters: Mutex<HashMap<(String, i64, String), (i64, i64)>>,
+    counters: Mutex<HashMap<CounterId, (i64, i64)>>,
 }
+
+/// A windowed counter's place: namespace, slot, key.
+type CounterId = (String, i64, String);
 
 impl MemoryLimiter {
     pub fn new() -> Self {
@@ -117,6 +120,7 @@ impl RateLimiter for MemoryLimiter {
         Ok(rows)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn counter_take(
         &self,
         ns: &str,

@@ -20,6 +20,7 @@ mod inbox;
 mod logs;
 mod overview;
 mod phone;
+mod pumping;
 mod settings;
 mod test_message;
 mod ui;
@@ -77,6 +78,10 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/mfa/phone/policy", post(phone::set_policy))
         .route("/dashboard/security/phone-destinations", get(destinations::page))
         .route("/dashboard/security/phone-destinations/{channel}", post(destinations::save))
+        .route(pumping::PAGE, get(pumping::page))
+        .route("/dashboard/security/sms-pumping/settings", post(pumping::save))
+        .route("/dashboard/security/sms-pumping/release", post(pumping::release))
+        .route("/dashboard/security/sms-pumping/trust", post(pumping::trust))
         .route("/dashboard/security/attack-protection", get(attack::page))
         .route("/dashboard/security/attack-protection/throttling", post(attack::set_throttling))
         .route("/dashboard/security/attack-protection/brute-force", post(attack::set_brute_force))

@@ -7,7 +7,7 @@
 //! - `GET …/pumping-detection/segments` (read scope): every segment with figures in the window or a hold in force,
 //!   held and suspect ones first.
 //! - `DELETE …/pumping-detection/holds/{segment}` (update scope): release a hold (204; 404 when none is in force).
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use super::guardian::changed;
 use super::{Mgmt, ReadPumpingDetection, UpdatePumpingDetection};
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{Body, RequestMeta};
+use crate::http::extract::{Body, Path, RequestMeta};
 
 pub const PATH: &str = "/guardian/factors/phone/pumping-detection";
 
