@@ -197,7 +197,8 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
         && let Ok(receipt) = &a.result
     {
         if msg.context.action.is_some() {
-            crate::pumping::record_sent(app, &msg.to, msg.context.ip.as_deref(), job.created_at).await;
+            let user = job.user_id.as_deref();
+            crate::pumping::record_sent(app, &msg.to, msg.context.ip.as_deref(), job.created_at, user).await;
         }
         return Attempt::Done(with_chain(
             json!({"provider": a.provider, "attempts": job.attempts, "provider_response": receipt.details}),
@@ -279,6 +280,10 @@ pub async fn arm_voice_fallback(app: &Core, sms: &DeliveryJob, sent: &Value) {
 /// `cancel_pending_job`), so the call is placed or not, once.
 pub async fn receipt_recorded(app: &Core, job: &DeliveryJob, state: callsign_messaging::ReceiptState) {
     use callsign_messaging::ReceiptState;
+    if let Some(t) = app.telemetry() {
+        let by = job.details.get("provider").and_then(Value::as_str).unwrap_or(&job.provider);
+        t.receipt(job.channel, by, state.as_str(), app.clock.now().millis() - job.created_at.millis());
+    }
     if job.channel != Channel::Sms {
         return;
     }
@@ -513,6 +518,29 @@ async fn log_outcome(app: &Core, job: &DeliveryJob, outcome: &JobOutcome) {
     };
     tracing::info!(job = %job.id, provider = %job.provider, channel = %job.channel, event = %code, "delivery finished");
     let mut details = details;
+    // The destination's country (never the number), for the event, the statistics and the metrics.
+    let country = details.get("country").and_then(Value::as_str).map(str::to_owned).or_else(|| {
+        let p = open_payload(app, job).ok()?;
+        PhoneNumber::parse(&p.to).ok()?.country().map(str::to_owned)
+    });
+    let sent = matches!(outcome, JobOutcome::Sent { .. });
+    let provider = details.get("provider").and_then(Value::as_str).unwrap_or(&job.provider).to_owned();
+    let outcome_name = if sent { "sent" } else { "failed" };
+    crate::stats::record_message(app, job.channel, &provider, country.as_deref(), outcome_name).await;
+    if let Some(t) = app.telemetry() {
+        let now = app.clock.now().millis();
+        t.message(&crate::telemetry::MessageOutcome {
+            channel: job.channel,
+            provider: &provider,
+            country: country.as_deref(),
+            outcome: outcome_name,
+            reason: if sent { "" } else { crate::telemetry::failure_reason(&details) },
+            accepted_after_ms: sent.then(|| now - job.created_at.millis()),
+        });
+    }
+    if let (Some(o), Some(c)) = (details.as_object_mut(), &country) {
+        o.entry("country").or_insert_with(|| json!(c));
+    }
     if let Some(o) = details.as_object_mut() {
         o.insert("job_id".into(), json!(job.id));
         o.insert("channel".into(), json!(job.channel));

@@ -23,6 +23,8 @@ pub mod pumping;
 pub mod resource_servers;
 pub mod routing;
 pub mod sessions;
+pub mod stats;
+pub mod telemetry;
 pub mod templates;
 pub mod tenant;
 
@@ -107,6 +109,9 @@ pub struct Core {
     pub provider_deps: callsign_messaging::Deps,
     /// The providers' circuit breakers (per process; see `callsign_messaging::health`).
     pub health: callsign_messaging::Health,
+    /// Who watches what the services report ([`telemetry::Telemetry`]; the server's Prometheus metrics), set once
+    /// after start.
+    pub telemetry: std::sync::OnceLock<Arc<dyn telemetry::Telemetry>>,
 }
 
 impl Core {
@@ -163,9 +168,17 @@ impl Core {
             providers: callsign_messaging::Registry::builtin(),
             health,
             provider_deps,
+            telemetry: std::sync::OnceLock::new(),
         });
         core.signer.ensure_current(&core).await?;
         Ok(core)
+    }
+}
+
+impl Core {
+    /// The telemetry listener, when one was set.
+    pub fn telemetry(&self) -> Option<&dyn telemetry::Telemetry> {
+        self.telemetry.get().map(|t| t.as_ref())
     }
 }
 

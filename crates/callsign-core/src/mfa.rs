@@ -839,7 +839,8 @@ pub async fn verify_challenge(
     if let Some(mut e) = app.store.get_enrollment(&challenge.enrollment_id).await? {
         // The code was used: it counts for its destination's SMS-pumping figures, in the slot it was sent in.
         if let Some(phone) = e.phone_number.as_deref().and_then(|p| PhoneNumber::parse(p).ok()) {
-            crate::pumping::record_verified(app, &phone, meta.ip.as_deref(), challenge.created_at).await;
+            let user = Some(challenge.user_id.as_str());
+            crate::pumping::record_verified(app, &phone, meta.ip.as_deref(), challenge.created_at, user).await;
         }
         if e.status == EnrollmentStatus::Pending {
             if !app.store.confirm_phone_enrollment(&e.user_id, &e.id, now).await? {

@@ -487,16 +487,22 @@ async fn start_hold(
 }
 
 /// A code was handed to a provider: count it in its segments (in the slot of `asked_at`, when it was asked for).
-pub async fn record_sent(app: &Core, to: &PhoneNumber, ip: Option<&str>, asked_at: Timestamp) {
-    record(app, to, ip, asked_at, "sent").await;
+/// `user`: whose code it is; a user's further codes to the same number within the window are not counted again
+/// (a user asking for the code again is one send, not pumping).
+pub async fn record_sent(app: &Core, to: &PhoneNumber, ip: Option<&str>, asked_at: Timestamp, user: Option<&str>) {
+    record(app, to, ip, asked_at, user, "sent").await;
 }
 
-/// A code was used: count it in its segments, in the slot its challenge was created in.
-pub async fn record_verified(app: &Core, to: &PhoneNumber, ip: Option<&str>, asked_at: Timestamp) {
-    record(app, to, ip, asked_at, "ok").await;
+/// A code was used: count it in its segments, in the slot its challenge was created in (once per user and number
+/// within the window, like the sends).
+pub async fn record_verified(app: &Core, to: &PhoneNumber, ip: Option<&str>, asked_at: Timestamp, user: Option<&str>) {
+    record(app, to, ip, asked_at, user, "ok").await;
 }
 
-async fn record(app: &Core, to: &PhoneNumber, ip: Option<&str>, asked_at: Timestamp, what: &str) {
+/// Namespace of the "already counted" marks (`<what>|<hash of user and number>`, capped at 1 per window).
+const SEEN_NS: &str = "pump-seen";
+
+async fn record(app: &Core, to: &PhoneNumber, ip: Option<&str>, asked_at: Timestamp, user: Option<&str>, what: &str) {
     let s = match load(app).await {
         Ok(s) => s,
         Err(e) => {
@@ -504,6 +510,19 @@ async fn record(app: &Core, to: &PhoneNumber, ip: Option<&str>, asked_at: Timest
             return;
         }
     };
+    if let Some(user) = user {
+        // Once per user and number per window (a window-long slot; the number only as a hash).
+        let mark = format!("{what}|{}", callsign_domain::hash::token_hash(&format!("{user}|{}", to.e164())));
+        let slot = asked_at.millis().div_euclid(s.window_ms().max(SLOT_MS)) * s.window_ms().max(SLOT_MS);
+        match app.limiter.counter_take(SEEN_NS, slot, &mark, 1, 1, app.clock.now(), s.ttl_ms()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, what, "an SMS-pumping counter could not be written");
+                return;
+            }
+        }
+    }
     let keys: Vec<String> = s.segments(to, ip).into_iter().map(|seg| format!("{seg}|{what}")).collect();
     let adds: Vec<(&str, i64)> = keys.iter().map(|k| (k.as_str(), 1)).collect();
     let now = app.clock.now();
@@ -644,10 +663,10 @@ mod tests {
     #[test]
     fn segments_of_a_number() {
         let s = PumpingSettings::default();
-        let to = PhoneNumber::parse("+447700900123").unwrap();
-        assert_eq!(s.segments(&to, Some("203.0.113.7")), ["country:GB", "prefix:+447700900", "ip:203.0.113.7"]);
+        let to = PhoneNumber::parse("+447400123456").unwrap();
+        assert_eq!(s.segments(&to, Some("203.0.113.7")), ["country:GB", "prefix:+447400123", "ip:203.0.113.7"]);
         let four = PumpingSettings { prefix_digits: 4, ..Default::default() };
-        assert_eq!(four.segments(&to, None), ["country:GB", "prefix:+44770090"]);
+        assert_eq!(four.segments(&to, None), ["country:GB", "prefix:+44740012"]);
     }
 
     #[test]
@@ -682,6 +701,13 @@ mod tests {
             "grace_seconds"
         );
         PumpingSettings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn held_ranges_are_left_out_of_their_country() {
+        assert_eq!(less_held(&[10, 4]), Figures { sent: 10, verified: 4 });
+        assert_eq!(less_held(&[10, 4, 6, 0, 2, 1]), Figures { sent: 2, verified: 3 });
+        assert_eq!(less_held(&[3, 0, 5, 1]), Figures { sent: 0, verified: 0 }, "never below zero");
     }
 
     #[test]

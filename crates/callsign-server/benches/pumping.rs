@@ -13,6 +13,8 @@
 //!
 //! The day (UTC, deterministic for a seed):
 //! - 3 000 enrolled users in 12 countries log in 6 000 times (a login code; 95 % typed within 10–90 s);
+//! - each attempt of an attack is another account (a bot's fresh sign-up); a user's codes to one number count once
+//!   per window, as in the server;
 //! - 1 200 new users enroll (90 % type the code within 15–150 s), 60 of them in the countries attacked below;
 //! - attack 1, 09:00–12:00: 5 000 enrollment codes asked for numbers in four ranges of 1 000 numbers in
 //!   Uzbekistan and Kyrgyzstan, each from a new IP address, none ever typed;
@@ -110,6 +112,8 @@ enum Who {
 struct Send {
     at: i64,
     who: Who,
+    /// Whose code it is (a user's codes to one number count once per window).
+    user: String,
     to: PhoneNumber,
     ip: String,
     /// How long after the send the code is typed, if it is.
@@ -126,9 +130,11 @@ fn day(seed: u64) -> Vec<Send> {
         })
         .collect();
     for _ in 0..6_000 {
-        let (to, ip) = users[rng.below(users.len() as u64) as usize].clone();
+        let u = rng.below(users.len() as u64) as usize;
+        let (to, ip) = users[u].clone();
         let typed_after = rng.chance(0.95).then(|| 10_000 + rng.below(80_000) as i64);
-        sends.push(Send { at: DAY_START + rng.below(24 * HOUR as u64) as i64, who: Who::Login, to, ip, typed_after });
+        let at = DAY_START + rng.below(24 * HOUR as u64) as i64;
+        sends.push(Send { at, who: Who::Login, user: format!("user{u}"), to, ip, typed_after });
     }
     for i in 0..1_200 {
         let (p, n) = if i < 60 {
@@ -139,20 +145,21 @@ fn day(seed: u64) -> Vec<Send> {
         let to = number(&mut rng, p, n);
         let typed_after = rng.chance(0.90).then(|| 15_000 + rng.below(135_000) as i64);
         let at = DAY_START + rng.below(24 * HOUR as u64) as i64;
-        sends.push(Send { at, who: Who::Enroll, to, ip: ip(&mut rng), typed_after });
+        sends.push(Send { at, who: Who::Enroll, user: format!("new{i}"), to, ip: ip(&mut rng), typed_after });
     }
-    for _ in 0..5_000 {
+    for i in 0..5_000 {
         let range = PUMPED[rng.below(PUMPED.len() as u64) as usize];
         let to = number(&mut rng, range, 3);
         let at = DAY_START + 9 * HOUR + rng.below(3 * HOUR as u64) as i64;
-        sends.push(Send { at, who: Who::Attack1, to, ip: ip(&mut rng), typed_after: None });
+        sends.push(Send { at, who: Who::Attack1, user: format!("bot{i}"), to, ip: ip(&mut rng), typed_after: None });
     }
     let ranges: Vec<String> = (0..250).map(|_| format!("{SPREAD}{}", rng.digits(3))).collect();
-    for _ in 0..2_500 {
+    for i in 0..2_500 {
         let range = &ranges[rng.below(ranges.len() as u64) as usize];
         let to = number(&mut rng, range, 3);
         let at = DAY_START + 14 * HOUR + rng.below(2 * HOUR as u64) as i64;
-        sends.push(Send { at, who: Who::Attack2, to, ip: ip(&mut rng), typed_after: None });
+        let user = format!("spread{i}");
+        sends.push(Send { at, who: Who::Attack2, user, to, ip: ip(&mut rng), typed_after: None });
     }
     sends.sort_by_key(|s| s.at);
     sends
@@ -209,7 +216,8 @@ async fn run(seed: u64) {
             typed.pop();
             clock.set(Timestamp::from_millis(at));
             let v = &sends[j];
-            callsign_core::pumping::record_verified(core, &v.to, Some(&v.ip), Timestamp::from_millis(v.at)).await;
+            let at = Timestamp::from_millis(v.at);
+            callsign_core::pumping::record_verified(core, &v.to, Some(&v.ip), at, Some(&v.user)).await;
         }
         clock.set(Timestamp::from_millis(s.at));
         let action = if s.who == Who::Login { Action::SecondFactorAuthentication } else { Action::Enrollment };
@@ -220,7 +228,7 @@ async fn run(seed: u64) {
             from: None,
             context: MessageContext { action: Some(action), ip: Some(s.ip.clone()), ..Default::default() },
         };
-        let job = delivery::new_job(core, Channel::Sms, "auth0", &payload, None, None, None).unwrap();
+        let job = delivery::new_job(core, Channel::Sms, "auth0", &payload, Some(&s.user), None, None).unwrap();
         core.store.enqueue_job(&job).await.unwrap();
         delivery::run_pending_jobs(core, "sim").await.unwrap();
         let done = core.store.get_job(&job.id).await.unwrap().unwrap();

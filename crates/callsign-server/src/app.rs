@@ -124,6 +124,8 @@ impl AppState {
         }
         let metrics = Arc::new(Metrics::new());
         metrics.watch_health(core.health.clone(), core.providers.names().into_iter().map(str::to_owned).collect());
+        metrics.watch_queue(core.store.clone(), core.clock.clone());
+        let _ = core.telemetry.set(metrics.clone());
         let app = AppState(Arc::new(AppInner { core, config, metrics }));
         report.bootstrap_file = crate::identity::bootstrap::bootstrap_if_empty(&app).await?;
         Ok((app, report))

@@ -29,6 +29,41 @@ pub struct ProviderLabels {
     pub provider: String,
 }
 
+/// A message's end: channel, provider (registry name), country (ISO code, `ZZ` when unknown), `sent` or
+/// `failed`, and the failure's reason from a short list.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    pub channel: String,
+    pub provider: String,
+    pub country: String,
+    pub outcome: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelProviderLabels {
+    pub channel: String,
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReceiptLabels {
+    pub channel: String,
+    pub provider: String,
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+/// A log event's type (the event codes are a fixed catalogue; anything else counts as `other`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub code: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     /// Each phone provider's circuit breaker: 0 closed (healthy), 1 half-open (probing), 2 open (skipped).
@@ -40,7 +75,19 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     /// Open HTTP connections.
     pub connections: Gauge,
+    messages: Family<MessageLabels, Counter>,
+    acceptance: Family<ChannelProviderLabels, Histogram>,
+    receipts: Family<ReceiptLabels, Histogram>,
+    refusals: Family<KindLabels, Counter>,
+    events: Family<EventLabels, Counter>,
+    queue_due: Gauge,
+    queue_running: Gauge,
+    queue_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
+    queue: std::sync::OnceLock<(Arc<dyn callsign_store::Store>, Arc<dyn callsign_domain::Clock>)>,
 }
+
+/// Seconds buckets for delivery: from a tenth of a second to ten minutes.
+const DELIVERY_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -81,6 +128,47 @@ impl Metrics {
             "Phone provider sends that failed in the circuit breaker's window (60 s) on this node",
             provider_failures.clone(),
         );
+        let messages = Family::<MessageLabels, Counter>::default();
+        registry.register(
+            "phone_messages",
+            "Phone messages that reached their end, by channel, provider, destination country, outcome and reason",
+            messages.clone(),
+        );
+        let acceptance =
+            Family::<ChannelProviderLabels, Histogram>::new_with_constructor(|| Histogram::new(DELIVERY_BUCKETS));
+        registry.register(
+            "phone_message_acceptance_seconds",
+            "From the code being asked for (the job queued) to the provider taking the message",
+            acceptance.clone(),
+        );
+        let receipts = Family::<ReceiptLabels, Histogram>::new_with_constructor(|| Histogram::new(DELIVERY_BUCKETS));
+        registry.register(
+            "phone_message_receipt_seconds",
+            "From the job queued to each delivery receipt, by the receipt's state",
+            receipts.clone(),
+        );
+        let refusals = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "limit_refusals",
+            "Requests and messages refused by a limit or a defence, by kind (sends, wrong_codes, wrong_recovery_codes, ip_block, brute_force, destination, number_type, pumping, usage_cap)",
+            refusals.clone(),
+        );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "log_events",
+            "Log events written, by type (gd_send_sms, gd_send_sms_failure, …)",
+            events.clone(),
+        );
+        let queue_due = Gauge::default();
+        registry.register("delivery_queue_due", "Delivery jobs due and not yet claimed (all nodes)", queue_due.clone());
+        let queue_running = Gauge::default();
+        registry.register("delivery_queue_running", "Delivery jobs being sent (all nodes)", queue_running.clone());
+        let queue_oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "delivery_queue_oldest_due_seconds",
+            "How long the oldest due delivery job has waited (0 when none waits)",
+            queue_oldest.clone(),
+        );
         Self {
             registry,
             requests,
@@ -89,6 +177,15 @@ impl Metrics {
             provider_state,
             provider_failures,
             health: std::sync::OnceLock::new(),
+            messages,
+            acceptance,
+            receipts,
+            refusals,
+            events,
+            queue_due,
+            queue_running,
+            queue_oldest,
+            queue: std::sync::OnceLock::new(),
         }
     }
 
@@ -97,7 +194,24 @@ impl Metrics {
         let _ = self.health.set((health, providers));
     }
 
-    pub fn encode(&self) -> String {
+    /// Read the delivery queue from `store` at every scrape.
+    pub fn watch_queue(&self, store: Arc<dyn callsign_store::Store>, clock: Arc<dyn callsign_domain::Clock>) {
+        let _ = self.queue.set((store, clock));
+    }
+
+    pub async fn encode(&self) -> String {
+        if let Some((store, clock)) = self.queue.get() {
+            let now = clock.now();
+            match store.queue_stats(now).await {
+                Ok(q) => {
+                    self.queue_due.set(i64::try_from(q.due).unwrap_or(i64::MAX));
+                    self.queue_running.set(i64::try_from(q.running).unwrap_or(i64::MAX));
+                    let age = q.oldest_due_at.map_or(0.0, |t| (now.millis() - t.millis()).max(0) as f64 / 1000.0);
+                    self.queue_oldest.set(age);
+                }
+                Err(e) => tracing::warn!(error = %e, "the delivery queue could not be read for the metrics"),
+            }
+        }
         if let Some((health, names)) = self.health.get() {
             for name in names {
                 let h = health.status(name);
@@ -116,6 +230,42 @@ impl Metrics {
             tracing::error!("failed to encode metrics");
         }
         out
+    }
+}
+
+impl callsign_core::telemetry::Telemetry for Metrics {
+    fn event(&self, code: &str, details: &serde_json::Value) {
+        let known = callsign_core::identity::events::CODES.iter().any(|(c, _)| *c == code);
+        let label = if known { code.to_owned() } else { "other".to_owned() };
+        self.events.get_or_create(&EventLabels { code: label }).inc();
+        if let Some(kind) = callsign_core::telemetry::refusal_kind(code, details) {
+            self.refusals.get_or_create(&KindLabels { kind: kind.to_owned() }).inc();
+        }
+    }
+
+    fn message(&self, m: &callsign_core::telemetry::MessageOutcome<'_>) {
+        let labels = MessageLabels {
+            channel: m.channel.as_str().to_owned(),
+            provider: m.provider.to_owned(),
+            country: m.country.unwrap_or("ZZ").to_owned(),
+            outcome: m.outcome.to_owned(),
+            reason: m.reason.to_owned(),
+        };
+        self.messages.get_or_create(&labels).inc();
+        if let Some(ms) = m.accepted_after_ms {
+            let labels =
+                ChannelProviderLabels { channel: m.channel.as_str().to_owned(), provider: m.provider.to_owned() };
+            self.acceptance.get_or_create(&labels).observe(ms.max(0) as f64 / 1000.0);
+        }
+    }
+
+    fn receipt(&self, channel: callsign_domain::Channel, provider: &str, state: &str, after_ms: i64) {
+        let labels = ReceiptLabels {
+            channel: channel.as_str().to_owned(),
+            provider: provider.to_owned(),
+            state: state.to_owned(),
+        };
+        self.receipts.get_or_create(&labels).observe(after_ms.max(0) as f64 / 1000.0);
     }
 }
 
@@ -142,7 +292,7 @@ pub fn router(metrics: Arc<Metrics>) -> axum::Router {
             axum::routing::get(|State(m): State<Arc<Metrics>>| async move {
                 (
                     [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                    m.encode(),
+                    m.encode().await,
                 )
                     .into_response()
             }),

@@ -210,7 +210,7 @@ async fn a_failing_first_provider_hands_the_message_to_the_next_once() {
     assert_eq!(s, 200, "{h}");
     let m = h["providers"].as_array().unwrap().iter().find(|p| p["provider"] == "mitto").unwrap().clone();
     assert_eq!((m["state"].as_str(), m["recent_failures"].as_u64()), (Some("closed"), Some(1)), "{m}");
-    let metrics = c.t.app.metrics.encode();
+    let metrics = c.t.app.metrics.encode().await;
     assert!(metrics.contains("callsign_phone_provider_recent_failures{provider=\"mitto\"} 1"), "{metrics}");
     assert!(metrics.contains("callsign_phone_provider_circuit_state{provider=\"mitto\"} 0"), "{metrics}");
 }

@@ -212,7 +212,7 @@ mod tests {
     async fn in_memory_is_shared_by_the_pool_and_pending_migrations_are_reported() {
         let Ok(store) = connect("sqlite::memory:").await else { panic!("connect") };
         match store.check_ready().await {
-            Err(StoreError::Other(m)) => assert_eq!(m, "3 migrations pending"),
+            Err(StoreError::Other(m)) => assert_eq!(m, "4 migrations pending"),
             other => panic!("expected pending migrations, got {other:?}"),
         }
         assert!(store.migrate().await.is_ok());

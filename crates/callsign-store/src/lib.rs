@@ -257,6 +257,9 @@ pub trait JobStore: Send + Sync {
     async fn get_job(&self, id: &str) -> StoreResult<Option<DeliveryJob>>;
     /// Jobs in the given status (all when None), oldest first; for tests and operators.
     async fn list_jobs(&self, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<DeliveryJob>>;
+    /// The queue as a monitor sees it at `now`: jobs due (pending, `run_at` passed), jobs being sent, and when the
+    /// oldest due job became due.
+    async fn queue_stats(&self, now: Timestamp) -> StoreResult<QueueStats>;
     /// Append `receipt` (a delivery receipt from the provider) to the job's `details.receipts` array, whatever the
     /// job's status; when `receipt` is an object it gets `received_at` (RFC 3339 of `at`) unless it has one.
     /// Read-modify-write in one transaction. False when there is no such job.

@@ -370,3 +370,14 @@ pub struct CounterRow {
     pub slot: i64,
     pub value: i64,
 }
+
+/// The delivery queue at a moment ([`crate::JobStore::queue_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Pending jobs whose `run_at` has passed (standby voice calls waiting for their time are not counted).
+    pub due: u64,
+    /// Jobs claimed by a worker.
+    pub running: u64,
+    /// The `run_at` of the oldest due job.
+    pub oldest_due_at: Option<Timestamp>,
+}

@@ -317,6 +317,10 @@ pub const BUCKET_GET: &str = "SELECT tokens, updated_at FROM buckets WHERE key =
 pub const BUCKET_UPDATE: &str = "UPDATE buckets SET tokens = $2, updated_at = $3 WHERE key = $1";
 pub const BUCKET_DELETE: &str = "DELETE FROM buckets WHERE key = $1";
 
+/// `$1` = now: due and running jobs, and the oldest due job's `run_at` (the `delivery_jobs_due` index).
+pub const JOB_QUEUE_STATS: &str = "SELECT status, COUNT(*), MIN(run_at) FROM delivery_jobs \
+     WHERE (status = 'pending' AND run_at <= $1) OR status = 'running' GROUP BY status";
+
 // --- windowed counters ---
 
 /// `$1` ns, `$2` slot, `$3` key, `$4` amount, `$5` expires_at: add to a counter (created at the amount); it is kept
@@ -1928,6 +1932,25 @@ macro_rules! impl_sqlx_store {
                 rows.iter()
                     .map(|row| __callsign_job_row(row).map_err($map_error).and_then($crate::sql::job_from_row))
                     .collect()
+            }
+
+            async fn queue_stats(&self, now: $crate::sql::Timestamp) -> $crate::StoreResult<$crate::QueueStats> {
+                let rows: Vec<(String, i64, Option<i64>)> = ::sqlx::query_as($crate::sql::JOB_QUEUE_STATS)
+                    .bind(now.millis())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let mut stats = $crate::QueueStats::default();
+                for (status, n, oldest) in rows {
+                    let n = u64::try_from(n).unwrap_or(0);
+                    if status == "running" {
+                        stats.running = n;
+                    } else {
+                        stats.due = n;
+                        stats.oldest_due_at = oldest.map($crate::sql::Timestamp::from_millis);
+                    }
+                }
+                Ok(stats)
             }
 
             async fn record_job_receipt(

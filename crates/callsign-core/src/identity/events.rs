@@ -78,6 +78,10 @@ pub struct EventCtx {
 
 /// Record an event. A failure to log is itself logged, never turned into a failed request.
 pub async fn record(app: &Core, code: &str, meta: &Origin, ctx: EventCtx) {
+    if let Some(t) = app.telemetry() {
+        t.event(code, &ctx.details);
+    }
+    crate::stats::record_event(app, code, &ctx.details).await;
     let now = app.clock.now();
     let event = LogEvent {
         log_id: callsign_domain::ids::log_id(app.rng.as_ref(), now),

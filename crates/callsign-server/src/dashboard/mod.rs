@@ -15,6 +15,7 @@ mod apps;
 mod attack;
 pub mod auth;
 mod branding;
+mod charts;
 mod destinations;
 mod inbox;
 mod logs;
