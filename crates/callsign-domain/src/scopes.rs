@@ -79,6 +79,9 @@ pub const READ_LOG_STREAMS: &str = "read:log_streams";
 /// Callsign's own: the phone destination policy (`/api/v2/guardian/factors/phone/destination-policy`).
 pub const READ_PHONE_DESTINATION_POLICY: &str = "read:phone_destination_policy";
 pub const UPDATE_PHONE_DESTINATION_POLICY: &str = "update:phone_destination_policy";
+/// Callsign's own: usage triggers, prices and the alert webhook (`/api/v2/guardian/factors/phone/usage`).
+pub const READ_PHONE_USAGE: &str = "read:phone_usage";
+pub const UPDATE_PHONE_USAGE: &str = "update:phone_usage";
 
 /// Every scope the Management API knows; the bootstrap client holds all of them.
 pub const ALL_MANAGEMENT: &[&str] = &[
@@ -154,6 +157,8 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     READ_LOG_STREAMS,
     READ_PHONE_DESTINATION_POLICY,
     UPDATE_PHONE_DESTINATION_POLICY,
+    READ_PHONE_USAGE,
+    UPDATE_PHONE_USAGE,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

@@ -48,6 +48,8 @@ pub const SCOPES: &[&str] = &[
     sc::DELETE_ANOMALY_BLOCKS,
     sc::READ_PHONE_DESTINATION_POLICY,
     sc::UPDATE_PHONE_DESTINATION_POLICY,
+    sc::READ_PHONE_USAGE,
+    sc::UPDATE_PHONE_USAGE,
 ];
 
 /// How long a dashboard token lives (it is minted per page request).

@@ -42,7 +42,7 @@ fn parse(body: Value) -> Result<DestinationPolicy, ApiError> {
 }
 
 /// RFC 7396: `patch`'s objects merge into `doc`, `null` removes (the default comes back), anything else replaces.
-fn merge_patch(doc: &mut Value, patch: &Value) {
+pub(super) fn merge_patch(doc: &mut Value, patch: &Value) {
     match (doc, patch) {
         (Value::Object(d), Value::Object(p)) => {
             for (k, v) in p {

@@ -15,6 +15,7 @@ pub mod phone_providers;
 pub mod phone_routing;
 mod resource_servers;
 pub mod tenant;
+pub mod usage;
 pub mod users;
 
 use std::marker::PhantomData;
@@ -46,6 +47,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(phone_routing::routes())
         .merge(branding::routes())
         .merge(destination_policy::routes())
+        .merge(usage::routes())
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
@@ -214,6 +216,8 @@ scope_sets! {
     ReadLogStreams => [sc::READ_LOG_STREAMS],
     ReadDestinationPolicy => [sc::READ_PHONE_DESTINATION_POLICY],
     UpdateDestinationPolicy => [sc::UPDATE_PHONE_DESTINATION_POLICY],
+    ReadPhoneUsage => [sc::READ_PHONE_USAGE],
+    UpdatePhoneUsage => [sc::UPDATE_PHONE_USAGE],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.
