@@ -99,7 +99,9 @@ pub async fn raise(app: &Core, kind: &str, details: Value) {
     .await;
     match result {
         Ok(Ok(())) => tracing::info!(alert = %id, kind, "operator alert raised"),
-        Ok(Err(())) => tracing::error!(kind, "operator alert refused: {MAX_PENDING} alerts already wait for the alert webhook"),
+        Ok(Err(())) => {
+            tracing::error!(kind, "operator alert refused: {MAX_PENDING} alerts already wait for the alert webhook")
+        }
         Err(e) => tracing::error!(kind, error = %e, "operator alert could not be stored"),
     }
 }
@@ -165,7 +167,11 @@ pub async fn set_webhook(
     if let Some(s) = given.as_ref().or(made.as_ref()) {
         let sealed = app.keyring.seal(app.rng.as_ref(), SECRET_NAME, s.as_bytes())?;
         app.store
-            .put_secret(&callsign_store::SealedSecret { name: SECRET_NAME.to_owned(), sealed, updated_at: app.clock.now() })
+            .put_secret(&callsign_store::SealedSecret {
+                name: SECRET_NAME.to_owned(),
+                sealed,
+                updated_at: app.clock.now(),
+            })
             .await?;
     }
     let doc = serde_json::to_value(AlertWebhook { url })?;

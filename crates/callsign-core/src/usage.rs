@@ -298,7 +298,10 @@ pub enum ChannelFilter {
 
 impl ChannelFilter {
     pub fn matches(self, c: Channel) -> bool {
-        matches!((self, c), (ChannelFilter::Any, _) | (ChannelFilter::Sms, Channel::Sms) | (ChannelFilter::Voice, Channel::Voice))
+        matches!(
+            (self, c),
+            (ChannelFilter::Any, _) | (ChannelFilter::Sms, Channel::Sms) | (ChannelFilter::Voice, Channel::Voice)
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -423,7 +426,10 @@ pub fn parse(body: &Value, rng: &dyn callsign_domain::RandomSource) -> Result<Us
                     Some(n) => match n.as_f64() {
                         Some(x) if (0.0..=MAX_PRICE_USD).contains(&x) => {}
                         Some(_) => {
-                            return Err((format!("{at}.{ch}"), format!("a price is from 0 to {MAX_PRICE_USD} US dollars")));
+                            return Err((
+                                format!("{at}.{ch}"),
+                                format!("a price is from 0 to {MAX_PRICE_USD} US dollars"),
+                            ));
                         }
                         None => return Err((format!("{at}.{ch}"), "a price is a number (US dollars)".into())),
                     },
@@ -643,7 +649,8 @@ pub async fn after_send(app: &Core, hold: Hold, sent: bool) {
             tracing::warn!(error = %e, "a sent message could not be counted in the usage figures");
         }
     }
-    for t in hold.settings.triggers.iter().filter(|t| t.action == Action::Alert && t.matches(hold.channel, &hold.country))
+    for t in
+        hold.settings.triggers.iter().filter(|t| t.action == Action::Alert && t.matches(hold.channel, &hold.country))
     {
         let (slot, _) = t.period.bounds(now);
         match figure(app, t, slot).await {
@@ -863,11 +870,15 @@ mod tests {
         assert_eq!(bad(json!({"prices": {"default": {"sms": -1, "voice": 0.1}}})), "prices.default.sms");
         assert_eq!(bad(json!({"prices": {"default": {"sms": 0.1}}})), "prices.default.voice");
         assert_eq!(
-            bad(json!({"prices": {"default": {"sms": 0.1, "voice": 0.1}, "countries": {"XX": {"sms": 1, "voice": 1}}}})),
+            bad(
+                json!({"prices": {"default": {"sms": 0.1, "voice": 0.1}, "countries": {"XX": {"sms": 1, "voice": 1}}}})
+            ),
             "prices.countries.XX"
         );
         assert_eq!(
-            bad(json!({"prices": {"default": {"sms": 0.1, "voice": 0.1}, "countries": {"GB": {"sms": "x", "voice": 1}}}})),
+            bad(
+                json!({"prices": {"default": {"sms": 0.1, "voice": 0.1}, "countries": {"GB": {"sms": "x", "voice": 1}}}})
+            ),
             "prices.countries.GB.sms"
         );
         assert_eq!(bad(t(json!({"threshold": -5}))), "triggers[0].threshold");

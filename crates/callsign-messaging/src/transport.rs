@@ -72,7 +72,6 @@ pub async fn body_excerpt(mut resp: reqwest::Response, max_bytes: usize) -> Stri
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-
 // --- Standard Webhooks (the custom provider, operator alerts) ----------------------------------------------------
 
 use base64::Engine;

@@ -35,7 +35,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("gd_tenant_update", "Guardian tenant update"),
     ("gd_delivery_receipt", "Delivery receipt from the phone provider"),
     ("gd_enrollment_ticket_created", "An enrollment ticket was created."),
-    ("cs_usage_trigger", "A phone usage trigger crossed its threshold (Callsign): an alert, or a hard stop for the rest of the period."),
+    (
+        "cs_usage_trigger",
+        "A phone usage trigger crossed its threshold (Callsign): an alert, or a hard stop for the rest of the period.",
+    ),
     ("seoobft", "Password and OOB challenge for Access Token"),
     ("feoobft", "Failed exchange of Password and OOB challenge for Access Token"),
     ("sercft", "Password and MFA recovery code for Access Token"),
