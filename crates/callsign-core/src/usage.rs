@@ -54,17 +54,11 @@ pub const MICROS: f64 = 1_000_000.0;
 pub const NO_COUNTRY: &str = "ZZ";
 
 /// The whole document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UsageSettings {
     pub prices: Prices,
     pub triggers: Vec<Trigger>,
-}
-
-impl Default for UsageSettings {
-    fn default() -> Self {
-        Self { prices: Prices::default(), triggers: Vec::new() }
-    }
 }
 
 /// Estimated price of one message, per channel, in micro-dollars (written as US dollars in JSON).

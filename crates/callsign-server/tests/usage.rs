@@ -317,10 +317,13 @@ async fn parallel(t: TestApp) {
     assert_eq!(won as u64, CAP);
 }
 
+/// One request the receiver got: its headers and body.
+type Got = (HeaderMap, Vec<u8>);
+
 /// A local alert receiver: what it was sent, and how many of its first answers are 500.
 #[derive(Clone, Default)]
 struct Receiver {
-    got: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    got: Arc<Mutex<Vec<Got>>>,
     fail_first: Arc<AtomicU32>,
 }
 

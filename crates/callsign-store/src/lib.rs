@@ -300,6 +300,7 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     async fn counters_list(&self, ns: &str, window: CounterWindow) -> StoreResult<Vec<CounterRow>>;
     /// Add `amount` to one counter unless that takes it above `cap` (a hard cap): one atomic step, so of parallel
     /// callers exactly as many win as fit under the cap. The new value, or None when it would not fit.
+    #[allow(clippy::too_many_arguments)]
     async fn counter_take(
         &self,
         ns: &str,

@@ -18,6 +18,7 @@ use callsign_store::{
 pub struct MemoryLimiter {
     levels: Mutex<HashMap<String, Level>>,
     /// Windowed counters by (namespace, slot, key): value and expiry (Unix ms).
+    #[allow(clippy::type_complexity)]
     counters: Mutex<HashMap<(String, i64, String), (i64, i64)>>,
 }
 
