@@ -23,6 +23,7 @@ mod phone;
 mod settings;
 mod test_message;
 mod ui;
+mod usage;
 mod users;
 
 use axum::Router;
@@ -77,6 +78,11 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/mfa/phone/policy", post(phone::set_policy))
         .route("/dashboard/security/phone-destinations", get(destinations::page))
         .route("/dashboard/security/phone-destinations/{channel}", post(destinations::save))
+        .route("/dashboard/security/phone-usage", get(usage::page))
+        .route("/dashboard/security/phone-usage/triggers", post(usage::save_trigger))
+        .route("/dashboard/security/phone-usage/triggers/delete", post(usage::delete_trigger))
+        .route("/dashboard/security/phone-usage/prices", post(usage::save_prices))
+        .route("/dashboard/security/phone-usage/webhook", post(usage::save_webhook))
         .route("/dashboard/security/attack-protection", get(attack::page))
         .route("/dashboard/security/attack-protection/throttling", post(attack::set_throttling))
         .route("/dashboard/security/attack-protection/brute-force", post(attack::set_brute_force))

@@ -16,6 +16,7 @@ pub enum Nav {
     Phone,
     Recovery,
     Destinations,
+    Usage,
     Attack,
     Branding,
     Logs,
@@ -34,6 +35,7 @@ impl Nav {
             // The switch is a section of the Settings page.
             Nav::Recovery => ("/dashboard/settings#recovery", "Recovery Code"),
             Nav::Destinations => ("/dashboard/security/phone-destinations", "Phone destinations"),
+            Nav::Usage => ("/dashboard/security/phone-usage", "Usage and spend"),
             Nav::Attack => ("/dashboard/security/attack-protection", "Attack Protection"),
             Nav::Branding => ("/dashboard/branding", "Universal Login"),
             Nav::Logs => ("/dashboard/logs", "Logs"),
@@ -45,7 +47,7 @@ impl Nav {
     /// The menu sections above the page, outermost first (the breadcrumb's first steps; they have no page).
     const fn sections(self) -> &'static [&'static str] {
         match self {
-            Nav::Phone | Nav::Recovery | Nav::Destinations => &["Security", "Multi-factor Auth"],
+            Nav::Phone | Nav::Recovery | Nav::Destinations | Nav::Usage => &["Security", "Multi-factor Auth"],
             Nav::Attack => &["Security"],
             Nav::Branding => &["Branding"],
             Nav::Logs | Nav::Inbox => &["Monitoring"],
@@ -71,7 +73,12 @@ const MENU: &[Item] = &[
         &[
             Item::Group(
                 "Multi-factor Auth",
-                &[Item::Page(Nav::Phone), Item::Page(Nav::Destinations), Item::Page(Nav::Recovery)],
+                &[
+                    Item::Page(Nav::Phone),
+                    Item::Page(Nav::Destinations),
+                    Item::Page(Nav::Usage),
+                    Item::Page(Nav::Recovery),
+                ],
             ),
             Item::Page(Nav::Attack),
         ],
