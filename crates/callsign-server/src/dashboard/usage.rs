@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 
 use super::ui::{self, Nav, s};
@@ -45,18 +45,18 @@ fn money(v: f64) -> String {
 /// width), labelled with the count and the spend.
 fn chart(p: &Value) -> Markup {
     let rows: Vec<&Value> = p["by_channel_and_country"].as_array().into_iter().flatten().collect();
+    let period = s(p, "period");
     let max = rows.iter().filter_map(|r| r["count"].as_i64()).max().unwrap_or(0).max(1) as f64;
     let (bar_h, gap, label_w, width) = (18.0, 6.0, 90.0, 560.0);
-    let height = (rows.len().max(1) as f64) * (bar_h + gap) + gap;
-    let period = s(p, "period");
+    let height = (rows.len() as f64) * (bar_h + gap) + gap;
+    if rows.is_empty() {
+        return html! { p class="muted" { "Nothing sent this " (period) "." } };
+    }
     html! {
-        svg xmlns="http://www.w3.org/2000/svg" class="usage-chart" role="img" width=(width) height=(height)
+        svg xmlns="http://www.w3.org/2000/svg" class="usage-chart" role="img" preserveAspectRatio="xMinYMin meet"
             viewBox=(format!("0 0 {width} {height}")) aria-labelledby=(format!("chart-{period}-t")) {
             title id=(format!("chart-{period}-t")) {
                 "Messages this " (period) " per channel and country: " (p["count"]) " sent, " (money(p["spend"].as_f64().unwrap_or(0.0)))
-            }
-            @if rows.is_empty() {
-                text x="0" y="18" class="muted" { "Nothing sent this " (period) "." }
             }
             @for (i, r) in rows.iter().enumerate() {
                 @let y = gap + i as f64 * (bar_h + gap);
@@ -236,7 +236,6 @@ async fn render(app: &AppState, ctx: &Ctx, status: StatusCode, v: View) -> Page 
             "sending past a count or a spend. Refused messages are logged as "
             code { "gd_send_sms_failure" } " / " code { "gd_send_voice_failure" } " with " code { "usage_cap_reached" } "."
         }
-        style { (PreEscaped(".usage-chart text{font-size:12px;fill:currentColor}.usage-chart .bar-sms{fill:#3f6fd8}.usage-chart .bar-voice{fill:#2f9e6f}")) }
         section class="panel" id="figures" aria-labelledby="figures-h" {
             h2 id="figures-h" { "This period" }
             (figures(&cur))
