@@ -9,7 +9,7 @@
 //! write lands claims; the other sees the lease), posts them, and removes the delivered ones; a failed post is
 //! retried with exponential backoff (10 s doubling, at most an hour) for as long as it takes, a crashed sender's
 //! lease runs out and another node takes the alert over. An alert raised while no webhook is configured waits in
-//! the outbox until one is. The outbox holds at most [`MAX_PENDING`] alerts; past that a new alert is refused
+//! the outbox until one is (setting a webhook makes every waiting alert due at once). The outbox holds at most [`MAX_PENDING`] alerts; past that a new alert is refused
 //! (logged as an error), never an accepted one dropped.
 //!
 //! The webhook: its URL in the `alert_webhook` settings document (the custom provider's rule: https, plain http
@@ -174,8 +174,21 @@ pub async fn set_webhook(
             })
             .await?;
     }
+    let set = url.is_some();
     let doc = serde_json::to_value(AlertWebhook { url })?;
     app.store.put_setting(SETTINGS_KEY, &doc, app.clock.now()).await?;
+    if set {
+        // What waited (for a webhook, or out a backoff against the old one) is due at once.
+        let now = app.clock.now().millis();
+        outbox(app, |o| {
+            for a in &mut o.alerts {
+                a.next_at = a.next_at.min(now);
+            }
+            Ok::<_, ()>(())
+        })
+        .await?
+        .ok();
+    }
     Ok(Ok(made))
 }
 

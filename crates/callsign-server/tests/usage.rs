@@ -264,16 +264,39 @@ async fn triggers_for_another_country_or_channel_leave_a_message_alone() {
 
 #[tokio::test]
 async fn parallel_sends_under_a_cap_send_exactly_the_cap() {
-    parallel(TestApp::spawn().await).await;
+    parallel(TestApp::spawn().await, true).await;
+}
+
+/// Limits (and so the usage counters) in the Redis that `CALLSIGN_TEST_REDIS_URL` names, under a prefix of this
+/// test's own; None (skipped) without it.
+fn in_redis() -> Option<impl FnOnce(&mut callsign_server::config::RawConfig)> {
+    let url = callsign_testkit::service_url("CALLSIGN_TEST_REDIS_URL")?;
+    let prefix = format!("{}:", callsign_testkit::unique_name("cs_test_usage"));
+    Some(move |raw: &mut callsign_server::config::RawConfig| {
+        raw.redis_url = Some(url);
+        raw.redis_key_prefix = Some(prefix);
+    })
+}
+
+#[tokio::test]
+async fn parallel_sends_under_a_cap_with_redis() {
+    let Some(f) = in_redis() else { return };
+    parallel(TestApp::spawn_with(f).await, true).await;
+}
+
+#[tokio::test]
+async fn a_hard_cap_with_redis() {
+    let Some(f) = in_redis() else { return };
+    hard_cap(TestApp::spawn_with(f).await).await;
 }
 
 #[tokio::test]
 async fn parallel_sends_under_a_cap_on_postgresql() {
     let Some(t) = TestApp::spawn_postgres().await else { return };
-    parallel(t).await;
+    parallel(t, false).await;
 }
 
-async fn parallel(t: TestApp) {
+async fn parallel(t: TestApp, two_nodes: bool) {
     const CAP: u64 = 7;
     const JOBS: usize = 40;
     let admin = t.mgmt_token().await;
@@ -289,10 +312,15 @@ async fn parallel(t: TestApp) {
     for _ in 0..JOBS {
         queue(&t, PHONE, Channel::Sms).await;
     }
-    // Four workers claim and send at once (claims are atomic; the caps are taken in the store).
+    // Four workers claim and send at once (claims are atomic; the caps are taken in the store or Redis), on two
+    // nodes when the test's database can be opened by a second one (SQLite; PostgreSQL's is a schema of its own).
+    let node = if two_nodes { Some(t.spawn_node().await) } else { None };
     let mut runs = tokio::task::JoinSet::new();
     for i in 0..4 {
-        let core = t.app.core.clone();
+        let core = match &node {
+            Some(n) if i % 2 == 1 => n.app.core.clone(),
+            _ => t.app.core.clone(),
+        };
         runs.spawn(async move { delivery::run_pending_jobs(&core, &format!("w{i}")).await.unwrap() });
     }
     let done: usize = runs.join_all().await.into_iter().sum();
@@ -428,4 +456,47 @@ async fn a_message_that_is_not_sent_gives_its_share_of_a_cap_back() {
     assert_eq!(cur["periods"][1]["count"], 0, "{cur}");
     assert_eq!(send(&t, PHONE, Channel::Sms).await.status, JobStatus::Sent, "the cap's one message is still there");
     assert_eq!(send(&t, PHONE, Channel::Sms).await.status, JobStatus::Failed);
+}
+
+#[tokio::test]
+async fn alerts_raised_at_once_are_all_kept_and_each_sent_by_one_sender() {
+    alerts_at_once(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn alerts_at_once_on_postgresql() {
+    let Some(t) = TestApp::spawn_postgres().await else { return };
+    alerts_at_once(t).await;
+}
+
+async fn alerts_at_once(t: TestApp) {
+    const N: usize = 12;
+    let admin = t.mgmt_token().await;
+    // Raised while no webhook is set: they wait.
+    let mut raises = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let core = t.app.core.clone();
+        raises.spawn(async move { callsign_core::alerts::raise(&core, "test", json!({"n": i})).await });
+    }
+    raises.join_all().await;
+    assert_eq!(callsign_core::alerts::pending(&t.app).await.unwrap().len(), N, "none lost to a concurrent raise");
+    assert_eq!(callsign_core::alerts::send_due(&t.app, "n0").await.unwrap(), 0, "no webhook yet");
+    let (url, rx) = receiver(0).await;
+    let (s, v) = t.patch(&admin, API, json!({"alert_webhook": {"url": url}})).await;
+    assert_eq!(s, 200, "{v}");
+    // Setting the webhook makes them due at once (no backoff to wait out). Three senders at once: each alert is claimed by one of them.
+    let mut senders = tokio::task::JoinSet::new();
+    for i in 0..3 {
+        let core = t.app.core.clone();
+        senders.spawn(async move { callsign_core::alerts::send_due(&core, &format!("s{i}")).await.unwrap() });
+    }
+    let sent: usize = senders.join_all().await.into_iter().sum();
+    assert_eq!(sent, N);
+    let mut ids: Vec<String> =
+        rx.got.lock().unwrap().iter().map(|(h, _)| h["webhook-id"].to_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), N, "each posted once");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), N);
+    assert!(callsign_core::alerts::pending(&t.app).await.unwrap().is_empty());
 }
