@@ -177,7 +177,7 @@ pub async fn set_webhook(
     let set = url.is_some();
     let doc = serde_json::to_value(AlertWebhook { url })?;
     app.store.put_setting(SETTINGS_KEY, &doc, app.clock.now()).await?;
-    if set {
+    if set && !pending(app).await?.is_empty() {
         // What waited (for a webhook, or out a backoff against the old one) is due at once.
         let now = app.clock.now().millis();
         outbox(app, |o| {
@@ -196,9 +196,14 @@ pub async fn set_webhook(
 /// ones wait their backoff. Returns how many were delivered.
 pub async fn send_due(app: &Core, worker: &str) -> crate::BoxResult<usize> {
     let now = app.clock.now().millis();
+    let due = |a: &Pending| a.next_at <= now && a.lease_until <= now;
+    // A plain read first: an idle node (nothing due, the usual case) writes nothing.
+    if !pending(app).await?.iter().any(due) {
+        return Ok(0);
+    }
     let claimed = outbox(app, |o| {
         let mut mine = Vec::new();
-        for a in o.alerts.iter_mut().filter(|a| a.next_at <= now && a.lease_until <= now).take(BATCH) {
+        for a in o.alerts.iter_mut().filter(|a| due(a)).take(BATCH) {
             a.lease_until = now + LEASE_MS;
             a.leased_by = Some(worker.to_owned());
             mine.push(a.clone());
