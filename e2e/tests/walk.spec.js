@@ -42,6 +42,10 @@ function pages({ app, user, event }) {
       crumbs: ['Security', 'Multi-factor Auth', 'SMS pumping'], current: 'SMS pumping',
     },
     {
+      name: 'usage and spend', path: '/dashboard/security/phone-usage', h1: 'Usage and spend',
+      crumbs: ['Security', 'Multi-factor Auth', 'Usage and spend'], current: 'Usage and spend',
+    },
+    {
       name: 'attack protection', path: '/dashboard/security/attack-protection', h1: 'Attack Protection',
       crumbs: ['Security', 'Attack Protection'], current: 'Attack Protection',
     },

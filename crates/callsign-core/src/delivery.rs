@@ -181,7 +181,14 @@ async fn deliver(app: &Core, job: &DeliveryJob) -> Attempt {
     let Some(route) = Route::chain(chain) else {
         return failed(format!("no provider of the chain {} can be built", names.join(", ")));
     };
+    // Usage triggers: a hard cap reached refuses the message; otherwise its share is held until the chain ends
+    // (counted when sent, given back when not).
+    let usage = match crate::usage::before_send(app, job.channel, &msg.to, &job.provider).await {
+        Ok(hold) => hold,
+        Err(refused) => return refused,
+    };
     let outcome = Router::new(app.clock.clone()).send_chain(&route, &msg, &app.health).await;
+    crate::usage::after_send(app, usage, outcome.delivered().is_some_and(|a| a.result.is_ok())).await;
     let with_chain = |mut d: Value| {
         // Every attempt, with its provider, outcome and latency (one step for a chain of one).
         d["chain"] = outcome.describe();

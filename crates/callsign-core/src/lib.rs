@@ -6,6 +6,7 @@
 //! [`error::AuthError`] / [`mfa::MfaError`], which the HTTP layer maps to Auth0's wire shapes in one place.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod attack;
 pub mod branding;
 pub mod connections;
@@ -27,6 +28,7 @@ pub mod stats;
 pub mod telemetry;
 pub mod templates;
 pub mod tenant;
+pub mod usage;
 
 use std::sync::Arc;
 

@@ -471,6 +471,7 @@ async fn start_hold(
             verified = figures.verified,
             "SMS pumping suspected; segment held"
         );
+        crate::alerts::raise(app, "pumping_detected", details.clone()).await;
         crate::identity::events::record(
             app,
             DETECTED_EVENT,

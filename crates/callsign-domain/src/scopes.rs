@@ -82,6 +82,9 @@ pub const UPDATE_PHONE_DESTINATION_POLICY: &str = "update:phone_destination_poli
 /// Callsign's own: SMS-pumping detection (`/api/v2/guardian/factors/phone/pumping-detection`).
 pub const READ_PHONE_PUMPING_DETECTION: &str = "read:phone_pumping_detection";
 pub const UPDATE_PHONE_PUMPING_DETECTION: &str = "update:phone_pumping_detection";
+/// Callsign's own: usage triggers, prices and the alert webhook (`/api/v2/guardian/factors/phone/usage`).
+pub const READ_PHONE_USAGE: &str = "read:phone_usage";
+pub const UPDATE_PHONE_USAGE: &str = "update:phone_usage";
 
 /// Every scope the Management API knows; the bootstrap client holds all of them.
 pub const ALL_MANAGEMENT: &[&str] = &[
@@ -159,6 +162,8 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     UPDATE_PHONE_DESTINATION_POLICY,
     READ_PHONE_PUMPING_DETECTION,
     UPDATE_PHONE_PUMPING_DETECTION,
+    READ_PHONE_USAGE,
+    UPDATE_PHONE_USAGE,
 ];
 
 pub fn is_management_scope(s: &str) -> bool {

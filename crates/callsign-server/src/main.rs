@@ -146,6 +146,7 @@ async fn serve(config: Config) -> BoxResult<()> {
     let mut workers = callsign_core::delivery::spawn_workers(&app.core, stop_rx.clone());
     workers.push(callsign_server::web::session::spawn_purger(&app.core, stop_rx.clone()));
     workers.push(callsign_core::identity::signing::spawn_key_watcher(&app.core, stop_rx.clone()));
+    workers.push(callsign_core::alerts::spawn_sender(&app.core, stop_rx.clone()));
     let metrics_task = metrics_listener.map(|l| {
         tracing::info!(addr = ?l.local_addr().ok(), "metrics listener on /metrics");
         let router = callsign_server::metrics::router(app.metrics.clone());

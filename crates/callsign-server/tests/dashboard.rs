@@ -300,6 +300,11 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
             &["Security", "Multi-factor Auth", "Phone destinations"],
         ),
         (
+            "/dashboard/security/phone-usage",
+            "/dashboard/security/phone-usage",
+            &["Security", "Multi-factor Auth", "Usage and spend"],
+        ),
+        (
             "/dashboard/security/attack-protection",
             "/dashboard/security/attack-protection",
             &["Security", "Attack Protection"],
@@ -324,6 +329,7 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
             r#"<span class="group-title">Multi-factor Auth</span>"#,
             r#"<a href="/dashboard/mfa/phone""#,
             r#"<a href="/dashboard/security/phone-destinations""#,
+            r#"<a href="/dashboard/security/phone-usage""#,
             r#"<a href="/dashboard/settings#recovery">Recovery Code</a>"#,
             r#"<a href="/dashboard/security/attack-protection""#,
             r#"<span class="group-title">Monitoring</span>"#,
@@ -557,6 +563,104 @@ async fn phone_destinations_are_set_on_their_page() {
     let bad = b.submit(PD, &format!("{PD}/voice"), &[("mode", "allow")]).await;
     assert_eq!(bad.status, 400);
     bad.assert_has("would refuse every number");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn usage_triggers_prices_and_the_alert_webhook_are_set_on_their_page() {
+    const PU: &str = "/dashboard/security/phone-usage";
+    const API: &str = "/api/v2/guardian/factors/phone/usage";
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(PU).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has("No triggers yet.");
+    page.assert_has("Nothing sent this day.");
+    page.assert_has("US 0.008 0.014");
+
+    // A message sent: the day's chart has a bar for it.
+    let payload = callsign_core::delivery::Payload {
+        to: "+14155552671".into(),
+        text: "x".into(),
+        locale: "en".into(),
+        from: None,
+        context: Default::default(),
+    };
+    let job =
+        callsign_core::delivery::new_job(&t.app, callsign_domain::Channel::Sms, "auth0", &payload, None, None, None)
+            .unwrap();
+    t.app.store.enqueue_job(&job).await.unwrap();
+    t.deliver_now().await;
+    let page = b.get(PU).await;
+    page.assert_has(r#"class="bar-sms""#);
+    page.assert_has("This day: 1 messages, $0.0080");
+    page.assert_has("<svg");
+
+    // A trigger added, then changed by its id, then removed.
+    let trig = [
+        ("id", "daily"),
+        ("name", "Daily"),
+        ("metric", "count"),
+        ("period", "day"),
+        ("channel", "sms"),
+        ("country", ""),
+        ("threshold", "100"),
+        ("action", "stop"),
+    ];
+    b.submit(PU, &format!("{PU}/triggers"), &trig).await.assert_redirect(&format!("{PU}#triggers"));
+    let (_, v) = t.get(&token, API).await;
+    assert_eq!(v["triggers"][0]["threshold"], 100.0);
+    assert_eq!(v["triggers"][0]["action"], "stop");
+    let mut changed = trig;
+    changed[6] = ("threshold", "50");
+    b.submit(PU, &format!("{PU}/triggers"), &changed).await;
+    let (_, v) = t.get(&token, API).await;
+    assert_eq!(v["triggers"].as_array().unwrap().len(), 1, "changed in place");
+    assert_eq!(v["triggers"][0]["threshold"], 50.0);
+    let page = b.get(PU).await;
+    page.assert_has("Trigger saved.");
+    page.assert_has("1 of 50");
+    page.assert_has("Armed (stop)");
+    // The API's refusal in the section, in plain words.
+    let mut wrong = trig;
+    wrong[6] = ("threshold", "-3");
+    let bad = b.submit(PU, &format!("{PU}/triggers"), &wrong).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    bad.assert_has("triggers[0].threshold");
+    b.submit(PU, &format!("{PU}/triggers/delete"), &[("id", "daily")]).await.assert_redirect(&format!("{PU}#triggers"));
+    assert_eq!(t.get(&token, API).await.1["triggers"], json!([]));
+
+    // Prices: the table replaced by what the form lists.
+    let form = [("default_sms", "0.2"), ("default_voice", "0.3"), ("countries", "GB 0.05 0.03\nus 0.01 0.02")];
+    b.submit(PU, &format!("{PU}/prices"), &form).await.assert_redirect(&format!("{PU}#prices"));
+    let (_, v) = t.get(&token, API).await;
+    assert_eq!(
+        v["prices"]["countries"],
+        json!({"GB": {"sms": 0.05, "voice": 0.03}, "US": {"sms": 0.01, "voice": 0.02}})
+    );
+    assert_eq!(v["prices"]["default"], json!({"sms": 0.2, "voice": 0.3}));
+    let bad = b
+        .submit(
+            PU,
+            &format!("{PU}/prices"),
+            &[("default_sms", "0.2"), ("default_voice", "0.3"), ("countries", "GB cheap 0.03")],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("prices.countries.GB.sms");
+
+    // The webhook: the made secret is shown once.
+    let page = b.submit(PU, &format!("{PU}/webhook"), &[("url", "https://hooks.example.com/alerts")]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has(r#"id="new-secret""#);
+    page.assert_has("whsec_");
+    let again = b.get(PU).await;
+    assert!(!again.body.contains("whsec_"), "shown once");
+    again.assert_has("A signing secret is set.");
+    let bad = b.submit(PU, &format!("{PU}/webhook"), &[("url", "http://hooks.example.com/")]).await;
+    assert_eq!(bad.status, 400);
+    bad.assert_has("alert_webhook.url");
     t.stop().await;
 }
 

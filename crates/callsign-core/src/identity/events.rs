@@ -37,6 +37,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("gd_enrollment_ticket_created", "An enrollment ticket was created."),
     ("cs_pumping_detected", "SMS pumping suspected: codes for new enrollments to a destination segment are held."),
     ("cs_pumping_released", "An operator released an SMS-pumping hold."),
+    (
+        "cs_usage_trigger",
+        "A phone usage trigger crossed its threshold (Callsign): an alert, or a hard stop for the rest of the period.",
+    ),
     ("seoobft", "Password and OOB challenge for Access Token"),
     ("feoobft", "Failed exchange of Password and OOB challenge for Access Token"),
     ("sercft", "Password and MFA recovery code for Access Token"),

@@ -50,6 +50,8 @@ pub const SCOPES: &[&str] = &[
     sc::UPDATE_PHONE_DESTINATION_POLICY,
     sc::READ_PHONE_PUMPING_DETECTION,
     sc::UPDATE_PHONE_PUMPING_DETECTION,
+    sc::READ_PHONE_USAGE,
+    sc::UPDATE_PHONE_USAGE,
 ];
 
 /// How long a dashboard token lives (it is minted per page request).

@@ -25,6 +25,7 @@ mod pumping;
 mod settings;
 mod test_message;
 mod ui;
+mod usage;
 mod users;
 
 use axum::Router;
@@ -83,6 +84,11 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/security/sms-pumping/settings", post(pumping::save))
         .route("/dashboard/security/sms-pumping/release", post(pumping::release))
         .route("/dashboard/security/sms-pumping/trust", post(pumping::trust))
+        .route("/dashboard/security/phone-usage", get(usage::page))
+        .route("/dashboard/security/phone-usage/triggers", post(usage::save_trigger))
+        .route("/dashboard/security/phone-usage/triggers/delete", post(usage::delete_trigger))
+        .route("/dashboard/security/phone-usage/prices", post(usage::save_prices))
+        .route("/dashboard/security/phone-usage/webhook", post(usage::save_webhook))
         .route("/dashboard/security/attack-protection", get(attack::page))
         .route("/dashboard/security/attack-protection/throttling", post(attack::set_throttling))
         .route("/dashboard/security/attack-protection/brute-force", post(attack::set_brute_force))

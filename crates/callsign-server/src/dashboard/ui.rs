@@ -17,6 +17,7 @@ pub enum Nav {
     Recovery,
     Destinations,
     Pumping,
+    Usage,
     Attack,
     Branding,
     Logs,
@@ -36,6 +37,7 @@ impl Nav {
             Nav::Recovery => ("/dashboard/settings#recovery", "Recovery Code"),
             Nav::Destinations => ("/dashboard/security/phone-destinations", "Phone destinations"),
             Nav::Pumping => ("/dashboard/security/sms-pumping", "SMS pumping"),
+            Nav::Usage => ("/dashboard/security/phone-usage", "Usage and spend"),
             Nav::Attack => ("/dashboard/security/attack-protection", "Attack Protection"),
             Nav::Branding => ("/dashboard/branding", "Universal Login"),
             Nav::Logs => ("/dashboard/logs", "Logs"),
@@ -47,7 +49,9 @@ impl Nav {
     /// The menu sections above the page, outermost first (the breadcrumb's first steps; they have no page).
     const fn sections(self) -> &'static [&'static str] {
         match self {
-            Nav::Phone | Nav::Recovery | Nav::Destinations | Nav::Pumping => &["Security", "Multi-factor Auth"],
+            Nav::Phone | Nav::Recovery | Nav::Destinations | Nav::Pumping | Nav::Usage => {
+                &["Security", "Multi-factor Auth"]
+            }
             Nav::Attack => &["Security"],
             Nav::Branding => &["Branding"],
             Nav::Logs | Nav::Inbox => &["Monitoring"],
@@ -77,6 +81,7 @@ const MENU: &[Item] = &[
                     Item::Page(Nav::Phone),
                     Item::Page(Nav::Destinations),
                     Item::Page(Nav::Pumping),
+                    Item::Page(Nav::Usage),
                     Item::Page(Nav::Recovery),
                 ],
             ),

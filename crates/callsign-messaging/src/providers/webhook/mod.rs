@@ -16,12 +16,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use callsign_domain::{Channel, Clock};
-use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use std::collections::BTreeMap;
@@ -41,10 +37,9 @@ pub use api::SecretRef;
 pub const NAME: &str = "phone-message-hook";
 /// The Unified Phone Experience name.
 pub const UPE_NAME: &str = "custom";
-/// The prefix of a signing secret as shown to the operator (Standard Webhooks: `whsec_<base64>`).
-pub const SECRET_PREFIX: &str = "whsec_";
-/// Random bytes in a signing secret.
-pub const SECRET_BYTES: usize = 32;
+/// The prefix of a signing secret as shown to the operator (Standard Webhooks: `whsec_<base64>`), and its random
+/// bytes.
+pub use crate::transport::{SECRET_BYTES, SECRET_PREFIX};
 /// At most this many secrets sign at once (the newest ones): one in use and one being rotated in.
 pub const MAX_ACTIVE_SECRETS: usize = 2;
 /// How much of a refusing receiver's body is kept in the failure details.
@@ -89,51 +84,8 @@ pub fn secret_settings_key(id: &str) -> String {
 
 // --- URL and secrets --------------------------------------------------------------------------------------------
 
-/// The hook must be HTTPS; plain `http://` is allowed only for the loopback host (local receivers, tests). No
-/// credentials in the URL, at most 2048 characters.
-pub fn check_url(raw: &str) -> Result<reqwest::Url, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err("the url is empty".into());
-    }
-    if raw.len() > 2048 {
-        return Err("the url is longer than 2048 characters".into());
-    }
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("the url is not valid: {e}"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("the url must not carry credentials; the request is signed instead".into());
-    }
-    let host = url.host_str().unwrap_or_default();
-    match url.scheme() {
-        "https" if !host.is_empty() => Ok(url),
-        "http" if matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1") => Ok(url),
-        "http" => Err("the url must use https (plain http is allowed only for 127.0.0.1 and localhost)".into()),
-        other => Err(format!("the url must use https, not `{other}`")),
-    }
-}
-
-/// A fresh signing secret as shown to the operator once: `whsec_` and the base64 of 32 random bytes.
-pub fn new_secret(rng: &dyn callsign_domain::RandomSource) -> Zeroizing<String> {
-    let bytes = Zeroizing::new(callsign_domain::rng::bytes::<SECRET_BYTES>(rng));
-    Zeroizing::new(format!("{SECRET_PREFIX}{}", B64.encode(bytes.as_slice())))
-}
-
-/// The HMAC key of a `whsec_…` secret (a secret without the prefix is taken as base64 all the same).
-pub fn secret_key(secret: &str) -> Result<Zeroizing<Vec<u8>>, String> {
-    let b64 = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
-    B64.decode(b64).map(Zeroizing::new).map_err(|_| "the signing secret is not valid base64".to_owned())
-}
-
-/// `v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>`.
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| "the signing key is not usable".to_owned())?;
-    mac.update(id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    Ok(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
-}
+// The Standard Webhooks helpers live in `crate::transport` (operator alerts sign the same way); re-exported here.
+pub use crate::transport::{check_url, new_secret, secret_key, sign};
 
 // --- the event --------------------------------------------------------------------------------------------------
 

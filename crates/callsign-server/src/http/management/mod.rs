@@ -16,6 +16,7 @@ pub mod phone_routing;
 pub mod pumping;
 mod resource_servers;
 pub mod tenant;
+pub mod usage;
 pub mod users;
 
 use std::marker::PhantomData;
@@ -48,6 +49,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(branding::routes())
         .merge(destination_policy::routes())
         .merge(pumping::routes())
+        .merge(usage::routes())
         .merge(branding_phone::routes())
         .merge(enrollments::routes())
         .merge(dev_inbox::routes())
@@ -218,6 +220,8 @@ scope_sets! {
     UpdateDestinationPolicy => [sc::UPDATE_PHONE_DESTINATION_POLICY],
     ReadPumpingDetection => [sc::READ_PHONE_PUMPING_DETECTION],
     UpdatePumpingDetection => [sc::UPDATE_PHONE_PUMPING_DETECTION],
+    ReadPhoneUsage => [sc::READ_PHONE_USAGE],
+    UpdatePhoneUsage => [sc::UPDATE_PHONE_USAGE],
 }
 
 /// Extractor: the caller, proven to hold one of `S`'s scopes.
