@@ -424,7 +424,7 @@ async fn formats(t: TestApp) {
         assert!(s.requests.load(Ordering::SeqCst) < s.events.lock().unwrap().len(), "{:?}: batched", s.format);
     }
     assert_eq!(object.requests.load(Ordering::SeqCst), object.events.lock().unwrap().len(), "one request per event");
-    let first = &array.events.lock().unwrap()[0];
+    let first = &array.mine()[0];
     assert_eq!(first["data"]["type"], "gd_send_sms");
     assert_eq!(first["data"]["_id"], first["log_id"]);
     assert_eq!(first["data"]["user_id"], "auth0|u1");
