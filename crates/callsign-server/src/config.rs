@@ -1183,6 +1183,28 @@ mod tests {
     }
 
     #[test]
+    fn log_streams_default_layer_and_are_bounded() {
+        let c = Config::resolve(RawConfig::default()).unwrap();
+        assert_eq!((c.log_streams.batch_size, c.log_streams.failure_budget, c.log_streams.lease_ms), (100, 10, 30_000));
+        let c = Config::load(
+            None,
+            env(&[
+                ("CALLSIGN_LOG_STREAMS__BATCH_SIZE", "7"),
+                ("CALLSIGN_LOG_STREAMS__DATADOG_URL", "http://127.0.0.1:9/"),
+            ]),
+            RawConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.log_streams.batch_size, 7);
+        assert_eq!(c.log_streams.datadog_url.as_deref(), Some("http://127.0.0.1:9"));
+        let raw = RawConfig::from_toml("[log_streams]\nfailure_budget = 0\n", "f").unwrap();
+        let e = Config::resolve(raw).unwrap_err().0;
+        assert!(e.starts_with("log_streams.failure_budget:"), "{e}");
+        let raw = RawConfig::from_toml("[log_streams]\nsplunk_url = \"splunk:8088\"\n", "f").unwrap();
+        assert!(Config::resolve(raw).unwrap_err().0.starts_with("log_streams.splunk_url:"));
+    }
+
+    #[test]
     fn provider_base_urls_come_from_providers_tables_env_and_the_old_twilio_key() {
         let c = Config::load(
             None,
