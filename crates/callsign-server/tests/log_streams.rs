@@ -712,3 +712,48 @@ async fn mfa_flow(t: TestApp) {
     ctx.t.stop().await;
 }
 on_both!(a_full_mfa_flow_reaches_an_http_sink, a_full_mfa_flow_reaches_an_http_sink_postgres, tuning(|_| {}), mfa_flow);
+
+// --- throughput (a figure, not a check: `cargo test --test log_streams -- --ignored --nocapture`) ---
+
+async fn throughput(t: TestApp, backend: &str) {
+    const EVENTS: usize = 5_000;
+    let token = t.mgmt_token().await;
+    let sink = Sink::start(Format::JsonArray).await;
+    create(&t, &token, http_stream(&sink, "JSONARRAY")).await;
+    #[allow(clippy::disallowed_methods)] // a benchmark figure, printed, never asserted
+    let started = std::time::Instant::now();
+    write(&t, "gd_send_sms", EVENTS).await;
+    #[allow(clippy::disallowed_methods)]
+    let written = started.elapsed();
+    #[allow(clippy::disallowed_methods)]
+    let sending = std::time::Instant::now();
+    // Turn after turn, as the node's task does when streams are always due (no poll wait between batches).
+    for _ in 0..10 * EVENTS {
+        deliver(&t).await;
+        if sink.log_ids().len() >= EVENTS {
+            break;
+        }
+    }
+    assert_eq!(sink.log_ids().len(), EVENTS);
+    #[allow(clippy::disallowed_methods)]
+    let sent = sending.elapsed();
+    println!(
+        "{backend}: {EVENTS} events written in {:.2} s ({:.0}/s, one insert each); delivered to a local sink in {:.2} s \
+         ({:.0} events/s, batches of 100, {} requests)",
+        written.as_secs_f64(),
+        EVENTS as f64 / written.as_secs_f64(),
+        sent.as_secs_f64(),
+        EVENTS as f64 / sent.as_secs_f64(),
+        sink.requests.load(Ordering::SeqCst)
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "a benchmark figure"]
+async fn throughput_to_a_local_sink() {
+    throughput(TestApp::spawn_with(tuning(|_| {})).await, "sqlite").await;
+    if let Some(t) = TestApp::spawn_postgres_with(tuning(|_| {})).await {
+        throughput(t, "postgres").await;
+    }
+}

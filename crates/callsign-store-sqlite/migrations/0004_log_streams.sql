@@ -10,7 +10,8 @@ UPDATE logs SET seq = rowid;
 CREATE INDEX logs_order ON logs (tx, seq);
 CREATE TRIGGER logs_assign_seq AFTER INSERT ON logs FOR EACH ROW WHEN NEW.seq IS NULL
 BEGIN
-    UPDATE logs SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM logs) WHERE rowid = NEW.rowid;
+    -- `tx = 0` lets the largest `seq` be read off the end of `logs_order`.
+    UPDATE logs SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM logs WHERE tx = 0) WHERE rowid = NEW.rowid;
 END;
 
 -- A stream: its settings document (`config`: name, type, filters, startFrom, the sink without its secrets, which

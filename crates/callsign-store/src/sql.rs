@@ -201,7 +201,8 @@ pub const LOG_STREAM_ADVANCE: &str = "UPDATE log_streams SET cursor_tx = $3, cur
 pub const LOG_STREAM_FAIL: &str = "UPDATE log_streams SET failures = failures + 1, last_error = $3, \
      last_error_at = $6, run_at = $4, status = CASE WHEN $5 = 1 THEN 'suspended' ELSE status END, \
      claimed_by = NULL, claim_expires_at = NULL, updated_at = $6 WHERE id = $1 AND claimed_by = $2";
-/// Events after a cursor in delivery order: `$1` / `$2` = the cursor, `$3` = limit. `$horizon` is the backend's
+/// Events after a cursor in delivery order: `$1` / `$2` = the cursor, `$3` = limit. A row-value comparison, which
+/// both backends answer from the `(tx, seq)` index. `$horizon` is the backend's
 /// condition for events every later reader sees first (nothing on SQLite; the oldest running transaction on
 /// PostgreSQL, see [`LogStreamStore`](crate::LogStreamStore)).
 #[doc(hidden)]
@@ -210,14 +211,14 @@ macro_rules! __sql_logs_after {
     ($horizon:literal) => {
         concat!(
             "SELECT tx, seq, log_id, date, event_type, user_id, client_id, data FROM logs \
-             WHERE (tx > $1 OR (tx = $1 AND seq > $2)) ",
+             WHERE (tx, seq) > ($1, $2) ",
             $horizon,
             " ORDER BY tx, seq LIMIT $3"
         )
     };
 }
 /// `$1` / `$2` = the cursor.
-pub const LOG_COUNT_AFTER: &str = "SELECT COUNT(*) FROM logs WHERE tx > $1 OR (tx = $1 AND seq > $2)";
+pub const LOG_COUNT_AFTER: &str = "SELECT COUNT(*) FROM logs WHERE (tx, seq) > ($1, $2)";
 pub const LOG_LAST: &str = "SELECT tx, seq FROM logs ORDER BY tx DESC, seq DESC LIMIT 1";
 
 // --- MFA enrollments ---
