@@ -185,7 +185,8 @@ def start_server(tag):
     env = dict(os.environ, CALLSIGN_DELIVERY_LEASE_SECS=str(LEASE_SECS), CALLSIGN_DEV_PROVIDER_CAP="1000000",
                CALLSIGN_LOG_LEVEL="warn", CALLSIGN_LOG_STREAMS__LEASE_MS=str(LEASE_SECS * 1000),
                CALLSIGN_LOG_STREAMS__BATCH_SIZE="20", CALLSIGN_LOG_STREAMS__BATCH_AGE_MS="200",
-               CALLSIGN_LOG_STREAMS__POLL_MS="100", CALLSIGN_LOG_STREAMS__BACKOFF_BASE_MS="200")
+               CALLSIGN_LOG_STREAMS__POLL_MS="100", CALLSIGN_LOG_STREAMS__BACKOFF_BASE_MS="200",
+               CALLSIGN_LOG_STREAMS__SEND_TIMEOUT_MS="1500")
     p = subprocess.Popen([BIN, "--database-url", DB_URL, "--data-dir", DATA, "--listen", f"127.0.0.1:{PORT}", "serve"],
                          env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
     with open(PIDFILE, "a") as f:

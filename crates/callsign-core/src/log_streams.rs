@@ -122,7 +122,8 @@ pub struct Tuning {
     pub backoff_max_ms: u64,
     /// One request to a sink, at most.
     pub send_timeout_ms: u64,
-    /// A node's claim on a stream, at most (a crashed node's streams are taken over after it).
+    /// A node's claim on a stream, at most (a crashed node's streams are taken over after it); at least twice
+    /// `send_timeout_ms` (the configuration checks), so that a send ends well within it.
     pub lease_ms: u64,
 }
 

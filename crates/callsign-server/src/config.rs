@@ -105,6 +105,14 @@ fn resolve_log_streams(raw: RawLogStreams) -> Result<callsign_core::log_streams:
             n => Err(err(format!("log_streams.{key}: must be between {min} and {max}, got {n}"))),
         }
     };
+    let send_timeout_ms = num("send_timeout_ms", raw.send_timeout_ms, d.send_timeout_ms, 100, 120_000)?;
+    let lease_ms = num("lease_ms", raw.lease_ms, d.lease_ms, 1_000, 600_000)?;
+    if lease_ms < send_timeout_ms.saturating_mul(2) {
+        // A send must end well within the claim, or another node could send the same batch meanwhile.
+        return Err(err(format!(
+            "log_streams.lease_ms: must be at least twice send_timeout_ms ({send_timeout_ms}), got {lease_ms}"
+        )));
+    }
     Ok(callsign_core::log_streams::Tuning {
         datadog_url: url("datadog_url", raw.datadog_url)?,
         splunk_url: url("splunk_url", raw.splunk_url)?,
@@ -122,8 +130,8 @@ fn resolve_log_streams(raw: RawLogStreams) -> Result<callsign_core::log_streams:
         .unwrap_or(d.failure_budget),
         backoff_base_ms: num("backoff_base_ms", raw.backoff_base_ms, d.backoff_base_ms, 1, 600_000)?,
         backoff_max_ms: num("backoff_max_ms", raw.backoff_max_ms, d.backoff_max_ms, 1, 3_600_000)?,
-        send_timeout_ms: num("send_timeout_ms", raw.send_timeout_ms, d.send_timeout_ms, 100, 120_000)?,
-        lease_ms: num("lease_ms", raw.lease_ms, d.lease_ms, 1_000, 600_000)?,
+        send_timeout_ms,
+        lease_ms,
     })
 }
 
@@ -1200,6 +1208,8 @@ mod tests {
         let raw = RawConfig::from_toml("[log_streams]\nfailure_budget = 0\n", "f").unwrap();
         let e = Config::resolve(raw).unwrap_err().0;
         assert!(e.starts_with("log_streams.failure_budget:"), "{e}");
+        let raw = RawConfig::from_toml("[log_streams]\nlease_ms = 5000\nsend_timeout_ms = 3000\n", "f").unwrap();
+        assert!(Config::resolve(raw).unwrap_err().0.contains("at least twice send_timeout_ms"));
         let raw = RawConfig::from_toml("[log_streams]\nsplunk_url = \"splunk:8088\"\n", "f").unwrap();
         assert!(Config::resolve(raw).unwrap_err().0.starts_with("log_streams.splunk_url:"));
     }
