@@ -757,3 +757,28 @@ async fn throughput_to_a_local_sink() {
         throughput(t, "postgres").await;
     }
 }
+
+/// Requests that write events go on while a stream's sink hangs: delivery runs in its own task.
+#[tokio::test]
+async fn a_hanging_sink_does_not_hold_up_the_requests_that_write_events() {
+    let t = TestApp::spawn_with(tuning(|_| {})).await;
+    let token = t.mgmt_token().await;
+    let sink = Sink::start(Format::JsonArray).await;
+    sink.delay_ms.store(8_000, Ordering::SeqCst);
+    create(&t, &token, http_stream(&sink, "JSONARRAY")).await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = callsign_core::log_streams::spawn_delivery(&t.app.core, rx);
+    eventually("a batch is in flight to the hanging sink", async || {
+        if sink.requests.load(Ordering::SeqCst) >= 1 { Ok(()) } else { Err("no request yet".into()) }
+    })
+    .await;
+    for i in 0..5 {
+        t.create_user(&token, &format!("u{i}@example.com")).await;
+    }
+    assert!(sink.events.lock().unwrap().is_empty(), "the sink has not answered yet, and the writes were all made");
+    let (_, v) = t.get(&token, "/api/v2/logs?q=type:sapi&per_page=100").await;
+    assert!(v.as_array().unwrap().len() >= 5, "their events are in the log: {v}");
+    let _ = stop.send(true);
+    task.abort();
+    t.stop().await;
+}
