@@ -851,11 +851,11 @@ async fn turn(app: &Core, worker: &str, s: LogStream) -> BoxResult<()> {
         }
     };
     let now = app.clock.now();
-    let next = now;
     match result {
         Ok(()) => {
+            // Due again at once: a stream that is behind sends its next batch on the next turn.
             let outcome = LogStreamOutcome::Advanced { cursor: last, sent: wanted.len() as i64 };
-            if !app.store.finish_log_stream(&s.id, worker, &outcome, next, now).await? {
+            if !app.store.finish_log_stream(&s.id, worker, &outcome, now, now).await? {
                 tracing::warn!(stream = %s.id, "a log stream's claim was lost while it sent; the batch may be sent again");
             }
         }
