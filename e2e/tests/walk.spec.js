@@ -55,6 +55,10 @@ function pages({ app, user, event }) {
       crumbs: ['Monitoring', 'Logs', 'API Operation'], current: 'Logs',
     },
     {
+      name: 'log streams', path: '/dashboard/log-streams', h1: 'Log Streams', crumbs: ['Monitoring', 'Log Streams'],
+      current: 'Log Streams',
+    },
+    {
       name: 'inbox', path: '/dashboard/inbox', h1: 'Development inbox', crumbs: ['Monitoring', 'Development inbox'],
       current: 'Development inbox',
     },

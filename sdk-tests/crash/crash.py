@@ -6,6 +6,11 @@ delivery queue to drain, then check that every challenge answered 200 was delive
 message the job recorded. Duplicates (messages beyond one per sent job: sends that finished just before a kill,
 before their outcome was recorded) are counted and printed. Exit 1 if anything was lost.
 
+Log streams too: an `http` log stream (JSONARRAY, from the start of the log) sends every event to a local sink in
+this process, which is slow enough that the stream is behind at each kill (its lag, read from the database, is
+printed). Once the queue drained, the sink must have every event of the `logs` table; events it got twice (a batch
+the sink took just before a kill, before the cursor moved) are counted and printed.
+
 Usage: crash.py NAME DATABASE_URL WORKDIR     (python3 standard library only; run by run.sh)
 Environment: CALLSIGN_TEST_BIN (the callsign binary); optional CALLSIGN_TEST_CRASH_USERS (default 50),
 CALLSIGN_TEST_CRASH_PER_USER (challenges per user, default 8: with the enrollment message that is 9 of the 10
@@ -15,6 +20,7 @@ second at most, default 25: the stream then lasts long enough for each restart t
 """
 import concurrent.futures
 import hashlib
+import http.server
 import json
 import os
 import socket
@@ -60,6 +66,50 @@ def free_port():
 
 PORT = free_port()
 BASE = f"http://127.0.0.1:{PORT}"
+
+
+# --- the log stream's sink ---------------------------------------------------------------------------------------------
+
+SINK_DELAY_SECS = 0.05
+received = []
+received_lock = threading.Lock()
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        time.sleep(SINK_DELAY_SECS)
+        try:
+            ids = [e["log_id"] for e in json.loads(body)]
+        except (ValueError, KeyError, TypeError):
+            self.send_response(400)
+            self.end_headers()
+            return
+        with received_lock:
+            received.extend(ids)
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+SINK = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+threading.Thread(target=SINK.serve_forever, daemon=True).start()
+SINK_URL = f"http://127.0.0.1:{SINK.server_address[1]}/logs"
+
+
+def stream_lag():
+    """Events after the stream's cursor, read from the database."""
+    where = ("FROM logs, log_streams WHERE logs.tx > log_streams.cursor_tx OR "
+             "(logs.tx = log_streams.cursor_tx AND logs.seq > log_streams.cursor_seq)")
+    return sql_json(f"SELECT CAST(COUNT(*) AS TEXT) {where}", f"SELECT COUNT(*) {where}")
+
+
+def all_log_ids():
+    return sql_json("SELECT COALESCE(json_group_array(log_id), '[]') FROM logs",
+                    "SELECT COALESCE(json_agg(log_id), '[]') FROM logs")
 
 
 # --- HTTP ------------------------------------------------------------------------------------------------------------
@@ -133,7 +183,10 @@ def jobs_and_messages():
 def start_server(tag):
     logf = open(os.path.join(WORK, f"server-{NAME}-{tag}.log"), "ab")
     env = dict(os.environ, CALLSIGN_DELIVERY_LEASE_SECS=str(LEASE_SECS), CALLSIGN_DEV_PROVIDER_CAP="1000000",
-               CALLSIGN_LOG_LEVEL="warn")
+               CALLSIGN_LOG_LEVEL="warn", CALLSIGN_LOG_STREAMS__LEASE_MS=str(LEASE_SECS * 1000),
+               CALLSIGN_LOG_STREAMS__BATCH_SIZE="20", CALLSIGN_LOG_STREAMS__BATCH_AGE_MS="200",
+               CALLSIGN_LOG_STREAMS__POLL_MS="100", CALLSIGN_LOG_STREAMS__BACKOFF_BASE_MS="200",
+               CALLSIGN_LOG_STREAMS__SEND_TIMEOUT_MS="1500")
     p = subprocess.Popen([BIN, "--database-url", DB_URL, "--data-dir", DATA, "--listen", f"127.0.0.1:{PORT}", "serve"],
                          env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
     with open(PIDFILE, "a") as f:
@@ -209,6 +262,9 @@ def main():
     # Every challenge comes from this one address: suspicious IP throttling would cap it at 50 messages.
     expect("IP throttling off", call("PATCH", "/api/v2/attack-protection/suspicious-ip-throttling",
                                      {"enabled": False}, admin))
+    expect("log stream", call("POST", "/api/v2/log-streams", {
+        "name": "crash", "type": "http", "startFrom": "1970-01-01T00:00:00Z",
+        "sink": {"httpEndpoint": SINK_URL, "httpContentFormat": "JSONARRAY"}}, admin))
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         tokens = list(pool.map(lambda i: enroll(admin, app, i), range(USERS)))
     log(f"{USERS} users enrolled in {time.monotonic() - t_start:.1f} s; streaming {USERS * PER_USER} challenges, "
@@ -269,7 +325,8 @@ def main():
             server["p"].wait()
             left = unfinished()
             crash = {"answered_before": len(answered), "pending": sum(1 for v in left.values() if v == "pending"),
-                     "running": sum(1 for v in left.values() if v == "running"), "recovered_secs": None}
+                     "running": sum(1 for v in left.values() if v == "running"), "recovered_secs": None,
+                     "stream_lag": stream_lag()}
             crashes.append(crash)
             t_restart = time.monotonic()
             server["p"] = start_server(str(r + 1))
@@ -297,6 +354,21 @@ def main():
             break
         time.sleep(0.05)
     jobs, message_ids = jobs_and_messages()
+    # The stream catches up: every event in the log reaches the sink.
+    stream_done = None
+    while time.monotonic() - t_end < 2 * DRAIN_BOUND_SECS:
+        expected = set(all_log_ids())
+        with received_lock:
+            got = set(received)
+        if expected <= got:
+            stream_done = time.monotonic() - t_end
+            break
+        time.sleep(0.1)
+    expected = set(all_log_ids())
+    with received_lock:
+        got_list = list(received)
+    stream_lost = expected - set(got_list)
+    stream_duplicates = len(got_list) - len(set(got_list))
     server["p"].terminate()
     try:
         server["p"].wait(timeout=20)
@@ -320,15 +392,22 @@ def main():
     for i, c in enumerate(crashes, 1):
         rec = f"{c['recovered_secs']:.1f} s" if c["recovered_secs"] is not None else f"not in {DRAIN_BOUND_SECS} s"
         log(f"kill {i}: after {c['answered_before']} answers; unfinished jobs {c['pending'] + c['running']} "
-            f"({c['pending']} pending, {c['running']} running); restarted server ready in {c['ready_secs']:.1f} s, "
-            f"all of them done {rec} after the restart")
+            f"({c['pending']} pending, {c['running']} running); log stream {c['stream_lag']} events behind; "
+            f"restarted server ready in {c['ready_secs']:.1f} s, all of them done {rec} after the restart")
     drain_text = f"{drained:.1f} s" if drained is not None else f"not in {DRAIN_BOUND_SECS} s"
     log(f"challenges sent {counts['started']}, answered 200 {len(answered)}, no answer (in flight at a kill) "
         f"{counts['no_answer']}, other answers {other or 0}")
     log(f"delivered {delivered}, lost {len(lost)}, duplicates {duplicates} (messages {len(message_ids)}, jobs sent "
         f"{sent_jobs}, jobs failed {failed_jobs}); queue drained {drain_text} after the stream; "
         f"{time.monotonic() - t_start:.0f} s in all")
+    stream_text = f"{stream_done:.1f} s" if stream_done is not None else "not"
+    log(f"log stream: events {len(expected)}, at the sink {len(set(got_list))}, lost {len(stream_lost)}, duplicates "
+        f"{stream_duplicates} (requests' events {len(got_list)}); caught up {stream_text} after the stream")
     problems = []
+    if stream_lost:
+        problems.append(f"{len(stream_lost)} log events never reached the stream's sink: {sorted(stream_lost)[:3]}")
+    if not any(c["stream_lag"] for c in crashes):
+        problems.append("the log stream was never behind at a kill")
     if lost:
         problems.append(f"{len(lost)} answered challenges were not delivered: {lost[:5]}")
     if drained is None or any(c["recovered_secs"] is None for c in crashes):
@@ -345,7 +424,9 @@ def main():
         log(f"FAIL: {p}")
     with open(os.path.join(WORK, "result.json"), "w") as f:
         json.dump({"backend": NAME, "sent": counts["started"], "answered": len(answered), "delivered": delivered,
-                   "lost": len(lost), "duplicates": duplicates, "crashes": crashes, "drain_secs": drained}, f)
+                   "lost": len(lost), "duplicates": duplicates, "crashes": crashes, "drain_secs": drained,
+                   "stream_events": len(expected), "stream_lost": len(stream_lost),
+                   "stream_duplicates": stream_duplicates}, f)
     return 1 if problems else 0
 
 

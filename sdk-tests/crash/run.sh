@@ -2,7 +2,8 @@
 # Crash durability: for SQLite and PostgreSQL, stream MFA challenges at a real Callsign, SIGKILL it mid-stream,
 # restart it on the same database, and check that every challenge answered 200 was delivered (crash.py does one
 # backend and prints its figures, duplicates included). Delivery is at-least-once: a message whose send finished
-# just before the kill, before its outcome was recorded, is sent again after the lease (3 s here).
+# just before the kill, before its outcome was recorded, is sent again after the lease (3 s here). A log stream to a
+# local sink runs through it all: every event of the log must reach the sink (duplicates counted and printed).
 # Needs: a built `callsign` binary (CALLSIGN_TEST_BIN), python3, psql; CALLSIGN_TEST_POSTGRES_URL for PostgreSQL
 # (a fresh database is created next to the one it names, and dropped afterwards).
 set -euo pipefail

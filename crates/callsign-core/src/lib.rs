@@ -17,6 +17,7 @@ pub mod error;
 pub mod grants;
 pub mod guardian;
 pub mod identity;
+pub mod log_streams;
 pub mod mfa;
 pub mod origins;
 pub mod providers;
@@ -73,6 +74,8 @@ pub struct Settings {
     /// Password hashes computed at once, and how long a request waits for a turn.
     pub password_hash_concurrency: usize,
     pub password_hash_queue_ms: u64,
+    /// How log streams are delivered (`[log_streams]`).
+    pub log_streams: log_streams::Tuning,
 }
 
 impl Settings {

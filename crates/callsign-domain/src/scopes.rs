@@ -76,6 +76,9 @@ pub const READ_USER_ATTRIBUTE_PROFILES: &str = "read:user_attribute_profiles";
 pub const READ_CONNECTION_PROFILES: &str = "read:connection_profiles";
 pub const READ_EVENT_STREAMS: &str = "read:event_streams";
 pub const READ_LOG_STREAMS: &str = "read:log_streams";
+pub const CREATE_LOG_STREAMS: &str = "create:log_streams";
+pub const UPDATE_LOG_STREAMS: &str = "update:log_streams";
+pub const DELETE_LOG_STREAMS: &str = "delete:log_streams";
 /// Callsign's own: the phone destination policy (`/api/v2/guardian/factors/phone/destination-policy`).
 pub const READ_PHONE_DESTINATION_POLICY: &str = "read:phone_destination_policy";
 pub const UPDATE_PHONE_DESTINATION_POLICY: &str = "update:phone_destination_policy";
@@ -158,6 +161,9 @@ pub const ALL_MANAGEMENT: &[&str] = &[
     READ_CONNECTION_PROFILES,
     READ_EVENT_STREAMS,
     READ_LOG_STREAMS,
+    CREATE_LOG_STREAMS,
+    UPDATE_LOG_STREAMS,
+    DELETE_LOG_STREAMS,
     READ_PHONE_DESTINATION_POLICY,
     UPDATE_PHONE_DESTINATION_POLICY,
     READ_PHONE_PUMPING_DETECTION,

@@ -56,6 +56,7 @@ impl Config {
             provider_base_urls: self.provider_base_urls.clone(),
             password_hash_concurrency: self.password_hash_concurrency,
             password_hash_queue_ms: self.password_hash_queue_ms,
+            log_streams: self.log_streams.clone(),
         }
     }
 }

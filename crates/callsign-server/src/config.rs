@@ -51,6 +51,88 @@ pub struct RawConfig {
     pub trusted_proxies: Option<StringList>,
     pub tls: Option<RawTls>,
     pub http: Option<RawHttp>,
+    /// `[log_streams]`: how log streams are delivered.
+    pub log_streams: Option<RawLogStreams>,
+}
+
+/// `[log_streams]`: delivery of log streams (batches, retries, the failure budget) and, for tests, the sinks' URLs.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLogStreams {
+    pub datadog_url: Option<String>,
+    pub splunk_url: Option<String>,
+    pub batch_size: Option<Num>,
+    pub batch_age_ms: Option<Num>,
+    pub poll_ms: Option<Num>,
+    pub failure_budget: Option<Num>,
+    pub backoff_base_ms: Option<Num>,
+    pub backoff_max_ms: Option<Num>,
+    pub send_timeout_ms: Option<Num>,
+    pub lease_ms: Option<Num>,
+}
+
+impl RawLogStreams {
+    fn merge(self, over: RawLogStreams) -> RawLogStreams {
+        RawLogStreams {
+            datadog_url: over.datadog_url.or(self.datadog_url),
+            splunk_url: over.splunk_url.or(self.splunk_url),
+            batch_size: over.batch_size.or(self.batch_size),
+            batch_age_ms: over.batch_age_ms.or(self.batch_age_ms),
+            poll_ms: over.poll_ms.or(self.poll_ms),
+            failure_budget: over.failure_budget.or(self.failure_budget),
+            backoff_base_ms: over.backoff_base_ms.or(self.backoff_base_ms),
+            backoff_max_ms: over.backoff_max_ms.or(self.backoff_max_ms),
+            send_timeout_ms: over.send_timeout_ms.or(self.send_timeout_ms),
+            lease_ms: over.lease_ms.or(self.lease_ms),
+        }
+    }
+}
+
+fn resolve_log_streams(raw: RawLogStreams) -> Result<callsign_core::log_streams::Tuning, ConfigError> {
+    let d = callsign_core::log_streams::Tuning::default();
+    let url = |key: &str, u: Option<String>| -> Result<Option<String>, ConfigError> {
+        match u.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) {
+            None => Ok(None),
+            Some(u) if (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(char::is_whitespace) => {
+                Ok(Some(u.trim_end_matches('/').to_owned()))
+            }
+            Some(u) => Err(err(format!("log_streams.{key}: `{u}` must be an http(s) URL"))),
+        }
+    };
+    let num = |key: &str, v: Option<Num>, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+        match v.map_or(default, |n| n.0) {
+            n if (min..=max).contains(&n) => Ok(n),
+            n => Err(err(format!("log_streams.{key}: must be between {min} and {max}, got {n}"))),
+        }
+    };
+    let send_timeout_ms = num("send_timeout_ms", raw.send_timeout_ms, d.send_timeout_ms, 100, 120_000)?;
+    let lease_ms = num("lease_ms", raw.lease_ms, d.lease_ms, 1_000, 600_000)?;
+    if lease_ms < send_timeout_ms.saturating_mul(2) {
+        // A send must end well within the claim, or another node could send the same batch meanwhile.
+        return Err(err(format!(
+            "log_streams.lease_ms: must be at least twice send_timeout_ms ({send_timeout_ms}), got {lease_ms}"
+        )));
+    }
+    Ok(callsign_core::log_streams::Tuning {
+        datadog_url: url("datadog_url", raw.datadog_url)?,
+        splunk_url: url("splunk_url", raw.splunk_url)?,
+        batch_size: u32::try_from(num("batch_size", raw.batch_size, u64::from(d.batch_size), 1, 1_000)?)
+            .unwrap_or(d.batch_size),
+        batch_age_ms: num("batch_age_ms", raw.batch_age_ms, d.batch_age_ms, 0, 60_000)?,
+        poll_ms: num("poll_ms", raw.poll_ms, d.poll_ms, 10, 60_000)?,
+        failure_budget: u32::try_from(num(
+            "failure_budget",
+            raw.failure_budget,
+            u64::from(d.failure_budget),
+            1,
+            1_000,
+        )?)
+        .unwrap_or(d.failure_budget),
+        backoff_base_ms: num("backoff_base_ms", raw.backoff_base_ms, d.backoff_base_ms, 1, 600_000)?,
+        backoff_max_ms: num("backoff_max_ms", raw.backoff_max_ms, d.backoff_max_ms, 1, 3_600_000)?,
+        send_timeout_ms,
+        lease_ms,
+    })
 }
 
 /// `[providers.<name>]`: what the server (not the Management API) decides about a provider.
@@ -180,6 +262,10 @@ impl RawConfig {
             (Some(a), Some(b)) => Some(a.merge(b)),
             (a, b) => b.or(a),
         };
+        let log_streams = match (self.log_streams, over.log_streams) {
+            (Some(a), Some(b)) => Some(a.merge(b)),
+            (a, b) => b.or(a),
+        };
         RawConfig {
             listen: over.listen.or(self.listen),
             public_url: over.public_url.or(self.public_url),
@@ -216,6 +302,7 @@ impl RawConfig {
             trusted_proxies: over.trusted_proxies.or(self.trusted_proxies),
             tls,
             http,
+            log_streams,
         }
     }
 
@@ -375,6 +462,8 @@ pub struct Config {
     pub trusted_proxies: Vec<callsign_domain::net::Cidr>,
     pub tls: Option<TlsFiles>,
     pub http: HttpLimits,
+    /// Log stream delivery (`[log_streams]`).
+    pub log_streams: callsign_core::log_streams::Tuning,
 }
 
 /// Connection limits of the listener (`[http]`).
@@ -622,6 +711,7 @@ impl Config {
                 out
             },
             http: resolve_http(raw.http.unwrap_or_default())?,
+            log_streams: resolve_log_streams(raw.log_streams.unwrap_or_default())?,
             delivery_lease_secs: match raw.delivery_lease_secs.map_or(DEFAULT_DELIVERY_LEASE_SECS, |n| n.0) {
                 n @ 2..=300 => n,
                 n => return Err(err(format!("delivery_lease_secs: must be between 2 and 300 seconds, got {n}"))),
@@ -797,6 +887,22 @@ body_timeout_secs = 30
 max_connections = 1024
 # The largest request body in bytes (413 above it). /oauth/token and /mfa/* take at most 65536 of it.
 max_body_bytes = 1048576
+
+# Delivery of log streams (/api/v2/log-streams). Each node looks for due streams every poll_ms; a stream sends up
+# to batch_size events at once, or fewer once the oldest has waited batch_age_ms. A failed send is retried after
+# backoff_base_ms, doubling up to backoff_max_ms; after failure_budget failures in a row the stream is suspended
+# (its last error shown) until an operator resumes it. A node's claim on a stream lasts lease_ms (a crashed
+# node's streams are taken over after it); one request to a sink lasts at most send_timeout_ms.
+# datadog_url / splunk_url replace the Datadog region's intake and https://<splunkDomain>:<splunkPort> (tests).
+[log_streams]
+batch_size = 100
+batch_age_ms = 1000
+poll_ms = 500
+failure_budget = 10
+backoff_base_ms = 1000
+backoff_max_ms = 60000
+send_timeout_ms = 10000
+lease_ms = 30000
 
 # Per phone provider, by provider name: where its API is, instead of its own (a regional endpoint, a private
 # gateway, a test server). The Management API cannot change it. Environment: CALLSIGN_PROVIDERS__<NAME>__BASE_URL.
@@ -1082,6 +1188,30 @@ mod tests {
         assert!(e.starts_with("config file `c.toml`: listen:"), "{e}");
         let e = RawConfig::from_toml("[http]\nmax_connections = \"many\"", "f").unwrap_err().0;
         assert!(e.contains("http.max_connections"), "{e}");
+    }
+
+    #[test]
+    fn log_streams_default_layer_and_are_bounded() {
+        let c = Config::resolve(RawConfig::default()).unwrap();
+        assert_eq!((c.log_streams.batch_size, c.log_streams.failure_budget, c.log_streams.lease_ms), (100, 10, 30_000));
+        let c = Config::load(
+            None,
+            env(&[
+                ("CALLSIGN_LOG_STREAMS__BATCH_SIZE", "7"),
+                ("CALLSIGN_LOG_STREAMS__DATADOG_URL", "http://127.0.0.1:9/"),
+            ]),
+            RawConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(c.log_streams.batch_size, 7);
+        assert_eq!(c.log_streams.datadog_url.as_deref(), Some("http://127.0.0.1:9"));
+        let raw = RawConfig::from_toml("[log_streams]\nfailure_budget = 0\n", "f").unwrap();
+        let e = Config::resolve(raw).unwrap_err().0;
+        assert!(e.starts_with("log_streams.failure_budget:"), "{e}");
+        let raw = RawConfig::from_toml("[log_streams]\nlease_ms = 5000\nsend_timeout_ms = 3000\n", "f").unwrap();
+        assert!(Config::resolve(raw).unwrap_err().0.contains("at least twice send_timeout_ms"));
+        let raw = RawConfig::from_toml("[log_streams]\nsplunk_url = \"splunk:8088\"\n", "f").unwrap();
+        assert!(Config::resolve(raw).unwrap_err().0.starts_with("log_streams.splunk_url:"));
     }
 
     #[test]

@@ -144,6 +144,7 @@ async fn serve(config: Config) -> BoxResult<()> {
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = callsign_core::delivery::spawn_workers(&app.core, stop_rx.clone());
+    workers.push(callsign_core::log_streams::spawn_delivery(&app.core, stop_rx.clone()));
     workers.push(callsign_server::web::session::spawn_purger(&app.core, stop_rx.clone()));
     workers.push(callsign_core::identity::signing::spawn_key_watcher(&app.core, stop_rx.clone()));
     workers.push(callsign_core::alerts::spawn_sender(&app.core, stop_rx.clone()));

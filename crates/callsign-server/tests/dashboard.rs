@@ -310,6 +310,7 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
             &["Security", "Attack Protection"],
         ),
         ("/dashboard/logs", "/dashboard/logs", &["Monitoring", "Logs"]),
+        ("/dashboard/log-streams", "/dashboard/log-streams", &["Monitoring", "Log Streams"]),
         ("/dashboard/inbox", "/dashboard/inbox", &["Monitoring", "Development inbox"]),
         ("/dashboard/settings", "/dashboard/settings", &["Settings"]),
     ];
@@ -334,13 +335,13 @@ async fn the_menu_has_sections_marks_the_current_page_and_each_page_has_a_breadc
             r#"<a href="/dashboard/security/attack-protection""#,
             r#"<span class="group-title">Monitoring</span>"#,
             r#"<a href="/dashboard/logs""#,
+            r#"<a href="/dashboard/log-streams""#,
             r#"<a href="/dashboard/inbox""#,
             r#"<a href="/dashboard/settings""#,
         ];
         let at: Vec<usize> =
             order.iter().map(|o| menu.find(o).unwrap_or_else(|| panic!("{path}: no {o} in {menu}"))).collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{path}: menu out of order: {menu}");
-        assert!(!menu.contains("Log Streams"), "{menu}");
         // Exactly one entry is current: this page's.
         assert_eq!(menu.matches(r#"aria-current="page""#).count(), 1, "{path}: {menu}");
         assert!(menu.contains(&format!(r#"<a href="{current}" aria-current="page">"#)), "{path}: {menu}");
@@ -881,6 +882,62 @@ async fn settings_edit_the_tenant_and_switch_recovery_codes() {
     let (_, f) = t.get(&token, "/api/v2/guardian/factors").await;
     assert!(f.as_array().unwrap().iter().any(|x| x["name"] == "recovery-code" && x["enabled"] == false), "{f}");
     assert_eq!(b.post("/dashboard/settings/recovery-code", &[("enabled", "on")]).await.status, 403, "no CSRF token");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn log_streams_are_created_edited_paused_resumed_and_deleted_on_their_page() {
+    const PAGE: &str = "/dashboard/log-streams";
+    let t = TestApp::spawn().await;
+    let token = t.mgmt_token().await;
+    let mut b = setup_operator(&t, "ops@example.com").await;
+    let page = b.get(PAGE).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.assert_has("No log stream yet.");
+    // Not https: refused, explained, nothing made.
+    let bad = b
+        .submit(PAGE, PAGE, &[("name", "SIEM"), ("endpoint", "http://siem.example/in"), ("format", "JSONARRAY")])
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    bad.assert_has("https");
+    assert_eq!(t.get(&token, "/api/v2/log-streams").await.1, json!([]));
+    let form = [
+        ("name", "SIEM"),
+        ("endpoint", "https://siem.example/in"),
+        ("authorization", "Bearer very-secret"),
+        ("format", "JSONLINES"),
+    ];
+    b.submit(PAGE, PAGE, &form).await.assert_redirect(PAGE);
+    let (_, list) = t.get(&token, "/api/v2/log-streams").await;
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (list[0]["sink"]["httpContentFormat"].as_str(), list[0]["status"].as_str()),
+        (Some("JSONLINES"), Some("active"))
+    );
+    let page = b.get(PAGE).await;
+    page.assert_has("Log stream created.");
+    page.assert_has(r#"<td class="status-active">active</td>"#);
+    assert!(!page.body.contains("very-secret"), "the secret never shows");
+    let at = format!("{PAGE}/{id}");
+    // Edit: blank authorization keeps the stored one.
+    let edit =
+        [("name", "SIEM 2"), ("endpoint", "https://siem.example/v2"), ("authorization", ""), ("format", "JSONARRAY")];
+    b.submit(PAGE, &at, &edit).await.assert_redirect(PAGE);
+    let (_, v) = t.get(&token, &format!("/api/v2/log-streams/{id}")).await;
+    assert_eq!(
+        (v["name"].as_str(), v["sink"]["httpEndpoint"].as_str()),
+        (Some("SIEM 2"), Some("https://siem.example/v2"))
+    );
+    assert_eq!(v["sink"]["httpAuthorization"], callsign_core::log_streams::MASK, "kept");
+    // Pause, resume.
+    b.submit(PAGE, &format!("{at}/status"), &[("status", "paused")]).await.assert_redirect(PAGE);
+    assert_eq!(t.get(&token, &format!("/api/v2/log-streams/{id}")).await.1["status"], "paused");
+    b.get(PAGE).await.assert_has("Resume SIEM 2");
+    b.submit(PAGE, &format!("{at}/status"), &[("status", "active")]).await.assert_redirect(PAGE);
+    assert_eq!(t.get(&token, &format!("/api/v2/log-streams/{id}")).await.1["status"], "active");
+    assert_eq!(b.post(&format!("{at}/delete"), &[]).await.status, 403, "no CSRF token");
+    b.submit(PAGE, &format!("{at}/delete"), &[]).await.assert_redirect(PAGE);
+    assert_eq!(t.get(&token, "/api/v2/log-streams").await.1, json!([]));
     t.stop().await;
 }
 

@@ -661,6 +661,7 @@ fn arb_raw_config() -> impl Strategy<Value = RawConfig> {
                 twilio_base_url: twilio,
                 providers: None,
                 trusted_proxies: None,
+                log_streams: None,
                 tls: tls.map(|(c, k)| RawTls {
                     cert_file: c.then(|| "/c.pem".into()),
                     key_file: k.then(|| "/k.pem".into()),

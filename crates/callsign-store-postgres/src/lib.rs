@@ -214,6 +214,7 @@ fn conflict_columns(constraint: &str) -> &str {
         "mfa_tokens_pkey" => "token_hash",
         "buckets_pkey" => "key",
         "enrollment_tickets_pkey" => "ticket_hash",
+        "log_streams_pkey" => "id",
         other => other,
     }
 }
@@ -228,6 +229,8 @@ callsign_store::impl_sqlx_store! {
     claim_lock: "FOR UPDATE SKIP LOCKED",
     bucket_lock: "FOR UPDATE",
     begin_write: "BEGIN",
+    // Only events whose transaction is older than every running one (see migrations/0004_log_streams.sql).
+    log_horizon: "AND tx < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
     announce_jobs: PostgresStore::announce_jobs,
     wake_workers: PostgresStore::wake_workers,
     wait_for_jobs: PostgresStore::wait_for_new_jobs,

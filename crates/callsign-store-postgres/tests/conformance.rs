@@ -84,7 +84,7 @@ async fn unmigrated_schema_is_not_ready() {
     let schema = schema_name();
     let store = connect(&url, &schema).await;
     match store.check_ready().await {
-        Err(callsign_store::StoreError::Other(m)) => assert_eq!(m, "4 migrations pending"),
+        Err(callsign_store::StoreError::Other(m)) => assert_eq!(m, "5 migrations pending"),
         other => panic!("expected pending migrations, got {other:?}"),
     }
     TestSchema { store, schema }.finish().await;
@@ -233,4 +233,58 @@ async fn a_migration_of_a_newer_release_does_not_stop_this_one() {
     fx.store.migrate().await.unwrap_or_else(|e| panic!("an older node must still start: {e}"));
     fx.store.check_ready().await.unwrap_or_else(|e| panic!("and be ready: {e}"));
     fx.finish().await;
+}
+
+/// An event whose transaction commits after a later one's is not stepped over: a log stream's reader sees
+/// neither until the earlier transaction ends, then both, in `(tx, seq)` order.
+#[tokio::test]
+async fn log_events_committing_late_are_not_stepped_over() {
+    use callsign_store::{LogCursor, LogStore, LogStreamStore};
+    let Some(fixture) = fresh().await else { return };
+    let store = &fixture.store;
+    let insert = "INSERT INTO logs (log_id, date, event_type, user_id, client_id, data) \
+                  VALUES ($1, 1, 's', NULL, NULL, '{}')";
+    store.insert_log(&event("00001")).await.unwrap_or_else(|e| panic!("insert: {e}"));
+    // Other tests' transactions (on this cluster) hold the horizon back for a moment: wait them out.
+    let first = seen_after(store, LogCursor::default(), 1).await;
+    // A slow writer takes its transaction first…
+    let mut slow = store.pool().begin().await.unwrap_or_else(|e| panic!("begin: {e}"));
+    sqlx::query(insert).bind("00002").execute(&mut *slow).await.unwrap_or_else(|e| panic!("slow insert: {e}"));
+    // …a fast one commits after it started.
+    store.insert_log(&event("00003")).await.unwrap_or_else(|e| panic!("insert: {e}"));
+    let seen = store.list_logs_after(first[0].cursor, 10).await.unwrap_or_else(|e| panic!("list: {e}"));
+    assert!(seen.is_empty(), "nothing is handed out while an older transaction may still add an event: {seen:?}");
+    slow.commit().await.unwrap_or_else(|e| panic!("commit: {e}"));
+    let seen = seen_after(store, first[0].cursor, 2).await;
+    let ids: Vec<&str> = seen.iter().map(|e| e.event.log_id.as_str()).collect();
+    assert_eq!(ids, ["00002", "00003"]);
+    fixture.finish().await;
+}
+
+/// The events after `cursor`, once there are `n` of them (other transactions on the cluster end within seconds).
+async fn seen_after(
+    store: &PostgresStore,
+    cursor: callsign_store::LogCursor,
+    n: usize,
+) -> Vec<callsign_store::OrderedLogEvent> {
+    use callsign_store::LogStreamStore;
+    for _ in 0..500 {
+        let seen = store.list_logs_after(cursor, 10).await.unwrap_or_else(|e| panic!("list: {e}"));
+        if seen.len() >= n {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {n} events after {cursor:?}");
+}
+
+fn event(id: &str) -> callsign_store::LogEvent {
+    callsign_store::LogEvent {
+        log_id: id.to_owned(),
+        date: Timestamp::from_millis(1),
+        event_type: "s".into(),
+        user_id: None,
+        client_id: None,
+        body: callsign_store::LogBody::default(),
+    }
 }

@@ -150,6 +150,8 @@ callsign_store::impl_sqlx_store! {
     claim_lock: "",
     bucket_lock: "",
     begin_write: "BEGIN IMMEDIATE",
+    // One writer: events are visible in `seq` order.
+    log_horizon: "",
     announce_jobs: SqliteStore::announce_jobs,
     wake_workers: SqliteStore::wake_workers,
     wait_for_jobs: SqliteStore::wait_for_new_jobs,
@@ -212,7 +214,7 @@ mod tests {
     async fn in_memory_is_shared_by_the_pool_and_pending_migrations_are_reported() {
         let Ok(store) = connect("sqlite::memory:").await else { panic!("connect") };
         match store.check_ready().await {
-            Err(StoreError::Other(m)) => assert_eq!(m, "4 migrations pending"),
+            Err(StoreError::Other(m)) => assert_eq!(m, "5 migrations pending"),
             other => panic!("expected pending migrations, got {other:?}"),
         }
         assert!(store.migrate().await.is_ok());

@@ -1,4 +1,4 @@
-//! The storage seam: one async trait per area (secrets, settings, signing keys, identity, logs, the phone factor,
+//! The storage seam: one async trait per area (secrets, settings, signing keys, identity, logs, log streams, the phone factor,
 //! the delivery outbox, rate limits, the dev inbox, transients), and [`Store`], their sum, implemented once per
 //! backend (`callsign-store-sqlite`, `callsign-store-postgres`). Nothing above this crate knows which one it talks
 //! to, and an area can get a second implementation of its own (a Redis [`RateLimiter`]) without touching the rest.
@@ -40,6 +40,7 @@ pub trait Store:
     + KeyStore
     + IdentityStore
     + LogStore
+    + LogStreamStore
     + MfaStore
     + JobStore
     + RateLimiter
@@ -141,6 +142,58 @@ pub trait LogStore: Send + Sync {
     async fn get_log(&self, log_id: &str) -> StoreResult<Option<LogEvent>>;
     /// See [`LogQuery`] for ordering.
     async fn list_logs(&self, query: &LogQuery) -> StoreResult<Listed<LogEvent>>;
+}
+
+/// Log streams: their settings and status, and the cursor each one follows through the log in delivery order.
+///
+/// The delivery order is `(tx, seq)`: on SQLite `tx` is 0 and `seq` is assigned by the single writer, so events are
+/// visible in `seq` order; on PostgreSQL `tx` is the writing transaction's id and only events whose transaction is
+/// older than every transaction still running are read, so an event that commits late is never stepped over
+/// (docs/ARCHITECTURE.md, "Log streams").
+#[async_trait]
+pub trait LogStreamStore: Send + Sync {
+    /// Conflict("id") if the id exists.
+    async fn create_log_stream(&self, stream: &LogStream) -> StoreResult<()>;
+    async fn get_log_stream(&self, id: &str) -> StoreResult<Option<LogStream>>;
+    /// Oldest first.
+    async fn list_log_streams(&self) -> StoreResult<Vec<LogStream>>;
+    /// Replace the settings document and set the status. A change of status to `active` from another one also
+    /// sets `failures = 0` and `run_at = at` (a resumed stream is tried at once, from its cursor). False if absent.
+    async fn update_log_stream(
+        &self,
+        id: &str,
+        config: &serde_json::Value,
+        status: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// False if absent.
+    async fn delete_log_stream(&self, id: &str) -> StoreResult<bool>;
+    /// Claim up to `limit` streams that are `active` with `run_at <= now` and no live claim (none, or expired):
+    /// `claimed_by = worker`, `claim_expires_at = now + lease`. No stream is handed to two workers, also across
+    /// processes, so one batch is never sent twice by two nodes.
+    async fn claim_log_streams(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<LogStream>>;
+    /// End `worker`'s claim with `outcome` (see [`LogStreamOutcome`]); the next turn may start at `next_run`
+    /// (`Advanced`) or at the outcome's `retry_at` (`Failed`). Only while `claimed_by = worker`: false otherwise (the
+    /// claim was lost, nothing changes).
+    async fn finish_log_stream(
+        &self,
+        id: &str,
+        worker: &str,
+        outcome: &LogStreamOutcome,
+        next_run: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Up to `limit` log events strictly after `after` in delivery order, that every later reader will also see
+    /// before anything newer (see the trait docs).
+    async fn list_logs_after(&self, after: LogCursor, limit: u32) -> StoreResult<Vec<OrderedLogEvent>>;
+    /// How many log events lie after `after` (a stream's lag), and the last event's place (None: no events).
+    async fn log_lag(&self, after: LogCursor) -> StoreResult<(u64, Option<LogCursor>)>;
 }
 
 /// The phone factor's state: enrollments (authenticators), `mfa_token`s, challenges, enrollment tickets. The

@@ -381,3 +381,56 @@ pub struct QueueStats {
     /// The `run_at` of the oldest due job.
     pub oldest_due_at: Option<Timestamp>,
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Log streams
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A place in the delivery order of log events: `(tx, seq)`, compared as a pair (see [`crate::LogStreamStore`]).
+/// `(0, 0)` is before every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct LogCursor {
+    pub tx: i64,
+    pub seq: i64,
+}
+
+/// A log event with its place in the delivery order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderedLogEvent {
+    pub cursor: LogCursor,
+    pub event: LogEvent,
+}
+
+/// A log stream as stored: its settings document (`config`, owned by `callsign_core::log_streams`, secrets sealed
+/// apart), its status, its cursor (the last event handled) and its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogStream {
+    pub id: String,
+    pub config: Value,
+    /// `active`, `paused` or `suspended`.
+    pub status: String,
+    pub cursor: LogCursor,
+    /// Not tried again before this instant (backoff after a failure).
+    pub run_at: Timestamp,
+    pub claimed_by: Option<String>,
+    pub claim_expires_at: Option<Timestamp>,
+    /// Failed sends in a row (back to 0 after a success or a resume).
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<Timestamp>,
+    /// Events sent since the stream was created.
+    pub delivered: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// How a claimed stream's turn ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogStreamOutcome {
+    /// The sink accepted the events up to `cursor` (`sent` of them matched the stream's filters and were sent; the
+    /// others were stepped over). Failures go back to 0.
+    Advanced { cursor: LogCursor, sent: i64 },
+    /// The send failed: `failures += 1`, `last_error`, try again at `retry_at`; with `suspend`, the status becomes
+    /// `suspended` (an operator resumes it).
+    Failed { error: String, retry_at: Timestamp, suspend: bool },
+}

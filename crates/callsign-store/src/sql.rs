@@ -150,6 +150,77 @@ pub const LOG_COUNT_FROM: &str = "SELECT COUNT(*) FROM logs \
      WHERE ($1 IS NULL OR event_type = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR log_id > $3) \
      AND ($4 IS NULL OR date >= $4) AND ($5 IS NULL OR date < $5)";
 
+// --- log streams ---
+
+/// The columns of a stream, in the order [`LogStreamRow`] reads them.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_log_stream_columns {
+    () => {
+        "id, config, status, cursor_tx, cursor_seq, run_at, claimed_by, claim_expires_at, failures, last_error, \
+         last_error_at, delivered, created_at, updated_at"
+    };
+}
+pub const LOG_STREAM_INSERT: &str = concat!(
+    "INSERT INTO log_streams (",
+    crate::__sql_log_stream_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+);
+pub const LOG_STREAM_GET: &str =
+    concat!("SELECT ", crate::__sql_log_stream_columns!(), " FROM log_streams WHERE id = $1");
+pub const LOG_STREAM_LIST: &str =
+    concat!("SELECT ", crate::__sql_log_stream_columns!(), " FROM log_streams ORDER BY created_at, id");
+/// `$1` = id, `$2` = config, `$3` = status, `$4` = when. Resuming (to `active` from another status) clears the
+/// failures and makes the stream due at once.
+pub const LOG_STREAM_UPDATE: &str = "UPDATE log_streams SET config = $2, \
+     failures = CASE WHEN $3 = 'active' AND status <> 'active' THEN 0 ELSE failures END, \
+     run_at = CASE WHEN $3 = 'active' AND status <> 'active' THEN $4 ELSE run_at END, \
+     status = $3, updated_at = $4 WHERE id = $1";
+pub const LOG_STREAM_DELETE: &str = "DELETE FROM log_streams WHERE id = $1";
+/// Claim due streams. `$1` = worker, `$2` = now, `$3` = claim expiry, `$4` = limit; `$lock` as for jobs
+/// ([`__sql_job_claim!`](crate::__sql_job_claim)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_log_stream_claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE log_streams SET claimed_by = $1, claim_expires_at = $3 WHERE id IN (SELECT id FROM log_streams \
+             WHERE status = 'active' AND run_at <= $2 AND (claimed_by IS NULL OR claim_expires_at < $2) \
+             ORDER BY run_at, id LIMIT $4 ",
+            $lock,
+            ") RETURNING ",
+            $crate::__sql_log_stream_columns!()
+        )
+    };
+}
+/// `$1` = id, `$2` = worker, `$3` = cursor tx, `$4` = cursor seq, `$5` = events sent, `$6` = next run, `$7` = when.
+pub const LOG_STREAM_ADVANCE: &str = "UPDATE log_streams SET cursor_tx = $3, cursor_seq = $4, \
+     delivered = delivered + $5, failures = 0, run_at = $6, claimed_by = NULL, claim_expires_at = NULL, \
+     updated_at = $7 WHERE id = $1 AND claimed_by = $2";
+/// `$1` = id, `$2` = worker, `$3` = error, `$4` = retry at, `$5` = suspend (0/1), `$6` = when.
+pub const LOG_STREAM_FAIL: &str = "UPDATE log_streams SET failures = failures + 1, last_error = $3, \
+     last_error_at = $6, run_at = $4, status = CASE WHEN $5 = 1 THEN 'suspended' ELSE status END, \
+     claimed_by = NULL, claim_expires_at = NULL, updated_at = $6 WHERE id = $1 AND claimed_by = $2";
+/// Events after a cursor in delivery order: `$1` / `$2` = the cursor, `$3` = limit. A row-value comparison, which
+/// both backends answer from the `(tx, seq)` index. `$horizon` is the backend's
+/// condition for events every later reader sees first (nothing on SQLite; the oldest running transaction on
+/// PostgreSQL, see [`LogStreamStore`](crate::LogStreamStore)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_logs_after {
+    ($horizon:literal) => {
+        concat!(
+            "SELECT tx, seq, log_id, date, event_type, user_id, client_id, data FROM logs \
+             WHERE (tx, seq) > ($1, $2) ",
+            $horizon,
+            " ORDER BY tx, seq LIMIT $3"
+        )
+    };
+}
+/// `$1` / `$2` = the cursor.
+pub const LOG_COUNT_AFTER: &str = "SELECT COUNT(*) FROM logs WHERE (tx, seq) > ($1, $2)";
+pub const LOG_LAST: &str = "SELECT tx, seq FROM logs ORDER BY tx DESC, seq DESC LIMIT 1";
+
 // --- MFA enrollments ---
 
 pub const ENROLLMENT_INSERT: &str = "INSERT INTO enrollments \
@@ -426,6 +497,25 @@ pub type GrantRow = (String, String, String, String, i64);
 pub type UserRow = (String, Option<String>, Option<String>, i64, i64, Option<i64>, i64, String);
 /// `log_id, date, event_type, user_id, client_id, data`
 pub type LogRow = (String, i64, String, Option<String>, Option<String>, String);
+/// `tx, seq, log_id, date, event_type, user_id, client_id, data`
+pub type OrderedLogRow = (i64, i64, String, i64, String, Option<String>, Option<String>, String);
+/// The columns of [`__sql_log_stream_columns!`](crate::__sql_log_stream_columns).
+pub type LogStreamRow = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+);
 /// `id, user_id, kind, status, phone_number, preferred_channel, name, secret_hash, created_at, enrolled_at, last_auth`
 pub type EnrollmentRow = (
     String,
@@ -552,6 +642,50 @@ pub fn user_from_row(
         updated_at: Timestamp::from_millis(updated_at),
         last_login: last_login.map(Timestamp::from_millis),
         logins_count,
+    })
+}
+
+pub fn ordered_log_from_row(
+    (tx, seq, log_id, date, event_type, user_id, client_id, data): OrderedLogRow,
+) -> StoreResult<crate::OrderedLogEvent> {
+    Ok(crate::OrderedLogEvent {
+        cursor: crate::LogCursor { tx, seq },
+        event: log_from_row((log_id, date, event_type, user_id, client_id, data))?,
+    })
+}
+
+pub fn log_stream_from_row(
+    (
+        id,
+        config,
+        status,
+        cursor_tx,
+        cursor_seq,
+        run_at,
+        claimed_by,
+        claim_expires_at,
+        failures,
+        last_error,
+        last_error_at,
+        delivered,
+        created_at,
+        updated_at,
+    ): LogStreamRow,
+) -> StoreResult<crate::LogStream> {
+    Ok(crate::LogStream {
+        id,
+        config: from_json("log stream", &config)?,
+        status,
+        cursor: crate::LogCursor { tx: cursor_tx, seq: cursor_seq },
+        run_at: Timestamp::from_millis(run_at),
+        claimed_by,
+        claim_expires_at: claim_expires_at.map(Timestamp::from_millis),
+        failures,
+        last_error,
+        last_error_at: last_error_at.map(Timestamp::from_millis),
+        delivered,
+        created_at: Timestamp::from_millis(created_at),
+        updated_at: Timestamp::from_millis(updated_at),
     })
 }
 
@@ -727,6 +861,7 @@ pub fn check_migrations<'a>(
 ///     claim_lock: "",              // locking clause of the inner SELECT that picks jobs to claim
 ///     bucket_lock: "",             // locking clause of the SELECT that reads a bucket to change it
 ///     begin_write: "BEGIN IMMEDIATE", // how a read-modify-write transaction starts
+///     log_horizon: "",                // condition on `logs` for events every later reader sees first
 ///     announce_jobs: SqliteStore::announce_jobs,   // async fn(&Self, &mut Connection) -> StoreResult<()>:
 ///                                                  // called inside the transaction that inserted a job
 ///     wake_workers: SqliteStore::wake_workers,     // fn(&Self): called after that transaction committed
@@ -746,6 +881,7 @@ macro_rules! impl_sqlx_store {
         claim_lock: $claim_lock:literal,
         bucket_lock: $bucket_lock:literal,
         begin_write: $begin_write:literal,
+        log_horizon: $log_horizon:literal,
         announce_jobs: $announce_jobs:expr,
         wake_workers: $wake_workers:expr,
         wait_for_jobs: $wait_for_jobs:expr $(,)?
@@ -1466,6 +1602,160 @@ macro_rules! impl_sqlx_store {
                     items: rows.into_iter().map($crate::sql::log_from_row).collect::<Result<_, _>>()?,
                     total: $crate::sql::total(count.0),
                 })
+            }
+        }
+
+        #[::async_trait::async_trait]
+        impl $crate::LogStreamStore for $store {
+            async fn create_log_stream(&self, s: &$crate::LogStream) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::LOG_STREAM_INSERT)
+                    .bind(s.id.as_str())
+                    .bind($crate::sql::to_json("log stream", &s.config)?)
+                    .bind(s.status.as_str())
+                    .bind(s.cursor.tx)
+                    .bind(s.cursor.seq)
+                    .bind(s.run_at.millis())
+                    .bind(s.claimed_by.as_deref())
+                    .bind(s.claim_expires_at.map(|t| t.millis()))
+                    .bind(s.failures)
+                    .bind(s.last_error.as_deref())
+                    .bind(s.last_error_at.map(|t| t.millis()))
+                    .bind(s.delivered)
+                    .bind(s.created_at.millis())
+                    .bind(s.updated_at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn get_log_stream(&self, id: &str) -> $crate::StoreResult<Option<$crate::LogStream>> {
+                let row: Option<$crate::sql::LogStreamRow> = ::sqlx::query_as($crate::sql::LOG_STREAM_GET)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                row.map($crate::sql::log_stream_from_row).transpose()
+            }
+
+            async fn list_log_streams(&self) -> $crate::StoreResult<Vec<$crate::LogStream>> {
+                let rows: Vec<$crate::sql::LogStreamRow> =
+                    ::sqlx::query_as($crate::sql::LOG_STREAM_LIST).fetch_all(&self.pool).await.map_err($map_error)?;
+                rows.into_iter().map($crate::sql::log_stream_from_row).collect()
+            }
+
+            async fn update_log_stream(
+                &self,
+                id: &str,
+                config: &$crate::sql::JsonValue,
+                status: &str,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::LOG_STREAM_UPDATE)
+                    .bind(id)
+                    .bind($crate::sql::to_json("log stream", config)?)
+                    .bind(status)
+                    .bind(at.millis())
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_log_stream(&self, id: &str) -> $crate::StoreResult<bool> {
+                let done = ::sqlx::query($crate::sql::LOG_STREAM_DELETE)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn claim_log_streams(
+                &self,
+                worker: &str,
+                now: $crate::sql::Timestamp,
+                lease_ms: i64,
+                limit: u32,
+            ) -> $crate::StoreResult<Vec<$crate::LogStream>> {
+                const CLAIM: &str = $crate::__sql_log_stream_claim!($claim_lock);
+                let rows: Vec<$crate::sql::LogStreamRow> = ::sqlx::query_as(CLAIM)
+                    .bind(worker)
+                    .bind(now.millis())
+                    .bind(now.millis().saturating_add(lease_ms))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let mut out: Vec<$crate::LogStream> =
+                    rows.into_iter().map($crate::sql::log_stream_from_row).collect::<Result<_, _>>()?;
+                out.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+                Ok(out)
+            }
+
+            async fn finish_log_stream(
+                &self,
+                id: &str,
+                worker: &str,
+                outcome: &$crate::LogStreamOutcome,
+                next_run: $crate::sql::Timestamp,
+                at: $crate::sql::Timestamp,
+            ) -> $crate::StoreResult<bool> {
+                let done = match outcome {
+                    $crate::LogStreamOutcome::Advanced { cursor, sent } => {
+                        ::sqlx::query($crate::sql::LOG_STREAM_ADVANCE)
+                            .bind(id)
+                            .bind(worker)
+                            .bind(cursor.tx)
+                            .bind(cursor.seq)
+                            .bind(*sent)
+                            .bind(next_run.millis())
+                            .bind(at.millis())
+                            .execute(&self.pool)
+                            .await
+                    }
+                    $crate::LogStreamOutcome::Failed { error, retry_at, suspend } => {
+                        ::sqlx::query($crate::sql::LOG_STREAM_FAIL)
+                            .bind(id)
+                            .bind(worker)
+                            .bind(error.as_str())
+                            .bind(retry_at.millis())
+                            .bind(i64::from(*suspend))
+                            .bind(at.millis())
+                            .execute(&self.pool)
+                            .await
+                    }
+                }
+                .map_err($map_error)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn list_logs_after(
+                &self,
+                after: $crate::LogCursor,
+                limit: u32,
+            ) -> $crate::StoreResult<Vec<$crate::OrderedLogEvent>> {
+                const AFTER: &str = $crate::__sql_logs_after!($log_horizon);
+                let rows: Vec<$crate::sql::OrderedLogRow> = ::sqlx::query_as(AFTER)
+                    .bind(after.tx)
+                    .bind(after.seq)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                rows.into_iter().map($crate::sql::ordered_log_from_row).collect()
+            }
+
+            async fn log_lag(&self, after: $crate::LogCursor) -> $crate::StoreResult<(u64, Option<$crate::LogCursor>)> {
+                let count: (i64,) = ::sqlx::query_as($crate::sql::LOG_COUNT_AFTER)
+                    .bind(after.tx)
+                    .bind(after.seq)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err($map_error)?;
+                let last: Option<(i64, i64)> =
+                    ::sqlx::query_as($crate::sql::LOG_LAST).fetch_optional(&self.pool).await.map_err($map_error)?;
+                Ok(($crate::sql::total(count.0), last.map(|(tx, seq)| $crate::LogCursor { tx, seq })))
             }
         }
 

@@ -14,9 +14,9 @@ use callsign_domain::Timestamp;
 use callsign_domain::seal::Sealed;
 use callsign_store::{
     BucketSpec, BucketState, Challenge, Channel, Client, ClientGrant, ClientSpec, DeliveryJob, DevMessage, Enrollment,
-    EnrollmentKind, EnrollmentStatus, EnrollmentTicket, GrantFilter, JobOutcome, JobStatus, Listed, LogBody, LogEvent,
-    LogPaging, LogQuery, MfaToken, Page, RateLimiter, SealedSecret, SigningKey, Store, StoreError, StoreResult, User,
-    UserFilter, UserProfile,
+    EnrollmentKind, EnrollmentStatus, EnrollmentTicket, GrantFilter, JobOutcome, JobStatus, Listed, LogBody, LogCursor,
+    LogEvent, LogPaging, LogQuery, LogStream, LogStreamOutcome, MfaToken, Page, RateLimiter, SealedSecret, SigningKey,
+    Store, StoreError, StoreResult, User, UserFilter, UserProfile,
 };
 use serde_json::json;
 
@@ -1917,4 +1917,162 @@ pub async fn counter_take_concurrent_never_over_cap(store: &dyn RateLimiter) {
     assert_eq!(store.counter_take("cap", 0, "other", 5, 4, ts(1_000), 1_000).await.expect("take"), None);
     assert_eq!(store.counter_take("cap", 0, "other", 4, 4, ts(1_000), 1_000).await.expect("take"), Some(4));
     assert_eq!(store.counter_take("cap", 0, "other", 1, 4, ts(1_000), 1_000).await.expect("take"), None);
+}
+
+// --- log streams ---
+
+fn stream(id: &str, status: &str, created: i64) -> LogStream {
+    LogStream {
+        id: id.to_owned(),
+        config: json!({"name": format!("stream {id}"), "type": "http", "sink": {"httpEndpoint": "https://x.test/"}}),
+        status: status.to_owned(),
+        cursor: LogCursor::default(),
+        run_at: ts(created),
+        claimed_by: None,
+        claim_expires_at: None,
+        failures: 0,
+        last_error: None,
+        last_error_at: None,
+        delivered: 0,
+        created_at: ts(created),
+        updated_at: ts(created),
+    }
+}
+
+pub async fn log_streams_crud(store: &dyn Store) {
+    assert_eq!(store.get_log_stream("ls_1").await.expect("get missing"), None);
+    let a = stream("ls_1", "active", 1_000);
+    store.create_log_stream(&a).await.expect("create");
+    store.create_log_stream(&stream("ls_0", "paused", 2_000)).await.expect("create second");
+    assert_conflict(store.create_log_stream(&a).await, "id");
+    assert_eq!(store.get_log_stream("ls_1").await.expect("get"), Some(a.clone()));
+    let listed: Vec<String> = store.list_log_streams().await.expect("list").into_iter().map(|s| s.id).collect();
+    assert_eq!(listed, ["ls_1", "ls_0"], "oldest first");
+
+    let config = json!({"name": "renamed", "type": "http", "sink": {}});
+    assert!(store.update_log_stream("ls_1", &config, "paused", ts(3_000)).await.expect("update"));
+    let got = store.get_log_stream("ls_1").await.expect("get").expect("present");
+    assert_eq!((got.config, got.status.as_str(), got.updated_at), (config, "paused", ts(3_000)));
+    assert!(!store.update_log_stream("ls_x", &json!({}), "active", ts(3_000)).await.expect("update missing"));
+
+    assert!(store.delete_log_stream("ls_1").await.expect("delete"));
+    assert!(!store.delete_log_stream("ls_1").await.expect("delete again"));
+    assert_eq!(store.get_log_stream("ls_1").await.expect("get deleted"), None);
+}
+
+pub async fn log_streams_claim_finish_and_resume(store: &dyn Store) {
+    store.create_log_stream(&stream("ls_a", "active", 1_000)).await.expect("create");
+    store.create_log_stream(&stream("ls_p", "paused", 1_000)).await.expect("create paused");
+    let mut later = stream("ls_l", "active", 1_000);
+    later.run_at = ts(50_000);
+    store.create_log_stream(&later).await.expect("create later");
+
+    let claimed = store.claim_log_streams("w1", ts(10_000), 5_000, 10).await.expect("claim");
+    let ids: Vec<&str> = claimed.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["ls_a"], "only active streams that are due");
+    assert_eq!(claimed[0].claimed_by.as_deref(), Some("w1"));
+    assert!(store.claim_log_streams("w2", ts(12_000), 5_000, 10).await.expect("claim again").is_empty(), "held");
+
+    // Another worker cannot finish it; its owner can.
+    let advanced = LogStreamOutcome::Advanced { cursor: LogCursor { tx: 0, seq: 7 }, sent: 3 };
+    assert!(!store.finish_log_stream("ls_a", "w2", &advanced, ts(12_000), ts(12_000)).await.expect("foreign"));
+    assert!(store.finish_log_stream("ls_a", "w1", &advanced, ts(12_000), ts(12_000)).await.expect("finish"));
+    let s = store.get_log_stream("ls_a").await.expect("get").expect("present");
+    assert_eq!((s.cursor, s.delivered, s.claimed_by, s.run_at), (LogCursor { tx: 0, seq: 7 }, 3, None, ts(12_000)));
+
+    // A failure counts, releases and waits; a second one suspends.
+    let claimed = store.claim_log_streams("w1", ts(13_000), 5_000, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let fail = LogStreamOutcome::Failed { error: "HTTP 500".into(), retry_at: ts(20_000), suspend: false };
+    assert!(store.finish_log_stream("ls_a", "w1", &fail, ts(13_000), ts(13_000)).await.expect("fail"));
+    assert!(store.claim_log_streams("w1", ts(19_999), 5_000, 10).await.expect("claim early").is_empty());
+    let claimed = store.claim_log_streams("w1", ts(20_000), 5_000, 10).await.expect("claim after backoff");
+    assert_eq!(claimed[0].failures, 1);
+    let suspend = LogStreamOutcome::Failed { error: "HTTP 401".into(), retry_at: ts(30_000), suspend: true };
+    assert!(store.finish_log_stream("ls_a", "w1", &suspend, ts(20_000), ts(20_000)).await.expect("suspend"));
+    let s = store.get_log_stream("ls_a").await.expect("get").expect("present");
+    assert_eq!(
+        (s.status.as_str(), s.failures, s.last_error.as_deref(), s.last_error_at, s.cursor.seq),
+        ("suspended", 2, Some("HTTP 401"), Some(ts(20_000)), 7)
+    );
+    assert!(store.claim_log_streams("w1", ts(40_000), 5_000, 10).await.expect("claim").iter().all(|s| s.id != "ls_a"));
+
+    // Resuming clears the failures, keeps the cursor and makes it due at once.
+    assert!(store.update_log_stream("ls_a", &s.config, "active", ts(21_000)).await.expect("resume"));
+    let s = store.get_log_stream("ls_a").await.expect("get").expect("present");
+    assert_eq!((s.status.as_str(), s.failures, s.cursor.seq, s.run_at), ("active", 0, 7, ts(21_000)));
+    let claimed = store.claim_log_streams("w1", ts(21_000), 5_000, 10).await.expect("claim resumed");
+    assert_eq!(claimed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["ls_a"]);
+    // A claim that expired (a crashed node's) is taken over.
+    let taken = store.claim_log_streams("w2", ts(26_001), 5_000, 10).await.expect("take over");
+    assert!(taken.iter().any(|s| s.id == "ls_a" && s.claimed_by.as_deref() == Some("w2")));
+    assert!(!store.finish_log_stream("ls_a", "w1", &advanced, ts(27_000), ts(27_000)).await.expect("lost claim"));
+}
+
+pub async fn log_streams_follow_the_log_in_insertion_order(store: &dyn Store) {
+    assert_eq!(store.log_lag(LogCursor::default()).await.expect("lag"), (0, None));
+    // Log ids out of order: delivery follows the order of insertion, not the ids.
+    for n in [5, 2, 9, 1] {
+        store.insert_log(&log(n, 1_000 + n as i64, "s", None)).await.expect("insert");
+    }
+    let all = logs_after(store, LogCursor::default(), 10, 4).await;
+    let numbers: Vec<u64> = all.iter().map(|e| e.event.log_id.parse().expect("numeric")).collect();
+    assert_eq!(numbers, [5, 2, 9, 1]);
+    assert_eq!(all[0].event, log(5, 1_005, "s", None), "the whole event");
+    assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor), "cursors increase");
+    let (lag, last) = store.log_lag(LogCursor::default()).await.expect("lag");
+    assert_eq!((lag, last), (4, Some(all[3].cursor)));
+
+    let rest = logs_after(store, all[1].cursor, 10, 2).await;
+    assert_eq!(rest.iter().map(|e| e.cursor).collect::<Vec<_>>(), [all[2].cursor, all[3].cursor]);
+    assert_eq!(logs_after(store, all[0].cursor, 2, 2).await.len(), 2);
+    assert!(store.list_logs_after(all[3].cursor, 10).await.expect("at the end").is_empty());
+    assert_eq!(store.log_lag(all[1].cursor).await.expect("lag").0, 2);
+    store.insert_log(&log(3, 2_000, "s", None)).await.expect("insert later");
+    let new = logs_after(store, all[3].cursor, 10, 1).await;
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].event.log_id, log_id(3));
+}
+
+/// The events after `cursor` once at least `n` are handed out. On PostgreSQL, events are handed out once every
+/// older transaction on the cluster has ended (another test's, for a moment): wait for that, a few seconds at most.
+async fn logs_after(
+    store: &dyn Store,
+    cursor: LogCursor,
+    limit: u32,
+    n: usize,
+) -> Vec<callsign_store::OrderedLogEvent> {
+    for _ in 0..500 {
+        let seen = store.list_logs_after(cursor, limit).await.expect("list after");
+        if seen.len() >= n {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("fewer than {n} events after {cursor:?}");
+}
+
+pub async fn log_streams_concurrent_claims_hand_out_each_stream_once(store: &dyn Store) {
+    const STREAMS: usize = 12;
+    for n in 0..STREAMS {
+        store.create_log_stream(&stream(&format!("ls_{n:02}"), "active", 1_000)).await.expect("create");
+    }
+    let worker = |name: String| async move {
+        let mut mine = Vec::new();
+        for _ in 0..STREAMS {
+            for s in store.claim_log_streams(&name, ts(10_000), 60_000, 2).await.expect("claim") {
+                assert_eq!(s.claimed_by.as_deref(), Some(name.as_str()));
+                mine.push(s.id);
+            }
+            tokio::task::yield_now().await;
+        }
+        mine
+    };
+    let workers: Vec<Task<'_, Vec<String>>> =
+        (0..4).map(|w| Box::pin(worker(format!("worker-{w}"))) as Task<'_, _>).collect();
+    let mut all: Vec<String> = join_all(workers).await.into_iter().flatten().collect();
+    assert_eq!(all.len(), STREAMS, "every stream claimed exactly once: {all:?}");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), STREAMS, "no stream handed to two workers");
 }

@@ -18,6 +18,7 @@ mod branding;
 mod charts;
 mod destinations;
 mod inbox;
+mod log_streams;
 mod logs;
 mod overview;
 mod phone;
@@ -110,6 +111,10 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/logs", get(logs::list))
         .route("/dashboard/logs/{id}", get(logs::show))
         .route("/dashboard/inbox", get(inbox::list))
+        .route("/dashboard/log-streams", get(log_streams::page).post(log_streams::create))
+        .route("/dashboard/log-streams/{id}", post(log_streams::update))
+        .route("/dashboard/log-streams/{id}/status", post(log_streams::set_status))
+        .route("/dashboard/log-streams/{id}/delete", post(log_streams::delete))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
 }
 

@@ -21,6 +21,7 @@ pub enum Nav {
     Attack,
     Branding,
     Logs,
+    LogStreams,
     Inbox,
     Settings,
 }
@@ -41,6 +42,7 @@ impl Nav {
             Nav::Attack => ("/dashboard/security/attack-protection", "Attack Protection"),
             Nav::Branding => ("/dashboard/branding", "Universal Login"),
             Nav::Logs => ("/dashboard/logs", "Logs"),
+            Nav::LogStreams => ("/dashboard/log-streams", "Log Streams"),
             Nav::Inbox => ("/dashboard/inbox", "Development inbox"),
             Nav::Settings => ("/dashboard/settings", "Settings"),
         }
@@ -54,7 +56,7 @@ impl Nav {
             }
             Nav::Attack => &["Security"],
             Nav::Branding => &["Branding"],
-            Nav::Logs | Nav::Inbox => &["Monitoring"],
+            Nav::Logs | Nav::LogStreams | Nav::Inbox => &["Monitoring"],
             Nav::Overview | Nav::Apps | Nav::Users | Nav::Settings => &[],
         }
     }
@@ -88,7 +90,7 @@ const MENU: &[Item] = &[
             Item::Page(Nav::Attack),
         ],
     ),
-    Item::Group("Monitoring", &[Item::Page(Nav::Logs), Item::Page(Nav::Inbox)]),
+    Item::Group("Monitoring", &[Item::Page(Nav::Logs), Item::Page(Nav::LogStreams), Item::Page(Nav::Inbox)]),
     Item::Page(Nav::Settings),
 ];
 

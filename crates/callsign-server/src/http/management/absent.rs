@@ -12,7 +12,7 @@ use super::{
     ReadMigrations, ReadNetworkAcls, ReadOrganizations, ReadPrompts, ReadRoles, ReadRules, ReadRulesConfigs,
     ReadSelfServiceProfiles, UpdateMigrations, UpdatePrompts,
 };
-use super::{ReadAttackProtection, ReadLogStreams, UpdateAttackProtection};
+use super::{ReadAttackProtection, UpdateAttackProtection};
 use super::{ReadConnectionProfiles, ReadEventStreams, ReadTokenExchangeProfiles, ReadUserAttributeProfiles};
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -41,7 +41,6 @@ pub fn routes() -> Router<AppState> {
         .route("/user-attribute-profiles", get(user_attribute_profiles))
         .route("/connection-profiles", get(connection_profiles))
         .route("/event-streams", get(event_streams))
-        .route("/log-streams", get(log_streams))
         .route("/attack-protection/breached-password-detection", get(breached_passwords).patch(set_breached_passwords))
         .route("/attack-protection/bot-detection", get(bot_detection))
         .route("/attack-protection/captcha", get(captcha))
@@ -72,11 +71,6 @@ empty_list! {
     vault_connections: ReadFlowsVaultConnections => "connections",
     self_service_profiles: ReadSelfServiceProfiles => "self_service_profiles",
     network_acls: ReadNetworkAcls => "network_acls",
-}
-
-/// Until log streams come (their own issue), the tenant has none: `[]`, as Auth0 lists a tenant without streams.
-async fn log_streams(_: Mgmt<ReadLogStreams>) -> Json<Value> {
-    Json(json!([]))
 }
 
 async fn rules_configs(_: Mgmt<ReadRulesConfigs>) -> Json<Value> {

@@ -5,7 +5,7 @@ use axum::{Json, Router};
 use callsign_domain::Timestamp;
 use callsign_store::{LogEvent, LogPaging, LogQuery};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Path;
 use super::{Mgmt, Paging, ReadLogs};
@@ -18,31 +18,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 pub fn render(e: &LogEvent) -> Value {
-    let b = &e.body;
-    let mut v = json!({
-        "log_id": e.log_id,
-        "_id": e.log_id,
-        "date": e.date.to_rfc3339(),
-        "type": e.event_type,
-        "description": b.description,
-        "client_id": e.client_id,
-        "client_name": b.client_name,
-        "ip": b.ip,
-        "user_agent": b.user_agent,
-        "user_id": e.user_id,
-        "user_name": b.user_name,
-        "details": b.details,
-    });
-    if let Some(obj) = v.as_object_mut() {
-        for (k, val) in
-            [("audience", &b.audience), ("scope", &b.scope), ("connection", &b.connection), ("strategy", &b.strategy)]
-        {
-            if let Some(s) = val {
-                obj.insert(k.to_owned(), json!(s));
-            }
-        }
-    }
-    v
+    callsign_core::log_streams::wire(e)
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -10,6 +10,7 @@ mod dev_inbox;
 mod enrollments;
 mod grants;
 mod guardian;
+mod log_streams;
 mod logs;
 pub mod phone_providers;
 pub mod phone_routing;
@@ -57,6 +58,7 @@ pub fn router(app: AppState) -> Router<AppState> {
         .merge(connections::routes())
         .merge(absent::routes())
         .merge(resource_servers::routes())
+        .merge(log_streams::routes())
         .fallback(|| async { ApiError::not_found("Not Found") })
         .layer(axum::middleware::from_fn_with_state(app, authenticate))
 }
@@ -216,6 +218,9 @@ scope_sets! {
     ReadConnectionProfiles => [sc::READ_CONNECTION_PROFILES],
     ReadEventStreams => [sc::READ_EVENT_STREAMS],
     ReadLogStreams => [sc::READ_LOG_STREAMS],
+    CreateLogStreams => [sc::CREATE_LOG_STREAMS],
+    UpdateLogStreams => [sc::UPDATE_LOG_STREAMS],
+    DeleteLogStreams => [sc::DELETE_LOG_STREAMS],
     ReadDestinationPolicy => [sc::READ_PHONE_DESTINATION_POLICY],
     UpdateDestinationPolicy => [sc::UPDATE_PHONE_DESTINATION_POLICY],
     ReadPumpingDetection => [sc::READ_PHONE_PUMPING_DETECTION],
