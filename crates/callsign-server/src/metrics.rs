@@ -58,6 +58,12 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// A log stream, by id (streams are few: one series each).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabels {
+    pub stream: String,
+}
+
 /// A log event's type (the event codes are a fixed catalogue; anything else counts as `other`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
@@ -83,6 +89,10 @@ pub struct Metrics {
     queue_due: Gauge,
     queue_running: Gauge,
     queue_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
+    stream_lag: Family<StreamLabels, Gauge>,
+    stream_failures: Family<StreamLabels, Gauge>,
+    stream_delivered: Family<StreamLabels, Gauge>,
+    stream_active: Family<StreamLabels, Gauge>,
     queue: std::sync::OnceLock<(Arc<dyn callsign_store::Store>, Arc<dyn callsign_domain::Clock>)>,
 }
 
@@ -169,6 +179,26 @@ impl Metrics {
             "How long the oldest due delivery job has waited (0 when none waits)",
             queue_oldest.clone(),
         );
+        let stream_lag = Family::<StreamLabels, Gauge>::default();
+        registry.register("log_stream_lag_events", "Log events a stream has not delivered yet", stream_lag.clone());
+        let stream_failures = Family::<StreamLabels, Gauge>::default();
+        registry.register(
+            "log_stream_consecutive_failures",
+            "A stream's failed sends in a row (0 after a success; past the failure budget it is suspended)",
+            stream_failures.clone(),
+        );
+        let stream_delivered = Family::<StreamLabels, Gauge>::default();
+        registry.register(
+            "log_stream_delivered_events",
+            "Events a stream has delivered since it was created",
+            stream_delivered.clone(),
+        );
+        let stream_active = Family::<StreamLabels, Gauge>::default();
+        registry.register(
+            "log_stream_active",
+            "1 while a stream is active, 0 while it is paused or suspended",
+            stream_active.clone(),
+        );
         Self {
             registry,
             requests,
@@ -185,6 +215,10 @@ impl Metrics {
             queue_due,
             queue_running,
             queue_oldest,
+            stream_lag,
+            stream_failures,
+            stream_delivered,
+            stream_active,
             queue: std::sync::OnceLock::new(),
         }
     }
@@ -210,6 +244,25 @@ impl Metrics {
                     self.queue_oldest.set(age);
                 }
                 Err(e) => tracing::warn!(error = %e, "the delivery queue could not be read for the metrics"),
+            }
+            match store.list_log_streams().await {
+                Ok(streams) => {
+                    // Deleted streams' series go with them.
+                    self.stream_lag.clear();
+                    self.stream_failures.clear();
+                    self.stream_delivered.clear();
+                    self.stream_active.clear();
+                    for s in streams {
+                        let labels = StreamLabels { stream: s.id.clone() };
+                        if let Ok((lag, _)) = store.log_lag(s.cursor).await {
+                            self.stream_lag.get_or_create(&labels).set(i64::try_from(lag).unwrap_or(i64::MAX));
+                        }
+                        self.stream_failures.get_or_create(&labels).set(s.failures);
+                        self.stream_delivered.get_or_create(&labels).set(s.delivered);
+                        self.stream_active.get_or_create(&labels).set(i64::from(s.status == "active"));
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "the log streams could not be read for the metrics"),
             }
         }
         if let Some((health, names)) = self.health.get() {
