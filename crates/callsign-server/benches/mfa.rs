@@ -172,7 +172,31 @@ fn short(s: &str) -> &str {
 
 enum Backend {
     Sqlite,
-    Postgres { url: String },
+    /// SQLite with one active `http` log stream to a local sink (the cost of streaming, beside `Sqlite`).
+    SqliteWithStream,
+    Postgres {
+        url: String,
+    },
+}
+
+/// A local log-stream sink: counts the events it is sent (JSON lines).
+async fn counting_sink() -> (String, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let app = axum::Router::new().route(
+        "/logs",
+        axum::routing::post(move |body: String| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(body.lines().filter(|l| !l.trim().is_empty()).count(), Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/logs"), seen)
 }
 
 struct Server {
@@ -207,6 +231,9 @@ impl Server {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (label, postgres, (app, report)) = match backend {
             Backend::Sqlite => ("sqlite", None, AppState::start(config, clock, Arc::new(OsRandom)).await.unwrap()),
+            Backend::SqliteWithStream => {
+                ("sqlite+ls", None, AppState::start(config, clock, Arc::new(OsRandom)).await.unwrap())
+            }
             Backend::Postgres { url } => {
                 let schema = format!("cs_bench_{}_{}", std::process::id(), from_alphabet(&OsRandom, DIGITS, 12));
                 let store = callsign_store_postgres::PostgresStore::connect_with_schema(&url, &schema)
@@ -221,7 +248,9 @@ impl Server {
         let creds_path = report.bootstrap_file.expect("first start writes bootstrap credentials");
         let creds: Value = serde_json::from_str(&std::fs::read_to_string(creds_path).unwrap()).unwrap();
         let (stop_workers, workers_rx) = tokio::sync::watch::channel(false);
-        let workers = callsign_core::delivery::spawn_workers(&app.core, workers_rx);
+        let mut workers = callsign_core::delivery::spawn_workers(&app.core, workers_rx.clone());
+        // As `callsign serve` does: log-stream delivery beside the delivery workers.
+        workers.push(callsign_core::log_streams::spawn_delivery(&app.core, workers_rx));
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(callsign_server::http::serve(app.clone(), listener, None, async move {
             let _ = rx.await;
@@ -421,8 +450,18 @@ async fn prepare(s: &Server, sizes: Sizes) -> Prepared {
 // --- one backend ---------------------------------------------------------------------------------------------------
 
 async fn run(backend: Backend, sizes: Sizes) {
+    let streamed = matches!(backend, Backend::SqliteWithStream);
     let s = Server::start(backend, sizes).await;
     let label = s.label;
+    let sink = if streamed {
+        let (url, seen) = counting_sink().await;
+        let body = json!({"name": "bench", "type": "http", "sink": {"httpEndpoint": url, "httpContentType": "application/json", "httpContentFormat": "JSONLINES"}});
+        callsign_core::log_streams::create(&s.app, &body).await.unwrap();
+        println!("{label:<9} one active http log stream (JSONLINES) to a local sink, from the start");
+        Some(seen)
+    } else {
+        None
+    };
     let t = now();
     let p = Arc::new(prepare(&s, sizes).await);
     println!(
@@ -546,6 +585,25 @@ async fn run(backend: Backend, sizes: Sizes) {
     .await
     .print(label, "verify", c);
 
+    if let Some(seen) = sink {
+        // Every event written (the setup's included) reaches the sink: how long after the last verify.
+        let after = now();
+        let mut lag = u64::MAX;
+        while after.elapsed() < Duration::from_secs(120) {
+            let streams = s.app.store.list_log_streams().await.unwrap();
+            lag = s.app.store.log_lag(streams[0].cursor).await.unwrap().0;
+            if lag == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!(
+            "{label:<9} stream     {} events at the sink, {lag} behind, {:.2} s after the last verify answered (not timed as a phase)",
+            seen.load(Ordering::Relaxed),
+            after.elapsed().as_secs_f64()
+        );
+    }
+
     s.stop().await;
 }
 
@@ -575,6 +633,8 @@ async fn main() {
     );
     println!();
     run(Backend::Sqlite, sizes).await;
+    println!();
+    run(Backend::SqliteWithStream, sizes).await;
     println!();
     match std::env::var(POSTGRES_URL_VAR) {
         Ok(url) if !url.trim().is_empty() => run(Backend::Postgres { url }, sizes).await,
