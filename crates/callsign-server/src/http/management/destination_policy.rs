@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use callsign_core::destination::{self, DestinationPolicy};
 use serde_json::{Value, json};
 
+use super::documents::{merged, object, parse, view};
 use super::guardian::changed;
 use super::{Mgmt, ReadDestinationPolicy, UpdateDestinationPolicy};
 use crate::app::AppState;
@@ -27,36 +28,6 @@ pub fn routes() -> Router<AppState> {
     Router::new().route(PATH, get(read).put(replace).patch(merge))
 }
 
-fn view(p: &DestinationPolicy) -> Value {
-    serde_json::to_value(p).unwrap_or(Value::Null)
-}
-
-/// Parse and check a whole policy.
-fn parse(body: Value) -> Result<DestinationPolicy, ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::invalid_payload("Expected type object"));
-    }
-    let mut p: DestinationPolicy = ApiError::from_body(body)?;
-    p.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
-    Ok(p)
-}
-
-/// RFC 7396: `patch`'s objects merge into `doc`, `null` removes (the default comes back), anything else replaces.
-pub(crate) fn merge_patch(doc: &mut Value, patch: &Value) {
-    match (doc, patch) {
-        (Value::Object(d), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    d.remove(k);
-                } else {
-                    merge_patch(d.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (d, p) => *d = p.clone(),
-    }
-}
-
 async fn read(_: Mgmt<ReadDestinationPolicy>, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(view(&destination::load(&app).await.map_err(ApiError::internal)?)))
 }
@@ -67,7 +38,7 @@ async fn replace(
     meta: RequestMeta,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let new = parse(body)?;
+    let new: DestinationPolicy = parse(body)?;
     write(&app, &meta, &m.caller.client_id, |p| {
         *p = new.clone();
         Ok(())
@@ -81,13 +52,9 @@ async fn merge(
     meta: RequestMeta,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::invalid_payload("Expected type object"));
-    }
+    object(&body)?;
     write(&app, &meta, &m.caller.client_id, |p| {
-        let mut doc = view(p);
-        merge_patch(&mut doc, &body);
-        *p = parse(doc)?;
+        *p = merged(p, &body)?;
         Ok(())
     })
     .await
@@ -104,16 +71,4 @@ async fn write(
     let answer = view(&saved);
     changed(app, meta, client_id, json!({"phone_destination_policy": answer})).await;
     Ok(Json(answer))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_patch_merges_objects_and_replaces_the_rest() {
-        let mut d = json!({"sms": {"mode": "deny", "countries": ["GB", "US"]}, "voice": {"mode": "all"}});
-        merge_patch(&mut d, &json!({"sms": {"countries": ["FR"]}, "voice": null}));
-        assert_eq!(d, json!({"sms": {"mode": "deny", "countries": ["FR"]}}));
-    }
 }

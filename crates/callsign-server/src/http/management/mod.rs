@@ -7,6 +7,7 @@ mod clients;
 mod connections;
 pub mod destination_policy;
 mod dev_inbox;
+mod documents;
 mod enrollments;
 mod grants;
 mod guardian;

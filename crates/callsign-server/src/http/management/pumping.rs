@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use callsign_core::pumping::{self, PumpingSettings};
 use serde_json::{Value, json};
 
-use super::destination_policy::merge_patch;
+use super::documents::{merged, object, parse, view};
 use super::guardian::changed;
 use super::{Mgmt, ReadPumpingDetection, UpdatePumpingDetection};
 use crate::app::AppState;
@@ -30,19 +30,6 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{PATH}/holds/{{segment}}"), delete(release))
 }
 
-fn view(p: &PumpingSettings) -> Value {
-    serde_json::to_value(p).unwrap_or(Value::Null)
-}
-
-fn parse(body: Value) -> Result<PumpingSettings, ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::invalid_payload("Expected type object"));
-    }
-    let mut p: PumpingSettings = ApiError::from_body(body)?;
-    p.validate().map_err(|(prop, msg)| ApiError::invalid_property(&prop, msg))?;
-    Ok(p)
-}
-
 async fn read(_: Mgmt<ReadPumpingDetection>, State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(view(&pumping::load(&app).await.map_err(ApiError::internal)?)))
 }
@@ -53,7 +40,7 @@ async fn replace(
     meta: RequestMeta,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let new = parse(body)?;
+    let new: PumpingSettings = parse(body)?;
     write(&app, &meta, &m.caller.client_id, |p| {
         *p = new.clone();
         Ok(())
@@ -67,13 +54,9 @@ async fn merge(
     meta: RequestMeta,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::invalid_payload("Expected type object"));
-    }
+    object(&body)?;
     write(&app, &meta, &m.caller.client_id, |p| {
-        let mut doc = view(p);
-        merge_patch(&mut doc, &body);
-        *p = parse(doc)?;
+        *p = merged(p, &body)?;
         Ok(())
     })
     .await

@@ -17,7 +17,7 @@ use axum::{Json, Router};
 use callsign_core::usage::{self, UsageSettings};
 use serde_json::{Map, Value, json};
 
-use super::destination_policy::merge_patch;
+use super::documents::merge_patch;
 use super::guardian::changed;
 use super::{Mgmt, ReadPhoneUsage, UpdatePhoneUsage};
 use crate::app::AppState;
