@@ -791,8 +791,9 @@ fn backoff(t: &crate::log_streams::Tuning, failures: i64) -> u64 {
     t.backoff_base_ms.saturating_mul(1u64 << shift).min(t.backoff_max_ms)
 }
 
-/// One claimed stream's turn: read after its cursor, send what it wants, record the outcome.
-async fn turn(app: &Core, worker: &str, s: LogStream) -> BoxResult<()> {
+/// One claimed stream's turn: read after its cursor, send what it wants, record the outcome. True when it sent a
+/// full batch (more may be waiting: the delivery loop goes again without its pause).
+async fn turn(app: &Core, worker: &str, s: LogStream) -> BoxResult<bool> {
     let t = &app.settings.log_streams;
     let events: Vec<OrderedLogEvent> = app.store.list_logs_after(s.cursor, t.batch_size).await?;
     let now = app.clock.now();
@@ -800,7 +801,7 @@ async fn turn(app: &Core, worker: &str, s: LogStream) -> BoxResult<()> {
         app.store
             .finish_log_stream(&s.id, worker, &LogStreamOutcome::Advanced { cursor: s.cursor, sent: 0 }, now, now)
             .await?;
-        return Ok(());
+        return Ok(false);
     };
     let wanted: Vec<&OrderedLogEvent> = events.iter().filter(|e| wants(&s.config, &e.event)).collect();
     // A short batch waits for more until its oldest event is old enough.
@@ -812,12 +813,12 @@ async fn turn(app: &Core, worker: &str, s: LogStream) -> BoxResult<()> {
         app.store
             .finish_log_stream(&s.id, worker, &LogStreamOutcome::Advanced { cursor: s.cursor, sent: 0 }, due, now)
             .await?;
-        return Ok(());
+        return Ok(false);
     }
     if wanted.is_empty() {
         let outcome = LogStreamOutcome::Advanced { cursor: last, sent: 0 };
         app.store.finish_log_stream(&s.id, worker, &outcome, now, now).await?;
-        return Ok(());
+        return Ok(false);
     }
     let failed = |error: String, sent_to: Option<(LogCursor, i64)>| {
         let failures = s.failures.saturating_add(1);
@@ -853,13 +854,16 @@ async fn turn(app: &Core, worker: &str, s: LogStream) -> BoxResult<()> {
         }
     };
     let now = app.clock.now();
+    let full = events.len() >= t.batch_size as usize;
     match result {
         Ok(()) => {
             // Due again at once: a stream that is behind sends its next batch on the next turn.
             let outcome = LogStreamOutcome::Advanced { cursor: last, sent: wanted.len() as i64 };
             if !app.store.finish_log_stream(&s.id, worker, &outcome, now, now).await? {
                 tracing::warn!(stream = %s.id, "a log stream's claim was lost while it sent; the batch may be sent again");
+                return Ok(false);
             }
+            return Ok(full);
         }
         Err((_, Some((cursor, sent)), _, _)) => {
             app.store.finish_log_stream(&s.id, worker, &LogStreamOutcome::Advanced { cursor, sent }, now, now).await?;
@@ -870,11 +874,12 @@ async fn turn(app: &Core, worker: &str, s: LogStream) -> BoxResult<()> {
             app.store.finish_log_stream(&s.id, worker, &outcome, retry_at, now).await?;
         }
     }
-    Ok(())
+    Ok(false)
 }
 
-/// Claim the streams that are due and give each its turn (concurrently). Returns how many were claimed.
-pub async fn run_due(app: &Arc<Core>, worker: &str) -> BoxResult<usize> {
+/// Claim the streams that are due and give each its turn (concurrently). Returns how many were claimed, and how
+/// many of them sent a full batch (and may have more waiting).
+pub async fn run_due_counted(app: &Arc<Core>, worker: &str) -> BoxResult<(usize, usize)> {
     let t = &app.settings.log_streams;
     let lease = i64::try_from(t.lease_ms).unwrap_or(30_000);
     let claimed = app.store.claim_log_streams(worker, app.clock.now(), lease, 16).await?;
@@ -885,18 +890,31 @@ pub async fn run_due(app: &Arc<Core>, worker: &str) -> BoxResult<usize> {
         let worker = worker.to_owned();
         tasks.push(tokio::spawn(async move {
             let id = s.id.clone();
-            if let Err(e) = turn(&app, &worker, s).await {
-                tracing::warn!(stream = %id, error = %e, "log stream delivery failed");
+            match turn(&app, &worker, s).await {
+                Ok(full) => full,
+                Err(e) => {
+                    tracing::warn!(stream = %id, error = %e, "log stream delivery failed");
+                    false
+                }
             }
         }));
     }
+    let mut behind = 0;
     for t in tasks {
-        let _ = t.await;
+        if matches!(t.await, Ok(true)) {
+            behind += 1;
+        }
     }
-    Ok(n)
+    Ok((n, behind))
 }
 
-/// The node's log stream delivery: every `poll_ms`, [`run_due`], until `stop` flips.
+/// [`run_due_counted`], the number claimed.
+pub async fn run_due(app: &Arc<Core>, worker: &str) -> BoxResult<usize> {
+    Ok(run_due_counted(app, worker).await?.0)
+}
+
+/// The node's log stream delivery: every `poll_ms`, [`run_due`], until `stop` flips; without the pause while a
+/// stream sends full batches (it is behind).
 pub fn spawn_delivery(app: &Arc<Core>, mut stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let app = app.clone();
     let worker =
@@ -904,8 +922,18 @@ pub fn spawn_delivery(app: &Arc<Core>, mut stop: tokio::sync::watch::Receiver<bo
     tokio::spawn(async move {
         let poll = Duration::from_millis(app.settings.log_streams.poll_ms.max(10));
         loop {
-            if let Err(e) = run_due(&app, &worker).await {
-                tracing::warn!(error = %e, "log stream delivery could not claim streams");
+            match run_due_counted(&app, &worker).await {
+                // A stream sent a full batch: it may be behind, so its next batch goes at once (at most
+                // `batch_size` per turn, never a pause between turns while it catches up).
+                Ok((_, behind)) if behind > 0 => {
+                    if *stop.borrow() {
+                        return;
+                    }
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "log stream delivery could not claim streams"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(poll) => {}

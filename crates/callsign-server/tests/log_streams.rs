@@ -782,3 +782,30 @@ async fn a_hanging_sink_does_not_hold_up_the_requests_that_write_events() {
     task.abort();
     t.stop().await;
 }
+
+/// A stream that is behind sends batch after batch without the delivery loop's pause between them: with batches of
+/// 10 and a pause of a minute, 45 events reach the sink within the time `eventually` waits (without catching up
+/// at once, the fifth batch would come four minutes later).
+#[tokio::test]
+async fn a_stream_behind_sends_its_batches_back_to_back() {
+    let t = TestApp::spawn_with(tuning(|ls| {
+        ls.batch_size = Some(callsign_server::config::Num(10));
+        ls.poll_ms = Some(callsign_server::config::Num(60_000));
+    }))
+    .await;
+    let token = t.mgmt_token().await;
+    let sink = Sink::start(Format::JsonLines).await;
+    create(&t, &token, http_stream(&sink, "JSONLINES")).await;
+    let written = write(&t, "sapi", 45).await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = callsign_core::log_streams::spawn_delivery(&t.app.core, rx);
+    eventually("every event reached the sink", async || {
+        let seen = sink.events.lock().unwrap().len();
+        if seen >= written.len() { Ok(()) } else { Err(format!("{seen} of {}", written.len())) }
+    })
+    .await;
+    assert!(sink.requests.load(Ordering::SeqCst) >= 5, "in batches of at most 10");
+    let _ = stop.send(true);
+    task.abort();
+    t.stop().await;
+}
