@@ -669,6 +669,9 @@ async fn two_nodes_never_send_the_same_batch() {
     let other = t.spawn_node().await;
     let token = t.mgmt_token().await;
     let sink = Sink::start(Format::JsonObject).await;
+    // A turn lasts a while (four posts of 30 ms), so the two nodes' claims meet while one holds the stream; with an
+    // instant sink one node's whole turn could end before the other's claim, and both would claim in turn.
+    sink.delay_ms.store(30, Ordering::SeqCst);
     create(&t, &token, http_stream(&sink, "JSONOBJECT")).await;
     let mut ids = Vec::new();
     for _ in 0..5 {
