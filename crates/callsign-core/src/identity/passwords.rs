@@ -4,27 +4,91 @@
 //! them on the blocking pool and the process's memory grows with the queue. [`Passwords`] admits at most
 //! `password_hash_concurrency` at a time; a request that finds them all busy waits up to `password_hash_queue_ms`
 //! for a turn and is then refused with [`Busy`] (the HTTP layers answer 503 with `Retry-After`).
+//!
+//! The 19 MiB of working memory are not allocated per hash: each slot reuses one buffer from a pool of at most
+//! `password_hash_concurrency` (kept for the life of the process). Allocated per hash, as `argon2`'s own
+//! `hash_password` does, the blocks came from whichever blocking-pool thread ran the hash, glibc kept them in that
+//! thread's arena after the free, and a server that had hashed a few thousand passwords held 500 MB or more
+//! (docs/BENCHMARKS.md, "Memory").
 use std::sync::Arc;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Mutex;
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-fn hasher() -> Argon2<'static> {
-    // OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// OWASP's argon2id recommendation: m=19 MiB, t=2, p=1.
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).unwrap_or_default()
 }
 
 /// A hash of a random password, verified against when the user does not exist, so both paths cost the same.
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let salt =
         SaltString::from_b64("c2FsdHNhbHRzYWx0c2FsdA").unwrap_or_else(|_| SaltString::generate(&mut rand::rngs::OsRng));
-    hasher().hash_password(b"not-a-real-password-0", &salt).map(|h| h.to_string()).unwrap_or_default()
+    let mut memory = Vec::new();
+    hash_with(b"not-a-real-password-0", &salt, &mut memory).unwrap_or_default()
 });
+
+/// Grow `memory` to at least `blocks` blocks (it is only ever grown, so a pooled buffer is allocated once).
+fn at_least(memory: &mut Vec<Block>, blocks: usize) -> &mut [Block] {
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    &mut memory[..blocks]
+}
+
+/// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) of `password` with the current parameters, computed in
+/// `memory`: the same string `argon2`'s `PasswordHasher::hash_password` gives (a test checks it).
+fn hash_with(password: &[u8], salt: &SaltString, memory: &mut Vec<Block>) -> crate::BoxResult<String> {
+    let params = params();
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf).map_err(|e| e.to_string())?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let blocks = params.block_count();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password, salt_bytes, &mut out, at_least(memory, blocks))
+        .map_err(|e| e.to_string())?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the stored PHC string `phc` (any argon2 variant, version and parameters), computed in
+/// `memory` and compared in constant time. Anything unreadable is a mismatch.
+fn verify_with(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(stored) = PasswordHash::new(phc) else { return false };
+    let (Ok(algorithm), Some(expected), Some(salt)) = (Algorithm::try_from(stored.algorithm), stored.hash, stored.salt)
+    else {
+        return false;
+    };
+    let version = match stored.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&stored) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else { return false };
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt_bytes,
+        &mut out,
+        at_least(memory, blocks),
+    );
+    computed.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
+}
 
 /// Every hashing slot was busy for the whole queue wait: try again shortly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -38,20 +102,29 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 #[derive(Debug)]
 pub struct Passwords {
     slots: Arc<Semaphore>,
+    /// The working memory of the hashes: at most one buffer per slot, reused (see the module's comment).
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     queue_wait: Duration,
     in_flight: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
     refused: AtomicUsize,
 }
 
-/// Counts a hash in flight for as long as it lives (it moves into the blocking task, with the slot's permit).
+/// Counts a hash in flight for as long as it lives (it moves into the blocking task, with the slot's permit), and
+/// lends it a working-memory buffer from the pool, given back when it ends.
 struct InFlight {
     count: Arc<AtomicUsize>,
+    pool: Arc<Mutex<Vec<Vec<Block>>>>,
+    memory: Vec<Block>,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(memory);
+        }
         self.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -60,6 +133,7 @@ impl Passwords {
     pub fn new(concurrency: usize, queue_wait: Duration) -> Self {
         Passwords {
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            memory: Arc::new(Mutex::new(Vec::new())),
             queue_wait,
             in_flight: Arc::new(AtomicUsize::new(0)),
             peak: Arc::new(AtomicUsize::new(0)),
@@ -99,16 +173,17 @@ impl Passwords {
         };
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
-        Ok(InFlight { count: self.in_flight.clone(), _slot: permit })
+        // A slot holder finds a buffer (or none yet, the first few times): there are never more buffers than slots.
+        let memory = self.memory.lock().ok().and_then(|mut pool| pool.pop()).unwrap_or_default();
+        Ok(InFlight { count: self.in_flight.clone(), pool: self.memory.clone(), memory, _slot: permit })
     }
 
     /// Hash `password` with a salt made of `salt_bytes`.
     pub async fn hash(&self, password: String, salt_bytes: [u8; 16]) -> Result<crate::BoxResult<String>, Busy> {
-        let slot = self.slot().await?;
+        let mut slot = self.slot().await?;
         let job = tokio::task::spawn_blocking(move || -> crate::BoxResult<String> {
-            let _slot = slot;
             let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
-            Ok(hasher().hash_password(password.as_bytes(), &salt).map_err(|e| e.to_string())?.to_string())
+            hash_with(password.as_bytes(), &salt, &mut slot.memory)
         });
         Ok(match job.await {
             Ok(r) => r,
@@ -118,12 +193,11 @@ impl Passwords {
 
     /// Verify `password` against `stored`; with `None` (unknown user) verify against a dummy hash and return false.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, Busy> {
-        let slot = self.slot().await?;
+        let mut slot = self.slot().await?;
         let job = tokio::task::spawn_blocking(move || {
-            let _slot = slot;
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-            let ok = PasswordHash::new(&phc).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok());
+            let ok = verify_with(password.as_bytes(), &phc, &mut slot.memory);
             known && ok
         });
         Ok(job.await.unwrap_or(false))
@@ -133,6 +207,28 @@ impl Passwords {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pooled_hash_is_the_one_argon2_itself_gives_and_verifies() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::encode_b64(&[9; 16]).unwrap();
+        let mut memory = Vec::new();
+        let ours = hash_with(b"Correct-horse-1", &salt, &mut memory).unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
+        let theirs = reference.hash_password(b"Correct-horse-1", &salt).unwrap().to_string();
+        assert_eq!(ours, theirs);
+        assert!(reference.verify_password(b"Correct-horse-1", &PasswordHash::new(&ours).unwrap()).is_ok());
+        // The buffer is reused: a second hash in the same memory gives the same answer.
+        assert_eq!(memory.len(), params().block_count());
+        assert_eq!(hash_with(b"Correct-horse-1", &salt, &mut memory).unwrap(), theirs);
+        // Hashes made with other parameters or variants (an import) still verify, in the same buffer (grown).
+        let other = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(32 * 1024, 1, 2, Some(24)).unwrap());
+        let imported = other.hash_password(b"pw", &salt).unwrap().to_string();
+        assert!(verify_with(b"pw", &imported, &mut memory));
+        assert!(!verify_with(b"pW", &imported, &mut memory));
+        assert!(!verify_with(b"pw", "$bcrypt$nonsense", &mut memory));
+        assert!(!verify_with(b"pw", "", &mut memory));
+    }
 
     #[tokio::test]
     async fn hash_and_verify() {
@@ -165,5 +261,9 @@ mod tests {
         assert!(busy > 0, "24 checks at once with 2 slots and a 1 ms wait refuse some");
         assert_eq!(p.refused(), busy);
         assert_eq!(p.in_flight(), 0);
+        // The working memory: one buffer per slot at most, each the 19 MiB a hash needs, kept for the next.
+        let pool = p.memory.lock().unwrap();
+        assert!(!pool.is_empty() && pool.len() <= 2, "{} buffers for 2 slots", pool.len());
+        assert!(pool.iter().all(|m| m.len() == params().block_count()));
     }
 }
