@@ -20,7 +20,7 @@ use crate::Core;
 
 struct LoadedKey {
     kid: String,
-    /// The private key, parsed and checked once when loaded (parsing it per signature cost more than the signature).
+    /// The private key, parsed and checked once when loaded (not once per signature, as `jsonwebtoken` did).
     pair: Arc<RsaKeyPair>,
     /// `base64url({"alg":"RS256","typ":"JWT","kid":…})`, the same for every token this key signs.
     header: Arc<str>,
