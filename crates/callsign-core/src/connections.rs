@@ -83,7 +83,7 @@ impl DbConnection {
 
 /// The connection, created on first read.
 pub async fn load(app: &Core) -> crate::BoxResult<DbConnection> {
-    if let Some(v) = app.store.get_setting(SETTINGS_KEY).await? {
+    if let Some(v) = app.cache.setting(app.store.as_ref(), SETTINGS_KEY).await? {
         return Ok(serde_json::from_value(v)?);
     }
     let fresh = DbConnection {

@@ -10,9 +10,11 @@ use crate::Core;
 /// How many times [`modify`] reads again after losing a race.
 pub const MODIFY_ATTEMPTS: usize = 16;
 
-/// The document under `key`, or `T::default()` when none was written.
+/// The document under `key`, or `T::default()` when none was written, as this node has it in memory
+/// ([`crate::config_cache`]: its own writes at once, other nodes' within a quarter of a second). [`modify`] reads
+/// the stored one.
 pub async fn load<T: DeserializeOwned + Default>(app: &Core, key: &str) -> crate::BoxResult<T> {
-    Ok(match app.store.get_setting(key).await? {
+    Ok(match app.cache.setting(app.store.as_ref(), key).await? {
         Some(v) => serde_json::from_value(v)?,
         None => T::default(),
     })

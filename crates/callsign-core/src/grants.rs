@@ -115,7 +115,7 @@ pub fn presented_credentials(basic: Option<&str>, req: &TokenRequest) -> Result<
 
 /// Authenticate the client. Confidential clients must present their secret; public ones (`none`) must not need one.
 pub async fn authenticate_client(app: &Core, id: &str, secret: Option<&str>) -> Result<Client, AuthError> {
-    let client = app.store.get_client(id).await?.ok_or_else(unauthorized_client)?;
+    let client = app.cache.client(app.store.as_ref(), id).await?.ok_or_else(unauthorized_client)?;
     match (client.spec.token_endpoint_auth_method.as_str(), secret) {
         ("none", None) => Ok(client),
         (_, Some(s)) if token_matches(s, &client.secret_hash) => Ok(client),
@@ -172,7 +172,7 @@ async fn client_credentials(
         fail(Some(&client), e.description.clone()).await;
         return Err(e);
     };
-    let Some(grant) = app.store.find_client_grant(&client.client_id, &audience).await? else {
+    let Some(grant) = app.cache.client_grant(app.store.as_ref(), &client.client_id, &audience).await? else {
         let e = AuthError::new(
             Status::Forbidden,
             "access_denied",

@@ -169,7 +169,7 @@ impl GuardianConfig {
         mut change: impl FnMut(&mut GuardianConfig) -> Result<(), E>,
     ) -> Result<GuardianConfig, UpdateError<E>> {
         for _ in 0..UPDATE_ATTEMPTS {
-            let mut cfg = GuardianConfig::load(app).await.map_err(UpdateError::Failed)?;
+            let mut cfg = GuardianConfig::load_for_update(app).await.map_err(UpdateError::Failed)?;
             let json = |c: &GuardianConfig| serde_json::to_value(c).map_err(|e| UpdateError::Failed(e.into()));
             let base = json(&cfg)?;
             change(&mut cfg).map_err(UpdateError::Rejected)?;
@@ -177,7 +177,7 @@ impl GuardianConfig {
                 Ok(()) => return Ok(cfg),
                 Err(e) if e.is::<ConfigConflict>() => {
                     let mine = changed_paths(&base, &json(&cfg)?);
-                    let fresh = GuardianConfig::load(app).await.map_err(UpdateError::Failed)?;
+                    let fresh = GuardianConfig::load_for_update(app).await.map_err(UpdateError::Failed)?;
                     let theirs = changed_paths(&base, &json(&fresh)?);
                     if overlap(&mine, &theirs) {
                         return Err(UpdateError::Conflict);
@@ -189,8 +189,19 @@ impl GuardianConfig {
         Err(UpdateError::Conflict)
     }
 
+    /// The configuration as this node has it in memory ([`crate::config_cache`]): its own writes at once, other
+    /// nodes' within a quarter of a second. For a read that will be written back, [`GuardianConfig::load_for_update`].
     pub async fn load(app: &Core) -> Result<GuardianConfig, crate::BoxError> {
-        Ok(match app.store.get_setting(SETTINGS_KEY).await? {
+        Self::from_stored(app, app.cache.setting(app.store.as_ref(), SETTINGS_KEY).await?)
+    }
+
+    /// The configuration as stored now: the base of a compare-and-set ([`GuardianConfig::save`]).
+    pub async fn load_for_update(app: &Core) -> Result<GuardianConfig, crate::BoxError> {
+        Self::from_stored(app, app.store.get_setting(SETTINGS_KEY).await?)
+    }
+
+    fn from_stored(app: &Core, stored: Option<Value>) -> Result<GuardianConfig, crate::BoxError> {
+        Ok(match stored {
             Some(v) => {
                 let mut cfg: GuardianConfig = serde_json::from_value(v.clone())?;
                 cfg.adopt_legacy(&app.providers);

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod attack;
 pub mod branding;
+pub mod config_cache;
 pub mod connections;
 pub mod delivery;
 pub mod destination;
@@ -117,6 +118,9 @@ pub struct Core {
     /// Who watches what the services report ([`telemetry::Telemetry`]; the server's Prometheus metrics), set once
     /// after start.
     pub telemetry: std::sync::OnceLock<Arc<dyn telemetry::Telemetry>>,
+    /// Settings documents, applications and client grants in memory, dropped when they change on any node
+    /// ([`config_cache`]).
+    pub cache: config_cache::ConfigCache,
 }
 
 impl Core {
@@ -174,6 +178,7 @@ impl Core {
             health,
             provider_deps,
             telemetry: std::sync::OnceLock::new(),
+            cache: config_cache::ConfigCache::default(),
         });
         core.signer.ensure_current(&core).await?;
         Ok(core)

@@ -215,7 +215,7 @@ async fn resolve_mfa_token_for(app: &Core, raw: &str, known: Option<&Client>) ->
     let user = app.store.get_user(&token.user_id).await?.ok_or_else(malformed)?;
     let client = match known.filter(|c| c.client_id == token.client_id) {
         Some(c) => c.clone(),
-        None => app.store.get_client(&token.client_id).await?.ok_or_else(malformed)?,
+        None => app.cache.client(app.store.as_ref(), &token.client_id).await?.ok_or_else(malformed)?,
     };
     Ok(MfaSession { token, user, client })
 }

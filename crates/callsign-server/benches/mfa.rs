@@ -360,7 +360,7 @@ async fn prepare(s: &Server, sizes: Sizes) -> Prepared {
     let client_id = client["client_id"].as_str().unwrap().to_owned();
     let client_secret = client["client_secret"].as_str().unwrap().to_owned();
 
-    let mut g = GuardianConfig::load(&s.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&s.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.factors.insert("recovery-code".into(), true);
     g.policies = vec!["all-applications".into()];

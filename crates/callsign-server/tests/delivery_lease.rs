@@ -63,7 +63,7 @@ async fn setup(t: &TestApp, gate: &Gate) -> String {
     let admin = t.mgmt_token().await;
     t.create_user(&admin, "ann@example.com").await;
     let c = t.create_app(&admin, &["password", "http://auth0.com/oauth/grant-type/mfa-oob"]).await;
-    let mut g = GuardianConfig::load(&t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&t.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.policies = vec!["all-applications".into()];
     g.message_types = vec!["sms".into()];

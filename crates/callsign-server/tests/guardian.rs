@@ -1022,7 +1022,7 @@ async fn twilio_settings_of_the_wrong_shape_are_refused_with_the_reason() {
 
     // Settings stored before the checks (a short SID, a sender with spaces) are read as they are, and a PUT of
     // other keys keeps them.
-    let mut cfg = GuardianConfig::load(&t.app).await.unwrap();
+    let mut cfg = GuardianConfig::load_for_update(&t.app).await.unwrap();
     let tw = cfg.providers.entry("twilio".to_owned()).or_default();
     tw.insert("sid".into(), json!("AC1"));
     tw.insert("from".into(), json!("+1 500 555 0006"));

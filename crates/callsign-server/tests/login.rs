@@ -150,7 +150,7 @@ async fn setup_app(t: TestApp, message_types: &[&str], mfa: bool) -> Ctx {
         )
         .await;
     assert_eq!(s, 201, "{c}");
-    let mut g = GuardianConfig::load(&t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&t.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.factors.insert("recovery-code".into(), true);
     g.policies = if mfa { vec!["all-applications".into()] } else { vec![] };
@@ -934,7 +934,7 @@ async fn the_sms_language_follows_the_page_when_the_tenant_enables_it() {
     let c = setup(&["sms"]).await;
     let (s, v) = c.t.patch(&c.admin, "/api/v2/tenants/settings", json!({"enabled_locales": ["en", "fr"]})).await;
     assert_eq!(s, 200, "{v}");
-    let mut g = GuardianConfig::load(&c.t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&c.t.app).await.unwrap();
     g.enrollment_message =
         "{% if locale == 'fr' %}Votre code : {{code}}{% else %}Your code: {{code}}{% endif %}".into();
     g.save(&c.t.app).await.unwrap();

@@ -228,7 +228,7 @@ async fn only_enabled_channels_and_no_mfa_without_policy() {
         .await;
     assert_eq!(s, 400, "{v}");
     assert!(v["error_description"].as_str().unwrap().contains("voice"));
-    let mut g = GuardianConfig::load(&c.t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&c.t.app).await.unwrap();
     g.policies.clear();
     g.save(&c.t.app).await.unwrap();
     let (s, v) = c.login().await;
@@ -294,7 +294,7 @@ async fn an_unavailable_provider_fails_visibly_without_retrying_and_payloads_are
     let jobs = c.t.app.store.list_jobs(Some(JobStatus::Sent), 10).await.unwrap();
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].payload.is_none(), "the sealed message (with the code) is erased once the job is terminal");
-    let mut g = GuardianConfig::load(&c.t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&c.t.app).await.unwrap();
     g.provider = "twilio".into();
     g.save(&c.t.app).await.unwrap();
     let mfa = c.mfa_token().await;
@@ -423,7 +423,7 @@ async fn a_job_whose_workers_keep_dying_ends_failed() {
 #[tokio::test]
 async fn recovery_codes_follow_the_recovery_code_factor() {
     let c = setup().await;
-    let mut g = GuardianConfig::load(&c.t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&c.t.app).await.unwrap();
     g.factors.insert("recovery-code".into(), false);
     g.save(&c.t.app).await.unwrap();
     let mfa = c.mfa_token().await;

@@ -49,3 +49,49 @@ async fn a_key_rotated_on_one_node_is_used_and_published_by_the_other_after_its_
     assert_eq!(a.get(&from_b, "/api/v2/clients").await.0, 200);
     b.stop().await;
 }
+
+/// The hot configuration (settings documents, applications, client grants) is read from memory
+/// (`callsign_core::config_cache`): a node sees its own writes at once, another node's within the generation check
+/// (a quarter of a second), and reads between are served without the store.
+#[tokio::test]
+async fn configuration_is_cached_and_changes_on_either_node_are_seen() {
+    use callsign_core::config_cache::CHECK_INTERVAL;
+    use callsign_core::guardian::GuardianConfig;
+    let a = TestApp::spawn().await;
+    let b = a.spawn_node().await;
+    let sms = |g: &GuardianConfig| g.phone_enabled();
+    let admin = a.mgmt_token().await;
+    assert!(!sms(&GuardianConfig::load(&b.app).await.unwrap()));
+    let generation = b.app.store.config_generation().await.unwrap();
+
+    // Node a turns the phone factor on: a sees it at once (its own write); b still has the old document in memory,
+    // which shows the read does not reach the store (it would see the new one), until its next generation check.
+    assert_eq!(a.put(&admin, "/api/v2/guardian/factors/sms", serde_json::json!({"enabled": true})).await.0, 200);
+    assert!(sms(&GuardianConfig::load(&a.app).await.unwrap()), "the writing node reads its own write");
+    assert!(b.app.store.config_generation().await.unwrap() > generation, "the write raised the generation");
+    let mut stale = 0;
+    let t = std::time::Instant::now();
+    while !sms(&GuardianConfig::load(&b.app).await.unwrap()) {
+        stale += 1;
+        assert!(t.elapsed() < CHECK_INTERVAL * 4, "node b did not see the change");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    println!("node b saw node a's change after {:?} ({stale} reads from memory before)", t.elapsed());
+
+    // An application: created on b, used on a at once (what does not exist is not cached); its secret rotated on b
+    // is refused on a once a's check has run, and the new one is taken.
+    let app = b.create_app(&admin, &["client_credentials"]).await;
+    let id = app["client_id"].as_str().unwrap().to_owned();
+    let grant = |secret: &str| {
+        serde_json::json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret,
+                           "audience": a.audience()})
+    };
+    let (status, _) = a.token_request(grant(app["client_secret"].as_str().unwrap())).await;
+    assert_ne!(status, 401, "an application created on another node is found at once");
+    let (s, rotated) = b.post(&admin, &format!("/api/v2/clients/{id}/rotate-secret"), serde_json::json!({})).await;
+    assert_eq!(s, 200, "{rotated}");
+    tokio::time::sleep(CHECK_INTERVAL * 2).await;
+    assert_eq!(a.token_request(grant(app["client_secret"].as_str().unwrap())).await.0, 401, "old secret refused");
+    assert_ne!(a.token_request(grant(rotated["client_secret"].as_str().unwrap())).await.0, 401, "new secret taken");
+    b.stop().await;
+}

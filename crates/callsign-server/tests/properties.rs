@@ -1351,7 +1351,7 @@ async fn fuzz_app(dir: &std::path::Path) -> (axum::Router, Known) {
         "grant_types": ["password", "http://auth0.com/oauth/grant-type/mfa-oob", "http://auth0.com/oauth/grant-type/mfa-recovery-code"],
     }))).await;
     assert_eq!(s, 201, "{c}");
-    let mut g = GuardianConfig::load(&app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.factors.insert("recovery-code".into(), true);
     g.policies = vec!["all-applications".into()];

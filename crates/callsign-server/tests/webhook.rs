@@ -142,7 +142,7 @@ async fn setup_on(t: TestApp) -> Ctx {
     let admin = t.mgmt_token().await;
     let u = t.create_user(&admin, "ann@example.com").await;
     let c = t.create_app(&admin, &["password", "http://auth0.com/oauth/grant-type/mfa-oob"]).await;
-    let mut g = GuardianConfig::load(&t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&t.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.policies = vec!["all-applications".into()];
     g.message_types = vec!["sms".into(), "voice".into()];

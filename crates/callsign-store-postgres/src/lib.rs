@@ -12,6 +12,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use callsign_store::{StoreError, StoreResult};
@@ -38,6 +39,10 @@ const PG_UNIQUE_VIOLATION: &str = "23505";
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Where writes go: the same pool (PostgreSQL has row locks and many writers).
+    writer: PgPool,
+    /// Writes to configuration through this store (`SettingStore::config_writes`).
+    config_writes: Arc<AtomicU64>,
     /// Where new jobs are announced to every node (see [`jobs_channel`]).
     channel: Arc<str>,
     /// Wakes this process's workers waiting in `wait_for_jobs` at once, without a round trip to the database.
@@ -84,7 +89,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        Ok(Self { pool, channel: channel.into(), jobs: Arc::new(Notify::new()), listener: Arc::new(Mutex::new(None)) })
+        Ok(Self { writer: pool.clone(), pool, config_writes: Arc::default(), channel: channel.into(), jobs: Arc::new(Notify::new()), listener: Arc::new(Mutex::new(None)) })
     }
 
     /// The underlying pool, for tests and tools.

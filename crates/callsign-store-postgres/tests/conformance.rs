@@ -84,7 +84,7 @@ async fn unmigrated_schema_is_not_ready() {
     let schema = schema_name();
     let store = connect(&url, &schema).await;
     match store.check_ready().await {
-        Err(callsign_store::StoreError::Other(m)) => assert_eq!(m, "5 migrations pending"),
+        Err(callsign_store::StoreError::Other(m)) => assert_eq!(m, "6 migrations pending"),
         other => panic!("expected pending migrations, got {other:?}"),
     }
     TestSchema { store, schema }.finish().await;

@@ -8,11 +8,18 @@
 //! limit buckets) start with `BEGIN IMMEDIATE`, which takes the write lock up front. Both wait for another writer
 //! (up to `BUSY_TIMEOUT` on a file; on unlock notifications for `sqlite::memory:`, whose cache is shared) instead of
 //! failing at once.
+//!
+//! On a file, every write goes through one connection of its own (`writer`), and reads through a pool of several
+//! (WAL readers do not wait for the writer). Writers then queue in the pool's fair, async wait instead of
+//! contending for SQLite's lock, whose busy handler sleeps (1, 2, 5 … 100 ms) and made the long tail of
+//! `/mfa/challenge` under load (docs/BENCHMARKS.md). `BUSY_TIMEOUT` is still there for another process writing the
+//! same file (the `callsign` admin commands).
 #![forbid(unsafe_code)]
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use callsign_store::{StoreError, StoreResult};
@@ -26,12 +33,20 @@ use tokio::sync::Notify;
 /// start. Migrations only ever add, so the older code keeps working on the newer schema.
 static MIGRATOR: Migrator = Migrator { ignore_missing: true, ..sqlx::migrate!("./migrations") };
 
+/// Connections that read (on a file; writes have their own).
+const READERS: u32 = 8;
+
 /// How long a statement waits for another writer before failing with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes and transactions: one connection on a file, the same pool as `pool` in memory.
+    writer: SqlitePool,
+    /// Writes to configuration through this store (`SettingStore::config_writes`).
+    config_writes: Arc<AtomicU64>,
     /// Wakes the delivery workers waiting in `wait_for_jobs` when a job is enqueued.
     jobs: Arc<Notify>,
 }
@@ -54,21 +69,33 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = if is_in_memory(url) {
+        let open_error = |e: sqlx::Error| StoreError::Other(format!("cannot open the SQLite database: {e}"));
+        let (pool, writer) = if is_in_memory(url) {
             // Every connection must see the same in-memory database, which lives only while one is open.
-            SqlitePoolOptions::new()
+            let pool = SqlitePoolOptions::new()
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .connect_with(options)
                 .await
+                .map_err(open_error)?;
+            (pool.clone(), pool)
         } else {
             create_parent_dir(options.get_filename())?;
             let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
-            SqlitePoolOptions::new().max_connections(8).connect_with(options).await
-        }
-        .map_err(|e| StoreError::Other(format!("cannot open the SQLite database: {e}")))?;
-        Ok(Self { pool, jobs: Arc::new(Notify::new()) })
+            // The writer first: it is the connection that switches the file to WAL.
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options.clone())
+                .await
+                .map_err(open_error)?;
+            let pool = SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await.map_err(open_error)?;
+            (pool, writer)
+        };
+        Ok(Self { pool, writer, config_writes: Arc::default(), jobs: Arc::new(Notify::new()) })
     }
 
     /// The underlying pool, for tests and tools.
@@ -78,6 +105,7 @@ impl SqliteStore {
 
     /// Close every connection (waits for those in use).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -214,7 +242,7 @@ mod tests {
     async fn in_memory_is_shared_by_the_pool_and_pending_migrations_are_reported() {
         let Ok(store) = connect("sqlite::memory:").await else { panic!("connect") };
         match store.check_ready().await {
-            Err(StoreError::Other(m)) => assert_eq!(m, "5 migrations pending"),
+            Err(StoreError::Other(m)) => assert_eq!(m, "6 migrations pending"),
             other => panic!("expected pending migrations, got {other:?}"),
         }
         assert!(store.migrate().await.is_ok());

@@ -83,6 +83,18 @@ pub trait SettingStore: Send + Sync {
         value: &serde_json::Value,
         at: Timestamp,
     ) -> StoreResult<bool>;
+    /// How many writes to configuration (settings, applications, client grants) went through this store (and its
+    /// clones) since it was opened, counted after each one; `None` when this store does not count them, and then
+    /// nothing read from it may be cached. With [`config_generation`](Self::config_generation) it is what a
+    /// configuration cache checks: this one for the node's own writes at once, that one for every node's.
+    fn config_writes(&self) -> Option<u64> {
+        None
+    }
+    /// The database's configuration generation: raised in the same transaction as every write to configuration, on
+    /// any node. Polled by each node to drop what it has cached when another node changed something.
+    async fn config_generation(&self) -> StoreResult<i64> {
+        Ok(0)
+    }
 }
 
 /// Signing keys: the public part as a row, the private part as a sealed secret.

@@ -60,6 +60,10 @@ pub const SETTING_REPLACE: &str = "UPDATE settings SET value = $1, updated_at = 
 pub const SETTING_INSERT_IF_ABSENT: &str =
     "INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
 
+/// Raised in the transaction of every write to configuration (settings, clients, client grants).
+pub const CONFIG_BUMP: &str = "UPDATE config_generation SET n = n + 1 WHERE id = 1";
+pub const CONFIG_GENERATION: &str = "SELECT n FROM config_generation WHERE id = 1";
+
 // --- signing keys ---
 
 pub const SIGNING_KEY_INSERT: &str =
@@ -852,7 +856,9 @@ pub fn check_migrations<'a>(
 ///
 /// ```ignore
 /// callsign_store::impl_sqlx_store! {
-///     store: SqliteStore,          // a struct with a `pool: sqlx::Pool<_>` field
+///     store: SqliteStore,          // a struct with `pool` and `writer` fields (`sqlx::Pool<_>`): writes and
+///                                  // transactions go to `writer`, reads to `pool` (they may be the same pool);
+///                                  // and `config_writes: Arc<AtomicU64>` (SettingStore::config_writes)
 ///     backend: "sqlite",           // what `Store::backend` returns
 ///     database: ::sqlx::Sqlite,    // the sqlx database type of the pool
 ///     migrator: MIGRATOR,          // a `sqlx::migrate::Migrator` (usually `sqlx::migrate!()`)
@@ -915,6 +921,20 @@ macro_rules! impl_sqlx_store {
         }
 
         impl $store {
+            /// Raise the configuration generation, inside the transaction of a write to configuration that changed
+            /// something (`SettingStore::config_generation`).
+            async fn __callsign_config_bump(conn: &mut <$db as ::sqlx::Database>::Connection) -> $crate::StoreResult<()> {
+                ::sqlx::query($crate::sql::CONFIG_BUMP).execute(&mut *conn).await.map_err($map_error)?;
+                Ok(())
+            }
+
+            /// Count a write to configuration once it is over, whatever its outcome (`SettingStore::config_writes`),
+            /// so that no cache keeps what might have changed.
+            fn __callsign_config_counted<T>(&self, done: $crate::StoreResult<T>) -> $crate::StoreResult<T> {
+                self.config_writes.fetch_add(1, ::std::sync::atomic::Ordering::SeqCst);
+                done
+            }
+
             /// Read, refill, change (`change`: take or give back) and write back a bucket in one transaction that
             /// holds the row: `begin_write` and `bucket_lock` make concurrent callers (on any node) queue up instead
             /// of interleaving, so the check and the spend cannot be separated.
@@ -942,7 +962,7 @@ macro_rules! impl_sqlx_store {
                 change: impl FnOnce($crate::bucket::Level) -> (T, $crate::bucket::Level),
             ) -> $crate::StoreResult<T> {
                 const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
                 ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
                     .bind(key)
                     .bind(initial.tokens)
@@ -1089,7 +1109,7 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn migrate(&self) -> $crate::StoreResult<()> {
-                $migrator.run(&self.pool).await.map_err(|e| $crate::StoreError::Other(format!("migration failed: {e}")))
+                $migrator.run(&self.writer).await.map_err(|e| $crate::StoreError::Other(format!("migration failed: {e}")))
             }
 
             async fn check_ready(&self) -> $crate::StoreResult<()> {
@@ -1123,7 +1143,7 @@ macro_rules! impl_sqlx_store {
                     .bind(secret.sealed.nonce.as_slice())
                     .bind(secret.sealed.ciphertext.as_slice())
                     .bind(secret.updated_at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -1136,7 +1156,7 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn delete_secret(&self, name: &str) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::SECRET_DELETE).bind(name).execute(&self.pool).await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::SECRET_DELETE).bind(name).execute(&self.writer).await.map_err($map_error)?;
                 Ok(())
             }
         }
@@ -1158,14 +1178,21 @@ macro_rules! impl_sqlx_store {
                 value: &$crate::sql::JsonValue,
                 at: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::SETTING_UPSERT)
-                    .bind(key)
-                    .bind($crate::sql::to_json("setting", value)?)
-                    .bind(at.millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(())
+                let text = $crate::sql::to_json("setting", value)?;
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    ::sqlx::query($crate::sql::SETTING_UPSERT)
+                        .bind(key)
+                        .bind(text)
+                        .bind(at.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    Self::__callsign_config_bump(&mut *tx).await?;
+                    tx.commit().await.map_err($map_error)
+                }
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             async fn insert_setting_if_absent(
@@ -1174,14 +1201,25 @@ macro_rules! impl_sqlx_store {
                 value: &$crate::sql::JsonValue,
                 at: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<bool> {
-                let done = ::sqlx::query($crate::sql::SETTING_INSERT_IF_ABSENT)
-                    .bind(key)
-                    .bind($crate::sql::to_json("setting", value)?)
-                    .bind(at.millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(done.rows_affected() == 1)
+                let text = $crate::sql::to_json("setting", value)?;
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    let done = ::sqlx::query($crate::sql::SETTING_INSERT_IF_ABSENT)
+                        .bind(key)
+                        .bind(text)
+                        .bind(at.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    let inserted = done.rows_affected() == 1;
+                    if inserted {
+                        Self::__callsign_config_bump(&mut *tx).await?;
+                    }
+                    tx.commit().await.map_err($map_error)?;
+                    Ok(inserted)
+                }
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             async fn replace_setting(
@@ -1194,15 +1232,37 @@ macro_rules! impl_sqlx_store {
                 let Some(expected) = expected else {
                     return self.insert_setting_if_absent(key, value, at).await;
                 };
-                let done = ::sqlx::query($crate::sql::SETTING_REPLACE)
-                    .bind($crate::sql::to_json("setting", value)?)
-                    .bind(at.millis())
-                    .bind(key)
-                    .bind($crate::sql::to_json("setting", expected)?)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(done.rows_affected() == 1)
+                let (text, expected) =
+                    ($crate::sql::to_json("setting", value)?, $crate::sql::to_json("setting", expected)?);
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    let done = ::sqlx::query($crate::sql::SETTING_REPLACE)
+                        .bind(text)
+                        .bind(at.millis())
+                        .bind(key)
+                        .bind(expected)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    let replaced = done.rows_affected() == 1;
+                    if replaced {
+                        Self::__callsign_config_bump(&mut *tx).await?;
+                    }
+                    tx.commit().await.map_err($map_error)?;
+                    Ok(replaced)
+                }
+                .await;
+                self.__callsign_config_counted(done)
+            }
+
+            fn config_writes(&self) -> Option<u64> {
+                Some(self.config_writes.load(::std::sync::atomic::Ordering::SeqCst))
+            }
+
+            async fn config_generation(&self) -> $crate::StoreResult<i64> {
+                let (n,): (i64,) =
+                    ::sqlx::query_as($crate::sql::CONFIG_GENERATION).fetch_one(&self.pool).await.map_err($map_error)?;
+                Ok(n)
             }
         }
 
@@ -1215,7 +1275,7 @@ macro_rules! impl_sqlx_store {
                 retire_others: bool,
             ) -> $crate::StoreResult<()> {
                 let jwk = $crate::sql::to_json("public JWK", &key.public_jwk)?;
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let mut tx = self.writer.begin().await.map_err($map_error)?;
                 ::sqlx::query($crate::sql::SECRET_UPSERT)
                     .bind(private.name.as_str())
                     .bind(private.sealed.key_id.as_str())
@@ -1252,7 +1312,7 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn delete_signing_key(&self, kid: &str) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let mut tx = self.writer.begin().await.map_err($map_error)?;
                 let row: Option<(String,)> = ::sqlx::query_as($crate::sql::SIGNING_KEY_DELETE)
                     .bind(kid)
                     .fetch_optional(&mut *tx)
@@ -1275,16 +1335,23 @@ macro_rules! impl_sqlx_store {
             // --- applications ---
 
             async fn create_client(&self, client: &$crate::Client) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::CLIENT_INSERT)
-                    .bind(client.client_id.as_str())
-                    .bind(client.secret_hash.as_str())
-                    .bind(client.created_at.millis())
-                    .bind(client.updated_at.millis())
-                    .bind($crate::sql::to_json("client", &client.spec)?)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(())
+                let spec = $crate::sql::to_json("client", &client.spec)?;
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    ::sqlx::query($crate::sql::CLIENT_INSERT)
+                        .bind(client.client_id.as_str())
+                        .bind(client.secret_hash.as_str())
+                        .bind(client.created_at.millis())
+                        .bind(client.updated_at.millis())
+                        .bind(spec)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    Self::__callsign_config_bump(&mut *tx).await?;
+                    tx.commit().await.map_err($map_error)
+                }
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             async fn get_client(&self, client_id: &str) -> $crate::StoreResult<Option<$crate::Client>> {
@@ -1312,50 +1379,72 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn update_client(&self, client: &$crate::Client) -> $crate::StoreResult<()> {
-                let done = ::sqlx::query($crate::sql::CLIENT_UPDATE)
-                    .bind(client.client_id.as_str())
-                    .bind(client.secret_hash.as_str())
-                    .bind(client.created_at.millis())
-                    .bind(client.updated_at.millis())
-                    .bind($crate::sql::to_json("client", &client.spec)?)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+                let spec = $crate::sql::to_json("client", &client.spec)?;
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    let done = ::sqlx::query($crate::sql::CLIENT_UPDATE)
+                        .bind(client.client_id.as_str())
+                        .bind(client.secret_hash.as_str())
+                        .bind(client.created_at.millis())
+                        .bind(client.updated_at.millis())
+                        .bind(spec)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    if done.rows_affected() == 0 {
+                        return Err($crate::StoreError::NotFound);
+                    }
+                    Self::__callsign_config_bump(&mut *tx).await?;
+                    tx.commit().await.map_err($map_error)
+                }
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             async fn delete_client(&self, client_id: &str) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
-                ::sqlx::query($crate::sql::CLIENT_DELETE_GRANTS)
-                    .bind(client_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                let done = ::sqlx::query($crate::sql::CLIENT_DELETE)
-                    .bind(client_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($map_error)?;
-                if done.rows_affected() == 0 {
-                    // Dropping the transaction rolls it back.
-                    return Err($crate::StoreError::NotFound);
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    ::sqlx::query($crate::sql::CLIENT_DELETE_GRANTS)
+                        .bind(client_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    let done = ::sqlx::query($crate::sql::CLIENT_DELETE)
+                        .bind(client_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    if done.rows_affected() == 0 {
+                        // Dropping the transaction rolls it back.
+                        return Err($crate::StoreError::NotFound);
+                    }
+                    Self::__callsign_config_bump(&mut *tx).await?;
+                    tx.commit().await.map_err($map_error)
                 }
-                tx.commit().await.map_err($map_error)
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             // --- client grants ---
 
             async fn create_client_grant(&self, grant: &$crate::ClientGrant) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::GRANT_INSERT)
-                    .bind(grant.id.as_str())
-                    .bind(grant.client_id.as_str())
-                    .bind(grant.audience.as_str())
-                    .bind($crate::sql::to_json("client grant scope", &grant.scope)?)
-                    .bind(grant.created_at.millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                Ok(())
+                let scope = $crate::sql::to_json("client grant scope", &grant.scope)?;
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    ::sqlx::query($crate::sql::GRANT_INSERT)
+                        .bind(grant.id.as_str())
+                        .bind(grant.client_id.as_str())
+                        .bind(grant.audience.as_str())
+                        .bind(scope)
+                        .bind(grant.created_at.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    Self::__callsign_config_bump(&mut *tx).await?;
+                    tx.commit().await.map_err($map_error)
+                }
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             async fn get_client_grant(&self, id: &str) -> $crate::StoreResult<Option<$crate::ClientGrant>> {
@@ -1407,22 +1496,41 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn update_client_grant(&self, grant: &$crate::ClientGrant) -> $crate::StoreResult<()> {
-                let done = ::sqlx::query($crate::sql::GRANT_UPDATE)
-                    .bind(grant.id.as_str())
-                    .bind(grant.client_id.as_str())
-                    .bind(grant.audience.as_str())
-                    .bind($crate::sql::to_json("client grant scope", &grant.scope)?)
-                    .bind(grant.created_at.millis())
-                    .execute(&self.pool)
-                    .await
-                    .map_err($map_error)?;
-                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+                let scope = $crate::sql::to_json("client grant scope", &grant.scope)?;
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    let done = ::sqlx::query($crate::sql::GRANT_UPDATE)
+                        .bind(grant.id.as_str())
+                        .bind(grant.client_id.as_str())
+                        .bind(grant.audience.as_str())
+                        .bind(scope)
+                        .bind(grant.created_at.millis())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
+                    if done.rows_affected() == 0 {
+                        return Err($crate::StoreError::NotFound);
+                    }
+                    Self::__callsign_config_bump(&mut *tx).await?;
+                    tx.commit().await.map_err($map_error)
+                }
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             async fn delete_client_grant(&self, id: &str) -> $crate::StoreResult<()> {
-                let done =
-                    ::sqlx::query($crate::sql::GRANT_DELETE).bind(id).execute(&self.pool).await.map_err($map_error)?;
-                if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
+                let done = async {
+                    let mut tx = self.writer.begin().await.map_err($map_error)?;
+                    let done =
+                        ::sqlx::query($crate::sql::GRANT_DELETE).bind(id).execute(&mut *tx).await.map_err($map_error)?;
+                    if done.rows_affected() == 0 {
+                        return Err($crate::StoreError::NotFound);
+                    }
+                    Self::__callsign_config_bump(&mut *tx).await?;
+                    tx.commit().await.map_err($map_error)
+                }
+                .await;
+                self.__callsign_config_counted(done)
             }
 
             // --- users ---
@@ -1437,7 +1545,7 @@ macro_rules! impl_sqlx_store {
                     .bind(user.last_login.map(|t| t.millis()))
                     .bind(user.logins_count)
                     .bind($crate::sql::to_json("user profile", &user.profile)?)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -1494,7 +1602,7 @@ macro_rules! impl_sqlx_store {
                     .bind(user.last_login.map(|t| t.millis()))
                     .bind(user.logins_count)
                     .bind($crate::sql::to_json("user profile", &user.profile)?)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
@@ -1503,7 +1611,7 @@ macro_rules! impl_sqlx_store {
             async fn delete_user(&self, user_id: &str) -> $crate::StoreResult<()> {
                 let done = ::sqlx::query($crate::sql::USER_DELETE)
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
@@ -1513,7 +1621,7 @@ macro_rules! impl_sqlx_store {
                 let done = ::sqlx::query($crate::sql::USER_RECORD_LOGIN)
                     .bind(user_id)
                     .bind(at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
@@ -1530,7 +1638,7 @@ macro_rules! impl_sqlx_store {
                     .bind(event.user_id.as_deref())
                     .bind(event.client_id.as_deref())
                     .bind($crate::sql::to_json("log event", &event.body)?)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -1623,7 +1731,7 @@ macro_rules! impl_sqlx_store {
                     .bind(s.delivered)
                     .bind(s.created_at.millis())
                     .bind(s.updated_at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -1656,7 +1764,7 @@ macro_rules! impl_sqlx_store {
                     .bind($crate::sql::to_json("log stream", config)?)
                     .bind(status)
                     .bind(at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(done.rows_affected() > 0)
@@ -1665,7 +1773,7 @@ macro_rules! impl_sqlx_store {
             async fn delete_log_stream(&self, id: &str) -> $crate::StoreResult<bool> {
                 let done = ::sqlx::query($crate::sql::LOG_STREAM_DELETE)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(done.rows_affected() > 0)
@@ -1684,7 +1792,7 @@ macro_rules! impl_sqlx_store {
                     .bind(now.millis())
                     .bind(now.millis().saturating_add(lease_ms))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.writer)
                     .await
                     .map_err($map_error)?;
                 let mut out: Vec<$crate::LogStream> =
@@ -1711,7 +1819,7 @@ macro_rules! impl_sqlx_store {
                             .bind(*sent)
                             .bind(next_run.millis())
                             .bind(at.millis())
-                            .execute(&self.pool)
+                            .execute(&self.writer)
                             .await
                     }
                     $crate::LogStreamOutcome::Failed { error, retry_at, suspend } => {
@@ -1722,7 +1830,7 @@ macro_rules! impl_sqlx_store {
                             .bind(retry_at.millis())
                             .bind(i64::from(*suspend))
                             .bind(at.millis())
-                            .execute(&self.pool)
+                            .execute(&self.writer)
                             .await
                     }
                 }
@@ -1764,7 +1872,7 @@ macro_rules! impl_sqlx_store {
             // --- enrollments ---
 
             async fn create_enrollment(&self, enrollment: &$crate::Enrollment) -> $crate::StoreResult<()> {
-                let mut conn = self.pool.acquire().await.map_err($map_error)?;
+                let mut conn = self.writer.acquire().await.map_err($map_error)?;
                 Self::__callsign_insert_enrollment(&mut *conn, enrollment).await
             }
 
@@ -1799,7 +1907,7 @@ macro_rules! impl_sqlx_store {
                     .bind(enrollment.created_at.millis())
                     .bind(enrollment.enrolled_at.map(|t| t.millis()))
                     .bind(enrollment.last_auth.map(|t| t.millis()))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 if done.rows_affected() == 0 { Err($crate::StoreError::NotFound) } else { Ok(()) }
@@ -1807,7 +1915,7 @@ macro_rules! impl_sqlx_store {
 
             async fn delete_enrollment(&self, id: &str) -> $crate::StoreResult<()> {
                 // The foreign key cascades too; deleting explicitly does not depend on it being enforced.
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let mut tx = self.writer.begin().await.map_err($map_error)?;
                 ::sqlx::query($crate::sql::ENROLLMENT_DELETE_CHALLENGES)
                     .bind(id)
                     .execute(&mut *tx)
@@ -1825,7 +1933,7 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn delete_user_enrollments(&self, user_id: &str) -> $crate::StoreResult<u64> {
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let mut tx = self.writer.begin().await.map_err($map_error)?;
                 ::sqlx::query($crate::sql::ENROLLMENT_DELETE_USER_CHALLENGES)
                     .bind(user_id)
                     .execute(&mut *tx)
@@ -1846,7 +1954,7 @@ macro_rules! impl_sqlx_store {
                 kind: $crate::EnrollmentKind,
                 new: &[$crate::Enrollment],
             ) -> $crate::StoreResult<Vec<String>> {
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let mut tx = self.writer.begin().await.map_err($map_error)?;
                 let ids: Vec<(String,)> = ::sqlx::query_as($crate::sql::ENROLLMENT_IDS_OF_KIND)
                     .bind(user_id)
                     .bind(kind.as_str())
@@ -1874,7 +1982,7 @@ macro_rules! impl_sqlx_store {
                 job: &$crate::DeliveryJob,
             ) -> $crate::StoreResult<bool> {
                 let user_id = phone.user_id.as_str();
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
                 if !Self::__callsign_lock_user(&mut *tx, user_id).await? {
                     return Err($crate::StoreError::Other("enrollment of an unknown user".into()));
                 }
@@ -1902,7 +2010,7 @@ macro_rules! impl_sqlx_store {
                 id: &str,
                 at: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<bool> {
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
                 if !Self::__callsign_lock_user(&mut *tx, user_id).await?
                     || Self::__callsign_other_confirmed_phones(&mut *tx, user_id, id).await? > 0
                 {
@@ -1938,7 +2046,7 @@ macro_rules! impl_sqlx_store {
                 mfa_token: Option<&str>,
                 at: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<bool> {
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
                 let done = ::sqlx::query($crate::sql::ENROLLMENT_SPEND_SECRET)
                     .bind(id)
                     .bind(presented_hash)
@@ -1971,7 +2079,7 @@ macro_rules! impl_sqlx_store {
                     .bind(token.scope.as_str())
                     .bind(token.created_at.millis())
                     .bind(token.expires_at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -1989,7 +2097,7 @@ macro_rules! impl_sqlx_store {
             async fn delete_mfa_token(&self, token_hash: &str) -> $crate::StoreResult<()> {
                 ::sqlx::query($crate::sql::MFA_TOKEN_DELETE)
                     .bind(token_hash)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -2002,7 +2110,7 @@ macro_rules! impl_sqlx_store {
                 challenge: &$crate::Challenge,
                 job: Option<&$crate::DeliveryJob>,
             ) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let mut tx = self.writer.begin().await.map_err($map_error)?;
                 Self::__callsign_insert_challenge(&mut *tx, challenge).await?;
                 if let Some(job) = job {
                     self.__callsign_insert_job(&mut *tx, job).await?;
@@ -2029,7 +2137,7 @@ macro_rules! impl_sqlx_store {
                 mfa_token: Option<&str>,
                 at: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<bool> {
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
                 let done = ::sqlx::query($crate::sql::CHALLENGE_CONSUME)
                     .bind(id)
                     .bind(at.millis())
@@ -2058,7 +2166,7 @@ macro_rules! impl_sqlx_store {
                     .bind(ticket.created_at.millis())
                     .bind(ticket.expires_at.millis())
                     .bind(ticket.used_at.map(|t| t.millis()))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -2072,7 +2180,7 @@ macro_rules! impl_sqlx_store {
                 let row: Option<$crate::sql::TicketRow> = ::sqlx::query_as($crate::sql::TICKET_CONSUME)
                     .bind(ticket_hash)
                     .bind(at.millis())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(row.map($crate::sql::ticket_from_row))
@@ -2082,7 +2190,7 @@ macro_rules! impl_sqlx_store {
         #[::async_trait::async_trait]
         impl $crate::JobStore for $store {
             async fn enqueue_job(&self, job: &$crate::DeliveryJob) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err($map_error)?;
+                let mut tx = self.writer.begin().await.map_err($map_error)?;
                 self.__callsign_insert_job(&mut *tx, job).await?;
                 tx.commit().await.map_err($map_error)?;
                 ($wake_workers)(self);
@@ -2102,7 +2210,7 @@ macro_rules! impl_sqlx_store {
                     .bind(now.millis())
                     .bind(now.millis().saturating_add(lease_ms.max(0)))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.writer)
                     .await
                     .map_err($map_error)?;
                 let mut jobs = rows
@@ -2122,7 +2230,7 @@ macro_rules! impl_sqlx_store {
                 let done = ::sqlx::query($crate::sql::JOB_RENEW_CLAIMS)
                     .bind(worker)
                     .bind(now.millis().saturating_add(lease_ms.max(0)))
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(done.rows_affected())
@@ -2158,7 +2266,7 @@ macro_rules! impl_sqlx_store {
                         .bind($crate::sql::to_json("job details", details)?)
                         .bind(at.millis()),
                 };
-                let done = query.execute(&self.pool).await.map_err($map_error)?;
+                let done = query.execute(&self.writer).await.map_err($map_error)?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -2172,7 +2280,7 @@ macro_rules! impl_sqlx_store {
                     .bind(id)
                     .bind($crate::sql::to_json("job details", details)?)
                     .bind(at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(done.rows_affected() == 1)
@@ -2188,7 +2296,7 @@ macro_rules! impl_sqlx_store {
                     .bind(id)
                     .bind(run_at.millis())
                     .bind($crate::sql::to_json("job details", details)?)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 let moved = done.rows_affected() == 1;
@@ -2250,7 +2358,7 @@ macro_rules! impl_sqlx_store {
                 at: $crate::sql::Timestamp,
             ) -> $crate::StoreResult<bool> {
                 const SELECT: &str = $crate::__sql_job_details_select!($bucket_lock);
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
                 let row: Option<(String,)> =
                     ::sqlx::query_as(SELECT).bind(id).fetch_optional(&mut *tx).await.map_err($map_error)?;
                 let Some((details,)) = row else {
@@ -2310,7 +2418,7 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn bucket_reset(&self, key: &str) -> $crate::StoreResult<()> {
-                ::sqlx::query($crate::sql::BUCKET_DELETE).bind(key).execute(&self.pool).await.map_err($map_error)?;
+                ::sqlx::query($crate::sql::BUCKET_DELETE).bind(key).execute(&self.writer).await.map_err($map_error)?;
                 Ok(())
             }
 
@@ -2337,7 +2445,7 @@ macro_rules! impl_sqlx_store {
                 ttl_ms: i64,
             ) -> $crate::StoreResult<()> {
                 let expires_at = now.millis().saturating_add(ttl_ms.max(0));
-                let mut tx = self.pool.begin_with($begin_write).await.map_err($map_error)?;
+                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
                 for (key, amount) in adds {
                     ::sqlx::query($crate::sql::COUNTER_ADD)
                         .bind(ns)
@@ -2408,7 +2516,7 @@ macro_rules! impl_sqlx_store {
                     .bind(amount)
                     .bind(expires_at)
                     .bind(cap)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(row.map(|(v,)| v))
@@ -2417,7 +2525,7 @@ macro_rules! impl_sqlx_store {
             async fn counters_purge(&self, now: $crate::sql::Timestamp) -> $crate::StoreResult<u64> {
                 let r = ::sqlx::query($crate::sql::COUNTER_PURGE)
                     .bind(now.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(r.rows_affected())
@@ -2433,7 +2541,7 @@ macro_rules! impl_sqlx_store {
                     .bind(message.channel.as_str())
                     .bind(message.text.as_str())
                     .bind(message.created_at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -2483,7 +2591,7 @@ macro_rules! impl_sqlx_store {
                     .bind(key)
                     .bind(value.to_string())
                     .bind(expires_at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -2515,7 +2623,7 @@ macro_rules! impl_sqlx_store {
                     .bind(kind)
                     .bind(key)
                     .bind(at.millis())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err($map_error)?;
                 row.map(|(v,)| $crate::sql::transient_value(v)).transpose()
@@ -2525,7 +2633,7 @@ macro_rules! impl_sqlx_store {
                 ::sqlx::query($crate::sql::TRANSIENT_DELETE)
                     .bind(kind)
                     .bind(key)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(())
@@ -2534,7 +2642,7 @@ macro_rules! impl_sqlx_store {
             async fn purge_transients(&self, at: $crate::sql::Timestamp) -> $crate::StoreResult<u64> {
                 let r = ::sqlx::query($crate::sql::TRANSIENT_PURGE)
                     .bind(at.millis())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
                 Ok(r.rows_affected())

@@ -253,6 +253,40 @@ pub async fn settings_replace_is_compare_and_set(store: &dyn Store) {
     assert_eq!(store.get_setting("nothing").await.expect("get"), None);
 }
 
+/// Every write to configuration raises the database's generation (in its transaction) and this store's own count;
+/// reads raise neither; a write that changed nothing (a lost compare-and-set, a missing row) raises only the count.
+pub async fn config_writes_raise_the_generation(store: &dyn Store) {
+    let seen = || async { (store.config_writes().expect("a SQL store counts its writes"), store.config_generation().await.expect("generation")) };
+    let (w0, g0) = seen().await;
+    store.put_setting("tenant", &json!({"n": 1}), ts(1)).await.expect("put");
+    let (w1, g1) = seen().await;
+    assert_eq!((w1, g1), (w0 + 1, g0 + 1), "put_setting");
+    store.get_setting("tenant").await.expect("get");
+    assert!(store.insert_setting_if_absent("latch", &json!(1), ts(1)).await.expect("insert"));
+    assert!(!store.insert_setting_if_absent("latch", &json!(2), ts(1)).await.expect("insert again"));
+    let (w2, g2) = seen().await;
+    assert_eq!((w2, g2), (w1 + 2, g1 + 1), "a latch that is already set changes nothing");
+    assert!(!store.replace_setting("tenant", Some(&json!({"n": 0})), &json!({"n": 2}), ts(2)).await.expect("cas"));
+    assert!(store.replace_setting("tenant", Some(&json!({"n": 1})), &json!({"n": 2}), ts(2)).await.expect("cas"));
+    let (w3, g3) = seen().await;
+    assert_eq!((w3, g3), (w2 + 2, g2 + 1), "only the compare-and-set that won raises the generation");
+
+    let mut c = client("gen", 1);
+    store.create_client(&c).await.expect("create client");
+    c.spec.name = "Renamed".into();
+    store.update_client(&c).await.expect("update client");
+    assert_not_found(store.update_client(&client("ghost", 1)).await);
+    let g = grant("g-gen", "gen", "https://api", 1);
+    store.create_client_grant(&g).await.expect("create grant");
+    store.update_client_grant(&g).await.expect("update grant");
+    store.delete_client_grant("g-gen").await.expect("delete grant");
+    assert_not_found(store.delete_client_grant("g-gen").await);
+    store.delete_client("gen").await.expect("delete client");
+    store.get_client("gen").await.expect("get client");
+    let (w4, g4) = seen().await;
+    assert_eq!((w4, g4), (w3 + 8, g3 + 6), "six applied writes to applications and grants, two that found nothing");
+}
+
 // --- signing keys ---
 
 pub async fn signing_keys_add_and_list_newest_first(store: &dyn Store) {

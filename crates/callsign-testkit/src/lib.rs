@@ -84,6 +84,7 @@ macro_rules! conformance_suite {
             secrets_put_replaces,
             secrets_list_and_delete,
             settings_get_and_put,
+            config_writes_raise_the_generation,
             settings_insert_if_absent_latches_once,
             settings_replace_is_compare_and_set,
             settings_compare_and_set_has_one_winner,

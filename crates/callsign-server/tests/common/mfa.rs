@@ -42,7 +42,7 @@ pub async fn setup_app(t: TestApp, message_types: &[&str]) -> Ctx {
             ],
         )
         .await;
-    let mut g = GuardianConfig::load(&t.app).await.unwrap();
+    let mut g = GuardianConfig::load_for_update(&t.app).await.unwrap();
     g.factors.insert("sms".into(), true);
     g.factors.insert("recovery-code".into(), true);
     g.policies = vec!["all-applications".into()];

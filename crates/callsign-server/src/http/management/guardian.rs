@@ -53,8 +53,9 @@ pub(super) fn save_error(e: crate::BoxError) -> ApiError {
     }
 }
 
+/// The configuration as stored now (what [`save`] compares with; management reads are not cached).
 pub(super) async fn load(app: &AppState) -> Result<GuardianConfig, ApiError> {
-    GuardianConfig::load(app).await.map_err(ApiError::internal)
+    GuardianConfig::load_for_update(app).await.map_err(ApiError::internal)
 }
 
 pub(super) async fn save(app: &AppState, cfg: &mut GuardianConfig) -> Result<(), ApiError> {
