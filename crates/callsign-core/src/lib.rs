@@ -121,6 +121,8 @@ pub struct Core {
     /// Settings documents, applications and client grants in memory, dropped when they change on any node
     /// ([`config_cache`]).
     pub cache: config_cache::ConfigCache,
+    /// Where log events are written, in groups ([`identity::events::LogWriter`]).
+    pub logs: identity::events::LogWriter,
 }
 
 impl Core {
@@ -163,6 +165,7 @@ impl Core {
             std::time::Duration::from_millis(settings.password_hash_queue_ms),
         );
         let health = callsign_messaging::Health::new(clock.clone(), callsign_messaging::BreakerPolicy::default());
+        let logs = identity::events::LogWriter::start(store.clone());
         let core = Arc::new(Core {
             settings,
             store,
@@ -179,6 +182,7 @@ impl Core {
             provider_deps,
             telemetry: std::sync::OnceLock::new(),
             cache: config_cache::ConfigCache::default(),
+            logs,
         });
         core.signer.ensure_current(&core).await?;
         Ok(core)

@@ -620,3 +620,41 @@ async fn parallel_tenant_writes(t: TestApp) {
         );
     }
 }
+
+/// Log events are written in groups (`LogWriter`): many requests recording at once share a statement, and every
+/// one of their events is stored by the time its `record` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_events_recorded_at_once_share_writes_and_none_is_lost() {
+    use callsign_core::identity::events::{self, EventCtx};
+    let t = TestApp::spawn().await;
+    let (batches0, events0) = t.app.logs.written();
+    let n = 300;
+    let records: Vec<_> = (0..n)
+        .map(|i| {
+            let app = t.app.clone();
+            tokio::spawn(async move {
+                let ctx = EventCtx { user_id: Some(format!("auth0|group-{i}")), ..EventCtx::default() };
+                events::record(&app, "slo", &callsign_core::Origin::default(), ctx).await;
+                // Stored when record returns.
+                let q = callsign_store::LogQuery {
+                    event_type: Some("slo".into()),
+                    user_id: Some(format!("auth0|group-{i}")),
+                    since: None,
+                    before: None,
+                    paging: callsign_store::LogPaging::Page(callsign_store::Page::new(0, 5)),
+                };
+                app.store.list_logs(&q).await.unwrap().total
+            })
+        })
+        .collect();
+    let mut found = Vec::new();
+    for r in records {
+        found.push(r.await.unwrap());
+    }
+    assert!(found.iter().all(|&f| f == 1), "every event is stored once when record returns");
+    let (batches, events) = t.app.logs.written();
+    let (batches, events) = (batches - batches0, events - events0);
+    assert_eq!(events, n);
+    println!("{n} events recorded at once: {batches} writes");
+    assert!(batches < n / 2, "{batches} writes for {n} events: they were not grouped");
+}

@@ -89,7 +89,14 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        Ok(Self { writer: pool.clone(), pool, config_writes: Arc::default(), channel: channel.into(), jobs: Arc::new(Notify::new()), listener: Arc::new(Mutex::new(None)) })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+            config_writes: Arc::default(),
+            channel: channel.into(),
+            jobs: Arc::new(Notify::new()),
+            listener: Arc::new(Mutex::new(None)),
+        })
     }
 
     /// The underlying pool, for tests and tools.

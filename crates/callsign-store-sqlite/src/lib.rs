@@ -92,7 +92,8 @@ impl SqliteStore {
                 .connect_with(options.clone())
                 .await
                 .map_err(open_error)?;
-            let pool = SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await.map_err(open_error)?;
+            let pool =
+                SqlitePoolOptions::new().max_connections(READERS).connect_with(options).await.map_err(open_error)?;
             (pool, writer)
         };
         Ok(Self { pool, writer, config_writes: Arc::default(), jobs: Arc::new(Notify::new()) })

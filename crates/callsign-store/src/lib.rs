@@ -151,6 +151,14 @@ pub trait IdentityStore: Send + Sync {
 #[async_trait]
 pub trait LogStore: Send + Sync {
     async fn insert_log(&self, event: &LogEvent) -> StoreResult<()>;
+    /// Insert several events in one atomic step (all or none): what a group commit writes. A conflict on any
+    /// `log_id` fails the whole batch (the caller then inserts them one by one to tell which).
+    async fn insert_logs(&self, events: &[LogEvent]) -> StoreResult<()> {
+        for e in events {
+            self.insert_log(e).await?;
+        }
+        Ok(())
+    }
     async fn get_log(&self, log_id: &str) -> StoreResult<Option<LogEvent>>;
     /// See [`LogQuery`] for ordering.
     async fn list_logs(&self, query: &LogQuery) -> StoreResult<Listed<LogEvent>>;

@@ -390,6 +390,12 @@ pub const BUCKET_INSERT_FULL: &str =
     "INSERT INTO buckets (key, tokens, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING";
 pub const BUCKET_GET: &str = "SELECT tokens, updated_at FROM buckets WHERE key = $1";
 pub const BUCKET_UPDATE: &str = "UPDATE buckets SET tokens = $2, updated_at = $3 WHERE key = $1";
+/// [`BUCKET_UPDATE`] only if the row is still the level read (`$4`, `$5`): a compare-and-set.
+pub const BUCKET_REPLACE: &str =
+    "UPDATE buckets SET tokens = $2, updated_at = $3 WHERE key = $1 AND tokens = $4 AND updated_at = $5";
+/// How many times a bucket's compare-and-set is tried before its change falls back to a transaction that holds the
+/// row (many parallel changes of one bucket).
+pub const BUCKET_CAS_ATTEMPTS: usize = 8;
 pub const BUCKET_DELETE: &str = "DELETE FROM buckets WHERE key = $1";
 
 /// `$1` = now: due and running jobs, and the oldest due job's `run_at` (the `delivery_jobs_due` index).
@@ -419,6 +425,49 @@ pub const COUNTER_SUM_HEAD: &str =
 pub const COUNTER_PURGE: &str = "DELETE FROM counters WHERE expires_at < $1";
 
 /// The statement that sums `n` counters of a window: [`COUNTER_SUM_HEAD`] with `$4` … `$(3+n)`.
+/// [`LOG_INSERT`] for `n` events in one statement: six parameters per event, in its order.
+pub fn log_insert_sql(n: usize) -> String {
+    let mut sql = String::from("INSERT INTO logs (log_id, date, event_type, user_id, client_id, data) VALUES ");
+    for i in 0..n.max(1) {
+        let p = i * 6;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6));
+    }
+    sql
+}
+
+/// [`COUNTER_ADD`] for `n` counters of one namespace and slot in one statement: `$1` = ns, `$2` = slot, `$3` =
+/// expires_at, then (key, amount) pairs. The keys must be distinct (PostgreSQL refuses to change a row twice in one
+/// statement).
+pub fn counter_add_sql(n: usize) -> String {
+    let mut sql = String::from("INSERT INTO counters (ns, slot, key, value, expires_at) VALUES ");
+    for i in 0..n.max(1) {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("($1, $2, ${}, ${}, $3)", 4 + 2 * i, 5 + 2 * i));
+    }
+    sql.push_str(
+        " ON CONFLICT (ns, slot, key) DO UPDATE SET value = counters.value + excluded.value, \
+         expires_at = CASE WHEN excluded.expires_at > counters.expires_at THEN excluded.expires_at \
+         ELSE counters.expires_at END",
+    );
+    sql
+}
+
+/// `adds` with the amounts of equal keys summed, sorted by key: one row each for [`counter_add_sql`], taken in one
+/// order by every writer (so two batches cannot wait for each other's rows).
+pub fn merged_adds<'a>(adds: &[(&'a str, i64)]) -> Vec<(&'a str, i64)> {
+    let mut merged: std::collections::BTreeMap<&'a str, i64> = std::collections::BTreeMap::new();
+    for (key, amount) in adds {
+        let v = merged.entry(*key).or_insert(0);
+        *v = v.saturating_add(*amount);
+    }
+    merged.into_iter().collect()
+}
+
 pub fn counter_sum_sql(n: usize) -> String {
     let mut sql = String::from(COUNTER_SUM_HEAD);
     for i in 0..n.max(1) {
@@ -923,7 +972,9 @@ macro_rules! impl_sqlx_store {
         impl $store {
             /// Raise the configuration generation, inside the transaction of a write to configuration that changed
             /// something (`SettingStore::config_generation`).
-            async fn __callsign_config_bump(conn: &mut <$db as ::sqlx::Database>::Connection) -> $crate::StoreResult<()> {
+            async fn __callsign_config_bump(
+                conn: &mut <$db as ::sqlx::Database>::Connection,
+            ) -> $crate::StoreResult<()> {
                 ::sqlx::query($crate::sql::CONFIG_BUMP).execute(&mut *conn).await.map_err($map_error)?;
                 Ok(())
             }
@@ -953,13 +1004,71 @@ macro_rules! impl_sqlx_store {
                 self.__callsign_level_change(key, full, |stored| change(spec, Some(stored), now)).await
             }
 
-            /// The one read-change-write of a row of `buckets`, in a transaction that holds it (a missing row is
-            /// inserted as `initial` first). Buckets and backoffs both go through here.
+            /// The one read-change-write of a row of `buckets` (a missing row stands for `initial`). Buckets and
+            /// backoffs both go through here.
+            ///
+            /// First as a compare-and-set: read the row (no lock, a reader connection), compute, and write the new
+            /// level only if the row is still the one read (or, missing, is still missing); a change that changes
+            /// nothing (a refused take) writes nothing. Each change that stands is thus applied to the level it
+            /// was computed from, so parallel callers serialize as if one at a time; one that lost re-reads. That
+            /// is one write (one round trip to the writer) instead of a transaction of five. After
+            /// `BUCKET_CAS_ATTEMPTS` lost races the change runs in a transaction that holds the row, where
+            /// callers queue instead of retrying.
             async fn __callsign_level_change<T>(
                 &self,
                 key: &str,
                 initial: $crate::bucket::Level,
-                change: impl FnOnce($crate::bucket::Level) -> (T, $crate::bucket::Level),
+                change: impl Fn($crate::bucket::Level) -> (T, $crate::bucket::Level),
+            ) -> $crate::StoreResult<T> {
+                for _ in 0..$crate::sql::BUCKET_CAS_ATTEMPTS {
+                    let row: Option<$crate::sql::BucketRow> = ::sqlx::query_as($crate::sql::BUCKET_GET)
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($map_error)?;
+                    let done = match row.map($crate::sql::bucket_level_from_row) {
+                        None => {
+                            let (out, level) = change(initial);
+                            let done = ::sqlx::query($crate::sql::BUCKET_INSERT_FULL)
+                                .bind(key)
+                                .bind(level.tokens)
+                                .bind(level.updated_at)
+                                .execute(&self.writer)
+                                .await
+                                .map_err($map_error)?;
+                            (done.rows_affected() == 1).then_some(out)
+                        }
+                        Some(stored) => {
+                            let (out, level) = change(stored);
+                            if level == stored {
+                                return Ok(out);
+                            }
+                            let done = ::sqlx::query($crate::sql::BUCKET_REPLACE)
+                                .bind(key)
+                                .bind(level.tokens)
+                                .bind(level.updated_at)
+                                .bind(stored.tokens)
+                                .bind(stored.updated_at)
+                                .execute(&self.writer)
+                                .await
+                                .map_err($map_error)?;
+                            (done.rows_affected() == 1).then_some(out)
+                        }
+                    };
+                    if let Some(out) = done {
+                        return Ok(out);
+                    }
+                }
+                self.__callsign_level_change_locked(key, initial, change).await
+            }
+
+            /// [`__callsign_level_change`] in a transaction that holds the row (a missing row is inserted as
+            /// `initial` first).
+            async fn __callsign_level_change_locked<T>(
+                &self,
+                key: &str,
+                initial: $crate::bucket::Level,
+                change: impl Fn($crate::bucket::Level) -> (T, $crate::bucket::Level),
             ) -> $crate::StoreResult<T> {
                 const SELECT: &str = $crate::__sql_bucket_select!($bucket_lock);
                 let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
@@ -1109,7 +1218,10 @@ macro_rules! impl_sqlx_store {
             }
 
             async fn migrate(&self) -> $crate::StoreResult<()> {
-                $migrator.run(&self.writer).await.map_err(|e| $crate::StoreError::Other(format!("migration failed: {e}")))
+                $migrator
+                    .run(&self.writer)
+                    .await
+                    .map_err(|e| $crate::StoreError::Other(format!("migration failed: {e}")))
             }
 
             async fn check_ready(&self) -> $crate::StoreResult<()> {
@@ -1521,8 +1633,11 @@ macro_rules! impl_sqlx_store {
             async fn delete_client_grant(&self, id: &str) -> $crate::StoreResult<()> {
                 let done = async {
                     let mut tx = self.writer.begin().await.map_err($map_error)?;
-                    let done =
-                        ::sqlx::query($crate::sql::GRANT_DELETE).bind(id).execute(&mut *tx).await.map_err($map_error)?;
+                    let done = ::sqlx::query($crate::sql::GRANT_DELETE)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($map_error)?;
                     if done.rows_affected() == 0 {
                         return Err($crate::StoreError::NotFound);
                     }
@@ -1641,6 +1756,28 @@ macro_rules! impl_sqlx_store {
                     .execute(&self.writer)
                     .await
                     .map_err($map_error)?;
+                Ok(())
+            }
+
+            async fn insert_logs(&self, events: &[$crate::LogEvent]) -> $crate::StoreResult<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let bodies =
+                    events.iter().map(|e| $crate::sql::to_json("log event", &e.body)).collect::<Result<Vec<_>, _>>()?;
+                let sql = $crate::sql::log_insert_sql(events.len());
+                let mut q = ::sqlx::query(&sql);
+                for (e, body) in events.iter().zip(bodies) {
+                    q = q
+                        .bind(e.log_id.as_str())
+                        .bind(e.date.millis())
+                        .bind(e.event_type.as_str())
+                        .bind(e.user_id.as_deref())
+                        .bind(e.client_id.as_deref())
+                        .bind(body);
+                }
+                // One statement: all the events or none.
+                q.execute(&self.writer).await.map_err($map_error)?;
                 Ok(())
             }
 
@@ -2445,19 +2582,17 @@ macro_rules! impl_sqlx_store {
                 ttl_ms: i64,
             ) -> $crate::StoreResult<()> {
                 let expires_at = now.millis().saturating_add(ttl_ms.max(0));
-                let mut tx = self.writer.begin_with($begin_write).await.map_err($map_error)?;
-                for (key, amount) in adds {
-                    ::sqlx::query($crate::sql::COUNTER_ADD)
-                        .bind(ns)
-                        .bind(slot)
-                        .bind(*key)
-                        .bind(*amount)
-                        .bind(expires_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($map_error)?;
+                let adds = $crate::sql::merged_adds(adds);
+                if adds.is_empty() {
+                    return Ok(());
                 }
-                tx.commit().await.map_err($map_error)?;
+                // One statement for all of them: atomic on its own, one round trip.
+                let sql = $crate::sql::counter_add_sql(adds.len());
+                let mut q = ::sqlx::query(&sql).bind(ns).bind(slot).bind(expires_at);
+                for (key, amount) in adds {
+                    q = q.bind(key).bind(amount);
+                }
+                q.execute(&self.writer).await.map_err($map_error)?;
                 Ok(())
             }
 

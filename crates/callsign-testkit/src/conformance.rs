@@ -256,7 +256,12 @@ pub async fn settings_replace_is_compare_and_set(store: &dyn Store) {
 /// Every write to configuration raises the database's generation (in its transaction) and this store's own count;
 /// reads raise neither; a write that changed nothing (a lost compare-and-set, a missing row) raises only the count.
 pub async fn config_writes_raise_the_generation(store: &dyn Store) {
-    let seen = || async { (store.config_writes().expect("a SQL store counts its writes"), store.config_generation().await.expect("generation")) };
+    let seen = || async {
+        (
+            store.config_writes().expect("a SQL store counts its writes"),
+            store.config_generation().await.expect("generation"),
+        )
+    };
     let (w0, g0) = seen().await;
     store.put_setting("tenant", &json!({"n": 1}), ts(1)).await.expect("put");
     let (w1, g1) = seen().await;
@@ -642,6 +647,21 @@ pub async fn logs_insert_and_get(store: &dyn Store) {
     store.insert_log(&bare).await.expect("insert bare");
     assert_eq!(store.get_log(&log_id(2)).await.expect("get bare"), Some(bare));
     assert_conflict(store.insert_log(&log(1, 5, "f", None)).await, "log_id");
+}
+
+/// A batch (group commit) is stored whole, in one statement, and a batch with one conflicting id stores nothing.
+pub async fn logs_insert_many_is_all_or_nothing(store: &dyn Store) {
+    store.insert_logs(&[]).await.expect("an empty batch");
+    let batch: Vec<LogEvent> = (1..=70).map(|n| log(n, 1_000 + i64::try_from(n).expect("small"), "s", None)).collect();
+    store.insert_logs(&batch).await.expect("insert batch");
+    for e in &batch {
+        assert_eq!(store.get_log(&e.log_id).await.expect("get").as_ref(), Some(e));
+    }
+    let clash = vec![log(71, 5_000, "f", None), log(70, 5_001, "f", None), log(72, 5_002, "f", None)];
+    assert_conflict(store.insert_logs(&clash).await, "log_id");
+    assert_eq!(store.get_log(&log_id(71)).await.expect("get 71"), None, "nothing of a failed batch is stored");
+    assert_eq!(store.get_log(&log_id(72)).await.expect("get 72"), None);
+    assert_eq!(store.list_logs(&page_query(None, None, 0, 100)).await.expect("list").total, 70);
 }
 
 fn page_query(event_type: Option<&str>, user_id: Option<&str>, page: u32, per_page: u32) -> LogQuery {
@@ -1934,6 +1954,27 @@ pub async fn counters_add_sum_list_and_purge(store: &dyn RateLimiter) {
     } else {
         assert_eq!(left, vec![12, 2]);
     }
+}
+
+/// One add may name a key twice (the amounts are summed), and parallel adds of the same keys in different orders
+/// all count: none is lost and none waits for another forever.
+pub async fn counters_add_merges_keys_and_counts_parallel_adds(store: &dyn RateLimiter) {
+    use callsign_store::CounterWindow;
+    store.counters_add("dup", 0, &[("a", 1), ("b", 2), ("a", 3)], ts(1_000), 3_600_000).await.expect("add twice");
+    store.counters_add("dup", 0, &[], ts(1_000), 3_600_000).await.expect("add nothing");
+    let w = CounterWindow { slot_ms: 60_000, from: 0, to: 0 };
+    assert_eq!(store.counters_sum("dup", w, &["a", "b"]).await.expect("sum"), vec![4, 2]);
+    let adds: Vec<Task<'_, StoreResult<()>>> = (0..24)
+        .map(|i| {
+            let keys: &[(&str, i64)] =
+                if i % 2 == 0 { &[("x", 1), ("y", 1), ("z", 1)] } else { &[("z", 1), ("y", 1), ("x", 1)] };
+            Box::pin(store.counters_add("par", 0, keys, ts(1_000), 3_600_000)) as Task<'_, _>
+        })
+        .collect();
+    for r in join_all(adds).await {
+        r.expect("parallel add");
+    }
+    assert_eq!(store.counters_sum("par", w, &["x", "y", "z"]).await.expect("sum"), vec![24, 24, 24]);
 }
 
 /// A hard cap: of parallel takers of one counter, exactly as many win as fit under the cap, and the counter ends

@@ -109,6 +109,7 @@ macro_rules! conformance_suite {
             users_record_login_increments,
             users_concurrent_logins_are_all_counted,
             logs_insert_and_get,
+            logs_insert_many_is_all_or_nothing,
             logs_page_newest_first,
             logs_checkpoint_oldest_first,
             logs_filters_and_totals,
@@ -149,6 +150,7 @@ macro_rules! conformance_suite {
             backoff_waits_double_and_reset,
             backoff_concurrent_takes_allow_one,
             counters_add_sum_list_and_purge,
+            counters_add_merges_keys_and_counts_parallel_adds,
             counter_take_concurrent_never_over_cap,
             dev_messages_newest_first_filtered_and_counted,
             tickets_consume_once_and_not_after_expiry,
@@ -189,6 +191,7 @@ macro_rules! rate_limiter_suite {
             backoff_waits_double_and_reset,
             backoff_concurrent_takes_allow_one,
             counters_add_sum_list_and_purge,
+            counters_add_merges_keys_and_counts_parallel_adds,
             counter_take_concurrent_never_over_cap,
         );
     };

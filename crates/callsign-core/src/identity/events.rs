@@ -1,5 +1,8 @@
 //! Writing Auth0-shaped log events. Every feature records what happened here.
-use callsign_store::{LogBody, LogEvent};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use callsign_store::{LogBody, LogEvent, Store, StoreError, StoreResult};
 use serde_json::Value;
 
 use crate::Core;
@@ -106,8 +109,68 @@ pub async fn record(app: &Core, code: &str, meta: &Origin, ctx: EventCtx) {
             details: ctx.details,
         },
     };
-    if let Err(e) = app.store.insert_log(&event).await {
+    if let Err(e) = app.logs.write(app.store.as_ref(), event).await {
         tracing::error!(error = %e, code, "could not store a log event");
+    }
+}
+
+/// Events written at most in one statement.
+pub const MAX_BATCH: usize = 64;
+
+type Pending = (LogEvent, tokio::sync::oneshot::Sender<StoreResult<()>>);
+
+/// Group commit of log events: [`record`] hands its event to one writer task and waits until it is stored. The
+/// task writes whatever has queued up meanwhile in one statement (`LogStore::insert_logs`, up to [`MAX_BATCH`]),
+/// so under load many requests share one write, and alone a request waits for its own write only. A request
+/// returns after its event is stored, as before: nothing accepted is lost. A batch that fails is written again one
+/// event at a time, so that one bad event (a duplicate id) fails alone.
+#[derive(Debug)]
+pub struct LogWriter {
+    queue: tokio::sync::mpsc::UnboundedSender<Pending>,
+    /// Batches written and the events in them (a batch that failed and was written one by one counts once).
+    batches: Arc<AtomicU64>,
+    events: Arc<AtomicU64>,
+}
+
+impl LogWriter {
+    /// Start the writer task (on the current Tokio runtime). It ends when the writer is dropped and the queue is
+    /// empty.
+    pub fn start(store: Arc<dyn Store>) -> LogWriter {
+        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
+        let (batches, events_written) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let counts = (batches.clone(), events_written.clone());
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let (events, acks): (Vec<LogEvent>, Vec<_>) = batch.drain(..).unzip();
+                counts.0.fetch_add(1, Ordering::Relaxed);
+                counts.1.fetch_add(events.len() as u64, Ordering::Relaxed);
+                if store.insert_logs(&events).await.is_ok() {
+                    for ack in acks {
+                        let _ = ack.send(Ok(()));
+                    }
+                } else {
+                    for (event, ack) in events.iter().zip(acks) {
+                        let _ = ack.send(store.insert_log(event).await);
+                    }
+                }
+            }
+        });
+        LogWriter { queue, batches, events: events_written }
+    }
+
+    /// (batches, events) handed to the store so far.
+    pub fn written(&self) -> (u64, u64) {
+        (self.batches.load(Ordering::Relaxed), self.events.load(Ordering::Relaxed))
+    }
+
+    /// Store `event` with the next batch; when the writer task is gone (its runtime stopped), directly.
+    pub async fn write(&self, store: &dyn Store, event: LogEvent) -> StoreResult<()> {
+        let (ack, done) = tokio::sync::oneshot::channel();
+        match self.queue.send((event, ack)) {
+            Ok(()) => done.await.unwrap_or_else(|_| Err(StoreError::Other("the log writer stopped".into()))),
+            Err(tokio::sync::mpsc::error::SendError((event, _))) => store.insert_log(&event).await,
+        }
     }
 }
 
