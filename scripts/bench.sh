@@ -5,7 +5,8 @@
 # Prints figures and asserts none. See docs/BENCHMARKS.md ("Outside the process: scripts/bench.sh").
 #
 # Options (environment): BENCH_SECS (seconds per measurement, default 10), BENCH_ROUNDS (default 3, at most 5:
-# the 10 messages per user per hour are shared out between the rounds), BENCH_QUICK=1 (1 round of 3 s),
+# the 10 messages per user per hour are shared out between the rounds), BENCH_QUICK=1 (1 round of 3 s), BENCH_SCALE (database sizes for the scale figures, e.g. "10000 100000 1000000": SQLite
+# only, filled by bench/scale.py after the rounds),
 # BENCH_USERS (prepared users per database, default 2000, 1000 with BENCH_QUICK), CALLSIGN_TEST_POSTGRES_URL (a
 # fresh database is created next to the one it names and dropped at the end), CARGO_TARGET_DIR (where the release
 # build goes). Needs: cargo, python3, node + npm (Node 20 or later), openssl, curl; wrk (installed with apt-get
@@ -208,6 +209,36 @@ for s in "${stores[@]}"; do
   echo "rss_end_$s 0 $(rss "${pid_of[$s]}" VmRSS)" >>"$results"
 done
 echo "rss_max_oidc 0 $(rss "$oidc_pid" VmHWM)" >>"$results"
+
+# A flood of password logins (argon2id each, bounded by password_hash_concurrency): rate and peak memory.
+say "password-login flood (c=64, $SECS s; every answer is 403 mfa_required or 503 while the hash slots are busy)"
+python3 - "$work/sqlite.state" >"$work/pw" <<'EOF2'
+import json, sys, urllib.parse
+s = json.load(open(sys.argv[1]))
+for u in s["users"]:
+    print(urllib.parse.urlencode({"grant_type": "password", "client_id": s["app"]["client_id"],
+                                  "client_secret": s["app"]["client_secret"], "username": u["email"],
+                                  "password": "Bench-Passw0rd-1", "scope": "openid"}))
+EOF2
+echo 5 >"/proc/${pid_of[sqlite]}/clear_refs" 2>/dev/null || true
+wrk_run pwflood_sqlite 0 "${base[sqlite]}" 64 /oauth/token "$work/pw" "$form" 0
+echo "rss_pwflood_sqlite 0 $(rss "${pid_of[sqlite]}" VmHWM)" >>"$results"
+
+# Scale: the challenge on SQLite with the database grown to each size in BENCH_SCALE (users, each with a
+# confirmed phone; as many log events), filled straight into the tables by scale.py. Buckets are cleared before
+# each step so that the prepared users may be sent to again.
+if [ -n "${BENCH_SCALE:-}" ]; then
+  step=100
+  for n in $BENCH_SCALE; do
+    say "scale: $n users and enrollments, $n log events (SQLite)"
+    python3 "$here/bench/scale.py" "${db_of[sqlite]}" "$n" "$n"
+    python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM buckets"); c.commit()' \
+      "${db_of[sqlite]#sqlite:}"
+    python3 "$here/bench/prep.py" pools "$work/sqlite.state" "$step" "$PER_USER"
+    wrk_run "scale_challenge_$n" 0 "${base[sqlite]}" 16 /mfa/challenge "$work/sqlite.state.chal.$step" application/json 1
+    step=$((step + 1))
+  done
+fi
 
 say "results"
 python3 "$here/bench/table.py" "$results" "$ROUNDS" "$SECS" "$USERS" "$PER_USER" "$oidc_version" "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"

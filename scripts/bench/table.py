@@ -89,6 +89,19 @@ out.append("| RSS: idle / after preparing the users / peak during the rounds / a
            + " | ".join(f"{mb(f'rss_idle_{s}')} / {mb(f'rss_setup_{s}')} / {mb(f'rss_max_{s}')} / {mb(f'rss_end_{s}')}"
                         for s in stores)
            + f" | oidc-provider: {mb('rss_idle_oidc')} idle, peak {mb('rss_max_oidc')} |")
+out.append(f"| password grants/s, c=64 (argon2id; 403 mfa_required counted as not 2xx) and peak RSS | "
+           + " | ".join((f"{(med('pwflood_sqlite', 3) + med('pwflood_sqlite', 4)) / float(secs):,.0f} answers/s, "
+                         f"peak {mb('rss_pwflood_sqlite')}" if s == "sqlite" and med("pwflood_sqlite", 3) is not None
+                         else "-") for s in stores) + " | |")
+scale = sorted((int(k.rsplit("_", 1)[1]), k) for k in rows if k.startswith("scale_challenge_"))
+if scale:
+    out.append("")
+    out.append("| database size (users with a phone, log events) | `/mfa/challenge`/s on SQLite, c=16 |")
+    out.append("|---|---|")
+    base_rate = med("challenge_sqlite")
+    out.append(f"| {users} users (the rounds above) | {rate('challenge_sqlite')} |")
+    for n, k in scale:
+        out.append(f"| {n:,} | {rate(k)}; {ratio(med(k), base_rate)} of the rounds' |")
 if "postgres" in stores:
     out.append("")
     out.append(f"PostgreSQL / SQLite: challenge {ratio(med('challenge_postgres'), med('challenge_sqlite'))}, "

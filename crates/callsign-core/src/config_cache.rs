@@ -71,6 +71,10 @@ impl ConfigCache {
     }
 
     /// The tag to read at now, or `None` when nothing may be served from memory.
+    ///
+    /// The check interval is measured on the monotonic clock, not the injected `Clock`: it bounds how stale this
+    /// node's copy may be in real time (a test's frozen clock must not freeze the cache), and tells no domain time.
+    #[allow(clippy::disallowed_methods)] // a staleness bound in real time, not telling the time
     async fn tag(&self, store: &dyn Store) -> Option<Tag> {
         let writes = store.config_writes()?;
         let due = {

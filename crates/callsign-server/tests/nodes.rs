@@ -54,6 +54,7 @@ async fn a_key_rotated_on_one_node_is_used_and_published_by_the_other_after_its_
 /// (`callsign_core::config_cache`): a node sees its own writes at once, another node's within the generation check
 /// (a quarter of a second), and reads between are served without the store.
 #[tokio::test]
+#[allow(clippy::disallowed_methods)] // measuring how long the change took to be seen, not telling the time
 async fn configuration_is_cached_and_changes_on_either_node_are_seen() {
     use callsign_core::config_cache::CHECK_INTERVAL;
     use callsign_core::guardian::GuardianConfig;
