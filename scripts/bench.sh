@@ -160,8 +160,30 @@ wrk_run() {
 }
 form="application/x-www-form-urlencoded"
 
+# The delivery queue (jobs pending or running) of one server, and a wait until every server's is empty, so that no
+# measurement shares the machine with another's deliveries (at most 300 s).
+queue_len() { # STORE
+  if [ "$1" = sqlite ]; then
+    python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM delivery_jobs WHERE status IN (?, ?)", ("pending", "running")).fetchone()[0])' \
+      "${db_of[sqlite]#sqlite:}"
+  else
+    psql "${db_of[postgres]}" -qAtXc "SELECT COUNT(*) FROM delivery_jobs WHERE status IN ('pending', 'running')"
+  fi
+}
+drain() {
+  local s
+  for s in "${stores[@]}"; do
+    for _ in $(seq 1 3000); do
+      [ "$(queue_len "$s")" = 0 ] && break
+      sleep 0.1
+    done
+  done
+}
+now() { python3 -c 'import time; print(time.monotonic())'; }
+
 for r in $(seq 1 "$ROUNDS"); do
   say "round $r of $ROUNDS ($SECS s per measurement)"
+  drain
   # Ceilings.
   signs="$(openssl speed -seconds 3 -multi 2 rsa2048 2>/dev/null | awk '$1 == "rsa" && $2 == "2048" { print $(NF-1) }' | tail -1)"
   echo "openssl_sign $r $signs" >>"$results"
@@ -196,8 +218,17 @@ EOF
     python3 "$here/bench/prep.py" pools "$work/$s.state" "$r" "$PER_USER"
     wrk_run "cc16_$s" "$r" "${base[$s]}" 16 /oauth/token "$work/$s.state.cc" "$form" 0
     wrk_run "cc64_$s" "$r" "${base[$s]}" 64 /oauth/token "$work/$s.state.cc" "$form" 0
+    drain
     wrk_run "challenge_$s" "$r" "${base[$s]}" 16 /mfa/challenge "$work/$s.state.chal.$r" application/json 1
+    # Whether delivery kept up: the jobs still queued when the last challenge was answered, and how long the
+    # queue then took to empty.
+    left="$(queue_len "$s")"
+    t0="$(now)"
+    drain
+    echo "backlog_$s $r $left $(python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.2f}")' "$t0" "$(now)")" >>"$results"
+    log "  delivery after the challenges: $left jobs queued at the end, queue empty $(tail -1 "$results" | awk '{print $4}') s later"
     wrk_run "verify_$s" "$r" "${base[$s]}" 16 /oauth/token "$work/$s.state.verify.$r" "$form" 1
+    drain
   done
   # The reference.
   wrk_run cc16_oidc "$r" "http://127.0.0.1:$oidc_port" 16 /token "$work/oidc.cc" "$form" 0
@@ -235,6 +266,7 @@ if [ -n "${BENCH_SCALE:-}" ]; then
     python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("DELETE FROM buckets"); c.commit()' \
       "${db_of[sqlite]#sqlite:}"
     python3 "$here/bench/prep.py" pools "$work/sqlite.state" "$step" "$PER_USER"
+    drain
     wrk_run "scale_challenge_$n" 0 "${base[sqlite]}" 16 /mfa/challenge "$work/sqlite.state.chal.$step" application/json 1
     step=$((step + 1))
   done

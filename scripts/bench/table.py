@@ -82,6 +82,9 @@ for c in ("16", "64"):
 cells = [f"{rate(f'challenge_{s}')}; {pct(med(f'challenge_{s}'), healthz)} of healthz, "
          f"{pct(med(f'challenge_{s}'), commit_ceiling[s])} of the commit ceiling" for s in stores]
 out.append("| `/mfa/challenge`/s, c=16 | " + " | ".join(cells) + " | |")
+cells = [(f"{med(f'backlog_{s}'):,.0f} jobs queued when the last challenge was answered; the queue empty "
+          f"{med(f'backlog_{s}', 1):.1f} s later" if med(f'backlog_{s}') is not None else "-") for s in stores]
+out.append("| delivery to the development provider after the challenges (median) | " + " | ".join(cells) + " | |")
 cells = [f"{rate(f'verify_{s}')}; 2 signatures each: "
          f"{pct(2 * med(f'verify_{s}') if med(f'verify_{s}') else None, signs)} of the signing ceiling" for s in stores]
 out.append("| `mfa-oob` verify/s, c=16 | " + " | ".join(cells) + " | |")

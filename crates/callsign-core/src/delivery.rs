@@ -474,6 +474,12 @@ impl<C: std::ops::Deref<Target = Core> + Send + Sync> Queue for Delivery<C> {
     async fn wait(&self, max_ms: u64) {
         self.0.store.wait_for_jobs(max_ms).await
     }
+
+    /// One lane per user (or enrollment): a batch's messages to different people go out at the same time, and one
+    /// person's (a challenge and its voice fallback, two challenges in a row) in the order they were queued.
+    fn lane(&self, job: &Claimed<DeliveryJob>) -> Option<String> {
+        job.job.user_id.clone().or_else(|| job.job.enrollment_id.clone())
+    }
 }
 
 #[async_trait]

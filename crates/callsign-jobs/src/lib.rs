@@ -92,6 +92,12 @@ pub trait Queue: Send + Sync {
     ) -> Result<bool, BoxError>;
     /// Wait until a job may be ready, or `max_ms` passes (spurious wake-ups are fine).
     async fn wait(&self, max_ms: u64);
+    /// The lane of a claimed job: a batch's jobs of one lane run one after another in claim order, and lanes run at
+    /// the same time. `None` (the default) puts a job in the one lane of all such jobs, so a queue that names no
+    /// lanes runs its batches one job at a time.
+    fn lane(&self, _job: &Claimed<Self::Job>) -> Option<String> {
+        None
+    }
 }
 
 /// The work a job stands for.
@@ -192,13 +198,22 @@ impl<Q: Queue, H: Handler<Q::Job>> Runner<Q, H> {
             if jobs.is_empty() {
                 return Ok(n);
             }
-            let batch = async {
-                for job in &jobs {
+            // Lanes in the order of their first job; each lane's jobs in claim order.
+            let mut lanes: Vec<(Option<String>, Vec<&Claimed<Q::Job>>)> = Vec::new();
+            for job in &jobs {
+                let lane = self.queue.lane(job);
+                match lanes.iter_mut().find(|(l, _)| *l == lane) {
+                    Some((_, list)) => list.push(job),
+                    None => lanes.push((lane, vec![job])),
+                }
+            }
+            let batch = futures_util::future::join_all(lanes.iter().map(|(_, list)| async move {
+                for job in list {
                     self.process(worker, job).await;
                 }
-            };
+            }));
             tokio::select! {
-                () = batch => {}
+                _ = batch => {}
                 never = self.heartbeat(worker) => match never {},
             }
             n += jobs.len();
@@ -364,5 +379,74 @@ mod tests {
         assert_eq!(finished.iter().filter(|(id, _)| id == "slow").count(), 3);
         let reported = runner.handler.reported.lock().unwrap().clone();
         assert_eq!(reported.iter().filter(|r| r.ends_with(":true")).count(), 4, "{reported:?}");
+    }
+
+    /// A queue whose jobs name their lane (the job is the lane's name).
+    #[derive(Default)]
+    struct Laned {
+        due: Mutex<Vec<Claimed<String>>>,
+    }
+
+    #[async_trait]
+    impl Queue for Laned {
+        type Job = String;
+        async fn claim(&self, _: &str, _: Timestamp, _: i64, limit: u32) -> Result<Vec<Claimed<String>>, BoxError> {
+            let mut due = self.due.lock().unwrap();
+            let n = due.len().min(limit as usize);
+            Ok(due.drain(..n).collect())
+        }
+        async fn renew(&self, _: &str, _: Timestamp, _: i64) -> Result<u64, BoxError> {
+            Ok(0)
+        }
+        async fn finish(&self, _: &Claimed<String>, _: &str, _: &Outcome, _: Timestamp) -> Result<bool, BoxError> {
+            Ok(true)
+        }
+        async fn wait(&self, _: u64) {}
+        fn lane(&self, job: &Claimed<String>) -> Option<String> {
+            Some(job.job.clone())
+        }
+    }
+
+    /// Counts the jobs running at once and the order each lane's jobs ran in.
+    #[derive(Default)]
+    struct Slow {
+        running: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        ran: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Handler<String> for Slow {
+        async fn run(&self, job: &Claimed<String>) -> Attempt {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.ran.lock().unwrap().push(job.id.clone());
+            self.running.fetch_sub(1, SeqCst);
+            Attempt::Done(Value::Null)
+        }
+        async fn finished(&self, _: &Claimed<String>, _: &Outcome) {}
+    }
+
+    #[tokio::test]
+    async fn a_batch_runs_its_lanes_at_once_and_each_lane_in_order() {
+        let queue = Laned::default();
+        for (id, lane) in [("a1", "a"), ("b1", "b"), ("a2", "a"), ("c1", "c"), ("a3", "a"), ("d1", "d")] {
+            queue.due.lock().unwrap().push(Claimed { id: id.into(), attempts: 1, max_attempts: 3, job: lane.into() });
+        }
+        let runner = Runner {
+            queue,
+            handler: Slow::default(),
+            clock: Arc::new(ManualClock::new(Timestamp::from_millis(0))),
+            lease_ms: 15_000,
+            batch: 10,
+            name: "test",
+        };
+        assert_eq!(runner.run_pending("w").await.unwrap(), 6);
+        assert_eq!(runner.handler.most.load(std::sync::atomic::Ordering::SeqCst), 4, "four lanes at once");
+        let ran = runner.handler.ran.lock().unwrap().clone();
+        let a: Vec<&str> = ran.iter().map(String::as_str).filter(|id| id.starts_with('a')).collect();
+        assert_eq!(a, ["a1", "a2", "a3"], "one lane's jobs one after another, in claim order: {ran:?}");
     }
 }
