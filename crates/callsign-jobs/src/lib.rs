@@ -108,6 +108,9 @@ pub trait Handler<J>: Send + Sync {
     async fn finished(&self, job: &Claimed<J>, outcome: &Outcome);
 }
 
+/// A lane of a batch ([`Queue::lane`]) and its jobs, in claim order.
+type Lane<'a, J> = (Option<String>, Vec<&'a Claimed<J>>);
+
 /// Exponential backoff: 2 s, 4 s, 8 s… capped at 5 minutes.
 pub fn backoff(attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 16) as u32;
@@ -199,7 +202,7 @@ impl<Q: Queue, H: Handler<Q::Job>> Runner<Q, H> {
                 return Ok(n);
             }
             // Lanes in the order of their first job; each lane's jobs in claim order.
-            let mut lanes: Vec<(Option<String>, Vec<&Claimed<Q::Job>>)> = Vec::new();
+            let mut lanes: Vec<Lane<'_, Q::Job>> = Vec::new();
             for job in &jobs {
                 let lane = self.queue.lane(job);
                 match lanes.iter_mut().find(|(l, _)| *l == lane) {
