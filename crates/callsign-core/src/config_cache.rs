@@ -8,7 +8,8 @@
 //!   every configuration write on any node: read at most once per [`CHECK_INTERVAL`], by the first request after it
 //!   has passed, so another node's change is seen within that interval (and the time of one query).
 //!
-//! A store that does not count its writes (`config_writes` is `None`) is never cached. A failed generation check
+//! A store that does not count its writes (`config_writes` is `None`) is never cached, and nothing is served from
+//! memory inside [`read_through`] (the Management API and the dashboard). A failed generation check
 //! reads through to the store until a check succeeds. Applications and grants that do not exist are not cached (a
 //! caller could otherwise fill memory with made-up names), and each map is emptied when it reaches [`MAX_ENTRIES`].
 use std::collections::HashMap;
@@ -23,6 +24,18 @@ pub const CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Applications (or client grants) kept at most; the map is emptied when it is full.
 pub const MAX_ENTRIES: usize = 10_000;
+
+tokio::task_local! {
+    /// Set while a future runs under [`read_through`].
+    static READ_THROUGH: ();
+}
+
+/// Run `f` with every configuration read going to the store, never to memory: for the operators' surfaces (the
+/// Management API, the dashboard), whose reads must show a write made a moment ago on another node, and whose
+/// reads are rare. Requests that log in or send codes keep the cache.
+pub async fn read_through<F: std::future::Future>(f: F) -> F::Output {
+    READ_THROUGH.scope((), f).await
+}
 
 /// (configuration writes through this store, the database's generation): what the entries were read at.
 type Tag = (u64, i64);
@@ -76,6 +89,9 @@ impl ConfigCache {
     /// node's copy may be in real time (a test's frozen clock must not freeze the cache), and tells no domain time.
     #[allow(clippy::disallowed_methods)] // a staleness bound in real time, not telling the time
     async fn tag(&self, store: &dyn Store) -> Option<Tag> {
+        if READ_THROUGH.try_with(|()| ()).is_ok() {
+            return None;
+        }
         let writes = store.config_writes()?;
         let due = {
             let mut inner = self.lock();

@@ -70,6 +70,14 @@ async fn configuration_is_cached_and_changes_on_either_node_are_seen() {
     assert_eq!(a.put(&admin, "/api/v2/guardian/factors/sms", serde_json::json!({"enabled": true})).await.0, 200);
     assert!(sms(&GuardianConfig::load(&a.app).await.unwrap()), "the writing node reads its own write");
     assert!(b.app.store.config_generation().await.unwrap() > generation, "the write raised the generation");
+    // The Management API reads through the cache: a PATCH on a is what b's GET shows at once, while b's hot reads
+    // may still be from memory.
+    let before = callsign_core::attack::load(&b.app).await.unwrap();
+    let path = "/api/v2/attack-protection/suspicious-ip-throttling";
+    let (s, _) = a.patch(&admin, path, serde_json::json!({"enabled": !before.suspicious_ip_throttling.enabled})).await;
+    assert_eq!(s, 200);
+    let (s, got) = b.get(&admin, path).await;
+    assert_eq!((s, got["enabled"].as_bool()), (200, Some(!before.suspicious_ip_throttling.enabled)), "{got}");
     let mut stale = 0;
     let t = std::time::Instant::now();
     while !sms(&GuardianConfig::load(&b.app).await.unwrap()) {

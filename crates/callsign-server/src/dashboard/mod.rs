@@ -116,6 +116,13 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/log-streams/{id}/status", post(log_streams::set_status))
         .route("/dashboard/log-streams/{id}/delete", post(log_streams::delete))
         .layer(axum::middleware::from_fn(crate::web::security_headers))
+        .layer(axum::middleware::from_fn(read_through))
+}
+
+/// Operators' pages read the configuration from the store, not a node's memory: what another node just saved is
+/// what they show (`callsign_core::config_cache::read_through`).
+async fn read_through(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    callsign_core::config_cache::read_through(next.run(req)).await
 }
 
 /// Whether `user` may use the dashboard: the operator role, and not blocked.

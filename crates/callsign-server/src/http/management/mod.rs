@@ -101,7 +101,8 @@ async fn authenticate(State(app): State<AppState>, mut req: Request, next: Next)
     req.extensions_mut().insert(caller);
     let method = req.method().clone();
     let path = format!("/api/v2{}", req.uri().path());
-    let resp = next.run(req).await;
+    // Operators read what was just written, on any node (the configuration cache is for the login and MFA paths).
+    let resp = callsign_core::config_cache::read_through(next.run(req)).await;
     if method != Method::GET && method != Method::HEAD {
         let status = resp.status();
         let code = if status.is_success() { "sapi" } else { "fapi" };
