@@ -658,3 +658,31 @@ async fn log_events_recorded_at_once_share_writes_and_none_is_lost() {
     println!("{n} events recorded at once: {batches} writes");
     assert!(batches < n / 2, "{batches} writes for {n} events: they were not grouped");
 }
+
+/// A batch with one bad event (an id already stored) is written again one event at a time: the bad one fails alone
+/// and the others of its batch are stored.
+#[tokio::test]
+async fn a_bad_event_in_a_batch_fails_alone() {
+    let t = TestApp::spawn().await;
+    let event = |id: &str| callsign_store::LogEvent {
+        log_id: id.to_owned(),
+        date: callsign_domain::Timestamp::from_millis(1_000),
+        event_type: "slo".into(),
+        user_id: None,
+        client_id: None,
+        body: callsign_store::LogBody::default(),
+    };
+    let taken = "90020000000000000000000000000000000000000000000000000001";
+    t.app.store.insert_log(&event(taken)).await.unwrap();
+    let (batches0, _) = t.app.logs.written();
+    // Both are queued before the writer task runs (one thread): they go out in one batch.
+    let good = "90020000000000000000000000000000000000000000000000000002";
+    let (dup, ok) = tokio::join!(
+        t.app.logs.write(t.app.store.as_ref(), event(taken)),
+        t.app.logs.write(t.app.store.as_ref(), event(good))
+    );
+    assert!(matches!(dup, Err(callsign_store::StoreError::Conflict(_))), "{dup:?}");
+    ok.unwrap();
+    assert!(t.app.store.get_log(good).await.unwrap().is_some(), "the good event of the batch is stored");
+    assert_eq!(t.app.logs.written().0 - batches0, 1, "one batch");
+}
